@@ -1,0 +1,23 @@
+// Command gateway is the Dynamic Workers gateway: an HTTP service that runs
+// untrusted Worker code in fresh V8 isolates through Cloudflare's Worker Loader.
+//
+//	gateway serve [flags]    run the HTTP server (see --help)
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}

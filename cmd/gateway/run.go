@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	gateway "github.com/dynamic-workers/gateway"
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/config"
+	"github.com/dynamic-workers/gateway/internal/loader"
+)
+
+const usage = `usage: gateway <command> [flags]
+
+commands:
+  serve     run the HTTP server
+  help      show this help
+
+Run "gateway serve --help" for the server's flags.
+`
+
+// run is the whole program; main only supplies its context and environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// shutdownGrace bounds how long in-flight requests get to finish on shutdown.
+const shutdownGrace = 30 * time.Second
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.Flags(fs)
+	cfg, err := config.Load(fs, args, getenv)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	level, _ := zerolog.ParseLevel(cfg.Log.Level)
+	log := zerolog.New(stdout).Level(level).With().Timestamp().Logger()
+
+	workerd, err := loader.FindWorkerd(cfg.Runtime.Workerd)
+	if err != nil {
+		return err
+	}
+	version, err := loader.WorkerdVersion(ctx, workerd)
+	if err != nil {
+		return err
+	}
+	backend, err := loader.NewLocal(loader.LocalConfig{
+		Workerd:       workerd,
+		StartTimeout:  cfg.Runtime.StartTimeout,
+		MaxEventBytes: int(2*cfg.Execution.MaxResponseBytes) + 1<<20,
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	handler := api.NewHandler(log, backend, api.Options{
+		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
+		OpenAPI:         gateway.OpenAPI,
+		Limits: api.Limits{
+			CompatibilityDate: cfg.Execution.CompatibilityDate,
+			DefaultTimeout:    cfg.Execution.DefaultTimeout,
+			MaxTimeout:        cfg.Execution.MaxTimeout,
+			MaxResponseBytes:  cfg.Execution.MaxResponseBytes,
+			CPUMs:             cfg.Execution.CPUMs,
+			SubRequests:       cfg.Execution.SubRequests,
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ErrorLog:          nil,
+	}
+	log.Info().
+		Str("listen", ln.Addr().String()).
+		Str("backend", cfg.Backend).
+		Str("workerd", workerd).
+		Str("workerd_version", version).
+		Str("compatibility_date", cfg.Execution.CompatibilityDate).
+		Dur("default_timeout", cfg.Execution.DefaultTimeout).
+		Msg("gateway listening")
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("shutdown did not finish in time")
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package execution holds the types of the gateway's HTTP contract
+// (shared/API.md, openapi.yaml): the body of POST /execute, the result, and
+// the events of a streamed execution. Server and clients share them so that
+// they cannot drift apart.
+package execution
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Request is the body of POST /execute. Exactly one of Code and Modules is set.
+type Request struct {
+	Code               string            `json:"code,omitempty"`
+	Language           string            `json:"language,omitempty"`
+	Modules            map[string]string `json:"modules,omitempty"`
+	MainModule         string            `json:"mainModule,omitempty"`
+	Env                map[string]any    `json:"env,omitempty"`
+	Secrets            map[string]string `json:"secrets,omitempty"`
+	AllowOutbound      Outbound          `json:"allowOutbound,omitzero"`
+	CompatibilityDate  string            `json:"compatibilityDate,omitempty"`
+	CompatibilityFlags []string          `json:"compatibilityFlags,omitempty"`
+	TimeoutMs          int               `json:"timeoutMs,omitempty"`
+	Limits             *Limits           `json:"limits,omitempty"`
+	Request            *GuestRequest     `json:"request,omitempty"`
+	Isolate            string            `json:"isolate,omitempty"`
+}
+
+// Limits are per-execution resource limits, enforced by Cloudflare on the
+// cloudflare backend. Zero means the server's setting.
+type Limits struct {
+	CPUMs       int `json:"cpuMs,omitempty"`
+	SubRequests int `json:"subRequests,omitempty"`
+}
+
+// GuestRequest is the HTTP request delivered to the guest's fetch handler.
+type GuestRequest struct {
+	Method       string            `json:"method,omitempty"`
+	URL          string            `json:"url,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         string            `json:"body,omitempty"`
+	BodyEncoding string            `json:"bodyEncoding,omitempty"`
+}
+
+// Body encodings of GuestRequest and Response bodies.
+const (
+	EncodingUTF8   = "utf8"
+	EncodingBase64 = "base64"
+)
+
+// Outbound is the allowOutbound field: false (no network), true (the public
+// internet), or a list of host patterns.
+type Outbound struct {
+	All   bool
+	Hosts []string
+}
+
+// Allowed reports whether any network access is allowed.
+func (o Outbound) Allowed() bool { return o.All || len(o.Hosts) > 0 }
+
+// IsZero reports whether o is the default (no network).
+func (o Outbound) IsZero() bool { return !o.Allowed() }
+
+// MarshalJSON encodes o as a boolean or a list of hosts.
+func (o Outbound) MarshalJSON() ([]byte, error) {
+	if len(o.Hosts) > 0 {
+		return json.Marshal(o.Hosts)
+	}
+	return json.Marshal(o.All)
+}
+
+// UnmarshalJSON accepts a boolean or a list of host strings.
+func (o *Outbound) UnmarshalJSON(data []byte) error {
+	var all bool
+	if err := json.Unmarshal(data, &all); err == nil {
+		*o = Outbound{All: all}
+		return nil
+	}
+	var hosts []string
+	if err := json.Unmarshal(data, &hosts); err != nil {
+		return fmt.Errorf("allowOutbound must be a boolean or a list of host names")
+	}
+	*o = Outbound{Hosts: hosts}
+	return nil
+}
+
+// Result is what an execution produced: the JSON response of POST /execute,
+// and (without Logs) the final event of a stream.
+type Result struct {
+	ID         string     `json:"id"`
+	Success    bool       `json:"success"`
+	Stdout     string     `json:"stdout"`
+	Stderr     string     `json:"stderr"`
+	Logs       []Log      `json:"logs,omitzero"`
+	Response   *Response  `json:"response,omitempty"`
+	Error      *Error     `json:"error,omitempty"`
+	Truncated  bool       `json:"truncated"`
+	Outbound   []Outgoing `json:"outbound"`
+	Warm       bool       `json:"warm"`
+	DurationMs float64    `json:"durationMs"`
+}
+
+// Log is one console call of the guest.
+type Log struct {
+	Level   string    `json:"level"`
+	Stream  string    `json:"stream"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+// Console levels and the streams they belong to.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// Response is what the guest's fetch handler returned.
+type Response struct {
+	Status       int               `json:"status"`
+	Headers      map[string]string `json:"headers"`
+	Body         string            `json:"body"`
+	BodyEncoding string            `json:"bodyEncoding"`
+}
+
+// Error says why an execution did not succeed.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	Stack   string `json:"stack,omitempty"`
+}
+
+// Outgoing is one outbound request the guest attempted.
+type Outgoing struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	Status int    `json:"status,omitempty"`
+	Denied bool   `json:"denied,omitempty"`
+}
+
+// Code is the stable machine-readable reason an execution failed.
+type Code string
+
+// Error codes of Result.Error.
+const (
+	CodeException          Code = "exception"
+	CodeSyntaxError        Code = "syntax_error"
+	CodeInvalidModule      Code = "invalid_module"
+	CodeTimeout            Code = "timeout"
+	CodeCPULimit           Code = "cpu_limit"
+	CodeMemoryLimit        Code = "memory_limit"
+	CodeSubrequestLimit    Code = "subrequest_limit"
+	CodeOutputLimit        Code = "output_limit"
+	CodeRuntimeCrashed     Code = "runtime_crashed"
+	CodeRuntimeUnavailable Code = "runtime_unavailable"
+)
+
+// Event types of a streamed execution.
+const (
+	EventStart  = "start"
+	EventLog    = "log"
+	EventResult = "result"
+)
+
+// Event is one line of a streamed execution: start, then a log per console
+// call, then exactly one result.
+type Event struct {
+	Type   string
+	ID     string  // start
+	Log    *Log    // log
+	Result *Result // result (Logs unset)
+}
+
+// MarshalJSON renders the event as {"type": ..., fields of its payload}.
+func (e Event) MarshalJSON() ([]byte, error) {
+	switch e.Type {
+	case EventStart:
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		}{e.Type, e.ID})
+	case EventLog:
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			*Log
+		}{e.Type, e.Log})
+	case EventResult:
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			*Result
+		}{e.Type, e.Result})
+	}
+	return nil, fmt.Errorf("unknown event type %q", e.Type)
+}
+
+// UnmarshalJSON reads an event written by MarshalJSON.
+func (e *Event) UnmarshalJSON(data []byte) error {
+	var head struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return err
+	}
+	*e = Event{Type: head.Type}
+	switch head.Type {
+	case EventStart:
+		e.ID = head.ID
+	case EventLog:
+		e.Log = new(Log)
+		return json.Unmarshal(data, e.Log)
+	case EventResult:
+		e.Result = new(Result)
+		return json.Unmarshal(data, e.Result)
+	default:
+		return fmt.Errorf("unknown event type %q", head.Type)
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	gateway "github.com/dynamic-workers/gateway"
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+// The tests share one real workerd runtime behind one gateway.
+var shared struct {
+	once    sync.Once
+	backend *loader.Local
+	srv     *httptest.Server
+	logs    *syncBuffer
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Close()
+		shared.backend.Close()
+	}
+	os.Exit(code)
+}
+
+// syncBuffer collects the gateway's log for tests that inspect it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var testLimits = api.Limits{
+	CompatibilityDate: "2026-11-16",
+	DefaultTimeout:    10 * time.Second,
+	MaxTimeout:        30 * time.Second,
+	MaxResponseBytes:  1 << 20,
+}
+
+// testNow is the clock the tests validate compatibility dates against.
+var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+const testMaxBody = 1 << 20
+
+func gatewayURL(t *testing.T) string {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.logs = &syncBuffer{}
+		log := zerolog.New(shared.logs)
+		shared.backend = loadertest.StartLocal(t, log)
+		shared.srv = httptest.NewServer(api.NewHandler(log, shared.backend, api.Options{
+			MaxRequestBytes: testMaxBody,
+			Limits:          testLimits,
+			OpenAPI:         gateway.OpenAPI,
+			Now:             func() time.Time { return testNow },
+		}))
+	})
+	if shared.srv == nil {
+		t.Fatal("gateway failed to start in an earlier test")
+	}
+	return shared.srv.URL
+}
+
+// execute posts body to /execute and decodes a 200 result.
+func execute(t *testing.T, body any) *execution.Result {
+	t.Helper()
+	resp, data := post(t, "/execute", "application/json", body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /execute = %d %s, want 200", resp.StatusCode, data)
+	}
+	var res execution.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatalf("decode result: %v: %s", err, data)
+	}
+	if resp.Header.Get("X-Execution-Id") != res.ID || res.ID == "" {
+		t.Errorf("X-Execution-Id = %q, result id = %q, want equal and set", resp.Header.Get("X-Execution-Id"), res.ID)
+	}
+	return &res
+}
+
+func post(t *testing.T, path, contentType string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var reader io.Reader
+	switch b := body.(type) {
+	case string:
+		reader = strings.NewReader(b)
+	case []byte:
+		reader = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, gatewayURL(t)+path, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, data
+}
+
+func wantSuccess(t *testing.T, res *execution.Result) {
+	t.Helper()
+	if !res.Success || res.Error != nil {
+		t.Fatalf("success = %v, error = %+v, want success", res.Success, res.Error)
+	}
+}
+
+func wantError(t *testing.T, res *execution.Result, code execution.Code, contains string) {
+	t.Helper()
+	if res.Success || res.Error == nil {
+		t.Fatalf("success = %v, error = nil, want error %s", res.Success, code)
+	}
+	if res.Error.Code != code || !strings.Contains(res.Error.Message, contains) {
+		t.Fatalf("error = %+v, want code %s with message containing %q", res.Error, code, contains)
+	}
+	if res.Response != nil {
+		t.Errorf("response = %+v, want none on failure", res.Response)
+	}
+}
+
+func TestSeedExample(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{"code": `
+  export default {
+    async fetch(request, env, ctx) {
+      console.log("Isolated worker running!");
+      return new Response("Done");
+    }
+  }`})
+	wantSuccess(t, res)
+	if res.Stdout != "Isolated worker running!" || res.Stderr != "" {
+		t.Errorf("stdout, stderr = %q, %q, want %q, empty", res.Stdout, res.Stderr, "Isolated worker running!")
+	}
+	if res.Response == nil || res.Response.Body != "Done" || res.Response.Status != 200 || res.Response.BodyEncoding != "utf8" {
+		t.Errorf("response = %+v, want 200 utf8 Done", res.Response)
+	}
+	if len(res.Logs) != 1 || res.Logs[0].Level != "log" || res.Logs[0].Stream != "stdout" || res.Logs[0].Time.IsZero() {
+		t.Errorf("logs = %+v, want one stdout log with a time", res.Logs)
+	}
+	if res.DurationMs <= 0 || res.Warm || res.Truncated || res.Outbound == nil {
+		t.Errorf("durationMs, warm, truncated, outbound = %v, %v, %v, %v", res.DurationMs, res.Warm, res.Truncated, res.Outbound)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	t.Parallel()
+	base := gatewayURL(t)
+	tests := []struct {
+		method, path string
+		status       int
+		contentType  string
+		code         string
+	}{
+		{"GET", "/healthz", 200, "application/json", ""},
+		{"GET", "/readyz", 200, "application/json", ""},
+		{"GET", "/openapi.yaml", 200, "application/yaml", ""},
+		{"GET", "/nope", 404, "application/problem+json", "not_found"},
+		{"GET", "/execute", 405, "application/problem+json", "method_not_allowed"},
+		{"DELETE", "/healthz", 405, "application/problem+json", "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != tt.contentType {
+				t.Fatalf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status, tt.contentType)
+			}
+			if resp.Header.Get("X-Execution-Id") == "" {
+				t.Errorf("X-Execution-Id missing")
+			}
+			if tt.code != "" {
+				var p api.Problem
+				if err := json.Unmarshal(data, &p); err != nil || p.Code != tt.code || p.Status != tt.status {
+					t.Errorf("problem = %s, want code %s", data, tt.code)
+				}
+			}
+			if tt.path == "/openapi.yaml" && !bytes.Equal(data, gateway.OpenAPI) {
+				t.Errorf("/openapi.yaml differs from openapi.yaml")
+			}
+		})
+	}
+}
+
+// TestReadyzUnavailable checks /readyz against a backend that is not ready.
+func TestReadyzUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), notReady{}, api.Options{MaxRequestBytes: 1 << 10, Limits: testLimits}))
+	defer srv.Close()
+	for _, path := range []string{"/readyz", "/execute"} {
+		method := http.MethodGet
+		var body io.Reader
+		if path == "/execute" {
+			method = http.MethodPost
+			body = strings.NewReader(`{"code": "export default {}"}`)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, body)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p api.Problem
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s = %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", method, path, resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
+		}
+	}
+}
+
+type notReady struct{}
+
+func (notReady) Execute(context.Context, *loader.Job, func(execution.Event) error) error {
+	return loader.ErrUnavailable
+}
+
+func (notReady) Ready(context.Context) error { return loader.ErrUnavailable }

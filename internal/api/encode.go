@@ -1,0 +1,74 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+)
+
+// encode writes v as JSON with the given status and content type.
+func encode[T any](w http.ResponseWriter, status int, contentType string, v T) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// readJSONObject checks the Content-Type, reads at most limit bytes of body
+// and returns the members of the single JSON object it holds.
+func readJSONObject(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return nil, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			fmt.Sprintf("Content-Type must be application/json, not %q", r.Header.Get("Content-Type")))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, newProblem(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+				fmt.Sprintf("request body is larger than %d bytes", limit))
+		}
+		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "could not read the request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var members map[string]json.RawMessage
+	if err := dec.Decode(&members); err != nil {
+		var notObject *json.UnmarshalTypeError
+		if errors.As(err, &notObject) {
+			return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body must be a JSON object, not "+notObject.Value)
+		}
+		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body is not valid JSON: "+jsonErrorDetail(err))
+	}
+	if members == nil {
+		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body must be a JSON object, not null")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body has data after its JSON value")
+	}
+	return members, nil
+}
+
+func jsonErrorDetail(err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("%v (at byte %d)", syntax, syntax.Offset)
+	}
+	if errors.Is(err, io.EOF) {
+		return "empty body"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of body"
+	}
+	return err.Error()
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/dynamic-workers/gateway/internal/loader"
+)
+
+// Problem codes: the stable, machine-readable `code` of every problem response.
+const (
+	CodeMalformedJSON        = "malformed_json"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeInvalidRequest       = "invalid_request"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeRuntimeUnavailable   = "runtime_unavailable"
+	CodeInternal             = "internal"
+)
+
+// Problem is an RFC 9457 problem detail, the one error type of the API.
+type Problem struct {
+	Type     string         `json:"type"`
+	Title    string         `json:"title"`
+	Status   int            `json:"status"`
+	Detail   string         `json:"detail,omitempty"`
+	Code     string         `json:"code"`
+	Instance string         `json:"instance,omitempty"`
+	Errors   []FieldProblem `json:"errors,omitempty"`
+
+	retryAfter int // seconds; sent as Retry-After when positive
+}
+
+// FieldProblem is one problem found while validating a request.
+type FieldProblem struct {
+	Field  string `json:"field"`
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+}
+
+func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
+
+// problemTypeBase prefixes every problem's type URI; the fragment is its code,
+// documented in openapi.yaml.
+const problemTypeBase = "https://dynamic-workers.dev/problems#"
+
+func newProblem(status int, code, detail string) *Problem {
+	return &Problem{
+		Type:   problemTypeBase + code,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+}
+
+// toProblem maps any error a handler returns to the problem sent for it.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var rejected *loader.RejectedError
+	if errors.As(err, &rejected) {
+		field := rejected.Field
+		if field == "" {
+			field = "(request)"
+		}
+		p := newProblem(http.StatusUnprocessableEntity, CodeInvalidRequest, "the runtime rejected the request")
+		p.Errors = []FieldProblem{{Field: field, Code: "rejected_by_runtime", Detail: rejected.Message}}
+		return p
+	}
+	if errors.Is(err, loader.ErrUnavailable) {
+		p := newProblem(http.StatusServiceUnavailable, CodeRuntimeUnavailable, "no runtime can take the execution now; retry later")
+		p.retryAfter = 1
+		return p
+	}
+	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+}
+
+// writeProblem renders err as application/problem+json. Details of internal
+// errors are logged, never sent.
+func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
+	p := toProblem(err)
+	if p.Status >= 500 {
+		hlog.FromRequest(r).Error().Err(err).Msg("request failed")
+	}
+	p.Instance = executionID(r.Context())
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	encode(w, p.Status, "application/problem+json", p)
+}

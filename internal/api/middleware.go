@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+)
+
+type ctxKey int
+
+const idKey ctxKey = iota
+
+// ExecutionIDHeader carries the id the gateway gives every request.
+const ExecutionIDHeader = "X-Execution-Id"
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns a random id such as "ex_3f7kq2m5c4w6y8a1b9d0e2".
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return "ex_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// withExecutionID gives every request an id, in the response header, the
+// request context and its log lines.
+func withExecutionID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := newID()
+		w.Header().Set(ExecutionIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idKey, id)))
+	})
+}
+
+func executionID(ctx context.Context) string {
+	id, _ := ctx.Value(idKey).(string)
+	return id
+}
+
+// accessLog attaches a request logger (with the request's id) and writes one
+// access line per request: id, method, route pattern, status, size, duration.
+func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		hlog.FromRequest(r).Info().
+			Str("method", r.Method).
+			Str("route", route).
+			Int("status", status).
+			Int("size", size).
+			Float64("duration_ms", float64(d.Microseconds())/1000).
+			Msg("request")
+	})
+	return func(next http.Handler) http.Handler {
+		inner := access(next)
+		withID := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l := zerolog.Ctx(r.Context()).With().Str("id", executionID(r.Context())).Logger()
+			inner.ServeHTTP(w, r.WithContext(l.WithContext(r.Context())))
+		})
+		return hlog.NewHandler(log)(withID)
+	}
+}
+
+// recoverer turns a panic in a handler into a logged 500 problem.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				hlog.FromRequest(r).Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
+				writeProblem(w, r, newProblem(http.StatusInternalServerError, CodeInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+)
+
+// routes lists the whole API, one-to-one with openapi.yaml.
+func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
+	r := chi.NewRouter()
+	r.Use(withExecutionID, accessLog(log), recoverer)
+	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
+		return newProblem(http.StatusNotFound, CodeNotFound, "no route for "+r.URL.Path)
+	}))
+	r.MethodNotAllowed(handle(func(w http.ResponseWriter, r *http.Request) error {
+		return newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	}))
+
+	r.Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts.MaxRequestBytes, opts.Limits, opts.Now)))
+	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
+	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
+	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
+	return r
+}
+
+// handlerFunc is a handler that returns its error for handle to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handlerFunc: a returned error becomes a problem response.
+func handle(h handlerFunc) http.HandlerFunc {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeProblem(w, r, err)
+		}
+	})
+}
+
+func handleHealthz() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		encode(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+		return nil
+	}
+}
+
+func handleReadyz(backend Backend) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := backend.Ready(r.Context()); err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+		return nil
+	}
+}
+
+func handleOpenAPI(spec []byte) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, err := w.Write(spec)
+		return err
+	}
+}

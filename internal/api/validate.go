@@ -1,0 +1,471 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader"
+)
+
+// Field problem codes.
+const (
+	fieldRequired    = "required"
+	fieldConflict    = "conflict"
+	fieldWrongType   = "wrong_type"
+	fieldInvalid     = "invalid"
+	fieldOutOfRange  = "out_of_range"
+	fieldUnknown     = "unknown_field"
+	fieldUnsupported = "unsupported"
+)
+
+// Limits are the server's bounds on executions.
+type Limits struct {
+	CompatibilityDate string        // default compatibility date
+	DefaultTimeout    time.Duration // timeout when timeoutMs is absent
+	MaxTimeout        time.Duration // largest timeoutMs accepted
+	MaxResponseBytes  int64         // guest response bodies are cut here
+	CPUMs             int           // default limits.cpuMs (0: platform's)
+	SubRequests       int           // default limits.subRequests (0: platform's)
+}
+
+// ReservedModulePrefix starts the names of the gateway's own guest modules.
+const ReservedModulePrefix = "__dw_"
+
+var (
+	tokenPattern      = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	flagPattern       = regexp.MustCompile(`^[a-z0-9_]+$`)
+	datePattern       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	moduleNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*)*$`)
+	hostPattern       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+)
+
+// requestFields lists the members of an execute request, in the order their
+// problems are reported.
+var requestFields = []string{
+	"code", "language", "modules", "mainModule", "env", "secrets", "allowOutbound",
+	"compatibilityDate", "compatibilityFlags", "timeoutMs", "limits", "request", "isolate",
+}
+
+// validator collects every problem found in one request.
+type validator struct {
+	problems []FieldProblem
+}
+
+func (v *validator) add(field, code, format string, args ...any) {
+	v.problems = append(v.problems, FieldProblem{Field: field, Code: code, Detail: fmt.Sprintf(format, args...)})
+}
+
+// decode unmarshals raw into dst, reporting a wrong type as a problem.
+func (v *validator) decode(field string, raw json.RawMessage, dst any, want string) bool {
+	if raw == nil {
+		return false
+	}
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		v.add(field, fieldWrongType, "%s must be %s, not null", field, want)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		v.add(field, fieldWrongType, "%s must be %s", field, want)
+		return false
+	}
+	return true
+}
+
+// validateExecute checks an execute request's members and turns them into a
+// job for the backend. It reports every problem found, not just the first.
+func validateExecute(members map[string]json.RawMessage, limits Limits, now time.Time) (*loader.Job, []FieldProblem) {
+	v := &validator{}
+	var unknown []string
+	known := make(map[string]bool, len(requestFields))
+	for _, f := range requestFields {
+		known[f] = true
+	}
+	for name := range members {
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		v.add(name, fieldUnknown, "unknown field %q", name)
+	}
+
+	job := &loader.Job{
+		CompatibilityDate:  limits.CompatibilityDate,
+		CompatibilityFlags: []string{},
+		Env:                map[string]any{},
+		Timeout:            limits.DefaultTimeout,
+		MaxResponseBytes:   limits.MaxResponseBytes,
+		Request:            loader.GuestRequest{Method: http.MethodGet, URL: defaultGuestURL, Headers: map[string]string{}},
+	}
+	if limits.CPUMs > 0 || limits.SubRequests > 0 {
+		job.Limits = &execution.Limits{CPUMs: limits.CPUMs, SubRequests: limits.SubRequests}
+	}
+
+	v.code(members, job)
+	v.env(members, job)
+	v.outbound(members, job)
+	v.compatibility(members, job, now)
+	v.timeout(members, job, limits)
+	v.limits(members, job)
+	v.guestRequest(members, job)
+	v.isolate(members)
+	if len(v.problems) > 0 {
+		return nil, v.problems
+	}
+	return job, nil
+}
+
+const defaultGuestURL = "http://localhost/"
+
+// code checks code, language, modules and mainModule.
+func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
+	var language string
+	if v.decode("language", members["language"], &language, `"javascript" or "typescript"`) {
+		switch language {
+		case "javascript":
+		case "typescript":
+			v.add("language", fieldUnsupported, "TypeScript is not supported by this server yet")
+		default:
+			v.add("language", fieldInvalid, `language must be "javascript" or "typescript", not %q`, language)
+		}
+	}
+	_, hasCode := members["code"]
+	_, hasModules := members["modules"]
+	switch {
+	case hasCode && hasModules:
+		v.add("code", fieldConflict, "give either code or modules, not both")
+		return
+	case !hasCode && !hasModules:
+		v.add("code", fieldRequired, "one of code or modules is required")
+		return
+	}
+	if hasCode {
+		var code string
+		if v.decode("code", members["code"], &code, "a string") {
+			if strings.TrimSpace(code) == "" {
+				v.add("code", fieldInvalid, "code must not be empty")
+			}
+			job.Modules = map[string]string{"main.js": code}
+			job.MainModule = "main.js"
+		}
+		if _, ok := members["mainModule"]; ok {
+			v.add("mainModule", fieldConflict, "mainModule applies only with modules")
+		}
+		return
+	}
+	names, sources, ok := v.modules(members["modules"])
+	if !ok {
+		return
+	}
+	job.Modules = sources
+	var main string
+	if raw, ok := members["mainModule"]; ok {
+		if v.decode("mainModule", raw, &main, "a string") {
+			if _, found := sources[main]; !found {
+				v.add("mainModule", fieldInvalid, "mainModule %q is not one of the modules", main)
+			} else if !isScript(main) {
+				v.add("mainModule", fieldInvalid, "mainModule %q must be a .js or .mjs module", main)
+			}
+		}
+	} else {
+		for _, name := range names {
+			if isScript(name) {
+				main = name
+				break
+			}
+		}
+		if main == "" {
+			v.add("modules", fieldInvalid, "modules has no .js or .mjs module to run")
+		}
+	}
+	job.MainModule = main
+}
+
+func isScript(name string) bool {
+	return strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs")
+}
+
+// modules decodes the modules object, keeping its members' order.
+func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, bool) {
+	var sources map[string]string
+	if !v.decode("modules", raw, &sources, "an object of module name to source string") {
+		return nil, nil, false
+	}
+	if len(sources) == 0 {
+		v.add("modules", fieldRequired, "modules must name at least one module")
+		return nil, nil, false
+	}
+	names := objectKeys(raw)
+	for _, name := range names {
+		field := "modules." + name
+		switch {
+		case !moduleNamePattern.MatchString(name) || path.Clean(name) != name || strings.Contains(name, ".."):
+			v.add(field, fieldInvalid, "module name %q must be a plain relative path such as lib/util.js", name)
+		case strings.HasPrefix(path.Base(name), ReservedModulePrefix):
+			v.add(field, fieldInvalid, "module names starting with %q are reserved", ReservedModulePrefix)
+		}
+		switch path.Ext(name) {
+		case ".js", ".mjs", ".txt":
+		case ".json":
+			if !json.Valid([]byte(sources[name])) {
+				v.add(field, fieldInvalid, "module %q is not valid JSON", name)
+			}
+		case ".ts", ".mts":
+			v.add(field, fieldUnsupported, "TypeScript modules are not supported by this server yet")
+		default:
+			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .json or .txt", name)
+		}
+	}
+	return names, sources, true
+}
+
+// objectKeys returns the member names of a JSON object in document order.
+func objectKeys(raw json.RawMessage) []string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
+}
+
+// env checks env and secrets and merges them into the guest's env.
+func (v *validator) env(members map[string]json.RawMessage, job *loader.Job) {
+	var env map[string]any
+	if v.decode("env", members["env"], &env, "an object") {
+		for name, value := range env {
+			if name == "" {
+				v.add("env", fieldInvalid, "env names must not be empty")
+				continue
+			}
+			if value == nil {
+				v.add("env."+name, fieldWrongType, "env values must be strings, numbers, booleans or JSON objects, not null")
+				continue
+			}
+			job.Env[name] = value
+		}
+	}
+	var secrets map[string]string
+	if v.decode("secrets", members["secrets"], &secrets, "an object of name to string") {
+		for name, value := range secrets {
+			if name == "" {
+				v.add("secrets", fieldInvalid, "secret names must not be empty")
+				continue
+			}
+			if _, clash := env[name]; clash {
+				v.add("secrets."+name, fieldConflict, "%q is in both env and secrets", name)
+				continue
+			}
+			job.Env[name] = value
+			if value != "" {
+				job.Secrets = append(job.Secrets, value)
+			}
+		}
+	}
+}
+
+func (v *validator) outbound(members map[string]json.RawMessage, job *loader.Job) {
+	var out execution.Outbound
+	if !v.decode("allowOutbound", members["allowOutbound"], &out, "a boolean or a list of host names") {
+		return
+	}
+	if out.Hosts != nil {
+		for i, h := range out.Hosts {
+			if !hostPattern.MatchString(h) {
+				v.add(fmt.Sprintf("allowOutbound[%d]", i), fieldInvalid, "%q is not a host name or *.suffix pattern", h)
+			}
+		}
+		v.add("allowOutbound", fieldUnsupported, "host lists are not supported by this server yet; use true or false")
+		return
+	}
+	job.AllowOutbound = out.All
+}
+
+func (v *validator) compatibility(members map[string]json.RawMessage, job *loader.Job, now time.Time) {
+	var date string
+	if v.decode("compatibilityDate", members["compatibilityDate"], &date, "a date (YYYY-MM-DD)") {
+		t, err := time.Parse(time.DateOnly, date)
+		switch {
+		case err != nil || !datePattern.MatchString(date):
+			v.add("compatibilityDate", fieldInvalid, "%q is not a date (YYYY-MM-DD)", date)
+		case t.After(now.UTC()):
+			v.add("compatibilityDate", fieldOutOfRange, "%s is in the future", date)
+		default:
+			job.CompatibilityDate = date
+		}
+	}
+	var flags []string
+	if v.decode("compatibilityFlags", members["compatibilityFlags"], &flags, "a list of strings") {
+		for i, f := range flags {
+			if !flagPattern.MatchString(f) {
+				v.add(fmt.Sprintf("compatibilityFlags[%d]", i), fieldInvalid, "%q is not a compatibility flag name", f)
+			}
+		}
+		job.CompatibilityFlags = flags
+	}
+}
+
+func (v *validator) timeout(members map[string]json.RawMessage, job *loader.Job, limits Limits) {
+	var ms json.Number
+	if !v.decode("timeoutMs", members["timeoutMs"], &ms, "an integer number of milliseconds") {
+		return
+	}
+	n, err := ms.Int64()
+	max := limits.MaxTimeout.Milliseconds()
+	switch {
+	case err != nil:
+		v.add("timeoutMs", fieldWrongType, "timeoutMs must be an integer number of milliseconds, not %s", ms)
+	case n < 1 || n > max:
+		v.add("timeoutMs", fieldOutOfRange, "timeoutMs must be between 1 and %d, not %d", max, n)
+	default:
+		job.Timeout = time.Duration(n) * time.Millisecond
+	}
+}
+
+func (v *validator) limits(members map[string]json.RawMessage, job *loader.Job) {
+	var limits map[string]json.Number
+	if !v.decode("limits", members["limits"], &limits, "an object {cpuMs, subRequests} of integers") {
+		return
+	}
+	values := map[string]int{}
+	for name, num := range limits {
+		field := "limits." + name
+		if name != "cpuMs" && name != "subRequests" {
+			v.add(field, fieldUnknown, "unknown field %q", field)
+			continue
+		}
+		n, err := num.Int64()
+		if err != nil || n < 0 || n > 1<<31-1 {
+			v.add(field, fieldOutOfRange, "%s must be a non-negative integer, not %s", field, num)
+			continue
+		}
+		values[name] = int(n)
+	}
+	if job.Limits == nil {
+		job.Limits = &execution.Limits{}
+	}
+	if n, ok := values["cpuMs"]; ok {
+		job.Limits.CPUMs = n
+	}
+	if n, ok := values["subRequests"]; ok {
+		job.Limits.SubRequests = n
+	}
+	if *job.Limits == (execution.Limits{}) {
+		job.Limits = nil
+	}
+}
+
+func (v *validator) guestRequest(members map[string]json.RawMessage, job *loader.Job) {
+	raw, ok := members["request"]
+	if !ok {
+		return
+	}
+	var fields map[string]json.RawMessage
+	if !v.decode("request", raw, &fields, "an object {method, url, headers, body, bodyEncoding}") {
+		return
+	}
+	r := &job.Request
+	for name := range fields {
+		switch name {
+		case "method", "url", "headers", "body", "bodyEncoding":
+		default:
+			v.add("request."+name, fieldUnknown, "unknown field %q", "request."+name)
+		}
+	}
+	if v.decode("request.method", fields["method"], &r.Method, "a string") && !tokenPattern.MatchString(r.Method) {
+		v.add("request.method", fieldInvalid, "%q is not an HTTP method", r.Method)
+	}
+	r.Method = strings.ToUpper(r.Method)
+	var rawURL string
+	if v.decode("request.url", fields["url"], &rawURL, "a string") {
+		if u, err := guestURL(rawURL); err != nil {
+			v.add("request.url", fieldInvalid, "%v", err)
+		} else {
+			r.URL = u
+		}
+	}
+	var headers map[string]string
+	if v.decode("request.headers", fields["headers"], &headers, "an object of header name to string") {
+		for name, value := range headers {
+			if !tokenPattern.MatchString(name) {
+				v.add("request.headers", fieldInvalid, "%q is not a valid header name", name)
+			} else if strings.ContainsAny(value, "\r\n\x00") {
+				v.add("request.headers."+name, fieldInvalid, "header values must not contain CR, LF or NUL")
+			}
+		}
+		r.Headers = headers
+	}
+	v.guestBody(fields, r)
+}
+
+func (v *validator) guestBody(fields map[string]json.RawMessage, r *loader.GuestRequest) {
+	encoding := execution.EncodingUTF8
+	if v.decode("request.bodyEncoding", fields["bodyEncoding"], &encoding, `"utf8" or "base64"`) &&
+		encoding != execution.EncodingUTF8 && encoding != execution.EncodingBase64 {
+		v.add("request.bodyEncoding", fieldInvalid, `bodyEncoding must be "utf8" or "base64", not %q`, encoding)
+	}
+	var body string
+	if !v.decode("request.body", fields["body"], &body, "a string") {
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		v.add("request.body", fieldConflict, "a %s request cannot have a body", r.Method)
+		return
+	}
+	if encoding == execution.EncodingBase64 {
+		if _, err := base64.StdEncoding.DecodeString(body); err != nil {
+			v.add("request.body", fieldInvalid, "body is not valid base64: %v", err)
+			return
+		}
+	}
+	r.Body = body
+	r.BodyEncoding = encoding
+}
+
+// guestURL resolves a request url: an absolute http(s) URL, or a path
+// relative to http://localhost/.
+func guestURL(raw string) (string, error) {
+	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		raw = strings.TrimSuffix(defaultGuestURL, "/") + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", raw)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("url must be a path such as /api or an absolute http(s) URL, not %q", raw)
+	}
+	return u.String(), nil
+}
+
+func (v *validator) isolate(members map[string]json.RawMessage) {
+	var isolate string
+	if v.decode("isolate", members["isolate"], &isolate, `"fresh" or "reuse"`) &&
+		isolate != "fresh" && isolate != "reuse" {
+		v.add("isolate", fieldInvalid, `isolate must be "fresh" or "reuse", not %q`, isolate)
+	}
+}

@@ -1,0 +1,219 @@
+// Package config loads the gateway's configuration: defaults, then an optional
+// file (--config or GATEWAY_CONFIG), then GATEWAY_* environment variables, then
+// command-line flags, each overriding the one before. Every setting is declared
+// once, in Settings, with its default and its documentation.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the gateway's effective configuration.
+type Config struct {
+	Listen    string          `mapstructure:"listen"`
+	Log       LogConfig       `mapstructure:"log"`
+	HTTP      HTTPConfig      `mapstructure:"http"`
+	Backend   string          `mapstructure:"backend"`
+	Runtime   RuntimeConfig   `mapstructure:"runtime"`
+	Execution ExecutionConfig `mapstructure:"execution"`
+}
+
+// LogConfig configures the gateway's own log.
+type LogConfig struct {
+	Level string `mapstructure:"level"`
+}
+
+// HTTPConfig configures the HTTP server.
+type HTTPConfig struct {
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	MaxRequestBytes   int64         `mapstructure:"max_request_bytes"`
+}
+
+// RuntimeConfig configures the local workerd runtime.
+type RuntimeConfig struct {
+	Workerd      string        `mapstructure:"workerd"`
+	StartTimeout time.Duration `mapstructure:"start_timeout"`
+}
+
+// ExecutionConfig holds the defaults and bounds of executions.
+type ExecutionConfig struct {
+	CompatibilityDate string        `mapstructure:"compatibility_date"`
+	DefaultTimeout    time.Duration `mapstructure:"default_timeout"`
+	MaxTimeout        time.Duration `mapstructure:"max_timeout"`
+	MaxResponseBytes  int64         `mapstructure:"max_response_bytes"`
+	CPUMs             int           `mapstructure:"cpu_ms"`
+	SubRequests       int           `mapstructure:"sub_requests"`
+}
+
+// Setting is one configuration key: its default, the flag that sets it (if
+// any) and what it means.
+type Setting struct {
+	Key     string
+	Default any
+	Flag    string
+	Help    string
+}
+
+// Env returns the environment variable that sets s.
+func (s Setting) Env() string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(s.Key, ".", "_"))
+}
+
+// EnvPrefix starts every environment variable the gateway reads.
+const EnvPrefix = "GATEWAY"
+
+// Settings declares every configuration key.
+var Settings = []Setting{
+	{"listen", "127.0.0.1:8080", "listen", "Address the HTTP server listens on (host:port)."},
+	{"log.level", "info", "log-level", "Log level: debug, info, warn or error."},
+	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
+	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
+	{"backend", "local", "backend", "Where executions run: local (a workerd process on this machine)."},
+	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
+	{"runtime.start_timeout", "20s", "", "Time a starting workerd process has to answer before it is restarted."},
+	{"execution.compatibility_date", "2026-11-17", "", "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
+	{"execution.default_timeout", "10s", "", "Wall-clock limit of an execution that does not set timeoutMs."},
+	{"execution.max_timeout", "60s", "", "Largest timeoutMs a request may ask for."},
+	{"execution.max_response_bytes", int64(1 << 20), "", "Largest guest response body kept; longer ones are cut and marked truncated."},
+	{"execution.cpu_ms", 0, "", "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
+	{"execution.sub_requests", 0, "", "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
+}
+
+// Load reads the configuration for a command whose flags are in fs (already
+// declared by Flags, not yet parsed) from args and the environment.
+func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	v := viper.New()
+	for _, s := range Settings {
+		v.SetDefault(s.Key, s.Default)
+	}
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = getenv(EnvPrefix + "_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		if err := unknownKeys(v); err != nil {
+			return nil, err
+		}
+	}
+	// Environment over file, flags over environment. The environment comes
+	// from getenv, not from viper's own os.Getenv, so callers decide it.
+	for _, s := range Settings {
+		if val := getenv(s.Env()); val != "" {
+			v.Set(s.Key, val)
+		}
+		if s.Flag != "" && fs.Changed(s.Flag) {
+			val, _ := fs.GetString(s.Flag)
+			v.Set(s.Key, val)
+		}
+	}
+	var cfg Config
+	hook := mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+	)
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Flags declares the configuration flags on fs.
+func Flags(fs *pflag.FlagSet) {
+	fs.String("config", "", "configuration file (YAML, JSON or TOML); also "+EnvPrefix+"_CONFIG")
+	for _, s := range Settings {
+		if s.Flag == "" {
+			continue
+		}
+		fs.String(s.Flag, fmt.Sprint(s.Default), s.Help)
+	}
+}
+
+func unknownKeys(v *viper.Viper) error {
+	known := make(map[string]bool, len(Settings))
+	for _, s := range Settings {
+		known[s.Key] = true
+	}
+	var errs []error
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			errs = append(errs, fmt.Errorf("unknown setting %q", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// Validate checks every setting and reports every problem found.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 {
+		bad("http.read_header_timeout", "must be positive")
+	}
+	if c.HTTP.MaxRequestBytes <= 0 {
+		bad("http.max_request_bytes", "must be positive")
+	}
+	if c.Backend != "local" {
+		bad("backend", "%q is not a known backend (local)", c.Backend)
+	}
+	if c.Runtime.Workerd != "" {
+		if _, err := os.Stat(c.Runtime.Workerd); err != nil {
+			bad("runtime.workerd", "%v", err)
+		}
+	}
+	if c.Runtime.StartTimeout <= 0 {
+		bad("runtime.start_timeout", "must be positive")
+	}
+	if _, err := time.Parse(time.DateOnly, c.Execution.CompatibilityDate); err != nil || !datePattern.MatchString(c.Execution.CompatibilityDate) {
+		bad("execution.compatibility_date", "%q is not a date (YYYY-MM-DD)", c.Execution.CompatibilityDate)
+	}
+	if c.Execution.DefaultTimeout <= 0 {
+		bad("execution.default_timeout", "must be positive")
+	}
+	if c.Execution.MaxTimeout < c.Execution.DefaultTimeout {
+		bad("execution.max_timeout", "%v is less than execution.default_timeout %v", c.Execution.MaxTimeout, c.Execution.DefaultTimeout)
+	}
+	if c.Execution.MaxResponseBytes <= 0 {
+		bad("execution.max_response_bytes", "must be positive")
+	}
+	if c.Execution.CPUMs < 0 {
+		bad("execution.cpu_ms", "must not be negative")
+	}
+	if c.Execution.SubRequests < 0 {
+		bad("execution.sub_requests", "must not be negative")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+// Package loader runs executions on a Workers runtime through the shim Worker
+// (worker/). It is the only package that knows about workerd processes. The
+// local backend supervises a workerd process on this machine; other backends
+// (Cloudflare) implement the same Backend interface.
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// Backend runs executions.
+type Backend interface {
+	// Execute runs job and calls emit for each log event and then exactly
+	// once for the result event, also when the guest fails, times out or the
+	// runtime dies. It returns an error, having emitted nothing, only when
+	// the execution could not start: ErrUnavailable, a *RejectedError, or
+	// ctx's error when the caller went away. If emit fails, Execute cancels
+	// the execution and returns that error.
+	Execute(ctx context.Context, job *Job, emit func(execution.Event) error) error
+	// Ready reports whether the backend can take executions now.
+	Ready(ctx context.Context) error
+	// Close stops the backend and everything it started.
+	Close() error
+}
+
+// ErrUnavailable means no runtime can take the execution now; the caller may
+// retry later.
+var ErrUnavailable = errors.New("no runtime is available")
+
+// RejectedError is the runtime refusing a job's configuration before running
+// anything (an unknown compatibility flag, a date newer than it supports).
+type RejectedError struct {
+	Field   string // the request field at fault, if known
+	Message string
+}
+
+func (e *RejectedError) Error() string {
+	if e.Field == "" {
+		return "runtime rejected the execution: " + e.Message
+	}
+	return fmt.Sprintf("runtime rejected %s: %s", e.Field, e.Message)
+}
+
+// Job is one validated execution, as the shim receives it.
+type Job struct {
+	ID                 string            `json:"id"`
+	Modules            map[string]string `json:"modules"`
+	MainModule         string            `json:"mainModule"`
+	Env                map[string]any    `json:"env"`
+	CompatibilityDate  string            `json:"compatibilityDate"`
+	CompatibilityFlags []string          `json:"compatibilityFlags"`
+	AllowOutbound      bool              `json:"allowOutbound"`
+	Limits             *execution.Limits `json:"limits,omitempty"`
+	Request            GuestRequest      `json:"request"`
+	MaxResponseBytes   int64             `json:"maxResponseBytes"`
+
+	// Timeout bounds the whole execution; the backend enforces it.
+	Timeout time.Duration `json:"-"`
+	// Secrets are the values of the request's secrets (also in Env), masked
+	// wherever they would appear in the execution's output.
+	Secrets []string `json:"-"`
+}
+
+// GuestRequest is the request delivered to the guest's fetch handler.
+type GuestRequest struct {
+	Method       string            `json:"method"`
+	URL          string            `json:"url"`
+	Headers      map[string]string `json:"headers"`
+	Body         string            `json:"body,omitempty"`
+	BodyEncoding string            `json:"bodyEncoding,omitempty"`
+}
+
+// failure builds a result event for an execution that did not succeed.
+func failure(code execution.Code, format string, args ...any) execution.Event {
+	return execution.Event{
+		Type: execution.EventResult,
+		Result: &execution.Result{
+			Error: &execution.Error{Code: code, Message: fmt.Sprintf(format, args...)},
+		},
+	}
+}

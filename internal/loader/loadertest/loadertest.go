@@ -1,0 +1,62 @@
+// Package loadertest helps tests run the real workerd runtime.
+package loadertest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/internal/loader"
+)
+
+// Workerd returns the workerd binary npm installed into worker/node_modules
+// (`make test` installs it), failing the test if it is missing.
+func Workerd(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+	path := filepath.Join(dir, "worker", "node_modules", ".bin", "workerd")
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("workerd is not installed (run `make test`, which runs npm ci in worker/): %v", err)
+	}
+	return path
+}
+
+// StartLocal starts a local backend and waits until it is ready.
+func StartLocal(tb testing.TB, log zerolog.Logger) *loader.Local {
+	tb.Helper()
+	l, err := loader.NewLocal(loader.LocalConfig{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	WaitReady(tb, l, 30*time.Second)
+	return l
+}
+
+// WaitReady waits until b is ready, failing the test after timeout.
+func WaitReady(tb testing.TB, b loader.Backend, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for b.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("backend not ready after %v", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,158 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// process is one running workerd serving the shim.
+type process struct {
+	cmd    *exec.Cmd
+	url    string        // http://127.0.0.1:PORT
+	exited chan struct{} // closed when the process has exited
+	err    error         // why it exited; read after exited is closed
+}
+
+// startProcess starts workerd on a fresh loopback port and waits until the
+// shim answers. The gateway opens the listening socket itself and hands it
+// to workerd (--socket-fd), so the port is known without a race.
+func startProcess(ctx context.Context, workerd, configPath string, client *http.Client, timeout time.Duration, log zerolog.Logger) (*process, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for workerd: %w", err)
+	}
+	file, err := ln.(*net.TCPListener).File()
+	addr := ln.Addr().String()
+	ln.Close() // the duplicate in file keeps the socket open
+	if err != nil {
+		return nil, fmt.Errorf("listener file: %w", err)
+	}
+	defer file.Close()
+
+	cmd := exec.Command(workerd, "serve", "--experimental", "--socket-fd", "http=3", configPath)
+	cmd.ExtraFiles = []*os.File{file}
+	cmd.SysProcAttr = processAttrs()
+	out := &lineLogger{log: log}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start workerd: %w", err)
+	}
+	p := &process{cmd: cmd, url: "http://" + addr, exited: make(chan struct{})}
+	out.log = log.With().Int("pid", cmd.Process.Pid).Logger()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.waitHealthy(ctx, client, timeout); err != nil {
+		p.kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// waitHealthy polls the shim's /health until it answers 200.
+func (p *process) waitHealthy(ctx context.Context, client *http.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if p.healthy(ctx, client) {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("workerd exited while starting: %v", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("workerd did not answer within %v: %w", timeout, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *process) healthy(ctx context.Context, client *http.Client) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/health", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// hasExited reports whether the process exits within wait.
+func (p *process) hasExited(wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// stop asks workerd to stop, and kills it if it has not within grace.
+func (p *process) stop(grace time.Duration) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if !p.hasExited(grace) {
+		p.kill()
+	}
+}
+
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// lineLogger writes workerd's output into the gateway's log, a line an entry.
+type lineLogger struct {
+	mu      sync.Mutex
+	log     zerolog.Logger
+	partial []byte
+}
+
+const maxLogLine = 4096
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			room := maxLogLine - len(l.partial)
+			l.partial = append(l.partial, b[:min(room, len(b))]...)
+			break
+		}
+		line := append(l.partial, b[:i]...)
+		l.partial = l.partial[:0]
+		b = b[i+1:]
+		if len(line) > maxLogLine {
+			line = line[:maxLogLine]
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			l.log.Warn().Str("component", "workerd").Msg(string(line))
+		}
+	}
+	return n, nil
+}
+
+var errProcessGone = errors.New("the runtime process exited")

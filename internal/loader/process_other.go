@@ -1,0 +1,7 @@
+//go:build !linux
+
+package loader
+
+import "syscall"
+
+func processAttrs() *syscall.SysProcAttr { return nil }

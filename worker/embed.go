@@ -1,0 +1,54 @@
+// Package worker embeds the shim Worker: the same files `wrangler deploy`
+// takes from this folder, so the gateway binary is self-contained.
+package worker
+
+import (
+	"embed"
+	"errors"
+	"regexp"
+)
+
+// Files holds wrangler.jsonc and the shim's modules under src/.
+//
+//go:embed wrangler.jsonc src/index.js src/guest/*.js
+var Files embed.FS
+
+// Modules lists the shim's modules as workerd names them: the main module
+// first, then the guest-side sources it imports as text.
+var Modules = []Module{
+	{Name: "index.js", Path: "src/index.js", Kind: ModuleES},
+	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
+	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
+}
+
+// Module is one file of the shim.
+type Module struct {
+	Name string // the module's name inside the Worker
+	Path string // its path in Files
+	Kind ModuleKind
+}
+
+// ModuleKind says how a module is loaded.
+type ModuleKind int
+
+// Module kinds.
+const (
+	ModuleES   ModuleKind = iota // an ES module
+	ModuleText                   // imported as a string
+)
+
+var compatDatePattern = regexp.MustCompile(`"compatibility_date"\s*:\s*"(\d{4}-\d{2}-\d{2})"`)
+
+// CompatibilityDate returns the shim's own compatibility date from wrangler.jsonc,
+// so the local runtime runs the shim exactly as Cloudflare would.
+func CompatibilityDate() (string, error) {
+	data, err := Files.ReadFile("wrangler.jsonc")
+	if err != nil {
+		return "", err
+	}
+	m := compatDatePattern.FindSubmatch(data)
+	if m == nil {
+		return "", errors.New("wrangler.jsonc has no compatibility_date")
+	}
+	return string(m[1]), nil
+}

@@ -1,0 +1,234 @@
+// The shim Worker. The gateway POSTs one execution to /run; the shim loads the
+// guest's modules into a fresh isolate with env.LOADER.load, runs them behind
+// the capture wrapper (guest/__dw_wrapper.js), and streams what happens back as
+// NDJSON events, one per line, as they occur:
+//
+//   {"type":"log","level":"log","stream":"stdout","message":"...","time":"..."}
+//   {"type":"result","success":true,"response":{...}}
+//
+// Exactly one result event ends every stream. A request the runtime rejects
+// before anything runs (bad compatibility date or flags) gets a 400 with
+// {"field": ..., "message": ...} instead.
+
+import WRAPPER from "./guest/__dw_wrapper.js";
+import FORMAT from "./guest/__dw_format.js";
+
+const WRAPPER_MODULE = "__dw_wrapper.js";
+const FORMAT_MODULE = "__dw_format.js";
+const STREAMS = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr", error: "stderr" };
+const encoder = new TextEncoder();
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/health") {
+      return new Response("ok");
+    }
+    if (url.pathname !== "/run" || request.method !== "POST") {
+      return new Response("not found", { status: 404 });
+    }
+    let job;
+    try {
+      job = await request.json();
+    } catch (err) {
+      return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
+    }
+    return run(env, job);
+  },
+};
+
+function guestModules(job) {
+  const modules = {
+    [WRAPPER_MODULE]: {
+      js: WRAPPER
+        .replace('const MAIN = "__DW_MAIN__";', `const MAIN = ${JSON.stringify("./" + job.mainModule)};`)
+        .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({ maxResponseBytes: job.maxResponseBytes ?? 1048576 })};`),
+    },
+    [FORMAT_MODULE]: { js: FORMAT },
+  };
+  for (const [name, source] of Object.entries(job.modules)) {
+    modules[name] = moduleFor(name, source);
+  }
+  return modules;
+}
+
+function moduleFor(name, source) {
+  if (name.endsWith(".json")) return { json: JSON.parse(source) };
+  if (name.endsWith(".txt")) return { text: source };
+  if (name.endsWith(".cjs")) return { cjs: source };
+  return { js: source };
+}
+
+function guestRequest(job) {
+  const r = job.request ?? {};
+  const init = { method: r.method ?? "GET", headers: r.headers ?? {} };
+  if (r.body !== undefined && r.body !== null && init.method !== "GET" && init.method !== "HEAD") {
+    init.body = r.bodyEncoding === "base64" ? base64ToBytes(r.body) : r.body;
+  }
+  return new Request(r.url ?? "http://localhost/", init);
+}
+
+function base64ToBytes(s) {
+  const binary = atob(s);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function load(env, job) {
+  const code = {
+    compatibilityDate: job.compatibilityDate,
+    compatibilityFlags: job.compatibilityFlags ?? [],
+    mainModule: WRAPPER_MODULE,
+    modules: guestModules(job),
+    env: job.env ?? {},
+  };
+  if (!job.allowOutbound) code.globalOutbound = null;
+  if (job.limits) code.limits = job.limits;
+  return env.LOADER.load(code);
+}
+
+async function run(env, job) {
+  let worker;
+  try {
+    worker = load(env, job);
+  } catch (err) {
+    return Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 });
+  }
+
+  let guest;
+  try {
+    guest = await worker.getEntrypoint().fetch(guestRequest(job));
+  } catch (err) {
+    const failed = classifyStartError(err);
+    if (failed.field) {
+      return Response.json(failed, { status: 400 });
+    }
+    return ndjson(async (send) => send(result(failed)));
+  }
+  return ndjson((send) => relay(guest.body, send));
+}
+
+function fieldOf(message) {
+  if (/compatibility date/i.test(message)) return "compatibilityDate";
+  if (/compatibility flag/i.test(message)) return "compatibilityFlags";
+  return "";
+}
+
+// classifyStartError maps an error thrown before the wrapper ran: the guest's
+// modules failed to compile, or the runtime refused its configuration.
+function classifyStartError(err) {
+  const message = String(err && err.message || err);
+  const field = fieldOf(message);
+  if (field) return { field, message };
+  const m = /Uncaught (SyntaxError: [^\n]*)(?:\n\s*at ([^\n]*))?/.exec(message);
+  if (m) {
+    return { code: "syntax_error", message: m[1], stack: m[2] ? `${m[1]}\n    at ${m[2]}` : undefined };
+  }
+  if (/^Failed to start Worker/.test(message)) {
+    return { code: "invalid_module", message: message.replace(/^Failed to start Worker:\s*/, "") };
+  }
+  return { code: "exception", message, stack: err && err.stack };
+}
+
+function result(error, response, truncated = false) {
+  const event = { type: "result", success: error === null };
+  if (response) event.response = response;
+  if (error) event.error = error;
+  if (truncated) event.truncated = true;
+  return event;
+}
+
+// ndjson returns a streaming response fed by producer(send).
+function ndjson(producer) {
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  const send = (event) => writer.write(encoder.encode(JSON.stringify(event) + "\n"));
+  (async () => {
+    try {
+      await producer(send);
+    } catch (err) {
+      await send(result({ code: "exception", message: `shim: ${err.message}` })).catch(() => {});
+    }
+    await writer.close().catch(() => {});
+  })();
+  return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+}
+
+// relay reads the wrapper's records and forwards them as events. The guest can
+// only write through the wrapper, but the records are still checked: anything
+// that is not a well-formed record ends the execution.
+async function relay(body, send) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let finished = false;
+  let failure = null;
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      failure = err;
+      break;
+    }
+    if (chunk.done) break;
+    buffered += chunk.value;
+    let nl;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (finished || line === "") continue;
+      finished = await forward(line, send);
+    }
+  }
+  if (!finished) {
+    const why = failure ? `: ${cleanStack(String(failure.message || failure))}` : "";
+    await send(result({ code: "exception", message: `the guest isolate ended without a result${why}` }));
+  }
+}
+
+async function forward(line, send) {
+  let record;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    await send(result({ code: "exception", message: "malformed record from the guest isolate" }));
+    return true;
+  }
+  switch (record.t) {
+    case "log": {
+      const level = STREAMS[record.level] ? record.level : "log";
+      await send({
+        type: "log",
+        level,
+        stream: STREAMS[level],
+        message: cleanStack(String(record.message)),
+        time: new Date().toISOString(),
+      });
+      return false;
+    }
+    case "response": {
+      const { status, headers, body, bodyEncoding, truncated } = record;
+      await send(result(null, { status, headers, body, bodyEncoding }, truncated));
+      return true;
+    }
+    case "error": {
+      const { code, name, message, stack } = record;
+      const text = name && !String(message).startsWith(name) ? `${name}: ${message}` : String(message);
+      await send(result({ code, message: cleanStack(text), stack: stack && cleanStack(String(stack)) }));
+      return true;
+    }
+    default:
+      await send(result({ code: "exception", message: "unknown record from the guest isolate" }));
+      return true;
+  }
+}
+
+const wrapperFrame = /\n\s*at [^\n]*__dw_(?:wrapper|format)\.js[^\n]*/g;
+
+// cleanStack removes the capture wrapper's frames and the runtime's bundle
+// prefix from stack traces, so they show only the guest's own modules.
+function cleanStack(text) {
+  if (!text.includes("file:///bundle/")) return text;
+  return text.replace(wrapperFrame, "").replaceAll("file:///bundle/", "");
+}
