@@ -329,9 +329,18 @@ func (v *validator) compatibility(members map[string]json.RawMessage, job *loade
 	}
 }
 
+// number decodes a JSON number; json.Number alone would also take "12".
+func (v *validator) number(field string, raw json.RawMessage, dst *json.Number, want string) bool {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+		v.add(field, fieldWrongType, "%s must be %s, not a string", field, want)
+		return false
+	}
+	return v.decode(field, raw, dst, want)
+}
+
 func (v *validator) timeout(members map[string]json.RawMessage, job *loader.Job, limits Limits) {
 	var ms json.Number
-	if !v.decode("timeoutMs", members["timeoutMs"], &ms, "an integer number of milliseconds") {
+	if !v.number("timeoutMs", members["timeoutMs"], &ms, "an integer number of milliseconds") {
 		return
 	}
 	n, err := ms.Int64()
@@ -347,15 +356,19 @@ func (v *validator) timeout(members map[string]json.RawMessage, job *loader.Job,
 }
 
 func (v *validator) limits(members map[string]json.RawMessage, job *loader.Job) {
-	var limits map[string]json.Number
+	var limits map[string]json.RawMessage
 	if !v.decode("limits", members["limits"], &limits, "an object {cpuMs, subRequests} of integers") {
 		return
 	}
 	values := map[string]int{}
-	for name, num := range limits {
+	for name, raw := range limits {
 		field := "limits." + name
 		if name != "cpuMs" && name != "subRequests" {
 			v.add(field, fieldUnknown, "unknown field %q", field)
+			continue
+		}
+		var num json.Number
+		if !v.number(field, raw, &num, "a non-negative integer") {
 			continue
 		}
 		n, err := num.Int64()

@@ -135,6 +135,14 @@ func (l *Local) process() *process {
 	return l.proc
 }
 
+// PID returns the process id of the running workerd, or 0 if none is.
+func (l *Local) PID() int {
+	if p := l.process(); p != nil {
+		return p.pid()
+	}
+	return 0
+}
+
 // Ready reports whether a runtime process is running and answered.
 func (l *Local) Ready(ctx context.Context) error {
 	if l.process() == nil {

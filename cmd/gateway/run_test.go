@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRun drives the gateway exactly as main does: run with arguments and an
+// environment, then the seed's example over HTTP, then shutdown by context.
+func TestRun(t *testing.T) {
+	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t)}
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	}()
+
+	addr := waitListening(t, &stdout, done)
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 within 30s; log:\n%s", stdout.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	body := `{"code": "export default { async fetch(request, env, ctx) { console.log(\"Isolated worker running!\"); return new Response(\"Done\"); } }"}`
+	resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res execution.Result
+	err = json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Success || res.Stdout != "Isolated worker running!" || res.Response == nil || res.Response.Body != "Done" {
+		t.Errorf("result = %+v, want the seed example's output", res)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v, want nil after shutdown", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return within 15s of cancellation")
+	}
+	log := stdout.String()
+	for _, want := range []string{`"message":"gateway listening"`, `"message":"runtime started"`, `"route":"/execute"`, `"message":"shutting down"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+func waitListening(t *testing.T, stdout *syncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			var entry struct {
+				Message string `json:"message"`
+				Listen  string `json:"listen"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "gateway listening" {
+				return entry.Listen
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, stdout.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("gateway did not log its address within 30s:\n%s", stdout.String())
+	return ""
+}
+
+func TestRunRejectsBadInvocations(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "no command"},
+		{[]string{"launch"}, nil, "unknown command"},
+		{[]string{"serve", "--no-such-flag"}, nil, "unknown flag"},
+		{[]string{"serve"}, map[string]string{"GATEWAY_LISTEN": "bad"}, "listen"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr syncBuffer
+		err := run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+		}
+	}
+}

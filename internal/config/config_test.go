@@ -1,0 +1,103 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dynamic-workers/gateway/internal/config"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (*config.Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.Flags(fs)
+	return config.Load(fs, args, func(k string) string { return env[k] })
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Backend != "local" || cfg.Execution.DefaultTimeout != 10*time.Second {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	err := os.WriteFile(file, []byte("listen: 127.0.0.1:7001\nlog:\n  level: warn\nexecution:\n  default_timeout: 3s\n  max_timeout: 20s\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		listen     string
+		level      string
+		defTimeout time.Duration
+	}{
+		{"file", []string{"--config", file}, nil, "127.0.0.1:7001", "warn", 3 * time.Second},
+		{"file from env", nil, map[string]string{"GATEWAY_CONFIG": file}, "127.0.0.1:7001", "warn", 3 * time.Second},
+		{"env over file", []string{"--config", file}, map[string]string{"GATEWAY_LISTEN": "127.0.0.1:7002", "GATEWAY_EXECUTION_DEFAULT_TIMEOUT": "4s"}, "127.0.0.1:7002", "warn", 4 * time.Second},
+		{"flag over env", []string{"--config", file, "--listen", "127.0.0.1:7003", "--log-level", "debug"}, map[string]string{"GATEWAY_LISTEN": "127.0.0.1:7002"}, "127.0.0.1:7003", "debug", 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Listen != tt.listen || cfg.Log.Level != tt.level || cfg.Execution.DefaultTimeout != tt.defTimeout {
+				t.Errorf("listen, level, timeout = %s, %s, %v, want %s, %s, %v", cfg.Listen, cfg.Log.Level, cfg.Execution.DefaultTimeout, tt.listen, tt.level, tt.defTimeout)
+			}
+		})
+	}
+}
+
+func TestInvalidConfigListsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, []string{"--listen", "nowhere", "--backend", "mars"}, map[string]string{
+		"GATEWAY_LOG_LEVEL":                    "loud",
+		"GATEWAY_EXECUTION_COMPATIBILITY_DATE": "2024-13-40",
+		"GATEWAY_EXECUTION_MAX_TIMEOUT":        "1s",
+		"GATEWAY_RUNTIME_WORKERD":              "/no/such/workerd",
+	})
+	if err == nil {
+		t.Fatal("Load succeeded, want an error")
+	}
+	for _, want := range []string{"listen", "backend", "log.level", "execution.compatibility_date", "execution.max_timeout", "runtime.workerd"} {
+		if !strings.Contains(err.Error(), want+":") {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestUnknownFileKey(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:1\nlisten_addr: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, []string{"--config", file}, nil)
+	if err == nil || !strings.Contains(err.Error(), "listen_addr") {
+		t.Errorf("Load = %v, want it to reject the unknown key listen_addr", err)
+	}
+}
+
+func TestBadDurationIsAnError(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, nil, map[string]string{"GATEWAY_EXECUTION_DEFAULT_TIMEOUT": "soon"})
+	if err == nil {
+		t.Fatal("Load succeeded with a default timeout of \"soon\"")
+	}
+}

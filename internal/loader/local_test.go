@@ -1,0 +1,186 @@
+package loader_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+func job(id, code string, timeout time.Duration) *loader.Job {
+	return &loader.Job{
+		ID:                id,
+		Modules:           map[string]string{"main.js": code},
+		MainModule:        "main.js",
+		Env:               map[string]any{},
+		CompatibilityDate: "2026-11-16",
+		Request:           loader.GuestRequest{Method: "GET", URL: "http://localhost/", Headers: map[string]string{}},
+		MaxResponseBytes:  1 << 20,
+		Timeout:           timeout,
+	}
+}
+
+// run executes j and returns its events.
+func run(t *testing.T, b loader.Backend, j *loader.Job) ([]execution.Event, error) {
+	t.Helper()
+	var events []execution.Event
+	err := b.Execute(t.Context(), j, func(ev execution.Event) error {
+		events = append(events, ev)
+		return nil
+	})
+	return events, err
+}
+
+func lastResult(t *testing.T, events []execution.Event) *execution.Result {
+	t.Helper()
+	if len(events) == 0 || events[len(events)-1].Type != execution.EventResult {
+		t.Fatalf("events = %+v, want them to end with a result", events)
+	}
+	for _, ev := range events[:len(events)-1] {
+		if ev.Type == execution.EventResult {
+			t.Fatalf("events = %+v, want exactly one result", events)
+		}
+	}
+	return events[len(events)-1].Result
+}
+
+const hello = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop())
+	defer l.Close()
+
+	// An execution in flight when the process dies ends with runtime_crashed.
+	var wg sync.WaitGroup
+	var inflight []execution.Event
+	var inflightErr error
+	wg.Go(func() {
+		inflight, inflightErr = run(t, l, job("slow", `export default { async fetch() {
+			console.log("started");
+			await new Promise((r) => setTimeout(r, 10000));
+			return new Response("late");
+		} }`, 30*time.Second))
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	pid := l.PID()
+	time.Sleep(300 * time.Millisecond) // let the execution reach its timer
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill workerd %d: %v", pid, err)
+	}
+	wg.Wait()
+	if inflightErr != nil {
+		t.Fatalf("in-flight Execute = %v, want a result event", inflightErr)
+	}
+	res := lastResult(t, inflight)
+	if res.Success || res.Error == nil || res.Error.Code != execution.CodeRuntimeCrashed {
+		t.Fatalf("in-flight result = %+v, want runtime_crashed", res)
+	}
+	if !strings.Contains(res.Error.Message, "retry") {
+		t.Errorf("message = %q, want it to say the execution is safe to retry", res.Error.Message)
+	}
+
+	// A new process comes up on its own and serves executions.
+	for l.PID() == 0 || l.PID() == pid {
+		if time.Now().After(deadline) {
+			t.Fatal("no new runtime process within 10s of the kill")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	loadertest.WaitReady(t, l, 10*time.Second)
+	events, err := run(t, l, job("after", hello, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := lastResult(t, events); !res.Success || res.Response.Body != "ok" {
+		t.Errorf("after restart: result = %+v, want success", res)
+	}
+	if alive(pid) {
+		t.Errorf("killed process %d still exists", pid)
+	}
+}
+
+func TestCloseStopsWorkerd(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop())
+	pid := l.PID()
+	if pid == 0 || !alive(pid) {
+		t.Fatalf("PID() = %d, want a running process", pid)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Errorf("workerd %d still running after Close", pid)
+	}
+	if err := l.Ready(t.Context()); !errors.Is(err, loader.ErrUnavailable) {
+		t.Errorf("Ready after Close = %v, want ErrUnavailable", err)
+	}
+	if _, err := run(t, l, job("closed", hello, time.Second)); !errors.Is(err, loader.ErrUnavailable) {
+		t.Errorf("Execute after Close = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestBrokenRuntimeIsRetriedNotFatal(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "workerd")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho broken runtime >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := loader.NewLocal(loader.LocalConfig{Workerd: bin, StartTimeout: time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := l.Ready(t.Context()); !errors.Is(err, loader.ErrUnavailable) {
+		t.Errorf("Ready = %v, want ErrUnavailable", err)
+	}
+	if _, err := run(t, l, job("x", hello, time.Second)); !errors.Is(err, loader.ErrUnavailable) {
+		t.Errorf("Execute = %v, want ErrUnavailable", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s")
+	}
+}
+
+func TestEmitErrorCancelsExecution(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop())
+	defer l.Close()
+	stop := errors.New("client gone")
+	start := time.Now()
+	err := l.Execute(context.Background(), job("emit", `export default { async fetch() {
+		console.log("first");
+		await new Promise((r) => setTimeout(r, 5000));
+		console.log("second");
+		return new Response("ok");
+	} }`, 30*time.Second), func(ev execution.Event) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Errorf("Execute = %v, want the emit error", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Execute returned after %v, want at once after emit failed", d)
+	}
+}
