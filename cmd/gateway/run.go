@@ -21,8 +21,9 @@ import (
 const usage = `usage: gateway <command> [flags]
 
 commands:
-  serve     run the HTTP server
-  help      show this help
+  serve             run the HTTP server
+  healthcheck URL   exit 0 if GET URL answers 200 (the container's HEALTHCHECK)
+  help              show this help
 
 Run "gateway serve --help" for the server's flags.
 `
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -122,6 +125,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn().Err(err).Msg("shutdown did not finish in time")
+	}
+	return nil
+}
+
+// healthcheck probes a URL for the container's HEALTHCHECK, which has no curl.
+func healthcheck(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: gateway healthcheck URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", args[0], resp.Status)
 	}
 	return nil
 }

@@ -60,6 +60,13 @@ func TestRun(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, &stdout, &stderr); err != nil {
+		t.Errorf("healthcheck /healthz = %v, want nil", err)
+	}
+	if err := run(ctx, []string{"healthcheck", base + "/nope"}, nil, &stdout, &stderr); err == nil {
+		t.Errorf("healthcheck /nope = nil, want an error")
+	}
+
 	body := `{"code": "export default { async fetch(request, env, ctx) { console.log(\"Isolated worker running!\"); return new Response(\"Done\"); } }"}`
 	resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
 	if err != nil {

@@ -125,6 +125,29 @@ func TestGuestErrors(t *testing.T) {
 	}
 }
 
+// TestSyntaxErrorLocation checks that syntax errors name their module, line
+// and column also under new_module_registry (default from 2026-11-17), whose
+// lazily compiled modules report none by themselves.
+func TestSyntaxErrorLocation(t *testing.T) {
+	t.Parallel()
+	for _, date := range []string{"2026-11-16", "2026-11-17"} {
+		res := execute(t, map[string]any{
+			"modules": map[string]string{
+				"main.js": `import "./lib.js"; export default { fetch() {} };`,
+				"lib.js":  "console.log('lib');\nlet x = ;",
+			},
+			"compatibilityDate": date,
+		})
+		wantError(t, res, execution.CodeSyntaxError, "Unexpected token")
+		if !strings.Contains(res.Error.Stack, "lib.js:2:") {
+			t.Errorf("date %s: stack = %q, want it to point at lib.js line 2", date, res.Error.Stack)
+		}
+		if len(res.Logs) != 0 {
+			t.Errorf("date %s: logs = %+v, want none (no guest code runs)", date, res.Logs)
+		}
+	}
+}
+
 func TestClassEntrypoint(t *testing.T) {
 	t.Parallel()
 	res := execute(t, map[string]any{"code": `

@@ -70,6 +70,7 @@ func TestBadRequests(t *testing.T) {
 		{"unparseable date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "yesterday"}`, 422, "invalid_request", []string{"compatibilityDate:invalid"}},
 		{"impossible date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "2024-02-30"}`, 422, "invalid_request", []string{"compatibilityDate:invalid"}},
 		{"future date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "2099-01-01"}`, 422, "invalid_request", []string{"compatibilityDate:out_of_range"}},
+		{"date newer than the runtime", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "2026-11-25"}`, 422, "invalid_request", []string{"compatibilityDate:rejected_by_runtime"}},
 		{"flags not a list", "application/json", `{"code": ` + okCode + `, "compatibilityFlags": "nodejs_compat"}`, 422, "invalid_request", []string{"compatibilityFlags:wrong_type"}},
 		{"bad flag name", "application/json", `{"code": ` + okCode + `, "compatibilityFlags": ["Node JS"]}`, 422, "invalid_request", []string{"compatibilityFlags[0]:invalid"}},
 		{"unknown flag", "application/json", `{"code": ` + okCode + `, "compatibilityFlags": ["no_such_flag_here"]}`, 422, "invalid_request", []string{"compatibilityFlags:rejected_by_runtime"}},

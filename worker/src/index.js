@@ -106,7 +106,32 @@ async function run(env, job) {
     }
     return ndjson(async (send) => send(result(failed)));
   }
-  return ndjson((send) => relay(guest.body, send));
+  return ndjson((send) => relay(guest.body, send, env, job));
+}
+
+const location = /\n\s*at [^\n]*:\d+:\d+/;
+
+function hasLocation(stack) {
+  return typeof stack === "string" && location.test(stack);
+}
+
+// locateSyntaxError finds where a syntax error is. With new_module_registry
+// (the default from 2026-11-17) modules compile when first imported and V8's
+// SyntaxError carries no position; the legacy registry compiles every module
+// before anything runs and reports "at module:line:col". So on this error
+// path only, the same modules are loaded again under the legacy registry just
+// to be compiled: no guest code runs, since compilation fails first.
+async function locateSyntaxError(env, job) {
+  const flags = (job.compatibilityFlags ?? []).filter((f) => f !== "new_module_registry");
+  try {
+    const worker = load(env, { ...job, compatibilityFlags: [...flags, "legacy_module_registry"] });
+    const probe = await worker.getEntrypoint().fetch("http://localhost/", { method: "HEAD" });
+    await probe.body?.cancel();
+  } catch (err) {
+    const failed = classifyStartError(err);
+    if (failed.code === "syntax_error" && hasLocation(failed.stack)) return failed.stack;
+  }
+  return undefined;
 }
 
 function fieldOf(message) {
@@ -158,7 +183,7 @@ function ndjson(producer) {
 // relay reads the wrapper's records and forwards them as events. The guest can
 // only write through the wrapper, but the records are still checked: anything
 // that is not a well-formed record ends the execution.
-async function relay(body, send) {
+async function relay(body, send, env, job) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   let finished = false;
@@ -178,7 +203,7 @@ async function relay(body, send) {
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       if (finished || line === "") continue;
-      finished = await forward(line, send);
+      finished = await forward(line, send, env, job);
     }
   }
   if (!finished) {
@@ -187,7 +212,7 @@ async function relay(body, send) {
   }
 }
 
-async function forward(line, send) {
+async function forward(line, send, env, job) {
   let record;
   try {
     record = JSON.parse(line);
@@ -213,9 +238,13 @@ async function forward(line, send) {
       return true;
     }
     case "error": {
-      const { code, name, message, stack } = record;
+      const { code, name, message } = record;
       const text = name && !String(message).startsWith(name) ? `${name}: ${message}` : String(message);
-      await send(result({ code, message: cleanStack(text), stack: stack && cleanStack(String(stack)) }));
+      let stack = record.stack && cleanStack(String(record.stack));
+      if (code === "syntax_error" && !hasLocation(stack)) {
+        stack = (await locateSyntaxError(env, job)) ?? stack;
+      }
+      await send(result({ code, message: cleanStack(text), stack }));
       return true;
     }
     default:

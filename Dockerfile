@@ -1,0 +1,33 @@
+# Dynamic Workers gateway: the gateway binary plus the pinned workerd runtime.
+# The build stages run the same commands as `make build`.
+
+# Go build (go.mod: go 1.26).
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -o /out/gateway ./cmd/gateway
+
+# workerd, exactly as worker/package-lock.json pins it.
+FROM node:20-bookworm-slim AS workerd
+WORKDIR /worker
+COPY worker/package.json worker/package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+ && cp "$(node -p 'require("workerd").default')" /workerd
+
+# Runtime: small glibc image (workerd needs glibc), non-root.
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/gateway /app/bin/gateway
+COPY --from=workerd /workerd /app/bin/workerd
+USER 65532:65532
+ENV GATEWAY_LISTEN=0.0.0.0:8080 \
+    GATEWAY_RUNTIME_WORKERD=/app/bin/workerd
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD ["/app/bin/gateway", "healthcheck", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/app/bin/gateway"]
+CMD ["serve"]

@@ -1,0 +1,96 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	gateway "github.com/dynamic-workers/gateway"
+)
+
+// TestContract sends real requests to the running gateway and validates each
+// request and response against openapi.yaml, so the spec cannot drift.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid: %v", err)
+	}
+	base := gatewayURL(t)
+	doc.Servers = openapi3.Servers{{URL: base}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, path, contentType, body string
+		status                                int
+		validRequest                          bool
+	}{
+		{"success", "POST", "/execute", "application/json", `{"code": "export default { fetch() { console.log('x'); return new Response('ok', {headers: {'x-a': 'b'}}); } }"}`, 200, true},
+		{"every field", "POST", "/execute", "application/json", `{"modules": {"a.js": "export default { async fetch(r, env) { return new Response(await r.text()); } }", "d.json": "{}"}, "mainModule": "a.js", "env": {"A": 1, "B": {"c": true}}, "secrets": {"S": "x"}, "allowOutbound": false, "compatibilityDate": "2026-11-01", "compatibilityFlags": ["nodejs_compat"], "timeoutMs": 5000, "limits": {"cpuMs": 10, "subRequests": 2}, "request": {"method": "POST", "url": "/p", "headers": {"a": "b"}, "body": "aGk=", "bodyEncoding": "base64"}, "isolate": "fresh"}`, 200, true},
+		{"guest failure", "POST", "/execute", "application/json", `{"code": "export default { fetch() { throw new Error('no'); } }"}`, 200, true},
+		{"binary body", "POST", "/execute", "application/json", `{"code": "export default { fetch() { return new Response(new Uint8Array([255])); } }"}`, 200, true},
+		{"malformed", "POST", "/execute", "application/json", `{"code": `, 400, false},
+		{"wrong type", "POST", "/execute", "text/plain", `hello`, 415, false},
+		{"invalid", "POST", "/execute", "application/json", `{"code": 1, "timeoutMs": -4}`, 422, false},
+		{"healthz", "GET", "/healthz", "", "", 200, true},
+		{"readyz", "GET", "/readyz", "", "", 200, true},
+		{"openapi", "GET", "/openapi.yaml", "", "", 200, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("FindRoute: %v", err)
+			}
+			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+			if err := openapi3filter.ValidateRequest(t.Context(), input); (err == nil) != tt.validRequest {
+				t.Errorf("ValidateRequest = %v, want valid = %v", err, tt.validRequest)
+			}
+			// Validation may consume and rewrite the body; send a fresh request.
+			send, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
+			send.Header = req.Header.Clone()
+			resp, err := http.DefaultClient.Do(send)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d: %s", resp.StatusCode, tt.status, data)
+			}
+			validateResponse(t, input, resp, data)
+		})
+	}
+}
+
+func validateResponse(t *testing.T, input *openapi3filter.RequestValidationInput, resp *http.Response, body []byte) {
+	t.Helper()
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: input,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Errorf("response does not match openapi.yaml: %v\n%s", err, body)
+	}
+}
