@@ -69,7 +69,7 @@ var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 const testMaxBody = 1 << 20
 
-func gatewayURL(t *testing.T) string {
+func gatewayURL(t testing.TB) string {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.logs = &syncBuffer{}

@@ -10,7 +10,6 @@ const MAX_STRING_LENGTH = 10000;
 const BREAK_LENGTH = 80;
 const COMPACT = 3;
 
-const objectToString = Object.prototype.toString;
 const hasOwn = Object.prototype.hasOwnProperty;
 const identifier = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
 
@@ -72,7 +71,7 @@ function formatSpecifier(c, arg) {
       if (typeof arg === "number") return formatNumber(arg);
       if (typeof arg === "bigint") return `${arg}n`;
       if (typeof arg === "symbol") return arg.toString();
-      if (typeof arg === "object" && arg !== null && !hasUserToString(arg)) {
+      if (typeof arg === "object" && arg !== null && hasBuiltInToString(arg)) {
         return inspect(arg, { depth: 0 });
       }
       return String(arg);
@@ -105,15 +104,23 @@ function formatSpecifier(c, arg) {
   return "";
 }
 
-function hasUserToString(obj) {
-  if (obj instanceof Error || obj instanceof Date) return true;
-  let proto = obj;
-  while (proto !== null && proto !== Object.prototype) {
-    if (hasOwn.call(proto, "toString")) return true;
-    proto = Object.getPrototypeOf(proto);
-  }
-  return false;
+// hasBuiltInToString reports whether obj's toString is the language's own
+// (so %s inspects it) rather than one the program defined (so %s calls it).
+function hasBuiltInToString(obj) {
+  if (typeof obj.toString !== "function") return true;
+  if (hasOwn.call(obj, "toString")) return false;
+  let pointer = obj;
+  do {
+    pointer = Object.getPrototypeOf(pointer);
+  } while (pointer !== null && !hasOwn.call(pointer, "toString"));
+  if (pointer === null) return true;
+  const desc = Object.getOwnPropertyDescriptor(pointer, "constructor");
+  return desc !== undefined && typeof desc.value === "function" && builtInObjects.has(desc.value.name);
 }
+
+const builtInObjects = new Set(
+  Object.getOwnPropertyNames(globalThis).filter((name) => /^[A-Z][a-zA-Z0-9]+$/.test(name)),
+);
 
 function formatNumber(n) {
   return Object.is(n, -0) ? "-0" : `${n}`;
@@ -218,8 +225,9 @@ function getKeys(value, showHidden) {
 function formatRaw(ctx, value, recurseTimes, typedArray) {
   const constructor = getConstructorName(value);
   let tag = value[Symbol.toStringTag];
+  // Only show the tag when it is not already printed as an own property.
   if (typeof tag !== "string" || (tag !== "" && (ctx.showHidden ? hasOwn : Object.prototype.propertyIsEnumerable).call(value, Symbol.toStringTag))) {
-    tag = typeof tag === "string" && tag !== "" && !hasOwn.call(value, Symbol.toStringTag) ? tag : "";
+    tag = "";
   }
   let keys = [];
   let base = "";
@@ -266,16 +274,12 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
   if (noIterator) {
     keys = getKeys(value, ctx.showHidden);
     braces = ["{", "}"];
-    if (typeof value === "function") {
+    if (constructor === "Object") {
+      if (tag !== "") braces[0] = `${getPrefix(constructor, tag, "Object")}{`;
+      if (keys.length === 0) return `${braces[0]}}`;
+    } else if (typeof value === "function") {
       base = functionBase(value, constructor, tag);
       if (keys.length === 0) return base;
-    } else if (objectToString.call(value) === "[object Object]" && !(value instanceof Error) && !isBoxed(value) && !(value instanceof Promise) && !(value instanceof WeakMap) && !(value instanceof WeakSet) && !(value instanceof ArrayBuffer)) {
-      if (constructor === "Object") {
-        if (tag !== "") braces[0] = `${getPrefix(constructor, tag, "Object")}{`;
-      } else {
-        braces[0] = `${getPrefix(constructor, tag, "Object")}{`;
-      }
-      if (keys.length === 0) return `${braces[0]}}`;
     } else if (value instanceof RegExp) {
       base = regexpToString.call(value);
       const prefix = getPrefix(constructor, tag, "RegExp");
