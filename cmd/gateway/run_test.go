@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +12,11 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRun drives the gateway exactly as main does: run with arguments and an
 // environment, then the seed's example over HTTP, then shutdown by context.
 func TestRun(t *testing.T) {
 	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t)}
-	var stdout, stderr syncBuffer
+	var stdout, stderr loadertest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -99,7 +80,7 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func waitListening(t *testing.T, stdout *syncBuffer, done <-chan error) string {
+func waitListening(t *testing.T, stdout *loadertest.Buffer, done <-chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -134,7 +115,7 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"GATEWAY_LISTEN": "bad"}, "listen"},
 	}
 	for _, tt := range tests {
-		var stdout, stderr syncBuffer
+		var stdout, stderr loadertest.Buffer
 		err := run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)

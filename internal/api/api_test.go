@@ -27,7 +27,7 @@ var shared struct {
 	once    sync.Once
 	backend *loader.Local
 	srv     *httptest.Server
-	logs    *syncBuffer
+	logs    *loadertest.Buffer
 }
 
 func TestMain(m *testing.M) {
@@ -37,24 +37,6 @@ func TestMain(m *testing.M) {
 		shared.backend.Close()
 	}
 	os.Exit(code)
-}
-
-// syncBuffer collects the gateway's log for tests that inspect it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var testLimits = api.Limits{
@@ -72,7 +54,7 @@ const testMaxBody = 1 << 20
 func gatewayURL(t testing.TB) string {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.logs = &syncBuffer{}
+		shared.logs = &loadertest.Buffer{}
 		log := zerolog.New(shared.logs)
 		shared.backend = loadertest.StartLocal(t, log)
 		shared.srv = httptest.NewServer(api.NewHandler(log, shared.backend, api.Options{
