@@ -193,6 +193,7 @@ export default {
 		"timeoutMs": 5000,
 		"limits":    map[string]int{"cpuMs": 50, "subRequests": 5},
 		"isolate":   "fresh",
+		"language":  "javascript",
 	})
 	wantSuccess(t, res)
 	want := `{"method":"PUT","url":"https://example.com/a/b?q=1","header":"yes","body":[0,1,2,250,251,255],` +
@@ -404,4 +405,10 @@ func TestSecretsAreMasked(t *testing.T) {
 	if strings.Contains(shared.logs.String(), "sk_live") {
 		t.Errorf("the gateway's log contains a secret")
 	}
+}
+
+func TestOversizedLogLine(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{"code": `export default { fetch() { console.log("x".repeat(5 << 20)); return new Response("ok"); } }`})
+	wantError(t, res, execution.CodeOutputLimit, "exceeded")
 }
