@@ -107,6 +107,8 @@ type Log struct {
 	Stream  string    `json:"stream"`
 	Message string    `json:"message"`
 	Time    time.Time `json:"time"`
+	// Truncated marks a message cut at the server's line limit.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Console levels and the streams they belong to.

@@ -76,7 +76,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	backend, err := loader.NewLocal(loader.LocalConfig{
 		Workerd:       workerd,
 		StartTimeout:  cfg.Runtime.StartTimeout,
-		MaxEventBytes: int(2*cfg.Execution.MaxResponseBytes) + 1<<20,
+		MaxEventBytes: int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20,
 	}, log)
 	if err != nil {
 		return err
@@ -86,11 +86,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler := api.NewHandler(log, backend, api.Options{
 		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
 		OpenAPI:         gateway.OpenAPI,
+		Heartbeat:       cfg.HTTP.SSEHeartbeat,
 		Limits: api.Limits{
 			CompatibilityDate: cfg.Execution.CompatibilityDate,
 			DefaultTimeout:    cfg.Execution.DefaultTimeout,
 			MaxTimeout:        cfg.Execution.MaxTimeout,
 			MaxResponseBytes:  cfg.Execution.MaxResponseBytes,
+			MaxLogLineBytes:   cfg.Execution.MaxLogLineBytes,
 			CPUMs:             cfg.Execution.CPUMs,
 			SubRequests:       cfg.Execution.SubRequests,
 		},

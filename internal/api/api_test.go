@@ -44,6 +44,7 @@ var testLimits = api.Limits{
 	DefaultTimeout:    10 * time.Second,
 	MaxTimeout:        30 * time.Second,
 	MaxResponseBytes:  1 << 20,
+	MaxLogLineBytes:   64 << 10,
 }
 
 // testNow is the clock the tests validate compatibility dates against.
@@ -62,6 +63,7 @@ func gatewayURL(t testing.TB) string {
 			Limits:          testLimits,
 			OpenAPI:         gateway.OpenAPI,
 			Now:             func() time.Time { return testNow },
+			Heartbeat:       200 * time.Millisecond,
 		}))
 	})
 	if shared.srv == nil {

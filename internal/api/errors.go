@@ -18,6 +18,7 @@ const (
 	CodeInvalidRequest       = "invalid_request"
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeNotAcceptable        = "not_acceptable"
 	CodeRuntimeUnavailable   = "runtime_unavailable"
 	CodeInternal             = "internal"
 )

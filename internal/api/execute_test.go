@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
@@ -407,8 +408,22 @@ func TestSecretsAreMasked(t *testing.T) {
 	}
 }
 
-func TestOversizedLogLine(t *testing.T) {
+func TestOversizedLogLineIsCut(t *testing.T) {
 	t.Parallel()
-	res := execute(t, map[string]any{"code": `export default { fetch() { console.log("x".repeat(5 << 20)); return new Response("ok"); } }`})
-	wantError(t, res, execution.CodeOutputLimit, "exceeded")
+	res := execute(t, map[string]any{"code": `export default { fetch() {
+		console.log("é".repeat(5 << 20));
+		console.log("after");
+		return new Response("ok");
+	} }`})
+	wantSuccess(t, res)
+	if len(res.Logs) != 2 {
+		t.Fatalf("got %d logs, want 2", len(res.Logs))
+	}
+	first := res.Logs[0]
+	if !first.Truncated || len(first.Message) > testLimits.MaxLogLineBytes || len(first.Message) < testLimits.MaxLogLineBytes-1 || !utf8.ValidString(first.Message) {
+		t.Errorf("first log: truncated = %v, %d bytes, valid UTF-8 %v; want truncated to %d bytes", first.Truncated, len(first.Message), utf8.ValidString(first.Message), testLimits.MaxLogLineBytes)
+	}
+	if res.Logs[1].Message != "after" || res.Logs[1].Truncated || !res.Truncated {
+		t.Errorf("second log = %+v, result truncated = %v; want intact, and the result marked truncated", res.Logs[1], res.Truncated)
+	}
 }

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog/hlog"
 
@@ -16,14 +16,20 @@ import (
 )
 
 // handleExecute serves POST /execute: it validates the request, runs it on
-// the backend and answers with the aggregated result.
-func handleExecute(backend Backend, maxBody int64, limits Limits, now func() time.Time) handlerFunc {
+// the backend and renders its events, as one JSON result or as a stream
+// (NDJSON or SSE) as the Accept header asks. Both renderings consume the same
+// events through the same collector.
+func handleExecute(backend Backend, opts Options) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		members, err := readJSONObject(w, r, maxBody)
+		media, err := negotiate(r.Header.Get("Accept"))
 		if err != nil {
 			return err
 		}
-		job, problems := validateExecute(members, limits, now())
+		members, err := readJSONObject(w, r, opts.MaxRequestBytes)
+		if err != nil {
+			return err
+		}
+		job, problems := validateExecute(members, opts.Limits, opts.Now())
 		if problems != nil {
 			p := newProblem(http.StatusUnprocessableEntity, CodeInvalidRequest, summarize(problems))
 			p.Errors = problems
@@ -31,64 +37,120 @@ func handleExecute(backend Backend, maxBody int64, limits Limits, now func() tim
 		}
 		job.ID = executionID(r.Context())
 
-		start := time.Now()
-		res, err := aggregate(r.Context(), backend, job)
-		if err != nil {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				hlog.FromRequest(r).Info().Msg("client went away; execution cancelled")
-				return nil
-			}
-			return err
+		var out sink = &aggregateSink{w: w}
+		if media != mediaJSON {
+			out = newStreamSink(w, media, opts.Heartbeat)
 		}
-		res.ID = job.ID
-		res.DurationMs = float64(time.Since(start).Microseconds()) / 1000
-		newMasker(job.Secrets).result(res)
-		logOutcome(r, res)
-		encode(w, http.StatusOK, "application/json", res)
-		return nil
+		defer out.close()
+		col := newCollector(job, opts.Limits.MaxLogLineBytes)
+		var final *execution.Result
+		err = backend.Execute(r.Context(), job, func(ev execution.Event) error {
+			switch ev.Type {
+			case execution.EventLog:
+				col.log(ev.Log)
+			case execution.EventResult:
+				col.result(ev.Result)
+				final = ev.Result
+			}
+			return out.event(ev)
+		})
+		return finish(r, out, col, final, err)
 	}
 }
 
-// aggregate runs job and folds its events into one result.
-func aggregate(ctx context.Context, backend Backend, job *loader.Job) (*execution.Result, error) {
-	logs := []execution.Log{}
-	var stdout, stderr []string
-	var final *execution.Result
-	err := backend.Execute(ctx, job, func(ev execution.Event) error {
-		switch ev.Type {
-		case execution.EventLog:
-			logs = append(logs, *ev.Log)
-			if ev.Log.Stream == execution.StreamStderr {
-				stderr = append(stderr, ev.Log.Message)
-			} else {
-				stdout = append(stdout, ev.Log.Message)
-			}
-		case execution.EventResult:
-			final = ev.Result
-		}
+// finish logs how an execution ended and makes sure that a started stream
+// ends with exactly one result event.
+func finish(r *http.Request, out sink, col *collector, final *execution.Result, err error) error {
+	log := hlog.FromRequest(r)
+	if r.Context().Err() != nil {
+		log.Info().Msg("client went away; execution cancelled")
 		return nil
-	})
+	}
+	if err == nil && final == nil {
+		err = errors.New("backend ended the execution without a result")
+	}
 	if err != nil {
-		return nil, err
+		if !out.started() {
+			return err // nothing sent yet: a problem response
+		}
+		log.Error().Err(err).Msg("execution failed mid-stream")
+		if final == nil {
+			res := &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway lost the execution; safe to retry"}}
+			col.result(res)
+			_ = out.event(execution.Event{Type: execution.EventResult, Result: res})
+		}
+		return nil
 	}
-	if final == nil {
-		return nil, errors.New("backend ended the execution without a result")
-	}
-	final.Logs = logs
-	final.Stdout = strings.Join(stdout, "\n")
-	final.Stderr = strings.Join(stderr, "\n")
-	if final.Outbound == nil {
-		final.Outbound = []execution.Outgoing{}
-	}
-	return final, nil
-}
-
-func logOutcome(r *http.Request, res *execution.Result) {
-	ev := hlog.FromRequest(r).Info().Bool("success", res.Success).Float64("execution_ms", res.DurationMs).Int("logs", len(res.Logs))
-	if res.Error != nil {
-		ev = ev.Str("error_code", string(res.Error.Code))
+	ev := log.Info().Bool("success", final.Success).Float64("execution_ms", final.DurationMs).Int("logs", col.lines)
+	if final.Error != nil {
+		ev = ev.Str("error_code", string(final.Error.Code))
 	}
 	ev.Msg("execution finished")
+	return nil
+}
+
+// collector applies the gateway's rules to an execution's events as they
+// pass: it masks secrets, cuts long lines, and builds the result's stdout,
+// stderr and totals.
+type collector struct {
+	id        string
+	start     time.Time
+	mask      masker
+	maxLine   int
+	stdout    strings.Builder
+	stderr    strings.Builder
+	lines     int
+	truncated bool
+	hasStdout bool
+	hasStderr bool
+}
+
+func newCollector(job *loader.Job, maxLine int) *collector {
+	return &collector{id: job.ID, start: time.Now(), mask: newMasker(job.Secrets), maxLine: maxLine}
+}
+
+func (c *collector) log(l *execution.Log) {
+	l.Message = c.mask.mask(l.Message)
+	if c.maxLine > 0 && len(l.Message) > c.maxLine {
+		l.Message = cutUTF8(l.Message, c.maxLine)
+		l.Truncated = true
+	}
+	if l.Truncated {
+		c.truncated = true
+	}
+	c.lines++
+	b, seen := &c.stdout, &c.hasStdout
+	if l.Stream == execution.StreamStderr {
+		b, seen = &c.stderr, &c.hasStderr
+	}
+	if *seen {
+		b.WriteByte('\n')
+	}
+	*seen = true
+	b.WriteString(l.Message)
+}
+
+func (c *collector) result(res *execution.Result) {
+	res.ID = c.id
+	res.DurationMs = float64(time.Since(c.start).Microseconds()) / 1000
+	res.Stdout = c.stdout.String()
+	res.Stderr = c.stderr.String()
+	res.Truncated = res.Truncated || c.truncated
+	if res.Outbound == nil {
+		res.Outbound = []execution.Outgoing{}
+	}
+	c.mask.result(res)
+}
+
+// cutUTF8 shortens s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func summarize(problems []FieldProblem) string {
@@ -126,15 +188,12 @@ func (m masker) mask(s string) string {
 	return m.replacer.Replace(s)
 }
 
+// result masks what the guest returned; stdout and stderr are built from
+// logs that were masked already.
 func (m masker) result(res *execution.Result) {
 	if m.replacer == nil {
 		return
 	}
-	for i := range res.Logs {
-		res.Logs[i].Message = m.mask(res.Logs[i].Message)
-	}
-	res.Stdout = m.mask(res.Stdout)
-	res.Stderr = m.mask(res.Stderr)
 	if res.Error != nil {
 		res.Error.Message = m.mask(res.Error.Message)
 		res.Error.Stack = m.mask(res.Error.Stack)

@@ -26,6 +26,9 @@ type Options struct {
 	Limits          Limits
 	OpenAPI         []byte           // served at /openapi.yaml
 	Now             func() time.Time // clock for validation; time.Now if nil
+	// Heartbeat is how long an SSE stream may stay silent before the
+	// gateway sends a comment line; 0 turns heartbeats off.
+	Heartbeat time.Duration
 }
 
 // NewHandler returns the gateway's HTTP handler.

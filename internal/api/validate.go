@@ -34,6 +34,7 @@ type Limits struct {
 	DefaultTimeout    time.Duration // timeout when timeoutMs is absent
 	MaxTimeout        time.Duration // largest timeoutMs accepted
 	MaxResponseBytes  int64         // guest response bodies are cut here
+	MaxLogLineBytes   int           // longer console messages are cut here
 	CPUMs             int           // default limits.cpuMs (0: platform's)
 	SubRequests       int           // default limits.subRequests (0: platform's)
 }
@@ -108,6 +109,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 		Env:                map[string]any{},
 		Timeout:            limits.DefaultTimeout,
 		MaxResponseBytes:   limits.MaxResponseBytes,
+		MaxLogLineBytes:    limits.MaxLogLineBytes,
 		Request:            loader.GuestRequest{Method: http.MethodGet, URL: defaultGuestURL, Headers: map[string]string{}},
 	}
 	if limits.CPUMs > 0 || limits.SubRequests > 0 {

@@ -37,6 +37,7 @@ type LogConfig struct {
 type HTTPConfig struct {
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
 	MaxRequestBytes   int64         `mapstructure:"max_request_bytes"`
+	SSEHeartbeat      time.Duration `mapstructure:"sse_heartbeat"`
 }
 
 // RuntimeConfig configures the local workerd runtime.
@@ -51,6 +52,7 @@ type ExecutionConfig struct {
 	DefaultTimeout    time.Duration `mapstructure:"default_timeout"`
 	MaxTimeout        time.Duration `mapstructure:"max_timeout"`
 	MaxResponseBytes  int64         `mapstructure:"max_response_bytes"`
+	MaxLogLineBytes   int           `mapstructure:"max_log_line_bytes"`
 	CPUMs             int           `mapstructure:"cpu_ms"`
 	SubRequests       int           `mapstructure:"sub_requests"`
 }
@@ -78,6 +80,7 @@ var Settings = []Setting{
 	{"log.level", "info", "log-level", "Log level: debug, info, warn or error."},
 	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
 	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
+	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
 	{"backend", "local", "backend", "Where executions run: local (a workerd process on this machine)."},
 	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
 	{"runtime.start_timeout", "20s", "", "Time a starting workerd process has to answer before it is restarted."},
@@ -85,6 +88,7 @@ var Settings = []Setting{
 	{"execution.default_timeout", "10s", "", "Wall-clock limit of an execution that does not set timeoutMs."},
 	{"execution.max_timeout", "60s", "", "Largest timeoutMs a request may ask for."},
 	{"execution.max_response_bytes", int64(1 << 20), "", "Largest guest response body kept; longer ones are cut and marked truncated."},
+	{"execution.max_log_line_bytes", 65536, "", "Longest console message kept, in bytes; longer ones are cut and marked truncated."},
 	{"execution.cpu_ms", 0, "", "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
 	{"execution.sub_requests", 0, "", "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
 }
@@ -183,6 +187,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxRequestBytes <= 0 {
 		bad("http.max_request_bytes", "must be positive")
 	}
+	if c.HTTP.SSEHeartbeat < 0 {
+		bad("http.sse_heartbeat", "must not be negative")
+	}
 	if c.Backend != "local" {
 		bad("backend", "%q is not a known backend (local)", c.Backend)
 	}
@@ -205,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Execution.MaxResponseBytes <= 0 {
 		bad("execution.max_response_bytes", "must be positive")
+	}
+	if c.Execution.MaxLogLineBytes < 64 {
+		bad("execution.max_log_line_bytes", "must be at least 64")
 	}
 	if c.Execution.CPUMs < 0 {
 		bad("execution.cpu_ms", "must not be negative")

@@ -15,12 +15,14 @@ import (
 
 // Backend runs executions.
 type Backend interface {
-	// Execute runs job and calls emit for each log event and then exactly
-	// once for the result event, also when the guest fails, times out or the
-	// runtime dies. It returns an error, having emitted nothing, only when
-	// the execution could not start: ErrUnavailable, a *RejectedError, or
-	// ctx's error when the caller went away. If emit fails, Execute cancels
-	// the execution and returns that error.
+	// Execute runs job and calls emit with its events as they happen: start
+	// once the runtime has taken the execution, a log per console call, and
+	// then exactly one result, also when the guest fails, times out or the
+	// runtime dies (a result may come without a start when the execution
+	// ended before the runtime answered). It returns an error, having emitted
+	// nothing, only when the execution could not start: ErrUnavailable, a
+	// *RejectedError, or ctx's error when the caller went away. If emit
+	// fails, Execute cancels the execution and returns that error.
 	Execute(ctx context.Context, job *Job, emit func(execution.Event) error) error
 	// Ready reports whether the backend can take executions now.
 	Ready(ctx context.Context) error
@@ -58,6 +60,7 @@ type Job struct {
 	Limits             *execution.Limits `json:"limits,omitempty"`
 	Request            GuestRequest      `json:"request"`
 	MaxResponseBytes   int64             `json:"maxResponseBytes"`
+	MaxLogLineBytes    int               `json:"maxLogLineBytes"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`

@@ -161,6 +161,9 @@ func (l *Local) Close() error {
 
 var errTimeout = errors.New("execution timed out")
 
+// pingLine is what the shim sends while a guest is silent.
+var pingLine = []byte(`{"type":"ping"}`)
+
 // Execute runs job on the current runtime process.
 func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event) error) error {
 	p := l.process()
@@ -200,11 +203,18 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		return fmt.Errorf("runtime answered %s: %s", resp.Status, bytes.TrimSpace(data))
 	}
 
+	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
+		return err
+	}
 	scanner := bufio.NewScanner(resp.Body)
 	scanner.Buffer(make([]byte, 0, 64<<10), l.cfg.MaxEventBytes)
 	for scanner.Scan() {
+		line := scanner.Bytes()
+		if bytes.Equal(line, pingLine) {
+			continue // the shim checking that the gateway is still there
+		}
 		var ev execution.Event
-		if err := json.Unmarshal(scanner.Bytes(), &ev); err != nil {
+		if err := json.Unmarshal(line, &ev); err != nil {
 			return emit(failure(execution.CodeRuntimeCrashed, "malformed event from the runtime: %v", err))
 		}
 		if ev.Type == execution.EventResult && ev.Result == nil {

@@ -33,7 +33,7 @@ export default {
     } catch (err) {
       return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
     }
-    return run(env, job);
+    return run(env, job, request.signal);
   },
 };
 
@@ -42,7 +42,10 @@ function guestModules(job) {
     [WRAPPER_MODULE]: {
       js: WRAPPER
         .replace('const MAIN = "__DW_MAIN__";', `const MAIN = ${JSON.stringify("./" + job.mainModule)};`)
-        .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({ maxResponseBytes: job.maxResponseBytes ?? 1048576 })};`),
+        .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({
+          maxResponseBytes: job.maxResponseBytes ?? 1048576,
+          maxLogLineBytes: job.maxLogLineBytes ?? 65536,
+        })};`),
     },
     [FORMAT_MODULE]: { js: FORMAT },
   };
@@ -88,7 +91,7 @@ function load(env, job) {
   return env.LOADER.load(code);
 }
 
-async function run(env, job) {
+async function run(env, job, signal) {
   let worker;
   try {
     worker = load(env, job);
@@ -106,7 +109,7 @@ async function run(env, job) {
     }
     return ndjson(async (send) => send(result(failed)));
   }
-  return ndjson((send) => relay(guest.body, send, env, job));
+  return ndjson((send) => relay(guest.body, send, env, job, signal));
 }
 
 const location = /\n\s*at [^\n]*:\d+:\d+/;
@@ -183,8 +186,38 @@ function ndjson(producer) {
 // relay reads the wrapper's records and forwards them as events. The guest can
 // only write through the wrapper, but the records are still checked: anything
 // that is not a well-formed record ends the execution.
-async function relay(body, send, env, job) {
+// While the guest is silent the shim sends a ping this often. workerd learns
+// that the gateway hung up only when a write fails, so the pings are what
+// turn a hang-up into the guest's cancellation within this interval.
+const PING_INTERVAL_MS = 100;
+
+async function relay(body, send, env, job, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  // Cancelling the guest's response stream ends the guest's request, and with
+  // it the guest's timers and pending I/O.
+  const cancel = () => reader.cancel("the caller went away").catch(() => {});
+  signal?.addEventListener("abort", cancel);
+  let last = Date.now();
+  const emit = async (event) => {
+    last = Date.now();
+    try {
+      await send(event);
+    } catch (err) {
+      cancel();
+      throw err;
+    }
+  };
+  const pinger = setInterval(() => {
+    if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: "ping" }).catch(() => {});
+  }, PING_INTERVAL_MS);
+  try {
+    await relayRecords(reader, emit, env, job);
+  } finally {
+    clearInterval(pinger);
+  }
+}
+
+async function relayRecords(reader, send, env, job) {
   let buffered = "";
   let finished = false;
   let failure = null;
@@ -223,13 +256,15 @@ async function forward(line, send, env, job) {
   switch (record.t) {
     case "log": {
       const level = STREAMS[record.level] ? record.level : "log";
-      await send({
+      const event = {
         type: "log",
         level,
         stream: STREAMS[level],
         message: cleanStack(String(record.message)),
         time: new Date().toISOString(),
-      });
+      };
+      if (record.truncated) event.truncated = true;
+      await send(event);
       return false;
     }
     case "response": {

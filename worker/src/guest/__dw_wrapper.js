@@ -51,7 +51,15 @@ function capture(level) {
     } catch (err) {
       message = `[unformattable console arguments: ${err}]`;
     }
-    emit({ t: "log", level, message: indent + message.replaceAll("\n", "\n" + indent) });
+    if (indent !== "") message = indent + message.replaceAll("\n", "\n" + indent);
+    // Cut enormous lines here, before they cross into the shim. The limit is
+    // in bytes; a UTF-16 unit is at most 3 UTF-8 bytes, and the gateway cuts
+    // to the exact byte count.
+    if (message.length > OPTIONS.maxLogLineBytes) {
+      emit({ t: "log", level, message: message.slice(0, OPTIONS.maxLogLineBytes), truncated: true });
+      return;
+    }
+    emit({ t: "log", level, message });
   };
 }
 
@@ -248,12 +256,13 @@ export default {
     pending = null;
     for (const line of early) writerWrite.call(writer, encode(line)).catch(() => {});
 
-    const done = run(request, env, ctx).then((outcome) => {
+    // The run goes on while the caller reads the stream; it is deliberately
+    // not a waitUntil task, so the caller hanging up cancels it.
+    run(request, env, ctx).then((outcome) => {
       if (outcome.t !== "response") outcome = { t: "error", ...outcome };
       emit(outcome);
       return writerClose.call(writer);
-    });
-    ctx.waitUntil(done.catch(() => {}));
+    }).catch(() => {});
     return new ResponseClass(readable, { headers: { "content-type": "application/x-ndjson" } });
   },
 };

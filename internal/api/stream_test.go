@@ -1,0 +1,435 @@
+package api_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+// arrival is one event of a stream and when the client read it.
+type arrival struct {
+	ev execution.Event
+	at time.Time
+}
+
+// eventStream reads NDJSON or SSE events from a streaming response.
+type eventStream struct {
+	t          testing.TB
+	resp       *http.Response
+	reader     *bufio.Reader
+	sse        bool
+	heartbeats int
+}
+
+func openStream(t testing.TB, base, accept string, body any) *eventStream {
+	t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/execute", strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("POST /execute = %d %s, want 200", resp.StatusCode, data)
+	}
+	return &eventStream{t: t, resp: resp, reader: bufio.NewReader(resp.Body), sse: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
+}
+
+// next returns the next event, or false at the end of the stream.
+func (s *eventStream) next() (arrival, bool) {
+	s.t.Helper()
+	var typ, data string
+	for {
+		line, err := s.reader.ReadString('\n')
+		if err != nil {
+			if line != "" {
+				s.t.Errorf("stream ended inside a line: %q", line)
+			}
+			return arrival{}, false
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if !s.sse {
+			return s.decode("", line), true
+		}
+		switch {
+		case strings.HasPrefix(line, ":"):
+			s.heartbeats++
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		case line == "":
+			if data != "" {
+				return s.decode(typ, data), true
+			}
+		default:
+			s.t.Errorf("unexpected SSE line %q", line)
+		}
+	}
+}
+
+func (s *eventStream) decode(sseType, data string) arrival {
+	s.t.Helper()
+	var ev execution.Event
+	if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		s.t.Fatalf("bad event %q: %v", data, err)
+	}
+	if s.sse && sseType != ev.Type {
+		s.t.Errorf("SSE event: %s carries data of type %s", sseType, ev.Type)
+	}
+	return arrival{ev: ev, at: time.Now()}
+}
+
+// all reads the rest of the stream and checks its shape: start first (if
+// wantStart), exactly one result, last.
+func (s *eventStream) all(wantStart bool) []arrival {
+	s.t.Helper()
+	defer s.resp.Body.Close()
+	var got []arrival
+	for {
+		a, ok := s.next()
+		if !ok {
+			break
+		}
+		got = append(got, a)
+	}
+	checkShape(s.t, got, wantStart)
+	return got
+}
+
+func checkShape(t testing.TB, got []arrival, wantStart bool) {
+	t.Helper()
+	if len(got) == 0 {
+		t.Fatal("stream had no events")
+	}
+	if wantStart && (got[0].ev.Type != execution.EventStart || got[0].ev.ID == "") {
+		t.Errorf("first event = %+v, want start with an id", got[0].ev)
+	}
+	results := 0
+	for _, a := range got {
+		if a.ev.Type == execution.EventResult {
+			results++
+		}
+	}
+	if results != 1 || got[len(got)-1].ev.Type != execution.EventResult {
+		t.Fatalf("stream has %d results, last event %s; want exactly one result, last", results, got[len(got)-1].ev.Type)
+	}
+}
+
+func resultOf(got []arrival) *execution.Result {
+	return got[len(got)-1].ev.Result
+}
+
+func TestStreamDeliversLogsLive(t *testing.T) {
+	t.Parallel()
+	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+		t.Run(accept, func(t *testing.T) {
+			t.Parallel()
+			s := openStream(t, gatewayURL(t), accept, map[string]any{"code": `
+export default {
+  async fetch() {
+    console.log("first");
+    await new Promise((r) => setTimeout(r, 1000));
+    console.warn("second");
+    return new Response("done");
+  },
+};`})
+			if ct := s.resp.Header.Get("Content-Type"); ct != accept {
+				t.Errorf("Content-Type = %q, want %q", ct, accept)
+			}
+			got := s.all(true)
+			var first, second time.Time
+			for _, a := range got {
+				if a.ev.Type != execution.EventLog {
+					continue
+				}
+				switch a.ev.Log.Message {
+				case "first":
+					first = a.at
+				case "second":
+					second = a.at
+				}
+			}
+			if first.IsZero() || second.IsZero() {
+				t.Fatalf("events = %+v, want both logs", got)
+			}
+			// The guest sleeps 1 s between its logs: the first must have
+			// reached the client while it slept, not with the second.
+			if gap := second.Sub(first); gap < 700*time.Millisecond {
+				t.Errorf("first log arrived %v before the second, want about 1s (it was held back)", gap)
+			}
+			res := resultOf(got)
+			if !res.Success || res.Response.Body != "done" || res.Stdout != "first" || res.Stderr != "second" || res.Logs != nil {
+				t.Errorf("result = %+v, want success with stdout/stderr and no logs", res)
+			}
+			if res.ID != got[0].ev.ID || res.ID != s.resp.Header.Get("X-Execution-Id") {
+				t.Errorf("result id %q, start id %q, header %q: want equal", res.ID, got[0].ev.ID, s.resp.Header.Get("X-Execution-Id"))
+			}
+		})
+	}
+}
+
+func TestStreamEndsWithResultOnFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, code string
+		timeoutMs  int
+		want       execution.Code
+	}{
+		{"exception", `export default { async fetch() { console.log("about to throw"); throw new Error("bad"); } }`, 0, execution.CodeException},
+		{"syntax error", `export default { fetch( { } }`, 0, execution.CodeSyntaxError},
+		{"timeout", `export default { async fetch() { console.log("waiting"); await new Promise((r) => setTimeout(r, 60000)); } }`, 300, execution.CodeTimeout},
+	}
+	for _, tt := range tests {
+		for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+			t.Run(tt.name+" "+accept, func(t *testing.T) {
+				t.Parallel()
+				body := map[string]any{"code": tt.code}
+				if tt.timeoutMs > 0 {
+					body["timeoutMs"] = tt.timeoutMs
+				}
+				got := openStream(t, gatewayURL(t), accept, body).all(true)
+				res := resultOf(got)
+				if res.Success || res.Error == nil || res.Error.Code != tt.want {
+					t.Errorf("result = %+v, want error %s", res, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestStreamMasksSecretsAndCutsLines(t *testing.T) {
+	t.Parallel()
+	got := openStream(t, gatewayURL(t), "application/x-ndjson", map[string]any{
+		"code":    `export default { fetch(r, env) { console.log("key=" + env.KEY); console.log("y".repeat(100000)); return new Response(env.KEY); } }`,
+		"secrets": map[string]string{"KEY": "s3cr3t-value"},
+	}).all(true)
+	var logs []*execution.Log
+	for _, a := range got {
+		if a.ev.Type == execution.EventLog {
+			logs = append(logs, a.ev.Log)
+		}
+	}
+	if len(logs) != 2 || logs[0].Message != "key=[REDACTED]" || !logs[1].Truncated || len(logs[1].Message) != testLimits.MaxLogLineBytes {
+		t.Fatalf("logs = %d, first %q, second truncated %v", len(logs), logs[0].Message, len(logs) > 1 && logs[1].Truncated)
+	}
+	res := resultOf(got)
+	if res.Response.Body != "[REDACTED]" || !res.Truncated || strings.Contains(res.Stdout, "s3cr3t") {
+		t.Errorf("result body %q, truncated %v; want masked and truncated", res.Response.Body, res.Truncated)
+	}
+}
+
+func TestStreamHeartbeat(t *testing.T) {
+	t.Parallel()
+	s := openStream(t, gatewayURL(t), "text/event-stream", map[string]any{"code": `
+export default { async fetch() { await new Promise((r) => setTimeout(r, 1000)); return new Response("quiet"); } }`})
+	got := s.all(true)
+	if !resultOf(got).Success {
+		t.Fatalf("result = %+v", resultOf(got))
+	}
+	// The test server beats every 200 ms of silence; 1 s of silence gives
+	// several. Require two for a wide margin.
+	if s.heartbeats < 2 {
+		t.Errorf("got %d heartbeats in 1s of silence, want at least 2", s.heartbeats)
+	}
+}
+
+// dedicated starts a gateway with a runtime of its own, for tests that kill
+// or block it.
+func dedicated(t *testing.T) (string, *loader.Local, *loadertest.Buffer) {
+	t.Helper()
+	logs := &loadertest.Buffer{}
+	log := zerolog.New(logs)
+	backend := loadertest.StartLocal(t, log)
+	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
+		MaxRequestBytes: testMaxBody,
+		Limits:          testLimits,
+		Now:             func() time.Time { return testNow },
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		backend.Close()
+	})
+	return srv.URL, backend, logs
+}
+
+func TestStreamThroughRuntimeCrash(t *testing.T) {
+	t.Parallel()
+	base, backend, _ := dedicated(t)
+	s := openStream(t, base, "application/x-ndjson", map[string]any{"code": `
+export default { async fetch() { console.log("working"); await new Promise((r) => setTimeout(r, 10000)); return new Response("never"); } }`})
+	var got []arrival
+	for {
+		a, ok := s.next()
+		if !ok {
+			break
+		}
+		got = append(got, a)
+		if a.ev.Type == execution.EventLog {
+			if err := syscall.Kill(backend.PID(), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.resp.Body.Close()
+	checkShape(t, got, true)
+	res := resultOf(got)
+	if res.Error == nil || res.Error.Code != execution.CodeRuntimeCrashed || res.Stdout != "working" {
+		t.Errorf("result = %+v, want runtime_crashed after the log", res)
+	}
+}
+
+func TestStreamClientDisconnectCancelsExecution(t *testing.T) {
+	t.Parallel()
+	base, backend, logs := dedicated(t)
+	// After its first log the guest sleeps, then would spin for many seconds,
+	// blocking its runtime process. If hanging up cancels it, the timer never
+	// fires and the runtime stays free for the next execution.
+	s := openStream(t, base, "application/x-ndjson", map[string]any{"code": `
+export default {
+  async fetch() {
+    console.log("first");
+    await new Promise((r) => setTimeout(r, 300));
+    let x = 0;
+    for (let i = 0; i < 2e10; i++) x += i;
+    console.log("late", x);
+    return new Response("never");
+  },
+};`})
+	id := s.resp.Header.Get("X-Execution-Id")
+	for {
+		a, ok := s.next()
+		if !ok {
+			t.Fatal("stream ended before the first log")
+		}
+		if a.ev.Type == execution.EventLog {
+			break
+		}
+	}
+	s.resp.Body.Close() // hang up
+
+	time.Sleep(600 * time.Millisecond) // past the guest's timer
+	start := time.Now()
+	res := executeAt(t, base, map[string]any{"code": `export default { fetch() { return new Response("free"); } }`})
+	if !res.Success || time.Since(start) > 3*time.Second {
+		t.Errorf("next execution: success %v after %v, want success within 3s (the cancelled guest must not run on)", res.Success, time.Since(start))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), fmt.Sprintf(`"id":%q,"message":"client went away; execution cancelled"`, id)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not log the cancellation of %s:\n%s", id, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if backend.PID() == 0 {
+		t.Error("runtime not running after the cancelled execution")
+	}
+}
+
+func executeAt(t *testing.T, base string, body any) *execution.Result {
+	t.Helper()
+	data, _ := json.Marshal(body)
+	resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res execution.Result
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+func TestAcceptNegotiation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		accept string
+		want   string // Content-Type, or "406"
+	}{
+		{"", "application/json"},
+		{"*/*", "application/json"},
+		{"application/json", "application/json"},
+		{"application/*", "application/json"},
+		{"application/x-ndjson", "application/x-ndjson"},
+		{"text/event-stream", "text/event-stream"},
+		{"text/*", "text/event-stream"},
+		{"application/x-ndjson, application/json;q=0.5", "application/x-ndjson"},
+		{"application/json;q=0.1, text/event-stream;q=0.9", "text/event-stream"},
+		{"application/json;q=0, */*;q=0.1", "application/x-ndjson"},
+		{"text/html, application/xhtml+xml", "406"},
+		{"application/json;q=0", "406"},
+		{"text/event-stream;q=0, application/*;q=0", "406"},
+		{"garbage", "406"},
+		{"text/html, */*;q=0.8", "application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.accept, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gatewayURL(t)+"/execute",
+				strings.NewReader(`{"code": "export default { fetch() { return new Response('ok'); } }"}`))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			if tt.want == "406" {
+				var p api.Problem
+				_ = json.Unmarshal(data, &p)
+				if resp.StatusCode != http.StatusNotAcceptable || p.Code != "not_acceptable" {
+					t.Errorf("Accept %q: %d %s, want 406 not_acceptable", tt.accept, resp.StatusCode, data)
+				}
+				return
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.want {
+				t.Errorf("Accept %q: %d %q, want 200 %q", tt.accept, resp.StatusCode, resp.Header.Get("Content-Type"), tt.want)
+			}
+		})
+	}
+}
+
+func TestStreamingRequestStillValidated(t *testing.T) {
+	t.Parallel()
+	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gatewayURL(t)+"/execute", strings.NewReader(`{"code": 5}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 422 || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("Accept %s, invalid body: %d %q, want a 422 problem", accept, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
