@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,4 +37,37 @@ func BenchmarkExecuteHello(b *testing.B) {
 			b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// BenchmarkStreamLogLatency measures the delay from a guest's console.log to
+// the client reading the NDJSON event: the guest logs Date.now() every 10 ms,
+// the client subtracts it from its own clock on arrival (same machine; the
+// guest's clock has millisecond resolution).
+// Run: go test -run '^$' -bench StreamLogLatency ./internal/api
+func BenchmarkStreamLogLatency(b *testing.B) {
+	base := gatewayURL(b)
+	code := `export default { async fetch() {
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    console.log(String(Date.now()));
+  }
+  return new Response("ok");
+} }`
+	var delays []time.Duration
+	for b.Loop() {
+		s := openStream(b, base, "application/x-ndjson", map[string]any{"code": code})
+		for _, a := range s.all(true) {
+			if a.ev.Type != "log" {
+				continue
+			}
+			ms, err := strconv.ParseInt(a.ev.Log.Message, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			delays = append(delays, a.at.Sub(time.UnixMilli(ms)))
+		}
+	}
+	slices.Sort(delays)
+	b.ReportMetric(float64(delays[len(delays)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds())/1000, "p99-ms")
 }

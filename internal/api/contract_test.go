@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -44,6 +46,7 @@ func TestContract(t *testing.T) {
 		{"binary body", "POST", "/execute", "application/json", `{"code": "export default { fetch() { return new Response(new Uint8Array([255])); } }"}`, 200, true},
 		{"malformed", "POST", "/execute", "application/json", `{"code": `, 400, false},
 		{"wrong type", "POST", "/execute", "text/plain", `hello`, 415, false},
+		{"not acceptable", "POST", "/execute", "application/json", `{"code": "x", "accept": "text/html"}`, 406, false},
 		{"invalid", "POST", "/execute", "application/json", `{"code": 1, "timeoutMs": -4}`, 422, false},
 		{"healthz", "GET", "/healthz", "", "", 200, true},
 		{"readyz", "GET", "/readyz", "", "", 200, true},
@@ -55,6 +58,9 @@ func TestContract(t *testing.T) {
 			req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
 			if tt.contentType != "" {
 				req.Header.Set("Content-Type", tt.contentType)
+			}
+			if tt.status == http.StatusNotAcceptable {
+				req.Header.Set("Accept", "text/html")
 			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {
@@ -92,5 +98,43 @@ func validateResponse(t *testing.T, input *openapi3filter.RequestValidationInput
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("response does not match openapi.yaml: %v\n%s", err, body)
+	}
+}
+
+// TestStreamContract validates every event of real NDJSON and SSE streams
+// against the StreamEvent schema of openapi.yaml.
+func TestStreamContract(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := doc.Components.Schemas["StreamEvent"].Value
+	programs := []string{
+		`export default { fetch() { console.log("a", {b: 1}); console.error("c"); return new Response(new Uint8Array([255])); } }`,
+		`export default { fetch() { console.log("y".repeat(70000)); throw new Error("no"); } }`,
+		`export default { fetch( { } }`,
+	}
+	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+		for i, code := range programs {
+			t.Run(fmt.Sprintf("%s %d", accept, i), func(t *testing.T) {
+				t.Parallel()
+				got := openStream(t, gatewayURL(t), accept, map[string]any{"code": code}).all(true)
+				for _, a := range got {
+					var value any
+					if err := json.Unmarshal([]byte(a.raw), &value); err != nil {
+						t.Fatal(err)
+					}
+					if err := schema.VisitJSON(value); err != nil {
+						t.Errorf("event %s does not match StreamEvent: %v", a.raw, err)
+					}
+				}
+			})
+		}
+	}
+	// And a result that carries logs must not validate.
+	bad := map[string]any{"type": "result", "id": "x", "success": true, "stdout": "", "stderr": "", "truncated": false, "outbound": []any{}, "warm": false, "durationMs": 1.0, "logs": []any{}}
+	if err := schema.VisitJSON(bad); err == nil {
+		t.Error("a result event with logs validates against StreamEvent; want the schema to forbid logs")
 	}
 }

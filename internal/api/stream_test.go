@@ -22,8 +22,9 @@ import (
 
 // arrival is one event of a stream and when the client read it.
 type arrival struct {
-	ev execution.Event
-	at time.Time
+	ev  execution.Event
+	at  time.Time
+	raw string // the event's JSON as sent
 }
 
 // eventStream reads NDJSON or SSE events from a streaming response.
@@ -101,7 +102,7 @@ func (s *eventStream) decode(sseType, data string) arrival {
 	if s.sse && sseType != ev.Type {
 		s.t.Errorf("SSE event: %s carries data of type %s", sseType, ev.Type)
 	}
-	return arrival{ev: ev, at: time.Now()}
+	return arrival{ev: ev, at: time.Now(), raw: data}
 }
 
 // all reads the rest of the stream and checks its shape: start first (if
