@@ -74,9 +74,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	backend, err := loader.NewLocal(loader.LocalConfig{
-		Workerd:       workerd,
-		StartTimeout:  cfg.Runtime.StartTimeout,
-		MaxEventBytes: int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20,
+		Workerd:        workerd,
+		Processes:      cfg.Runtime.Processes,
+		MaxConcurrency: cfg.Runtime.MaxConcurrency,
+		QueueSize:      queueSize(cfg.Runtime.QueueSize),
+		QueueTimeout:   cfg.Runtime.QueueTimeout,
+		StartTimeout:   cfg.Runtime.StartTimeout,
+		ProbeInterval:  cfg.Runtime.ProbeInterval,
+		RecycleAfter:   cfg.Runtime.RecycleAfter,
+		RecycleRSS:     int64(cfg.Runtime.RecycleRSSMB) << 20,
+		DrainTimeout:   cfg.Runtime.DrainTimeout,
+		V8HeapMB:       cfg.Runtime.V8HeapMB,
+		MaxEventBytes:  int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20,
 	}, log)
 	if err != nil {
 		return err
@@ -93,6 +102,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxTimeout:        cfg.Execution.MaxTimeout,
 			MaxResponseBytes:  cfg.Execution.MaxResponseBytes,
 			MaxLogLineBytes:   cfg.Execution.MaxLogLineBytes,
+			MaxLogBytes:       cfg.Execution.MaxLogBytes,
+			MaxCodeBytes:      cfg.Execution.MaxCodeBytes,
+			MaxModules:        cfg.Execution.MaxModules,
+			MaxEnvBytes:       cfg.Execution.MaxEnvBytes,
 			CPUMs:             cfg.Execution.CPUMs,
 			SubRequests:       cfg.Execution.SubRequests,
 		},
@@ -151,4 +164,13 @@ func healthcheck(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s answered %s", args[0], resp.Status)
 	}
 	return nil
+}
+
+// queueSize maps the queue_size setting to LocalConfig, which reads 0 as its
+// default and a negative size as no queue.
+func queueSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -45,6 +45,10 @@ var testLimits = api.Limits{
 	MaxTimeout:        30 * time.Second,
 	MaxResponseBytes:  1 << 20,
 	MaxLogLineBytes:   64 << 10,
+	MaxLogBytes:       1 << 20,
+	MaxCodeBytes:      512 << 10,
+	MaxModules:        8,
+	MaxEnvBytes:       64 << 10,
 }
 
 // testNow is the clock the tests validate compatibility dates against.

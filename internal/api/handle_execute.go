@@ -42,12 +42,14 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			out = newStreamSink(w, media, opts.Heartbeat)
 		}
 		defer out.close()
-		col := newCollector(job, opts.Limits.MaxLogLineBytes)
+		col := newCollector(job, opts.Limits.MaxLogLineBytes, opts.Limits.MaxLogBytes)
 		var final *execution.Result
 		err = backend.Execute(r.Context(), job, func(ev execution.Event) error {
 			switch ev.Type {
 			case execution.EventLog:
-				col.log(ev.Log)
+				if !col.log(ev.Log) {
+					return nil // over the execution's log cap: dropped
+				}
 			case execution.EventResult:
 				col.result(ev.Result)
 				final = ev.Result
@@ -90,13 +92,15 @@ func finish(r *http.Request, out sink, col *collector, final *execution.Result, 
 }
 
 // collector applies the gateway's rules to an execution's events as they
-// pass: it masks secrets, cuts long lines, and builds the result's stdout,
-// stderr and totals.
+// pass: it masks secrets, cuts long lines, drops logs past the execution's
+// cap (so the gateway holds at most that much), and builds the result's
+// stdout, stderr and totals.
 type collector struct {
 	id        string
 	start     time.Time
 	mask      masker
 	maxLine   int
+	budget    int // log bytes still allowed
 	stdout    strings.Builder
 	stderr    strings.Builder
 	lines     int
@@ -105,16 +109,26 @@ type collector struct {
 	hasStderr bool
 }
 
-func newCollector(job *loader.Job, maxLine int) *collector {
-	return &collector{id: job.ID, start: time.Now(), mask: newMasker(job.Secrets), maxLine: maxLine}
+func newCollector(job *loader.Job, maxLine, maxTotal int) *collector {
+	if maxTotal <= 0 {
+		maxTotal = int(^uint(0) >> 1)
+	}
+	return &collector{id: job.ID, start: time.Now(), mask: newMasker(job.Secrets), maxLine: maxLine, budget: maxTotal}
 }
 
-func (c *collector) log(l *execution.Log) {
+// log prepares l for the client; false means it is over the cap and dropped.
+func (c *collector) log(l *execution.Log) bool {
 	l.Message = c.mask.mask(l.Message)
 	if c.maxLine > 0 && len(l.Message) > c.maxLine {
 		l.Message = cutUTF8(l.Message, c.maxLine)
 		l.Truncated = true
 	}
+	if len(l.Message) > c.budget {
+		c.budget = 0
+		c.truncated = true
+		return false
+	}
+	c.budget -= len(l.Message)
 	if l.Truncated {
 		c.truncated = true
 	}
@@ -128,6 +142,7 @@ func (c *collector) log(l *execution.Log) {
 	}
 	*seen = true
 	b.WriteString(l.Message)
+	return true
 }
 
 func (c *collector) result(res *execution.Result) {

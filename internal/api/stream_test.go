@@ -265,7 +265,7 @@ func dedicated(t *testing.T) (string, *loader.Local, *loadertest.Buffer) {
 	t.Helper()
 	logs := &loadertest.Buffer{}
 	log := zerolog.New(logs)
-	backend := loadertest.StartLocal(t, log)
+	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
 	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
 		MaxRequestBytes: testMaxBody,
 		Limits:          testLimits,
@@ -291,7 +291,7 @@ export default { async fetch() { console.log("working"); await new Promise((r) =
 		}
 		got = append(got, a)
 		if a.ev.Type == execution.EventLog {
-			if err := syscall.Kill(backend.PID(), syscall.SIGKILL); err != nil {
+			if err := syscall.Kill(backend.PIDs()[0], syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -346,7 +346,7 @@ export default {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if backend.PID() == 0 {
+	if len(backend.PIDs()) == 0 {
 		t.Error("runtime not running after the cancelled execution")
 	}
 }

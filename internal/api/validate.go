@@ -26,6 +26,7 @@ const (
 	fieldOutOfRange  = "out_of_range"
 	fieldUnknown     = "unknown_field"
 	fieldUnsupported = "unsupported"
+	fieldTooLarge    = "too_large"
 )
 
 // Limits are the server's bounds on executions.
@@ -35,6 +36,10 @@ type Limits struct {
 	MaxTimeout        time.Duration // largest timeoutMs accepted
 	MaxResponseBytes  int64         // guest response bodies are cut here
 	MaxLogLineBytes   int           // longer console messages are cut here
+	MaxLogBytes       int           // console output kept per execution
+	MaxCodeBytes      int           // largest total size of code or modules
+	MaxModules        int           // most modules per execution
+	MaxEnvBytes       int           // largest size of env and secrets as JSON
 	CPUMs             int           // default limits.cpuMs (0: platform's)
 	SubRequests       int           // default limits.subRequests (0: platform's)
 }
@@ -110,6 +115,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 		Timeout:            limits.DefaultTimeout,
 		MaxResponseBytes:   limits.MaxResponseBytes,
 		MaxLogLineBytes:    limits.MaxLogLineBytes,
+		MaxLogBytes:        limits.MaxLogBytes,
 		Request:            loader.GuestRequest{Method: http.MethodGet, URL: defaultGuestURL, Headers: map[string]string{}},
 	}
 	if limits.CPUMs > 0 || limits.SubRequests > 0 {
@@ -118,6 +124,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 
 	v.code(members, job)
 	v.env(members, job)
+	v.sizes(members, job, limits)
 	v.outbound(members, job)
 	v.compatibility(members, job, now)
 	v.timeout(members, job, limits)
@@ -131,6 +138,32 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 }
 
 const defaultGuestURL = "http://localhost/"
+
+// sizes checks the request caps: total code size, number of modules, and
+// the size of env and secrets together (Cloudflare allows 1 MiB).
+func (v *validator) sizes(members map[string]json.RawMessage, job *loader.Job, limits Limits) {
+	if limits.MaxModules > 0 && len(job.Modules) > limits.MaxModules {
+		v.add("modules", fieldTooLarge, "%d modules is more than the %d allowed", len(job.Modules), limits.MaxModules)
+	}
+	if limits.MaxCodeBytes > 0 {
+		total := 0
+		for _, src := range job.Modules {
+			total += len(src)
+		}
+		if total > limits.MaxCodeBytes {
+			field := "modules"
+			if _, ok := members["code"]; ok {
+				field = "code"
+			}
+			v.add(field, fieldTooLarge, "%d bytes of code is more than the %d allowed", total, limits.MaxCodeBytes)
+		}
+	}
+	if limits.MaxEnvBytes > 0 {
+		if size := len(members["env"]) + len(members["secrets"]); size > limits.MaxEnvBytes {
+			v.add("env", fieldTooLarge, "env and secrets take %d bytes, more than the %d allowed", size, limits.MaxEnvBytes)
+		}
+	}
+}
 
 // code checks code, language, modules and mainModule.
 func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {

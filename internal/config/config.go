@@ -40,10 +40,19 @@ type HTTPConfig struct {
 	SSEHeartbeat      time.Duration `mapstructure:"sse_heartbeat"`
 }
 
-// RuntimeConfig configures the local workerd runtime.
+// RuntimeConfig configures the local pool of workerd processes.
 type RuntimeConfig struct {
-	Workerd      string        `mapstructure:"workerd"`
-	StartTimeout time.Duration `mapstructure:"start_timeout"`
+	Workerd        string        `mapstructure:"workerd"`
+	Processes      int           `mapstructure:"processes"`
+	MaxConcurrency int           `mapstructure:"max_concurrency"`
+	QueueSize      int           `mapstructure:"queue_size"`
+	QueueTimeout   time.Duration `mapstructure:"queue_timeout"`
+	StartTimeout   time.Duration `mapstructure:"start_timeout"`
+	ProbeInterval  time.Duration `mapstructure:"probe_interval"`
+	RecycleAfter   int           `mapstructure:"recycle_after"`
+	RecycleRSSMB   int           `mapstructure:"recycle_rss_mb"`
+	DrainTimeout   time.Duration `mapstructure:"drain_timeout"`
+	V8HeapMB       int           `mapstructure:"v8_heap_mb"`
 }
 
 // ExecutionConfig holds the defaults and bounds of executions.
@@ -53,6 +62,10 @@ type ExecutionConfig struct {
 	MaxTimeout        time.Duration `mapstructure:"max_timeout"`
 	MaxResponseBytes  int64         `mapstructure:"max_response_bytes"`
 	MaxLogLineBytes   int           `mapstructure:"max_log_line_bytes"`
+	MaxLogBytes       int           `mapstructure:"max_log_bytes"`
+	MaxCodeBytes      int           `mapstructure:"max_code_bytes"`
+	MaxModules        int           `mapstructure:"max_modules"`
+	MaxEnvBytes       int           `mapstructure:"max_env_bytes"`
 	CPUMs             int           `mapstructure:"cpu_ms"`
 	SubRequests       int           `mapstructure:"sub_requests"`
 }
@@ -83,12 +96,25 @@ var Settings = []Setting{
 	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
 	{"backend", "local", "backend", "Where executions run: local (a workerd process on this machine)."},
 	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
+	{"runtime.processes", 0, "processes", "workerd processes in the pool (0: one per CPU)."},
+	{"runtime.max_concurrency", 16, "", "Executions running at once on one workerd process."},
+	{"runtime.queue_size", 64, "", "Executions that may wait for a free process; beyond it requests get 503 with Retry-After."},
+	{"runtime.queue_timeout", "5s", "", "Longest wait in the queue before 503 runtime_unavailable."},
 	{"runtime.start_timeout", "20s", "", "Time a starting workerd process has to answer before it is restarted."},
+	{"runtime.probe_interval", "250ms", "", "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
+	{"runtime.recycle_after", 10000, "", "Replace a process gracefully after this many executions (0: never)."},
+	{"runtime.recycle_rss_mb", 1024, "", "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
+	{"runtime.drain_timeout", "60s", "", "How long a process being replaced may finish its executions before it is stopped."},
+	{"runtime.v8_heap_mb", 512, "", "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
 	{"execution.compatibility_date", "2026-11-17", "", "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
 	{"execution.default_timeout", "10s", "", "Wall-clock limit of an execution that does not set timeoutMs."},
 	{"execution.max_timeout", "60s", "", "Largest timeoutMs a request may ask for."},
 	{"execution.max_response_bytes", int64(1 << 20), "", "Largest guest response body kept; longer ones are cut and marked truncated."},
 	{"execution.max_log_line_bytes", 65536, "", "Longest console message kept, in bytes; longer ones are cut and marked truncated."},
+	{"execution.max_log_bytes", 1 << 20, "", "Console output kept per execution, in bytes; past it console calls are dropped and the result is marked truncated."},
+	{"execution.max_code_bytes", 8 << 20, "", "Largest total size of an execution's code or modules, in bytes."},
+	{"execution.max_modules", 64, "", "Most modules an execution may have."},
+	{"execution.max_env_bytes", 1 << 20, "", "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB)."},
 	{"execution.cpu_ms", 0, "", "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
 	{"execution.sub_requests", 0, "", "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
 }
@@ -201,6 +227,33 @@ func (c *Config) Validate() error {
 	if c.Runtime.StartTimeout <= 0 {
 		bad("runtime.start_timeout", "must be positive")
 	}
+	if c.Runtime.Processes < 0 {
+		bad("runtime.processes", "must not be negative")
+	}
+	if c.Runtime.MaxConcurrency < 1 {
+		bad("runtime.max_concurrency", "must be at least 1")
+	}
+	if c.Runtime.QueueSize < 0 {
+		bad("runtime.queue_size", "must not be negative")
+	}
+	for key, d := range map[string]time.Duration{
+		"runtime.queue_timeout":  c.Runtime.QueueTimeout,
+		"runtime.probe_interval": c.Runtime.ProbeInterval,
+		"runtime.drain_timeout":  c.Runtime.DrainTimeout,
+	} {
+		if d <= 0 {
+			bad(key, "must be positive")
+		}
+	}
+	if c.Runtime.RecycleAfter < 0 {
+		bad("runtime.recycle_after", "must not be negative")
+	}
+	if c.Runtime.RecycleRSSMB < 0 {
+		bad("runtime.recycle_rss_mb", "must not be negative")
+	}
+	if c.Runtime.V8HeapMB != 0 && c.Runtime.V8HeapMB < 64 {
+		bad("runtime.v8_heap_mb", "must be 0 or at least 64")
+	}
 	if _, err := time.Parse(time.DateOnly, c.Execution.CompatibilityDate); err != nil || !datePattern.MatchString(c.Execution.CompatibilityDate) {
 		bad("execution.compatibility_date", "%q is not a date (YYYY-MM-DD)", c.Execution.CompatibilityDate)
 	}
@@ -215,6 +268,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Execution.MaxLogLineBytes < 64 {
 		bad("execution.max_log_line_bytes", "must be at least 64")
+	}
+	if c.Execution.MaxLogBytes < c.Execution.MaxLogLineBytes {
+		bad("execution.max_log_bytes", "must be at least execution.max_log_line_bytes")
+	}
+	if c.Execution.MaxCodeBytes < 1 {
+		bad("execution.max_code_bytes", "must be positive")
+	}
+	if c.Execution.MaxModules < 1 {
+		bad("execution.max_modules", "must be at least 1")
+	}
+	if c.Execution.MaxEnvBytes < 2 {
+		bad("execution.max_env_bytes", "must be positive")
 	}
 	if c.Execution.CPUMs < 0 {
 		bad("execution.cpu_ms", "must not be negative")

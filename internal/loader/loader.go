@@ -61,6 +61,7 @@ type Job struct {
 	Request            GuestRequest      `json:"request"`
 	MaxResponseBytes   int64             `json:"maxResponseBytes"`
 	MaxLogLineBytes    int               `json:"maxLogLineBytes"`
+	MaxLogBytes        int               `json:"maxLogBytes"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`

@@ -63,7 +63,7 @@ func alive(pid int) bool {
 
 func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
 	t.Parallel()
-	l := loadertest.StartLocal(t, zerolog.Nop())
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer l.Close()
 
 	// An execution in flight when the process dies ends with runtime_crashed.
@@ -78,7 +78,7 @@ func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
 		} }`, 30*time.Second))
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	pid := l.PID()
+	pid := l.PIDs()[0]
 	time.Sleep(300 * time.Millisecond) // let the execution reach its timer
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill workerd %d: %v", pid, err)
@@ -96,7 +96,7 @@ func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
 	}
 
 	// A new process comes up on its own and serves executions.
-	for l.PID() == 0 || l.PID() == pid {
+	for pids := l.PIDs(); len(pids) == 0 || pids[0] == pid; pids = l.PIDs() {
 		if time.Now().After(deadline) {
 			t.Fatal("no new runtime process within 10s of the kill")
 		}
@@ -117,16 +117,18 @@ func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
 
 func TestCloseStopsWorkerd(t *testing.T) {
 	t.Parallel()
-	l := loadertest.StartLocal(t, zerolog.Nop())
-	pid := l.PID()
-	if pid == 0 || !alive(pid) {
-		t.Fatalf("PID() = %d, want a running process", pid)
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(2))
+	pids := l.PIDs()
+	if len(pids) != 2 || !alive(pids[0]) || !alive(pids[1]) {
+		t.Fatalf("PIDs() = %v, want two running processes", pids)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if alive(pid) {
-		t.Errorf("workerd %d still running after Close", pid)
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("workerd %d still running after Close", pid)
+		}
 	}
 	if err := l.Ready(t.Context()); !errors.Is(err, loader.ErrUnavailable) {
 		t.Errorf("Ready after Close = %v, want ErrUnavailable", err)

@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,10 +21,20 @@ import (
 
 // process is one running workerd serving the shim.
 type process struct {
-	cmd    *exec.Cmd
-	url    string        // http://127.0.0.1:PORT
-	exited chan struct{} // closed when the process has exited
-	err    error         // why it exited; read after exited is closed
+	cmd     *exec.Cmd
+	url     string        // http://127.0.0.1:PORT
+	exited  chan struct{} // closed when the process has exited
+	err     error         // why it exited; read after exited is closed
+	suspect chan struct{} // asks the watcher to probe now
+	killed  atomic.Bool   // the gateway killed it for blocking past a deadline
+	oom     atomic.Bool   // it reported a V8 heap out-of-memory
+
+	// Guarded by the pool's mutex.
+	inflight   int  // executions running on it
+	served     int  // executions it has taken
+	overdue    int  // executions that passed their deadline while it was silent
+	responsive bool // it answered its last probe
+	draining   bool // it takes no new executions
 }
 
 // startProcess starts workerd on a fresh loopback port and waits until the
@@ -43,14 +56,19 @@ func startProcess(ctx context.Context, workerd, configPath string, client *http.
 	cmd := exec.Command(workerd, "serve", "--experimental", "--socket-fd", "http=3", configPath)
 	cmd.ExtraFiles = []*os.File{file}
 	cmd.SysProcAttr = processAttrs()
-	out := &lineLogger{log: log}
+	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true}
+	out := &lineLogger{log: log, onLine: func(line []byte) {
+		if bytes.Contains(line, heapOOM) {
+			p.oom.Store(true)
+		}
+	}}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start workerd: %w", err)
 	}
-	p := &process{cmd: cmd, url: "http://" + addr, exited: make(chan struct{})}
-	out.log = log.With().Int("pid", cmd.Process.Pid).Logger()
+	p.cmd = cmd
+	out.log = log.With().Str("component", "workerd").Int("pid", cmd.Process.Pid).Logger()
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -62,7 +80,44 @@ func startProcess(ctx context.Context, workerd, configPath string, client *http.
 	return p, nil
 }
 
+// heapOOM is how V8 reports an isolate that ran out of heap; it takes the
+// whole process down.
+var heapOOM = []byte("JavaScript heap out of memory")
+
 func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// running reports whether the process has not exited.
+func (p *process) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// rss returns the process's resident memory in bytes, or 0 if unknown.
+func (p *process) rss() int64 {
+	return residentBytes(p.pid())
+}
+
+// residentBytes reads VmRSS from /proc (Linux); 0 elsewhere or on error.
+func residentBytes(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
 
 // waitHealthy polls the shim's /health until it answers 200.
 func (p *process) waitHealthy(ctx context.Context, client *http.Client, timeout time.Duration) error {
@@ -126,6 +181,7 @@ func (p *process) kill() {
 type lineLogger struct {
 	mu      sync.Mutex
 	log     zerolog.Logger
+	onLine  func(line []byte)
 	partial []byte
 }
 
@@ -149,7 +205,10 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 			line = line[:maxLogLine]
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			l.log.Warn().Str("component", "workerd").Msg(string(line))
+			if l.onLine != nil {
+				l.onLine(line)
+			}
+			l.log.Warn().Msg(string(line))
 		}
 	}
 	return n, nil

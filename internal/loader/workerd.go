@@ -63,6 +63,7 @@ var capnpTemplate = template.Must(template.New("config.capnp").Parse(`# Generate
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
+  v8Flags = [{{range $i, $f := .V8Flags}}{{if $i}}, {{end}}"{{$f}}"{{end}}],
   services = [
     (name = "shim", worker = .shim),
     (name = "internet", network = (
@@ -88,7 +89,11 @@ const shim :Workerd.Worker = (
 
 // writeConfig writes the shim's files and a workerd config that serves them
 // into dir, and returns the config's path.
-func writeConfig(dir string) (string, error) {
+func writeConfig(dir string, heapMB int) (string, error) {
+	var v8Flags []string
+	if heapMB > 0 {
+		v8Flags = append(v8Flags, fmt.Sprintf("--max-old-space-size=%d", heapMB))
+	}
 	date, err := worker.CompatibilityDate()
 	if err != nil {
 		return "", err
@@ -109,6 +114,7 @@ func writeConfig(dir string) (string, error) {
 	var buf bytes.Buffer
 	err = capnpTemplate.Execute(&buf, map[string]any{
 		"Denied":            deniedNetworks,
+		"V8Flags":           v8Flags,
 		"Modules":           worker.Modules,
 		"CompatibilityDate": date,
 	})

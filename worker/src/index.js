@@ -45,6 +45,7 @@ function guestModules(job) {
         .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({
           maxResponseBytes: job.maxResponseBytes ?? 1048576,
           maxLogLineBytes: job.maxLogLineBytes ?? 65536,
+          maxLogBytes: job.maxLogBytes ?? 1048576,
         })};`),
     },
     [FORMAT_MODULE]: { js: FORMAT },
@@ -191,6 +192,8 @@ function ndjson(producer) {
 // turn a hang-up into the guest's cancellation within this interval.
 const PING_INTERVAL_MS = 100;
 
+const HUNG = /hung and would never generate a response/;
+
 async function relay(body, send, env, job, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   // Cancelling the guest's response stream ends the guest's request, and with
@@ -240,8 +243,13 @@ async function relayRecords(reader, send, env, job) {
     }
   }
   if (!finished) {
-    const why = failure ? `: ${cleanStack(String(failure.message || failure))}` : "";
-    await send(result({ code: "exception", message: `the guest isolate ended without a result${why}` }));
+    const why = failure ? String(failure.message || failure) : "";
+    if (HUNG.test(why)) {
+      // workerd saw the guest wait on something that can never complete.
+      await send(result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" }));
+    } else {
+      await send(result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` }));
+    }
   }
 }
 
@@ -268,8 +276,8 @@ async function forward(line, send, env, job) {
       return false;
     }
     case "response": {
-      const { status, headers, body, bodyEncoding, truncated } = record;
-      await send(result(null, { status, headers, body, bodyEncoding }, truncated));
+      const { status, headers, body, bodyEncoding } = record;
+      await send(result(null, { status, headers, body, bodyEncoding }, Boolean(record.truncated || record.logsTruncated)));
       return true;
     }
     case "error": {
@@ -279,7 +287,7 @@ async function forward(line, send, env, job) {
       if (code === "syntax_error" && !hasLocation(stack)) {
         stack = (await locateSyntaxError(env, job)) ?? stack;
       }
-      await send(result({ code, message: cleanStack(text), stack }));
+      await send(result({ code, message: cleanStack(text), stack }, undefined, Boolean(record.logsTruncated)));
       return true;
     }
     default:

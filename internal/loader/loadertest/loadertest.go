@@ -40,15 +40,36 @@ func Workerd(tb testing.TB) string {
 	return path
 }
 
-// StartLocal starts a local backend and waits until it is ready.
-func StartLocal(tb testing.TB, log zerolog.Logger) *loader.Local {
+// StartLocal starts a local backend, with the given changes to its default
+// configuration, and waits until every process in its pool is ready.
+func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*loader.LocalConfig)) *loader.Local {
 	tb.Helper()
-	l, err := loader.NewLocal(loader.LocalConfig{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}, log)
+	cfg := loader.LocalConfig{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	l, err := loader.NewLocal(cfg, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	WaitReady(tb, l, 30*time.Second)
+	want := cfg.Processes
+	if want <= 0 {
+		want = 1
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(l.PIDs()) < want || l.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			l.Close()
+			tb.Fatalf("backend not ready after 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return l
+}
+
+// Processes returns an option setting the pool's size.
+func Processes(n int) func(*loader.LocalConfig) {
+	return func(c *loader.LocalConfig) { c.Processes = n }
 }
 
 // WaitReady waits until b is ready, failing the test after timeout.

@@ -43,8 +43,15 @@ function emit(record) {
   writerWrite.call(writer, encode(line)).catch(() => {});
 }
 
+// Console output an execution may produce in all, in bytes (approximated by
+// UTF-16 units here; the gateway counts bytes). Past it, console calls are
+// dropped without being formatted, and the result is marked truncated.
+let logBudget = OPTIONS.maxLogBytes;
+let logsDropped = false;
+
 function capture(level) {
   return (...args) => {
+    if (logsDropped) return;
     let message;
     try {
       message = format(...args);
@@ -52,14 +59,20 @@ function capture(level) {
       message = `[unformattable console arguments: ${err}]`;
     }
     if (indent !== "") message = indent + message.replaceAll("\n", "\n" + indent);
+    let truncated = false;
     // Cut enormous lines here, before they cross into the shim. The limit is
     // in bytes; a UTF-16 unit is at most 3 UTF-8 bytes, and the gateway cuts
     // to the exact byte count.
     if (message.length > OPTIONS.maxLogLineBytes) {
-      emit({ t: "log", level, message: message.slice(0, OPTIONS.maxLogLineBytes), truncated: true });
+      message = message.slice(0, OPTIONS.maxLogLineBytes);
+      truncated = true;
+    }
+    if (message.length > logBudget) {
+      logsDropped = true;
       return;
     }
-    emit({ t: "log", level, message });
+    logBudget -= message.length;
+    emit(truncated ? { t: "log", level, message, truncated } : { t: "log", level, message });
   };
 }
 
@@ -260,6 +273,7 @@ export default {
     // not a waitUntil task, so the caller hanging up cancels it.
     run(request, env, ctx).then((outcome) => {
       if (outcome.t !== "response") outcome = { t: "error", ...outcome };
+      if (logsDropped) outcome.logsTruncated = true;
       emit(outcome);
       return writerClose.call(writer);
     }).catch(() => {});
