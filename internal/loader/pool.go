@@ -167,7 +167,8 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 			log.Info().Int("pid", p.pid()).Str("url", p.url).Msg("runtime started")
 			l.setServing(s, p)
 			if old != nil {
-				l.wg.Go(func() { l.drain(ctx, old, log) })
+				replaced := old
+				l.wg.Go(func() { l.drain(ctx, replaced, log) })
 				old = nil
 			}
 		}

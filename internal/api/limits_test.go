@@ -1,0 +1,159 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+// rss returns this process's resident memory in bytes.
+func rss(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("VmRSS not found")
+	return 0
+}
+
+// TestLogFloodIsCapped sends 200 MB of console output through the gateway in
+// both renderings. It is not parallel, so the gateway's memory is measured
+// with nothing else running.
+func TestLogFloodIsCapped(t *testing.T) {
+	gatewayURL(t) // start the shared gateway before measuring
+	runtime.GC()
+	before := rss(t)
+	flood := `export default { fetch() {
+		const line = "x".repeat(1000);
+		for (let i = 0; i < 200000; i++) console.log(line);
+		console.error("the end");
+		return new Response("survived");
+	} }`
+	res := execute(t, map[string]any{"code": flood})
+	wantSuccess(t, res)
+	total := 0
+	for _, l := range res.Logs {
+		total += len(l.Message)
+	}
+	if !res.Truncated || total > testLimits.MaxLogBytes || total < testLimits.MaxLogBytes/2 || res.Response.Body != "survived" {
+		t.Errorf("truncated = %v, %d log bytes kept, body %q; want truncated near %d bytes and the response", res.Truncated, total, res.Response.Body, testLimits.MaxLogBytes)
+	}
+	if len(res.Stdout) > testLimits.MaxLogBytes+len(res.Logs) {
+		t.Errorf("stdout holds %d bytes, more than the cap", len(res.Stdout))
+	}
+
+	got := openStream(t, gatewayURL(t), "application/x-ndjson", map[string]any{"code": flood}).all(true)
+	if r := resultOf(got); !r.Truncated || !r.Success || len(got) > testLimits.MaxLogBytes/1000+3 {
+		t.Errorf("stream: %d events, result %+v; want at most the cap's worth of logs and truncated", len(got), r)
+	}
+
+	runtime.GC()
+	grown := rss(t) - before
+	t.Logf("gateway RSS grew %d MiB over two 200 MB floods", grown>>20)
+	if grown > 64<<20 {
+		t.Errorf("gateway RSS grew %d MiB, want under 64 MiB (log cap %d bytes)", grown>>20, testLimits.MaxLogBytes)
+	}
+}
+
+func TestHugeResponseBodyIsCapped(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	res := execute(t, map[string]any{"code": `export default { fetch() {
+		let sent = 0;
+		const chunk = new Uint8Array(64 * 1024).fill(65);
+		return new Response(new ReadableStream({
+			pull(c) { if (sent >= 100 * 1024 * 1024) return c.close(); sent += chunk.length; c.enqueue(chunk); },
+		}));
+	} }`, "timeoutMs": 20000})
+	wantSuccess(t, res)
+	if !res.Truncated || int64(len(res.Response.Body)) != testLimits.MaxResponseBytes {
+		t.Errorf("truncated = %v, body %d bytes; want truncated at %d", res.Truncated, len(res.Response.Body), testLimits.MaxResponseBytes)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v: the body should stop being read at the cap", took)
+	}
+}
+
+func TestRequestCaps(t *testing.T) {
+	t.Parallel()
+	modules := map[string]string{}
+	for i := range testLimits.MaxModules + 1 {
+		modules["m"+strconv.Itoa(i)+".js"] = "export default { fetch() { return new Response('x'); } }"
+	}
+	tests := []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"code too large", map[string]any{"code": "//" + strings.Repeat("x", testLimits.MaxCodeBytes)}, "code"},
+		{"too many modules", map[string]any{"modules": modules}, "modules"},
+		{"env too large", map[string]any{"code": okJS, "env": map[string]any{"BIG": strings.Repeat("e", testLimits.MaxEnvBytes)}}, "env"},
+		{"secrets too large", map[string]any{"code": okJS, "secrets": map[string]any{"BIG": strings.Repeat("s", testLimits.MaxEnvBytes)}}, "env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, data := post(t, "/execute", "application/json", tt.body)
+			var p api.Problem
+			_ = json.Unmarshal(data, &p)
+			if resp.StatusCode != 422 || len(p.Errors) == 0 || p.Errors[0].Field != tt.field || p.Errors[0].Code != "too_large" {
+				t.Errorf("status %d, problem %s; want 422 with %s:too_large", resp.StatusCode, data, tt.field)
+			}
+		})
+	}
+}
+
+const okJS = "export default { fetch() { return new Response('ok'); } }"
+
+func TestQueueFullIs503(t *testing.T) {
+	t.Parallel()
+	log := zerolog.Nop()
+	backend := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *loader.LocalConfig) {
+		c.MaxConcurrency = 1
+		c.QueueSize = -1 // no queue
+	})
+	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow }}))
+	t.Cleanup(func() {
+		srv.Close()
+		backend.Close()
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		res := executeAt(t, srv.URL, map[string]any{"code": `export default { async fetch() { await new Promise((r) => setTimeout(r, 1000)); return new Response("ok"); } }`})
+		if !res.Success {
+			t.Errorf("busy execution = %+v", res)
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	resp, err := http.Post(srv.URL+"/execute", "application/json", strings.NewReader(`{"code": "`+okJS+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p api.Problem
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("over capacity: %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
+	}
+	wg.Wait()
+}

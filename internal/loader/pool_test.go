@@ -1,0 +1,250 @@
+package loader_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+const spin = `export default { fetch() { console.log("spinning"); for (;;) {} } }`
+
+// timed runs j and returns its result and how long it took.
+func timed(t *testing.T, b loader.Backend, j *loader.Job) (*execution.Result, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	events, err := run(t, b, j)
+	if err != nil {
+		t.Fatalf("Execute(%s) = %v", j.ID, err)
+	}
+	return lastResult(t, events), time.Since(start)
+}
+
+func TestSpinningGuestTimesOutAndItsProcessIsReplaced(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer l.Close()
+	before := l.PIDs()[0]
+
+	res, took := timed(t, l, job("spin", spin, time.Second))
+	if res.Error == nil || res.Error.Code != execution.CodeTimeout {
+		t.Fatalf("result = %+v, want timeout", res)
+	}
+	if took > 2*time.Second {
+		t.Errorf("timeout came after %v, want within deadline + 1s", took)
+	}
+
+	// The only process was blocked; the next execution waits in the queue
+	// for its replacement and succeeds.
+	res, took = timed(t, l, job("next", hello, 10*time.Second))
+	if !res.Success {
+		t.Fatalf("next execution = %+v, want success", res)
+	}
+	if took > 3*time.Second {
+		t.Errorf("next execution took %v, want the replacement within about a probe interval", took)
+	}
+	if pids := l.PIDs(); len(pids) != 1 || pids[0] == before {
+		t.Errorf("PIDs = %v, want a new process instead of %d", pids, before)
+	}
+	if alive(before) {
+		t.Errorf("the blocked process %d is still alive", before)
+	}
+}
+
+func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{0, 700 * time.Millisecond} {
+		t.Run(fmt.Sprintf("benign after %v", delay), func(t *testing.T) {
+			t.Parallel()
+			l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(2))
+			defer l.Close()
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				res, _ := timed(t, l, job("spin", spin, time.Second))
+				if res.Error == nil || res.Error.Code != execution.CodeTimeout {
+					t.Errorf("spinner result = %+v, want timeout", res)
+				}
+			})
+			time.Sleep(delay)
+			var mu sync.Mutex
+			crashed := 0
+			for i := range 10 {
+				wg.Go(func() {
+					res, took := timed(t, l, job(fmt.Sprint("benign", i), `export default { async fetch() {
+						await new Promise((r) => setTimeout(r, 50));
+						return new Response("ok");
+					} }`, 10*time.Second))
+					if took > 2*time.Second {
+						t.Errorf("benign %d took %v, want at most 2s", i, took)
+					}
+					switch {
+					case res.Success:
+					case res.Error.Code == execution.CodeRuntimeCrashed && delay == 0:
+						// It landed on the spinning process before the probe
+						// caught it: the documented, retryable outcome.
+						mu.Lock()
+						crashed++
+						mu.Unlock()
+					default:
+						t.Errorf("benign %d = %+v, want success", i, res)
+					}
+				})
+			}
+			wg.Wait()
+			t.Logf("%d of 10 benign executions shared the spinner's process", crashed)
+		})
+	}
+}
+
+func TestNeverResolvingPromiseIsATimeout(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer l.Close()
+	res, took := timed(t, l, job("hang", `export default { async fetch() { await new Promise(() => {}); } }`, 2*time.Second))
+	if res.Error == nil || res.Error.Code != execution.CodeTimeout {
+		t.Fatalf("result = %+v, want timeout", res)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v, want within deadline + 1s", took)
+	}
+}
+
+func TestMemoryBomb(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) { c.V8HeapMB = 128 })
+	defer l.Close()
+	res, _ := timed(t, l, job("bomb", `export default { fetch() {
+		const hoard = [];
+		for (;;) hoard.push(new Array(1e5).fill({ x: 1 }));
+	} }`, 30*time.Second))
+	if res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
+		t.Fatalf("result = %+v, want memory_limit", res)
+	}
+	res, _ = timed(t, l, job("after", hello, 10*time.Second))
+	if !res.Success {
+		t.Errorf("execution after the bomb = %+v, want success", res)
+	}
+}
+
+func TestKillDuringLoadFailsOnlyItsExecutions(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(2))
+	defer l.Close()
+	victim := l.PIDs()[0]
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	stop := time.Now().Add(2 * time.Second)
+	for w := range 6 {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				res, _ := timed(t, l, job(fmt.Sprintf("w%d-%d", w, i), `export default { async fetch() {
+					await new Promise((r) => setTimeout(r, 100));
+					return new Response("ok");
+				} }`, 10*time.Second))
+				key := "success"
+				if !res.Success {
+					key = string(res.Error.Code)
+				}
+				mu.Lock()
+				outcomes[key]++
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	killed := time.Now()
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	recovered := time.Duration(0)
+	for time.Since(killed) < 5*time.Second {
+		if pids := l.PIDs(); len(pids) == 2 && !slices.Contains(pids, victim) {
+			recovered = time.Since(killed)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	wg.Wait()
+	t.Logf("outcomes %v; replacement serving after %v", outcomes, recovered)
+	if recovered == 0 || recovered > 2*time.Second {
+		t.Errorf("replacement serving after %v, want under 2s", recovered)
+	}
+	// Only what ran on the killed process fails: at most 6 (the workers),
+	// all runtime_crashed; everything else succeeds.
+	if n := outcomes["runtime_crashed"]; n > 6 || len(outcomes) > 2 || outcomes["success"] < 20 {
+		t.Errorf("outcomes = %v, want only runtime_crashed (at most 6) besides successes", outcomes)
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) {
+		c.MaxConcurrency = 1
+		c.QueueSize = 1
+		c.QueueTimeout = 10 * time.Second
+	})
+	defer l.Close()
+	slow := `export default { async fetch() { await new Promise((r) => setTimeout(r, 1500)); return new Response("ok"); } }`
+	var wg sync.WaitGroup
+	for i := range 2 { // one runs, one waits in the queue
+		wg.Go(func() {
+			if res, _ := timed(t, l, job(fmt.Sprint("slow", i), slow, 10*time.Second)); !res.Success {
+				t.Errorf("slow %d = %+v, want success", i, res)
+			}
+		})
+		time.Sleep(200 * time.Millisecond)
+	}
+	start := time.Now()
+	_, err := run(t, l, job("third", hello, 10*time.Second))
+	if !errors.Is(err, loader.ErrUnavailable) || !errors.Is(err, loader.ErrQueueFull) {
+		t.Errorf("third Execute = %v, want ErrQueueFull", err)
+	}
+	if time.Since(start) > 500*time.Millisecond {
+		t.Errorf("refusal took %v, want it at once", time.Since(start))
+	}
+	wg.Wait()
+}
+
+func TestRecyclingKeepsServing(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) { c.RecycleAfter = 4 })
+	defer l.Close()
+	seen := []int{}
+	for i := range 14 {
+		if err := l.Ready(context.Background()); err != nil {
+			t.Fatalf("not ready before execution %d: %v", i, err)
+		}
+		res, _ := timed(t, l, job(fmt.Sprint("r", i), hello, 10*time.Second))
+		if !res.Success {
+			t.Fatalf("execution %d = %+v", i, res)
+		}
+		for _, pid := range l.PIDs() {
+			if !slices.Contains(seen, pid) {
+				seen = append(seen, pid)
+			}
+		}
+	}
+	if len(seen) < 3 {
+		t.Errorf("processes seen = %v, want at least 3 after 14 executions with recycling every 4", seen)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range seen[:len(seen)-1] {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("recycled process %d still running", pid)
+		}
+	}
+}
