@@ -7,7 +7,7 @@ WORKERD := worker/node_modules/.bin/workerd
 GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.mod go.sum
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/guest/*.js)
 
-.PHONY: build run test test-go test-worker lint clean
+.PHONY: build run test test-go test-worker lint bench clean
 
 build: bin/gateway $(WORKERD)
 
@@ -34,6 +34,13 @@ test-go: $(WORKERD)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Benchmarks (not part of make test): latency, streaming delay, and the soak
+# (20,000 executions at concurrency 8 with 1 and with N runtime processes).
+bench: $(WORKERD)
+	$(GO) test -run '^$$' -bench 'ExecuteHello' -benchtime 300x ./internal/api
+	$(GO) test -run '^$$' -bench 'StreamLogLatency' -benchtime 20x ./internal/api
+	$(GO) test -run '^$$' -bench 'Soak' -benchtime 1x -timeout 30m -v ./internal/api
 
 clean:
 	rm -rf bin worker/node_modules

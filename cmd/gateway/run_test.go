@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +66,10 @@ func TestRun(t *testing.T) {
 		t.Errorf("result = %+v, want the seed example's output", res)
 	}
 
+	runtimes := childWorkerds(t)
+	if len(runtimes) == 0 {
+		t.Error("found no workerd child process while serving")
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -71,6 +78,11 @@ func TestRun(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return within 15s of cancellation")
+	}
+	for _, pid := range runtimes {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("workerd %d still running after run returned", pid)
+		}
 	}
 	log := stdout.String()
 	for _, want := range []string{`"message":"gateway listening"`, `"message":"runtime started"`, `"route":"/execute"`, `"message":"shutting down"`} {
@@ -121,4 +133,35 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 			t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
 		}
 	}
+}
+
+// childWorkerds returns the workerd processes this test process started.
+func childWorkerds(t *testing.T) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(workerd") {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -94,7 +94,7 @@ var Settings = []Setting{
 	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
 	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
 	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
-	{"backend", "local", "backend", "Where executions run: local (a workerd process on this machine)."},
+	{"backend", "local", "backend", "Where executions run: local (a supervised pool of workerd processes on this machine)."},
 	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
 	{"runtime.processes", 0, "processes", "workerd processes in the pool (0: one per CPU)."},
 	{"runtime.max_concurrency", 16, "", "Executions running at once on one workerd process."},
