@@ -48,9 +48,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// shutdownGrace bounds how long in-flight requests get to finish on shutdown.
-const shutdownGrace = 30 * time.Second
-
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -135,11 +132,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	case <-ctx.Done():
 	}
-	log.Info().Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// Not ready first, then no new connections, then wait for running
+	// executions and streams, then stop the runtimes (the deferred Close).
+	log.Info().Dur("grace", cfg.HTTP.ShutdownGrace).Msg("shutting down")
+	backend.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("shutdown did not finish in time")
+		log.Warn().Err(err).Msg("grace period over; stopping the executions still running")
+		// Their handlers get runtime_crashed results; give them a moment
+		// to send those before the process exits.
+		backend.Close()
+		finalCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(finalCtx)
 	}
 	return nil
 }

@@ -27,22 +27,8 @@ func TestRun(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	}()
 
-	addr := waitListening(t, &stdout, done)
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 30s; log:\n%s", stdout.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := "http://" + waitListening(t, &stdout, done)
+	waitReady(t, base, &stdout)
 
 	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, &stdout, &stderr); err != nil {
 		t.Errorf("healthcheck /healthz = %v, want nil", err)
@@ -164,4 +150,75 @@ func childWorkerds(t *testing.T) []int {
 		}
 	}
 	return pids
+}
+
+// TestRunDrainsOnShutdown checks that an execution running when the signal
+// comes finishes normally, and that the gateway then stops with its runtimes.
+func TestRunDrainsOnShutdown(t *testing.T) {
+	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t), "GATEWAY_HTTP_SHUTDOWN_GRACE": "20s"}
+	var stdout, stderr loadertest.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--processes", "1"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	}()
+	base := "http://" + waitListening(t, &stdout, done)
+	waitReady(t, base, &stdout)
+	runtimes := childWorkerds(t)
+
+	type outcome struct {
+		res execution.Result
+		err error
+	}
+	finished := make(chan outcome, 1)
+	go func() {
+		body := `{"code": "export default { async fetch() { await new Promise((r) => setTimeout(r, 1500)); return new Response('finished'); } }"}`
+		resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
+		if err != nil {
+			finished <- outcome{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var o outcome
+		o.err = json.NewDecoder(resp.Body).Decode(&o.res)
+		finished <- o
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	o := <-finished
+	if o.err != nil || !o.res.Success || o.res.Response.Body != "finished" {
+		t.Errorf("in-flight execution = %+v, %v; want it to finish during shutdown", o.res, o.err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return")
+	}
+	for _, pid := range runtimes {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("workerd %d still running after shutdown", pid)
+		}
+	}
+}
+
+func waitReady(t *testing.T, base string, stdout *loadertest.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 within 30s; log:\n%s", stdout.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -38,6 +38,7 @@ type HTTPConfig struct {
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
 	MaxRequestBytes   int64         `mapstructure:"max_request_bytes"`
 	SSEHeartbeat      time.Duration `mapstructure:"sse_heartbeat"`
+	ShutdownGrace     time.Duration `mapstructure:"shutdown_grace"`
 }
 
 // RuntimeConfig configures the local pool of workerd processes.
@@ -94,6 +95,7 @@ var Settings = []Setting{
 	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
 	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
 	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
+	{"http.shutdown_grace", "30s", "", "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
 	{"backend", "local", "backend", "Where executions run: local (a supervised pool of workerd processes on this machine)."},
 	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
 	{"runtime.processes", 0, "processes", "workerd processes in the pool (0: one per CPU)."},
@@ -212,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxRequestBytes <= 0 {
 		bad("http.max_request_bytes", "must be positive")
+	}
+	if c.HTTP.ShutdownGrace < 0 {
+		bad("http.shutdown_grace", "must not be negative")
 	}
 	if c.HTTP.SSEHeartbeat < 0 {
 		bad("http.sse_heartbeat", "must not be negative")

@@ -74,7 +74,8 @@ type Local struct {
 	slots   []*slot
 	waiting int           // executions in the wait queue
 	changed chan struct{} // closed and replaced whenever capacity may have freed
-	closing bool
+	closing bool          // no new executions (Drain or Close was called)
+	closed  bool
 	next    int // where the least-loaded search starts, so ties rotate
 
 	stop context.CancelFunc
@@ -425,15 +426,25 @@ func (l *Local) PIDs() []int {
 	return pids
 }
 
+// Drain stops taking new executions and reports not ready; executions
+// already running go on. Shutdown calls it first, then waits for the HTTP
+// server to finish its requests, then calls Close.
+func (l *Local) Drain() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closing = true
+	l.notifyLocked()
+}
+
 // Close stops taking executions, stops every runtime process (executions
 // still running end with runtime_crashed) and removes the temporary files.
-// The HTTP server drains executions before it is called.
 func (l *Local) Close() error {
 	l.mu.Lock()
-	if l.closing {
+	if l.closed {
 		l.mu.Unlock()
 		return nil
 	}
+	l.closed = true
 	l.closing = true
 	l.notifyLocked()
 	l.mu.Unlock()
