@@ -105,7 +105,7 @@ var Settings = []Setting{
 	{"runtime.start_timeout", "20s", "", "Time a starting workerd process has to answer before it is restarted."},
 	{"runtime.probe_interval", "250ms", "", "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
 	{"runtime.recycle_after", 10000, "", "Replace a process gracefully after this many executions (0: never)."},
-	{"runtime.recycle_rss_mb", 1024, "", "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
+	{"runtime.recycle_rss_mb", 512, "", "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
 	{"runtime.drain_timeout", "60s", "", "How long a process being replaced may finish its executions before it is stopped."},
 	{"runtime.v8_heap_mb", 512, "", "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
 	{"execution.compatibility_date", "2026-11-17", "", "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
