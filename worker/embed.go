@@ -10,13 +10,16 @@ import (
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
 //
-//go:embed wrangler.jsonc src/index.js src/guest/*.js
+//go:embed wrangler.jsonc src/*.js src/guest/*.js
 var Files embed.FS
 
 // Modules lists the shim's modules as workerd names them: the main module
 // first, then the guest-side sources it imports as text.
 var Modules = []Module{
 	{Name: "index.js", Path: "src/index.js", Kind: ModuleES},
+	{Name: "auth.js", Path: "src/auth.js", Kind: ModuleES},
+	{Name: "egress.js", Path: "src/egress.js", Kind: ModuleES},
+	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }

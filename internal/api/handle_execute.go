@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
@@ -209,13 +210,24 @@ func (m masker) result(res *execution.Result) {
 	if m.replacer == nil {
 		return
 	}
+	for i := range res.Outbound {
+		res.Outbound[i].URL = m.mask(res.Outbound[i].URL)
+	}
 	if res.Error != nil {
 		res.Error.Message = m.mask(res.Error.Message)
 		res.Error.Stack = m.mask(res.Error.Stack)
 	}
 	if res.Response != nil {
-		if res.Response.BodyEncoding == execution.EncodingUTF8 {
+		switch res.Response.BodyEncoding {
+		case execution.EncodingUTF8:
 			res.Response.Body = m.mask(res.Response.Body)
+		case execution.EncodingBase64:
+			// Mask the bytes of a binary body too; it stays base64.
+			if raw, err := base64.StdEncoding.DecodeString(res.Response.Body); err == nil {
+				if masked := m.mask(string(raw)); masked != string(raw) {
+					res.Response.Body = base64.StdEncoding.EncodeToString([]byte(masked))
+				}
+			}
 		}
 		for k, v := range res.Response.Headers {
 			res.Response.Headers[k] = m.mask(v)

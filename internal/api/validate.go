@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/egress"
 	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
@@ -40,6 +41,7 @@ type Limits struct {
 	MaxCodeBytes      int           // largest total size of code or modules
 	MaxModules        int           // most modules per execution
 	MaxEnvBytes       int           // largest size of env and secrets as JSON
+	DenyAddresses     []string      // the gateway's own addresses, never reachable from guests
 	CPUMs             int           // default limits.cpuMs (0: platform's)
 	SubRequests       int           // default limits.subRequests (0: platform's)
 }
@@ -52,7 +54,6 @@ var (
 	flagPattern       = regexp.MustCompile(`^[a-z0-9_]+$`)
 	datePattern       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 	moduleNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*)*$`)
-	hostPattern       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 )
 
 // requestFields lists the members of an execute request, in the order their
@@ -125,7 +126,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 	v.code(members, job)
 	v.env(members, job)
 	v.sizes(members, job, limits)
-	v.outbound(members, job)
+	v.outbound(members, job, limits.DenyAddresses)
 	v.compatibility(members, job, now)
 	v.timeout(members, job, limits)
 	v.limits(members, job)
@@ -323,21 +324,26 @@ func (v *validator) env(members map[string]json.RawMessage, job *loader.Job) {
 	}
 }
 
-func (v *validator) outbound(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) outbound(members map[string]json.RawMessage, job *loader.Job, deny []string) {
 	var out execution.Outbound
 	if !v.decode("allowOutbound", members["allowOutbound"], &out, "a boolean or a list of host names") {
 		return
 	}
-	if out.Hosts != nil {
+	switch {
+	case out.All:
+		job.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}, Deny: deny}
+	case len(out.Hosts) > 0:
+		ok := true
 		for i, h := range out.Hosts {
-			if !hostPattern.MatchString(h) {
-				v.add(fmt.Sprintf("allowOutbound[%d]", i), fieldInvalid, "%q is not a host name or *.suffix pattern", h)
+			if err := egress.ValidPattern(h); err != nil {
+				v.add(fmt.Sprintf("allowOutbound[%d]", i), fieldInvalid, "%v", err)
+				ok = false
 			}
 		}
-		v.add("allowOutbound", fieldUnsupported, "host lists are not supported by this server yet; use true or false")
-		return
+		if ok {
+			job.Outbound = &loader.OutboundPolicy{Hosts: out.Hosts, Deny: deny}
+		}
 	}
-	job.AllowOutbound = out.All
 }
 
 func (v *validator) compatibility(members map[string]json.RawMessage, job *loader.Job, now time.Time) {

@@ -27,6 +27,8 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		return err
 	}
 	defer l.release(p)
+	l.active.add(job.Secrets)
+	defer l.active.remove(job.Secrets)
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, errTimeout)
 	defer cancel()
@@ -50,6 +52,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	Sign(req, body, l.secret, time.Now())
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return lost(err)

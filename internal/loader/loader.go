@@ -56,7 +56,7 @@ type Job struct {
 	Env                map[string]any    `json:"env"`
 	CompatibilityDate  string            `json:"compatibilityDate"`
 	CompatibilityFlags []string          `json:"compatibilityFlags"`
-	AllowOutbound      bool              `json:"allowOutbound"`
+	Outbound           *OutboundPolicy   `json:"outbound"`
 	Limits             *execution.Limits `json:"limits,omitempty"`
 	Request            GuestRequest      `json:"request"`
 	MaxResponseBytes   int64             `json:"maxResponseBytes"`
@@ -68,6 +68,14 @@ type Job struct {
 	// Secrets are the values of the request's secrets (also in Env), masked
 	// wherever they would appear in the execution's output.
 	Secrets []string `json:"-"`
+}
+
+// OutboundPolicy says where an execution's guest may send requests; a nil
+// policy means no network at all. Loopback, private and other non-public
+// addresses are refused whatever it says.
+type OutboundPolicy struct {
+	Hosts []string `json:"hosts"`          // "*" or host patterns (internal/egress)
+	Deny  []string `json:"deny,omitempty"` // the gateway's own addresses
 }
 
 // GuestRequest is the request delivered to the guest's fetch handler.

@@ -2,8 +2,11 @@ package loader
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -27,6 +30,7 @@ type LocalConfig struct {
 	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
 	V8HeapMB       int           // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
 	MaxEventBytes  int           // bound of one line of the shim's event stream; default 4 MiB
+	DenyAddresses  []string      // IP addresses guest code must never reach (the gateway's own)
 }
 
 func (c *LocalConfig) setDefaults() {
@@ -69,6 +73,8 @@ type Local struct {
 	client *http.Client
 	dir    string
 	config string
+	secret string // signs the gateway's calls to the shim; new for each run
+	active activeSecrets
 
 	mu      sync.Mutex
 	slots   []*slot
@@ -111,10 +117,15 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	config, err := writeConfig(dir, cfg.V8HeapMB)
+	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("write workerd config: %w", err)
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Local{
@@ -123,6 +134,7 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		client:  &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxConcurrency)},
 		dir:     dir,
 		config:  config,
+		secret:  hex.EncodeToString(secret[:]),
 		changed: make(chan struct{}),
 		stop:    cancel,
 	}
@@ -132,6 +144,17 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		l.wg.Go(func() { l.supervise(ctx, s, log) })
 	}
 	return l, nil
+}
+
+// hostPrefixes turns IP addresses into single-address CIDR blocks.
+func hostPrefixes(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+		}
+	}
+	return out
 }
 
 func newTransport(conns int) *http.Transport {
@@ -150,7 +173,7 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 	delay := minRestartDelay
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
-		p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.client, l.cfg.StartTimeout, base)
+		p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, base, l.active.mask)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")

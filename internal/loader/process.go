@@ -40,7 +40,7 @@ type process struct {
 // startProcess starts workerd on a fresh loopback port and waits until the
 // shim answers. The gateway opens the listening socket itself and hands it
 // to workerd (--socket-fd), so the port is known without a race.
-func startProcess(ctx context.Context, workerd, configPath string, client *http.Client, timeout time.Duration, log zerolog.Logger) (*process, error) {
+func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, mask func(string) string) (*process, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for workerd: %w", err)
@@ -55,9 +55,12 @@ func startProcess(ctx context.Context, workerd, configPath string, client *http.
 
 	cmd := exec.Command(workerd, "serve", "--experimental", "--socket-fd", "http=3", configPath)
 	cmd.ExtraFiles = []*os.File{file}
+	// workerd gets only what it needs from the environment: not the
+	// gateway's own secrets, and the shim's signing secret.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
 	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true}
-	out := &lineLogger{log: log, onLine: func(line []byte) {
+	out := &lineLogger{log: log, mask: mask, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {
 			p.oom.Store(true)
 		}
@@ -182,6 +185,7 @@ type lineLogger struct {
 	mu      sync.Mutex
 	log     zerolog.Logger
 	onLine  func(line []byte)
+	mask    func(string) string // masks secrets; may be nil
 	partial []byte
 }
 
@@ -208,7 +212,11 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 			if l.onLine != nil {
 				l.onLine(line)
 			}
-			l.log.Warn().Msg(string(line))
+			msg := string(line)
+			if l.mask != nil {
+				msg = l.mask(msg)
+			}
+			l.log.Warn().Msg(msg)
 		}
 	}
 	return n, nil

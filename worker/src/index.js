@@ -12,6 +12,10 @@
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
+import { verify } from "./auth.js";
+import { takeOutbound } from "./outbound.js";
+
+export { Outbound } from "./outbound.js";
 
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
@@ -19,7 +23,7 @@ const STREAMS = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr"
 const encoder = new TextEncoder();
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/health") {
       return new Response("ok");
@@ -27,13 +31,18 @@ export default {
     if (url.pathname !== "/run" || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
+    const body = await request.arrayBuffer();
+    const refused = await verify(request, body, env.SHIM_SECRET);
+    if (refused !== null) {
+      return Response.json({ message: `unauthorized: ${refused}` }, { status: 401 });
+    }
     let job;
     try {
-      job = await request.json();
+      job = JSON.parse(new TextDecoder().decode(body));
     } catch (err) {
       return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
     }
-    return run(env, job, request.signal);
+    return run(env, ctx, job, request.signal);
   },
 };
 
@@ -79,23 +88,31 @@ function base64ToBytes(s) {
   return bytes;
 }
 
-function load(env, job) {
+// load creates the guest's isolate. With no outbound policy it has no
+// network at all; with one, every request goes through the Outbound
+// entrypoint, which enforces and records it.
+function load(env, ctx, job) {
   const code = {
     compatibilityDate: job.compatibilityDate,
     compatibilityFlags: job.compatibilityFlags ?? [],
     mainModule: WRAPPER_MODULE,
     modules: guestModules(job),
     env: job.env ?? {},
+    globalOutbound: null,
   };
-  if (!job.allowOutbound) code.globalOutbound = null;
+  if (job.outbound) {
+    code.globalOutbound = ctx.exports.Outbound({
+      props: { id: job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
+    });
+  }
   if (job.limits) code.limits = job.limits;
   return env.LOADER.load(code);
 }
 
-async function run(env, job, signal) {
+async function run(env, ctx, job, signal) {
   let worker;
   try {
-    worker = load(env, job);
+    worker = load(env, ctx, job);
   } catch (err) {
     return Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 });
   }
@@ -110,7 +127,7 @@ async function run(env, job, signal) {
     }
     return ndjson(async (send) => send(result(failed)));
   }
-  return ndjson((send) => relay(guest.body, send, env, job, signal));
+  return ndjson((send) => relay(guest.body, send, env, ctx, job, signal));
 }
 
 const location = /\n\s*at [^\n]*:\d+:\d+/;
@@ -125,10 +142,10 @@ function hasLocation(stack) {
 // before anything runs and reports "at module:line:col". So on this error
 // path only, the same modules are loaded again under the legacy registry just
 // to be compiled: no guest code runs, since compilation fails first.
-async function locateSyntaxError(env, job) {
+async function locateSyntaxError(env, ctx, job) {
   const flags = (job.compatibilityFlags ?? []).filter((f) => f !== "new_module_registry");
   try {
-    const worker = load(env, { ...job, compatibilityFlags: [...flags, "legacy_module_registry"] });
+    const worker = load(env, ctx, { ...job, outbound: null, compatibilityFlags: [...flags, "legacy_module_registry"] });
     const probe = await worker.getEntrypoint().fetch("http://localhost/", { method: "HEAD" });
     await probe.body?.cancel();
   } catch (err) {
@@ -194,7 +211,7 @@ const PING_INTERVAL_MS = 100;
 
 const HUNG = /hung and would never generate a response/;
 
-async function relay(body, send, env, job, signal) {
+async function relay(body, send, env, ctx, job, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   // Cancelling the guest's response stream ends the guest's request, and with
   // it the guest's timers and pending I/O.
@@ -203,6 +220,7 @@ async function relay(body, send, env, job, signal) {
   let last = Date.now();
   const emit = async (event) => {
     last = Date.now();
+    if (event.type === "result") event.outbound = takeOutbound(job.id);
     try {
       await send(event);
     } catch (err) {
@@ -214,13 +232,13 @@ async function relay(body, send, env, job, signal) {
     if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: "ping" }).catch(() => {});
   }, PING_INTERVAL_MS);
   try {
-    await relayRecords(reader, emit, env, job);
+    await relayRecords(reader, emit, env, ctx, job);
   } finally {
     clearInterval(pinger);
   }
 }
 
-async function relayRecords(reader, send, env, job) {
+async function relayRecords(reader, send, env, ctx, job) {
   let buffered = "";
   let finished = false;
   let failure = null;
@@ -239,7 +257,7 @@ async function relayRecords(reader, send, env, job) {
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       if (finished || line === "") continue;
-      finished = await forward(line, send, env, job);
+      finished = await forward(line, send, env, ctx, job);
     }
   }
   if (!finished) {
@@ -253,7 +271,7 @@ async function relayRecords(reader, send, env, job) {
   }
 }
 
-async function forward(line, send, env, job) {
+async function forward(line, send, env, ctx, job) {
   let record;
   try {
     record = JSON.parse(line);
@@ -285,7 +303,7 @@ async function forward(line, send, env, job) {
       const text = name && !String(message).startsWith(name) ? `${name}: ${message}` : String(message);
       let stack = record.stack && cleanStack(String(record.stack));
       if (code === "syntax_error" && !hasLocation(stack)) {
-        stack = (await locateSyntaxError(env, job)) ?? stack;
+        stack = (await locateSyntaxError(env, ctx, job)) ?? stack;
       }
       await send(result({ code, message: cleanStack(text), stack }, undefined, Boolean(record.logsTruncated)));
       return true;

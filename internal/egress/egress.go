@@ -1,0 +1,242 @@
+// Package egress decides which hosts guest code may reach. The shim enforces
+// the same rules at run time (worker/src/egress.js, checked against the same
+// test vectors); this package validates allowOutbound host lists up front,
+// so a request naming a host that can never be reached fails with a clear
+// 422 instead of a failure inside the guest.
+package egress
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// blocked lists the address ranges guest code never reaches, whatever
+// allowOutbound says: unspecified, loopback, private (RFC 1918, ULA),
+// link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
+// documentation, benchmarking and other reserved ranges, IPv4 and IPv6.
+var blocked = mustPrefixes(
+	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+	"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+	"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+	"::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001:db8::/32",
+	"fc00::/7", "fe80::/10", "ff00::/8",
+)
+
+// Blocked returns the blocked ranges in CIDR notation, for the runtime's
+// network configuration.
+func Blocked() []string {
+	out := make([]string, len(blocked))
+	for i, p := range blocked {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func mustPrefixes(cidrs ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(cidrs))
+	for i, c := range cidrs {
+		out[i] = netip.MustParsePrefix(c)
+	}
+	return out
+}
+
+// Errors of CheckHost.
+var (
+	ErrBlockedAddress = errors.New("not a public address")
+	ErrBlockedName    = errors.New("names a local or internal host")
+)
+
+// internalSuffixes are name suffixes that only ever resolve inside a network.
+var internalSuffixes = []string{".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan", ".intranet", ".corp"}
+
+// CheckHost reports why a URL host (a name, an IPv4 address, or an IPv6
+// address with or without brackets) may never be reached, or nil.
+func CheckHost(host string) error {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return checkAddr(addr)
+	}
+	if endsInNumber(host) {
+		// URLs read such hosts as IPv4 in any of its spellings
+		// (2130706433, 0x7f.1, 0177.0.0.1): check the address they mean.
+		addr, ok := parseIPv4(host)
+		if !ok {
+			return fmt.Errorf("%s is not a valid address: %w", host, ErrBlockedAddress)
+		}
+		return checkAddr(addr)
+	}
+	if host == "" {
+		return fmt.Errorf("empty host: %w", ErrBlockedName)
+	}
+	if host == "localhost" || !strings.Contains(host, ".") {
+		// Single-label names resolve through local search domains.
+		return fmt.Errorf("%s %w", host, ErrBlockedName)
+	}
+	for _, suffix := range internalSuffixes {
+		if strings.HasSuffix(host, suffix) {
+			return fmt.Errorf("%s %w", host, ErrBlockedName)
+		}
+	}
+	return nil
+}
+
+func checkAddr(addr netip.Addr) error {
+	addr = addr.WithZone("")
+	if addr.Is4In6() {
+		if err := checkAddr(addr.Unmap()); err != nil {
+			return err
+		}
+	}
+	for _, p := range blocked {
+		if p.Contains(addr) {
+			return fmt.Errorf("%s is in %s: %w", addr, p, ErrBlockedAddress)
+		}
+	}
+	return nil
+}
+
+// endsInNumber reports whether the last label of host looks numeric, which
+// makes the WHATWG URL parser read the whole host as an IPv4 address.
+func endsInNumber(host string) bool {
+	labels := strings.Split(host, ".")
+	last := labels[len(labels)-1]
+	if last == "" && len(labels) > 1 {
+		last = labels[len(labels)-2]
+	}
+	if last == "" {
+		return false
+	}
+	if strings.Trim(last, "0123456789") == "" {
+		return true
+	}
+	if l := strings.ToLower(last); strings.HasPrefix(l, "0x") && strings.Trim(l[2:], "0123456789abcdef") == "" {
+		return true
+	}
+	return false
+}
+
+// parseIPv4 parses host as the WHATWG URL standard's IPv4 parser does: one
+// to four parts, each decimal, 0x-hexadecimal or 0-octal, the last filling
+// the remaining bytes.
+func parseIPv4(host string) (netip.Addr, bool) {
+	parts := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	nums := make([]uint64, len(parts))
+	for i, part := range parts {
+		n, ok := parseIPv4Number(part)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		nums[i] = n
+	}
+	for _, n := range nums[:len(nums)-1] {
+		if n > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	last := nums[len(nums)-1]
+	if last >= 1<<(8*(5-len(nums))) {
+		return netip.Addr{}, false
+	}
+	v := last
+	for i, n := range nums[:len(nums)-1] {
+		v += n << (8 * (3 - i))
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+func parseIPv4Number(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	base := uint64(10)
+	switch {
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		base, s = 16, s[2:]
+		if s == "" {
+			return 0, true
+		}
+	case len(s) >= 2 && s[0] == '0':
+		base, s = 8, s[1:]
+	}
+	var n uint64
+	for _, c := range s {
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if d >= base {
+			return 0, false
+		}
+		n = n*base + d
+		if n > 1<<32 {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+var labelPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidPattern checks one allowOutbound host pattern: "*" (any public host),
+// an exact host name ("api.example.com"), or "*." and a suffix
+// ("*.example.com", its subdomains but not itself). IP literals and names
+// that can never be reached are refused.
+func ValidPattern(p string) error {
+	if p == "*" {
+		return nil
+	}
+	name := strings.TrimPrefix(p, "*.")
+	if name != strings.ToLower(name) {
+		return fmt.Errorf("%q must be lower case", p)
+	}
+	if len(name) > 253 {
+		return fmt.Errorf("%q is longer than a host name can be", p)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil || endsInNumber(name) {
+		if err := CheckHost(name); err != nil {
+			return fmt.Errorf("%q can never be reached: %w", p, err)
+		}
+		if strings.HasPrefix(p, "*.") {
+			return fmt.Errorf("%q: a wildcard cannot apply to an address", p)
+		}
+		return nil
+	}
+	for _, label := range strings.Split(name, ".") {
+		if !labelPattern.MatchString(label) {
+			return fmt.Errorf("%q is not a host name or *.suffix pattern", p)
+		}
+	}
+	if err := CheckHost(name); err != nil {
+		return fmt.Errorf("%q can never be reached: %w", p, err)
+	}
+	return nil
+}
+
+// Matches reports whether host matches pattern (both lower case).
+func Matches(pattern, host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	switch {
+	case pattern == "*":
+		return true
+	case strings.HasPrefix(pattern, "*."):
+		return strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
+	default:
+		return host == pattern
+	}
+}
