@@ -14,6 +14,7 @@ import (
 
 	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/config"
 	"github.com/dynamic-workers/gateway/internal/loader"
 )
@@ -22,6 +23,8 @@ const usage = `usage: gateway <command> [flags]
 
 commands:
   serve             run the HTTP server
+  keys new NAME     make an API key; prints the key (give it to its user) and
+                    the hash to configure as auth.keys.NAME
   healthcheck URL   exit 0 if GET URL answers 200 (the container's HEALTHCHECK)
   help              show this help
 
@@ -37,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		return keysCommand(args[1:], stdout)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
 	case "help", "-h", "--help":
@@ -70,7 +75,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	own, err := ownAddresses(cfg.Listen)
+	if err != nil {
+		return err
+	}
 	backend, err := loader.NewLocal(loader.LocalConfig{
+		DenyAddresses:  own,
 		Workerd:        workerd,
 		Processes:      cfg.Runtime.Processes,
 		MaxConcurrency: cfg.Runtime.MaxConcurrency,
@@ -93,6 +103,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
 		OpenAPI:         gateway.OpenAPI,
 		Heartbeat:       cfg.HTTP.SSEHeartbeat,
+		Keys:            auth.NewKeyring(cfg.Keys()),
+		Quota: api.Quota{
+			Requests:    cfg.Quota.Requests,
+			Window:      cfg.Quota.Window,
+			Concurrency: cfg.Quota.Concurrency,
+		},
 		Limits: api.Limits{
 			CompatibilityDate: cfg.Execution.CompatibilityDate,
 			DefaultTimeout:    cfg.Execution.DefaultTimeout,
@@ -103,6 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxCodeBytes:      cfg.Execution.MaxCodeBytes,
 			MaxModules:        cfg.Execution.MaxModules,
 			MaxEnvBytes:       cfg.Execution.MaxEnvBytes,
+			DenyAddresses:     own,
 			CPUMs:             cfg.Execution.CPUMs,
 			SubRequests:       cfg.Execution.SubRequests,
 		},
@@ -114,7 +131,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ErrorLog:          nil,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		// No WriteTimeout: streams last as long as their executions, which
+		// the execution timeout bounds.
 	}
 	log.Info().
 		Str("listen", ln.Addr().String()).
@@ -122,6 +143,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Str("workerd", workerd).
 		Str("workerd_version", version).
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
+		Int("api_keys", len(cfg.Auth.Keys)).
+		Bool("auth_disabled", cfg.Auth.Disabled).
 		Dur("default_timeout", cfg.Execution.DefaultTimeout).
 		Msg("gateway listening")
 
@@ -179,4 +202,64 @@ func queueSize(n int) int {
 		return -1
 	}
 	return n
+}
+
+// keysCommand runs `gateway keys new NAME`.
+func keysCommand(args []string, stdout io.Writer) error {
+	if len(args) != 2 || args[0] != "new" {
+		return errors.New("usage: gateway keys new NAME")
+	}
+	name := args[1]
+	if err := auth.ValidName(name); err != nil {
+		return err
+	}
+	key, hash, err := auth.Generate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `API key for %[1]q (shown once; give it to its user, store it as a secret):
+
+  %[2]s
+
+Configure its hash (not the key) in the gateway, in the config file:
+
+  auth:
+    keys:
+      %[1]s:
+        hash: %[3]s
+
+or in the environment (comma-separate several keys):
+
+  GATEWAY_AUTH_KEYS=%[1]s=%[3]s
+
+Clients send: Authorization: Bearer <key>
+`, name, key, hash)
+	return nil
+}
+
+// ownAddresses returns the addresses the gateway listens on, which guest
+// code must never reach: every interface address for a wildcard listen
+// address, else the one it names.
+func ownAddresses(listen string) ([]string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return []string{ip.String()}, nil
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return nil, nil // a name such as localhost: loopback, blocked anyway
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok {
+			out = append(out, ipnet.IP.String())
+		}
+	}
+	return out, nil
 }

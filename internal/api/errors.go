@@ -19,6 +19,9 @@ const (
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotAcceptable        = "not_acceptable"
+	CodeUnauthorized         = "unauthorized"
+	CodeRateLimited          = "rate_limited"
+	CodeConcurrencyLimited   = "concurrency_limited"
 	CodeRuntimeUnavailable   = "runtime_unavailable"
 	CodeInternal             = "internal"
 )

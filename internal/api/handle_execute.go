@@ -1,8 +1,12 @@
 package api
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -57,13 +62,13 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			}
 			return out.event(ev)
 		})
-		return finish(r, out, col, final, err)
+		return finish(r, job, out, col, final, err)
 	}
 }
 
 // finish logs how an execution ended and makes sure that a started stream
 // ends with exactly one result event.
-func finish(r *http.Request, out sink, col *collector, final *execution.Result, err error) error {
+func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *execution.Result, err error) error {
 	log := hlog.FromRequest(r)
 	if r.Context().Err() != nil {
 		log.Info().Msg("client went away; execution cancelled")
@@ -84,12 +89,45 @@ func finish(r *http.Request, out sink, col *collector, final *execution.Result, 
 		}
 		return nil
 	}
-	ev := log.Info().Bool("success", final.Success).Float64("execution_ms", final.DurationMs).Int("logs", col.lines)
-	if final.Error != nil {
-		ev = ev.Str("error_code", string(final.Error.Code))
+	audit(log, job, final, col.lines)
+	return nil
+}
+
+// audit writes the execution's audit line: who (the key name is on the
+// request's logger), what code (its hash, never its text), which options,
+// and how it ended. Env and secret values are never logged.
+func audit(log *zerolog.Logger, job *loader.Job, res *execution.Result, lines int) {
+	outbound := "none"
+	if job.Outbound != nil {
+		outbound = strings.Join(job.Outbound.Hosts, ",")
+	}
+	ev := log.Info().
+		Str("code_sha256", codeHash(job)).
+		Int("modules", len(job.Modules)).
+		Str("compatibility_date", job.CompatibilityDate).
+		Strs("compatibility_flags", job.CompatibilityFlags).
+		Str("outbound", outbound).
+		Int64("timeout_ms", job.Timeout.Milliseconds()).
+		Int("env", len(job.Env)).
+		Bool("success", res.Success).
+		Float64("execution_ms", res.DurationMs).
+		Int("logs", lines).
+		Int("outbound_requests", len(res.Outbound)).
+		Bool("truncated", res.Truncated)
+	if res.Error != nil {
+		ev = ev.Str("error_code", string(res.Error.Code))
 	}
 	ev.Msg("execution finished")
-	return nil
+}
+
+// codeHash identifies an execution's code: SHA-256 over its modules' names
+// and sources in name order.
+func codeHash(job *loader.Job) string {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(job.Modules)) {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(name), name, len(job.Modules[name]), job.Modules[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // collector applies the gateway's rules to an execution's events as they

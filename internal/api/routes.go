@@ -18,7 +18,8 @@ func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 		return newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	}))
 
-	r.Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
+	r.With(authenticate(opts.Keys, opts.Quota), rateLimit(opts.Quota), concurrencyLimit()).
+		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))

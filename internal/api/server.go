@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
@@ -29,12 +30,25 @@ type Options struct {
 	// Heartbeat is how long an SSE stream may stay silent before the
 	// gateway sends a comment line; 0 turns heartbeats off.
 	Heartbeat time.Duration
+	// Keys are the API keys; with none, POST /execute needs no key.
+	Keys *auth.Keyring
+	// Quota is the default per-key allowance; zero fields mean unlimited.
+	Quota Quota
 }
 
 // NewHandler returns the gateway's HTTP handler.
 func NewHandler(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Quota.Requests <= 0 {
+		opts.Quota.Requests = 1 << 30
+	}
+	if opts.Quota.Window <= 0 {
+		opts.Quota.Window = time.Minute
+	}
+	if opts.Quota.Concurrency <= 0 {
+		opts.Quota.Concurrency = 1 << 30
 	}
 	return routes(log, backend, opts)
 }

@@ -340,7 +340,15 @@ export default {
 		t.Errorf("next execution: success %v after %v, want success within 3s (the cancelled guest must not run on)", res.Success, time.Since(start))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), fmt.Sprintf(`"id":%q,"message":"client went away; execution cancelled"`, id)) {
+	cancelled := func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, fmt.Sprintf(`"id":%q`, id)) && strings.Contains(line, `"message":"client went away; execution cancelled"`) {
+				return true
+			}
+		}
+		return false
+	}
+	for !cancelled() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gateway did not log the cancellation of %s:\n%s", id, logs.String())
 		}

@@ -106,7 +106,11 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
-		v.add(name, fieldUnknown, "unknown field %q", name)
+		field := name
+		if field == "" {
+			field = `""`
+		}
+		v.add(field, fieldUnknown, "unknown field %q", name)
 	}
 
 	job := &loader.Job{

@@ -7,15 +7,20 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
 // Config is the gateway's effective configuration.
@@ -23,6 +28,8 @@ type Config struct {
 	Listen    string          `mapstructure:"listen"`
 	Log       LogConfig       `mapstructure:"log"`
 	HTTP      HTTPConfig      `mapstructure:"http"`
+	Auth      AuthConfig      `mapstructure:"auth"`
+	Quota     QuotaConfig     `mapstructure:"quota"`
 	Backend   string          `mapstructure:"backend"`
 	Runtime   RuntimeConfig   `mapstructure:"runtime"`
 	Execution ExecutionConfig `mapstructure:"execution"`
@@ -39,6 +46,31 @@ type HTTPConfig struct {
 	MaxRequestBytes   int64         `mapstructure:"max_request_bytes"`
 	SSEHeartbeat      time.Duration `mapstructure:"sse_heartbeat"`
 	ShutdownGrace     time.Duration `mapstructure:"shutdown_grace"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	MaxHeaderBytes    int           `mapstructure:"max_header_bytes"`
+}
+
+// AuthConfig configures API keys.
+type AuthConfig struct {
+	Disabled bool                 `mapstructure:"disabled"`
+	Keys     map[string]KeyConfig `mapstructure:"keys"`
+}
+
+// KeyConfig is one API key: its hash (from `gateway keys new`), whether it
+// is revoked, and quota overrides (0: the defaults).
+type KeyConfig struct {
+	Hash        string `mapstructure:"hash"`
+	Revoked     bool   `mapstructure:"revoked"`
+	Requests    int    `mapstructure:"requests"`
+	Concurrency int    `mapstructure:"concurrency"`
+}
+
+// QuotaConfig holds the default per-key quotas.
+type QuotaConfig struct {
+	Requests    int           `mapstructure:"requests"`
+	Window      time.Duration `mapstructure:"window"`
+	Concurrency int           `mapstructure:"concurrency"`
 }
 
 // RuntimeConfig configures the local pool of workerd processes.
@@ -94,8 +126,16 @@ var Settings = []Setting{
 	{"log.level", "info", "log-level", "Log level: debug, info, warn or error."},
 	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
 	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
+	{"http.read_timeout", "60s", "", "Time allowed to read a whole request, body included."},
+	{"http.idle_timeout", "120s", "", "How long an idle keep-alive connection stays open."},
+	{"http.max_header_bytes", 64 << 10, "", "Largest accepted request header block, in bytes."},
 	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
 	{"http.shutdown_grace", "30s", "", "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
+	{"auth.keys", "", "", "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled."},
+	{"auth.disabled", false, "", "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
+	{"quota.requests", 600, "", "Executions a key may start per quota.window (per-key override: requests)."},
+	{"quota.window", "1m", "", "The window of quota.requests."},
+	{"quota.concurrency", 16, "", "Executions a key may have running at once (per-key override: concurrency)."},
 	{"backend", "local", "backend", "Where executions run: local (a supervised pool of workerd processes on this machine)."},
 	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
 	{"runtime.processes", 0, "processes", "workerd processes in the pool (0: one per CPU)."},
@@ -158,6 +198,7 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	var cfg Config
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
+		keysFromString,
 	)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
@@ -179,6 +220,29 @@ func Flags(fs *pflag.FlagSet) {
 	}
 }
 
+// keysFromString reads auth.keys given as a string (from the environment or
+// a flag): "name=sha256:…,name2=sha256:…".
+func keysFromString(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeOf(map[string]KeyConfig{}) {
+		return data, nil
+	}
+	keys := map[string]KeyConfig{}
+	for _, entry := range strings.Split(data.(string), ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, hash, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("auth.keys entry %q is not name=hash", entry)
+		}
+		keys[strings.TrimSpace(name)] = KeyConfig{Hash: strings.TrimSpace(hash)}
+	}
+	return keys, nil
+}
+
+var keyFields = map[string]bool{"hash": true, "revoked": true, "requests": true, "concurrency": true}
+
 func unknownKeys(v *viper.Viper) error {
 	known := make(map[string]bool, len(Settings))
 	for _, s := range Settings {
@@ -186,11 +250,40 @@ func unknownKeys(v *viper.Viper) error {
 	}
 	var errs []error
 	for _, k := range v.AllKeys() {
+		if rest, ok := strings.CutPrefix(k, "auth.keys."); ok {
+			if _, field, ok := strings.Cut(rest, "."); ok && keyFields[field] {
+				continue
+			}
+		}
 		if !known[k] {
 			errs = append(errs, fmt.Errorf("unknown setting %q", k))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isLoopback reports whether a listen address only accepts local clients.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return true // reported as invalid elsewhere
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Keys returns the configured API keys in name order.
+func (c *Config) Keys() []auth.Key {
+	var keys []auth.Key
+	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
+		k := c.Auth.Keys[name]
+		hash, _ := auth.ParseHash(k.Hash) // validated
+		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency})
+	}
+	return keys
 }
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
@@ -214,6 +307,35 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxRequestBytes <= 0 {
 		bad("http.max_request_bytes", "must be positive")
+	}
+	for key, d := range map[string]time.Duration{"http.read_timeout": c.HTTP.ReadTimeout, "http.idle_timeout": c.HTTP.IdleTimeout, "quota.window": c.Quota.Window} {
+		if d <= 0 {
+			bad(key, "must be positive")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		bad("http.max_header_bytes", "must be at least 4096")
+	}
+	if c.Quota.Requests < 1 {
+		bad("quota.requests", "must be at least 1")
+	}
+	if c.Quota.Concurrency < 1 {
+		bad("quota.concurrency", "must be at least 1")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
+		k := c.Auth.Keys[name]
+		if err := auth.ValidName(name); err != nil {
+			bad("auth.keys", "%v", err)
+		}
+		if _, err := auth.ParseHash(k.Hash); err != nil {
+			bad("auth.keys."+name+".hash", "%v", err)
+		}
+		if k.Requests < 0 || k.Concurrency < 0 {
+			bad("auth.keys."+name, "requests and concurrency must not be negative")
+		}
+	}
+	if len(c.Auth.Keys) == 0 && !c.Auth.Disabled && !isLoopback(c.Listen) {
+		bad("listen", "%q is not a loopback address and no API keys are configured: configure auth.keys (see `gateway keys new`), or set auth.disabled=true to serve without keys", c.Listen)
 	}
 	if c.HTTP.ShutdownGrace < 0 {
 		bad("http.shutdown_grace", "must not be negative")

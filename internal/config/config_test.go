@@ -101,3 +101,62 @@ func TestBadDurationIsAnError(t *testing.T) {
 		t.Fatal("Load succeeded with a default timeout of \"soon\"")
 	}
 }
+
+func TestAuthKeys(t *testing.T) {
+	t.Parallel()
+	const hash = "sha256:" + "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	yaml := "listen: 0.0.0.0:8080\nauth:\n  keys:\n    ci:\n      hash: " + hash + "\n      requests: 5\n    old:\n      hash: " + hash + "\n      revoked: true\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := cfg.Keys()
+	if len(keys) != 2 || keys[0].Name != "ci" || keys[0].Requests != 5 || keys[1].Name != "old" || !keys[1].Revoked {
+		t.Errorf("keys from file = %+v", keys)
+	}
+
+	cfg, err = load(t, []string{"--listen", "0.0.0.0:1"}, map[string]string{"GATEWAY_AUTH_KEYS": "a=" + hash + ", b=" + hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := cfg.Keys(); len(keys) != 2 || keys[0].Name != "a" || keys[1].Name != "b" {
+		t.Errorf("keys from env = %+v", keys)
+	}
+}
+
+func TestSecureByDefault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		listen string
+		env    map[string]string
+		ok     bool
+	}{
+		{"127.0.0.1:8080", nil, true},
+		{"localhost:8080", nil, true},
+		{"[::1]:8080", nil, true},
+		{"0.0.0.0:8080", nil, false},
+		{":8080", nil, false},
+		{"10.1.2.3:8080", nil, false},
+		{"0.0.0.0:8080", map[string]string{"GATEWAY_AUTH_DISABLED": "true"}, true},
+		{"0.0.0.0:8080", map[string]string{"GATEWAY_AUTH_KEYS": "x=sha256:" + strings.Repeat("0", 64)}, true},
+	}
+	for _, tt := range tests {
+		_, err := load(t, []string{"--listen", tt.listen}, tt.env)
+		if (err == nil) != tt.ok {
+			t.Errorf("listen %s, env %v: Load = %v, want ok %v", tt.listen, tt.env, err, tt.ok)
+		}
+	}
+}
+
+func TestBadKeys(t *testing.T) {
+	t.Parallel()
+	for _, env := range []string{"nohash", "x=md5:abc", "Bad Name=sha256:" + strings.Repeat("0", 64)} {
+		if _, err := load(t, nil, map[string]string{"GATEWAY_AUTH_KEYS": env}); err == nil {
+			t.Errorf("GATEWAY_AUTH_KEYS=%q accepted", env)
+		}
+	}
+}

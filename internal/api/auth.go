@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/dynamic-workers/gateway/internal/auth"
+)
+
+// Quota is the default per-key allowance; keys may override it.
+type Quota struct {
+	Requests    int           // executions started per Window
+	Window      time.Duration //
+	Concurrency int           // executions running at once
+}
+
+// AnonymousKey names the caller when no API keys are configured (the
+// gateway then only listens on loopback, or auth is disabled).
+const AnonymousKey = "anonymous"
+
+type keyCtxKey struct{}
+
+// caller is who made a request: the key's name and its quotas.
+type caller struct {
+	name        string
+	requests    int
+	concurrency int
+}
+
+func callerOf(ctx context.Context) caller {
+	c, _ := ctx.Value(keyCtxKey{}).(caller)
+	return c
+}
+
+// authenticate requires a valid `Authorization: Bearer <key>` when keys are
+// configured, and records the caller's name (never the key) in the request
+// context and its log lines.
+func authenticate(keys *auth.Keyring, quota Quota) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := caller{name: AnonymousKey, requests: quota.Requests, concurrency: quota.Concurrency}
+			if keys.Len() > 0 {
+				key, err := lookupKey(keys, r.Header.Get("Authorization"))
+				if err != nil {
+					ev := hlog.FromRequest(r).Warn().Str("reason", err.Error())
+					if key != nil {
+						ev = ev.Str("key", key.Name)
+					}
+					ev.Msg("authentication failed")
+					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers"`)
+					writeProblem(w, r, newProblem(http.StatusUnauthorized, CodeUnauthorized,
+						"a valid API key is required: Authorization: Bearer <key>"))
+					return
+				}
+				c.name = key.Name
+				if key.Requests > 0 {
+					c.requests = key.Requests
+				}
+				if key.Concurrency > 0 {
+					c.concurrency = key.Concurrency
+				}
+			}
+			zerolog.Ctx(r.Context()).UpdateContext(func(l zerolog.Context) zerolog.Context {
+				return l.Str("key", c.name)
+			})
+			ctx := context.WithValue(r.Context(), keyCtxKey{}, c)
+			ctx = httprate.WithRequestLimit(ctx, c.requests)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+var errMalformedAuth = errors.New("malformed Authorization header")
+
+func lookupKey(keys *auth.Keyring, header string) (*auth.Key, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		if header == "" {
+			return nil, errors.New("no Authorization header")
+		}
+		return nil, errMalformedAuth
+	}
+	return keys.Lookup(strings.TrimSpace(token))
+}
+
+// rateLimit limits each key to its requests per window (go-chi/httprate),
+// answering 429 problems with Retry-After and X-RateLimit-* headers.
+func rateLimit(quota Quota) func(http.Handler) http.Handler {
+	return httprate.Limit(quota.Requests, quota.Window,
+		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+			return callerOf(r.Context()).name, nil
+		}),
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			hlog.FromRequest(r).Warn().Msg("rate limited")
+			writeProblem(w, r, newProblem(http.StatusTooManyRequests, CodeRateLimited,
+				"this API key started its quota of executions for the current window; retry after Retry-After seconds"))
+		}),
+	)
+}
+
+// concurrencyLimit bounds the executions each key has running at once.
+func concurrencyLimit() func(http.Handler) http.Handler {
+	var mu sync.Mutex
+	running := map[string]int{}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := callerOf(r.Context())
+			mu.Lock()
+			if running[c.name] >= c.concurrency {
+				mu.Unlock()
+				hlog.FromRequest(r).Warn().Int("limit", c.concurrency).Msg("concurrency limited")
+				p := newProblem(http.StatusTooManyRequests, CodeConcurrencyLimited,
+					"this API key has "+strconv.Itoa(c.concurrency)+" executions running, its limit; retry when one ends")
+				p.retryAfter = 1
+				writeProblem(w, r, p)
+				return
+			}
+			running[c.name]++
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				if running[c.name]--; running[c.name] == 0 {
+					delete(running, c.name)
+				}
+				mu.Unlock()
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,147 @@
+package api_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// TestGuestNeverReachesLocalAddresses points guest code at loopback, private
+// and link-local targets under every outbound mode. Every attempt must be
+// refused before a connection is made, and the local test server must count
+// no hits.
+func TestGuestNeverReachesLocalAddresses(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "internal data")
+	}))
+	defer local.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local.URL, "http://"))
+	gw, _ := url.Parse(gatewayURL(t))
+	targets := []string{
+		local.URL + "/",
+		"http://[::1]:" + port + "/",
+		"http://0.0.0.0:" + port + "/",
+		"http://localhost:" + port + "/",
+		"http://2130706433:" + port + "/", // 127.0.0.1 spelt as a number
+		gw.String() + "/healthz",          // the gateway itself
+		"http://169.254.169.254/latest/meta-data/",
+		"http://10.0.0.1/",
+		"http://[fd00::1]/",
+		"http://metadata.google.internal/",
+	}
+	code := fmt.Sprintf(`
+export default {
+  async fetch() {
+    const results = [];
+    for (const target of %s) {
+      try {
+        const r = await fetch(target);
+        results.push("REACHED " + target + " " + r.status);
+      } catch (err) {
+        results.push("refused " + target + ": " + err.message);
+      }
+    }
+    return new Response(results.join("\n"));
+  },
+};`, jsArray(targets))
+	modes := map[string]any{
+		"true":         true,
+		"star":         []string{"*"},
+		"named public": []string{"example.com", "*.example.net"},
+	}
+	for name, allow := range modes {
+		t.Run(name, func(t *testing.T) {
+			res := execute(t, map[string]any{"code": code, "allowOutbound": allow})
+			wantSuccess(t, res)
+			if strings.Contains(res.Response.Body, "REACHED") {
+				t.Errorf("guest reached a local target:\n%s", res.Response.Body)
+			}
+			if len(res.Outbound) != len(targets) {
+				t.Fatalf("outbound = %+v, want %d records", res.Outbound, len(targets))
+			}
+			for i, o := range res.Outbound {
+				if !o.Denied || o.Status != 0 || o.Method != "GET" {
+					t.Errorf("outbound[%d] = %+v, want a denied GET", i, o)
+				}
+			}
+			for _, line := range strings.Split(res.Response.Body, "\n") {
+				if !strings.Contains(line, "denied") {
+					t.Errorf("guest saw %q, want a clear denial", line)
+				}
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the local test server was hit %d times", n)
+	}
+}
+
+func jsArray(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+func TestHostListDeniesOtherHosts(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{
+		"code": `export default { async fetch() {
+			const out = [];
+			for (const u of ["https://other.example.org/x", "https://api.example.invalid/y?q=1"]) {
+				try { await fetch(u, { method: "POST", body: "x" }); out.push("ok " + u); }
+				catch (err) { out.push(err.message); }
+			}
+			return new Response(out.join("\n"));
+		} }`,
+		"allowOutbound": []string{"api.example.invalid"},
+	})
+	wantSuccess(t, res)
+	lines := strings.Split(res.Response.Body, "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "other.example.org") || !strings.Contains(lines[0], "not in allowOutbound") {
+		t.Errorf("guest saw %q, want other.example.org denied as not in allowOutbound", res.Response.Body)
+	}
+	// api.example.invalid is allowed: the request is attempted, and fails
+	// at DNS (.invalid never resolves, so no test traffic leaves this
+	// machine), but not as a denial.
+	if strings.Contains(lines[1], "denied") {
+		t.Errorf("allowed host was denied: %q", lines[1])
+	}
+	want := []execution.Outgoing{
+		{Method: "POST", URL: "https://other.example.org/x", Denied: true},
+		{Method: "POST", URL: "https://api.example.invalid/y?q=1"},
+	}
+	if len(res.Outbound) != 2 || res.Outbound[0] != want[0] || res.Outbound[1].URL != want[1].URL || res.Outbound[1].Denied {
+		t.Errorf("outbound = %+v, want %+v (the second with or without a status)", res.Outbound, want)
+	}
+}
+
+func TestNoNetworkBlocksFetchAndConnect(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{"code": `
+import { connect } from "cloudflare:sockets";
+export default { async fetch() {
+	const out = [];
+	try { await fetch("https://example.com/"); out.push("fetch ok"); } catch (err) { out.push("fetch blocked: " + err.message); }
+	try { const s = connect("example.com:443"); await s.opened; out.push("connect ok"); } catch (err) { out.push("connect blocked: " + err.message); }
+	return new Response(out.join("\n"));
+} }`})
+	wantSuccess(t, res)
+	if strings.Contains(res.Response.Body, " ok") || strings.Count(res.Response.Body, "blocked") != 2 {
+		t.Errorf("guest saw %q, want fetch and connect both blocked", res.Response.Body)
+	}
+	if len(res.Outbound) != 0 {
+		t.Errorf("outbound = %+v, want none recorded (no network at all)", res.Outbound)
+	}
+}
