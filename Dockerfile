@@ -24,6 +24,9 @@ RUN apt-get update \
 COPY --from=build /out/gateway /app/bin/gateway
 COPY --from=workerd /workerd /app/bin/workerd
 USER 65532:65532
+# Listening beyond loopback needs API keys: run with GATEWAY_AUTH_KEYS
+# (see `gateway keys new`), or GATEWAY_AUTH_DISABLED=true behind a proxy
+# that authenticates.
 ENV GATEWAY_LISTEN=0.0.0.0:8080 \
     GATEWAY_RUNTIME_WORKERD=/app/bin/workerd
 EXPOSE 8080

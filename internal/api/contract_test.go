@@ -66,7 +66,8 @@ func TestContract(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FindRoute: %v", err)
 			}
-			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
 			if err := openapi3filter.ValidateRequest(t.Context(), input); (err == nil) != tt.validRequest {
 				t.Errorf("ValidateRequest = %v, want valid = %v", err, tt.validRequest)
 			}
@@ -137,4 +138,50 @@ func TestStreamContract(t *testing.T) {
 	if err := schema.VisitJSON(bad); err == nil {
 		t.Error("a result event with logs validates against StreamEvent; want the schema to forbid logs")
 	}
+}
+
+// TestAuthContract validates 401 and 429 answers against openapi.yaml.
+func TestAuthContract(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newAuthFixture(t)
+	doc.Servers = openapi3.Servers{{URL: f.url}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(authorization string, want int) {
+		t.Helper()
+		body := `{"code": "export default { fetch() { return new Response('ok'); } }"}`
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/execute", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		send, _ := http.NewRequest(http.MethodPost, f.url+"/execute", strings.NewReader(body))
+		send.Header = req.Header.Clone()
+		resp, err := http.DefaultClient.Do(send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, data)
+		}
+		validateResponse(t, input, resp, data)
+	}
+	check("", 401)
+	check("Bearer "+f.limited, 200)
+	check("Bearer "+f.limited, 200)
+	check("Bearer "+f.limited, 429)
 }
