@@ -20,6 +20,8 @@ var Modules = []Module{
 	{Name: "auth.js", Path: "src/auth.js", Kind: ModuleES},
 	{Name: "egress.js", Path: "src/egress.js", Kind: ModuleES},
 	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
+	{Name: "tail.js", Path: "src/tail.js", Kind: ModuleES},
+	{Name: "limits.js", Path: "src/limits.js", Kind: ModuleES},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,9 @@ commands:
   serve             run the HTTP server
   keys new NAME     make an API key; prints the key (give it to its user) and
                     the hash to configure as auth.keys.NAME
+  deploy            upload the shim to Cloudflare (--dry-run: print what would be
+                    uploaded); reads cloudflare.* settings and CLOUDFLARE_API_TOKEN,
+                    CLOUDFLARE_ACCOUNT_ID
   healthcheck URL   exit 0 if GET URL answers 200 (the container's HEALTHCHECK)
   help              show this help
 
@@ -42,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return keysCommand(args[1:], stdout)
+	case "deploy":
+		return deploy(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
 	case "help", "-h", "--help":
@@ -67,33 +74,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	level, _ := zerolog.ParseLevel(cfg.Log.Level)
 	log := zerolog.New(stdout).Level(level).With().Timestamp().Logger()
 
-	workerd, err := loader.FindWorkerd(cfg.Runtime.Workerd)
-	if err != nil {
-		return err
-	}
-	version, err := loader.WorkerdVersion(ctx, workerd)
-	if err != nil {
-		return err
-	}
 	own, err := ownAddresses(cfg.Listen)
 	if err != nil {
 		return err
 	}
-	backend, err := loader.NewLocal(loader.LocalConfig{
-		DenyAddresses:  own,
-		Workerd:        workerd,
-		Processes:      cfg.Runtime.Processes,
-		MaxConcurrency: cfg.Runtime.MaxConcurrency,
-		QueueSize:      queueSize(cfg.Runtime.QueueSize),
-		QueueTimeout:   cfg.Runtime.QueueTimeout,
-		StartTimeout:   cfg.Runtime.StartTimeout,
-		ProbeInterval:  cfg.Runtime.ProbeInterval,
-		RecycleAfter:   cfg.Runtime.RecycleAfter,
-		RecycleRSS:     int64(cfg.Runtime.RecycleRSSMB) << 20,
-		DrainTimeout:   cfg.Runtime.DrainTimeout,
-		V8HeapMB:       cfg.Runtime.V8HeapMB,
-		MaxEventBytes:  int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20,
-	}, log)
+	backend, runtime, err := newBackend(ctx, cfg, own, log)
 	if err != nil {
 		return err
 	}
@@ -140,8 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info().
 		Str("listen", ln.Addr().String()).
 		Str("backend", cfg.Backend).
-		Str("workerd", workerd).
-		Str("workerd_version", version).
+		Str("runtime", runtime).
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
 		Int("api_keys", len(cfg.Auth.Keys)).
 		Bool("auth_disabled", cfg.Auth.Disabled).
@@ -262,4 +246,88 @@ func ownAddresses(listen string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// backend is what serve needs of a backend.
+type backend interface {
+	api.Backend
+	Drain()
+	Close() error
+}
+
+// newBackend starts the configured backend and describes it for the log.
+func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger) (backend, string, error) {
+	if cfg.Backend == "cloudflare" {
+		b, err := loader.NewCloudflare(loader.CloudflareConfig{
+			URL:           cfg.Cloudflare.URL,
+			Secret:        cfg.Cloudflare.ShimSecret.Value(),
+			MaxEventBytes: maxEventBytes(cfg),
+		}, log)
+		return b, cfg.Cloudflare.URL, err
+	}
+	workerd, err := loader.FindWorkerd(cfg.Runtime.Workerd)
+	if err != nil {
+		return nil, "", err
+	}
+	version, err := loader.WorkerdVersion(ctx, workerd)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := loader.NewLocal(loader.LocalConfig{
+		Workerd:        workerd,
+		DenyAddresses:  own,
+		Processes:      cfg.Runtime.Processes,
+		MaxConcurrency: cfg.Runtime.MaxConcurrency,
+		QueueSize:      queueSize(cfg.Runtime.QueueSize),
+		QueueTimeout:   cfg.Runtime.QueueTimeout,
+		StartTimeout:   cfg.Runtime.StartTimeout,
+		ProbeInterval:  cfg.Runtime.ProbeInterval,
+		RecycleAfter:   cfg.Runtime.RecycleAfter,
+		RecycleRSS:     int64(cfg.Runtime.RecycleRSSMB) << 20,
+		DrainTimeout:   cfg.Runtime.DrainTimeout,
+		V8HeapMB:       cfg.Runtime.V8HeapMB,
+		MaxEventBytes:  maxEventBytes(cfg),
+	}, log)
+	return b, workerd + " (" + version + ")", err
+}
+
+// maxEventBytes bounds one line of the shim's stream: a result carries a
+// response body (base64 grows it by a third), a log event one cut line.
+func maxEventBytes(cfg *config.Config) int {
+	return int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20
+}
+
+// deploy runs `gateway deploy [--dry-run]`.
+func deploy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.Flags(fs)
+	dryRun := fs.Bool("dry-run", false, "print what would be uploaded; change nothing")
+	cfg, err := config.Load(fs, args, getenv)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	secret := cfg.Cloudflare.ShimSecret.Value()
+	if secret == "" {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		secret = hex.EncodeToString(b[:])
+		if !*dryRun {
+			fmt.Fprintf(stdout, "no cloudflare.shim_secret was set; the shim gets a new one. Configure it on every gateway (shown once):\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
+		}
+	}
+	return loader.Deploy(ctx, loader.DeployConfig{
+		AccountID:  cfg.Cloudflare.AccountID,
+		APIToken:   cfg.Cloudflare.APIToken.Value(),
+		ScriptName: cfg.Cloudflare.ScriptName,
+		ShimSecret: secret,
+		Route:      cfg.Cloudflare.Route,
+		ZoneID:     cfg.Cloudflare.ZoneID,
+		BaseURL:    cfg.Cloudflare.APIBaseURL,
+	}, *dryRun, stdout)
 }

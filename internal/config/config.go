@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -25,14 +26,15 @@ import (
 
 // Config is the gateway's effective configuration.
 type Config struct {
-	Listen    string          `mapstructure:"listen"`
-	Log       LogConfig       `mapstructure:"log"`
-	HTTP      HTTPConfig      `mapstructure:"http"`
-	Auth      AuthConfig      `mapstructure:"auth"`
-	Quota     QuotaConfig     `mapstructure:"quota"`
-	Backend   string          `mapstructure:"backend"`
-	Runtime   RuntimeConfig   `mapstructure:"runtime"`
-	Execution ExecutionConfig `mapstructure:"execution"`
+	Listen     string           `mapstructure:"listen"`
+	Log        LogConfig        `mapstructure:"log"`
+	HTTP       HTTPConfig       `mapstructure:"http"`
+	Auth       AuthConfig       `mapstructure:"auth"`
+	Quota      QuotaConfig      `mapstructure:"quota"`
+	Backend    string           `mapstructure:"backend"`
+	Runtime    RuntimeConfig    `mapstructure:"runtime"`
+	Cloudflare CloudflareConfig `mapstructure:"cloudflare"`
+	Execution  ExecutionConfig  `mapstructure:"execution"`
 }
 
 // LogConfig configures the gateway's own log.
@@ -73,6 +75,32 @@ type QuotaConfig struct {
 	Concurrency int           `mapstructure:"concurrency"`
 }
 
+// CloudflareConfig configures the cloudflare backend and `gateway deploy`.
+type CloudflareConfig struct {
+	URL        string `mapstructure:"url"`
+	ShimSecret Secret `mapstructure:"shim_secret"`
+	AccountID  string `mapstructure:"account_id"`
+	APIToken   Secret `mapstructure:"api_token"`
+	ScriptName string `mapstructure:"script_name"`
+	Route      string `mapstructure:"route"`
+	ZoneID     string `mapstructure:"zone_id"`
+	APIBaseURL string `mapstructure:"api_base_url"`
+}
+
+// Secret is a configuration value that must not be printed: its String
+// (and so %v and log fields) shows only whether it is set.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+// Value returns the secret itself, for the code that uses it.
+func (s Secret) Value() string { return string(s) }
+
 // RuntimeConfig configures the local pool of workerd processes.
 type RuntimeConfig struct {
 	Workerd        string        `mapstructure:"workerd"`
@@ -110,6 +138,9 @@ type Setting struct {
 	Default any
 	Flag    string
 	Help    string
+	// AltEnv is a second environment variable that sets it, read when the
+	// first is unset (CLOUDFLARE_API_TOKEN, as wrangler reads it).
+	AltEnv string
 }
 
 // Env returns the environment variable that sets s.
@@ -122,43 +153,51 @@ const EnvPrefix = "GATEWAY"
 
 // Settings declares every configuration key.
 var Settings = []Setting{
-	{"listen", "127.0.0.1:8080", "listen", "Address the HTTP server listens on (host:port)."},
-	{"log.level", "info", "log-level", "Log level: debug, info, warn or error."},
-	{"http.read_header_timeout", "10s", "", "Time allowed to read a request's headers."},
-	{"http.max_request_bytes", int64(10 << 20), "", "Largest accepted request body, in bytes; larger ones get 413."},
-	{"http.read_timeout", "60s", "", "Time allowed to read a whole request, body included."},
-	{"http.idle_timeout", "120s", "", "How long an idle keep-alive connection stays open."},
-	{"http.max_header_bytes", 64 << 10, "", "Largest accepted request header block, in bytes."},
-	{"http.sse_heartbeat", "15s", "", "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
-	{"http.shutdown_grace", "30s", "", "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
-	{"auth.keys", "", "", "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled."},
-	{"auth.disabled", false, "", "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
-	{"quota.requests", 600, "", "Executions a key may start per quota.window (per-key override: requests)."},
-	{"quota.window", "1m", "", "The window of quota.requests."},
-	{"quota.concurrency", 16, "", "Executions a key may have running at once (per-key override: concurrency)."},
-	{"backend", "local", "backend", "Where executions run: local (a supervised pool of workerd processes on this machine)."},
-	{"runtime.workerd", "", "workerd", "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
-	{"runtime.processes", 0, "processes", "workerd processes in the pool (0: one per CPU)."},
-	{"runtime.max_concurrency", 16, "", "Executions running at once on one workerd process."},
-	{"runtime.queue_size", 64, "", "Executions that may wait for a free process; beyond it requests get 503 with Retry-After."},
-	{"runtime.queue_timeout", "5s", "", "Longest wait in the queue before 503 runtime_unavailable."},
-	{"runtime.start_timeout", "20s", "", "Time a starting workerd process has to answer before it is restarted."},
-	{"runtime.probe_interval", "250ms", "", "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
-	{"runtime.recycle_after", 10000, "", "Replace a process gracefully after this many executions (0: never)."},
-	{"runtime.recycle_rss_mb", 512, "", "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
-	{"runtime.drain_timeout", "60s", "", "How long a process being replaced may finish its executions before it is stopped."},
-	{"runtime.v8_heap_mb", 512, "", "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
-	{"execution.compatibility_date", "2026-11-17", "", "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
-	{"execution.default_timeout", "10s", "", "Wall-clock limit of an execution that does not set timeoutMs."},
-	{"execution.max_timeout", "60s", "", "Largest timeoutMs a request may ask for."},
-	{"execution.max_response_bytes", int64(1 << 20), "", "Largest guest response body kept; longer ones are cut and marked truncated."},
-	{"execution.max_log_line_bytes", 65536, "", "Longest console message kept, in bytes; longer ones are cut and marked truncated."},
-	{"execution.max_log_bytes", 1 << 20, "", "Console output kept per execution, in bytes; past it console calls are dropped and the result is marked truncated."},
-	{"execution.max_code_bytes", 8 << 20, "", "Largest total size of an execution's code or modules, in bytes."},
-	{"execution.max_modules", 64, "", "Most modules an execution may have."},
-	{"execution.max_env_bytes", 1 << 20, "", "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB)."},
-	{"execution.cpu_ms", 0, "", "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
-	{"execution.sub_requests", 0, "", "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
+	{Key: "listen", Default: "127.0.0.1:8080", Flag: "listen", Help: "Address the HTTP server listens on (host:port)."},
+	{Key: "log.level", Default: "info", Flag: "log-level", Help: "Log level: debug, info, warn or error."},
+	{Key: "http.read_header_timeout", Default: "10s", Flag: "", Help: "Time allowed to read a request's headers."},
+	{Key: "http.max_request_bytes", Default: int64(10 << 20), Flag: "", Help: "Largest accepted request body, in bytes; larger ones get 413."},
+	{Key: "http.read_timeout", Default: "60s", Flag: "", Help: "Time allowed to read a whole request, body included."},
+	{Key: "http.idle_timeout", Default: "120s", Flag: "", Help: "How long an idle keep-alive connection stays open."},
+	{Key: "http.max_header_bytes", Default: 64 << 10, Flag: "", Help: "Largest accepted request header block, in bytes."},
+	{Key: "http.sse_heartbeat", Default: "15s", Flag: "", Help: "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
+	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
+	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled."},
+	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
+	{Key: "quota.requests", Default: 600, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests)."},
+	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests."},
+	{Key: "quota.concurrency", Default: 16, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency)."},
+	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url)."},
+	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend)."},
+	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset. Secret."},
+	{Key: "cloudflare.account_id", Default: "", AltEnv: "CLOUDFLARE_ACCOUNT_ID", Help: "Cloudflare account to deploy the shim to (`gateway deploy`)."},
+	{Key: "cloudflare.api_token", Default: "", AltEnv: "CLOUDFLARE_API_TOKEN", Help: "Cloudflare API token that may edit Workers scripts (`gateway deploy`). Secret."},
+	{Key: "cloudflare.script_name", Default: "dynamic-workers-shim", Help: "Name of the shim's Worker on Cloudflare."},
+	{Key: "cloudflare.route", Default: "", Help: "Serve the shim on this route (\"shim.example.com/*\") instead of workers.dev; needs cloudflare.zone_id."},
+	{Key: "cloudflare.zone_id", Default: "", Help: "Zone of cloudflare.route."},
+	{Key: "cloudflare.api_base_url", Default: "", Help: "Cloudflare API base URL; empty for the real API (set for tests)."},
+	{Key: "runtime.workerd", Default: "", Flag: "workerd", Help: "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
+	{Key: "runtime.processes", Default: 0, Flag: "processes", Help: "workerd processes in the pool (0: one per CPU)."},
+	{Key: "runtime.max_concurrency", Default: 16, Flag: "", Help: "Executions running at once on one workerd process."},
+	{Key: "runtime.queue_size", Default: 64, Flag: "", Help: "Executions that may wait for a free process; beyond it requests get 503 with Retry-After."},
+	{Key: "runtime.queue_timeout", Default: "5s", Flag: "", Help: "Longest wait in the queue before 503 runtime_unavailable."},
+	{Key: "runtime.start_timeout", Default: "20s", Flag: "", Help: "Time a starting workerd process has to answer before it is restarted."},
+	{Key: "runtime.probe_interval", Default: "250ms", Flag: "", Help: "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
+	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never)."},
+	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
+	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped."},
+	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
+	{Key: "execution.compatibility_date", Default: "2026-11-17", Flag: "", Help: "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
+	{Key: "execution.default_timeout", Default: "10s", Flag: "", Help: "Wall-clock limit of an execution that does not set timeoutMs."},
+	{Key: "execution.max_timeout", Default: "60s", Flag: "", Help: "Largest timeoutMs a request may ask for."},
+	{Key: "execution.max_response_bytes", Default: int64(1 << 20), Flag: "", Help: "Largest guest response body kept; longer ones are cut and marked truncated."},
+	{Key: "execution.max_log_line_bytes", Default: 65536, Flag: "", Help: "Longest console message kept, in bytes; longer ones are cut and marked truncated."},
+	{Key: "execution.max_log_bytes", Default: 1 << 20, Flag: "", Help: "Console output kept per execution, in bytes; past it console calls are dropped and the result is marked truncated."},
+	{Key: "execution.max_code_bytes", Default: 8 << 20, Flag: "", Help: "Largest total size of an execution's code or modules, in bytes."},
+	{Key: "execution.max_modules", Default: 64, Flag: "", Help: "Most modules an execution may have."},
+	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB)."},
+	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
+	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
 }
 
 // Load reads the configuration for a command whose flags are in fs (already
@@ -189,6 +228,8 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	for _, s := range Settings {
 		if val := getenv(s.Env()); val != "" {
 			v.Set(s.Key, val)
+		} else if s.AltEnv != "" && getenv(s.AltEnv) != "" {
+			v.Set(s.Key, getenv(s.AltEnv))
 		}
 		if s.Flag != "" && fs.Changed(s.Flag) {
 			val, _ := fs.GetString(s.Flag)
@@ -343,8 +384,17 @@ func (c *Config) Validate() error {
 	if c.HTTP.SSEHeartbeat < 0 {
 		bad("http.sse_heartbeat", "must not be negative")
 	}
-	if c.Backend != "local" {
-		bad("backend", "%q is not a known backend (local)", c.Backend)
+	switch c.Backend {
+	case "local":
+	case "cloudflare":
+		if u, err := url.Parse(c.Cloudflare.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("cloudflare.url", "%q is not the URL of the deployed shim (https://…)", c.Cloudflare.URL)
+		}
+		if len(c.Cloudflare.ShimSecret) < 32 {
+			bad("cloudflare.shim_secret", "must be set, at least 32 characters, to the shim's SHIM_SECRET")
+		}
+	default:
+		bad("backend", "%q is not a known backend (local, cloudflare)", c.Backend)
 	}
 	if c.Runtime.Workerd != "" {
 		if _, err := os.Stat(c.Runtime.Workerd); err != nil {

@@ -31,7 +31,11 @@ stop the gateway at start with every problem listed.
 		if def == "" {
 			def = "(empty)"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s | `%s` | %s |\n", s.Key, s.Env(), flag, def, s.Help)
+		env := "`" + s.Env() + "`"
+		if s.AltEnv != "" {
+			env += ", else `" + s.AltEnv + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", s.Key, env, flag, def, s.Help)
 	}
 	return b.String()
 }

@@ -1,24 +1,12 @@
 package loader
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
-
-var errTimeout = errors.New("execution timed out")
-
-// pingLine is what the shim sends while a guest is silent.
-var pingLine = []byte(`{"type":"ping"}`)
 
 // Execute runs job on the least-loaded healthy runtime process.
 func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event) error) error {
@@ -32,80 +20,18 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, errTimeout)
 	defer cancel()
-	// The shim sends a line at least every 100 ms while the process runs;
+	call := &shimCall{client: l.client, base: p.url, secret: l.secret, maxEvent: l.cfg.MaxEventBytes}
+	err = call.run(ctx, job, emit)
+	var lost *lostError
+	if !errors.As(err, &lost) {
+		return err
+	}
+	// The shim sends a line at least every 100 ms while its process runs;
 	// silence at the deadline means the process is blocked.
-	var lastLine atomic.Int64
-	lastLine.Store(time.Now().UnixNano())
-	lost := func(err error) error {
-		if errors.Is(context.Cause(ctx), errTimeout) && time.Since(time.Unix(0, lastLine.Load())) > l.cfg.ProbeInterval {
-			l.markOverdue(p)
-		}
-		return l.lost(parent, ctx, p, job, emit, err)
+	if errors.Is(context.Cause(ctx), errTimeout) && call.silentFor() > l.cfg.ProbeInterval {
+		l.markOverdue(p)
 	}
-
-	body, err := json.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/run", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	Sign(req, body, l.secret, time.Now())
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return lost(err)
-	}
-	defer resp.Body.Close()
-
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusBadRequest:
-		var rejected RejectedError
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if err := json.Unmarshal(data, &rejected); err != nil || rejected.Message == "" {
-			return fmt.Errorf("runtime answered 400: %s", bytes.TrimSpace(data))
-		}
-		return &rejected
-	default:
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("runtime answered %s: %s", resp.Status, bytes.TrimSpace(data))
-	}
-
-	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
-		return err
-	}
-	scanner := bufio.NewScanner(resp.Body)
-	scanner.Buffer(make([]byte, 0, 64<<10), l.cfg.MaxEventBytes)
-	for scanner.Scan() {
-		lastLine.Store(time.Now().UnixNano())
-		line := scanner.Bytes()
-		if bytes.Equal(line, pingLine) {
-			continue // the shim checking that the gateway is still there
-		}
-		var ev execution.Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return emit(failure(execution.CodeRuntimeCrashed, "malformed event from the runtime: %v", err))
-		}
-		if ev.Type == execution.EventResult && ev.Result == nil {
-			ev.Result = &execution.Result{}
-		}
-		if err := emit(ev); err != nil {
-			return err
-		}
-		if ev.Type == execution.EventResult {
-			return nil
-		}
-	}
-	if errors.Is(scanner.Err(), bufio.ErrTooLong) {
-		return emit(failure(execution.CodeOutputLimit, "an output event exceeded %d bytes", l.cfg.MaxEventBytes))
-	}
-	err = scanner.Err()
-	if err == nil {
-		err = io.ErrUnexpectedEOF
-	}
-	return lost(err)
+	return l.lost(parent, ctx, p, job, emit, lost.err)
 }
 
 // lost decides what an execution whose connection to the runtime failed

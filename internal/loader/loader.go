@@ -62,6 +62,9 @@ type Job struct {
 	MaxResponseBytes   int64             `json:"maxResponseBytes"`
 	MaxLogLineBytes    int               `json:"maxLogLineBytes"`
 	MaxLogBytes        int               `json:"maxLogBytes"`
+	// Tail asks the shim to learn from the guest's tail why the platform
+	// stopped it (the cloudflare backend sets it).
+	Tail bool `json:"tail,omitempty"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`

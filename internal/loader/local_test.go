@@ -27,6 +27,8 @@ func job(id, code string, timeout time.Duration) *loader.Job {
 		CompatibilityDate: "2026-11-16",
 		Request:           loader.GuestRequest{Method: "GET", URL: "http://localhost/", Headers: map[string]string{}},
 		MaxResponseBytes:  1 << 20,
+		MaxLogLineBytes:   64 << 10,
+		MaxLogBytes:       1 << 20,
 		Timeout:           timeout,
 	}
 }

@@ -14,8 +14,11 @@ import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
 import { verify } from "./auth.js";
 import { takeOutbound } from "./outbound.js";
+import { awaitOutcome } from "./tail.js";
+import { limitOf } from "./limits.js";
 
 export { Outbound } from "./outbound.js";
+export { Tail } from "./tail.js";
 
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
@@ -28,13 +31,18 @@ export default {
     if (url.pathname === "/health") {
       return new Response("ok");
     }
-    if (url.pathname !== "/run" || request.method !== "POST") {
+    if ((url.pathname !== "/run" && url.pathname !== "/verify") || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     const body = await request.arrayBuffer();
     const refused = await verify(request, body, env.SHIM_SECRET);
     if (refused !== null) {
       return Response.json({ message: `unauthorized: ${refused}` }, { status: 401 });
+    }
+    if (url.pathname === "/verify") {
+      // The gateway checking, at start and then and again, that it and the
+      // shim share the signing secret.
+      return new Response(null, { status: 204 });
     }
     let job;
     try {
@@ -52,9 +60,9 @@ function guestModules(job) {
       js: WRAPPER
         .replace('const MAIN = "__DW_MAIN__";', `const MAIN = ${JSON.stringify("./" + job.mainModule)};`)
         .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({
-          maxResponseBytes: job.maxResponseBytes ?? 1048576,
-          maxLogLineBytes: job.maxLogLineBytes ?? 65536,
-          maxLogBytes: job.maxLogBytes ?? 1048576,
+          maxResponseBytes: job.maxResponseBytes || 1048576,
+          maxLogLineBytes: job.maxLogLineBytes || 65536,
+          maxLogBytes: job.maxLogBytes || 1048576,
         })};`),
     },
     [FORMAT_MODULE]: { js: FORMAT },
@@ -106,6 +114,12 @@ function load(env, ctx, job) {
     });
   }
   if (job.limits) code.limits = job.limits;
+  if (job.tail) {
+    // On Cloudflare the platform reports through a tail why a guest was
+    // stopped (exceededCpu, exceededMemory); the local runtime has no such
+    // limits, so the gateway asks for the tail only on the cloudflare backend.
+    code.tails = [ctx.exports.Tail({ props: { id: job.id } })];
+  }
   return env.LOADER.load(code);
 }
 
@@ -262,7 +276,10 @@ async function relayRecords(reader, send, env, ctx, job) {
   }
   if (!finished) {
     const why = failure ? String(failure.message || failure) : "";
-    if (HUNG.test(why)) {
+    const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
+    if (limit !== null) {
+      await send(result(limit));
+    } else if (HUNG.test(why)) {
       // workerd saw the guest wait on something that can never complete.
       await send(result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" }));
     } else {

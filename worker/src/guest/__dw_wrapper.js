@@ -147,6 +147,7 @@ function describeError(err, fallbackCode) {
     let code = fallbackCode;
     if (name === "SyntaxError") code = "syntax_error";
     if (/^No such module/.test(message)) code = "invalid_module";
+    if (/too many subrequests/i.test(message)) code = "subrequest_limit";
     return { code, name, message, stack };
   }
   return { code: fallbackCode, message: `Uncaught ${format("%o", err)}` };

@@ -1,0 +1,124 @@
+package loader
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+var errTimeout = errors.New("execution timed out")
+
+// pingLine is what the shim sends while a guest is silent.
+var pingLine = []byte(`{"type":"ping"}`)
+
+// shimCall is one execution sent to a shim, local or on Cloudflare.
+type shimCall struct {
+	client   *http.Client
+	base     string // the shim's URL, without a trailing slash
+	secret   string
+	maxEvent int
+	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
+}
+
+// lostError is a connection to the shim that failed before the result.
+// answered says whether the shim had sent its response headers.
+type lostError struct {
+	err      error
+	answered bool
+}
+
+func (e *lostError) Error() string { return "lost the shim: " + e.err.Error() }
+func (e *lostError) Unwrap() error { return e.err }
+
+// run posts job to the shim, signed, and relays its events to emit: start
+// when the shim answers, each log, and the result. It returns nil once the
+// result is emitted; a *RejectedError when the runtime refused the job; a
+// *lostError when the connection failed first (the caller decides what that
+// means); or emit's error.
+func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event) error) error {
+	c.lastLine.Store(time.Now().UnixNano())
+	body, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("encode job: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/run", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	Sign(req, body, c.secret, time.Now())
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return &lostError{err: err}
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusBadRequest:
+		var rejected RejectedError
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if err := json.Unmarshal(data, &rejected); err != nil || rejected.Message == "" {
+			return fmt.Errorf("runtime answered 400: %s", bytes.TrimSpace(data))
+		}
+		return &rejected
+	case http.StatusUnauthorized:
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("%w: %s", ErrSecretMismatch, bytes.TrimSpace(data))
+	default:
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return &lostError{err: fmt.Errorf("runtime answered %s: %s", resp.Status, bytes.TrimSpace(data))}
+	}
+
+	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
+		return err
+	}
+	scanner := bufio.NewScanner(resp.Body)
+	scanner.Buffer(make([]byte, 0, 64<<10), c.maxEvent)
+	for scanner.Scan() {
+		c.lastLine.Store(time.Now().UnixNano())
+		line := scanner.Bytes()
+		if bytes.Equal(line, pingLine) {
+			continue // the shim checking that the gateway is still there
+		}
+		var ev execution.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return emit(failure(execution.CodeRuntimeCrashed, "malformed event from the runtime: %v", err))
+		}
+		if ev.Type == execution.EventResult && ev.Result == nil {
+			ev.Result = &execution.Result{}
+		}
+		if err := emit(ev); err != nil {
+			return err
+		}
+		if ev.Type == execution.EventResult {
+			return nil
+		}
+	}
+	if errors.Is(scanner.Err(), bufio.ErrTooLong) {
+		return emit(failure(execution.CodeOutputLimit, "an output event exceeded %d bytes", c.maxEvent))
+	}
+	err = scanner.Err()
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return &lostError{err: err, answered: true}
+}
+
+// silentFor says how long the shim has sent nothing.
+func (c *shimCall) silentFor() time.Duration {
+	return time.Since(time.Unix(0, c.lastLine.Load()))
+}
+
+// ErrSecretMismatch means the shim refused the gateway's signature: the two
+// do not share the same secret.
+var ErrSecretMismatch = errors.New("the shim refused the gateway's signature (its SHIM_SECRET differs from the gateway's)")

@@ -1,0 +1,233 @@
+package loader_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+// backends starts each backend the shared suite runs against: the local
+// pool, and the cloudflare backend talking over HTTP with signed calls to
+// the same shim served by a separately started workerd (standing in for the
+// Worker deployed on Cloudflare).
+func backends(t *testing.T) map[string]loader.Backend {
+	t.Helper()
+	local := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { local.Close() })
+	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { deployed.Close() })
+	shimURL, secret := deployed.ShimURL()
+	cf, err := loader.NewCloudflare(loader.CloudflareConfig{URL: shimURL, Secret: secret}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cf.Close() })
+	if err := cf.Ready(t.Context()); err != nil {
+		t.Fatalf("cloudflare backend not ready: %v", err)
+	}
+	return map[string]loader.Backend{"local": local, "cloudflare": cf}
+}
+
+// TestBackendSuite runs the mission cases of an execution against every
+// backend: they must behave the same.
+func TestBackendSuite(t *testing.T) {
+	t.Parallel()
+	for name, b := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range suiteCases {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					j := job(tc.name, tc.code, 5*time.Second)
+					if tc.prepare != nil {
+						tc.prepare(j)
+					}
+					events, err := run(t, b, j)
+					tc.check(t, events, err)
+				})
+			}
+		})
+	}
+}
+
+type suiteCase struct {
+	name    string
+	code    string
+	prepare func(*loader.Job)
+	check   func(t *testing.T, events []execution.Event, err error)
+}
+
+func wantResult(check func(t *testing.T, res *execution.Result, logs []*execution.Log)) func(*testing.T, []execution.Event, error) {
+	return func(t *testing.T, events []execution.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("Execute = %v", err)
+		}
+		if events[0].Type != execution.EventStart {
+			t.Errorf("first event = %s, want start", events[0].Type)
+		}
+		res := lastResult(t, events)
+		var logs []*execution.Log
+		for _, ev := range events {
+			if ev.Type == execution.EventLog {
+				logs = append(logs, ev.Log)
+			}
+		}
+		check(t, res, logs)
+	}
+}
+
+func wantCode(code execution.Code, contains string) func(*testing.T, []execution.Event, error) {
+	return wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+		if res.Success || res.Error == nil || res.Error.Code != code || !strings.Contains(res.Error.Message+res.Error.Stack, contains) {
+			t.Errorf("result = %+v, want %s mentioning %q", res.Error, code, contains)
+		}
+	})
+}
+
+var suiteCases = []suiteCase{
+	{"hello", `export default { fetch() { console.log("Isolated worker running!"); return new Response("Done"); } }`, nil,
+		wantResult(func(t *testing.T, res *execution.Result, logs []*execution.Log) {
+			if !res.Success || res.Response.Body != "Done" || len(logs) != 1 || logs[0].Message != "Isolated worker running!" {
+				t.Errorf("result %+v, logs %v", res, logs)
+			}
+		})},
+	{"levels and top level", `console.log("top"); export default { async fetch() { console.warn("w %d", 1); await null; console.error({a: 1}); return new Response("ok"); } }`, nil,
+		wantResult(func(t *testing.T, res *execution.Result, logs []*execution.Log) {
+			var got []string
+			for _, l := range logs {
+				got = append(got, l.Stream+":"+l.Message)
+			}
+			if strings.Join(got, "|") != "stdout:top|stderr:w 1|stderr:{ a: 1 }" {
+				t.Errorf("logs = %v", got)
+			}
+		})},
+	{"env and request", `export default { async fetch(r, env) { return new Response(r.method + " " + await r.text() + " " + env.N); } }`,
+		func(j *loader.Job) {
+			j.Env = map[string]any{"N": 7}
+			j.Request = loader.GuestRequest{Method: "POST", URL: "http://localhost/x", Headers: map[string]string{}, Body: "hi", BodyEncoding: "utf8"}
+		},
+		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+			if res.Response.Body != "POST hi 7" {
+				t.Errorf("body = %q", res.Response.Body)
+			}
+		})},
+	{"binary body", `export default { fetch() { return new Response(new Uint8Array([0, 255])); } }`, nil,
+		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+			if res.Response.BodyEncoding != "base64" || res.Response.Body != "AP8=" {
+				t.Errorf("response = %+v", res.Response)
+			}
+		})},
+	{"exception", `export default { fetch() { throw new TypeError("bad"); } }`, nil, wantCode(execution.CodeException, "TypeError: bad")},
+	{"syntax error", `export default { fetch( { } }`, nil, wantCode(execution.CodeSyntaxError, "main.js:1")},
+	{"invalid module", `export const x = 1;`, nil, wantCode(execution.CodeInvalidModule, "no default export")},
+	{"timeout", `export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); } }`,
+		func(j *loader.Job) { j.Timeout = 300 * time.Millisecond }, wantCode(execution.CodeTimeout, "timeout")},
+	{"hang", `export default { async fetch() { await new Promise(() => {}); } }`, nil, wantCode(execution.CodeTimeout, "never complete")},
+	{"outbound denied", `export default { async fetch() { try { await fetch("http://127.0.0.1:1/"); return new Response("reached"); } catch (e) { return new Response(e.message); } } }`,
+		func(j *loader.Job) { j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}} },
+		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+			if !strings.Contains(res.Response.Body, "denied") || len(res.Outbound) != 1 || !res.Outbound[0].Denied {
+				t.Errorf("body %q, outbound %+v; want the request denied and recorded", res.Response.Body, res.Outbound)
+			}
+		})},
+	{"rejected flag", `export default { fetch() { return new Response("x"); } }`,
+		func(j *loader.Job) { j.CompatibilityFlags = []string{"no_such_flag_x"} },
+		func(t *testing.T, events []execution.Event, err error) {
+			var rejected *loader.RejectedError
+			if !errors.As(err, &rejected) || rejected.Field != "compatibilityFlags" || len(events) != 0 {
+				t.Errorf("Execute = %v with %d events, want a RejectedError for compatibilityFlags and no events", err, len(events))
+			}
+		}},
+}
+
+func TestCloudflareSecretMismatch(t *testing.T) {
+	t.Parallel()
+	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer deployed.Close()
+	shimURL, _ := deployed.ShimURL()
+	cf, err := loader.NewCloudflare(loader.CloudflareConfig{URL: shimURL, Secret: strings.Repeat("w", 64)}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	err = cf.Ready(t.Context())
+	if !errors.Is(err, loader.ErrUnavailable) || !errors.Is(err, loader.ErrSecretMismatch) || !strings.Contains(err.Error(), "shim_secret") {
+		t.Errorf("Ready = %v, want unavailable because the secrets differ, naming cloudflare.shim_secret", err)
+	}
+	_, err = run(t, cf, job("x", hello, 5*time.Second))
+	if !errors.Is(err, loader.ErrUnavailable) || !errors.Is(err, loader.ErrSecretMismatch) {
+		t.Errorf("Execute = %v, want unavailable because the secrets differ", err)
+	}
+}
+
+func TestCloudflareBreaker(t *testing.T) {
+	t.Parallel()
+	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer deployed.Close()
+	shimURL, secret := deployed.ShimURL()
+
+	// An address nothing listens on yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cf, err := loader.NewCloudflare(loader.CloudflareConfig{
+		URL: "http://" + addr, Secret: secret,
+		BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond, VerifyInterval: 100 * time.Millisecond,
+	}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	if err := cf.Ready(t.Context()); !errors.Is(err, loader.ErrUnavailable) {
+		t.Errorf("Ready with the shim down = %v, want ErrUnavailable", err)
+	}
+	for i := range 3 {
+		if _, err := run(t, cf, job(fmt.Sprint("down", i), hello, 5*time.Second)); !errors.Is(err, loader.ErrUnavailable) {
+			t.Fatalf("execution %d with the shim down = %v, want ErrUnavailable", i, err)
+		}
+	}
+	start := time.Now()
+	_, err = run(t, cf, job("open", hello, 5*time.Second))
+	if !errors.Is(err, loader.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("with the breaker open: %v after %v, want ErrUnavailable at once", err, time.Since(start))
+	}
+
+	// The shim comes back at that address.
+	target, _ := url.Parse(shimURL)
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("relisten on %s: %v", addr, err)
+	}
+	proxy := &httptest.Server{Listener: ln, Config: &http.Server{Handler: httputil.NewSingleHostReverseProxy(target)}}
+	proxy.Start()
+	defer proxy.Close()
+	time.Sleep(600 * time.Millisecond) // past the cooldown
+	events, err := run(t, cf, job("back", hello, 5*time.Second))
+	if err != nil || !lastResult(t, events).Success {
+		t.Fatalf("after recovery: %v, want success", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for cf.Ready(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready after recovery = %v", cf.Ready(t.Context()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
