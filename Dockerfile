@@ -1,13 +1,14 @@
 # Dynamic Workers gateway: the gateway binary plus the pinned workerd runtime.
 # The build stages run the same commands as `make build`.
 
-# Go build (go.mod: go 1.26).
+# Go build, with the Go of go.mod.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/gateway ./cmd/gateway
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/gateway ./cmd/gateway
 
 # workerd, exactly as worker/package-lock.json pins it.
 FROM node:20-bookworm-slim AS workerd

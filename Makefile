@@ -3,7 +3,10 @@
 
 GO      ?= go
 NPM     ?= npm
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
 WORKERD := worker/node_modules/.bin/workerd
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.mod go.sum
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/guest/*.js)
 
@@ -16,8 +19,9 @@ $(WORKERD): worker/package.json worker/package-lock.json
 	cd worker && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
+# The Dockerfile runs these same build commands (a test checks it does).
 bin/gateway: $(GO_SRC) $(SHIM) openapi.yaml
-	$(GO) build -trimpath -o $@ ./cmd/gateway
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/gateway
 
 run: build
 	bin/gateway serve
@@ -31,9 +35,15 @@ test-go: $(WORKERD)
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 
-lint:
+# staticcheck comes from the Go module proxy at a pinned version.
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/tools/staticcheck $@
+
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 # Benchmarks (not part of make test): latency, streaming delay, and the soak
 # (20,000 executions at concurrency 8 with 1 and with N runtime processes).

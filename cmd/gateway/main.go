@@ -12,6 +12,10 @@ import (
 	"syscall"
 )
 
+// version is the gateway's version, set at build time with
+// -ldflags "-X main.version=..." (make build uses git describe).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)

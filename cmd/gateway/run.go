@@ -19,6 +19,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/config"
 	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -78,7 +79,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	backend, runtime, err := newBackend(ctx, cfg, own, log)
+	m := metrics.New()
+	backend, runtime, err := newBackend(ctx, cfg, own, log, m)
 	if err != nil {
 		return err
 	}
@@ -89,6 +91,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		OpenAPI:         gateway.OpenAPI,
 		Heartbeat:       cfg.HTTP.SSEHeartbeat,
 		Keys:            auth.NewKeyring(cfg.Keys()),
+		Metrics:         m,
+		MetricsPublic:   cfg.Metrics.Public,
 		Quota: api.Quota{
 			Requests:    cfg.Quota.Requests,
 			Window:      cfg.Quota.Window,
@@ -122,14 +126,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// No WriteTimeout: streams last as long as their executions, which
 		// the execution timeout bounds.
 	}
+	// One line with everything that decides behaviour (secrets redacted by
+	// config.Secret; keys appear as names and hashes only).
 	log.Info().
 		Str("listen", ln.Addr().String()).
+		Str("version", version).
 		Str("backend", cfg.Backend).
 		Str("runtime", runtime).
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
-		Int("api_keys", len(cfg.Auth.Keys)).
-		Bool("auth_disabled", cfg.Auth.Disabled).
-		Dur("default_timeout", cfg.Execution.DefaultTimeout).
+		Interface("config", cfg.Effective).
 		Msg("gateway listening")
 
 	served := make(chan error, 1)
@@ -256,7 +261,7 @@ type backend interface {
 }
 
 // newBackend starts the configured backend and describes it for the log.
-func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger) (backend, string, error) {
+func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger, m *metrics.Metrics) (backend, string, error) {
 	if cfg.Backend == "cloudflare" {
 		b, err := loader.NewCloudflare(loader.CloudflareConfig{
 			URL:           cfg.Cloudflare.URL,
@@ -269,7 +274,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 	if err != nil {
 		return nil, "", err
 	}
-	version, err := loader.WorkerdVersion(ctx, workerd)
+	workerdVersion, err := loader.WorkerdVersion(ctx, workerd)
 	if err != nil {
 		return nil, "", err
 	}
@@ -287,8 +292,16 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		DrainTimeout:   cfg.Runtime.DrainTimeout,
 		V8HeapMB:       cfg.Runtime.V8HeapMB,
 		MaxEventBytes:  maxEventBytes(cfg),
+		OnReplace:      m.RuntimeEvent,
 	}, log)
-	return b, workerd + " (" + version + ")", err
+	if err != nil {
+		return nil, "", err
+	}
+	m.WatchRuntime(func() metrics.RuntimeStats {
+		processes, queued := b.Stats()
+		return metrics.RuntimeStats{Processes: processes, Queued: queued}
+	})
+	return b, workerd + " (" + workerdVersion + ")", nil
 }
 
 // maxEventBytes bounds one line of the shim's stream: a result carries a

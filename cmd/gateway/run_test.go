@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -153,8 +154,9 @@ func childWorkerds(t *testing.T) []int {
 	return pids
 }
 
-// TestRunDrainsOnShutdown checks that an execution running when the signal
-// comes finishes normally, and that the gateway then stops with its runtimes.
+// TestRunDrainsOnShutdown checks that a streaming execution running when
+// the signal comes finishes normally, and that the gateway then stops with
+// its runtimes.
 func TestRunDrainsOnShutdown(t *testing.T) {
 	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t), "GATEWAY_HTTP_SHUTDOWN_GRACE": "20s"}
 	var stdout, stderr loadertest.Buffer
@@ -168,28 +170,45 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 	waitReady(t, base, &stdout)
 	runtimes := childWorkerds(t)
 
+	// A streaming execution is running when the signal comes.
 	type outcome struct {
-		res execution.Result
-		err error
+		lines []string
+		err   error
 	}
+	firstEvent := make(chan struct{})
 	finished := make(chan outcome, 1)
 	go func() {
-		body := `{"code": "export default { async fetch() { await new Promise((r) => setTimeout(r, 1500)); return new Response('finished'); } }"}`
-		resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
+		body := `{"code": "export default { async fetch() { console.log('begun'); await new Promise((r) => setTimeout(r, 1500)); console.log('still here'); return new Response('finished'); } }"}`
+		req, _ := http.NewRequest(http.MethodPost, base+"/execute", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
+			close(firstEvent)
 			finished <- outcome{err: err}
 			return
 		}
 		defer resp.Body.Close()
 		var o outcome
-		o.err = json.NewDecoder(resp.Body).Decode(&o.res)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			o.lines = append(o.lines, sc.Text())
+			if len(o.lines) == 2 {
+				close(firstEvent)
+			}
+		}
+		o.err = sc.Err()
 		finished <- o
 	}()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
+	<-firstEvent
+	cancel() // what SIGTERM does through signal.NotifyContext
 	o := <-finished
-	if o.err != nil || !o.res.Success || o.res.Response.Body != "finished" {
-		t.Errorf("in-flight execution = %+v, %v; want it to finish during shutdown", o.res, o.err)
+	last := ""
+	if len(o.lines) > 0 {
+		last = o.lines[len(o.lines)-1]
+	}
+	if o.err != nil || len(o.lines) != 4 || !strings.Contains(last, `"type":"result"`) || !strings.Contains(last, `"success":true`) || !strings.Contains(strings.Join(o.lines, "\n"), "still here") {
+		t.Errorf("stream during shutdown = %q, %v; want it to run to its result", o.lines, o.err)
 	}
 	select {
 	case err := <-done:

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 // Quota is the default per-key allowance; keys may override it.
@@ -44,7 +45,7 @@ func callerOf(ctx context.Context) caller {
 // authenticate requires a valid `Authorization: Bearer <key>` when keys are
 // configured, and records the caller's name (never the key) in the request
 // context and its log lines.
-func authenticate(keys *auth.Keyring, quota Quota) func(http.Handler) http.Handler {
+func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := caller{name: AnonymousKey, requests: quota.Requests, concurrency: quota.Concurrency}
@@ -52,9 +53,12 @@ func authenticate(keys *auth.Keyring, quota Quota) func(http.Handler) http.Handl
 				key, err := lookupKey(keys, r.Header.Get("Authorization"))
 				if err != nil {
 					ev := hlog.FromRequest(r).Warn().Str("reason", err.Error())
+					label := "unknown"
 					if key != nil {
 						ev = ev.Str("key", key.Name)
+						label = key.Name
 					}
+					m.AuthFailures.WithLabelValues(label).Inc()
 					ev.Msg("authentication failed")
 					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers"`)
 					writeProblem(w, r, newProblem(http.StatusUnauthorized, CodeUnauthorized,
@@ -94,13 +98,12 @@ func lookupKey(keys *auth.Keyring, header string) (*auth.Key, error) {
 
 // rateLimit limits each key to its requests per window (go-chi/httprate),
 // answering 429 problems with Retry-After and X-RateLimit-* headers.
-func rateLimit(quota Quota) func(http.Handler) http.Handler {
-	return httprate.Limit(quota.Requests, quota.Window,
-		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
-			return callerOf(r.Context()).name, nil
-		}),
+func rateLimit(quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler {
+	return httprate.LimitBy(quota.Requests, quota.Window,
+		func(r *http.Request) (string, error) { return callerOf(r.Context()).name, nil },
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			hlog.FromRequest(r).Warn().Msg("rate limited")
+			m.Limited.WithLabelValues(callerOf(r.Context()).name, "rate").Inc()
 			writeProblem(w, r, newProblem(http.StatusTooManyRequests, CodeRateLimited,
 				"this API key started its quota of executions for the current window; retry after Retry-After seconds"))
 		}),
@@ -108,7 +111,7 @@ func rateLimit(quota Quota) func(http.Handler) http.Handler {
 }
 
 // concurrencyLimit bounds the executions each key has running at once.
-func concurrencyLimit() func(http.Handler) http.Handler {
+func concurrencyLimit(m *metrics.Metrics) func(http.Handler) http.Handler {
 	var mu sync.Mutex
 	running := map[string]int{}
 	return func(next http.Handler) http.Handler {
@@ -118,6 +121,7 @@ func concurrencyLimit() func(http.Handler) http.Handler {
 			if running[c.name] >= c.concurrency {
 				mu.Unlock()
 				hlog.FromRequest(r).Warn().Int("limit", c.concurrency).Msg("concurrency limited")
+				m.Limited.WithLabelValues(c.name, "concurrency").Inc()
 				p := newProblem(http.StatusTooManyRequests, CodeConcurrencyLimited,
 					"this API key has "+strconv.Itoa(c.concurrency)+" executions running, its limit; retry when one ends")
 				p.retryAfter = 1

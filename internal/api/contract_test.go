@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/rs/zerolog"
 
 	gateway "github.com/dynamic-workers/gateway"
+	"github.com/dynamic-workers/gateway/internal/api"
 )
 
 // TestContract sends real requests to the running gateway and validates each
@@ -51,6 +54,7 @@ func TestContract(t *testing.T) {
 		{"healthz", "GET", "/healthz", "", "", 200, true},
 		{"readyz", "GET", "/readyz", "", "", 200, true},
 		{"openapi", "GET", "/openapi.yaml", "", "", 200, true},
+		{"metrics", "GET", "/metrics", "", "", 200, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,4 +188,43 @@ func TestAuthContract(t *testing.T) {
 	check("Bearer "+f.limited, 200)
 	check("Bearer "+f.limited, 200)
 	check("Bearer "+f.limited, 429)
+}
+
+// TestUnavailableContract validates 503 answers against openapi.yaml.
+func TestUnavailableContract(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), notReady{}, api.Options{MaxRequestBytes: 1 << 10, Limits: testLimits}))
+	defer srv.Close()
+	doc.Servers = openapi3.Servers{{URL: srv.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/readyz", ""},
+		{"POST", "/execute", `{"code": "export default {}"}`},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			t.Fatalf("%s %s = %d", tc.method, tc.path, resp.StatusCode)
+		}
+		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		validateResponse(t, input, resp, data)
+	}
 }

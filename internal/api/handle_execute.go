@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 // handleExecute serves POST /execute: it validates the request, runs it on
@@ -50,8 +51,14 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 		defer out.close()
 		col := newCollector(job, opts.Limits.MaxLogLineBytes, opts.Limits.MaxLogBytes)
 		var final *execution.Result
+		m := opts.Metrics
+		m.InFlight.Inc()
+		defer m.InFlight.Dec()
+		sent := time.Now()
 		err = backend.Execute(r.Context(), job, func(ev execution.Event) error {
 			switch ev.Type {
+			case execution.EventStart:
+				m.IsolateStartSeconds.Observe(time.Since(sent).Seconds())
 			case execution.EventLog:
 				if !col.log(ev.Log) {
 					return nil // over the execution's log cap: dropped
@@ -62,13 +69,13 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			}
 			return out.event(ev)
 		})
-		return finish(r, job, out, col, final, err)
+		return finish(r, job, out, col, final, err, m)
 	}
 }
 
 // finish logs how an execution ended and makes sure that a started stream
 // ends with exactly one result event.
-func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *execution.Result, err error) error {
+func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *execution.Result, err error, m *metrics.Metrics) error {
 	log := hlog.FromRequest(r)
 	if r.Context().Err() != nil {
 		log.Info().Msg("client went away; execution cancelled")
@@ -90,7 +97,29 @@ func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *e
 		return nil
 	}
 	audit(log, job, final, col.lines)
+	observe(m, final, col.bytes)
 	return nil
+}
+
+// observe counts a finished execution in the metrics.
+func observe(m *metrics.Metrics, res *execution.Result, logBytes int) {
+	outcome := "success"
+	if res.Error != nil {
+		outcome = string(res.Error.Code)
+	}
+	m.Executions.WithLabelValues(outcome).Inc()
+	m.ExecutionSeconds.WithLabelValues(outcome).Observe(res.DurationMs / 1000)
+	m.LogBytes.Add(float64(logBytes))
+	if res.Truncated {
+		m.Truncations.Inc()
+	}
+	for _, o := range res.Outbound {
+		if o.Denied {
+			m.Outbound.WithLabelValues("denied").Inc()
+		} else {
+			m.Outbound.WithLabelValues("allowed").Inc()
+		}
+	}
 }
 
 // audit writes the execution's audit line: who (the key name is on the
@@ -140,6 +169,7 @@ type collector struct {
 	mask      masker
 	maxLine   int
 	budget    int // log bytes still allowed
+	bytes     int // log bytes kept
 	stdout    strings.Builder
 	stderr    strings.Builder
 	lines     int
@@ -168,6 +198,7 @@ func (c *collector) log(l *execution.Log) bool {
 		return false
 	}
 	c.budget -= len(l.Message)
+	c.bytes += len(l.Message)
 	if l.Truncated {
 		c.truncated = true
 	}

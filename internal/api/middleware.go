@@ -6,12 +6,15 @@ import (
 	"encoding/base32"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
+
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 type ctxKey int
@@ -47,12 +50,15 @@ func executionID(ctx context.Context) string {
 
 // accessLog attaches a request logger (with the request's id) and writes one
 // access line per request: id, method, route pattern, status, size, duration.
-func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+func accessLog(log zerolog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
 		route := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
+		// By route pattern, never the raw path, so labels stay bounded.
+		m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+		m.HTTPSeconds.WithLabelValues(route, r.Method).Observe(d.Seconds())
 		hlog.FromRequest(r).Info().
 			Str("method", r.Method).
 			Str("route", route).

@@ -10,7 +10,7 @@ import (
 // routes lists the whole API, one-to-one with openapi.yaml.
 func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 	r := chi.NewRouter()
-	r.Use(withExecutionID, accessLog(log), recoverer)
+	r.Use(withExecutionID, accessLog(log, opts.Metrics), recoverer)
 	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
 		return newProblem(http.StatusNotFound, CodeNotFound, "no route for "+r.URL.Path)
 	}))
@@ -18,11 +18,17 @@ func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 		return newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	}))
 
-	r.With(authenticate(opts.Keys, opts.Quota), rateLimit(opts.Quota), concurrencyLimit()).
+	m := opts.Metrics
+	r.With(authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
 		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
+	if opts.MetricsPublic {
+		r.Method(http.MethodGet, "/metrics", m.Handler())
+	} else {
+		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/metrics", m.Handler())
+	}
 	return r
 }
 

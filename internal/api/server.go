@@ -13,6 +13,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 // Backend runs executions; internal/loader's backends implement it.
@@ -34,12 +35,20 @@ type Options struct {
 	Keys *auth.Keyring
 	// Quota is the default per-key allowance; zero fields mean unlimited.
 	Quota Quota
+	// Metrics are observed and served at /metrics; New's if nil.
+	Metrics *metrics.Metrics
+	// MetricsPublic serves /metrics without an API key even when keys are
+	// configured.
+	MetricsPublic bool
 }
 
 // NewHandler returns the gateway's HTTP handler.
 func NewHandler(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
 	}
 	if opts.Quota.Requests <= 0 {
 		opts.Quota.Requests = 1 << 30

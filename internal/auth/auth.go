@@ -93,7 +93,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 // digits, '.', '_' and '-', up to 64 characters.
 func ValidName(name string) error {
 	if !namePattern.MatchString(name) {
-		return fmt.Errorf("key name %q must be lower case letters, digits, '.', '_' or '-' (at most 64)", name)
+		return fmt.Errorf("key name %q must be 1 to 64 lower case letters, digits, dots, underscores or hyphens", name)
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func ParseHash(s string) ([sha256.Size]byte, error) {
 	var out [sha256.Size]byte
 	hexPart, ok := strings.CutPrefix(s, "sha256:")
 	if !ok {
-		return out, fmt.Errorf("hash %q must start with sha256:", s)
+		return out, fmt.Errorf("hash %q must start with \"sha256:\"", s)
 	}
 	b, err := hex.DecodeString(hexPart)
 	if err != nil || len(b) != sha256.Size {

@@ -34,7 +34,12 @@ type Config struct {
 	Backend    string           `mapstructure:"backend"`
 	Runtime    RuntimeConfig    `mapstructure:"runtime"`
 	Cloudflare CloudflareConfig `mapstructure:"cloudflare"`
-	Execution  ExecutionConfig  `mapstructure:"execution"`
+	Metrics    MetricsConfig    `mapstructure:"metrics"`
+
+	// Effective is every setting's value as loaded, secrets redacted and
+	// keys by name only: what the startup log line shows.
+	Effective map[string]string `mapstructure:"-"`
+	Execution ExecutionConfig   `mapstructure:"execution"`
 }
 
 // LogConfig configures the gateway's own log.
@@ -75,6 +80,11 @@ type QuotaConfig struct {
 	Concurrency int           `mapstructure:"concurrency"`
 }
 
+// MetricsConfig configures GET /metrics.
+type MetricsConfig struct {
+	Public bool `mapstructure:"public"`
+}
+
 // CloudflareConfig configures the cloudflare backend and `gateway deploy`.
 type CloudflareConfig struct {
 	URL        string `mapstructure:"url"`
@@ -96,6 +106,11 @@ func (s Secret) String() string {
 		return ""
 	}
 	return "[REDACTED]"
+}
+
+// MarshalJSON keeps secrets out of JSON, such as the startup log line.
+func (s Secret) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + s.String() + `"`), nil
 }
 
 // Value returns the secret itself, for the code that uses it.
@@ -141,6 +156,8 @@ type Setting struct {
 	// AltEnv is a second environment variable that sets it, read when the
 	// first is unset (CLOUDFLARE_API_TOKEN, as wrangler reads it).
 	AltEnv string
+	// Secret settings are never shown.
+	Secret bool
 }
 
 // Env returns the environment variable that sets s.
@@ -167,11 +184,12 @@ var Settings = []Setting{
 	{Key: "quota.requests", Default: 600, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests)."},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests."},
 	{Key: "quota.concurrency", Default: 16, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency)."},
+	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
 	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url)."},
 	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend)."},
-	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset. Secret."},
+	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset.", Secret: true},
 	{Key: "cloudflare.account_id", Default: "", AltEnv: "CLOUDFLARE_ACCOUNT_ID", Help: "Cloudflare account to deploy the shim to (`gateway deploy`)."},
-	{Key: "cloudflare.api_token", Default: "", AltEnv: "CLOUDFLARE_API_TOKEN", Help: "Cloudflare API token that may edit Workers scripts (`gateway deploy`). Secret."},
+	{Key: "cloudflare.api_token", Default: "", AltEnv: "CLOUDFLARE_API_TOKEN", Help: "Cloudflare API token that may edit Workers scripts (`gateway deploy`).", Secret: true},
 	{Key: "cloudflare.script_name", Default: "dynamic-workers-shim", Help: "Name of the shim's Worker on Cloudflare."},
 	{Key: "cloudflare.route", Default: "", Help: "Serve the shim on this route (\"shim.example.com/*\") instead of workers.dev; needs cloudflare.zone_id."},
 	{Key: "cloudflare.zone_id", Default: "", Help: "Zone of cloudflare.route."},
@@ -247,7 +265,23 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Effective = effective(v, &cfg)
 	return &cfg, nil
+}
+
+func effective(v *viper.Viper, cfg *Config) map[string]string {
+	out := make(map[string]string, len(Settings))
+	for _, s := range Settings {
+		val := fmt.Sprint(v.Get(s.Key))
+		switch {
+		case s.Key == "auth.keys":
+			val = strings.Join(slices.Sorted(maps.Keys(cfg.Auth.Keys)), ",")
+		case s.Secret && val != "":
+			val = "[REDACTED]"
+		}
+		out[s.Key] = val
+	}
+	return out
 }
 
 // Flags declares the configuration flags on fs.

@@ -160,3 +160,29 @@ func TestBadKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestEffectiveRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, map[string]string{
+		"GATEWAY_CLOUDFLARE_SHIM_SECRET": "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t",
+		"CLOUDFLARE_API_TOKEN":           "token-value",
+		"GATEWAY_AUTH_KEYS":              "ci=sha256:" + strings.Repeat("a", 64),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cloudflare.APIToken.Value() != "token-value" {
+		t.Errorf("CLOUDFLARE_API_TOKEN did not set cloudflare.api_token")
+	}
+	for key, val := range cfg.Effective {
+		if strings.Contains(val, "s3cr3t") || strings.Contains(val, "token-value") || strings.Contains(val, "aaaa") {
+			t.Errorf("Effective[%s] = %q shows a secret", key, val)
+		}
+	}
+	if cfg.Effective["auth.keys"] != "ci" || cfg.Effective["cloudflare.api_token"] != "[REDACTED]" || cfg.Effective["execution.default_timeout"] != "10s" {
+		t.Errorf("Effective = %v", cfg.Effective)
+	}
+	if len(cfg.Effective) != len(config.Settings) {
+		t.Errorf("Effective has %d settings, want all %d", len(cfg.Effective), len(config.Settings))
+	}
+}

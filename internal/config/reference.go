@@ -35,7 +35,11 @@ stop the gateway at start with every problem listed.
 		if s.AltEnv != "" {
 			env += ", else `" + s.AltEnv + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", s.Key, env, flag, def, s.Help)
+		help := s.Help
+		if s.Secret {
+			help += " Secret: never logged."
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", s.Key, env, flag, def, help)
 	}
 	return b.String()
 }

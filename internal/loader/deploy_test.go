@@ -39,7 +39,7 @@ func (f *fakeCloudflare) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := r.Method + " " + r.URL.Path
 	f.calls = append(f.calls, call)
 	if r.Header.Get("Authorization") != "Bearer test-token" {
-		http.Error(w, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`, 401)
+		http.Error(w, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`, http.StatusUnauthorized)
 		return
 	}
 	if f.fail != nil {

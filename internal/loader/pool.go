@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ type LocalConfig struct {
 	V8HeapMB       int           // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
 	MaxEventBytes  int           // bound of one line of the shim's event stream; default 4 MiB
 	DenyAddresses  []string      // IP addresses guest code must never reach (the gateway's own)
+	// OnReplace, if set, is told each time a process is replaced: event
+	// "restart" (reason "exited" or "killed") or "recycle" (reason
+	// "executions" or "memory").
+	OnReplace func(event, reason string)
 }
 
 func (c *LocalConfig) setDefaults() {
@@ -81,6 +86,7 @@ type Local struct {
 	waiting int           // executions in the wait queue
 	changed chan struct{} // closed and replaced whenever capacity may have freed
 	closing bool          // no new executions (Drain or Close was called)
+	retired []*process    // replaced processes finishing their executions
 	closed  bool
 	next    int // where the least-loaded search starts, so ties rotate
 
@@ -103,10 +109,11 @@ const (
 
 // Reasons a process stops serving.
 const (
-	reasonExited   = "exited"
-	reasonShutdown = "shutdown"
-	reasonRecycle  = "recycle"
-	reasonKilled   = "killed"
+	reasonExited        = "exited"
+	reasonShutdown      = "shutdown"
+	reasonRecycleCount  = "executions"
+	reasonRecycleMemory = "memory"
+	reasonKilled        = "killed"
 )
 
 // NewLocal writes the shim and its workerd config to a temporary folder and
@@ -203,18 +210,26 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 			l.setServing(s, nil)
 			p.stop(stopGrace)
 			return
-		case reasonRecycle:
-			log.Info().Int("pid", p.pid()).Int("served", l.servedOf(p)).Msg("recycling runtime")
+		case reasonRecycleCount, reasonRecycleMemory:
+			log.Info().Int("pid", p.pid()).Int("served", l.servedOf(p)).Str("reason", reason).Msg("recycling runtime")
+			l.replaced("recycle", reason)
 			old = p // serves until its replacement is up
 			continue
 		}
 		l.setServing(s, nil)
+		l.replaced("restart", reason)
 		log.Error().Int("pid", p.pid()).Str("reason", reason).Str("exit", fmt.Sprint(p.err)).Msg("runtime stopped; restarting")
 		if time.Since(started) > 10*time.Second {
 			delay = minRestartDelay
 		}
 		sleep(ctx, delay)
 		delay = min(2*delay, maxRestartDelay)
+	}
+}
+
+func (l *Local) replaced(event, reason string) {
+	if l.cfg.OnReplace != nil {
+		l.cfg.OnReplace(event, reason)
 	}
 }
 
@@ -240,7 +255,7 @@ func (l *Local) watch(ctx context.Context, s *slot, p *process) string {
 		case <-ctx.Done():
 			return reasonShutdown
 		case <-s.recycle:
-			return reasonRecycle
+			return reasonRecycleCount
 		case <-p.suspect:
 		case <-tick.C:
 		}
@@ -254,7 +269,7 @@ func (l *Local) watch(ctx context.Context, s *slot, p *process) string {
 		switch {
 		case ok:
 			if l.cfg.RecycleRSS > 0 && p.rss() > l.cfg.RecycleRSS {
-				return reasonRecycle
+				return reasonRecycleMemory
 			}
 		case l.overdueOf(p) > 0:
 			l.log.Warn().Int("slot", s.index).Int("pid", p.pid()).Msg("runtime blocked past an execution's deadline; killing it")
@@ -272,6 +287,9 @@ func (l *Local) drain(ctx context.Context, p *process, log zerolog.Logger) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.stop(stopGrace)
+	l.mu.Lock()
+	l.retired = slices.DeleteFunc(l.retired, func(r *process) bool { return r == p })
+	l.mu.Unlock()
 	log.Info().Int("pid", p.pid()).Msg("recycled runtime stopped")
 }
 
@@ -280,6 +298,9 @@ func (l *Local) setServing(s *slot, p *process) {
 	defer l.mu.Unlock()
 	if s.proc != nil && s.proc != p {
 		s.proc.draining = true
+		if p != nil {
+			l.retired = append(l.retired, s.proc)
+		}
 	}
 	s.proc = p
 	l.notifyLocked()
@@ -434,6 +455,25 @@ func (l *Local) Ready(ctx context.Context) error {
 		}
 	}
 	return ErrUnavailable
+}
+
+// Stats counts the pool's processes by state (ready, unresponsive,
+// draining) and the executions waiting in its queue.
+func (l *Local) Stats() (processes map[string]int, queued int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	processes = map[string]int{}
+	for _, s := range l.slots {
+		switch p := s.proc; {
+		case p == nil:
+		case !p.responsive:
+			processes["unresponsive"]++
+		default:
+			processes["ready"]++
+		}
+	}
+	processes["draining"] = len(l.retired)
+	return processes, l.waiting
 }
 
 // PIDs returns the process ids of the processes taking executions now.
