@@ -20,6 +20,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // handleExecute serves POST /execute: it validates the request, runs it on
@@ -43,6 +44,7 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			return p
 		}
 		job.ID = executionID(r.Context())
+		hash := codeHash(job)
 
 		var out sink = &aggregateSink{w: w}
 		if media != mediaJSON {
@@ -50,8 +52,19 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 		}
 		defer out.close()
 		col := newCollector(job, opts.Limits.MaxLogLineBytes, opts.Limits.MaxLogBytes)
-		var final *execution.Result
 		m := opts.Metrics
+		if ts, syntax, err := transpileIfNeeded(job); err != nil {
+			return err
+		} else if syntax != nil {
+			// The TypeScript does not parse: nothing runs.
+			_ = out.event(execution.Event{Type: execution.EventStart, ID: job.ID})
+			col.result(syntax)
+			_ = out.event(execution.Event{Type: execution.EventResult, Result: syntax})
+			return finish(r, job, hash, out, col, syntax, nil, m)
+		} else {
+			col.ts = ts
+		}
+		var final *execution.Result
 		m.InFlight.Inc()
 		defer m.InFlight.Dec()
 		sent := time.Now()
@@ -69,13 +82,13 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			}
 			return out.event(ev)
 		})
-		return finish(r, job, out, col, final, err, m)
+		return finish(r, job, hash, out, col, final, err, m)
 	}
 }
 
 // finish logs how an execution ended and makes sure that a started stream
 // ends with exactly one result event.
-func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *execution.Result, err error, m *metrics.Metrics) error {
+func finish(r *http.Request, job *loader.Job, hash string, out sink, col *collector, final *execution.Result, err error, m *metrics.Metrics) error {
 	log := hlog.FromRequest(r)
 	if r.Context().Err() != nil {
 		log.Info().Msg("client went away; execution cancelled")
@@ -96,7 +109,7 @@ func finish(r *http.Request, job *loader.Job, out sink, col *collector, final *e
 		}
 		return nil
 	}
-	audit(log, job, final, col.lines)
+	audit(log, job, hash, final, col.lines)
 	observe(m, final, col.bytes)
 	return nil
 }
@@ -125,13 +138,13 @@ func observe(m *metrics.Metrics, res *execution.Result, logBytes int) {
 // audit writes the execution's audit line: who (the key name is on the
 // request's logger), what code (its hash, never its text), which options,
 // and how it ended. Env and secret values are never logged.
-func audit(log *zerolog.Logger, job *loader.Job, res *execution.Result, lines int) {
+func audit(log *zerolog.Logger, job *loader.Job, hash string, res *execution.Result, lines int) {
 	outbound := "none"
 	if job.Outbound != nil {
 		outbound = strings.Join(job.Outbound.Hosts, ",")
 	}
 	ev := log.Info().
-		Str("code_sha256", codeHash(job)).
+		Str("code_sha256", hash).
 		Int("modules", len(job.Modules)).
 		Str("compatibility_date", job.CompatibilityDate).
 		Strs("compatibility_flags", job.CompatibilityFlags).
@@ -147,6 +160,35 @@ func audit(log *zerolog.Logger, job *loader.Job, res *execution.Result, lines in
 		ev = ev.Str("error_code", string(res.Error.Code))
 	}
 	ev.Msg("execution finished")
+}
+
+// transpileIfNeeded bundles an execution with TypeScript modules into one
+// JavaScript module, in place. A syntax error comes back as the result to
+// answer with.
+func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, error) {
+	needed := false
+	for name := range job.Modules {
+		needed = needed || transpile.IsTypeScript(name)
+	}
+	if !needed {
+		return nil, nil, nil
+	}
+	out, err := transpile.Bundle(job.Modules, job.MainModule)
+	var syntax *transpile.Error
+	if errors.As(err, &syntax) {
+		msg := "SyntaxError: " + syntax.Message
+		return nil, &execution.Result{Error: &execution.Error{
+			Code:    execution.CodeSyntaxError,
+			Message: msg,
+			Stack:   fmt.Sprintf("%s\n    at %s:%d:%d", msg, syntax.File, syntax.Line, syntax.Column),
+		}}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	job.Modules = map[string]string{out.Module: out.Code}
+	job.MainModule = out.Module
+	return out, nil, nil
 }
 
 // codeHash identifies an execution's code: SHA-256 over its modules' names
@@ -168,8 +210,9 @@ type collector struct {
 	start     time.Time
 	mask      masker
 	maxLine   int
-	budget    int // log bytes still allowed
-	bytes     int // log bytes kept
+	ts        *transpile.Output // maps TypeScript positions; nil for JavaScript
+	budget    int               // log bytes still allowed
+	bytes     int               // log bytes kept
 	stdout    strings.Builder
 	stderr    strings.Builder
 	lines     int
@@ -187,7 +230,7 @@ func newCollector(job *loader.Job, maxLine, maxTotal int) *collector {
 
 // log prepares l for the client; false means it is over the cap and dropped.
 func (c *collector) log(l *execution.Log) bool {
-	l.Message = c.mask.mask(l.Message)
+	l.Message = c.mask.mask(c.ts.MapStack(l.Message))
 	if c.maxLine > 0 && len(l.Message) > c.maxLine {
 		l.Message = cutUTF8(l.Message, c.maxLine)
 		l.Truncated = true
@@ -223,6 +266,10 @@ func (c *collector) result(res *execution.Result) {
 	res.Truncated = res.Truncated || c.truncated
 	if res.Outbound == nil {
 		res.Outbound = []execution.Outgoing{}
+	}
+	if res.Error != nil {
+		res.Error.Message = c.ts.MapStack(res.Error.Message)
+		res.Error.Stack = c.ts.MapStack(res.Error.Stack)
 	}
 	c.mask.result(res)
 }

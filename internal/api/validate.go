@@ -16,6 +16,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/egress"
 	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // Field problem codes.
@@ -175,9 +176,7 @@ func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
 	var language string
 	if v.decode("language", members["language"], &language, `"javascript" or "typescript"`) {
 		switch language {
-		case "javascript":
-		case "typescript":
-			v.add("language", fieldUnsupported, "TypeScript is not supported by this server yet")
+		case "javascript", "typescript":
 		default:
 			v.add("language", fieldInvalid, `language must be "javascript" or "typescript", not %q`, language)
 		}
@@ -198,8 +197,11 @@ func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
 			if strings.TrimSpace(code) == "" {
 				v.add("code", fieldInvalid, "code must not be empty")
 			}
-			job.Modules = map[string]string{"main.js": code}
 			job.MainModule = "main.js"
+			if language == "typescript" {
+				job.MainModule = "main.ts"
+			}
+			job.Modules = map[string]string{job.MainModule: code}
 		}
 		if _, ok := members["mainModule"]; ok {
 			v.add("mainModule", fieldConflict, "mainModule applies only with modules")
@@ -217,7 +219,7 @@ func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
 			if _, found := sources[main]; !found {
 				v.add("mainModule", fieldInvalid, "mainModule %q is not one of the modules", main)
 			} else if !isScript(main) {
-				v.add("mainModule", fieldInvalid, "mainModule %q must be a .js or .mjs module", main)
+				v.add("mainModule", fieldInvalid, "mainModule %q must be a .js, .mjs, .ts or .mts module", main)
 			}
 		}
 	} else {
@@ -228,14 +230,14 @@ func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
 			}
 		}
 		if main == "" {
-			v.add("modules", fieldInvalid, "modules has no .js or .mjs module to run")
+			v.add("modules", fieldInvalid, "modules has no .js, .mjs, .ts or .mts module to run")
 		}
 	}
 	job.MainModule = main
 }
 
 func isScript(name string) bool {
-	return strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs")
+	return strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs") || transpile.IsTypeScript(name)
 }
 
 // modules decodes the modules object, keeping its members' order.
@@ -258,15 +260,13 @@ func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, b
 			v.add(field, fieldInvalid, "module names starting with %q are reserved", ReservedModulePrefix)
 		}
 		switch path.Ext(name) {
-		case ".js", ".mjs", ".txt":
+		case ".js", ".mjs", ".txt", ".ts", ".mts":
 		case ".json":
 			if !json.Valid([]byte(sources[name])) {
 				v.add(field, fieldInvalid, "module %q is not valid JSON", name)
 			}
-		case ".ts", ".mts":
-			v.add(field, fieldUnsupported, "TypeScript modules are not supported by this server yet")
 		default:
-			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .json or .txt", name)
+			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .ts, .mts, .json or .txt", name)
 		}
 	}
 	return names, sources, true

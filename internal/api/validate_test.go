@@ -66,7 +66,6 @@ func TestBadRequests(t *testing.T) {
 		{"allowOutbound bad host", "application/json", `{"code": ` + okCode + `, "allowOutbound": ["ex ample.com"]}`, 422, "invalid_request", []string{"allowOutbound[0]:invalid"}},
 		{"allowOutbound localhost", "application/json", `{"code": ` + okCode + `, "allowOutbound": ["api.example.com", "localhost", "127.0.0.1", "*.internal"]}`, 422, "invalid_request", []string{"allowOutbound[1]:invalid", "allowOutbound[2]:invalid", "allowOutbound[3]:invalid"}},
 		{"limit as string", "application/json", `{"code": ` + okCode + `, "limits": {"cpuMs": "5"}}`, 422, "invalid_request", []string{"limits.cpuMs:wrong_type"}},
-		{"typescript language", "application/json", `{"code": ` + okCode + `, "language": "typescript"}`, 422, "invalid_request", []string{"language:unsupported"}},
 		{"unparseable date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "yesterday"}`, 422, "invalid_request", []string{"compatibilityDate:invalid"}},
 		{"impossible date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "2024-02-30"}`, 422, "invalid_request", []string{"compatibilityDate:invalid"}},
 		{"future date", "application/json", `{"code": ` + okCode + `, "compatibilityDate": "2099-01-01"}`, 422, "invalid_request", []string{"compatibilityDate:out_of_range"}},

@@ -1,0 +1,178 @@
+// Package transpile turns TypeScript executions into JavaScript the runtime
+// can load, with esbuild's Go API. The module graph reachable from the main
+// module is bundled into one ES module (types stripped; enums, satisfies and
+// decorators compiled as esbuild does), and its source map is kept so error
+// stacks and logs can name the user's TypeScript lines.
+package transpile
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// IsTypeScript reports whether a module name is a TypeScript module.
+func IsTypeScript(name string) bool {
+	return strings.HasSuffix(name, ".ts") || strings.HasSuffix(name, ".mts")
+}
+
+// Output is a transpiled execution: one module and its source map.
+type Output struct {
+	Module string // the bundled module's name
+	Code   string
+	smap   *sourceMap
+	frame  *regexp.Regexp
+}
+
+// Error is a transpile failure, a syntax error in the user's code.
+type Error struct {
+	File    string
+	Line    int // 1-based
+	Column  int // 1-based
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Message)
+}
+
+const namespace = "dw"
+
+// Bundle transpiles the modules reachable from main into one ES module.
+// Imports of "cloudflare:", "node:" and other non-relative modules stay
+// imports. A relative import may name a module exactly, without its
+// extension, or with .js for a .ts module, as TypeScript allows.
+func Bundle(modules map[string]string, main string) (*Output, error) {
+	out := strings.TrimSuffix(strings.TrimSuffix(main, path.Ext(main)), ".") + ".js"
+	if _, clash := modules[out]; clash {
+		out = "__dw_bundle.js"
+	}
+	result := api.Build(api.BuildOptions{
+		EntryPoints:    []string{main},
+		Bundle:         true,
+		Write:          false,
+		Outfile:        out,
+		Format:         api.FormatESModule,
+		Platform:       api.PlatformNeutral,
+		Target:         api.ES2022,
+		Sourcemap:      api.SourceMapExternal,
+		SourcesContent: api.SourcesContentExclude,
+		LogLevel:       api.LogLevelSilent,
+		Charset:        api.CharsetUTF8,
+		Plugins:        []api.Plugin{modulesPlugin(modules)},
+	})
+	if len(result.Errors) > 0 {
+		return nil, toError(result.Errors[0], main)
+	}
+	o := &Output{Module: out}
+	for _, f := range result.OutputFiles {
+		switch {
+		case strings.HasSuffix(f.Path, ".map"):
+			sm, err := parseSourceMap(f.Contents)
+			if err != nil {
+				return nil, fmt.Errorf("read esbuild's source map: %w", err)
+			}
+			o.smap = sm
+		default:
+			o.Code = stripSourceMapComment(string(f.Contents))
+		}
+	}
+	if o.Code == "" || o.smap == nil {
+		return nil, errors.New("esbuild produced no output")
+	}
+	o.frame = regexp.MustCompile(`(^|[\s(/])` + regexp.QuoteMeta(out) + `:(\d+):(\d+)`)
+	return o, nil
+}
+
+func toError(m api.Message, main string) *Error {
+	e := &Error{File: main, Line: 1, Column: 1, Message: m.Text}
+	if m.Location != nil {
+		e.File = strings.TrimPrefix(m.Location.File, namespace+":")
+		e.Line = m.Location.Line
+		e.Column = m.Location.Column + 1
+	}
+	return e
+}
+
+func stripSourceMapComment(code string) string {
+	if i := strings.LastIndex(code, "\n//# sourceMappingURL="); i >= 0 {
+		return code[:i+1]
+	}
+	return code
+}
+
+var loaders = map[string]api.Loader{
+	".ts": api.LoaderTS, ".mts": api.LoaderTS, ".js": api.LoaderJS, ".mjs": api.LoaderJS,
+	".json": api.LoaderJSON, ".txt": api.LoaderText,
+}
+
+// modulesPlugin serves the execution's modules to esbuild as a virtual
+// file system; nothing is read from disk.
+func modulesPlugin(modules map[string]string) api.Plugin {
+	return api.Plugin{
+		Name: "modules",
+		Setup: func(b api.PluginBuild) {
+			b.OnResolve(api.OnResolveOptions{Filter: ".*"}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+				if args.Kind == api.ResolveEntryPoint {
+					return api.OnResolveResult{Path: args.Path, Namespace: namespace}, nil
+				}
+				if !strings.HasPrefix(args.Path, "./") && !strings.HasPrefix(args.Path, "../") {
+					return api.OnResolveResult{Path: args.Path, External: true}, nil
+				}
+				want := path.Join(path.Dir(args.Importer), args.Path)
+				for _, candidate := range candidates(want) {
+					if _, ok := modules[candidate]; ok {
+						return api.OnResolveResult{Path: candidate, Namespace: namespace}, nil
+					}
+				}
+				return api.OnResolveResult{}, fmt.Errorf("no module %q (imported as %q)", want, args.Path)
+			})
+			b.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: namespace}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
+				src, ok := modules[args.Path]
+				if !ok {
+					return api.OnLoadResult{}, fmt.Errorf("no module %q", args.Path)
+				}
+				loader, ok := loaders[path.Ext(args.Path)]
+				if !ok {
+					loader = api.LoaderJS
+				}
+				return api.OnLoadResult{Contents: &src, Loader: loader}, nil
+			})
+		},
+	}
+}
+
+// candidates lists the module names an import of name may mean.
+func candidates(name string) []string {
+	out := []string{name, name + ".ts", name + ".mts", name + ".js", name + ".mjs", name + "/index.ts", name + "/index.js"}
+	if base, ok := strings.CutSuffix(name, ".js"); ok {
+		out = append(out, base+".ts")
+	}
+	if base, ok := strings.CutSuffix(name, ".mjs"); ok {
+		out = append(out, base+".mts")
+	}
+	return out
+}
+
+// MapStack rewrites positions in the bundled module ("plugin.js:12:5") in
+// text to the user's source positions ("plugin.ts:3:7").
+func (o *Output) MapStack(text string) string {
+	if o == nil || !strings.Contains(text, o.Module+":") {
+		return text
+	}
+	return o.frame.ReplaceAllStringFunc(text, func(m string) string {
+		sub := o.frame.FindStringSubmatch(m)
+		line, _ := strconv.Atoi(sub[2])
+		col, _ := strconv.Atoi(sub[3])
+		src, sline, scol, ok := o.smap.lookup(line, col)
+		if !ok {
+			return m
+		}
+		return sub[1] + fmt.Sprintf("%s:%d:%d", strings.TrimPrefix(src, namespace+":"), sline, scol)
+	})
+}
