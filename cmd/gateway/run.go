@@ -291,6 +291,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		RecycleRSS:     int64(cfg.Runtime.RecycleRSSMB) << 20,
 		DrainTimeout:   cfg.Runtime.DrainTimeout,
 		V8HeapMB:       cfg.Runtime.V8HeapMB,
+		ReuseKeys:      cfg.Runtime.ReuseKeys,
 		MaxEventBytes:  maxEventBytes(cfg),
 		OnReplace:      m.RuntimeEvent,
 	}, log)

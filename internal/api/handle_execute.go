@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -63,6 +64,9 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			return finish(r, job, hash, out, col, syntax, nil, m)
 		} else {
 			col.ts = ts
+		}
+		if job.ReuseKey != "" {
+			job.ReuseKey = reuseKey(callerOf(r.Context()).name, job)
 		}
 		var final *execution.Result
 		m.InFlight.Inc()
@@ -189,6 +193,29 @@ func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, e
 	job.Modules = map[string]string{out.Module: out.Code}
 	job.MainModule = out.Module
 	return out, nil, nil
+}
+
+// reuseKey names the warm isolate an execution may share: SHA-256 over the
+// caller's key name (an isolate is never shared between two API keys) and
+// everything the isolate is made of: modules, env and secrets,
+// compatibility date and flags, outbound policy, limits and output caps.
+// The request the guest gets is not part of it.
+func reuseKey(caller string, job *loader.Job) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s", len(caller), caller)
+	identity := struct {
+		Modules            map[string]string
+		MainModule         string
+		Env                map[string]any
+		CompatibilityDate  string
+		CompatibilityFlags []string
+		Outbound           *loader.OutboundPolicy
+		Limits             *execution.Limits
+		Caps               [3]int64
+	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Outbound, job.Limits,
+		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}}
+	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
+	return "r_" + hex.EncodeToString(h.Sum(nil))
 }
 
 // codeHash identifies an execution's code: SHA-256 over its modules' names

@@ -136,7 +136,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 	v.timeout(members, job, limits)
 	v.limits(members, job)
 	v.guestRequest(members, job)
-	v.isolate(members)
+	v.isolate(members, job)
 	if len(v.problems) > 0 {
 		return nil, v.problems
 	}
@@ -520,10 +520,16 @@ func guestURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-func (v *validator) isolate(members map[string]json.RawMessage) {
+func (v *validator) isolate(members map[string]json.RawMessage, job *loader.Job) {
 	var isolate string
-	if v.decode("isolate", members["isolate"], &isolate, `"fresh" or "reuse"`) &&
-		isolate != "fresh" && isolate != "reuse" {
+	if !v.decode("isolate", members["isolate"], &isolate, `"fresh" or "reuse"`) {
+		return
+	}
+	switch isolate {
+	case "fresh":
+	case "reuse":
+		job.ReuseKey = "pending" // set from the final job by reuseKey
+	default:
 		v.add("isolate", fieldInvalid, `isolate must be "fresh" or "reuse", not %q`, isolate)
 	}
 }

@@ -129,6 +129,7 @@ type RuntimeConfig struct {
 	RecycleRSSMB   int           `mapstructure:"recycle_rss_mb"`
 	DrainTimeout   time.Duration `mapstructure:"drain_timeout"`
 	V8HeapMB       int           `mapstructure:"v8_heap_mb"`
+	ReuseKeys      int           `mapstructure:"reuse_keys"`
 }
 
 // ExecutionConfig holds the defaults and bounds of executions.
@@ -203,6 +204,7 @@ var Settings = []Setting{
 	{Key: "runtime.probe_interval", Default: "250ms", Flag: "", Help: "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
 	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never)."},
 	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
+	{Key: "runtime.reuse_keys", Default: 100, Help: "Warm isolates (isolate \"reuse\") one process may hold; reaching it replaces the process gracefully, since workerd never evicts them."},
 	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped."},
 	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
 	{Key: "execution.compatibility_date", Default: "2026-11-17", Flag: "", Help: "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
@@ -455,6 +457,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be positive")
 		}
+	}
+	if c.Runtime.ReuseKeys < 1 {
+		bad("runtime.reuse_keys", "must be at least 1")
 	}
 	if c.Runtime.RecycleAfter < 0 {
 		bad("runtime.recycle_after", "must not be negative")

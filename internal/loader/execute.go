@@ -10,7 +10,7 @@ import (
 
 // Execute runs job on the least-loaded healthy runtime process.
 func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event) error) error {
-	p, err := l.acquire(ctx)
+	p, err := l.acquire(ctx, job.ReuseKey)
 	if err != nil {
 		return err
 	}

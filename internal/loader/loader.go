@@ -65,6 +65,10 @@ type Job struct {
 	// Tail asks the shim to learn from the guest's tail why the platform
 	// stopped it (the cloudflare backend sets it).
 	Tail bool `json:"tail,omitempty"`
+	// ReuseKey, for isolate "reuse", names the warm isolate the execution
+	// may run in: a hash of everything that defines the isolate and of the
+	// caller's key name. Empty for a fresh isolate.
+	ReuseKey string `json:"reuseKey,omitempty"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`

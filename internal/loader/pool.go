@@ -29,9 +29,13 @@ type LocalConfig struct {
 	RecycleAfter   int           // replace a process after this many executions; 0: never
 	RecycleRSS     int64         // replace a process above this resident memory (bytes); 0: never
 	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
-	V8HeapMB       int           // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
-	MaxEventBytes  int           // bound of one line of the shim's event stream; default 4 MiB
-	DenyAddresses  []string      // IP addresses guest code must never reach (the gateway's own)
+	// ReuseKeys bounds the warm isolates (isolate "reuse" keys) one process
+	// holds; reaching it recycles the process, since workerd never evicts
+	// them (default 100).
+	ReuseKeys     int
+	V8HeapMB      int      // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
+	MaxEventBytes int      // bound of one line of the shim's event stream; default 4 MiB
+	DenyAddresses []string // IP addresses guest code must never reach (the gateway's own)
 	// OnReplace, if set, is told each time a process is replaced: event
 	// "restart" (reason "exited" or "killed") or "recycle" (reason
 	// "executions" or "memory").
@@ -65,6 +69,9 @@ func (c *LocalConfig) setDefaults() {
 	if c.MaxEventBytes <= 0 {
 		c.MaxEventBytes = 4 << 20
 	}
+	if c.ReuseKeys <= 0 {
+		c.ReuseKeys = 100
+	}
 }
 
 // Local runs executions on a pool of workerd processes on this machine,
@@ -97,8 +104,8 @@ type Local struct {
 // slot is one place in the pool: it always has a process starting or serving.
 type slot struct {
 	index   int
-	proc    *process      // the process taking new executions; nil while none is
-	recycle chan struct{} // asks the slot's supervisor to replace its process
+	proc    *process    // the process taking new executions; nil while none is
+	recycle chan string // asks the slot's supervisor to replace its process, and why
 }
 
 const (
@@ -113,6 +120,7 @@ const (
 	reasonShutdown      = "shutdown"
 	reasonRecycleCount  = "executions"
 	reasonRecycleMemory = "memory"
+	reasonRecycleReuse  = "reuse_keys"
 	reasonKilled        = "killed"
 )
 
@@ -146,7 +154,7 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		stop:    cancel,
 	}
 	for i := range cfg.Processes {
-		s := &slot{index: i, recycle: make(chan struct{}, 1)}
+		s := &slot{index: i, recycle: make(chan string, 1)}
 		l.slots = append(l.slots, s)
 		l.wg.Go(func() { l.supervise(ctx, s, log) })
 	}
@@ -210,7 +218,7 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 			l.setServing(s, nil)
 			p.stop(stopGrace)
 			return
-		case reasonRecycleCount, reasonRecycleMemory:
+		case reasonRecycleCount, reasonRecycleMemory, reasonRecycleReuse:
 			log.Info().Int("pid", p.pid()).Int("served", l.servedOf(p)).Str("reason", reason).Msg("recycling runtime")
 			l.replaced("recycle", reason)
 			old = p // serves until its replacement is up
@@ -254,8 +262,8 @@ func (l *Local) watch(ctx context.Context, s *slot, p *process) string {
 			return reasonExited
 		case <-ctx.Done():
 			return reasonShutdown
-		case <-s.recycle:
-			return reasonRecycleCount
+		case reason := <-s.recycle:
+			return reason
 		case <-p.suspect:
 		case <-tick.C:
 		}
@@ -326,9 +334,11 @@ func (l *Local) notifyLocked() {
 // ErrQueueFull means every runtime process is busy and the wait queue is full.
 var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is full", ErrUnavailable)
 
-// acquire reserves a place on the least-loaded healthy process, waiting in
-// the bounded queue if every process is at its concurrency bound.
-func (l *Local) acquire(ctx context.Context) (*process, error) {
+// acquire reserves a place on a healthy process, waiting in the bounded
+// queue if every process is at its concurrency bound. An execution that may
+// reuse an isolate goes to a process that already has it warm if one has
+// room; otherwise to the least-loaded process.
+func (l *Local) acquire(ctx context.Context, reuseKey string) (*process, error) {
 	var timeout <-chan time.Time
 	l.mu.Lock()
 	for {
@@ -336,11 +346,20 @@ func (l *Local) acquire(ctx context.Context) (*process, error) {
 			l.mu.Unlock()
 			return nil, ErrUnavailable
 		}
-		if p := l.pickLocked(); p != nil {
+		if p := l.pickLocked(reuseKey); p != nil {
 			p.inflight++
 			p.served++
 			if l.cfg.RecycleAfter > 0 && p.served == l.cfg.RecycleAfter {
-				l.requestRecycleLocked(p)
+				l.requestRecycleLocked(p, reasonRecycleCount)
+			}
+			if reuseKey != "" && !p.reuseKeys[reuseKey] {
+				if p.reuseKeys == nil {
+					p.reuseKeys = map[string]bool{}
+				}
+				p.reuseKeys[reuseKey] = true
+				if len(p.reuseKeys) >= l.cfg.ReuseKeys {
+					l.requestRecycleLocked(p, reasonRecycleReuse)
+				}
 			}
 			l.mu.Unlock()
 			return p, nil
@@ -374,10 +393,11 @@ func (l *Local) acquire(ctx context.Context) (*process, error) {
 	}
 }
 
-// pickLocked returns the healthy process with the fewest executions that
-// has room for one more, or nil.
-func (l *Local) pickLocked() *process {
-	var best *process
+// pickLocked returns the process for the next execution: one holding
+// reuseKey warm if any has room, else the healthy process with the fewest
+// executions that has room, or nil.
+func (l *Local) pickLocked(reuseKey string) *process {
+	var best, warm *process
 	n := len(l.slots)
 	for i := range n {
 		s := l.slots[(l.next+i)%n]
@@ -385,19 +405,25 @@ func (l *Local) pickLocked() *process {
 		if p == nil || !p.responsive || p.draining || p.inflight >= l.cfg.MaxConcurrency || !p.running() {
 			continue
 		}
+		if reuseKey != "" && p.reuseKeys[reuseKey] && (warm == nil || p.inflight < warm.inflight) {
+			warm = p
+		}
 		if best == nil || p.inflight < best.inflight {
 			best = p
 		}
 	}
 	l.next = (l.next + 1) % n
+	if warm != nil {
+		return warm
+	}
 	return best
 }
 
-func (l *Local) requestRecycleLocked(p *process) {
+func (l *Local) requestRecycleLocked(p *process, reason string) {
 	for _, s := range l.slots {
 		if s.proc == p {
 			select {
-			case s.recycle <- struct{}{}:
+			case s.recycle <- reason:
 			default:
 			}
 		}

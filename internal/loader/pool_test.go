@@ -280,3 +280,30 @@ func TestRecyclingOnMemory(t *testing.T) {
 		t.Errorf("processes seen = %v, want recycling on memory to replace them", seen)
 	}
 }
+
+func TestReuseKeysAreBounded(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) { c.ReuseKeys = 3 })
+	defer l.Close()
+	first := l.PIDs()[0]
+	warmSeen := false
+	for i, key := range []string{"r_a", "r_a", "r_b", "r_c"} { // the third distinct isolate reaches the bound
+		j := job(fmt.Sprint("reuse", i), hello, 10*time.Second)
+		j.ReuseKey = key
+		res, _ := timed(t, l, j)
+		if !res.Success {
+			t.Fatalf("execution %d = %+v", i, res)
+		}
+		warmSeen = warmSeen || res.Warm
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for slices.Contains(l.PIDs(), first) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if slices.Contains(l.PIDs(), first) {
+		t.Errorf("PIDs = %v: the process holding 3 warm isolates was not replaced", l.PIDs())
+	}
+	if !warmSeen {
+		t.Error("no execution ran warm")
+	}
+}

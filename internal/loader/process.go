@@ -30,11 +30,12 @@ type process struct {
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
 
 	// Guarded by the pool's mutex.
-	inflight   int  // executions running on it
-	served     int  // executions it has taken
-	overdue    int  // executions that passed their deadline while it was silent
-	responsive bool // it answered its last probe
-	draining   bool // it takes no new executions
+	inflight   int             // executions running on it
+	served     int             // executions it has taken
+	overdue    int             // executions that passed their deadline while it was silent
+	responsive bool            // it answered its last probe
+	draining   bool            // it takes no new executions
+	reuseKeys  map[string]bool // warm isolates it holds (isolate "reuse")
 }
 
 // startProcess starts workerd on a fresh loopback port and waits until the

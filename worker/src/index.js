@@ -63,6 +63,7 @@ function guestModules(job) {
           maxResponseBytes: job.maxResponseBytes || 1048576,
           maxLogLineBytes: job.maxLogLineBytes || 65536,
           maxLogBytes: job.maxLogBytes || 1048576,
+          reuse: Boolean(job.reuseKey),
         })};`),
     },
     [FORMAT_MODULE]: { js: FORMAT },
@@ -98,11 +99,23 @@ function base64ToBytes(s) {
 
 // load creates the guest's isolate. With no outbound policy it has no
 // network at all; with one, every request goes through the Outbound
-// entrypoint, which enforces and records it.
+// entrypoint, which enforces and records it. A job with a reuse key may run
+// in a warm isolate kept by LOADER.get under that key: the gateway derives
+// the key from everything that defines the isolate and the caller's API key.
 function load(env, ctx, job) {
+  if (job.reuseKey) {
+    return env.LOADER.get(job.reuseKey, async () => workerCode(ctx, job, true));
+  }
+  return env.LOADER.load(workerCode(ctx, job, false));
+}
+
+function workerCode(ctx, job, reuse) {
+  const flags = job.compatibilityFlags ?? [];
   const code = {
     compatibilityDate: job.compatibilityDate,
-    compatibilityFlags: job.compatibilityFlags ?? [],
+    // A reused isolate runs several executions at once; the wrapper tells
+    // their console calls apart with AsyncLocalStorage.
+    compatibilityFlags: reuse && !flags.includes("nodejs_als") && !flags.includes("nodejs_compat") ? [...flags, "nodejs_als"] : flags,
     mainModule: WRAPPER_MODULE,
     modules: guestModules(job),
     env: job.env ?? {},
@@ -110,17 +123,18 @@ function load(env, ctx, job) {
   };
   if (job.outbound) {
     code.globalOutbound = ctx.exports.Outbound({
-      props: { id: job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
+      // In a reused isolate the wrapper records requests per execution.
+      props: { id: reuse ? null : job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
     });
   }
   if (job.limits) code.limits = job.limits;
-  if (job.tail) {
+  if (job.tail && !reuse) {
     // On Cloudflare the platform reports through a tail why a guest was
     // stopped (exceededCpu, exceededMemory); the local runtime has no such
     // limits, so the gateway asks for the tail only on the cloudflare backend.
     code.tails = [ctx.exports.Tail({ props: { id: job.id } })];
   }
-  return env.LOADER.load(code);
+  return code;
 }
 
 async function run(env, ctx, job, signal) {
@@ -159,7 +173,7 @@ function hasLocation(stack) {
 async function locateSyntaxError(env, ctx, job) {
   const flags = (job.compatibilityFlags ?? []).filter((f) => f !== "new_module_registry");
   try {
-    const worker = load(env, ctx, { ...job, outbound: null, compatibilityFlags: [...flags, "legacy_module_registry"] });
+    const worker = load(env, ctx, { ...job, outbound: null, reuseKey: undefined, compatibilityFlags: [...flags, "legacy_module_registry"] });
     const probe = await worker.getEntrypoint().fetch("http://localhost/", { method: "HEAD" });
     await probe.body?.cancel();
   } catch (err) {
@@ -234,7 +248,7 @@ async function relay(body, send, env, ctx, job, signal) {
   let last = Date.now();
   const emit = async (event) => {
     last = Date.now();
-    if (event.type === "result") event.outbound = takeOutbound(job.id);
+    if (event.type === "result" && event.outbound === undefined) event.outbound = takeOutbound(job.id);
     try {
       await send(event);
     } catch (err) {
@@ -288,6 +302,20 @@ async function relayRecords(reader, send, env, ctx, job) {
   }
 }
 
+// annotate copies what only the wrapper knows onto a result event: whether
+// the isolate was warm, and (in a reused isolate) the requests it recorded.
+function annotate(event, record) {
+  if (record.warm === true) event.warm = true;
+  if (Array.isArray(record.outbound)) {
+    event.outbound = record.outbound.slice(0, 1000).map((o) => ({
+      method: String(o.method), url: String(o.url),
+      ...(Number.isInteger(o.status) ? { status: o.status } : {}),
+      ...(o.denied === true ? { denied: true } : {}),
+    }));
+  }
+  return event;
+}
+
 async function forward(line, send, env, ctx, job) {
   let record;
   try {
@@ -312,7 +340,7 @@ async function forward(line, send, env, ctx, job) {
     }
     case "response": {
       const { status, headers, body, bodyEncoding } = record;
-      await send(result(null, { status, headers, body, bodyEncoding }, Boolean(record.truncated || record.logsTruncated)));
+      await send(annotate(result(null, { status, headers, body, bodyEncoding }, Boolean(record.truncated || record.logsTruncated)), record));
       return true;
     }
     case "error": {
@@ -322,7 +350,7 @@ async function forward(line, send, env, ctx, job) {
       if (code === "syntax_error" && !hasLocation(stack)) {
         stack = (await locateSyntaxError(env, ctx, job)) ?? stack;
       }
-      await send(result({ code, message: cleanStack(text), stack }, undefined, Boolean(record.logsTruncated)));
+      await send(annotate(result({ code, message: cleanStack(text), stack }, undefined, Boolean(record.logsTruncated)), record));
       return true;
     }
     default:

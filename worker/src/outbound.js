@@ -32,7 +32,9 @@ export class Outbound extends WorkerEntrypoint {
   async fetch(request) {
     const { id, hosts, deny } = this.ctx.props;
     const url = new URL(request.url);
-    const entry = record(id, { method: request.method, url: request.url });
+    // A reused isolate's executions share this entrypoint; the wrapper
+    // records their requests instead (id is null then).
+    const entry = id === null ? {} : record(id, { method: request.method, url: request.url });
     const why = decide(url, { hosts, deny });
     if (why !== null) {
       entry.denied = true;

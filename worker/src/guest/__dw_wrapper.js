@@ -30,28 +30,40 @@ const allSettled = Promise.allSettled.bind(Promise);
 const ResponseClass = Response;
 const headersEntries = Headers.prototype.entries;
 
-// Records made before the fetch handler runs (top-level code) wait here.
-let pending = [];
-let writer = null;
-
-function emit(record) {
-  const line = stringify(record) + "\n";
-  if (writer === null) {
-    pending.push(line);
-    return;
-  }
-  writerWrite.call(writer, encode(line)).catch(() => {});
+// Each execution's output state. A fresh isolate runs one execution, whose
+// state exists from the start so that top-level console calls are kept
+// until its fetch begins. A reused isolate ("reuse" mode) may run several
+// executions at once; AsyncLocalStorage (the nodejs_als flag, which the
+// shim adds in that mode) tells which one a console call belongs to.
+function newState() {
+  return { writer: null, pending: [], budget: OPTIONS.maxLogBytes, dropped: false, outbound: null };
 }
 
-// Console output an execution may produce in all, in bytes (approximated by
-// UTF-16 units here; the gateway counts bytes). Past it, console calls are
-// dropped without being formatted, and the result is marked truncated.
-let logBudget = OPTIONS.maxLogBytes;
-let logsDropped = false;
+const freshState = OPTIONS.reuse ? null : newState();
+let als = null;
+if (OPTIONS.reuse) {
+  const { AsyncLocalStorage } = await import("node:async_hooks");
+  als = new AsyncLocalStorage();
+}
+
+function current() {
+  return als === null ? freshState : als.getStore() ?? null;
+}
+
+function emit(state, record) {
+  if (state === null) return; // no execution to give it to
+  const line = stringify(record) + "\n";
+  if (state.writer === null) {
+    state.pending.push(line);
+    return;
+  }
+  writerWrite.call(state.writer, encode(line)).catch(() => {});
+}
 
 function capture(level) {
   return (...args) => {
-    if (logsDropped) return;
+    const state = current();
+    if (state === null || state.dropped) return;
     let message;
     try {
       message = format(...args);
@@ -67,12 +79,12 @@ function capture(level) {
       message = message.slice(0, OPTIONS.maxLogLineBytes);
       truncated = true;
     }
-    if (message.length > logBudget) {
-      logsDropped = true;
+    if (message.length > state.budget) {
+      state.dropped = true;
       return;
     }
-    logBudget -= message.length;
-    emit(truncated ? { t: "log", level, message, truncated } : { t: "log", level, message });
+    state.budget -= message.length;
+    emit(state, truncated ? { t: "log", level, message, truncated } : { t: "log", level, message });
   };
 }
 
@@ -262,22 +274,56 @@ async function run(request, env, ctx) {
   return outcome;
 }
 
+// In a reused isolate the Outbound entrypoint cannot tell executions apart,
+// so the wrapper records each execution's requests itself (the entrypoint
+// still decides what is allowed).
+if (OPTIONS.reuse) {
+  const realFetch = globalThis.fetch;
+  const RequestClass = Request;
+  globalThis.fetch = async function fetch(input, init) {
+    const request = new RequestClass(input, init);
+    const entry = { method: request.method, url: request.url };
+    const state = current();
+    if (state !== null && state.outbound.length < 1000) state.outbound.push(entry);
+    try {
+      const response = await realFetch(request);
+      entry.status = response.status;
+      return response;
+    } catch (err) {
+      if (/ denied: /.test(String(err && err.message))) entry.denied = true;
+      throw err;
+    }
+  };
+}
+
+let served = 0;
+
 export default {
   async fetch(request, env, ctx) {
     const { readable, writable } = new TransformStream();
-    writer = writable.getWriter();
-    const early = pending;
-    pending = null;
-    for (const line of early) writerWrite.call(writer, encode(line)).catch(() => {});
+    const warm = served++ > 0;
+    let state = freshState;
+    if (state === null) {
+      state = newState();
+      state.outbound = [];
+    }
+    state.writer = writable.getWriter();
+    const early = state.pending;
+    state.pending = null;
+    for (const line of early) writerWrite.call(state.writer, encode(line)).catch(() => {});
 
     // The run goes on while the caller reads the stream; it is deliberately
     // not a waitUntil task, so the caller hanging up cancels it.
-    run(request, env, ctx).then((outcome) => {
+    const go = () => run(request, env, ctx).then((outcome) => {
       if (outcome.t !== "response") outcome = { t: "error", ...outcome };
-      if (logsDropped) outcome.logsTruncated = true;
-      emit(outcome);
-      return writerClose.call(writer);
+      if (state.dropped) outcome.logsTruncated = true;
+      if (warm) outcome.warm = true;
+      if (state.outbound !== null) outcome.outbound = state.outbound;
+      emit(state, outcome);
+      return writerClose.call(state.writer);
     }).catch(() => {});
+    if (als !== null) als.run(state, go);
+    else go();
     return new ResponseClass(readable, { headers: { "content-type": "application/x-ndjson" } });
   },
 };
