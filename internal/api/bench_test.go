@@ -71,3 +71,41 @@ func BenchmarkStreamLogLatency(b *testing.B) {
 	b.ReportMetric(float64(delays[len(delays)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkIsolate compares fresh isolates with reused warm ones through the
+// whole gateway: p50 latency one at a time, and throughput at concurrency 8.
+// Run: go test -run '^$' -bench Isolate -benchtime 400x ./internal/api
+func BenchmarkIsolate(b *testing.B) {
+	base := gatewayURL(b)
+	for _, isolate := range []string{"fresh", "reuse"} {
+		body := `{"code": "export default { fetch() { console.log('hi'); return new Response('ok'); } }", "isolate": "` + isolate + `"}`
+		post := func() {
+			resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		b.Run(isolate+"/latency", func(b *testing.B) {
+			var durations []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				post()
+				durations = append(durations, time.Since(start))
+			}
+			slices.Sort(durations)
+			b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+		})
+		b.Run(isolate+"/throughput", func(b *testing.B) {
+			b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 at once
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post()
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exec/s")
+		})
+	}
+}
