@@ -45,12 +45,16 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# Benchmarks (not part of make test): latency, streaming delay, and the soak
-# (20,000 executions at concurrency 8 with 1 and with N runtime processes).
+# Benchmarks (not part of make test): the comparison suite (cmd/bench: the
+# gateway against a bare loader Worker, the in-runtime floor, node per
+# execution, pool scaling, reuse, streaming and a 20,000-execution soak; it
+# writes bench/results/), then the Go micro-benchmarks of the hot paths.
 bench: $(WORKERD)
-	$(GO) test -run '^$$' -bench 'ExecuteHello' -benchtime 300x ./internal/api
-	$(GO) test -run '^$$' -bench 'StreamLogLatency' -benchtime 20x ./internal/api
-	$(GO) test -run '^$$' -bench 'Soak' -benchtime 1x -timeout 30m -v ./internal/api
+	mkdir -p bench/results
+	$(GO) run ./cmd/bench -cpuprofile bench/results/gateway.cpu.pprof
+	$(GO) test -run '^$$' -bench 'Decode|Collect|Mask' -benchmem ./internal/api
+	$(GO) test -run '^$$' -bench 'Relay' -benchmem ./internal/loader
+	$(GO) test -run '^$$' -bench 'Bundle' ./internal/transpile
 
 clean:
 	rm -rf bin worker/node_modules

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Stat is the median of repeats and their range.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func stat(samples []float64) Stat {
+	if len(samples) == 0 {
+		return Stat{}
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	return Stat{Median: s[len(s)/2], Min: s[0], Max: s[len(s)-1]}
+}
+
+func (s Stat) String() string {
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", s.Median, s.Min, s.Max)
+}
+
+// Figure is one named measurement.
+type Figure struct {
+	Name string `json:"name"`
+	Unit string `json:"unit"`
+	Stat Stat   `json:"stat"`
+}
+
+// Side is one side of a latency/throughput comparison.
+type Side struct {
+	P50        Stat `json:"p50Ms"`
+	P99        Stat `json:"p99Ms"`
+	Throughput Stat `json:"throughput"`
+}
+
+// ConcurrencyRow compares gateway and bare loader at one concurrency.
+type ConcurrencyRow struct {
+	Concurrency int  `json:"concurrency"`
+	Gateway     Side `json:"gateway"`
+	Bare        Side `json:"bare"`
+}
+
+// MemorySample is resident memory after some soak executions.
+type MemorySample struct {
+	Executions int     `json:"executions"`
+	GatewayMiB float64 `json:"gatewayMiB"`
+	WorkerdMiB float64 `json:"workerdMiB"`
+}
+
+// Target is one goal of the suite and whether this run met it.
+type Target struct {
+	Goal   string `json:"goal"`
+	Value  string `json:"value"`
+	Met    bool   `json:"met"`
+	Margin string `json:"margin"`
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Machine           string           `json:"machine"`
+	Date              string           `json:"date"`
+	CompatibilityDate string           `json:"compatibilityDate"`
+	Floor             []Figure         `json:"floor"`
+	Concurrency       []ConcurrencyRow `json:"concurrency"`
+	Pool              []Figure         `json:"pool"`
+	Reuse             []Figure         `json:"reuse"`
+	Node              []Figure         `json:"node"`
+	Streaming         []Figure         `json:"streaming"`
+	Soak              []MemorySample   `json:"soak"`
+	SoakThroughput    float64          `json:"soakThroughput"`
+	SoakFailures      int64            `json:"soakFailures"`
+	Failures          int64            `json:"failures"`
+	Targets           []Target         `json:"targets"`
+}
+
+func (r *Report) row(conc int) *ConcurrencyRow {
+	for i := range r.Concurrency {
+		if r.Concurrency[i].Concurrency == conc {
+			return &r.Concurrency[i]
+		}
+	}
+	return nil
+}
+
+// evaluate checks the suite's targets.
+func (r *Report) evaluate() {
+	add := func(goal string, value, limit float64, atMost bool, format string) {
+		met := value <= limit
+		if !atMost {
+			met = value >= limit
+		}
+		margin := fmt.Sprintf("%+.0f%% of the target", 100*(value-limit)/limit)
+		r.Targets = append(r.Targets, Target{Goal: goal, Value: fmt.Sprintf(format, value), Met: met, Margin: margin})
+	}
+	if c1 := r.row(1); c1 != nil && len(r.Floor) > 0 {
+		add("fresh p50 through the gateway ≤ 1.5× the in-runtime floor (same flags)",
+			c1.Gateway.P50.Median/r.Floor[0].Stat.Median, 1.5, true, "%.2f×")
+		add("gateway p50 at concurrency 1 within 15% of the bare loader",
+			c1.Gateway.P50.Median/c1.Bare.P50.Median, 1.15, true, "%.2f×")
+	}
+	if c4 := r.row(4); c4 != nil {
+		add("gateway throughput at concurrency 2×cores ≥ 90% of bare workerd (same process count)",
+			c4.Gateway.Throughput.Median/c4.Bare.Throughput.Median, 0.9, false, "%.2f×")
+	}
+	if len(r.Node) > 0 {
+		if c := r.row(4); c != nil {
+			add("≥ 10× the throughput of node per execution", c.Gateway.Throughput.Median/r.Node[0].Stat.Median, 10, false, "%.1f×")
+		}
+	}
+	if len(r.Reuse) >= 2 {
+		add("reuse ≥ 5× the throughput of fresh", r.Reuse[1].Stat.Median/r.Reuse[0].Stat.Median, 5, false, "%.2f×")
+	}
+	if len(r.Soak) >= 2 {
+		first, last := r.Soak[0], r.Soak[len(r.Soak)-1]
+		before, after := first.GatewayMiB+first.WorkerdMiB, last.GatewayMiB+last.WorkerdMiB
+		add("flat memory across the soak (growth ≤ 10%)", after/before, 1.10, true, "%.2f×")
+	}
+	if len(r.Streaming) > 0 {
+		add("console.log to client p50 < 5 ms", r.Streaming[0].Stat.Median, 5, true, "%.2f ms")
+	}
+}
+
+func (r *Report) print(w io.Writer) {
+	fmt.Fprintf(w, "Dynamic Workers gateway benchmark — %s, %s, guest compatibility date %s\n", r.Machine, r.Date, r.CompatibilityDate)
+	fmt.Fprintf(w, "medians of repeats (min–max); failed requests: %d\n\n", r.Failures)
+	fmt.Fprintln(w, "Floor: isolate creation inside one workerd request")
+	for _, f := range r.Floor {
+		fmt.Fprintf(w, "  %-48s %s %s\n", f.Name, f.Stat, f.Unit)
+	}
+	fmt.Fprintln(w, "\nHello world, fresh isolate: gateway vs bare loader (as many workerd processes)")
+	fmt.Fprintf(w, "  %-5s | %-22s %-22s %-22s | %-22s %-22s %-22s\n", "conc", "gateway p50 ms", "p99 ms", "exec/s", "bare p50 ms", "p99 ms", "exec/s")
+	for _, c := range r.Concurrency {
+		fmt.Fprintf(w, "  %-5d | %-22s %-22s %-22s | %-22s %-22s %-22s\n", c.Concurrency,
+			c.Gateway.P50, c.Gateway.P99, c.Gateway.Throughput, c.Bare.P50, c.Bare.P99, c.Bare.Throughput)
+	}
+	for _, block := range []struct {
+		title string
+		figs  []Figure
+	}{{"Pool scaling (concurrency 8)", r.Pool}, {"Reuse vs fresh", r.Reuse}, {"Node per execution", r.Node}, {"Streaming", r.Streaming}} {
+		fmt.Fprintf(w, "\n%s\n", block.title)
+		for _, f := range block.figs {
+			fmt.Fprintf(w, "  %-48s %s %s\n", f.Name, f.Stat, f.Unit)
+		}
+	}
+	if len(r.Soak) > 0 {
+		fmt.Fprintf(w, "\nSoak (%.0f exec/s, %d failed): resident memory\n", r.SoakThroughput, r.SoakFailures)
+		for _, s := range r.Soak {
+			fmt.Fprintf(w, "  after %6d: gateway %6.1f MiB, workerd %6.1f MiB\n", s.Executions, s.GatewayMiB, s.WorkerdMiB)
+		}
+	}
+	fmt.Fprintln(w, "\nTargets")
+	for _, t := range r.Targets {
+		mark := "MET   "
+		if !t.Met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "  %s %-88s %-10s %s\n", mark, t.Goal, t.Value, t.Margin)
+	}
+}
+
+// svg draws throughput by concurrency, gateway against bare, as bars.
+func (r *Report) svg() string {
+	var b strings.Builder
+	width, height := 640, 360
+	maxV := 1.0
+	for _, c := range r.Concurrency {
+		maxV = max(maxV, c.Gateway.Throughput.Median, c.Bare.Throughput.Median)
+	}
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="20" y="24" font-size="15">Fresh-isolate throughput (exec/s): gateway vs bare loader</text>`+"\n")
+	fmt.Fprintf(&b, `<rect x="440" y="36" width="12" height="12" fill="#2b6cb0"/><text x="458" y="46">gateway</text>`+"\n")
+	fmt.Fprintf(&b, `<rect x="530" y="36" width="12" height="12" fill="#a0aec0"/><text x="548" y="46">bare workerd</text>`+"\n")
+	base, plotH := 320.0, 240.0
+	for i, c := range r.Concurrency {
+		x := 60 + i*140
+		for j, v := range []float64{c.Gateway.Throughput.Median, c.Bare.Throughput.Median} {
+			h := plotH * v / maxV
+			color := []string{"#2b6cb0", "#a0aec0"}[j]
+			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="50" height="%.1f" fill="%s"/>`+"\n", x+j*55, base-h, h, color)
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f">%.0f</text>`+"\n", x+j*55+8, base-h-4, v)
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f">concurrency %d</text>`+"\n", x+10, base+18, c.Concurrency)
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
