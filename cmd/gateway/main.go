@@ -2,10 +2,12 @@
 // untrusted Worker code in fresh V8 isolates through Cloudflare's Worker Loader.
 //
 //	gateway serve [flags]    run the HTTP server (see --help)
+//	gateway exec [FILE|-]    run Worker code through a gateway (see exec --help)
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,8 +20,12 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	var exit *exitError
+	if errors.As(err, &exit) {
+		os.Exit(exit.code) // its message is printed already
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)

@@ -32,13 +32,16 @@ commands:
                     uploaded); reads cloudflare.* settings and CLOUDFLARE_API_TOKEN,
                     CLOUDFLARE_ACCOUNT_ID
   healthcheck URL   exit 0 if GET URL answers 200 (the container's HEALTHCHECK)
+  exec [FILE|-]     run Worker code through a gateway, printing its output live;
+                    exit 1: the guest failed, 2: usage, 3: gateway error
+                    (see "gateway exec --help")
   help              show this help
 
 Run "gateway serve --help" for the server's flags.
 `
 
 // run is the whole program; main only supplies its context and environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return deploy(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
+	case "exec":
+		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -26,16 +26,16 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, nil, &stdout, &stderr)
 	}()
 
 	base := "http://" + waitListening(t, &stdout, done)
 	waitReady(t, base, &stdout)
 
-	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, &stdout, &stderr); err != nil {
+	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, nil, &stdout, &stderr); err != nil {
 		t.Errorf("healthcheck /healthz = %v, want nil", err)
 	}
-	if err := run(ctx, []string{"healthcheck", base + "/nope"}, nil, &stdout, &stderr); err == nil {
+	if err := run(ctx, []string{"healthcheck", base + "/nope"}, nil, nil, &stdout, &stderr); err == nil {
 		t.Errorf("healthcheck /nope = nil, want an error")
 	}
 
@@ -116,7 +116,7 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var stdout, stderr loadertest.Buffer
-		err := run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+		err := run(t.Context(), tt.args, func(k string) string { return tt.env[k] }, nil, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
 		}
@@ -164,7 +164,7 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--processes", "1"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--processes", "1"}, func(k string) string { return env[k] }, nil, &stdout, &stderr)
 	}()
 	base := "http://" + waitListening(t, &stdout, done)
 	waitReady(t, base, &stdout)
@@ -264,14 +264,14 @@ func TestRunDeploy(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 	var out, errOut loadertest.Buffer
-	if err := run(t.Context(), []string{"deploy", "--dry-run"}, getenv, &out, &errOut); err != nil {
+	if err := run(t.Context(), []string{"deploy", "--dry-run"}, getenv, nil, &out, &errOut); err != nil {
 		t.Fatalf("deploy --dry-run: %v", err)
 	}
 	if len(calls) != 0 || !strings.Contains(out.String(), "dry run") {
 		t.Errorf("dry run called %v and printed:\n%s", calls, out.String())
 	}
 	out = loadertest.Buffer{}
-	if err := run(t.Context(), []string{"deploy"}, getenv, &out, &errOut); err != nil {
+	if err := run(t.Context(), []string{"deploy"}, getenv, nil, &out, &errOut); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
 	want := []string{

@@ -1,0 +1,121 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Problem codes: the stable Code of an Error the gateway answered with.
+const (
+	CodeMalformedJSON        = "malformed_json"         // 400: the body is not JSON
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: the body is not application/json
+	CodeBodyTooLarge         = "body_too_large"         // 413: the body is over the gateway's limit
+	CodeInvalidRequest       = "invalid_request"        // 422: see Error.Errors
+	CodeNotFound             = "not_found"              // 404
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405
+	CodeNotAcceptable        = "not_acceptable"         // 406
+	CodeUnauthorized         = "unauthorized"           // 401: no valid API key
+	CodeRateLimited          = "rate_limited"           // 429: over the key's request quota
+	CodeConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
+	CodeRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry
+	CodeInternal             = "internal"               // 500
+)
+
+// ErrIncompleteStream means a stream ended before its result event: the
+// connection to the gateway was cut.
+var ErrIncompleteStream = errors.New("client: stream ended without a result")
+
+// Error is a gateway's refusal of a request: any answer but 2xx, decoded
+// from its RFC 9457 application/problem+json body. Find it with errors.As:
+//
+//	var gwErr *client.Error
+//	if errors.As(err, &gwErr) && gwErr.Code == client.CodeInvalidRequest { … }
+//
+// An answer that is not a problem (say, from a proxy in front of the
+// gateway) has an empty Code and the start of its body as Detail.
+type Error struct {
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int `json:"-"`
+	// Code is the problem's stable, machine-readable code (Code* constants).
+	Code string `json:"code"`
+	// Type is the problem's type URI; Title the status's text.
+	Type  string `json:"type"`
+	Title string `json:"title"`
+	// Detail says what went wrong, for people.
+	Detail string `json:"detail"`
+	// Instance is the id of the refused execution, if it got one.
+	Instance string `json:"instance"`
+	// Errors lists every problem found in an invalid request (422).
+	Errors []FieldError `json:"errors"`
+	// RetryAfter is how long the gateway asked to wait before trying again
+	// (its Retry-After header, with 429 and 503); 0 if it named no wait.
+	RetryAfter time.Duration `json:"-"`
+
+	hasRetryAfter bool
+}
+
+// FieldError is one problem found in a request the gateway judged invalid.
+type FieldError struct {
+	// Field is the request's field at fault, such as "timeoutMs" or
+	// "compatibilityFlags[1]".
+	Field string `json:"field"`
+	// Code is the kind of problem, such as "required" or "out_of_range".
+	Code string `json:"code"`
+	// Detail says what is wrong, for people.
+	Detail string `json:"detail"`
+}
+
+// Error describes the refusal: status, code and detail.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gateway answered %d", e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	return b.String()
+}
+
+// maxErrorBody bounds how much of a refusal's body is read.
+const maxErrorBody = 64 << 10
+
+// responseError reads a non-2xx answer into an *Error.
+func responseError(resp *http.Response) *Error {
+	e := &Error{StatusCode: resp.StatusCode}
+	e.RetryAfter, e.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if hasMediaType(resp.Header.Get("Content-Type"), mediaProblem) && json.Unmarshal(data, e) == nil {
+		return e
+	}
+	e.Detail = strings.TrimSpace(string(data))
+	if len(e.Detail) > 200 {
+		e.Detail = e.Detail[:200] + "…"
+	}
+	if e.Detail == "" {
+		e.Detail = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}

@@ -1,0 +1,68 @@
+package client_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+)
+
+// gatewayURL is a real gateway, with the real workerd runtime behind it,
+// that the tests and examples of this package call.
+var gatewayURL string
+
+// backend is the runtime behind gatewayURL; tests put other gateways (one
+// with API keys) in front of it too.
+var backend *loader.Local
+
+var testOptions = api.Options{
+	MaxRequestBytes: 1 << 20,
+	Now:             func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
+	Limits: api.Limits{
+		CompatibilityDate: "2026-11-16",
+		DefaultTimeout:    10 * time.Second,
+		MaxTimeout:        30 * time.Second,
+		MaxResponseBytes:  1 << 20,
+		MaxLogLineBytes:   64 << 10,
+		MaxLogBytes:       1 << 20,
+		MaxCodeBytes:      512 << 10,
+		MaxModules:        8,
+		MaxEnvBytes:       64 << 10,
+	},
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	backend = loadertest.StartLocal(mainTB{}, zerolog.Nop(), loadertest.Processes(1))
+	defer backend.Close()
+	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, testOptions))
+	defer srv.Close()
+	gatewayURL = srv.URL
+	return m.Run()
+}
+
+// mainTB lets TestMain start the runtime with loadertest, which reports
+// through testing.TB; a failure there ends the test binary.
+type mainTB struct{ testing.TB }
+
+func (mainTB) Helper() {}
+
+func (mainTB) Fatal(args ...any) {
+	fmt.Fprintln(os.Stderr, args...)
+	os.Exit(1)
+}
+
+func (mainTB) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}

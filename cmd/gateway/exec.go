@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dynamic-workers/gateway/client"
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// Exit statuses of gateway exec.
+const (
+	exitGuest       = 1   // the guest failed
+	exitUsage       = 2   // bad flags or arguments
+	exitGateway     = 3   // the gateway refused the request or was unreachable
+	exitInterrupted = 130 // interrupted before the execution ended
+)
+
+const execUsage = `usage: gateway exec [flags] [FILE|-]
+
+Runs a Worker (FILE, or standard input for "-" or no FILE) through a gateway,
+printing its console output as it happens: console.log/info/debug to stdout,
+console.warn/error to stderr; then the body of the Response it returned.
+
+flags:
+%s
+exit status:
+  0    the guest returned a Response
+  1    the guest failed; "error: <code>: <message>" on stderr
+  2    bad flags or arguments, or a file that cannot be read
+  3    the gateway refused the request or could not be reached
+  130  interrupted
+`
+
+// exitError makes main exit with code; its message was printed already.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// execOptions are the flags and argument of gateway exec.
+type execOptions struct {
+	url, key      string
+	env, secrets  []string
+	modules       []string
+	compatFlags   []string
+	outbound      string
+	compatDate    string
+	timeout       time.Duration
+	language      string
+	json          bool
+	file          string
+	allowOutbound bool // --allow-outbound was given
+}
+
+// execCommand runs `gateway exec`: it sends a Worker to a gateway and prints
+// what it did.
+func execCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	term := newTerminal(stdout, stderr, getenv)
+	opts, err := parseExec(args, getenv, stdout)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return term.usage(err)
+	}
+	req, err := opts.request(stdin)
+	if err != nil {
+		return term.usage(err)
+	}
+	c := client.New(opts.url, client.WithAPIKey(opts.key))
+	if opts.json {
+		res, err := c.Execute(ctx, req)
+		if err != nil {
+			return term.refused(err)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+		return term.outcome(res)
+	}
+	s, err := c.Stream(ctx, req)
+	if err != nil {
+		return term.refused(err)
+	}
+	defer s.Close()
+	for s.Next() {
+		if ev := s.Event(); ev.Type == execution.EventLog {
+			term.log(ev.Log)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return term.refused(err)
+	}
+	term.body(s.Result().Response)
+	return term.outcome(s.Result())
+}
+
+// parseExec reads gateway exec's flags; --help prints the usage to stdout.
+func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*execOptions, error) {
+	o := &execOptions{}
+	fs := pflag.NewFlagSet("exec", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by the caller
+	fs.SortFlags = false
+	fs.StringVar(&o.url, "url", "", "gateway `URL` (default $GATEWAY_URL, else http://127.0.0.1:8080)")
+	fs.StringVar(&o.key, "key", "", "API `key` (default $GATEWAY_API_KEY)")
+	fs.StringArrayVar(&o.env, "env", nil, "`K=V` in the guest's env; V is read as JSON if it is JSON, else as a string (repeatable)")
+	fs.StringArrayVar(&o.secrets, "secret", nil, "`K=V` in the guest's env, its value masked as [REDACTED] in the output (repeatable)")
+	fs.StringVar(&o.outbound, "allow-outbound", "", "allow network access: alone, to any public host; =`HOSTS` only to those, comma-separated (api.example.com,*.example.net)")
+	fs.Lookup("allow-outbound").NoOptDefVal = "true"
+	fs.StringVar(&o.compatDate, "compat-date", "", "compatibility `date` (YYYY-MM-DD; default: the gateway's)")
+	fs.StringSliceVar(&o.compatFlags, "compat-flag", nil, "compatibility `flag` (repeatable)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "wall-clock limit of the execution, a `duration` such as 5s (default: the gateway's)")
+	fs.StringArrayVar(&o.modules, "module", nil, "another module, named by its `path` relative to FILE's directory; FILE is then the main module (repeatable)")
+	fs.StringVar(&o.language, "language", "", "`language` of FILE: javascript or typescript (default: typescript for a .ts or .mts FILE)")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON when the execution ends, instead of streaming")
+	fs.Usage = func() { fmt.Fprintf(stdout, execUsage, fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch fs.NArg() {
+	case 0:
+		o.file = "-"
+	case 1:
+		o.file = fs.Arg(0)
+	default:
+		return nil, fmt.Errorf("one FILE at most, got %d: %q", fs.NArg(), fs.Args())
+	}
+	if o.url == "" {
+		o.url = getenv("GATEWAY_URL")
+	}
+	if o.url == "" {
+		o.url = "http://127.0.0.1:8080"
+	}
+	if o.key == "" {
+		o.key = getenv("GATEWAY_API_KEY")
+	}
+	o.allowOutbound = fs.Changed("allow-outbound")
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
+	}
+	return o, nil
+}
+
+// request builds the execution request, reading FILE (or stdin) and modules.
+func (o *execOptions) request(stdin io.Reader) (*execution.Request, error) {
+	source, err := readSource(o.file, stdin)
+	if err != nil {
+		return nil, err
+	}
+	req := &execution.Request{
+		CompatibilityDate:  o.compatDate,
+		CompatibilityFlags: o.compatFlags,
+		TimeoutMs:          int(math.Ceil(float64(o.timeout) / float64(time.Millisecond))),
+	}
+	if req.Env, err = pairs(o.env, "--env", envValue); err != nil {
+		return nil, err
+	}
+	if req.Secrets, err = pairs(o.secrets, "--secret", func(v string) string { return v }); err != nil {
+		return nil, err
+	}
+	if o.allowOutbound {
+		req.AllowOutbound = outboundOf(o.outbound)
+	}
+	if len(o.modules) == 0 {
+		req.Code = source
+		req.Language = o.language
+		if req.Language == "" && isTypeScript(o.file) {
+			req.Language = "typescript"
+		}
+		return req, nil
+	}
+	req.Modules, req.MainModule, err = o.moduleSet(source)
+	return req, err
+}
+
+// moduleSet names FILE and every --module by its path relative to FILE's
+// directory (the current one for stdin, which is main.js or main.ts).
+func (o *execOptions) moduleSet(source string) (map[string]string, string, error) {
+	main, dir := filepath.Base(o.file), filepath.Dir(o.file)
+	if o.file == "-" {
+		main, dir = "main.js", "."
+		if o.language == "typescript" {
+			main = "main.ts"
+		}
+	}
+	modules := map[string]string{main: source}
+	base, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, path := range o.modules {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, "", err
+		}
+		rel, err := filepath.Rel(base, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, "", fmt.Errorf("--module %s is not under %s, the main module's directory", path, dir)
+		}
+		name := filepath.ToSlash(rel)
+		if _, dup := modules[name]; dup {
+			return nil, "", fmt.Errorf("--module %s: a module named %q was given already", path, name)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", err
+		}
+		modules[name] = string(data)
+	}
+	return modules, main, nil
+}
+
+func readSource(file string, stdin io.Reader) (string, error) {
+	if file != "-" {
+		data, err := os.ReadFile(file)
+		return string(data), err
+	}
+	if stdin == nil {
+		return "", errors.New("no FILE given and no standard input")
+	}
+	data, err := io.ReadAll(stdin)
+	if err != nil {
+		return "", fmt.Errorf("read standard input: %w", err)
+	}
+	return string(data), nil
+}
+
+func isTypeScript(file string) bool {
+	return strings.HasSuffix(file, ".ts") || strings.HasSuffix(file, ".mts")
+}
+
+// pairs reads K=V flag values into a map, converting each V with value.
+func pairs[V any](list []string, flag string, value func(string) V) (map[string]V, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]V, len(list))
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q must be NAME=VALUE", flag, kv)
+		}
+		out[k] = value(v)
+	}
+	return out, nil
+}
+
+// envValue reads v as JSON if it is JSON (42, true, {"a": 1}), else as a
+// string. Numbers keep their digits exactly.
+func envValue(v string) any {
+	if !json.Valid([]byte(v)) {
+		return v
+	}
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return v
+	}
+	return out
+}
+
+// outboundOf reads --allow-outbound's value: "true" (the flag alone), "false",
+// or a comma-separated host list.
+func outboundOf(v string) execution.Outbound {
+	switch v {
+	case "true":
+		return execution.Outbound{All: true}
+	case "false", "":
+		return execution.Outbound{}
+	}
+	var hosts []string
+	for h := range strings.SplitSeq(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return execution.Outbound{Hosts: hosts}
+}
+
+// terminal prints an execution for people, in colour where the output is a
+// terminal.
+type terminal struct {
+	stdout, stderr     io.Writer
+	colorOut, colorErr bool
+}
+
+// ANSI styles.
+const (
+	styleDim    = "\x1b[2m"
+	styleRed    = "\x1b[31m"
+	styleYellow = "\x1b[33m"
+	styleReset  = "\x1b[0m"
+)
+
+func newTerminal(stdout, stderr io.Writer, getenv func(string) string) terminal {
+	color := getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+	return terminal{
+		stdout:   stdout,
+		stderr:   stderr,
+		colorOut: color && isTerminal(stdout),
+		colorErr: color && isTerminal(stderr),
+	}
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// line writes s and a newline to w, in style if color is on.
+func line(w io.Writer, color bool, style, s string) {
+	if color && style != "" {
+		s = style + s + styleReset
+	}
+	_, _ = io.WriteString(w, s+"\n")
+}
+
+// log prints one console line of the guest to the stream it belongs to.
+func (t terminal) log(l *execution.Log) {
+	w, color := t.stdout, t.colorOut
+	if l.Stream == execution.StreamStderr {
+		w, color = t.stderr, t.colorErr
+	}
+	style := ""
+	switch l.Level {
+	case "debug":
+		style = styleDim
+	case "warn":
+		style = styleYellow
+	case "error":
+		style = styleRed
+	}
+	line(w, color, style, l.Message)
+}
+
+// body prints the guest's response body, decoded, ending with a newline.
+func (t terminal) body(resp *execution.Response) {
+	if resp == nil || resp.Body == "" {
+		return
+	}
+	body := []byte(resp.Body)
+	if resp.BodyEncoding == execution.EncodingBase64 {
+		if raw, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = raw
+		}
+	}
+	_, _ = t.stdout.Write(body)
+	if body[len(body)-1] != '\n' {
+		_, _ = io.WriteString(t.stdout, "\n")
+	}
+}
+
+// fail prints "error: code: message" and returns an exitError with status.
+func (t terminal) fail(status int, code, message string) error {
+	line(t.stderr, t.colorErr, styleRed, "error: "+code+": "+message)
+	return &exitError{code: status, err: fmt.Errorf("%s: %s", code, message)}
+}
+
+// outcome reports how the execution ended: nil on success.
+func (t terminal) outcome(res *execution.Result) error {
+	if res.Truncated {
+		line(t.stderr, t.colorErr, styleDim, "note: the gateway cut the output at its limits")
+	}
+	if res.Success {
+		return nil
+	}
+	if res.Error == nil {
+		return t.fail(exitGuest, "unknown", "the execution did not succeed")
+	}
+	err := t.fail(exitGuest, string(res.Error.Code), res.Error.Message)
+	// The stack starts with the message, which is printed already.
+	stack := strings.TrimPrefix(res.Error.Stack, res.Error.Message)
+	if stack = strings.TrimLeft(stack, "\n"); stack != "" {
+		line(t.stderr, t.colorErr, styleDim, stack)
+	}
+	return err
+}
+
+// refused reports a request the gateway did not run, or could not be sent.
+func (t terminal) refused(err error) error {
+	var gwErr *client.Error
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return t.fail(exitInterrupted, "interrupted", "stopped before the execution ended")
+	case errors.As(err, &gwErr):
+		code := gwErr.Code
+		if code == "" {
+			code = fmt.Sprintf("http_%d", gwErr.StatusCode)
+		}
+		failure := t.fail(exitGateway, code, gwErr.Detail)
+		for _, fe := range gwErr.Errors {
+			line(t.stderr, false, "", fmt.Sprintf("  %s: %s (%s)", fe.Field, fe.Detail, fe.Code))
+		}
+		if gwErr.RetryAfter > 0 {
+			line(t.stderr, false, "", "  retry after "+gwErr.RetryAfter.String())
+		}
+		return failure
+	case errors.As(err, &urlErr):
+		return t.fail(exitGateway, "unreachable", err.Error())
+	default:
+		return t.fail(exitGateway, "gateway_error", err.Error())
+	}
+}
+
+// usage reports bad flags or arguments.
+func (t terminal) usage(err error) error {
+	failure := t.fail(exitUsage, "usage", err.Error())
+	line(t.stderr, false, "", `run "gateway exec --help" for usage`)
+	return failure
+}
