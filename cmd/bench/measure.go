@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
 const helloCode = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`
@@ -260,9 +262,9 @@ func measureSoak(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	sample := func(done int) MemorySample {
 		var workerd int64
 		for _, pid := range g.backend.PIDs() {
-			workerd += rss(pid)
+			workerd += loader.ResidentBytes(pid)
 		}
-		return MemorySample{Executions: done, GatewayMiB: float64(rss(os.Getpid())) / (1 << 20), WorkerdMiB: float64(workerd) / (1 << 20)}
+		return MemorySample{Executions: done, GatewayMiB: float64(loader.ResidentBytes(os.Getpid())) / (1 << 20), WorkerdMiB: float64(workerd) / (1 << 20)}
 	}
 	r.Soak = append(r.Soak, sample(0))
 	step := o.soak / 10
@@ -276,20 +278,6 @@ func measureSoak(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	}
 	r.SoakThroughput = float64(o.soak) / time.Since(start).Seconds()
 	return nil
-}
-
-func rss(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -103,16 +103,4 @@ func runtimesRSS(backend *loader.Local) int64 {
 	return total
 }
 
-func procRSS(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func procRSS(pid int) int64 { return loader.ResidentBytes(pid) }

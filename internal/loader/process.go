@@ -102,11 +102,12 @@ func (p *process) running() bool {
 
 // rss returns the process's resident memory in bytes, or 0 if unknown.
 func (p *process) rss() int64 {
-	return residentBytes(p.pid())
+	return ResidentBytes(p.pid())
 }
 
-// residentBytes reads VmRSS from /proc (Linux); 0 elsewhere or on error.
-func residentBytes(pid int) int64 {
+// ResidentBytes returns the resident memory of process pid in bytes, read
+// from /proc (Linux); 0 elsewhere or on error.
+func ResidentBytes(pid int) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
