@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -59,6 +61,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.out, "out", filepath.Join("bench", "results"), "where to write latest.json and latest.svg")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load (the concurrency runs) here")
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
+	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, pool, reuse, node, streaming, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,16 +77,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		run  func(context.Context, *benchEnv, options, *Report) error
 	}{
 		{"floor", measureFloor},
-		{"gateway vs bare", measureConcurrency},
-		{"pool scaling", measurePool},
-		{"reuse vs fresh", measureReuse},
-		{"node per execution", measureNode},
+		{"concurrency", measureConcurrency},
+		{"pool", measurePool},
+		{"reuse", measureReuse},
+		{"node", measureNode},
 		{"streaming", measureStreaming},
 		{"soak", measureSoak},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.name) {
+			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s...\n", s.name)
 		if err := s.run(ctx, env, o, report); err != nil {
