@@ -240,7 +240,7 @@ const PING_INTERVAL_MS = 100;
 const HUNG = /hung and would never generate a response/;
 
 async function relay(body, send, env, ctx, job, signal) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
   // Cancelling the guest's response stream ends the guest's request, and with
   // it the guest's timers and pending I/O.
   const cancel = () => reader.cancel("the caller went away").catch(() => {});
@@ -267,6 +267,7 @@ async function relay(body, send, env, ctx, job, signal) {
 }
 
 async function relayRecords(reader, send, env, ctx, job) {
+  const decoder = new TextDecoder();
   let buffered = "";
   let finished = false;
   let failure = null;
@@ -279,7 +280,7 @@ async function relayRecords(reader, send, env, ctx, job) {
       break;
     }
     if (chunk.done) break;
-    buffered += chunk.value;
+    buffered += decoder.decode(chunk.value, { stream: true });
     let nl;
     while ((nl = buffered.indexOf("\n")) >= 0) {
       const line = buffered.slice(0, nl);
