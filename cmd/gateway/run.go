@@ -91,33 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer backend.Close()
 
-	handler := api.NewHandler(log, backend, api.Options{
-		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
-		OpenAPI:         gateway.OpenAPI,
-		Heartbeat:       cfg.HTTP.SSEHeartbeat,
-		Keys:            auth.NewKeyring(cfg.Keys()),
-		Metrics:         m,
-		MetricsPublic:   cfg.Metrics.Public,
-		Quota: api.Quota{
-			Requests:    cfg.Quota.Requests,
-			Window:      cfg.Quota.Window,
-			Concurrency: cfg.Quota.Concurrency,
-		},
-		Limits: api.Limits{
-			CompatibilityDate: cfg.Execution.CompatibilityDate,
-			DefaultTimeout:    cfg.Execution.DefaultTimeout,
-			MaxTimeout:        cfg.Execution.MaxTimeout,
-			MaxResponseBytes:  cfg.Execution.MaxResponseBytes,
-			MaxLogLineBytes:   cfg.Execution.MaxLogLineBytes,
-			MaxLogBytes:       cfg.Execution.MaxLogBytes,
-			MaxCodeBytes:      cfg.Execution.MaxCodeBytes,
-			MaxModules:        cfg.Execution.MaxModules,
-			MaxEnvBytes:       cfg.Execution.MaxEnvBytes,
-			DenyAddresses:     own,
-			CPUMs:             cfg.Execution.CPUMs,
-			SubRequests:       cfg.Execution.SubRequests,
-		},
-	})
+	handler := api.NewHandler(log, backend, apiOptions(cfg, own, m))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -349,4 +323,35 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 		ZoneID:     cfg.Cloudflare.ZoneID,
 		BaseURL:    cfg.Cloudflare.APIBaseURL,
 	}, *dryRun, stdout)
+}
+
+// apiOptions turns the configuration into the API's options.
+func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Options {
+	return api.Options{
+		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
+		OpenAPI:         gateway.OpenAPI,
+		Heartbeat:       cfg.HTTP.SSEHeartbeat,
+		Keys:            auth.NewKeyring(cfg.Keys()),
+		Metrics:         m,
+		MetricsPublic:   cfg.Metrics.Public,
+		Quota: api.Quota{
+			Requests:    cfg.Quota.Requests,
+			Window:      cfg.Quota.Window,
+			Concurrency: cfg.Quota.Concurrency,
+		},
+		Limits: api.Limits{
+			CompatibilityDate: cfg.Execution.CompatibilityDate,
+			DefaultTimeout:    cfg.Execution.DefaultTimeout,
+			MaxTimeout:        cfg.Execution.MaxTimeout,
+			MaxResponseBytes:  cfg.Execution.MaxResponseBytes,
+			MaxLogLineBytes:   cfg.Execution.MaxLogLineBytes,
+			MaxLogBytes:       cfg.Execution.MaxLogBytes,
+			MaxCodeBytes:      cfg.Execution.MaxCodeBytes,
+			MaxModules:        cfg.Execution.MaxModules,
+			MaxEnvBytes:       cfg.Execution.MaxEnvBytes,
+			DenyAddresses:     own,
+			CPUMs:             cfg.Execution.CPUMs,
+			SubRequests:       cfg.Execution.SubRequests,
+		},
+	}
 }
