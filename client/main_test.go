@@ -5,11 +5,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
@@ -22,21 +22,7 @@ var gatewayURL string
 // with API keys) in front of it too.
 var backend *loader.Local
 
-var testOptions = api.Options{
-	MaxRequestBytes: 1 << 20,
-	Now:             func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
-	Limits: api.Limits{
-		CompatibilityDate: "2026-11-16",
-		DefaultTimeout:    10 * time.Second,
-		MaxTimeout:        30 * time.Second,
-		MaxResponseBytes:  1 << 20,
-		MaxLogLineBytes:   64 << 10,
-		MaxLogBytes:       1 << 20,
-		MaxCodeBytes:      512 << 10,
-		MaxModules:        8,
-		MaxEnvBytes:       64 << 10,
-	},
-}
+var testOptions = apitest.Options()
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))

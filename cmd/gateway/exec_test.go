@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
@@ -40,21 +41,7 @@ func startGateway(t *testing.T) testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := api.Options{
-		MaxRequestBytes: 1 << 20,
-		Now:             func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
-		Limits: api.Limits{
-			CompatibilityDate: "2026-11-16",
-			DefaultTimeout:    10 * time.Second,
-			MaxTimeout:        30 * time.Second,
-			MaxResponseBytes:  1 << 20,
-			MaxLogLineBytes:   64 << 10,
-			MaxLogBytes:       1 << 20,
-			MaxCodeBytes:      512 << 10,
-			MaxModules:        8,
-			MaxEnvBytes:       64 << 10,
-		},
-	}
+	opts := apitest.Options()
 	backend := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { backend.Close() })
 	open := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))

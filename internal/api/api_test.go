@@ -18,6 +18,7 @@ import (
 	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
@@ -39,20 +40,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var testLimits = api.Limits{
-	CompatibilityDate: "2026-11-16",
-	DefaultTimeout:    10 * time.Second,
-	MaxTimeout:        30 * time.Second,
-	MaxResponseBytes:  1 << 20,
-	MaxLogLineBytes:   64 << 10,
-	MaxLogBytes:       1 << 20,
-	MaxCodeBytes:      512 << 10,
-	MaxModules:        8,
-	MaxEnvBytes:       64 << 10,
-}
+var testLimits = apitest.Options().Limits
 
 // testNow is the clock the tests validate compatibility dates against.
-var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+var testNow = apitest.Now
 
 const testMaxBody = 1 << 20
 
