@@ -15,6 +15,7 @@ import (
 	"github.com/dynamic-workers/gateway/client"
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
@@ -207,16 +208,9 @@ func TestInvalidRequestIsTypedError(t *testing.T) {
 
 func TestAPIKey(t *testing.T) {
 	t.Parallel()
-	key, hash, err := auth.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := auth.ParseHash(hash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, entry := apitest.NewKey(t, "test")
 	opts := testOptions
-	opts.Keys = auth.NewKeyring([]auth.Key{{Name: "test", Hash: sum}})
+	opts.Keys = auth.NewKeyring([]auth.Key{entry})
 	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
 	t.Cleanup(srv.Close)
 	req := &execution.Request{Code: `export default { fetch() { return new Response("in"); } }`}

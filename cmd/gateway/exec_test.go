@@ -33,20 +33,13 @@ type testGateway struct {
 // runtime: TestRun checks that no workerd outlives the gateway.
 func startGateway(t *testing.T) testGateway {
 	t.Helper()
-	key, hash, err := auth.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := auth.ParseHash(hash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, entry := apitest.NewKey(t, "cli")
 	opts := apitest.Options()
 	backend := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { backend.Close() })
 	open := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
 	t.Cleanup(open.Close)
-	opts.Keys = auth.NewKeyring([]auth.Key{{Name: "cli", Hash: sum}})
+	opts.Keys = auth.NewKeyring([]auth.Key{entry})
 	keyed := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
 	t.Cleanup(keyed.Close)
 	return testGateway{url: open.URL, keyedURL: keyed.URL, key: key}

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
@@ -28,12 +29,8 @@ func newAuthFixture(t *testing.T) *authFixture {
 	f := &authFixture{logs: &loadertest.Buffer{}}
 	var keys []auth.Key
 	add := func(name string, k auth.Key) string {
-		key, hash, err := auth.Generate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.Name = name
-		k.Hash, _ = auth.ParseHash(hash)
+		key, entry := apitest.NewKey(t, name)
+		k.Name, k.Hash = entry.Name, entry.Hash
 		keys = append(keys, k)
 		return key
 	}

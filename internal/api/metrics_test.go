@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/metrics"
@@ -22,10 +23,9 @@ import (
 // and checks that each counter moved as it should.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	key, hash, _ := auth.Generate()
-	sum, _ := auth.ParseHash(hash)
-	tight, tightHash, _ := auth.Generate()
-	tightSum, _ := auth.ParseHash(tightHash)
+	key, ci := apitest.NewKey(t, "ci")
+	tight, tightKey := apitest.NewKey(t, "tight")
+	tightKey.Requests = 1
 	m := metrics.New()
 	backend := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	m.WatchRuntime(func() metrics.RuntimeStats {
@@ -34,7 +34,7 @@ func TestMetrics(t *testing.T) {
 	})
 	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, api.Options{
 		MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow },
-		Keys:    auth.NewKeyring([]auth.Key{{Name: "ci", Hash: sum}, {Name: "tight", Hash: tightSum, Requests: 1}}),
+		Keys:    auth.NewKeyring([]auth.Key{ci, tightKey}),
 		Metrics: m,
 	}))
 	t.Cleanup(func() {

@@ -3,9 +3,11 @@
 package apitest
 
 import (
+	"testing"
 	"time"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
 // Now is the clock tests validate compatibility dates against.
@@ -28,4 +30,20 @@ func Options() api.Options {
 			MaxEnvBytes:       64 << 10,
 		},
 	}
+}
+
+// NewKey makes an API key for a test: the key a client sends, and the
+// configured entry (name and hash) that accepts it; quota fields and Revoked
+// are the caller's to set.
+func NewKey(tb testing.TB, name string) (string, auth.Key) {
+	tb.Helper()
+	key, hash, err := auth.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sum, err := auth.ParseHash(hash)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key, auth.Key{Name: name, Hash: sum}
 }
