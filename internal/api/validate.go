@@ -21,14 +21,13 @@ import (
 
 // Field problem codes.
 const (
-	fieldRequired    = "required"
-	fieldConflict    = "conflict"
-	fieldWrongType   = "wrong_type"
-	fieldInvalid     = "invalid"
-	fieldOutOfRange  = "out_of_range"
-	fieldUnknown     = "unknown_field"
-	fieldUnsupported = "unsupported"
-	fieldTooLarge    = "too_large"
+	fieldRequired   = "required"
+	fieldConflict   = "conflict"
+	fieldWrongType  = "wrong_type"
+	fieldInvalid    = "invalid"
+	fieldOutOfRange = "out_of_range"
+	fieldUnknown    = "unknown_field"
+	fieldTooLarge   = "too_large"
 )
 
 // Limits are the server's bounds on executions.
