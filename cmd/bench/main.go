@@ -1,11 +1,11 @@
 // Command bench measures the gateway against the alternatives in one run:
 // a bare workerd loader Worker, the in-runtime floor of isolate creation,
 // one node process per execution, pool scaling, warm isolates, streaming
-// delay, and memory over a soak. Runs alternate A/B so drift hits both
+// delay, benign executions beside hostile ones, and memory over a soak. Runs alternate A/B so drift hits both
 // sides; each figure is the median of repeats with their min–max. It prints
 // a table and writes bench/results/latest.json and latest.svg.
 //
-//	go run ./cmd/bench [-repeats 3] [-n 300] [-soak 20000] [-cpuprofile FILE]
+//	go run ./cmd/bench [-repeats 3] [-n 300] [-hostile 2000] [-soak 20000] [-cpuprofile FILE]
 package main
 
 import (
@@ -50,6 +50,7 @@ type options struct {
 	out        string
 	cpuprofile string
 	date       string
+	hostile    int
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -61,7 +62,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.out, "out", filepath.Join("bench", "results"), "where to write latest.json and latest.svg")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load (the concurrency runs) here")
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
-	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, pool, reuse, node, streaming, soak); empty: all")
+	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
+	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, pool, reuse, node, streaming, hostile, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +84,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"reuse", measureReuse},
 		{"node", measureNode},
 		{"streaming", measureStreaming},
+		{"hostile", measureHostile},
 		{"soak", measureSoak},
 	}
 	for _, s := range steps {

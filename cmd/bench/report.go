@@ -74,6 +74,7 @@ type Report struct {
 	Reuse             []Figure         `json:"reuse"`
 	Node              []Figure         `json:"node"`
 	Streaming         []Figure         `json:"streaming"`
+	Hostile           *HostileMix      `json:"hostile,omitempty"`
 	Soak              []MemorySample   `json:"soak"`
 	SoakThroughput    float64          `json:"soakThroughput"`
 	SoakFailures      int64            `json:"soakFailures"`
@@ -97,7 +98,10 @@ func (r *Report) evaluate() {
 		if !atMost {
 			met = value >= limit
 		}
-		margin := fmt.Sprintf("%+.0f%% of the target", 100*(value-limit)/limit)
+		margin := ""
+		if limit != 0 {
+			margin = fmt.Sprintf("%+.0f%% of the target", 100*(value-limit)/limit)
+		}
 		r.Targets = append(r.Targets, Target{Goal: goal, Value: fmt.Sprintf(format, value), Met: met, Margin: margin})
 	}
 	if c1 := r.row(1); c1 != nil && len(r.Floor) > 0 {
@@ -122,6 +126,10 @@ func (r *Report) evaluate() {
 		first, last := r.Soak[0], r.Soak[len(r.Soak)-1]
 		before, after := first.GatewayMiB+first.WorkerdMiB, last.GatewayMiB+last.WorkerdMiB
 		add("flat memory across the soak (growth ≤ 10%)", after/before, 1.10, true, "%.2f×")
+	}
+	if m := r.Hostile; m != nil && m.BenignAloneP99 > 0 {
+		add("benign executions beside hostile ones: failures", float64(m.BenignFailures), 0, true, "%.0f")
+		add("benign p99 beside hostile ≤ 3× benign p99 alone", m.BenignMixedP99/m.BenignAloneP99, 3, true, "%.2f×")
 	}
 	if len(r.Streaming) > 0 {
 		add("console.log to client p50 < 5 ms", r.Streaming[0].Stat.Median, 5, true, "%.2f ms")
@@ -149,6 +157,9 @@ func (r *Report) print(w io.Writer) {
 		for _, f := range block.figs {
 			fmt.Fprintf(w, "  %-48s %s %s\n", f.Name, f.Stat, f.Unit)
 		}
+	}
+	if r.Hostile != nil {
+		r.Hostile.print(w)
 	}
 	if len(r.Soak) > 0 {
 		fmt.Fprintf(w, "\nSoak (%.0f exec/s, %d failed): resident memory\n", r.SoakThroughput, r.SoakFailures)
