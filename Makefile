@@ -8,7 +8,7 @@ STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
 WORKERD := worker/node_modules/.bin/workerd
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.mod go.sum
-SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/guest/*.js)
+SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
 
 .PHONY: build run test test-go test-worker lint bench clean
 

@@ -10,8 +10,14 @@ import (
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
 //
-//go:embed wrangler.jsonc src/*.js src/guest/*.js
+//go:embed wrangler.jsonc src/*.js src/*.json src/guest/*.js
 var Files embed.FS
+
+// DenyRanges is src/deny-ranges.json, the address ranges guest code never
+// reaches: the shim imports it as a JSON module, internal/egress parses it.
+//
+//go:embed src/deny-ranges.json
+var DenyRanges []byte
 
 // Modules lists the shim's modules as workerd names them: the main module
 // first, then the guest-side sources it imports as text.
@@ -22,6 +28,7 @@ var Modules = []Module{
 	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
 	{Name: "tail.js", Path: "src/tail.js", Kind: ModuleES},
 	{Name: "limits.js", Path: "src/limits.js", Kind: ModuleES},
+	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }
@@ -40,6 +47,7 @@ type ModuleKind int
 const (
 	ModuleES   ModuleKind = iota // an ES module
 	ModuleText                   // imported as a string
+	ModuleJSON                   // imported (with { type: "json" }) as the value it holds
 )
 
 var compatDatePattern = regexp.MustCompile(`"compatibility_date"\s*:\s*"(\d{4}-\d{2}-\d{2})"`)

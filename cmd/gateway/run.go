@@ -80,7 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	level, _ := zerolog.ParseLevel(cfg.Log.Level)
 	log := zerolog.New(stdout).Level(level).With().Timestamp().Logger()
 
-	own, err := ownAddresses(cfg.Listen)
+	own, err := ownAddresses(ctx, cfg.Listen)
 	if err != nil {
 		return err
 	}
@@ -205,10 +205,14 @@ Clients send: Authorization: Bearer <key>
 	return nil
 }
 
+// resolveTimeout bounds the lookup of a listen address given as a name.
+const resolveTimeout = 5 * time.Second
+
 // ownAddresses returns the addresses the gateway listens on, which guest
 // code must never reach: every interface address for a wildcard listen
-// address, else the one it names.
-func ownAddresses(listen string) ([]string, error) {
+// address, the one it names for an IP, and every address a name resolves
+// to (net.Listen picks one of them; guests are kept from all).
+func ownAddresses(ctx context.Context, listen string) ([]string, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, err
@@ -217,7 +221,7 @@ func ownAddresses(listen string) ([]string, error) {
 		return []string{ip.String()}, nil
 	}
 	if host != "" && net.ParseIP(host) == nil {
-		return nil, nil // a name such as localhost: loopback, blocked anyway
+		return resolveOwn(ctx, host)
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -227,6 +231,25 @@ func ownAddresses(listen string) ([]string, error) {
 	for _, a := range addrs {
 		if ipnet, ok := a.(*net.IPNet); ok {
 			out = append(out, ipnet.IP.String())
+		}
+	}
+	return out, nil
+}
+
+// resolveOwn returns every address host resolves to, once each.
+func resolveOwn(ctx context.Context, host string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve listen host %s: %w", host, err)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if s := a.IP.String(); !seen[s] {
+			seen[s] = true
+			out = append(out, s)
 		}
 	}
 	return out, nil

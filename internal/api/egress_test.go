@@ -86,6 +86,68 @@ export default {
 	}
 }
 
+// TestGuestNeverReachesIPv4InsideIPv6 aims guest code at a server on
+// 127.0.0.1 through the IPv6 forms that embed an IPv4 address (compatible,
+// mapped, SIIT, NAT64, 6to4, Teredo), each spelt several ways, and at the
+// reserved IPv4 ranges. Every request must be recorded as denied, and the
+// server must see none.
+func TestGuestNeverReachesIPv4InsideIPv6(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "internal data")
+	}))
+	defer local.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local.URL, "http://"))
+	var targets []string
+	for _, host := range []string{
+		"::127.0.0.1", "::7f00:1", "0:0:0:0:0:0:7F00:0001",
+		"::ffff:127.0.0.1", "::FFFF:7f00:1", "0:0:0:0:0:ffff:7f00:1",
+		"::ffff:0:127.0.0.1", "::ffff:0:7f00:1", "0:0:0:0:ffff:0:7f00:1",
+		"64:ff9b::127.0.0.1", "64:ff9b::7f00:1", "64:ff9b:1::7f00:1",
+		"2002:7f00:1::", "2002:7f00:0001::1", "2001:0:7f00:1::", "2001::127.0.0.1",
+	} {
+		targets = append(targets, "http://["+host+"]:"+port+"/", "http://["+host+"]/")
+	}
+	for _, host := range []string{"192.0.0.8", "192.0.2.1", "192.88.99.1", "198.18.0.1", "198.19.255.254",
+		"198.51.100.7", "203.0.113.9", "[100::1]", "[fec0::1]", "[5f00::1]", "[3fff::1]", "[2001:2::1]", "[2001:20::1]"} {
+		targets = append(targets, "http://"+host+"/")
+	}
+	res := execute(t, map[string]any{"code": fmt.Sprintf(`
+export default {
+  async fetch() {
+    const results = [];
+    for (const target of %s) {
+      try {
+        const r = await fetch(target);
+        results.push("REACHED " + target + " " + r.status);
+      } catch (err) {
+        results.push("refused " + target + ": " + err.message);
+      }
+    }
+    return new Response(results.join("\n"));
+  },
+};`, jsArray(targets)), "allowOutbound": true})
+	wantSuccess(t, res)
+	for _, line := range strings.Split(res.Response.Body, "\n") {
+		if !strings.Contains(line, "denied") || !strings.Contains(line, "not a public address") {
+			t.Errorf("guest saw %q, want a denial as not a public address", line)
+		}
+	}
+	if len(res.Outbound) != len(targets) {
+		t.Fatalf("outbound has %d records, want %d", len(res.Outbound), len(targets))
+	}
+	for i, o := range res.Outbound {
+		if !o.Denied || o.Status != 0 {
+			t.Errorf("outbound[%d] = %+v, want denied", i, o)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the server on 127.0.0.1 was hit %d times", n)
+	}
+}
+
 func jsArray(items []string) string {
 	quoted := make([]string, len(items))
 	for i, s := range items {

@@ -345,11 +345,31 @@ func isLoopback(listen string) bool {
 	if err != nil {
 		return true // reported as invalid elsewhere
 	}
-	if host == "localhost" {
+	return loopbackHost(host)
+}
+
+// loopbackHost reports whether host is localhost or a loopback IP address
+// (127.0.0.0/8, ::1).
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkShimURL accepts the deployed shim's URL: https://, or http:// only to
+// a loopback host (a local stand-in, in tests), since the gateway sends
+// signed executions, secrets included, to it.
+func checkShimURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not the URL of the deployed shim (https://…)", raw)
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("%q must use https:// (http:// is allowed only to a loopback address)", raw)
+	}
+	return nil
 }
 
 // Keys returns the configured API keys in name order.
@@ -423,8 +443,8 @@ func (c *Config) Validate() error {
 	switch c.Backend {
 	case "local":
 	case "cloudflare":
-		if u, err := url.Parse(c.Cloudflare.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("cloudflare.url", "%q is not the URL of the deployed shim (https://…)", c.Cloudflare.URL)
+		if err := checkShimURL(c.Cloudflare.URL); err != nil {
+			bad("cloudflare.url", "%v", err)
 		}
 		if len(c.Cloudflare.ShimSecret) < 32 {
 			bad("cloudflare.shim_secret", "must be set, at least 32 characters, to the shim's SHIM_SECRET")

@@ -186,3 +186,54 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 		t.Errorf("Effective has %d settings, want all %d", len(cfg.Effective), len(config.Settings))
 	}
 }
+
+// TestCloudflareURL: the gateway sends signed executions, secrets included,
+// to cloudflare.url, so it must be https://; http:// only to loopback.
+func TestCloudflareURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"https://dw-shim.team.workers.dev", true},
+		{"https://x", true},
+		{"HTTPS://shim.example.com/base", true},
+		{"http://127.0.0.1:8787", true},
+		{"http://127.9.9.9:1/", true},
+		{"http://localhost", true},
+		{"http://LOCALHOST:8787", true},
+		{"http://[::1]:1", true},
+		{"http://example.com", false},
+		{"HTTP://example.com", false},
+		{"Http://shim.example.com:80/", false},
+		{"http://127.0.0.1.nip.io", false},
+		{"http://localhost.example.com", false},
+		{"http://127.0.0.1@example.com/", false},
+		{"http://10.0.0.1:8787", false},
+		{"http://[::2]:1", false},
+		{"http://2130706433/", false},
+		{"ftp://example.com/", false},
+		{"ws://127.0.0.1:8787", false},
+		{"example.com", false},
+		{"//example.com", false},
+		{"127.0.0.1:8787", false},
+		{"https://", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, nil, map[string]string{
+				"GATEWAY_BACKEND":                "cloudflare",
+				"GATEWAY_CLOUDFLARE_URL":         tt.url,
+				"GATEWAY_CLOUDFLARE_SHIM_SECRET": strings.Repeat("s", 32),
+			})
+			if (err == nil) != tt.ok {
+				t.Errorf("cloudflare.url %q: Load = %v, want ok %v", tt.url, err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "cloudflare.url") {
+				t.Errorf("cloudflare.url %q: error %q does not name cloudflare.url", tt.url, err)
+			}
+		})
+	}
+}

@@ -1,46 +1,83 @@
 // Package egress decides which hosts guest code may reach. The shim enforces
-// the same rules at run time (worker/src/egress.js, checked against the same
-// test vectors); this package validates allowOutbound host lists up front,
+// the same rules at run time (worker/src/egress.js, reading the same deny
+// ranges and checked against the same test vectors); this package validates allowOutbound host lists up front,
 // so a request naming a host that can never be reached fails with a clear
 // 422 instead of a failure inside the guest.
 package egress
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/dynamic-workers/gateway/worker"
 )
 
+// Range is one address range guest code never reaches, and why.
+type Range struct {
+	Prefix netip.Prefix
+	CIDR   string // as written in the data file
+	Reason string
+}
+
 // blocked lists the address ranges guest code never reaches, whatever
-// allowOutbound says: unspecified, loopback, private (RFC 1918, ULA),
-// link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
-// documentation, benchmarking and other reserved ranges, IPv4 and IPv6.
-var blocked = mustPrefixes(
-	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-	"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
-	"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-	"::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001:db8::/32",
-	"fc00::/7", "fe80::/10", "ff00::/8",
-)
+// allowOutbound says, read from the shim's own data file
+// (worker/src/deny-ranges.json) so the shim and the gateway share one list.
+var blocked = mustLoadRanges(worker.DenyRanges)
+
+// Ranges returns the blocked ranges with their reasons.
+func Ranges() []Range {
+	return append([]Range(nil), blocked...)
+}
 
 // Blocked returns the blocked ranges in CIDR notation, for the runtime's
 // network configuration.
 func Blocked() []string {
 	out := make([]string, len(blocked))
-	for i, p := range blocked {
-		out[i] = p.String()
+	for i, r := range blocked {
+		out[i] = r.CIDR
 	}
 	return out
 }
 
-func mustPrefixes(cidrs ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(cidrs))
-	for i, c := range cidrs {
-		out[i] = netip.MustParsePrefix(c)
+func mustLoadRanges(data []byte) []Range {
+	ranges, err := parseRanges(data)
+	if err != nil {
+		panic("egress: worker/src/deny-ranges.json: " + err.Error())
 	}
-	return out
+	return ranges
+}
+
+// parseRanges reads the deny-range data file. Each CIDR must be canonical
+// (no host bits set) and come with a reason.
+func parseRanges(data []byte) ([]Range, error) {
+	var file struct {
+		Ranges []struct {
+			CIDR   string `json:"cidr"`
+			Reason string `json:"reason"`
+		} `json:"ranges"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		return nil, err
+	}
+	if len(file.Ranges) == 0 {
+		return nil, errors.New("no ranges")
+	}
+	out := make([]Range, len(file.Ranges))
+	for i, r := range file.Ranges {
+		p, err := netip.ParsePrefix(r.CIDR)
+		if err != nil {
+			return nil, err
+		}
+		if p != p.Masked() || r.Reason == "" {
+			return nil, fmt.Errorf("%q: want a canonical CIDR (%s) and a reason", r.CIDR, p.Masked())
+		}
+		out[i] = Range{Prefix: p, CIDR: r.CIDR, Reason: r.Reason}
+	}
+	return out, nil
 }
 
 // Errors of CheckHost.
@@ -56,11 +93,15 @@ var internalSuffixes = []string{".localhost", ".local", ".internal", ".localdoma
 // address with or without brackets) may never be reached, or nil.
 func CheckHost(host string) error {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+	bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+	if bracketed {
 		host = host[1 : len(host)-1]
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
 		return checkAddr(addr)
+	}
+	if bracketed {
+		return fmt.Errorf("[%s] is not a valid IPv6 address: %w", host, ErrBlockedAddress)
 	}
 	if endsInNumber(host) {
 		// URLs read such hosts as IPv4 in any of its spellings
@@ -93,9 +134,9 @@ func checkAddr(addr netip.Addr) error {
 			return err
 		}
 	}
-	for _, p := range blocked {
-		if p.Contains(addr) {
-			return fmt.Errorf("%s is in %s: %w", addr, p, ErrBlockedAddress)
+	for _, r := range blocked {
+		if r.Prefix.Contains(addr) {
+			return fmt.Errorf("%s is in %s (%s): %w", addr, r.CIDR, r.Reason, ErrBlockedAddress)
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@ package egress
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -45,6 +47,58 @@ func TestCheckHost(t *testing.T) {
 	}
 }
 
+// TestEveryRangeHasAVector fails when a range is added to
+// worker/src/deny-ranges.json without a blocked host inside it in
+// testdata/hosts.json (worker/test/egress.test.js checks the same).
+func TestEveryRangeHasAVector(t *testing.T) {
+	t.Parallel()
+	var addrs []netip.Addr
+	for _, tt := range loadVectors(t).Hosts {
+		if addr, ok := vectorAddr(tt.Host); ok && tt.Blocked {
+			addrs = append(addrs, addr)
+		}
+	}
+	for _, r := range Ranges() {
+		found := false
+		for _, a := range addrs {
+			found = found || r.Prefix.Contains(a)
+		}
+		if !found {
+			t.Errorf("no blocked host in testdata/hosts.json lies in %s (%s)", r.CIDR, r.Reason)
+		}
+	}
+}
+
+// vectorAddr reads the address a vector's host names, if it names one.
+func vectorAddr(host string) (netip.Addr, bool) {
+	host = strings.ToLower(host)
+	if addr, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return addr, true
+	}
+	if endsInNumber(host) {
+		return parseIPv4(host)
+	}
+	return netip.Addr{}, false
+}
+
+func TestParseRangesRefusesBadData(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{
+		``,
+		`{}`,
+		`{"ranges": []}`,
+		`{"ranges": [{"cidr": "10.0.0.0/8"}]}`,
+		`{"ranges": [{"cidr": "10.0.0.1/8", "reason": "host bits set"}]}`,
+		`{"ranges": [{"cidr": "10.0.0.0", "reason": "no length"}]}`,
+		`{"ranges": [{"cidr": "::ffff:0:0:1/96", "reason": "host bits set"}]}`,
+		`{"ranges": [{"cidr": "fc00::/129", "reason": "too long"}]}`,
+	} {
+		if r, err := parseRanges([]byte(data)); err == nil {
+			t.Errorf("parseRanges(%s) = %v, want an error", data, r)
+		}
+	}
+}
+
 func TestValidPattern(t *testing.T) {
 	t.Parallel()
 	for _, tt := range loadVectors(t).Patterns {
@@ -75,9 +129,9 @@ func FuzzCheckHost(f *testing.F) {
 			return
 		}
 		if addr, ok := parseIPv4(host); ok && endsInNumber(host) {
-			for _, p := range blocked {
-				if p.Contains(addr) {
-					t.Fatalf("CheckHost(%q) = nil, but it means %s in %s", host, addr, p)
+			for _, r := range blocked {
+				if r.Prefix.Contains(addr) {
+					t.Fatalf("CheckHost(%q) = nil, but it means %s in %s", host, addr, r.CIDR)
 				}
 			}
 		}

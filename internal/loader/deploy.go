@@ -89,10 +89,7 @@ func buildUpload(secret string) (*upload, error) {
 		if err != nil {
 			return nil, err
 		}
-		ct := "application/javascript+module"
-		if m.Kind == worker.ModuleText {
-			ct = "text/plain"
-		}
+		ct := uploadContentType(m.Kind)
 		if err := writePart(mw, m.Name, m.Name, ct, data); err != nil {
 			return nil, err
 		}
@@ -104,6 +101,19 @@ func buildUpload(secret string) (*upload, error) {
 	u.body = buf.Bytes()
 	u.contentType = mw.FormDataContentType()
 	return u, nil
+}
+
+// uploadContentType is the part content type that makes the Workers upload
+// API load a module of kind k as the shim expects it.
+func uploadContentType(k worker.ModuleKind) string {
+	switch k {
+	case worker.ModuleText:
+		return "text/plain"
+	case worker.ModuleJSON:
+		return "application/json"
+	default:
+		return "application/javascript+module"
+	}
 }
 
 func writePart(mw *multipart.Writer, name, filename, contentType string, data []byte) error {

@@ -119,10 +119,11 @@ func TestDeployUploadsTheShim(t *testing.T) {
 	for _, m := range worker.Modules {
 		p, ok := f.upload[m.Name]
 		src, _ := worker.Files.ReadFile(m.Path)
-		wantType := "application/javascript+module"
-		if m.Kind == worker.ModuleText {
-			wantType = "text/plain"
-		}
+		wantType := map[worker.ModuleKind]string{
+			worker.ModuleES:   "application/javascript+module",
+			worker.ModuleText: "text/plain",
+			worker.ModuleJSON: "application/json",
+		}[m.Kind]
 		if !ok || p.filename != m.Name || p.contentType != wantType || !bytes.Equal(p.data, src) {
 			t.Errorf("part %s: present %v, filename %q, type %q, %d bytes; want the module as %s", m.Name, ok, p.filename, p.contentType, len(p.data), wantType)
 		}

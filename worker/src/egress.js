@@ -1,19 +1,11 @@
 // Which hosts guest code may reach. The gateway validates allowOutbound host
-// lists with the same rules (internal/egress); both are checked against
+// lists with the same rules (internal/egress) and the same deny ranges
+// (deny-ranges.json, which it also embeds); both are checked against
 // internal/egress/testdata/hosts.json. workerd's network service denies the
 // same ranges again after DNS resolution, so a name that resolves to a
 // private address is refused there.
 
-const BLOCKED_V4 = [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16],
-  ["172.16.0.0", 12], ["192.0.0.0", 24], ["192.0.2.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15],
-  ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4],
-].map(([a, bits]) => [v4ToInt(a.split(".").map(Number)), bits]);
-
-const BLOCKED_V6 = [
-  ["::", 128], ["::1", 128], ["::ffff:0:0", 96], ["64:ff9b::", 96], ["100::", 64], ["2001:db8::", 32],
-  ["fc00::", 7], ["fe80::", 10], ["ff00::", 8],
-].map(([a, bits]) => [parseIPv6(a), bits]);
+import DENY_RANGES from "./deny-ranges.json" with { type: "json" };
 
 const INTERNAL_SUFFIXES = [".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan", ".intranet", ".corp"];
 
@@ -21,6 +13,8 @@ function v4ToInt(parts) {
   return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
 }
 
+// parseIPv4 parses dotted-decimal a.b.c.d (as new URL() writes IPv4, and as
+// the last 32 bits of an IPv6 address may be written) to a 32-bit number.
 function parseIPv4(host) {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
   if (!m) return null;
@@ -28,52 +22,72 @@ function parseIPv4(host) {
   return parts.every((p) => p <= 255) ? v4ToInt(parts) : null;
 }
 
-// parseIPv6 returns the eight 16-bit groups of an IPv6 address, or null.
+// parseIPv6 returns the eight 16-bit groups of an IPv6 address in any of
+// its spellings (hex in either case, leading zeros, "::" compression, the
+// last 32 bits as dotted IPv4: ::127.0.0.1, ::ffff:0:127.0.0.1), or null.
 function parseIPv6(text) {
-  let s = text;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  let tail = [];
-  if (v4) {
-    const n = parseIPv4(v4[1]);
-    if (n === null) return null;
-    tail = [n >>> 16, n & 0xffff];
-    s = s.slice(0, -v4[1].length) + (s.endsWith("::" + v4[1]) ? "" : "0");
-    if (s.endsWith(":0")) s = s.slice(0, -2);
-    if (s === "") s = "::";
-  }
-  const halves = s.split("::");
+  const halves = text.split("::");
   if (halves.length > 2) return null;
-  const parse = (h) => (h === "" ? [] : h.split(":").map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN)));
-  const head = parse(halves[0]);
-  const rest = halves.length === 2 ? parse(halves[1]) : [];
-  const want = 8 - tail.length;
-  let groups;
-  if (halves.length === 2) {
-    const fill = want - head.length - rest.length;
-    if (fill < 0) return null;
-    groups = [...head, ...new Array(fill).fill(0), ...rest];
-  } else {
-    groups = head;
+  const split = (h) => (h === "" ? [] : h.split(":"));
+  const head = split(halves[0]);
+  const tail = halves.length === 2 ? split(halves[1]) : head;
+  const last = tail[tail.length - 1];
+  if (last !== undefined && last.includes(".")) {
+    const n = parseIPv4(last);
+    if (n === null) return null;
+    tail.splice(tail.length - 1, 1, (n >>> 16).toString(16), (n & 0xffff).toString(16));
   }
-  groups = [...groups, ...tail];
-  if (groups.length !== 8 || groups.some((g) => Number.isNaN(g))) return null;
-  return groups;
+  const groups = halves.length === 2 ? [...head, ...new Array(Math.max(0, 8 - head.length - tail.length)).fill("0"), ...tail] : head;
+  if (groups.length !== 8 || (halves.length === 2 && head.length + tail.length > 7)) return null;
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return null;
+  return groups.map((g) => parseInt(g, 16));
 }
 
-function inV6Prefix(groups, [prefix, bits]) {
+// The deny ranges: IPv4 networks as numbers, IPv6 networks as eight groups.
+const BLOCKED_V4 = [];
+const BLOCKED_V6 = [];
+for (const { cidr, reason } of DENY_RANGES.ranges) {
+  const [addr, bits] = cidr.split("/");
+  const v6 = addr.includes(":");
+  const net = v6 ? parseIPv6(addr) : parseIPv4(addr);
+  if (net === null) throw new Error(`deny-ranges.json: bad range ${cidr}`);
+  (v6 ? BLOCKED_V6 : BLOCKED_V4).push({ cidr, reason, net, bits: Number(bits) });
+}
+
+function inV4({ net, bits }, n) {
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ((n & mask) >>> 0) === net;
+}
+
+function inV6({ net, bits }, groups) {
   for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
     const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
-    if ((groups[i] & mask) !== (prefix[i] & mask)) return false;
+    if ((groups[i] & mask) !== (net[i] & mask)) return false;
   }
   return true;
 }
 
-function checkV4(n) {
-  for (const [net, bits] of BLOCKED_V4) {
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    if (((n & mask) >>> 0) === net) return "is not a public address";
+// addressOf parses a URL hostname that is an address literal (IPv4, or
+// IPv6 in brackets, zone dropped): a number, eight groups, or null.
+function addressOf(host) {
+  if (host.startsWith("[") && host.endsWith("]")) return parseIPv6(host.slice(1, -1).replace(/%.*$/, ""));
+  return parseIPv4(host);
+}
+
+// deniedBy returns the deny ranges ({cidr, reason}) holding the address a
+// URL hostname names (IPv4, or IPv6 in brackets; an IPv4-mapped address
+// also by the ranges of the IPv4 address inside), [] for a public address,
+// or null if hostname is not an address literal.
+export function deniedBy(hostname) {
+  const addr = addressOf(hostname.toLowerCase());
+  if (addr === null) return null;
+  if (typeof addr === "number") return BLOCKED_V4.filter((r) => inV4(r, addr));
+  const out = BLOCKED_V6.filter((r) => inV6(r, addr));
+  if (addr.slice(0, 6).every((g, i) => g === (i === 5 ? 0xffff : 0))) {
+    const v4 = ((addr[6] << 16) | addr[7]) >>> 0;
+    out.push(...BLOCKED_V4.filter((r) => inV4(r, v4)));
   }
-  return null;
+  return out;
 }
 
 // checkHost says why a URL's hostname (as new URL() gives it: lower case,
@@ -81,18 +95,9 @@ function checkV4(n) {
 export function checkHost(hostname) {
   let host = hostname.toLowerCase();
   if (host.endsWith(".")) host = host.slice(0, -1);
-  if (host.startsWith("[") && host.endsWith("]")) {
-    const groups = parseIPv6(host.slice(1, -1).replace(/%.*$/, ""));
-    if (groups === null) return "is not a valid address";
-    if (groups.slice(0, 6).every((g, i) => g === (i === 5 ? 0xffff : 0))) {
-      const why = checkV4(((groups[6] << 16) | groups[7]) >>> 0);
-      if (why) return why;
-    }
-    for (const p of BLOCKED_V6) if (inV6Prefix(groups, p)) return "is not a public address";
-    return null;
-  }
-  const v4 = parseIPv4(host);
-  if (v4 !== null) return checkV4(v4);
+  const ranges = deniedBy(host);
+  if (ranges !== null) return ranges.length === 0 ? null : `is not a public address (${ranges[0].cidr}: ${ranges[0].reason})`;
+  if (host.startsWith("[")) return "is not a valid address";
   if (/^[0-9.]+$/.test(host) || /(^|\.)0x[0-9a-f]*$/.test(host)) return "is not a valid address";
   if (host === "" || host === "localhost" || !host.includes(".")) return "names a local host";
   for (const suffix of INTERNAL_SUFFIXES) {
@@ -111,13 +116,22 @@ export function matches(pattern, hostname) {
   return host === pattern;
 }
 
+// sameAddress reports whether a URL hostname is the address addr (as Go
+// writes it: IPv6 without brackets), however either is spelt.
+function sameAddress(hostname, addr) {
+  const a = addressOf(hostname.toLowerCase());
+  const b = addressOf(addr.includes(":") ? `[${addr}]` : addr);
+  if (a === null || b === null) return hostname.replace(/^\[|\]$/g, "") === addr;
+  return String(a) === String(b);
+}
+
 // decide applies an execution's outbound policy to a URL: null if allowed,
 // else why not. policy: { hosts: ["*"] | [patterns], deny: [own addresses] }.
 export function decide(url, policy) {
   if (url.protocol !== "http:" && url.protocol !== "https:") return `${url.protocol} is not allowed`;
   const why = checkHost(url.hostname);
   if (why) return `${url.hostname} ${why}`;
-  if ((policy.deny ?? []).includes(url.hostname.replace(/^\[|\]$/g, ""))) return `${url.hostname} is the gateway itself`;
+  if ((policy.deny ?? []).some((addr) => sameAddress(url.hostname, addr))) return `${url.hostname} is the gateway itself`;
   if (!policy.hosts.some((p) => matches(p, url.hostname))) return `${url.hostname} is not in allowOutbound`;
   return null;
 }
