@@ -150,7 +150,7 @@ func (o *outbox) run() {
 	defer close(o.done)
 	var beat <-chan time.Time
 	if o.heartbeat > 0 {
-		t := time.NewTicker(o.heartbeat / 2)
+		t := time.NewTicker(max(o.heartbeat/2, time.Millisecond))
 		defer t.Stop()
 		beat = t.C
 	}

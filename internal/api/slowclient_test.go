@@ -56,6 +56,9 @@ func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*loade
 		tune(&opts)
 	}
 	g.srv = httptest.NewUnstartedServer(api.NewHandler(log, g.backend, opts))
+	// A fixed, small send buffer: the kernel must not absorb the answers
+	// a stalled client leaves unread, as loopback's autotuning would.
+	g.srv.Listener = smallSendBuffer{g.srv.Listener}
 	g.srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
 		g.mu.Lock()
 		g.states[c.RemoteAddr().String()] = s
@@ -68,6 +71,17 @@ func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*loade
 		g.backend.Close()
 	})
 	return g
+}
+
+// smallSendBuffer gives each accepted connection a 16 KiB send buffer.
+type smallSendBuffer struct{ net.Listener }
+
+func (l smallSendBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		err = errors.Join(err, tc.SetWriteBuffer(16<<10))
+	}
+	return c, err
 }
 
 // state is the server's view of the connection whose client end is c.
@@ -105,7 +119,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 
 // stalledReader sends POST /execute on a connection with a tiny receive
 // buffer, reads the first 100 bytes of the answer and then reads no more.
-func stalledReader(t *testing.T, addr, accept, code string) (net.Conn, error) {
+func stalledReader(t *testing.T, addr, accept, code string, timeoutMs int) (net.Conn, error) {
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
 		cerr := c.Control(func(fd uintptr) {
@@ -117,7 +131,7 @@ func stalledReader(t *testing.T, addr, accept, code string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(map[string]any{"code": code})
+	body, _ := json.Marshal(map[string]any{"code": code, "timeoutMs": timeoutMs})
 	fmt.Fprintf(conn, "POST /execute HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nAccept: %s\r\nContent-Length: %d\r\n\r\n%s", accept, len(body), body)
 	head := make([]byte, 100)
 	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
@@ -149,7 +163,7 @@ func TestStalledReadersCostOnlyThemselves(t *testing.T) {
 	errs := make([]error, stalled)
 	var wg sync.WaitGroup
 	for i := range stalled {
-		wg.Go(func() { conns[i], errs[i] = stalledReader(t, addr, "application/x-ndjson", floodCode) })
+		wg.Go(func() { conns[i], errs[i] = stalledReader(t, addr, "application/x-ndjson", floodCode, 10000) })
 	}
 	wg.Wait()
 	t.Cleanup(func() {
@@ -213,7 +227,7 @@ func TestStalledReaderDropped(t *testing.T) {
 			t.Parallel()
 			g := startSlowGateway(t, func(o *api.Options) { o.WriteTimeout, o.MaxLifetime = tt.writeTimeout, tt.life }, loadertest.Processes(1))
 			start := time.Now()
-			conn, err := stalledReader(t, g.srv.Listener.Addr().String(), tt.accept, floodCode)
+			conn, err := stalledReader(t, g.srv.Listener.Addr().String(), tt.accept, floodCode, 10000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,12 +266,17 @@ func TestSlowClientOverflowCancelsExecution(t *testing.T) {
   await new Promise((r) => setTimeout(r, 25000));
   return new Response("too late");
 } }`
-	conn, err := stalledReader(t, g.srv.Listener.Addr().String(), "application/x-ndjson", code)
+	conn, err := stalledReader(t, g.srv.Listener.Addr().String(), "application/x-ndjson", code, 28000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	// Bounds well under the guest's 25 s sleep.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%.3000s", g.logs.String())
+		}
+	})
 	waitFor(t, 15*time.Second, "overflowing connection dropped", func() bool { return g.state(conn) == http.StateClosed })
 	waitFor(t, 5*time.Second, "runtime slot released", func() bool { return g.metric("gateway_executions_in_flight") == 0 })
 	if n := g.metric(`gateway_slow_client_drops_total{reason="buffer_full"}`); n != 1 {
