@@ -12,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/config"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 // TestDefaultsServeOneBusyCaller: with the default configuration (only the
@@ -87,4 +91,34 @@ func helloWorld(client *http.Client, base string) string {
 		return "200 " + code
 	}
 	return ""
+}
+
+// TestAPIOptionsQuota: the API gets the quotas in effect: none for the
+// anonymous caller, the pool's capacity with keys, and what is set.
+func TestAPIOptionsQuota(t *testing.T) {
+	key := "ci=sha256:" + strings.Repeat("0", 64)
+	tests := []struct {
+		env                   map[string]string
+		requests, concurrency int
+	}{
+		{map[string]string{}, 0, 0},
+		{map[string]string{"GATEWAY_AUTH_KEYS": key}, 40 * 60, 40},
+		{map[string]string{"GATEWAY_AUTH_KEYS": key, "GATEWAY_QUOTA_CONCURRENCY": "3"}, 180, 3},
+		{map[string]string{"GATEWAY_QUOTA_REQUESTS": "9"}, 9, 0},
+	}
+	for _, tt := range tests {
+		tt.env["GATEWAY_RUNTIME_PROCESSES"] = "3"
+		tt.env["GATEWAY_RUNTIME_MAX_CONCURRENCY"] = "8"
+		tt.env["GATEWAY_RUNTIME_QUEUE_SIZE"] = "16"
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		config.Flags(fs)
+		cfg, err := config.Load(fs, nil, func(k string) string { return tt.env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := apiOptions(cfg, nil, metrics.New()).Quota
+		if q.Requests != tt.requests || q.Concurrency != tt.concurrency || q.Window != time.Minute {
+			t.Errorf("apiOptions(%v).Quota = %+v, want %d requests, %d concurrency per minute", tt.env, q, tt.requests, tt.concurrency)
+		}
+	}
 }
