@@ -102,8 +102,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		// No WriteTimeout: streams last as long as their executions, which
-		// the execution timeout bounds.
+		// No WriteTimeout: the API bounds each write (http.write_timeout)
+		// and each execution's whole answer (http.max_request_lifetime).
 	}
 	// One line with everything that decides behaviour (secrets redacted by
 	// config.Secret; keys appear as names and hashes only).
@@ -350,6 +350,7 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // apiOptions turns the configuration into the API's options.
 func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Options {
+	quota := cfg.Quotas()
 	return api.Options{
 		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
 		OpenAPI:         gateway.OpenAPI,
@@ -358,10 +359,13 @@ func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Option
 		Metrics:         m,
 		MetricsPublic:   cfg.Metrics.Public,
 		Quota: api.Quota{
-			Requests:    cfg.Quota.Requests,
-			Window:      cfg.Quota.Window,
-			Concurrency: cfg.Quota.Concurrency,
+			Requests:    quota.Requests,
+			Window:      quota.Window,
+			Concurrency: quota.Concurrency,
 		},
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		ClientBufferBytes: cfg.HTTP.ClientBuffer,
+		MaxLifetime:       cfg.HTTP.MaxLifetime,
 		Limits: api.Limits{
 			CompatibilityDate: cfg.Execution.CompatibilityDate,
 			DefaultTimeout:    cfg.Execution.DefaultTimeout,

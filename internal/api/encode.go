@@ -12,16 +12,25 @@ import (
 
 // encode writes v as JSON with the given status and content type.
 func encode[T any](w http.ResponseWriter, status int, contentType string, v T) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	data, err := marshal(v)
+	if err != nil {
 		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(data)
+}
+
+// marshal encodes v as JSON without HTML escaping, ending with a newline.
+func marshal[T any](v T) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // readJSONObject checks the Content-Type, reads at most limit bytes of body

@@ -47,10 +47,10 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 		job.ID = executionID(r.Context())
 		hash := codeHash(job)
 
-		var out sink = &aggregateSink{w: w}
-		if media != mediaJSON {
-			out = newStreamSink(w, media, opts.Heartbeat)
-		}
+		// The backend hands events to out, which never blocks on the client:
+		// the runtime is free once the result is in, however slowly the
+		// client reads; close then waits for the client, within bounds.
+		out := newSink(w, r, media, opts)
 		defer out.close()
 		col := newCollector(job, opts.Limits.MaxLogLineBytes, opts.Limits.MaxLogBytes)
 		m := opts.Metrics

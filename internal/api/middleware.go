@@ -92,3 +92,18 @@ func recoverer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// limitLifetime bounds a request's life to d from its start, whatever its
+// client does: its context ends then (which cancels its execution) and so
+// does every write to the client.
+func limitLifetime(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			deadline, _ := ctx.Deadline()
+			_ = http.NewResponseController(w).SetWriteDeadline(deadline)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

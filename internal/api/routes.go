@@ -19,7 +19,7 @@ func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
 	}))
 
 	m := opts.Metrics
-	r.With(authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
+	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
 		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))

@@ -35,12 +35,28 @@ type Options struct {
 	Keys *auth.Keyring
 	// Quota is the default per-key allowance; zero fields mean unlimited.
 	Quota Quota
+	// WriteTimeout is the longest one write to a client may wait for the
+	// client to read (writes are at most 64 KiB); past it the connection is
+	// dropped. Default 10s.
+	WriteTimeout time.Duration
+	// ClientBufferBytes bounds the events an execution may have waiting for
+	// a client that reads slower than they come (the result apart); past it
+	// the execution is cancelled and the connection dropped. Default: twice
+	// Limits.MaxLogBytes plus 1 MiB.
+	ClientBufferBytes int
+	// MaxLifetime bounds a POST /execute from its start to its last byte,
+	// whatever the client does. Default: Limits.MaxTimeout plus 30s.
+	MaxLifetime time.Duration
 	// Metrics are observed and served at /metrics; New's if nil.
 	Metrics *metrics.Metrics
 	// MetricsPublic serves /metrics without an API key even when keys are
 	// configured.
 	MetricsPublic bool
 }
+
+// lifetimeGrace is how much longer than the longest execution a request may
+// last by default: time to wait in the runtime's queue and to send the result.
+const lifetimeGrace = 30 * time.Second
 
 // NewHandler returns the gateway's HTTP handler.
 func NewHandler(log zerolog.Logger, backend Backend, opts Options) http.Handler {
@@ -49,6 +65,15 @@ func NewHandler(log zerolog.Logger, backend Backend, opts Options) http.Handler 
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.ClientBufferBytes <= 0 {
+		opts.ClientBufferBytes = 2*opts.Limits.MaxLogBytes + 1<<20
+	}
+	if opts.MaxLifetime <= 0 {
+		opts.MaxLifetime = opts.Limits.MaxTimeout + lifetimeGrace
 	}
 	if opts.Quota.Requests <= 0 {
 		opts.Quota.Requests = 1 << 30

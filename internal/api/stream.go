@@ -2,30 +2,44 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
 
 // sink renders an execution's events: all at once as one JSON result, or
-// each as it happens as NDJSON or Server-Sent Events.
+// each as it happens as NDJSON or Server-Sent Events. Its methods are called
+// from the request's goroutine; what it renders goes to the client through
+// an outbox, so a client that reads slowly never holds up the execution.
 type sink interface {
-	// event renders one event; start comes first, result last.
+	// event renders one event; start comes first, result last. An error
+	// means the client cannot keep up: the execution should stop.
 	event(ev execution.Event) error
-	// started reports whether anything was sent to the client yet.
+	// started reports whether the response has begun (its status is sent
+	// or on its way): errors can no longer be problem responses.
 	started() bool
-	// close stops what the sink runs in the background.
+	// close waits until the response is sent, or the request's lifetime
+	// is over, or the client failed; in the last two cases it drops the
+	// connection.
 	close()
+}
+
+// newSink returns the sink for the negotiated media type.
+func newSink(w http.ResponseWriter, r *http.Request, media string, opts Options) sink {
+	o := newOutbox(w, r, opts)
+	if media == mediaJSON {
+		return &aggregateSink{o: o}
+	}
+	if media == mediaSSE {
+		o.heartbeat = opts.Heartbeat
+	}
+	return &streamSink{o: o, sse: media == mediaSSE}
 }
 
 // aggregateSink collects the events and answers with the result, with logs.
 type aggregateSink struct {
-	w    http.ResponseWriter
+	o    *outbox
 	logs []execution.Log
-	done bool
 }
 
 func (s *aggregateSink) event(ev execution.Event) error {
@@ -38,48 +52,33 @@ func (s *aggregateSink) event(ev execution.Event) error {
 		if res.Logs == nil {
 			res.Logs = []execution.Log{}
 		}
-		s.done = true
-		encode(s.w, http.StatusOK, mediaJSON, &res)
+		body, err := marshal(&res)
+		if err != nil {
+			return err
+		}
+		s.o.w.Header().Set("Content-Type", mediaJSON)
+		s.o.w.WriteHeader(http.StatusOK)
+		s.o.start()
+		return s.o.push(body, true)
 	}
 	return nil
 }
 
-func (s *aggregateSink) started() bool { return s.done }
-func (s *aggregateSink) close()        {}
+func (s *aggregateSink) started() bool { return s.o.started() }
+func (s *aggregateSink) close()        { s.o.close() }
 
-// streamSink writes each event as soon as it happens and flushes it.
+// streamSink sends each event as soon as it happens.
 type streamSink struct {
-	w         http.ResponseWriter
-	rc        *http.ResponseController
-	sse       bool
-	heartbeat time.Duration
-
-	mu        sync.Mutex
-	begun     bool
-	lastWrite time.Time
-	stop      chan struct{}
-	buf       bytes.Buffer
+	o   *outbox
+	sse bool
 }
 
-func newStreamSink(w http.ResponseWriter, media string, heartbeat time.Duration) *streamSink {
-	return &streamSink{
-		w:         w,
-		rc:        http.NewResponseController(w),
-		sse:       media == mediaSSE,
-		heartbeat: heartbeat,
-		stop:      make(chan struct{}),
-	}
-}
+func (s *streamSink) started() bool { return s.o.started() }
+func (s *streamSink) close()        { s.o.close() }
 
-func (s *streamSink) started() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.begun
-}
-
-// begin sends the headers; for SSE it starts the heartbeat.
+// begin sends the headers and hands the response to the outbox's writer.
 func (s *streamSink) begin() {
-	h := s.w.Header()
+	h := s.o.w.Header()
 	if s.sse {
 		h.Set("Content-Type", mediaSSE)
 	} else {
@@ -87,64 +86,27 @@ func (s *streamSink) begin() {
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // tell nginx-style proxies not to buffer
-	s.w.WriteHeader(http.StatusOK)
-	s.begun = true
-	s.lastWrite = time.Now()
-	if s.sse && s.heartbeat > 0 {
-		go s.beat()
-	}
+	s.o.w.WriteHeader(http.StatusOK)
+	s.o.start()
 }
 
 func (s *streamSink) event(ev execution.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.begun {
+	if !s.o.started() {
 		s.begin()
 	}
-	s.buf.Reset()
-	if s.sse {
-		s.buf.WriteString("event: ")
-		s.buf.WriteString(ev.Type)
-		s.buf.WriteString("\ndata: ")
-	}
-	enc := json.NewEncoder(&s.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil { // Encode ends the line with \n
+	data, err := marshal(ev) // ends with \n
+	if err != nil {
 		return err
 	}
 	if s.sse {
-		s.buf.WriteByte('\n')
+		var b bytes.Buffer
+		b.Grow(len(data) + len(ev.Type) + 16)
+		b.WriteString("event: ")
+		b.WriteString(ev.Type)
+		b.WriteString("\ndata: ")
+		b.Write(data)
+		b.WriteByte('\n')
+		data = b.Bytes()
 	}
-	return s.write(s.buf.Bytes())
-}
-
-func (s *streamSink) write(b []byte) error {
-	if _, err := s.w.Write(b); err != nil {
-		return err
-	}
-	s.lastWrite = time.Now()
-	return s.rc.Flush()
-}
-
-// beat sends an SSE comment whenever the stream has been silent for a
-// heartbeat interval, so proxies do not cut an idle stream.
-func (s *streamSink) beat() {
-	t := time.NewTicker(s.heartbeat / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.mu.Lock()
-			if time.Since(s.lastWrite) >= s.heartbeat {
-				_ = s.write([]byte(": heartbeat\n\n"))
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-func (s *streamSink) close() {
-	close(s.stop)
+	return s.o.push(data, ev.Type == execution.EventResult)
 }

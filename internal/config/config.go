@@ -56,6 +56,9 @@ type HTTPConfig struct {
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	MaxHeaderBytes    int           `mapstructure:"max_header_bytes"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	ClientBuffer      int           `mapstructure:"client_buffer_bytes"`
+	MaxLifetime       time.Duration `mapstructure:"max_request_lifetime"`
 }
 
 // AuthConfig configures API keys.
@@ -73,7 +76,8 @@ type KeyConfig struct {
 	Concurrency int    `mapstructure:"concurrency"`
 }
 
-// QuotaConfig holds the default per-key quotas.
+// QuotaConfig holds the default per-key quotas; 0 means derived (see
+// Config.Quotas).
 type QuotaConfig struct {
 	Requests    int           `mapstructure:"requests"`
 	Window      time.Duration `mapstructure:"window"`
@@ -179,12 +183,15 @@ var Settings = []Setting{
 	{Key: "http.idle_timeout", Default: "120s", Flag: "", Help: "How long an idle keep-alive connection stays open."},
 	{Key: "http.max_header_bytes", Default: 64 << 10, Flag: "", Help: "Largest accepted request header block, in bytes."},
 	{Key: "http.sse_heartbeat", Default: "15s", Flag: "", Help: "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
+	{Key: "http.write_timeout", Default: "10s", Flag: "", Help: "Longest one write of an answer (at most 64 KiB) may wait for the client to read; past it the connection is dropped. The execution does not wait for its client: its runtime is free once its result is in."},
+	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped."},
+	{Key: "http.max_request_lifetime", Default: "0s", Flag: "", Help: "Longest a POST /execute may last, from its start to the last byte of its answer, whatever its client does; then the connection is dropped (0s: execution.max_timeout plus 30s)."},
 	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
 	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled."},
 	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
-	{Key: "quota.requests", Default: 600, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests)."},
+	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit."},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests."},
-	{Key: "quota.concurrency", Default: 16, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency)."},
+	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency). 0: with API keys, what the pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit."},
 	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
 	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url)."},
 	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend)."},
@@ -413,12 +420,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxHeaderBytes < 4096 {
 		bad("http.max_header_bytes", "must be at least 4096")
 	}
-	if c.Quota.Requests < 1 {
-		bad("quota.requests", "must be at least 1")
-	}
-	if c.Quota.Concurrency < 1 {
-		bad("quota.concurrency", "must be at least 1")
-	}
+	c.validateQuota(bad)
 	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
 		k := c.Auth.Keys[name]
 		if err := auth.ValidName(name); err != nil {
@@ -436,6 +438,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShutdownGrace < 0 {
 		bad("http.shutdown_grace", "must not be negative")
+	}
+	if c.HTTP.WriteTimeout <= 0 {
+		bad("http.write_timeout", "must be positive")
+	}
+	if c.HTTP.ClientBuffer < 0 {
+		bad("http.client_buffer_bytes", "must not be negative (0: derived)")
+	}
+	if c.HTTP.MaxLifetime != 0 && c.HTTP.MaxLifetime <= c.Execution.MaxTimeout {
+		bad("http.max_request_lifetime", "must be 0 (derived) or longer than execution.max_timeout %v", c.Execution.MaxTimeout)
 	}
 	if c.HTTP.SSEHeartbeat < 0 {
 		bad("http.sse_heartbeat", "must not be negative")

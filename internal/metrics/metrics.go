@@ -25,6 +25,7 @@ type Metrics struct {
 	AuthFailures        *prometheus.CounterVec // key: a revoked key's name, or "unknown"
 	Limited             *prometheus.CounterVec // key, kind: rate or concurrency
 	RuntimeEvents       *prometheus.CounterVec // event: restart or recycle; reason
+	SlowClients         *prometheus.CounterVec // reason: buffer_full, write_timeout or lifetime
 	HTTPRequests        *prometheus.CounterVec // route, method, status
 	HTTPSeconds         *prometheus.HistogramVec
 }
@@ -77,6 +78,10 @@ func New() *Metrics {
 			Name: "gateway_runtime_replacements_total",
 			Help: "Runtime processes replaced, by event (restart or recycle) and reason (exited, killed, executions, memory).",
 		}, []string{"event", "reason"}),
+		SlowClients: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_slow_client_drops_total",
+			Help: "Connections dropped because the client read too slowly, by reason: buffer_full (the execution was cancelled), write_timeout or lifetime.",
+		}, []string{"reason"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status.",
@@ -91,7 +96,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Executions, m.ExecutionSeconds, m.IsolateStartSeconds, m.InFlight, m.LogBytes,
-		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents,
+		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients,
 		m.HTTPRequests, m.HTTPSeconds,
 	)
 	return m

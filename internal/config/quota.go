@@ -1,0 +1,45 @@
+package config
+
+import "runtime"
+
+// validateQuota checks the default quotas: 0 is derived, negative is wrong.
+func (c *Config) validateQuota(bad func(key, format string, args ...any)) {
+	if c.Quota.Requests < 0 {
+		bad("quota.requests", "must not be negative (0: derived)")
+	}
+	if c.Quota.Concurrency < 0 {
+		bad("quota.concurrency", "must not be negative (0: derived)")
+	}
+}
+
+// Quotas returns the default per-key quotas in effect. A value set wins.
+// Unset (0), they follow from who can call: with no API keys there is one
+// anonymous caller, the operator on loopback or what authenticates in
+// front, and no quota (0, unlimited) applies, so it can use the whole pool;
+// with keys, a key may have what the pool holds at once (processes ×
+// max_concurrency + queue_size) running or queued, and start that many
+// executions per second of the window.
+func (c *Config) Quotas() QuotaConfig {
+	q := c.Quota
+	if len(c.Auth.Keys) == 0 {
+		return q
+	}
+	if q.Concurrency == 0 {
+		q.Concurrency = c.PoolCapacity()
+	}
+	if q.Requests == 0 {
+		q.Requests = q.Concurrency * max(1, int(q.Window.Seconds()))
+	}
+	return q
+}
+
+// PoolCapacity is how many executions the local pool holds at once, running
+// or waiting in its queue: runtime.processes (0: one per CPU) ×
+// runtime.max_concurrency + runtime.queue_size.
+func (c *Config) PoolCapacity() int {
+	processes := c.Runtime.Processes
+	if processes == 0 {
+		processes = runtime.NumCPU()
+	}
+	return processes*c.Runtime.MaxConcurrency + c.Runtime.QueueSize
+}
