@@ -63,15 +63,16 @@ func (m *Masker) Mask(s string) string {
 
 // Variants returns the distinct spellings of secret that the gateway or
 // the runtime may write, the raw value first; none for an empty secret.
+// A header value loses its surrounding whitespace, so a secret that has some
+// is spelt without it too.
 func Variants(secret string) []string {
 	if secret == "" {
 		return nil
 	}
-	forms := []string{secret, strings.ToLower(secret), jsonEscape(secret)}
-	for _, q := range inspectQuotes {
-		forms = append(forms, inspectEscape(secret, q), inspectEscape(jsonEscape(secret), q))
+	forms := spellings(secret)
+	if trimmed := strings.Trim(secret, " \t\r\n"); trimmed != secret && trimmed != "" {
+		forms = append(forms, spellings(trimmed)...)
 	}
-	forms = append(forms, urlForms(secret)...)
 	out := forms[:0]
 	for _, f := range forms {
 		if f != "" && !slices.Contains(out, f) {
@@ -79,4 +80,15 @@ func Variants(secret string) []string {
 		}
 	}
 	return out
+}
+
+// spellings are s raw, lowercased (a URL host, a header name), escaped as
+// JSON.stringify and the console's util.inspect write it (and inspect of
+// the JSON spelling: an object holding a JSON string), and in URLs.
+func spellings(s string) []string {
+	forms := []string{s, strings.ToLower(s), jsonEscape(s)}
+	for _, q := range inspectQuotes {
+		forms = append(forms, inspectEscape(s, q), inspectEscape(jsonEscape(s), q))
+	}
+	return append(forms, urlForms(s)...)
 }

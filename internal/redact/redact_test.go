@@ -37,6 +37,7 @@ func TestVariants(t *testing.T) {
 		}},
 		{"non-ASCII", "clé🔑", []string{"clé🔑", "cl%C3%A9%F0%9F%94%91"}},
 		{"mixed case", "AbCdEf", []string{"AbCdEf", "abcdef"}},
+		{"surrounding whitespace", " \tk e y\n", []string{"k e y", "k+e+y", "k%20e%20y", ` \tk e y\n`}},
 		{"backtick and dollar", "a`b${c}'\"", []string{"a`b${c}\\'\"", "a`b${c}'\\\"", "a\\`b${c}'\""}},
 	}
 	for _, tt := range tests {
@@ -150,5 +151,28 @@ func TestMaskEverySpelling(t *testing.T) {
 				t.Fatalf("Mask of %q's spelling %q = %q, want it masked", secret, v, got)
 			}
 		}
+	}
+}
+
+// TestPunycode checks the encoder against RFC 3492's sample strings and a
+// host workerd wrote; hostForm against Node's URL parser.
+func TestPunycode(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"bücher", "bcher-kva"},
+		{"münchen", "mnchen-3ya"},
+		{"他们为什么不说中文", "ihqwcrb4cv8a8dqg056pqjye"},
+		{"3年b組金八先生", "3b-ww4c5e180e575a65lsy2b"},
+		{"そのスピードで", "d9juau41awczczp"},
+		{"ليهمابتكلموشعربي؟", "egbpdaj6bu4bxfgehfvwxn"},
+		{"clé-secrète-ключ-🔑-日本語", "cl-secrte----3dbi858jqa8rve4986s4lfot1tfn82e"},
+	}
+	for _, tt := range tests {
+		if got := punycode(tt.in); got != tt.want {
+			t.Errorf("punycode(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got, want := hostForm("Clé.Example"), "xn--cl-cja.example"; got != want {
+		t.Errorf("hostForm(%q) = %q, want %q", "Clé.Example", got, want)
 	}
 }

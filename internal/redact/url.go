@@ -37,7 +37,10 @@ var (
 	userinfoSet     = newSet(pathCaretSet, "/:;=@[\\]|")
 	componentSet    = newSet(userinfoSet, "$%&+,") // also encodeURIComponent's
 	formSet         = newSet(componentSet, "!'()~")
-	urlSets         = []*encodeSet{c0Set, fragmentSet, querySet, specialQuerySet, pathSet, pathCaretSet, userinfoSet, componentSet}
+	// encodeURIComponent's output put in a query: the parser then encodes
+	// the ' that encodeURIComponent leaves.
+	componentQuerySet = newSet(componentSet, "'")
+	urlSets           = []*encodeSet{c0Set, fragmentSet, querySet, specialQuerySet, pathSet, pathCaretSet, userinfoSet, componentSet, componentQuerySet}
 )
 
 // percentEncode encodes the bytes of s in set as %XX (uppercase hex); with
@@ -79,5 +82,23 @@ func urlForms(s string) []string {
 	if parsed != s {
 		forms = append(forms, parsed, strings.ToLower(parsed))
 	}
-	return append(forms, url.QueryEscape(s), url.PathEscape(s))
+	return append(forms, url.QueryEscape(s), url.PathEscape(s), hostForm(parsed))
+}
+
+// hostForm spells s as the URL parser writes it as a host: lowercased, and
+// each label with non-ASCII letters in Punycode ("xn--..."). The parser maps
+// a host by UTS #46, of which this does the part that matters here, the
+// lowercasing; a secret that is only part of a label is lost in the
+// encoding of the whole label, which no masker can find.
+func hostForm(s string) string {
+	labels := strings.Split(strings.ToLower(s), ".")
+	for i, l := range labels {
+		for _, r := range l {
+			if r >= 0x80 {
+				labels[i] = "xn--" + punycode(l)
+				break
+			}
+		}
+	}
+	return strings.Join(labels, ".")
 }
