@@ -48,7 +48,7 @@ function targets(S) {
     "https://user:" + encodeURIComponent(S) + "@denied.example.org/"];
   // Raw where the parser keeps it whole (a "#" or "?" would split it).
   if (!S.includes("#")) list.push("https://denied.example.org/raw?q=" + S);
-  if (!/[?#\\]/.test(S)) list.push("https://denied.example.org/raw/" + S);
+  if (!/[?#]/.test(S)) list.push("https://denied.example.org/raw/" + S);
   return list;
 }
 

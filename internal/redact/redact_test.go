@@ -23,6 +23,7 @@ func TestVariants(t *testing.T) {
 			`a\\\"b\\\\c\\nd`, // inspect of the JSON spelling, single quotes
 			"a%22b%5Cc%0Ad",   // encodeURIComponent
 			`a"b\cd`,          // what the URL parser keeps of it (no newline)
+			"a%22b/cd",        // in an http path, where a backslash reads as a slash
 			"a%22b\\cd",       // the query set of the parsed form
 		}},
 		{"single quote", "it's", []string{`it\'s`, "it's", "it%27s"}},

@@ -82,6 +82,10 @@ func urlForms(s string) []string {
 	if parsed != s {
 		forms = append(forms, parsed, strings.ToLower(parsed))
 	}
+	if slashed := strings.ReplaceAll(parsed, "\\", "/"); slashed != parsed {
+		// In an http(s) path the parser reads a backslash as a slash.
+		forms = append(forms, percentEncode(slashed, pathSet, false), percentEncode(slashed, pathCaretSet, false))
+	}
 	return append(forms, url.QueryEscape(s), url.PathEscape(s), hostForm(parsed))
 }
 
