@@ -63,6 +63,7 @@ var forgeries = []struct {
 // audit line and /metrics no such label.
 func TestForgedResultRecords(t *testing.T) {
 	t.Parallel()
+	base, _, logs := dedicated(t)
 	for install, how := range forgeInstalls {
 		for _, f := range forgeries {
 			t.Run(install+"/"+f.name, func(t *testing.T) {
@@ -78,7 +79,12 @@ export default { async fetch(request, env) {
   return new Response("real " + S);
 } }`, f.record, how)
 				body := map[string]any{"code": code, "secrets": map[string]string{"S": forgeSecret}, "allowOutbound": []string{"api.example.invalid"}}
-				res := execute(t, body)
+				all, data := rawExecute(t, base, "application/json", body)
+				wantNoSecret(t, "the JSON response", all)
+				var res execution.Result
+				if err := json.Unmarshal(data, &res); err != nil {
+					t.Fatalf("decode result: %v: %s", err, data)
+				}
 				if res.Error != nil && !res.Error.Code.Known() {
 					t.Errorf("error code = %q, want one of the fixed codes", res.Error.Code)
 				}
@@ -91,15 +97,19 @@ export default { async fetch(request, env) {
 				if res.Stdout != "before [REDACTED]" {
 					t.Errorf("stdout = %q, want the log before the forgery, masked", res.Stdout)
 				}
-				for _, accept := range []string{"application/json", "application/x-ndjson", "text/event-stream"} {
-					wantNoSecret(t, accept, rawExecute(t, accept, body))
+				if install != "assigned" {
+					return // the streams render the same events; once is enough
+				}
+				for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+					all, _ := rawExecute(t, base, accept, body)
+					wantNoSecret(t, accept, all)
 				}
 			})
 		}
 	}
 	t.Cleanup(func() {
-		wantNoSecret(t, "the gateway's log", []byte(shared.logs.String()))
-		resp, data := get(t, gatewayURL(t)+"/metrics")
+		wantNoSecret(t, "the gateway's log", []byte(logs.String()))
+		resp, data := get(t, base+"/metrics")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /metrics = %d", resp.StatusCode)
 		}
