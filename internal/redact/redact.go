@@ -69,6 +69,13 @@ func Variants(secret string) []string {
 	if secret == "" {
 		return nil
 	}
+	if plain(secret) {
+		// No escape or encoding changes it: the common API token.
+		if lower := strings.ToLower(secret); lower != secret {
+			return []string{secret, lower}
+		}
+		return []string{secret}
+	}
 	forms := spellings(secret)
 	if trimmed := strings.Trim(secret, " \t\r\n"); trimmed != secret && trimmed != "" {
 		forms = append(forms, spellings(trimmed)...)
@@ -91,4 +98,16 @@ func spellings(s string) []string {
 		forms = append(forms, inspectEscape(s, q), inspectEscape(jsonEscape(s), q))
 	}
 	return append(forms, urlForms(s)...)
+}
+
+// plain reports whether s has only letters, digits, "-", "." and "_", which
+// every escape and percent-encode set leaves as they are.
+func plain(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

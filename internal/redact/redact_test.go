@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -175,5 +176,41 @@ func TestPunycode(t *testing.T) {
 	}
 	if got, want := hostForm("Clé.Example"), "xn--cl-cja.example"; got != want {
 		t.Errorf("hostForm(%q) = %q, want %q", "Clé.Example", got, want)
+	}
+}
+
+// TestPlainShortcut checks that the shortcut for plain secrets gives what
+// the full generation gives.
+func TestPlainShortcut(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"tok_9f8e7d6c5b4a", "AbC-d.E_f", "a", "Z.9", "x-y-z_0"} {
+		if !plain(s) {
+			t.Fatalf("plain(%q) = false", s)
+		}
+		var full []string
+		for _, f := range spellings(s) {
+			if !slices.Contains(full, f) {
+				full = append(full, f)
+			}
+		}
+		if got := Variants(s); !slices.Equal(got, full) {
+			t.Errorf("Variants(%q) = %q, want %q as the full generation gives", s, got, full)
+		}
+	}
+}
+
+// BenchmarkNew measures building a masker, which happens once per
+// execution with secrets.
+// Run: go test -run '^$' -bench . ./internal/redact
+func BenchmarkNew(b *testing.B) {
+	for _, secrets := range [][]string{
+		{"tok_abcdef0123456789"},
+		{"-----BEGIN KEY-----\nMIIB+x/y\n-----END KEY-----", `{"k":"a\\b"}`, "p@ss word&x=1?y#z"},
+	} {
+		b.Run(fmt.Sprint(len(secrets)), func(b *testing.B) {
+			for b.Loop() {
+				New(secrets).Mask("x")
+			}
+		})
 	}
 }
