@@ -346,16 +346,15 @@ func maskResult(m *redact.Masker, res *execution.Result) {
 		res.Error.Stack = m.Mask(res.Error.Stack)
 	}
 	if r := res.Response; r != nil {
-		switch r.BodyEncoding {
-		case execution.EncodingUTF8:
-			r.Body = m.Mask(r.Body)
-		case execution.EncodingBase64:
+		raw, err := base64.StdEncoding.DecodeString(r.Body)
+		if r.BodyEncoding == execution.EncodingBase64 && err == nil {
 			// Mask the bytes of a binary body too; it stays base64.
-			if raw, err := base64.StdEncoding.DecodeString(r.Body); err == nil {
-				if masked := m.Mask(string(raw)); masked != string(raw) {
-					r.Body = base64.StdEncoding.EncodeToString([]byte(masked))
-				}
+			if masked := m.Mask(string(raw)); masked != string(raw) {
+				r.Body = base64.StdEncoding.EncodeToString([]byte(masked))
 			}
+		} else {
+			// utf8, or whatever else a backend let through: as text.
+			r.Body = m.Mask(r.Body)
 		}
 		r.Headers = maskHeaders(m, r.Headers)
 	}
