@@ -157,6 +157,16 @@ const (
 	CodeRuntimeUnavailable Code = "runtime_unavailable"
 )
 
+// Known reports whether c is one of the codes above.
+func (c Code) Known() bool {
+	switch c {
+	case CodeException, CodeSyntaxError, CodeInvalidModule, CodeTimeout, CodeCPULimit, CodeMemoryLimit,
+		CodeSubrequestLimit, CodeOutputLimit, CodeRuntimeCrashed, CodeRuntimeUnavailable:
+		return true
+	}
+	return false
+}
+
 // Event types of a streamed execution.
 const (
 	EventStart  = "start"

@@ -296,6 +296,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		ReuseKeys:      cfg.Runtime.ReuseKeys,
 		MaxEventBytes:  maxEventBytes(cfg),
 		OnReplace:      m.RuntimeEvent,
+		OnLogDropped:   m.RuntimeLogLinesDropped,
 	}, log)
 	if err != nil {
 		return nil, "", err

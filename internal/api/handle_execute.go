@@ -21,6 +21,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
@@ -122,7 +123,7 @@ func finish(r *http.Request, job *loader.Job, hash string, out sink, col *collec
 func observe(m *metrics.Metrics, res *execution.Result, logBytes int) {
 	outcome := "success"
 	if res.Error != nil {
-		outcome = string(res.Error.Code)
+		outcome = string(knownCode(res.Error.Code))
 	}
 	m.Executions.WithLabelValues(outcome).Inc()
 	m.ExecutionSeconds.WithLabelValues(outcome).Observe(res.DurationMs / 1000)
@@ -137,6 +138,16 @@ func observe(m *metrics.Metrics, res *execution.Result, logBytes int) {
 			m.Outbound.WithLabelValues("allowed").Inc()
 		}
 	}
+}
+
+// knownCode is c if it is one of the error codes, else exception: metric
+// labels and the audit line take only codes from the fixed set, whatever a
+// backend let through.
+func knownCode(c execution.Code) execution.Code {
+	if c.Known() {
+		return c
+	}
+	return execution.CodeException
 }
 
 // audit writes the execution's audit line: who (the key name is on the
@@ -161,7 +172,7 @@ func audit(log *zerolog.Logger, job *loader.Job, hash string, res *execution.Res
 		Int("outbound_requests", len(res.Outbound)).
 		Bool("truncated", res.Truncated)
 	if res.Error != nil {
-		ev = ev.Str("error_code", string(res.Error.Code))
+		ev = ev.Str("error_code", string(knownCode(res.Error.Code)))
 	}
 	ev.Msg("execution finished")
 }
@@ -235,7 +246,7 @@ func codeHash(job *loader.Job) string {
 type collector struct {
 	id        string
 	start     time.Time
-	mask      masker
+	mask      *redact.Masker
 	maxLine   int
 	ts        *transpile.Output // maps TypeScript positions; nil for JavaScript
 	budget    int               // log bytes still allowed
@@ -252,12 +263,12 @@ func newCollector(job *loader.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}
-	return &collector{id: job.ID, start: time.Now(), mask: newMasker(job.Secrets), maxLine: maxLine, budget: maxTotal}
+	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal}
 }
 
 // log prepares l for the client; false means it is over the cap and dropped.
 func (c *collector) log(l *execution.Log) bool {
-	l.Message = c.mask.mask(c.ts.MapStack(l.Message))
+	l.Message = c.mask.Mask(c.ts.MapStack(l.Message))
 	if c.maxLine > 0 && len(l.Message) > c.maxLine {
 		l.Message = cutUTF8(l.Message, c.maxLine)
 		l.Truncated = true
@@ -298,7 +309,7 @@ func (c *collector) result(res *execution.Result) {
 		res.Error.Message = c.ts.MapStack(res.Error.Message)
 		res.Error.Stack = c.ts.MapStack(res.Error.Stack)
 	}
-	c.mask.result(res)
+	maskResult(c.mask, res)
 }
 
 // cutUTF8 shortens s to at most n bytes without splitting a character.
@@ -319,61 +330,49 @@ func summarize(problems []FieldProblem) string {
 	return problems[0].Detail + " (and " + strconv.Itoa(len(problems)-1) + " more problems)"
 }
 
-// masker replaces secret values with [REDACTED] in an execution's output.
-type masker struct {
-	replacer *strings.Replacer
-}
-
-const redacted = "[REDACTED]"
-
-func newMasker(secrets []string) masker {
-	if len(secrets) == 0 {
-		return masker{}
-	}
-	// Longest first, so a secret that contains another is masked whole.
-	sorted := slices.Clone(secrets)
-	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(sorted))
-	for _, s := range sorted {
-		pairs = append(pairs, s, redacted)
-	}
-	return masker{replacer: strings.NewReplacer(pairs...)}
-}
-
-func (m masker) mask(s string) string {
-	if m.replacer == nil {
-		return s
-	}
-	return m.replacer.Replace(s)
-}
-
-// result masks what the guest returned; stdout and stderr are built from
-// logs that were masked already.
-func (m masker) result(res *execution.Result) {
-	if m.replacer == nil {
+// maskResult masks what the guest returned: the error, the outbound
+// requests, and the response's body (the bytes of a binary one) and header
+// names and values. Stdout and stderr are built from logs masked already.
+func maskResult(m *redact.Masker, res *execution.Result) {
+	if m == nil {
 		return
 	}
 	for i := range res.Outbound {
-		res.Outbound[i].URL = m.mask(res.Outbound[i].URL)
+		res.Outbound[i].Method = m.Mask(res.Outbound[i].Method)
+		res.Outbound[i].URL = m.Mask(res.Outbound[i].URL)
 	}
 	if res.Error != nil {
-		res.Error.Message = m.mask(res.Error.Message)
-		res.Error.Stack = m.mask(res.Error.Stack)
+		res.Error.Message = m.Mask(res.Error.Message)
+		res.Error.Stack = m.Mask(res.Error.Stack)
 	}
-	if res.Response != nil {
-		switch res.Response.BodyEncoding {
-		case execution.EncodingUTF8:
-			res.Response.Body = m.mask(res.Response.Body)
-		case execution.EncodingBase64:
+	if r := res.Response; r != nil {
+		raw, err := base64.StdEncoding.DecodeString(r.Body)
+		if r.BodyEncoding == execution.EncodingBase64 && err == nil {
 			// Mask the bytes of a binary body too; it stays base64.
-			if raw, err := base64.StdEncoding.DecodeString(res.Response.Body); err == nil {
-				if masked := m.mask(string(raw)); masked != string(raw) {
-					res.Response.Body = base64.StdEncoding.EncodeToString([]byte(masked))
-				}
+			if masked := m.Mask(string(raw)); masked != string(raw) {
+				r.Body = base64.StdEncoding.EncodeToString([]byte(masked))
 			}
+		} else {
+			// utf8, or whatever else a backend let through: as text.
+			r.Body = m.Mask(r.Body)
 		}
-		for k, v := range res.Response.Headers {
-			res.Response.Headers[k] = m.mask(v)
-		}
+		r.Headers = maskHeaders(m, r.Headers)
 	}
+}
+
+// maskHeaders masks header names and values. Names that mask alike are
+// merged as a repeated header is: values joined with ", ", in name order.
+func maskHeaders(m *redact.Masker, h map[string]string) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		k, v := m.Mask(name), m.Mask(h[name])
+		if prev, ok := out[k]; ok {
+			v = prev + ", " + v
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
 // Micro-benchmarks of the gateway's hot paths.
@@ -47,10 +48,10 @@ func BenchmarkCollectEvents(b *testing.B) {
 }
 
 func BenchmarkMask(b *testing.B) {
-	m := newMasker([]string{"tok_abcdef0123456789", "another-secret-value", "k"})
+	m := redact.New([]string{"tok_abcdef0123456789", "another-secret-value", "k"})
 	line := strings.Repeat("a log line without anything secret in it; ", 20)
 	b.SetBytes(int64(len(line)))
 	for b.Loop() {
-		_ = m.mask(line)
+		_ = m.Mask(line)
 	}
 }

@@ -40,6 +40,9 @@ type LocalConfig struct {
 	// "restart" (reason "exited" or "killed") or "recycle" (reason
 	// "executions" or "memory").
 	OnReplace func(event, reason string)
+	// OnLogDropped, if set, counts the runtime's own log lines dropped by
+	// the per-process rate limit.
+	OnLogDropped func(lines int)
 }
 
 func (c *LocalConfig) setDefaults() {
@@ -188,7 +191,7 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 	delay := minRestartDelay
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
-		p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, base, l.active.mask)
+		p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, base, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped})
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")

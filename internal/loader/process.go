@@ -41,7 +41,7 @@ type process struct {
 // startProcess starts workerd on a fresh loopback port and waits until the
 // shim answers. The gateway opens the listening socket itself and hands it
 // to workerd (--socket-fd), so the port is known without a race.
-func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, mask func(string) string) (*process, error) {
+func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, rl runtimeLog) (*process, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for workerd: %w", err)
@@ -61,7 +61,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
 	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true}
-	out := &lineLogger{log: log, mask: mask, onLine: func(line []byte) {
+	out := &lineLogger{log: log, mask: rl.mask, dropped: rl.dropped, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {
 			p.oom.Store(true)
 		}
@@ -182,13 +182,33 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// lineLogger writes workerd's output into the gateway's log, a line an entry.
-type lineLogger struct {
-	mu      sync.Mutex
-	log     zerolog.Logger
-	onLine  func(line []byte)
+// runtimeLog says how a process's own output reaches the gateway's log.
+type runtimeLog struct {
 	mask    func(string) string // masks secrets; may be nil
-	partial []byte
+	dropped func(lines int)     // counts lines the rate limit dropped; may be nil
+}
+
+// The runtime's lines reach the gateway's log at most at this rate per
+// process, after a burst: a guest that makes workerd warn in a loop (denied
+// fetches, say) must not flood the operator's log.
+const (
+	logBurst = 50
+	logRate  = 20 // lines a second
+)
+
+// lineLogger writes workerd's output into the gateway's log, a line an
+// entry, masked and rate-limited; a line after a dropped run says how many
+// were dropped.
+type lineLogger struct {
+	mu         sync.Mutex
+	log        zerolog.Logger
+	onLine     func(line []byte) // sees every line, dropped or not
+	mask       func(string) string
+	dropped    func(lines int)
+	now        func() time.Time // the clock; time.Now if nil
+	bucket     bucket
+	suppressed int // lines dropped since the last one logged
+	partial    []byte
 }
 
 const maxLogLine = 4096
@@ -211,17 +231,57 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 			line = line[:maxLogLine]
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			if l.onLine != nil {
-				l.onLine(line)
-			}
-			msg := string(line)
-			if l.mask != nil {
-				msg = l.mask(msg)
-			}
-			l.log.Warn().Msg(msg)
+			l.line(line)
 		}
 	}
 	return n, nil
+}
+
+func (l *lineLogger) line(line []byte) {
+	if l.onLine != nil {
+		l.onLine(line)
+	}
+	now := time.Now
+	if l.now != nil {
+		now = l.now
+	}
+	if !l.bucket.take(now(), logBurst, logRate) {
+		l.suppressed++
+		if l.dropped != nil {
+			l.dropped(1)
+		}
+		return
+	}
+	if l.suppressed > 0 {
+		l.log.Warn().Int("suppressed", l.suppressed).Msgf("suppressed %d runtime log lines", l.suppressed)
+		l.suppressed = 0
+	}
+	msg := string(line)
+	if l.mask != nil {
+		msg = l.mask(msg)
+	}
+	l.log.Warn().Msg(msg)
+}
+
+// bucket is a token bucket: it holds up to burst tokens and gains rate a
+// second; each allowed event takes one. It starts full.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) take(now time.Time, burst, rate float64) bool {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if elapsed := now.Sub(b.last); elapsed > 0 {
+		b.tokens = min(burst, b.tokens+elapsed.Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 var errProcessGone = errors.New("the runtime process exited")

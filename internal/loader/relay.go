@@ -92,7 +92,9 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 		}
 		var ev execution.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
-			return emit(failure(execution.CodeRuntimeCrashed, "malformed event from the runtime: %v", err))
+			return emit(rejectEvent(err))
+		} else if err := checkEvent(&ev); err != nil {
+			return emit(rejectEvent(err))
 		}
 		if ev.Type == execution.EventResult && ev.Result == nil {
 			ev.Result = &execution.Result{}

@@ -1,18 +1,22 @@
 package loader
 
 import (
+	"maps"
 	"slices"
-	"strings"
 	"sync"
+
+	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
 // activeSecrets holds the secret values of the executions running now, so
 // that whatever workerd itself prints (an uncaught error quoting a value,
-// say) reaches the gateway's log masked.
+// say) reaches the gateway's log masked. Executions come and go far more
+// often than workerd prints, so the masker is built when a line needs it.
 type activeSecrets struct {
-	mu       sync.Mutex
-	counts   map[string]int
-	replacer *strings.Replacer // nil when there are none
+	mu     sync.Mutex
+	counts map[string]int
+	masker *redact.Masker // for counts; nil when none or stale
+	stale  bool
 }
 
 func (a *activeSecrets) add(values []string) {
@@ -27,7 +31,7 @@ func (a *activeSecrets) add(values []string) {
 	for _, v := range values {
 		a.counts[v]++
 	}
-	a.rebuild()
+	a.stale = true
 }
 
 func (a *activeSecrets) remove(values []string) {
@@ -41,33 +45,17 @@ func (a *activeSecrets) remove(values []string) {
 			delete(a.counts, v)
 		}
 	}
-	a.rebuild()
+	a.stale = true
 }
 
-func (a *activeSecrets) rebuild() {
-	if len(a.counts) == 0 {
-		a.replacer = nil
-		return
-	}
-	values := make([]string, 0, len(a.counts))
-	for v := range a.counts {
-		values = append(values, v)
-	}
-	slices.SortFunc(values, func(x, y string) int { return len(y) - len(x) })
-	pairs := make([]string, 0, 2*len(values))
-	for _, v := range values {
-		pairs = append(pairs, v, "[REDACTED]")
-	}
-	a.replacer = strings.NewReplacer(pairs...)
-}
-
-// mask replaces every active secret in s.
+// mask replaces every spelling of every active secret in s.
 func (a *activeSecrets) mask(s string) string {
 	a.mu.Lock()
-	r := a.replacer
-	a.mu.Unlock()
-	if r == nil {
-		return s
+	if a.stale {
+		a.masker = redact.New(slices.Collect(maps.Keys(a.counts)))
+		a.stale = false
 	}
-	return r.Replace(s)
+	m := a.masker
+	a.mu.Unlock()
+	return m.Mask(s)
 }

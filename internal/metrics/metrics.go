@@ -26,6 +26,7 @@ type Metrics struct {
 	Limited             *prometheus.CounterVec // key, kind: rate or concurrency
 	RuntimeEvents       *prometheus.CounterVec // event: restart or recycle; reason
 	SlowClients         *prometheus.CounterVec // reason: buffer_full, write_timeout or lifetime
+	RuntimeLogDropped   prometheus.Counter     // runtime log lines over the rate limit
 	HTTPRequests        *prometheus.CounterVec // route, method, status
 	HTTPSeconds         *prometheus.HistogramVec
 }
@@ -82,6 +83,10 @@ func New() *Metrics {
 			Name: "gateway_slow_client_drops_total",
 			Help: "Connections dropped because the client read too slowly, by reason: buffer_full (the execution was cancelled), write_timeout or lifetime.",
 		}, []string{"reason"}),
+		RuntimeLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_runtime_log_lines_dropped_total",
+			Help: "Lines of the runtime's own output (workerd warnings) not logged because a process exceeded its log rate.",
+		}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status.",
@@ -96,7 +101,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Executions, m.ExecutionSeconds, m.IsolateStartSeconds, m.InFlight, m.LogBytes,
-		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients,
+		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients, m.RuntimeLogDropped,
 		m.HTTPRequests, m.HTTPSeconds,
 	)
 	return m
@@ -126,6 +131,11 @@ func (m *Metrics) WatchRuntime(stats func() RuntimeStats) {
 // RuntimeEvent counts a replaced runtime process.
 func (m *Metrics) RuntimeEvent(event, reason string) {
 	m.RuntimeEvents.WithLabelValues(event, reason).Inc()
+}
+
+// RuntimeLogLinesDropped counts runtime log lines the rate limit dropped.
+func (m *Metrics) RuntimeLogLinesDropped(lines int) {
+	m.RuntimeLogDropped.Add(float64(lines))
 }
 
 // Handler serves the metrics in the Prometheus text format.
