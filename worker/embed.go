@@ -22,6 +22,11 @@ var Modules = []Module{
 	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
 	{Name: "tail.js", Path: "src/tail.js", Kind: ModuleES},
 	{Name: "limits.js", Path: "src/limits.js", Kind: ModuleES},
+	{Name: "records.js", Path: "src/records.js", Kind: ModuleES},
+	{Name: "lines.js", Path: "src/lines.js", Kind: ModuleES},
+	{Name: "ledger.js", Path: "src/ledger.js", Kind: ModuleES},
+	{Name: "warm.js", Path: "src/warm.js", Kind: ModuleES},
+	{Name: "relay.js", Path: "src/relay.js", Kind: ModuleES},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }
