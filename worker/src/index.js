@@ -24,7 +24,7 @@
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
 import { admit, maxJobBytes } from "./auth.js";
-import { begin } from "./ledger.js";
+import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { ndjson, relay, result, hasLocation } from "./relay.js";
@@ -35,6 +35,8 @@ export { Tail } from "./tail.js";
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
 
+const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
+
 // A guest module named like the wrapper's could take its place.
 const RESERVED = /(^|\/)__dw_/i;
 
@@ -44,7 +46,7 @@ export default {
     if (url.pathname === "/health") {
       return new Response("ok");
     }
-    if ((url.pathname !== "/run" && url.pathname !== "/verify") || request.method !== "POST") {
+    if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     const admitted = await admit(request, env.SHIM_SECRET, maxJobBytes(env));
@@ -55,6 +57,10 @@ export default {
       // The gateway checking, at start and then and again, that it and the
       // shim share the signing secret.
       return new Response(null, { status: 204 });
+    }
+    if (url.pathname === "/stats") {
+      // For tests: how many executions the Outbound ledger holds.
+      return Response.json({ executions: ledgerSize() });
     }
     let job;
     try {
