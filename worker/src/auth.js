@@ -52,7 +52,7 @@ export function precheck(request, secret, nowMs = Date.now()) {
   const nonce = request.headers.get("x-gateway-nonce");
   const signature = request.headers.get("x-gateway-signature");
   if (!timestamp || !nonce || !signature) return "the call is not signed";
-  if (!/^[0-9a-fA-F]{64}$/.test(signature) || nonce.length > 128) return "the signature is malformed";
+  if (!/^[0-9a-fA-F]{64}$/.test(signature) || nonce.length > 128) return "the signature does not match (it is not 64 hex digits)";
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(nowMs / 1000 - Number(timestamp)) > WINDOW_SECONDS) {
     return "the signature is outside the time window";
   }

@@ -209,7 +209,7 @@ async function start(env, ctx, job, warm, signal, ledger) {
     if (failed.field) {
       return { response: Response.json(failed, { status: 400 }) };
     }
-    return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+    return { response: ndjson(ctx, async (send) => send({ ...result(failed), outbound: ledger.take() })) };
   }
   const exec = {
     job,
@@ -219,7 +219,7 @@ async function start(env, ctx, job, warm, signal, ledger) {
     // The first outbound request waits until the gateway is told.
     onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
   };
-  const stream = ndjson(async (send) => {
+  const stream = ndjson(ctx, async (send) => {
     try {
       await relay(guest.body, send, exec);
     } finally {

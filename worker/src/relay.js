@@ -31,19 +31,22 @@ export function result(error, response, truncated = false) {
   return event;
 }
 
-// ndjson returns a streaming response fed by producer(send).
-export function ndjson(producer) {
+// ndjson returns a streaming response fed by producer(send). The producer
+// runs as a waitUntil task of ctx: when the gateway hangs up, workerd cancels
+// what the request itself awaits, but lets this finish (its next write fails),
+// so what it holds is always released.
+export function ndjson(ctx, producer) {
   const { readable, writable } = new TransformStream();
   const writer = writable.getWriter();
   const send = (event) => writer.write(encoder.encode(JSON.stringify(event) + "\n"));
-  (async () => {
+  ctx.waitUntil((async () => {
     try {
       await producer(send);
     } catch (err) {
       await send(result({ code: "exception", message: `shim: ${err.message}` })).catch(() => {});
     }
     await writer.close().catch(() => {});
-  })();
+  })());
   return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
 }
 
