@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,4 +310,94 @@ func TestShimRefusesModulesNamedLikeTheWrapper(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestShimRelaysALineAtTheCapQuickly(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	cases := []struct {
+		name, code, want string
+	}{
+		// 1 MiB of bytes that JSON escapes to six each: a 6 MB line.
+		{"escaped body at the cap", `export default { fetch() { return new Response("\x01".repeat(1 << 20)); } }`, `"success":true`},
+		{"escaped body below the cap", `export default { fetch() { return new Response("\x1f".repeat((1 << 20) - 1)); } }`, `"success":true`},
+		// Headers are not cut by the wrapper: a record past the cap is
+		// refused before it is parsed.
+		{"headers past the cap", `export default { fetch() { return new Response("x", { headers: { "x-big": "\x01".repeat(8 << 20) } }); } }`, `"code":"output_limit"`},
+		{"error past the cap", `export default { fetch() { const e = new Error("m"); Object.defineProperty(e, "name", { value: "\x01".repeat(8 << 20) }); throw e; } }`, `"success":false`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			lines := rawLines(t, l, job("cap", tc.code, 10*time.Second))
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("the execution took %v", d)
+			}
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Errorf("result = %.300s, want %s", last, tc.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a log sink the test can read while the backend writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestDeniedFetchesDoNotFloodTheRuntimeLog(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	l := loadertest.StartLocal(t, zerolog.New(&out), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	targets := []string{"http://127.0.0.1/", "http://10.0.0.1/", "http://[::1]/", "http://169.254.169.254/", "https://not-allowed.example/", "http://[::ffff:127.0.0.1]/"}
+	code := `export default { async fetch() {
+		const targets = ` + mustJSON(t, targets) + `;
+		const all = [];
+		for (let i = 0; i < 200; i++) all.push(fetch(targets[i % targets.length]).then(() => "sent", (e) => e.message));
+		const got = await Promise.all(all);
+		return new Response(String(got.filter((m) => m.includes("denied")).length));
+	} }`
+	j := job("flood", code, 10*time.Second)
+	j.Outbound = &loader.OutboundPolicy{Hosts: []string{"allowed.example"}}
+	events, err := run(t, l, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := lastResult(t, events)
+	if !res.Success || res.Response.Body != "200" || len(res.Outbound) != 200 {
+		t.Fatalf("result = %+v, %+v, %d outbound; want 200 denied", res.Error, res.Response, len(res.Outbound))
+	}
+	for _, o := range res.Outbound {
+		if !o.Denied {
+			t.Errorf("outbound %+v, want denied", o)
+		}
+	}
+	if n := strings.Count(out.String(), `"component":"workerd"`); n > 0 {
+		t.Errorf("workerd wrote %d log lines for denied requests:\n%.2000s", n, out.String())
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
