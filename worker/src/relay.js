@@ -61,9 +61,16 @@ export async function relay(body, send, exec) {
   const cancel = () => reader.cancel("the execution ended").catch(() => {});
   exec.signal?.addEventListener("abort", cancel);
   let last = Date.now();
+  let ended = false;
   const emit = async (event) => {
+    // Nothing follows the result: not a ping, nor the net line of a request
+    // that arrives as the execution ends (the ledger, taken here, refuses it).
+    if (ended) return;
     last = Date.now();
-    if (event.type === "result") event.outbound = exec.outbound();
+    if (event.type === "result") {
+      ended = true;
+      event.outbound = exec.outbound();
+    }
     try {
       await send(event);
     } catch (err) {
