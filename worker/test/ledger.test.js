@@ -32,7 +32,10 @@ test("the first request waits until the net line is confirmed", async () => {
 });
 
 test("nothing is recorded or sent for an execution that has ended", async () => {
-  assert.equal(await arrive("never-registered", "GET", "https://a.example/"), null);
+  // A key never registered in this isolate: the platform ran the entrypoint
+  // elsewhere. The request is not refused, and not recorded.
+  assert.deepEqual(await arrive("never-registered", "GET", "https://a.example/"), { method: "GET", url: "https://a.example/" });
+  assert.equal(size(), 0);
   const ledger = begin("exec-ended");
   ledger.confirm();
   ledger.take();
@@ -77,6 +80,17 @@ test("after many executions that fetch and end every way, the ledger is empty", 
   }
   await Promise.all(runs);
   assert.equal(size(), 0);
+});
+
+test("a warm isolate between executions has its requests refused", async () => {
+  const first = begin("warm#2");
+  first.confirm();
+  first.take();
+  assert.equal(await arrive("warm#2", "GET", "https://late.example/"), null);
+  const second = begin("warm#2");
+  second.confirm();
+  assert.notEqual(await arrive("warm#2", "GET", "https://a.example/"), null);
+  assert.deepEqual(second.take(), [{ method: "GET", url: "https://a.example/" }]);
 });
 
 test("a re-used key does not let an ended registration remove the new one", async () => {
