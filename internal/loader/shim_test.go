@@ -409,3 +409,42 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(data)
 }
+
+// Addresses the policy lets through but workerd's network service refuses
+// (here: addresses the gateway lists as its own) are recorded as denied; a
+// name that does not resolve is a failure, not a denial.
+func TestNetworkRefusalsAreRecordedAsDenied(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) {
+		c.DenyAddresses = []string{"1.1.1.1", "8.8.8.8"}
+	})
+	t.Cleanup(func() { l.Close() })
+	cases := []struct {
+		target string
+		denied bool
+	}{
+		{"http://1.1.1.1:9/", true},
+		{"https://1.1.1.1/", true},
+		{"http://8.8.8.8:8080/x?q=1", true},
+		{"http://does-not-resolve.invalid/", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.target, func(t *testing.T) {
+			t.Parallel()
+			code := `export default { async fetch() { try { await fetch(` + mustJSON(t, tc.target) + `); return new Response("sent"); } catch (e) { return new Response(e.message); } } }`
+			j := job("refused", code, 10*time.Second)
+			j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}}
+			events, err := run(t, l, j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := lastResult(t, events)
+			if len(res.Outbound) != 1 || res.Outbound[0].Denied != tc.denied || res.Outbound[0].Status != 0 {
+				t.Errorf("outbound = %+v, want one record, denied %v", res.Outbound, tc.denied)
+			}
+			if got := strings.Contains(res.Response.Body, "denied"); got != tc.denied {
+				t.Errorf("the guest saw %q, want denied %v", res.Response.Body, tc.denied)
+			}
+		})
+	}
+}
