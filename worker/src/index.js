@@ -20,6 +20,9 @@
 // signature headers inside the time window gets 401, one without a
 // Content-Length 411, one longer than MAX_JOB_BYTES 413, all before its body
 // is read; then the body is read up to its length and the signature checked.
+// Besides /run, the signed paths are /verify (204: the secrets match) and
+// /stats (how many executions the Outbound ledger holds, for tests); /health
+// is open.
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
