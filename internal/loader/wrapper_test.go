@@ -40,7 +40,7 @@ var wrapperPatches = map[string]string{
 	"stream writer":                   `WritableStreamDefaultWriter.prototype.write = () => Promise.resolve(); WritableStreamDefaultWriter.prototype.close = () => new Promise(() => {});`,
 	"stream reader":                   `ReadableStream.prototype.getReader = () => ({ read: async () => ({ done: false, value: "forged" }) });`,
 	"typed arrays":                    `{ const T = Object.getPrototypeOf(Uint8Array.prototype); Object.defineProperty(T, "byteLength", { get() { return 1e9; } }); T.set = () => {}; T.subarray = () => "forged"; }`,
-	"Response.prototype getters":      `Object.defineProperty(Response.prototype, "status", { get() { return 299; } }); Object.defineProperty(Response.prototype, "headers", { get() { return new Headers({ "x-forged": "1" }); } });`,
+	"Response.prototype getters":      `Object.defineProperty(Response.prototype, "status", { configurable: true, get() { return 299; } }); Object.defineProperty(Response.prototype, "headers", { configurable: true, get() { return new Headers({ "x-forged": "1" }); } });`,
 	"Headers.prototype":               `Headers.prototype.forEach = () => {}; Headers.prototype.entries = function* () { yield ["x-forged", "1"]; };`,
 	"Object.defineProperty and keys":  `Object.defineProperty = () => { throw new Error("forged"); }; Object.keys = () => ["forged"]; Object.entries = () => [];`,
 	"Reflect.apply":                   `Reflect.apply = () => "forged";`,
@@ -51,9 +51,22 @@ var wrapperPatches = map[string]string{
 }
 
 // selfHarming are patches that break the guest's own code too (its own
-// promises and awaits): the result may then be an error of the guest's own
-// making, but it is still never the forged record.
-var selfHarming = map[string]bool{"Object.prototype.then": true, "Promise constructor and then": true, "Promise species": true}
+// promises and awaits), at every compatibility date (nil) or at the dates
+// listed: the result may then be an error of the guest's own making, but it
+// is still never the forged record. Before 2022-11-30 the runtime's own
+// streams store a read's result through the guest's Object.prototype
+// setters, so a guest that defines them cannot have its body read.
+var selfHarming = map[string][]string{
+	"Object.prototype.then":        nil,
+	"Promise constructor and then": nil,
+	"Promise species":              nil,
+	"Object.prototype accessors":   {"2021-11-01"},
+}
+
+func harmsItself(name, date string) bool {
+	dates, ok := selfHarming[name]
+	return ok && (dates == nil || slices.Contains(dates, date))
+}
 
 // guestCodes are the codes a guest's own record may carry.
 var guestCodes = []execution.Code{execution.CodeException, execution.CodeSyntaxError, execution.CodeInvalidModule,
@@ -107,32 +120,38 @@ func TestGuestPatchesCannotChangeRecords(t *testing.T) {
 		"response": `return new OriginalResponse("body-ok", { status: 201, headers: { "x-h": "v" } });`,
 		"error":    `throw new Error("own error");`,
 	}
+	// Before 2022-01-31 the runtime's classes keep their properties on each
+	// instance instead of the prototype: the wrapper reads them another way.
+	dates := []string{"2026-11-16", "2021-11-01"}
 	for name, patch := range wrapperPatches {
 		for kind, check := range answers {
-			t.Run(name+"/"+kind, func(t *testing.T) {
-				t.Parallel()
-				j := job("patch", patchedGuest(patch, code[kind]), 5*time.Second)
-				j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}}
-				events, err := run(t, l, j)
-				if err != nil {
-					t.Fatalf("Execute = %v", err)
-				}
-				res := lastResult(t, events)
-				wantUnforged(t, res)
-				if selfHarming[name] {
-					return
-				}
-				check(t, res)
-				var logs []string
-				for _, ev := range events {
-					if ev.Type == execution.EventLog {
-						logs = append(logs, ev.Log.Message)
+			for _, date := range dates {
+				t.Run(name+"/"+kind+"/"+date, func(t *testing.T) {
+					t.Parallel()
+					j := job("patch", patchedGuest(patch, code[kind]), 5*time.Second)
+					j.CompatibilityDate = date
+					j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}}
+					events, err := run(t, l, j)
+					if err != nil {
+						t.Fatalf("Execute = %v", err)
 					}
-				}
-				if len(logs) == 0 || logs[0] != "before" {
-					t.Errorf("logs = %q, want the guest's own first", logs)
-				}
-			})
+					res := lastResult(t, events)
+					wantUnforged(t, res)
+					if harmsItself(name, date) {
+						return
+					}
+					check(t, res)
+					var logs []string
+					for _, ev := range events {
+						if ev.Type == execution.EventLog {
+							logs = append(logs, ev.Log.Message)
+						}
+					}
+					if len(logs) == 0 || logs[0] != "before" {
+						t.Errorf("logs = %q, want the guest's own first", logs)
+					}
+				})
+			}
 		}
 	}
 }
@@ -154,17 +173,21 @@ func TestWrapperChecksTheResponseBrand(t *testing.T) {
 		"Response constructor fn": `return Response;`,
 	}
 	for name, answer := range fakes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			events, err := run(t, l, job("brand", `export default { async fetch() { `+answer+` } }`, 5*time.Second))
-			if err != nil {
-				t.Fatalf("Execute = %v", err)
-			}
-			res := lastResult(t, events)
-			if res.Success || res.Error == nil || res.Error.Code != execution.CodeException {
-				t.Errorf("result = %+v, %+v; want an exception", res.Error, res.Response)
-			}
-		})
+		for _, date := range []string{"2026-11-16", "2021-11-01"} {
+			t.Run(name+"/"+date, func(t *testing.T) {
+				t.Parallel()
+				j := job("brand", `export default { async fetch() { `+answer+` } }`, 5*time.Second)
+				j.CompatibilityDate = date
+				events, err := run(t, l, j)
+				if err != nil {
+					t.Fatalf("Execute = %v", err)
+				}
+				res := lastResult(t, events)
+				if res.Success || res.Error == nil || res.Error.Code != execution.CodeException {
+					t.Errorf("result = %+v, %+v; want an exception", res.Error, res.Response)
+				}
+			})
+		}
 	}
 	// A subclass is a real Response: its own getters do not change the record.
 	sub := `class R extends Response { get status() { return 299; } get headers() { return new Headers({ "x-forged": "1" }); } }

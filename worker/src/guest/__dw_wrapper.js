@@ -29,13 +29,23 @@ const getPrototypeOf = Object.getPrototypeOf;
 const defineProperty = Object.defineProperty;
 
 // getter returns the accessor name of proto or the nearest prototype above it
-// that has one, uncurried.
+// that has one, uncurried; null if there is none. (Before compatibility date
+// 2022-01-31 the runtime's own classes have their properties on each instance
+// instead of accessors on the prototype.)
 function getter(proto, name) {
   for (let p = proto; p !== null; p = getPrototypeOf(p)) {
     const d = getOwn(p, name);
-    if (d !== undefined) return uncurry(d.get);
+    if (d !== undefined && typeof d.get === "function") return uncurry(d.get);
   }
-  throw new TypeError(`no accessor ${String(name)}`);
+  return null;
+}
+
+// read reads a property of an object of the runtime's through its captured
+// accessor, or, for a runtime with per-instance properties, from the
+// instance itself (own properties: nothing the guest set on a prototype
+// is consulted). Only for objects the wrapper made.
+function read(get, obj, name) {
+  return get !== null ? get(obj) : obj[name];
 }
 const reflectApply = Reflect.apply;
 const jsonStringify = JSON.stringify;
@@ -62,13 +72,13 @@ const uint8ToBase64 = typeof Uint8Array.prototype.toBase64 === "function" ? uncu
 const responseStatus = getter(Response.prototype, "status");
 const responseHeaders = getter(Response.prototype, "headers");
 const responseBody = getter(Response.prototype, "body");
+const responseClone = uncurry(Response.prototype.clone);
 const headersForEach = uncurry(Headers.prototype.forEach);
 const streamGetReader = uncurry(ReadableStream.prototype.getReader);
-const ReaderProto = getPrototypeOf(new ReadableStream().getReader());
-const readerRead = uncurry(ReaderProto.read);
-const readerCancel = uncurry(ReaderProto.cancel);
 const transformReadable = getter(TransformStream.prototype, "readable");
 const transformWritable = getter(TransformStream.prototype, "writable");
+const readerRead = uncurry(ReadableStreamDefaultReader.prototype.read);
+const readerCancel = uncurry(ReadableStreamDefaultReader.prototype.cancel);
 const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
@@ -306,14 +316,14 @@ async function readBody(stream, limit) {
   return { __proto__: null, bytes, truncated };
 }
 
-async function describeResponse(response) {
-  const status = responseStatus(response);
+async function describeResponse(parts) {
+  const status = parts.status;
   if (status < 200) {
     return failure("exception", "TypeError", `fetch handler returned a Response with status ${status}; an execution returns 200 to 599`, undefined);
   }
   const headers = { __proto__: null };
   const names = list();
-  headersForEach(responseHeaders(response), (value, name) => {
+  headersForEach(parts.headers, (value, name) => {
     if (headers[name] === undefined) {
       append(names, name);
       headers[name] = value;
@@ -321,7 +331,7 @@ async function describeResponse(response) {
       headers[name] = `${headers[name]}, ${value}`;
     }
   });
-  const { bytes, truncated } = await own(readBody(responseBody(response), OPTIONS.maxResponseBytes));
+  const { bytes, truncated } = await own(readBody(parts.body, OPTIONS.maxResponseBytes));
   let body;
   let bodyEncoding = "utf8";
   try {
@@ -333,15 +343,21 @@ async function describeResponse(response) {
   return { __proto__: null, t: "response", status, headers, names, body, bodyEncoding, truncated };
 }
 
-// isResponse is a brand check that no subclass, prototype or
-// Symbol.hasInstance can fake: the captured status getter throws on anything
-// but a real Response.
-function isResponse(value) {
+// responseParts reads a Response's status, headers and body through what
+// the guest cannot replace, or returns null for anything but a real Response.
+// The captured accessors are a brand check no subclass, prototype or
+// Symbol.hasInstance can fake: they throw on anything else. Where the runtime
+// has per-instance properties, the parts are read from a clone the wrapper
+// made (clone is itself a brand check), which no guest code has touched.
+function responseParts(value) {
   try {
-    responseStatus(value);
-    return true;
+    if (responseStatus !== null) {
+      return { __proto__: null, status: responseStatus(value), headers: responseHeaders(value), body: responseBody(value) };
+    }
+    const real = responseClone(value);
+    return { __proto__: null, status: real.status, headers: real.headers, body: real.body };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -391,11 +407,12 @@ async function run(request, env, ctx) {
   let outcome;
   try {
     const response = await handler(request, env, ctx);
-    if (!isResponse(response)) {
+    const parts = responseParts(response);
+    if (parts === null) {
       const shown = response === undefined ? "undefined" : cut(formatted(["%o", response]), 200);
       outcome = failure("exception", "TypeError", `fetch handler returned ${shown}, not a Response`, undefined);
     } else {
-      outcome = await own(describeResponse(response));
+      outcome = await own(describeResponse(parts));
     }
   } catch (err) {
     outcome = describeError(err, "exception");
@@ -450,7 +467,7 @@ export default Object.freeze({
     const stream = new TransformStreamCtor();
     const warm = served++ > 0;
     const state = freshState ?? newState();
-    state.writer = writableGetWriter(transformWritable(stream));
+    state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
     const early = state.pending;
     state.pending = null;
     for (let i = 0; i < early.n; i++) settle(writerWrite(state.writer, encode(encoder, early[i] + "\n")));
@@ -459,6 +476,6 @@ export default Object.freeze({
     // not a waitUntil task, so the caller hanging up cancels it.
     if (als !== null) alsRun(als, state, serve, state, warm, request, env, ctx);
     else serve(state, warm, request, env, ctx);
-    return new ResponseCtor(transformReadable(stream));
+    return new ResponseCtor(read(transformReadable, stream, "readable"));
   },
 });
