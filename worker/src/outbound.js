@@ -20,6 +20,9 @@ import { arrive } from "./ledger.js";
 // needs no lookup, an internal error is the peer filter's refusal: denied.
 // For a name it is ambiguous and recorded as failed, with the reference for
 // the operator. Runtimes that spell the refusal out are matched by SPELLED.
+// A policy denial is thrown from here and writes nothing to workerd's log; a
+// refusal by the network service writes two lines (the internal error and
+// its stack), which the shim cannot prevent: the gateway rate-limits them.
 const SPELLED = /is not allowed|not permitted|blocked by restrictPeers/;
 const INTERNAL = /^internal error; reference = /;
 
