@@ -17,8 +17,12 @@ import (
 
 var errTimeout = errors.New("execution timed out")
 
-// pingLine is what the shim sends while a guest is silent.
-var pingLine = []byte(`{"type":"ping"}`)
+// pingLine is what the shim sends while a guest is silent; netLine, when the
+// guest's first outbound request arrives (skipped here for now).
+var (
+	pingLine = []byte(`{"type":"ping"}`)
+	netLine  = []byte(`{"type":"net"}`)
+)
 
 // shimCall is one execution sent to a shim, local or on Cloudflare.
 type shimCall struct {
@@ -87,7 +91,7 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 	for scanner.Scan() {
 		c.lastLine.Store(time.Now().UnixNano())
 		line := scanner.Bytes()
-		if bytes.Equal(line, pingLine) {
+		if bytes.Equal(line, pingLine) || bytes.Equal(line, netLine) {
 			continue // the shim checking that the gateway is still there
 		}
 		var ev execution.Event

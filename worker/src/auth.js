@@ -7,7 +7,9 @@
 //   X-Gateway-Signature: lower-case hex HMAC
 //
 // Calls unsigned, signed with another secret, with a tampered body, or
-// outside the time window are refused; so is a signature seen before.
+// outside the time window are refused; so is a signature this isolate has
+// seen before. The headers, the window and the body's declared length are
+// checked before the body is read (admit).
 
 const WINDOW_SECONDS = 60;
 const encoder = new TextEncoder();
@@ -41,16 +43,31 @@ function equalConstantTime(a, b) {
   return diff === 0;
 }
 
-// verify returns null for a call the gateway signed, else why it is refused.
-export async function verify(request, body, secret, nowMs = Date.now()) {
+// precheck returns null if a call carries well-formed signature headers
+// inside the time window, else why it is refused. It reads no body: the shim
+// runs it before reading one.
+export function precheck(request, secret, nowMs = Date.now()) {
   if (typeof secret !== "string" || secret.length < 32) return "the shim has no SHIM_SECRET of at least 32 characters";
   const timestamp = request.headers.get("x-gateway-timestamp");
   const nonce = request.headers.get("x-gateway-nonce");
   const signature = request.headers.get("x-gateway-signature");
   if (!timestamp || !nonce || !signature) return "the call is not signed";
+  if (!/^[0-9a-fA-F]{64}$/.test(signature) || nonce.length > 128) return "the signature does not match (it is not 64 hex digits)";
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(nowMs / 1000 - Number(timestamp)) > WINDOW_SECONDS) {
     return "the signature is outside the time window";
   }
+  return null;
+}
+
+// verify returns null for a call the gateway signed, else why it is refused.
+// A signature is accepted once per isolate (the replay cache lives in its
+// memory only).
+export async function verify(request, body, secret, nowMs = Date.now()) {
+  const refused = precheck(request, secret, nowMs);
+  if (refused !== null) return refused;
+  const timestamp = request.headers.get("x-gateway-timestamp");
+  const nonce = request.headers.get("x-gateway-nonce");
+  const signature = request.headers.get("x-gateway-signature");
   const path = new URL(request.url).pathname;
   const expected = await sign(secret, request.method, path, timestamp, nonce, body);
   if (!equalConstantTime(expected, signature.toLowerCase())) return "the signature does not match";
@@ -60,4 +77,54 @@ export async function verify(request, body, secret, nowMs = Date.now()) {
   if (seen.has(expected)) return "the call was replayed";
   seen.set(expected, nowMs + 2 * WINDOW_SECONDS * 1000);
   return null;
+}
+
+// DEFAULT_MAX_JOB_BYTES bounds a call's body when the gateway does not hand
+// the shim its own bound (env.MAX_JOB_BYTES).
+export const DEFAULT_MAX_JOB_BYTES = 32 << 20;
+
+// maxJobBytes is the largest body the shim reads: env.MAX_JOB_BYTES if it
+// is a positive integer, else the default.
+export function maxJobBytes(env) {
+  const n = Number(env?.MAX_JOB_BYTES);
+  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_MAX_JOB_BYTES;
+}
+
+// admit checks a call before and while reading its body, in this order:
+// signature headers and time window (401), a Content-Length (411) within cap
+// (413), the body read up to that length and no further (400), then the
+// signature over it (401). It returns {body} or {status, message}; an
+// unsigned or oversized body is never read.
+export async function admit(request, secret, cap, nowMs = Date.now()) {
+  const refused = precheck(request, secret, nowMs);
+  if (refused !== null) return { status: 401, message: `unauthorized: ${refused}` };
+  const length = request.headers.get("content-length");
+  if (length === null) return { status: 411, message: "a Content-Length is required" };
+  if (!/^\d{1,15}$/.test(length)) return { status: 400, message: "invalid Content-Length" };
+  if (Number(length) > cap) return { status: 413, message: `the call's body exceeds ${cap} bytes` };
+  const body = await readExactly(request.body, Number(length));
+  if (body === null) return { status: 400, message: "the body does not match its Content-Length" };
+  const bad = await verify(request, body, secret, nowMs);
+  if (bad !== null) return { status: 401, message: `unauthorized: ${bad}` };
+  return { body };
+}
+
+// readExactly reads a body of exactly length bytes into one buffer, never
+// more; null if the stream is longer or shorter.
+async function readExactly(stream, length) {
+  const bytes = new Uint8Array(length);
+  if (stream === null) return length === 0 ? bytes : null;
+  const reader = stream.getReader();
+  let offset = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (offset + value.byteLength > length) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    bytes.set(value, offset);
+    offset += value.byteLength;
+  }
+  return offset === length ? bytes : null;
 }

@@ -4,26 +4,44 @@
 // NDJSON events, one per line, as they occur:
 //
 //   {"type":"log","level":"log","stream":"stdout","message":"...","time":"..."}
-//   {"type":"result","success":true,"response":{...}}
+//   {"type":"net"}
+//   {"type":"result","success":true,"response":{...},"outbound":[...]}
 //
-// Exactly one result event ends every stream. A request the runtime rejects
-// before anything runs (bad compatibility date or flags) gets a 400 with
+// Exactly one result event ends every stream. Two internal lines are not
+// events: {"type":"ping"}, sent while the guest is silent, and {"type":"net"},
+// sent at most once per execution, when the guest's first outbound request
+// reaches the Outbound entrypoint and before that request is decided or sent
+// (the request waits until the line is written), so the gateway knows whether
+// the guest may have reached the network. A request the runtime rejects before
+// anything runs (bad compatibility date or flags) gets a 400 with
 // {"field": ..., "message": ...} instead.
+//
+// The shim authenticates before it reads: a call without well-formed
+// signature headers inside the time window gets 401, one without a
+// Content-Length 411, one longer than MAX_JOB_BYTES 413, all before its body
+// is read; then the body is read up to its length and the signature checked.
+// Besides /run, the signed paths are /verify (204: the secrets match) and
+// /stats (how many executions the Outbound ledger holds, for tests); /health
+// is open.
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
-import { verify } from "./auth.js";
-import { takeOutbound } from "./outbound.js";
-import { awaitOutcome } from "./tail.js";
-import { limitOf } from "./limits.js";
+import { admit, maxJobBytes } from "./auth.js";
+import { begin, size as ledgerSize } from "./ledger.js";
+import { acquire } from "./warm.js";
+import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
+import { ndjson, relay, result, hasLocation } from "./relay.js";
 
 export { Outbound } from "./outbound.js";
 export { Tail } from "./tail.js";
 
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
-const STREAMS = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr", error: "stderr" };
-const encoder = new TextEncoder();
+
+const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
+
+// A guest module named like the wrapper's could take its place.
+const RESERVED = /(^|\/)__dw_/i;
 
 export default {
   async fetch(request, env, ctx) {
@@ -31,25 +49,35 @@ export default {
     if (url.pathname === "/health") {
       return new Response("ok");
     }
-    if ((url.pathname !== "/run" && url.pathname !== "/verify") || request.method !== "POST") {
+    if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
-    const body = await request.arrayBuffer();
-    const refused = await verify(request, body, env.SHIM_SECRET);
-    if (refused !== null) {
-      return Response.json({ message: `unauthorized: ${refused}` }, { status: 401 });
+    const admitted = await admit(request, env.SHIM_SECRET, maxJobBytes(env));
+    if (admitted.status) {
+      return Response.json({ message: admitted.message }, { status: admitted.status });
     }
     if (url.pathname === "/verify") {
       // The gateway checking, at start and then and again, that it and the
       // shim share the signing secret.
       return new Response(null, { status: 204 });
     }
+    if (url.pathname === "/stats") {
+      // For tests: how many executions the Outbound ledger holds.
+      return Response.json({ executions: ledgerSize() });
+    }
     let job;
     try {
-      job = JSON.parse(new TextDecoder().decode(body));
+      job = JSON.parse(new TextDecoder().decode(admitted.body));
     } catch (err) {
       return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
     }
+    const reserved = Object.keys(job.modules ?? {}).find((name) => RESERVED.test(name));
+    if (reserved !== undefined) {
+      return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with __dw_)` }, { status: 400 });
+    }
+    job.maxResponseBytes ||= 1 << 20;
+    job.maxLogLineBytes ||= 64 << 10;
+    job.maxLogBytes ||= 1 << 20;
     return run(env, ctx, job, request.signal);
   },
 };
@@ -60,9 +88,11 @@ function guestModules(job) {
       js: WRAPPER
         .replace('const MAIN = "__DW_MAIN__";', `const MAIN = ${JSON.stringify("./" + job.mainModule)};`)
         .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({
-          maxResponseBytes: job.maxResponseBytes || 1048576,
-          maxLogLineBytes: job.maxLogLineBytes || 65536,
-          maxLogBytes: job.maxLogBytes || 1048576,
+          maxResponseBytes: job.maxResponseBytes,
+          maxLogLineBytes: job.maxLogLineBytes,
+          maxLogBytes: job.maxLogBytes,
+          maxErrorText: MAX_ERROR_TEXT,
+          maxErrorName: MAX_ERROR_NAME,
           reuse: Boolean(job.reuseKey),
         })};`),
     },
@@ -99,22 +129,24 @@ function base64ToBytes(s) {
 
 // load creates the guest's isolate. With no outbound policy it has no
 // network at all; with one, every request goes through the Outbound
-// entrypoint, which enforces and records it. A job with a reuse key may run
-// in a warm isolate kept by LOADER.get under that key: the gateway derives
-// the key from everything that defines the isolate and the caller's API key.
-function load(env, ctx, job) {
-  if (job.reuseKey) {
-    return env.LOADER.get(job.reuseKey, async () => workerCode(ctx, job, true));
+// entrypoint, which enforces and records it. A job with a reuse key runs in
+// the warm isolate named isolateId (warm.js), kept by LOADER.get: the gateway
+// derives the key from everything that defines the isolate and the caller's
+// API key.
+function load(env, ctx, job, isolateId) {
+  if (isolateId) {
+    return env.LOADER.get(isolateId, async () => workerCode(ctx, job, isolateId));
   }
-  return env.LOADER.load(workerCode(ctx, job, false));
+  return env.LOADER.load(workerCode(ctx, job, null));
 }
 
-function workerCode(ctx, job, reuse) {
+function workerCode(ctx, job, isolateId) {
   const flags = job.compatibilityFlags ?? [];
+  const reuse = isolateId !== null;
   const code = {
     compatibilityDate: job.compatibilityDate,
-    // A reused isolate runs several executions at once; the wrapper tells
-    // their console calls apart with AsyncLocalStorage.
+    // In a reused isolate the wrapper keeps a call from a timer an earlier
+    // execution left behind out of the current one with AsyncLocalStorage.
     compatibilityFlags: reuse && !flags.includes("nodejs_als") && !flags.includes("nodejs_compat") ? [...flags, "nodejs_als"] : flags,
     mainModule: WRAPPER_MODULE,
     modules: guestModules(job),
@@ -122,9 +154,10 @@ function workerCode(ctx, job, reuse) {
     globalOutbound: null,
   };
   if (job.outbound) {
+    // The Outbound entrypoint records requests under the execution (a fresh
+    // isolate) or the warm isolate, which runs one execution at a time.
     code.globalOutbound = ctx.exports.Outbound({
-      // In a reused isolate the wrapper records requests per execution.
-      props: { id: reuse ? null : job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
+      props: { key: reuse ? isolateId : job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
     });
   }
   if (job.limits) code.limits = job.limits;
@@ -138,30 +171,66 @@ function workerCode(ctx, job, reuse) {
 }
 
 async function run(env, ctx, job, signal) {
+  let warm = null;
+  if (job.reuseKey) {
+    try {
+      warm = await acquire(job.reuseKey, signal);
+    } catch {
+      return new Response(null, { status: 499 }); // the gateway went away while waiting
+    }
+  }
+  const ledger = begin(warm ? warm.id : job.id);
+  const done = () => {
+    ledger.take();
+    warm?.release();
+  };
+  let answer;
+  try {
+    answer = await start(env, ctx, job, warm, signal, ledger);
+  } catch (err) {
+    done();
+    throw err;
+  }
+  if (!answer.stream) done();
+  return answer.response;
+}
+
+// start loads the guest and answers with its event stream, or with a 400
+// when the runtime refused the job's configuration.
+async function start(env, ctx, job, warm, signal, ledger) {
   let worker;
   try {
-    worker = load(env, ctx, job);
+    worker = load(env, ctx, job, warm?.id);
   } catch (err) {
-    return Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 });
+    return { response: Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 }) };
   }
-
   let guest;
   try {
     guest = await worker.getEntrypoint().fetch(guestRequest(job));
   } catch (err) {
     const failed = classifyStartError(err);
     if (failed.field) {
-      return Response.json(failed, { status: 400 });
+      return { response: Response.json(failed, { status: 400 }) };
     }
-    return ndjson(async (send) => send(result(failed)));
+    return { response: ndjson(ctx, async (send) => send({ ...result(failed), outbound: ledger.take() })) };
   }
-  return ndjson((send) => relay(guest.body, send, env, ctx, job, signal));
-}
-
-const location = /\n\s*at [^\n]*:\d+:\d+/;
-
-function hasLocation(stack) {
-  return typeof stack === "string" && location.test(stack);
+  const exec = {
+    job,
+    signal,
+    outbound: ledger.take,
+    locate: () => locateSyntaxError(env, ctx, job),
+    // The first outbound request waits until the gateway is told.
+    onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
+  };
+  const stream = ndjson(ctx, async (send) => {
+    try {
+      await relay(guest.body, send, exec);
+    } finally {
+      ledger.take();
+      warm?.release();
+    }
+  });
+  return { response: stream, stream: true };
 }
 
 // locateSyntaxError finds where a syntax error is. With new_module_registry
@@ -173,7 +242,7 @@ function hasLocation(stack) {
 async function locateSyntaxError(env, ctx, job) {
   const flags = (job.compatibilityFlags ?? []).filter((f) => f !== "new_module_registry");
   try {
-    const worker = load(env, ctx, { ...job, outbound: null, reuseKey: undefined, compatibilityFlags: [...flags, "legacy_module_registry"] });
+    const worker = load(env, ctx, { ...job, outbound: null, reuseKey: undefined, compatibilityFlags: [...flags, "legacy_module_registry"] }, null);
     const probe = await worker.getEntrypoint().fetch("http://localhost/", { method: "HEAD" });
     await probe.body?.cancel();
   } catch (err) {
@@ -203,168 +272,4 @@ function classifyStartError(err) {
     return { code: "invalid_module", message: message.replace(/^Failed to start Worker:\s*/, "") };
   }
   return { code: "exception", message, stack: err && err.stack };
-}
-
-function result(error, response, truncated = false) {
-  const event = { type: "result", success: error === null };
-  if (response) event.response = response;
-  if (error) event.error = error;
-  if (truncated) event.truncated = true;
-  return event;
-}
-
-// ndjson returns a streaming response fed by producer(send).
-function ndjson(producer) {
-  const { readable, writable } = new TransformStream();
-  const writer = writable.getWriter();
-  const send = (event) => writer.write(encoder.encode(JSON.stringify(event) + "\n"));
-  (async () => {
-    try {
-      await producer(send);
-    } catch (err) {
-      await send(result({ code: "exception", message: `shim: ${err.message}` })).catch(() => {});
-    }
-    await writer.close().catch(() => {});
-  })();
-  return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
-}
-
-// relay reads the wrapper's records and forwards them as events. The guest can
-// only write through the wrapper, but the records are still checked: anything
-// that is not a well-formed record ends the execution.
-// While the guest is silent the shim sends a ping this often. workerd learns
-// that the gateway hung up only when a write fails, so the pings are what
-// turn a hang-up into the guest's cancellation within this interval.
-const PING_INTERVAL_MS = 100;
-
-const HUNG = /hung and would never generate a response/;
-
-async function relay(body, send, env, ctx, job, signal) {
-  const reader = body.getReader();
-  // Cancelling the guest's response stream ends the guest's request, and with
-  // it the guest's timers and pending I/O.
-  const cancel = () => reader.cancel("the caller went away").catch(() => {});
-  signal?.addEventListener("abort", cancel);
-  let last = Date.now();
-  const emit = async (event) => {
-    last = Date.now();
-    if (event.type === "result" && event.outbound === undefined) event.outbound = takeOutbound(job.id);
-    try {
-      await send(event);
-    } catch (err) {
-      cancel();
-      throw err;
-    }
-  };
-  const pinger = setInterval(() => {
-    if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: "ping" }).catch(() => {});
-  }, PING_INTERVAL_MS);
-  try {
-    await relayRecords(reader, emit, env, ctx, job);
-  } finally {
-    clearInterval(pinger);
-  }
-}
-
-async function relayRecords(reader, send, env, ctx, job) {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  let finished = false;
-  let failure = null;
-  for (;;) {
-    let chunk;
-    try {
-      chunk = await reader.read();
-    } catch (err) {
-      failure = err;
-      break;
-    }
-    if (chunk.done) break;
-    buffered += decoder.decode(chunk.value, { stream: true });
-    let nl;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (finished || line === "") continue;
-      finished = await forward(line, send, env, ctx, job);
-    }
-  }
-  if (!finished) {
-    const why = failure ? String(failure.message || failure) : "";
-    const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
-    if (limit !== null) {
-      await send(result(limit));
-    } else if (HUNG.test(why)) {
-      // workerd saw the guest wait on something that can never complete.
-      await send(result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" }));
-    } else {
-      await send(result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` }));
-    }
-  }
-}
-
-// annotate copies what only the wrapper knows onto a result event: whether
-// the isolate was warm, and (in a reused isolate) the requests it recorded.
-function annotate(event, record) {
-  if (record.warm === true) event.warm = true;
-  if (Array.isArray(record.outbound)) {
-    event.outbound = record.outbound.slice(0, 1000).map((o) => ({
-      method: String(o.method), url: String(o.url),
-      ...(Number.isInteger(o.status) ? { status: o.status } : {}),
-      ...(o.denied === true ? { denied: true } : {}),
-    }));
-  }
-  return event;
-}
-
-async function forward(line, send, env, ctx, job) {
-  let record;
-  try {
-    record = JSON.parse(line);
-  } catch {
-    await send(result({ code: "exception", message: "malformed record from the guest isolate" }));
-    return true;
-  }
-  switch (record.t) {
-    case "log": {
-      const level = STREAMS[record.level] ? record.level : "log";
-      const event = {
-        type: "log",
-        level,
-        stream: STREAMS[level],
-        message: cleanStack(String(record.message)),
-        time: new Date().toISOString(),
-      };
-      if (record.truncated) event.truncated = true;
-      await send(event);
-      return false;
-    }
-    case "response": {
-      const { status, headers, body, bodyEncoding } = record;
-      await send(annotate(result(null, { status, headers, body, bodyEncoding }, Boolean(record.truncated || record.logsTruncated)), record));
-      return true;
-    }
-    case "error": {
-      const { code, name, message } = record;
-      const text = name && !String(message).startsWith(name) ? `${name}: ${message}` : String(message);
-      let stack = record.stack && cleanStack(String(record.stack));
-      if (code === "syntax_error" && !hasLocation(stack)) {
-        stack = (await locateSyntaxError(env, ctx, job)) ?? stack;
-      }
-      await send(annotate(result({ code, message: cleanStack(text), stack }, undefined, Boolean(record.logsTruncated)), record));
-      return true;
-    }
-    default:
-      await send(result({ code: "exception", message: "unknown record from the guest isolate" }));
-      return true;
-  }
-}
-
-const wrapperFrame = /\n\s*at [^\n]*__dw_(?:wrapper|format)\.js[^\n]*/g;
-
-// cleanStack removes the capture wrapper's frames and the runtime's bundle
-// prefix from stack traces, so they show only the guest's own modules.
-function cleanStack(text) {
-  if (!text.includes("file:///bundle/")) return text;
-  return text.replace(wrapperFrame, "").replaceAll("file:///bundle/", "");
 }

@@ -1,7 +1,7 @@
 // The shim's verification of the gateway's signed calls.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sign, verify } from "../src/auth.js";
+import { admit, sign, verify } from "../src/auth.js";
 
 const secret = "0123456789abcdef0123456789abcdef";
 const body = new TextEncoder().encode('{"id":"x"}');
@@ -35,4 +35,74 @@ test("verify refuses bad calls", async () => {
   const tampered = new TextEncoder().encode('{"id":"y"}');
   assert.match(await verify(await signed(now, "n-body"), tampered, secret, now * 1000), /does not match/);
   assert.match(await verify(await signed(now, "n-short"), body, "short", now * 1000), /SHIM_SECRET/);
+});
+
+// A body that fails the test if anything reads it.
+function untouchable() {
+  const read = { pulls: 0 };
+  const stream = new ReadableStream({
+    pull() {
+      read.pulls++;
+      throw new Error("the body was read");
+    },
+  }, { highWaterMark: 0 }); // pulled only when something reads it
+  return { stream, read };
+}
+
+function call(headers, body) {
+  return new Request("http://shim/run", { method: "POST", headers, body, duplex: "half" });
+}
+
+async function signedHeaders(now, nonce, signBody, extra = {}) {
+  return {
+    "x-gateway-timestamp": String(now),
+    "x-gateway-nonce": nonce,
+    "x-gateway-signature": await sign(secret, "POST", "/run", String(now), nonce, signBody),
+    ...extra,
+  };
+}
+
+test("admit refuses before reading the body", async () => {
+  const now = 1_800_000_000;
+  const forged = { "x-gateway-timestamp": String(now), "x-gateway-nonce": "n", "x-gateway-signature": "ab".repeat(32) };
+  const cases = [
+    { name: "unsigned, 400 MB declared", headers: { "content-length": String(400 << 20) }, status: 401 },
+    { name: "unsigned, no length", headers: {}, status: 401 },
+    { name: "no nonce", headers: { ...forged, "x-gateway-nonce": "", "content-length": "10" }, status: 401 },
+    { name: "signature not hex", headers: { ...forged, "x-gateway-signature": "zz".repeat(32), "content-length": "10" }, status: 401 },
+    { name: "signature too short", headers: { ...forged, "x-gateway-signature": "ab", "content-length": "10" }, status: 401 },
+    { name: "stale", headers: { ...forged, "x-gateway-timestamp": String(now - 3600), "content-length": "10" }, status: 401 },
+    { name: "timestamp not a number", headers: { ...forged, "x-gateway-timestamp": "1e9", "content-length": "10" }, status: 401 },
+    { name: "no length (chunked)", headers: forged, status: 411 },
+    { name: "length not a number", headers: { ...forged, "content-length": "-1" }, status: 400 },
+    { name: "over the cap", headers: { ...forged, "content-length": String(400 << 20) }, status: 413 },
+    { name: "just over the cap", headers: { ...forged, "content-length": "1025" }, status: 413 },
+  ];
+  for (const c of cases) {
+    const { stream, read } = untouchable();
+    const request = call(new Headers(c.headers), stream);
+    const got = await admit(request, secret, 1024, now * 1000);
+    assert.equal(got.status, c.status, `${c.name}: ${JSON.stringify(got)}`);
+    assert.equal(read.pulls, 0, `${c.name}: the body was read`);
+  }
+});
+
+test("admit reads a signed body of its declared length and checks it", async () => {
+  const now = 1_800_000_100;
+  const ok = await admit(call(await signedHeaders(now, "a-1", body, { "content-length": String(body.length) }), body), secret, 1024, now * 1000);
+  assert.deepEqual(ok.body, body);
+  // A well-formed but wrong signature is refused once the body is read.
+  const wrong = await admit(call(await signedHeaders(now, "a-2", new Uint8Array([1]), { "content-length": String(body.length) }), body), secret, 1024, now * 1000);
+  assert.equal(wrong.status, 401);
+  assert.match(wrong.message, /does not match/);
+  // A body longer than its declared length is not read past it.
+  const long = new ReadableStream({
+    start(c) {
+      c.enqueue(body);
+      c.enqueue(new Uint8Array(1 << 20));
+      c.close();
+    },
+  });
+  const over = await admit(call(await signedHeaders(now, "a-3", body, { "content-length": String(body.length) }), long), secret, 1024, now * 1000);
+  assert.equal(over.status, 400);
 });

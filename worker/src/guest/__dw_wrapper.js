@@ -1,90 +1,184 @@
 // The main module of every guest isolate. The shim loads it in front of the
 // user's modules: it takes over `console` before any user code is evaluated,
 // imports the user's main module, calls its fetch handler, and writes what
-// happened to its response body as NDJSON records, one per line, as they occur:
+// happened to its response body as NDJSON records, one per line, as they occur
+// (the contract is worker/src/records.js, which the shim checks each line
+// against):
 //
 //   {"t":"log","level":"log","message":"..."}
 //   {"t":"response","status":200,"headers":{...},"body":"...","bodyEncoding":"utf8"}
 //   {"t":"error","code":"exception","name":"Error","message":"...","stack":"..."}
 //
-// The shim turns these records into the gateway's events. Everything this module
-// uses is captured at load time, so guest code that replaces globals later cannot
-// change how its output is recorded. The shim replaces the values of MAIN and
-// OPTIONS below with JSON literals.
+// It runs in the guest's realm, after which the guest may replace any global
+// or prototype method. So everything this module calls is captured at load
+// time, before any user module is evaluated, and called in uncurried form (no
+// .call/.apply, iterator, toJSON, `then` or getter lookups at call time);
+// records are built from null-prototype objects and written by a hand-written
+// encoder that hands JSON.stringify only primitive strings. The shim replaces
+// the values of MAIN and OPTIONS below with JSON literals.
 
 import { format } from "./__dw_format.js";
 
 const MAIN = "__DW_MAIN__";
 const OPTIONS = "__DW_OPTIONS__";
 
-const stringify = JSON.stringify;
-const encoder = new TextEncoder();
-const encode = TextEncoder.prototype.encode.bind(encoder);
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-const decode = TextDecoder.prototype.decode.bind(strictDecoder);
-const writerWrite = WritableStreamDefaultWriter.prototype.write;
-const writerClose = WritableStreamDefaultWriter.prototype.close;
+// uncurry(f)(self, ...args) calls f with self as this.
+const uncurry = Function.prototype.bind.bind(Function.prototype.call);
+const getOwn = Object.getOwnPropertyDescriptor;
+const getPrototypeOf = Object.getPrototypeOf;
+const defineProperty = Object.defineProperty;
+
+// getter returns the accessor name of proto or the nearest prototype above it
+// that has one, uncurried; null if there is none. (Before compatibility date
+// 2022-01-31 the runtime's own classes have their properties on each instance
+// instead of accessors on the prototype.)
+function getter(proto, name) {
+  for (let p = proto; p !== null; p = getPrototypeOf(p)) {
+    const d = getOwn(p, name);
+    if (d !== undefined && typeof d.get === "function") return uncurry(d.get);
+  }
+  return null;
+}
+
+// read reads a property of an object of the runtime's through its captured
+// accessor, or, for a runtime with per-instance properties, from the
+// instance itself (own properties: nothing the guest set on a prototype
+// is consulted). Only for objects the wrapper made.
+function read(get, obj, name) {
+  return get !== null ? get(obj) : obj[name];
+}
+const reflectApply = Reflect.apply;
+const jsonStringify = JSON.stringify;
+const PromiseCtor = Promise;
+const Uint8ArrayCtor = Uint8Array;
+const ResponseCtor = Response;
+const TransformStreamCtor = TransformStream;
 const fromCharCode = String.fromCharCode;
 const toBase64 = btoa;
-const allSettled = Promise.allSettled.bind(Promise);
-const ResponseClass = Response;
-const headersEntries = Headers.prototype.entries;
+const stringSlice = uncurry(String.prototype.slice);
+const stringReplaceAll = uncurry(String.prototype.replaceAll);
+const regexpExec = uncurry(RegExp.prototype.exec);
+const encode = uncurry(TextEncoder.prototype.encode);
+const decode = uncurry(TextDecoder.prototype.decode);
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { __proto__: null, fatal: true });
+const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
+const typedArrayTag = getter(TypedArrayProto, Symbol.toStringTag);
+const typedArrayByteLength = getter(TypedArrayProto, "byteLength");
+const typedArrayByteOffset = getter(TypedArrayProto, "byteOffset");
+const typedArrayBuffer = getter(TypedArrayProto, "buffer");
+const typedArraySet = uncurry(TypedArrayProto.set);
+const uint8ToBase64 = typeof Uint8Array.prototype.toBase64 === "function" ? uncurry(Uint8Array.prototype.toBase64) : null;
+const responseStatus = getter(Response.prototype, "status");
+const responseHeaders = getter(Response.prototype, "headers");
+const responseBody = getter(Response.prototype, "body");
+const responseClone = uncurry(Response.prototype.clone);
+const headersForEach = uncurry(Headers.prototype.forEach);
+const streamGetReader = uncurry(ReadableStream.prototype.getReader);
+const transformReadable = getter(TransformStream.prototype, "readable");
+const transformWritable = getter(TransformStream.prototype, "writable");
+const readerRead = uncurry(ReadableStreamDefaultReader.prototype.read);
+const readerCancel = uncurry(ReadableStreamDefaultReader.prototype.cancel);
+const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
+const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
+const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
+
+const ownPromise = { __proto__: null, value: PromiseCtor, configurable: true };
+
+// own makes `await p` on a native promise skip every lookup the guest could
+// have replaced: with its own `constructor`, the await takes p as it is and
+// never looks up `then`.
+function own(p) {
+  try {
+    defineProperty(p, "constructor", ownPromise);
+  } catch {
+    // not an extensible object: awaiting it is the guest's own business
+  }
+  return p;
+}
+
+// settle ignores how p ends.
+async function settle(p) {
+  try {
+    await own(p);
+  } catch {
+    // nothing to do
+  }
+}
+
+// list is an append-only array of our own that never touches Array.prototype.
+function list() {
+  return { __proto__: null, n: 0 };
+}
+
+function append(l, value) {
+  l[l.n] = value;
+  l.n++;
+}
+
+const als = OPTIONS.reuse ? new (await import("node:async_hooks")).AsyncLocalStorage() : null;
+const alsGetStore = als === null ? null : uncurry(getPrototypeOf(als).getStore);
+const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
 
 // Each execution's output state. A fresh isolate runs one execution, whose
 // state exists from the start so that top-level console calls are kept
-// until its fetch begins. A reused isolate ("reuse" mode) may run several
-// executions at once; AsyncLocalStorage (the nodejs_als flag, which the
-// shim adds in that mode) tells which one a console call belongs to.
+// until its fetch begins. A reused isolate runs one execution at a time (the
+// shim sees to it); AsyncLocalStorage (the nodejs_als flag, which the shim
+// adds in that mode) still keeps a call from a timer an earlier execution
+// left behind out of the current one.
 function newState() {
-  return { writer: null, pending: [], budget: OPTIONS.maxLogBytes, dropped: false, outbound: null };
+  return { __proto__: null, writer: null, pending: list(), budget: OPTIONS.maxLogBytes, dropped: false };
 }
 
 const freshState = OPTIONS.reuse ? null : newState();
-let als = null;
-if (OPTIONS.reuse) {
-  const { AsyncLocalStorage } = await import("node:async_hooks");
-  als = new AsyncLocalStorage();
-}
 
 function current() {
-  return als === null ? freshState : als.getStore() ?? null;
+  return als === null ? freshState : alsGetStore(als) ?? null;
 }
 
-function emit(state, record) {
+function q(s) {
+  return jsonStringify(s); // s is always a primitive string: no toJSON
+}
+
+function emit(state, line) {
   if (state === null) return; // no execution to give it to
-  const line = stringify(record) + "\n";
   if (state.writer === null) {
-    state.pending.push(line);
+    append(state.pending, line);
     return;
   }
-  writerWrite.call(state.writer, encode(line)).catch(() => {});
+  settle(writerWrite(state.writer, encode(encoder, line + "\n")));
+}
+
+function cut(text, max) {
+  return text.length > max ? stringSlice(text, 0, max) : text;
+}
+
+function formatted(args) {
+  try {
+    const message = reflectApply(format, undefined, args);
+    return typeof message === "string" ? message : "[unformattable console arguments]";
+  } catch {
+    return "[unformattable console arguments]";
+  }
 }
 
 function capture(level) {
   return (...args) => {
     const state = current();
     if (state === null || state.dropped) return;
-    let message;
-    try {
-      message = format(...args);
-    } catch (err) {
-      message = `[unformattable console arguments: ${err}]`;
-    }
-    if (indent !== "") message = indent + message.replaceAll("\n", "\n" + indent);
-    let truncated = false;
+    let message = formatted(args);
+    if (indent !== "") message = indent + stringReplaceAll(message, "\n", "\n" + indent);
     // Cut enormous lines here, before they cross into the shim. The limit is
     // in bytes; a UTF-16 unit is at most 3 UTF-8 bytes, and the gateway cuts
     // to the exact byte count.
-    if (message.length > OPTIONS.maxLogLineBytes) {
-      message = message.slice(0, OPTIONS.maxLogLineBytes);
-      truncated = true;
-    }
+    const truncated = message.length > OPTIONS.maxLogLineBytes;
+    message = cut(message, OPTIONS.maxLogLineBytes);
     if (message.length > state.budget) {
       state.dropped = true;
       return;
     }
     state.budget -= message.length;
-    emit(state, truncated ? { t: "log", level, message, truncated } : { t: "log", level, message });
+    emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""}}`);
   };
 }
 
@@ -103,16 +197,14 @@ Object.assign(console, {
   error,
   trace: (...args) => {
     const stack = new Error().stack.split("\n").slice(2).join("\n");
-    error(`Trace${args.length ? ": " + format(...args) : ""}\n${stack}`);
+    error(`Trace${args.length ? ": " + formatted(args) : ""}\n${stack}`);
   },
   dir: (value) => log(value),
-  dirxml: (...args) => log(...args),
-  table: (...args) => log(...args),
+  dirxml: (...args) => reflectApply(log, undefined, args),
+  table: (...args) => reflectApply(log, undefined, args),
   assert: (ok, ...args) => {
     if (ok) return;
-    if (args.length === 0) warn("Assertion failed");
-    else if (typeof args[0] === "string") warn(`Assertion failed: ${args[0]}`, ...args.slice(1));
-    else warn("Assertion failed:", ...args);
+    warn(args.length === 0 ? "Assertion failed" : `Assertion failed: ${formatted(args)}`);
   },
   count: (label = "default") => {
     const n = (counts.get(`${label}`) ?? 0) + 1;
@@ -121,18 +213,18 @@ Object.assign(console, {
   },
   countReset: (label = "default") => counts.delete(`${label}`),
   group: (...args) => {
-    if (args.length > 0) log(...args);
+    if (args.length > 0) reflectApply(log, undefined, args);
     indent += "  ";
   },
-  groupCollapsed: (...args) => console.group(...args),
+  groupCollapsed: (...args) => reflectApply(console.group, undefined, args),
   groupEnd: () => {
-    indent = indent.slice(0, -2);
+    indent = stringSlice(indent, 0, -2);
   },
   time: (label = "default") => timers.set(`${label}`, performance.now()),
   timeLog: (label = "default", ...args) => {
     const start = timers.get(`${label}`);
     if (start === undefined) return warn(`Warning: No such label '${label}' for console.timeLog()`);
-    log(`${label}: ${elapsed(start)}`, ...args);
+    log(`${label}: ${elapsed(start)}${args.length ? " " + formatted(args) : ""}`);
   },
   timeEnd: (label = "default") => {
     const start = timers.get(`${label}`);
@@ -151,73 +243,122 @@ addEventListener("unhandledrejection", (event) => {
   error("Uncaught (in promise)", event.reason);
 });
 
-function describeError(err, fallbackCode) {
-  if (err !== null && typeof err === "object" && typeof err.message === "string") {
-    const name = typeof err.name === "string" ? err.name : "Error";
-    const message = typeof err.message === "string" ? err.message : String(err);
-    const stack = typeof err.stack === "string" ? err.stack : undefined;
-    let code = fallbackCode;
-    if (name === "SyntaxError") code = "syntax_error";
-    if (/^No such module/.test(message)) code = "invalid_module";
-    if (/too many subrequests/i.test(message)) code = "subrequest_limit";
-    return { code, name, message, stack };
+function failure(code, name, message, stack) {
+  return { __proto__: null, t: "error", code, name, message, stack };
+}
+
+// text reads a member of a guest value as a primitive string, or undefined.
+function text(value, key) {
+  try {
+    const v = value[key];
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
   }
-  return { code: fallbackCode, message: `Uncaught ${format("%o", err)}` };
+}
+
+const SUBREQUESTS = /too many subrequests/i;
+const NO_MODULE = /^No such module/;
+
+function describeError(err, fallbackCode) {
+  const message = err !== null && typeof err === "object" ? text(err, "message") : undefined;
+  if (message === undefined) {
+    return failure(fallbackCode, undefined, `Uncaught ${cut(formatted(["%o", err]), OPTIONS.maxErrorText - 9)}`, undefined);
+  }
+  const name = text(err, "name") ?? "Error";
+  let code = fallbackCode;
+  if (name === "SyntaxError") code = "syntax_error";
+  if (regexpExec(NO_MODULE, message) !== null) code = "invalid_module";
+  if (regexpExec(SUBREQUESTS, message) !== null) code = "subrequest_limit";
+  const stack = text(err, "stack");
+  return failure(code, cut(name, OPTIONS.maxErrorName), cut(message, OPTIONS.maxErrorText),
+    stack === undefined ? undefined : cut(stack, OPTIONS.maxErrorText));
 }
 
 function bytesToBase64(bytes) {
+  if (uint8ToBase64 !== null) return uint8ToBase64(bytes);
   let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
+  const n = typedArrayByteLength(bytes);
+  for (let i = 0; i < n; i++) binary += fromCharCode(bytes[i]);
   return toBase64(binary);
 }
 
-// readBody reads at most limit bytes of a response body.
-async function readBody(response, limit) {
-  const body = response.body;
-  if (body === null) return { bytes: new Uint8Array(0), truncated: false };
-  const reader = body.getReader();
-  const chunks = [];
+// readBody reads at most limit bytes of a response body. Each chunk is
+// checked to be a real Uint8Array and measured with the captured getters.
+async function readBody(stream, limit) {
+  if (stream === null) return { __proto__: null, bytes: new Uint8ArrayCtor(0), truncated: false };
+  const reader = streamGetReader(stream);
+  const chunks = list();
   let size = 0;
   let truncated = false;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (size + value.byteLength > limit) {
-      chunks.push(value.subarray(0, limit - size));
+    const result = await own(readerRead(reader));
+    if (result.done === true) break;
+    const value = result.value;
+    if (typedArrayTag(value) !== "Uint8Array") throw new TypeError("a response body chunk is not a Uint8Array");
+    const length = typedArrayByteLength(value);
+    if (size + length > limit) {
+      append(chunks, new Uint8ArrayCtor(typedArrayBuffer(value), typedArrayByteOffset(value), limit - size));
       size = limit;
       truncated = true;
-      await reader.cancel().catch(() => {});
+      settle(readerCancel(reader));
       break;
     }
-    chunks.push(value);
-    size += value.byteLength;
+    append(chunks, value);
+    size += length;
   }
-  const bytes = new Uint8Array(size);
+  const bytes = new Uint8ArrayCtor(size);
   let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
+  for (let i = 0; i < chunks.n; i++) {
+    typedArraySet(bytes, chunks[i], offset);
+    offset += typedArrayByteLength(chunks[i]);
   }
-  return { bytes, truncated };
+  return { __proto__: null, bytes, truncated };
 }
 
-async function describeResponse(response) {
-  const headers = {};
-  for (const [name, value] of headersEntries.call(response.headers)) {
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+async function describeResponse(parts) {
+  const status = parts.status;
+  if (status < 200) {
+    return failure("exception", "TypeError", `fetch handler returned a Response with status ${status}; an execution returns 200 to 599`, undefined);
   }
-  const { bytes, truncated } = await readBody(response, OPTIONS.maxResponseBytes);
+  const headers = { __proto__: null };
+  const names = list();
+  headersForEach(parts.headers, (value, name) => {
+    if (headers[name] === undefined) {
+      append(names, name);
+      headers[name] = value;
+    } else {
+      headers[name] = `${headers[name]}, ${value}`;
+    }
+  });
+  const { bytes, truncated } = await own(readBody(parts.body, OPTIONS.maxResponseBytes));
   let body;
   let bodyEncoding = "utf8";
   try {
-    body = decode(bytes);
+    body = decode(strictDecoder, bytes);
   } catch {
     body = bytesToBase64(bytes);
     bodyEncoding = "base64";
   }
-  return { t: "response", status: response.status, headers, body, bodyEncoding, truncated };
+  return { __proto__: null, t: "response", status, headers, names, body, bodyEncoding, truncated };
+}
+
+// responseParts reads a Response's status, headers and body through what
+// the guest cannot replace, or returns null for anything but a real Response.
+// The captured accessors are a brand check no subclass, prototype or
+// Symbol.hasInstance can fake: they throw on anything else. Where the runtime
+// has per-instance properties, the parts are read from a clone the wrapper
+// made (clone is itself a brand check), which no guest code has touched.
+function responseParts(value) {
+  try {
+    if (responseStatus !== null) {
+      return { __proto__: null, status: responseStatus(value), headers: responseHeaders(value), body: responseBody(value) };
+    }
+    const real = responseClone(value);
+    return { __proto__: null, status: real.status, headers: real.headers, body: real.body };
+  } catch {
+    return null;
+  }
 }
 
 function findHandler(mod) {
@@ -232,98 +373,109 @@ function findHandler(mod) {
   return null;
 }
 
+let ctxWaitUntil = null; // ExecutionContext.prototype.waitUntil, as the first request found it
+
+// trackBackground keeps what the guest hands to ctx.waitUntil so its late
+// logs are not lost: the result waits for it.
+function trackBackground(ctx) {
+  if (ctxWaitUntil === null) ctxWaitUntil = uncurry(ctx.waitUntil);
+  const background = list();
+  defineProperty(ctx, "waitUntil", {
+    __proto__: null,
+    configurable: true,
+    value: (promise) => {
+      append(background, promise);
+      ctxWaitUntil(ctx, promise);
+    },
+  });
+  return background;
+}
+
 async function run(request, env, ctx) {
+  const background = trackBackground(ctx);
   let mod;
   try {
-    mod = await import(MAIN);
+    mod = await own(import(MAIN));
   } catch (err) {
     return describeError(err, "exception");
   }
   const handler = findHandler(mod);
   if (handler === null) {
-    return {
-      code: "invalid_module",
-      message: `main module ${stringify(MAIN.slice(2))} has no default export with a fetch(request, env, ctx) handler`,
-    };
+    return failure("invalid_module", undefined,
+      `main module ${q(stringSlice(MAIN, 2))} has no default export with a fetch(request, env, ctx) handler`, undefined);
   }
-
-  // Keep what the guest hands to ctx.waitUntil so its late logs are not lost.
-  const background = [];
-  const waitUntil = ctx.waitUntil.bind(ctx);
-  ctx.waitUntil = (promise) => {
-    background.push(promise);
-    waitUntil(promise);
-  };
-
   let outcome;
   try {
     const response = await handler(request, env, ctx);
-    if (!(response instanceof ResponseClass)) {
-      outcome = {
-        code: "exception",
-        name: "TypeError",
-        message: `fetch handler returned ${response === undefined ? "undefined" : format("%o", response).slice(0, 200)}, not a Response`,
-      };
+    const parts = responseParts(response);
+    if (parts === null) {
+      const shown = response === undefined ? "undefined" : cut(formatted(["%o", response]), 200);
+      outcome = failure("exception", "TypeError", `fetch handler returned ${shown}, not a Response`, undefined);
     } else {
-      outcome = await describeResponse(response);
+      outcome = await own(describeResponse(parts));
     }
   } catch (err) {
     outcome = describeError(err, "exception");
   }
-  if (background.length > 0) await allSettled(background);
+  for (let i = 0; i < background.n; i++) {
+    try {
+      await background[i];
+    } catch {
+      // the guest's own failure; its logs are kept
+    }
+  }
   return outcome;
 }
 
-// In a reused isolate the Outbound entrypoint cannot tell executions apart,
-// so the wrapper records each execution's requests itself (the entrypoint
-// still decides what is allowed).
-if (OPTIONS.reuse) {
-  const realFetch = globalThis.fetch;
-  const RequestClass = Request;
-  globalThis.fetch = async function fetch(input, init) {
-    const request = new RequestClass(input, init);
-    const entry = { method: request.method, url: request.url };
-    const state = current();
-    if (state !== null && state.outbound.length < 1000) state.outbound.push(entry);
-    try {
-      const response = await realFetch(request);
-      entry.status = response.status;
-      return response;
-    } catch (err) {
-      if (/ denied: /.test(String(err && err.message))) entry.denied = true;
-      throw err;
+// encodeOutcome writes the final record of an execution.
+function encodeOutcome(o, logsTruncated, warm) {
+  let line;
+  if (o.t === "response") {
+    let headers = "";
+    for (let i = 0; i < o.names.n; i++) {
+      const name = o.names[i];
+      headers += `${i === 0 ? "" : ","}${q(name)}:${q(o.headers[name])}`;
     }
-  };
+    line = `{"t":"response","status":${o.status},"headers":{${headers}},"body":${q(o.body)},"bodyEncoding":${q(o.bodyEncoding)},"truncated":${o.truncated === true}`;
+  } else {
+    line = `{"t":"error","code":${q(o.code)}`;
+    if (o.name !== undefined) line += `,"name":${q(o.name)}`;
+    line += `,"message":${q(o.message)}`;
+    if (o.stack !== undefined) line += `,"stack":${q(o.stack)}`;
+  }
+  if (logsTruncated) line += ',"logsTruncated":true';
+  if (warm) line += ',"warm":true';
+  return line + "}";
+}
+
+async function serve(state, warm, request, env, ctx) {
+  let outcome;
+  try {
+    outcome = await own(run(request, env, ctx));
+  } catch (err) {
+    outcome = describeError(err, "exception");
+  }
+  emit(state, encodeOutcome(outcome, state.dropped, warm));
+  await settle(writerClose(state.writer));
 }
 
 let served = 0;
 
-export default {
-  async fetch(request, env, ctx) {
-    const { readable, writable } = new TransformStream();
+// The guest cannot reach this object to change it: it is frozen.
+export default Object.freeze({
+  fetch(request, env, ctx) {
+    const stream = new TransformStreamCtor();
     const warm = served++ > 0;
-    let state = freshState;
-    if (state === null) {
-      state = newState();
-      state.outbound = [];
-    }
-    state.writer = writable.getWriter();
+    const state = freshState ?? newState();
+    state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
     const early = state.pending;
     state.pending = null;
-    for (const line of early) writerWrite.call(state.writer, encode(line)).catch(() => {});
+    for (let i = 0; i < early.n; i++) settle(writerWrite(state.writer, encode(encoder, early[i] + "\n")));
 
     // The run goes on while the caller reads the stream; it is deliberately
     // not a waitUntil task, so the caller hanging up cancels it.
-    const go = () => run(request, env, ctx).then((outcome) => {
-      if (outcome.t !== "response") outcome = { t: "error", ...outcome };
-      if (state.dropped) outcome.logsTruncated = true;
-      if (warm) outcome.warm = true;
-      if (state.outbound !== null) outcome.outbound = state.outbound;
-      emit(state, outcome);
-      return writerClose.call(state.writer);
-    }).catch(() => {});
-    if (als !== null) als.run(state, go);
-    else go();
-    return new ResponseClass(readable, { headers: { "content-type": "application/x-ndjson" } });
+    if (als !== null) alsRun(als, state, serve, state, warm, request, env, ctx);
+    else serve(state, warm, request, env, ctx);
+    return new ResponseCtor(read(transformReadable, stream, "readable"));
   },
-};
+});

@@ -1,0 +1,86 @@
+// What the Outbound entrypoint knows about the executions running now. An
+// execution is registered under the key its isolate's Outbound props carry
+// (the execution id in a fresh isolate, the warm isolate's id in reuse mode,
+// where an isolate runs one execution at a time) from before its guest starts
+// until it ends, however it ends. Requests are recorded only while an
+// execution is registered; a request under a key whose execution has ended
+// here (a timer left behind) is refused. A key this isolate never registered
+// means the platform ran the entrypoint in another isolate of the shim (on
+// Cloudflare it may): that request is allowed by policy as before but cannot
+// be recorded or reported. Kept apart from outbound.js so node tests can
+// load it.
+//
+// The entrypoint and the execution run in different request contexts of the
+// shim, and workerd lets neither wait on the other's I/O: the entrypoint only
+// resolves a promise the execution created (workerd runs the continuation in
+// the execution's context) and then polls a flag, with timers of its own, for
+// the execution to say it has told the gateway.
+
+const MAX_RECORDS = 1000;
+const POLL_MS = 1;
+const MAX_ENDED = 4096;
+const open = new Map(); // key -> entry
+const ended = new Map(); // keys whose execution ended here, oldest first
+
+// begin registers an execution under key. It returns {first, confirm, take}:
+// first resolves when the guest's first outbound request arrives; that
+// request waits until confirm() is called (the gateway was told) or the
+// execution ends. take() ends the registration and returns the requests
+// recorded; it may be called more than once.
+export function begin(key) {
+  let arrived;
+  const first = new Promise((resolve) => {
+    arrived = resolve;
+  });
+  const entry = { records: [], arrived, confirmed: false, closed: false };
+  open.set(key, entry);
+  ended.delete(key);
+  return {
+    first,
+    confirm: () => {
+      entry.confirmed = true;
+    },
+    take: () => {
+      entry.closed = true;
+      if (open.get(key) === entry) {
+        open.delete(key);
+        remember(key);
+      }
+      return entry.records;
+    },
+  };
+}
+
+function remember(key) {
+  ended.set(key, true);
+  if (ended.size > MAX_ENDED) ended.delete(ended.keys().next().value);
+}
+
+// arrive is the Outbound entrypoint's report of a request: it returns the
+// record to complete (with status or denied), or null when the execution
+// under key has ended (also while the request waited). A key never
+// registered here gets a record kept nowhere.
+export async function arrive(key, method, url) {
+  const entry = open.get(key);
+  if (entry === undefined) return ended.has(key) ? null : { method, url };
+  const record = { method, url };
+  if (entry.records.length < MAX_RECORDS) entry.records.push(record);
+  if (entry.arrived !== null) {
+    entry.arrived();
+    entry.arrived = null;
+  }
+  while (!entry.confirmed && !entry.closed) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  if (entry.closed) {
+    record.denied = true;
+    return null;
+  }
+  return record;
+}
+
+// size is how many executions are registered (for tests: it must come back
+// to zero).
+export function size() {
+  return open.size;
+}

@@ -1,0 +1,101 @@
+// The contract of the records the capture wrapper writes from inside the
+// guest's isolate (guest/__dw_wrapper.js), one JSON object per line:
+//
+//   {"t":"log","level":"log","message":"...","truncated":true?}
+//   {"t":"response","status":200,"headers":{...},"body":"...","bodyEncoding":"utf8",
+//    "truncated":false?,"logsTruncated":true?,"warm":true?}
+//   {"t":"error","code":"exception","name":"Error"?,"message":"...","stack":"..."?,
+//    "logsTruncated":true?,"warm":true?}
+//
+// The wrapper runs in the guest's realm, so the shim treats what it writes as
+// hostile data: parseRecord checks each line against this contract (types,
+// fixed sets, sizes; no other members) before anything is forwarded. Kept
+// apart from index.js so node tests can load it.
+
+export const LEVELS = new Set(["log", "info", "debug", "warn", "error"]);
+
+export const ERROR_CODES = new Set([
+  "exception", "syntax_error", "invalid_module", "timeout", "cpu_limit", "memory_limit",
+  "subrequest_limit", "output_limit",
+]);
+
+// The longest error name, message and stack the wrapper sends (UTF-16 units).
+export const MAX_ERROR_NAME = 256;
+export const MAX_ERROR_TEXT = 64 * 1024;
+
+// Room a response record needs besides its body: its headers and the rest.
+const RECORD_OVERHEAD = 1 << 20;
+
+// recordCap is the longest line a well-formed record can take: a body of
+// maxResponseBytes where every byte is escaped as \u00XX (6 bytes), plus room
+// for headers. A longer line is refused before it is parsed.
+export function recordCap(opts) {
+  return 6 * Math.max(opts.maxResponseBytes, opts.maxLogLineBytes, MAX_ERROR_TEXT * 2) + RECORD_OVERHEAD;
+}
+
+const MEMBERS = {
+  log: new Set(["t", "level", "message", "truncated"]),
+  response: new Set(["t", "status", "headers", "body", "bodyEncoding", "truncated", "logsTruncated", "warm"]),
+  error: new Set(["t", "code", "name", "message", "stack", "logsTruncated", "warm"]),
+};
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function isPlainObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function optionalBoolean(v) {
+  return v === undefined || typeof v === "boolean";
+}
+
+function text(v, max) {
+  return typeof v === "string" && v.length <= max;
+}
+
+function validHeaders(headers) {
+  if (!isPlainObject(headers)) return false;
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (!TOKEN.test(name) || typeof value !== "string" || BAD_VALUE.test(value)) return false;
+  }
+  return true;
+}
+
+function validBody(body, encoding, max) {
+  if (typeof body !== "string") return false;
+  if (encoding === "utf8") return body.length <= max;
+  if (encoding === "base64") {
+    return body.length <= 4 * Math.ceil(max / 3) && body.length % 4 === 0 && BASE64.test(body);
+  }
+  return false;
+}
+
+const checks = {
+  log: (r, opts) => LEVELS.has(r.level) && text(r.message, opts.maxLogLineBytes) && optionalBoolean(r.truncated),
+  response: (r, opts) => Number.isInteger(r.status) && r.status >= 200 && r.status <= 599 &&
+    validHeaders(r.headers) && validBody(r.body, r.bodyEncoding, opts.maxResponseBytes) &&
+    optionalBoolean(r.truncated) && optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),
+  error: (r) => ERROR_CODES.has(r.code) && (r.name === undefined || text(r.name, MAX_ERROR_NAME)) &&
+    text(r.message, MAX_ERROR_TEXT) && (r.stack === undefined || text(r.stack, MAX_ERROR_TEXT)) &&
+    optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),
+};
+
+// parseRecord parses one line the wrapper wrote and returns the record if it
+// keeps the contract, else null. opts: {maxResponseBytes, maxLogLineBytes}.
+export function parseRecord(line, opts) {
+  let record;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(record) || typeof record.t !== "string" || !Object.hasOwn(MEMBERS, record.t)) return null;
+  const allowed = MEMBERS[record.t];
+  for (const key of Object.keys(record)) {
+    if (!allowed.has(key)) return null;
+  }
+  return checks[record.t](record, opts) ? record : null;
+}

@@ -1,0 +1,193 @@
+// Turns the capture wrapper's records into the gateway's events. The records
+// come from inside the guest's isolate, so each line is checked against the
+// contract (records.js) before anything is forwarded; the line splitter is
+// linear and refuses a line past the record cap before parsing it; and once
+// the result is forwarded the guest's stream is cancelled, so a guest that
+// keeps it open after its result holds nothing.
+
+import { parseRecord, recordCap } from "./records.js";
+import { LineSplitter, LineTooLong } from "./lines.js";
+import { awaitOutcome } from "./tail.js";
+import { limitOf } from "./limits.js";
+
+const STREAMS = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr", error: "stderr" };
+const encoder = new TextEncoder();
+
+// While the guest is silent the shim sends a ping this often. workerd learns
+// that the gateway hung up only when a write fails, so the pings are what
+// turn a hang-up into the guest's cancellation within this interval.
+const PING_INTERVAL_MS = 100;
+
+const HUNG = /hung and would never generate a response/;
+
+export const MALFORMED = "malformed record from the guest isolate";
+
+// result builds a result event.
+export function result(error, response, truncated = false) {
+  const event = { type: "result", success: error === null };
+  if (response) event.response = response;
+  if (error) event.error = error;
+  if (truncated) event.truncated = true;
+  return event;
+}
+
+// ndjson returns a streaming response fed by producer(send). The producer
+// runs as a waitUntil task of ctx: when the gateway hangs up, workerd cancels
+// what the request itself awaits, but lets this finish (its next write fails),
+// so what it holds is always released.
+export function ndjson(ctx, producer) {
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  const send = (event) => writer.write(encoder.encode(JSON.stringify(event) + "\n"));
+  ctx.waitUntil((async () => {
+    try {
+      await producer(send);
+    } catch (err) {
+      await send(result({ code: "exception", message: `shim: ${err.message}` })).catch(() => {});
+    }
+    await writer.close().catch(() => {});
+  })());
+  return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+}
+
+// relay reads the wrapper's records from body and forwards them with send.
+// exec: {job, signal, outbound() -> the requests recorded, locate() -> a
+// syntax error's located stack, onStart(emit) -> called once events can be
+// sent}.
+export async function relay(body, send, exec) {
+  const reader = body.getReader();
+  // Cancelling the guest's response stream ends the guest's request, and with
+  // it the guest's timers and pending I/O.
+  const cancel = () => reader.cancel("the execution ended").catch(() => {});
+  exec.signal?.addEventListener("abort", cancel);
+  let last = Date.now();
+  let ended = false;
+  const emit = async (event) => {
+    // Nothing follows the result: not a ping, nor the net line of a request
+    // that arrives as the execution ends (the ledger, taken here, refuses it).
+    if (ended) return;
+    last = Date.now();
+    if (event.type === "result") {
+      ended = true;
+      event.outbound = exec.outbound();
+    }
+    try {
+      await send(event);
+    } catch (err) {
+      cancel();
+      throw err;
+    }
+  };
+  const pinger = setInterval(() => {
+    if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: "ping" }).catch(() => {});
+  }, PING_INTERVAL_MS);
+  exec.onStart?.(emit);
+  try {
+    const finished = await relayRecords(reader, emit, exec);
+    if (finished) cancel();
+  } finally {
+    clearInterval(pinger);
+    exec.signal?.removeEventListener("abort", cancel);
+  }
+}
+
+// relayRecords forwards records until the result; it returns whether a
+// result was forwarded (else the stream ended first).
+async function relayRecords(reader, send, exec) {
+  const { job } = exec;
+  const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
+  const cap = recordCap(opts);
+  const lines = new LineSplitter(cap);
+  let failure = null;
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      failure = err;
+      break;
+    }
+    if (chunk.done) break;
+    const got = lines.push(chunk.value);
+    if (got === LineTooLong) {
+      await send(result({ code: "output_limit", message: `a record from the guest isolate exceeded ${cap} bytes` }));
+      return true;
+    }
+    for (const line of got) {
+      if (line === "") continue;
+      if (await forward(line, send, exec, opts)) return true;
+    }
+  }
+  const why = failure ? String(failure.message || failure) : "";
+  const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
+  if (limit !== null) {
+    await send(result(limit));
+  } else if (HUNG.test(why)) {
+    // workerd saw the guest wait on something that can never complete.
+    await send(result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" }));
+  } else {
+    await send(result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` }));
+  }
+  return false;
+}
+
+// forward sends the event of one line; it returns whether that was the result.
+async function forward(line, send, exec, opts) {
+  const record = parseRecord(line, opts);
+  if (record === null) {
+    await send(result({ code: "exception", message: MALFORMED }));
+    return true;
+  }
+  switch (record.t) {
+    case "log": {
+      const event = {
+        type: "log",
+        level: record.level,
+        stream: STREAMS[record.level],
+        message: cleanStack(record.message),
+        time: new Date().toISOString(),
+      };
+      if (record.truncated) event.truncated = true;
+      await send(event);
+      return false;
+    }
+    case "response": {
+      const { status, headers, body, bodyEncoding } = record;
+      await send(annotate(result(null, { status, headers, body, bodyEncoding }, record.truncated || record.logsTruncated), record));
+      return true;
+    }
+    default: {
+      const { code, name, message } = record;
+      const text = name && !message.startsWith(name) ? `${name}: ${message}` : message;
+      let stack = record.stack && cleanStack(record.stack);
+      if (code === "syntax_error" && !hasLocation(stack)) {
+        stack = (await exec.locate()) ?? stack;
+      }
+      await send(annotate(result({ code, message: cleanStack(text), stack }, undefined, record.logsTruncated), record));
+      return true;
+    }
+  }
+}
+
+// annotate copies what only the wrapper knows onto a result event: whether
+// the isolate was warm.
+function annotate(event, record) {
+  if (record.warm === true) event.warm = true;
+  return event;
+}
+
+const location = /\n\s*at [^\n]*:\d+:\d+/;
+
+// hasLocation says whether a stack names a module, line and column.
+export function hasLocation(stack) {
+  return typeof stack === "string" && location.test(stack);
+}
+
+const wrapperFrame = /\n\s*at [^\n]*__dw_(?:wrapper|format)\.js[^\n]*/g;
+
+// cleanStack removes the capture wrapper's frames and the runtime's bundle
+// prefix from stack traces, so they show only the guest's own modules.
+export function cleanStack(text) {
+  if (!text.includes("file:///bundle/")) return text;
+  return text.replace(wrapperFrame, "").replaceAll("file:///bundle/", "");
+}
