@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// benchSource is about 10 KB of TypeScript, under maxInProcessBytes.
+// benchSource is about 10 KB of TypeScript, under MaxInProcessBytes.
 func benchSource() string {
 	var src strings.Builder
 	src.WriteString("interface Item { id: number; name: string }\nenum Kind { A, B, C }\n")
@@ -21,7 +21,7 @@ func benchSource() string {
 const helloSource = `export default { fetch(): Response { return new Response("hi" as string); } };`
 
 // BenchmarkBundle measures transpiling about 10 KB of TypeScript, per KB of
-// source: over maxInProcessBytes, so in a child process.
+// source: over MaxInProcessBytes, so in a child process.
 // Run: go test -run '^$' -bench Bundle ./internal/transpile
 func BenchmarkBundle(b *testing.B) {
 	src := benchSource()

@@ -24,15 +24,15 @@ import (
 // namespaces or arrow functions that reuse one name make its renamer cubic:
 // 1 KiB of "namespace N.N.N…" takes ~1.4 s, 2 KiB ~10 s, 16 KiB about an
 // hour), and a compile in this process cannot be stopped. So only sources of
-// at most maxInProcessBytes compile in this process; larger ones compile in
+// at most MaxInProcessBytes compile in this process; larger ones compile in
 // a child process that is killed after childTimeout, and where running out of
 // stack or memory ends only the child.
 const (
-	// maxInProcessBytes is the largest total of module sizes compiled in
-	// this process: hello-world sized sources, which are the most common.
+	// MaxInProcessBytes is the largest total of module sizes Bundle compiles
+	// in this process: hello-world sized sources, which are the most common.
 	// Being a total, it bounds the sum of the stacks of esbuild's per-module
 	// goroutines too, not only the deepest one.
-	maxInProcessBytes = 1 << 10
+	MaxInProcessBytes = 1 << 10
 
 	// childEnv, set to "1" in a process's environment, makes
 	// MaybeServeChild serve one compile and exit. Only runChild sets it.
@@ -107,7 +107,7 @@ func fitsInProcess(modules map[string]string) bool {
 	for _, src := range modules {
 		total += len(src)
 	}
-	return total <= maxInProcessBytes
+	return total <= MaxInProcessBytes
 }
 
 // buildInChild compiles in a child process within childTimeout.

@@ -48,7 +48,7 @@ func TestChildMatchesInProcess(t *testing.T) {
 
 func TestBundleLargeSourceInChild(t *testing.T) {
 	t.Parallel()
-	src := largeSource(maxInProcessBytes + 1)
+	src := largeSource(MaxInProcessBytes + 1)
 	modules := map[string]string{"main.ts": src}
 	if fitsInProcess(modules) {
 		t.Fatalf("fitsInProcess(%d bytes) = true, want false", len(src))
@@ -74,7 +74,7 @@ func TestBundleLargeSourceInChild(t *testing.T) {
 
 func TestFitsInProcess(t *testing.T) {
 	t.Parallel()
-	half := strings.Repeat("x", maxInProcessBytes/2)
+	half := strings.Repeat("x", MaxInProcessBytes/2)
 	tests := []struct {
 		modules map[string]string
 		want    bool
@@ -82,7 +82,7 @@ func TestFitsInProcess(t *testing.T) {
 		{map[string]string{"a.ts": half, "b.ts": half}, true},
 		{map[string]string{"a.ts": half, "b.ts": half + "x"}, false},
 		{map[string]string{"a.ts": half, "b.json": half, "c.js": "x"}, false},
-		{map[string]string{"a.ts": strings.Repeat("!", maxInProcessBytes+1)}, false},
+		{map[string]string{"a.ts": strings.Repeat("!", MaxInProcessBytes+1)}, false},
 	}
 	for _, tt := range tests {
 		if got := fitsInProcess(tt.modules); got != tt.want {

@@ -14,7 +14,7 @@ const inProcessStackBudget = 16 << 20
 // deepestInProcess returns the deepest nesting of f whose modules still
 // compile in process.
 func deepestInProcess(f transpiletest.Family) int {
-	lo, hi := 0, maxInProcessBytes
+	lo, hi := 0, MaxInProcessBytes
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
 		if fitsInProcess(f.Modules(mid)) {
@@ -30,7 +30,7 @@ func deepestInProcess(f transpiletest.Family) int {
 // in-process source can nest it, with the goroutine stack limit lowered
 // from 1 GB to inProcessStackBudget: if esbuild ever needed more (a new
 // family, a new esbuild), this test binary dies of a stack overflow, and
-// maxInProcessBytes must come down. Measured with esbuild 0.28 by bisecting
+// MaxInProcessBytes must come down. Measured with esbuild 0.28 by bisecting
 // the depth that overflows an 8 MB stack, the worst family costs ~3.3 KB of
 // stack per byte of source ("!!!…1", "-+-+…1"), so 1 KiB needs ~3.4 MB;
 // parentheses cost ~1.2 KB per byte, arrows ~2.2 KB, namespaces ~2.3 KB,
@@ -40,7 +40,7 @@ func TestNestingStackCost(t *testing.T) {
 	defer debug.SetMaxStack(debug.SetMaxStack(inProcessStackBudget))
 	for _, f := range transpiletest.Families {
 		depth := deepestInProcess(f)
-		if depth < maxInProcessBytes/16 {
+		if depth < MaxInProcessBytes/16 {
 			t.Errorf("%s: only %d levels fit in process, want the family to nest densely", f.Name, depth)
 		}
 		if _, err := Bundle(f.Modules(depth), "main.ts"); err != nil {

@@ -19,7 +19,7 @@ type Family struct {
 
 // expr wraps an expression in a module that uses it.
 func expr(e string) string {
-	return "export default { fetch(): Response { return new Response(String(" + e + ")); } };\n"
+	return "const a: any = 1;\nexport default { fetch(): Response { return new Response(String(" + e + ")); } };\n"
 }
 
 // stmts wraps statements in a module's top level.
