@@ -40,7 +40,7 @@ const (
 
 	childTimeout   = 10 * time.Second // wall-clock limit of one compile, waiting for a slot included
 	childMaxStack  = 128 << 20        // per goroutine: ~40,000 levels of the costliest nesting
-	childMaxData   = 2 << 30          // RLIMIT_DATA: heap and stacks (an 8 MB source needs ~1.2 GB)
+	childMaxData   = 2 << 30          // RLIMIT_DATA: heap and stacks (a 10 MB source compiled in ~1 GB)
 	childMaxCPU    = 30               // RLIMIT_CPU in seconds, a backstop should the parent be gone
 	childMaxInput  = 256 << 20        // request read by the child
 	childMaxOutput = 256 << 20        // answer read by the parent; past it the child is ended
