@@ -34,6 +34,7 @@ test-worker: $(WORKERD)
 test-go: $(WORKERD)
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
+	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
 
 # staticcheck comes from the Go module proxy at a pinned version.
 $(STATICCHECK):

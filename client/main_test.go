@@ -12,6 +12,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // gatewayURL is a real gateway, with the real workerd runtime behind it,
@@ -25,6 +26,7 @@ var backend *loader.Local
 var testOptions = apitest.Options()
 
 func TestMain(m *testing.M) {
+	transpile.MaybeServeChild()
 	os.Exit(runMain(m))
 }
 

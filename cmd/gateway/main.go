@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // version is the gateway's version, set at build time with
@@ -19,6 +21,7 @@ import (
 var version = "dev"
 
 func main() {
+	transpile.MaybeServeChild() // in the TypeScript compiler's child process, serves it and exits
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // The tests share one real workerd runtime behind one gateway.
@@ -32,6 +33,7 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	transpile.MaybeServeChild()
 	code := m.Run()
 	if shared.srv != nil {
 		shared.srv.Close()

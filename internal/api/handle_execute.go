@@ -192,10 +192,14 @@ func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, e
 	var syntax *transpile.Error
 	if errors.As(err, &syntax) {
 		msg := "SyntaxError: " + syntax.Message
+		stack := msg // the compiler failed on the whole source, at no one position
+		if syntax.File != "" {
+			stack = fmt.Sprintf("%s\n    at %s:%d:%d", msg, syntax.File, syntax.Line, syntax.Column)
+		}
 		return nil, &execution.Result{Error: &execution.Error{
 			Code:    execution.CodeSyntaxError,
 			Message: msg,
-			Stack:   fmt.Sprintf("%s\n    at %s:%d:%d", msg, syntax.File, syntax.Line, syntax.Column),
+			Stack:   stack,
 		}}, nil
 	}
 	if err != nil {

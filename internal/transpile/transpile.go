@@ -29,7 +29,8 @@ type Output struct {
 	frame  *regexp.Regexp
 }
 
-// Error is a transpile failure, a syntax error in the user's code.
+// Error is a transpile failure, a syntax error in the user's code. File is
+// empty when the compiler failed on the source as a whole (see ErrTooDeep).
 type Error struct {
 	File    string
 	Line    int // 1-based
@@ -38,6 +39,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.File == "" {
+		return e.Message
+	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Message)
 }
 
@@ -47,7 +51,35 @@ const namespace = "dw"
 // Imports of "cloudflare:", "node:" and other non-relative modules stay
 // imports. A relative import may name a module exactly, without its
 // extension, or with .js for a .ts module, as TypeScript allows.
+//
+// Small sources compile in this process; larger ones in a child process
+// (see MaybeServeChild), where a compiler driven too deep cannot take the
+// caller down. A source the child cannot compile is an *Error too.
 func Bundle(modules map[string]string, main string) (*Output, error) {
+	var b *built
+	var err error
+	if fitsInProcess(modules) {
+		b = build(modules, main)
+	} else {
+		b, err = buildInChild(modules, main)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.output()
+}
+
+// built is what one esbuild run produced: the bundle and its source map, or
+// the first error. It is also the child process's answer.
+type built struct {
+	Module string `json:"module"`
+	Code   string `json:"code"`
+	Map    []byte `json:"map"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+// build runs esbuild in this process.
+func build(modules map[string]string, main string) *built {
 	out := strings.TrimSuffix(strings.TrimSuffix(main, path.Ext(main)), ".") + ".js"
 	if _, clash := modules[out]; clash {
 		out = "__dw_bundle.js"
@@ -67,25 +99,34 @@ func Bundle(modules map[string]string, main string) (*Output, error) {
 		Plugins:        []api.Plugin{modulesPlugin(modules)},
 	})
 	if len(result.Errors) > 0 {
-		return nil, toError(result.Errors[0], main)
+		return &built{Error: toError(result.Errors[0], main)}
 	}
-	o := &Output{Module: out}
+	b := &built{Module: out}
 	for _, f := range result.OutputFiles {
 		switch {
 		case strings.HasSuffix(f.Path, ".map"):
-			sm, err := parseSourceMap(f.Contents)
-			if err != nil {
-				return nil, fmt.Errorf("read esbuild's source map: %w", err)
-			}
-			o.smap = sm
+			b.Map = f.Contents
 		default:
-			o.Code = stripSourceMapComment(string(f.Contents))
+			b.Code = stripSourceMapComment(string(f.Contents))
 		}
 	}
-	if o.Code == "" || o.smap == nil {
+	return b
+}
+
+// output checks what esbuild built and readies its source map.
+func (b *built) output() (*Output, error) {
+	if b.Error != nil {
+		return nil, b.Error
+	}
+	if b.Map == nil { // empty code is an empty module: TypeScript with only types, say
 		return nil, errors.New("esbuild produced no output")
 	}
-	o.frame = regexp.MustCompile(`(^|[\s(/])` + regexp.QuoteMeta(out) + `:(\d+):(\d+)`)
+	sm, err := parseSourceMap(b.Map)
+	if err != nil {
+		return nil, fmt.Errorf("read esbuild's source map: %w", err)
+	}
+	o := &Output{Module: b.Module, Code: b.Code, smap: sm}
+	o.frame = regexp.MustCompile(`(^|[\s(/])` + regexp.QuoteMeta(b.Module) + `:(\d+):(\d+)`)
 	return o, nil
 }
 

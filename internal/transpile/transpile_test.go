@@ -95,3 +95,13 @@ func TestDecodeVLQ(t *testing.T) {
 		t.Error("truncated VLQ accepted")
 	}
 }
+
+func TestBundleTypesOnly(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"", "type T = 1;", "interface I { a: string }\nexport type { I };", "[[[]]];"} {
+		out, err := Bundle(map[string]string{"main.ts": src}, "main.ts")
+		if err != nil || strings.TrimSpace(out.Code) != "" {
+			t.Errorf("Bundle(%q) = %v, %v, want an empty module", src, out, err)
+		}
+	}
+}
