@@ -32,29 +32,26 @@ var forgeInstalls = map[string]string{
 	"getter":         `Object.defineProperty(Object.prototype, "toJSON", { get() { const self = this; return () => pick(self); }, configurable: true });`,
 }
 
-// forgeries are result records a guest could substitute for its own.
-// malformed says the gateway must end the execution as a malformed record;
-// the others keep the contract (a guest may fail with any known code) and
-// must only come out masked.
+// forgeries are result records a guest could substitute for its own:
+// malformed ones (which Go would refuse too) and well-formed lies.
 var forgeries = []struct {
-	name      string
-	record    string // a JS expression; S is the secret
-	malformed bool
+	name   string
+	record string // a JS expression; S is the secret
 }{
-	{"secret error code", `{ t: "error", code: "SECRET_" + S, message: "forged" }`, true},
-	{"code with newline", `{ t: "error", code: "exception\n" + S, message: S, stack: S }`, true},
-	{"code upper case", `{ t: "error", code: "EXCEPTION", message: S }`, true},
-	{"hex body", `{ t: "response", status: 200, headers: {}, body: S, bodyEncoding: "hex" }`, true},
-	{"bad base64", `{ t: "response", status: 200, headers: {}, body: "%%" + S, bodyEncoding: "base64" }`, true},
-	{"status 99", `{ t: "response", status: 99, headers: {}, body: S, bodyEncoding: "utf8" }`, true},
-	{"status 1000", `{ t: "response", status: 1000, headers: {}, body: S, bodyEncoding: "utf8" }`, true},
-	{"status string", `{ t: "response", status: "200", headers: {}, body: S, bodyEncoding: "utf8" }`, true},
-	{"status fraction", `{ t: "response", status: 200.5, headers: {}, body: S, bodyEncoding: "utf8" }`, true},
-	{"nested header", `{ t: "response", status: 200, headers: { a: { s: S } }, body: "x", bodyEncoding: "utf8" }`, true},
-	{"outbound method", `{ t: "response", status: 200, headers: {}, body: "x", bodyEncoding: "utf8", outbound: [{ method: "GET " + S, url: S }] }`, true},
-	{"outbound status", `{ t: "response", status: 200, headers: {}, body: "x", bodyEncoding: "utf8", outbound: [{ method: "GET", url: "https://x/" + S, status: 1000 }] }`, true},
-	{"hidden outbound", `{ t: "response", status: 200, headers: { [S.slice(0, 6)]: S }, body: S, bodyEncoding: "utf8", outbound: [] }`, false},
-	{"known code", `{ t: "error", code: "timeout", message: S }`, false},
+	{"secret error code", `{ t: "error", code: "SECRET_" + S, message: "forged" }`},
+	{"code with newline", `{ t: "error", code: "exception\n" + S, message: S, stack: S }`},
+	{"code upper case", `{ t: "error", code: "EXCEPTION", message: S }`},
+	{"hex body", `{ t: "response", status: 200, headers: {}, body: S, bodyEncoding: "hex" }`},
+	{"bad base64", `{ t: "response", status: 200, headers: {}, body: "%%" + S, bodyEncoding: "base64" }`},
+	{"status 99", `{ t: "response", status: 99, headers: {}, body: S, bodyEncoding: "utf8" }`},
+	{"status 1000", `{ t: "response", status: 1000, headers: {}, body: S, bodyEncoding: "utf8" }`},
+	{"status string", `{ t: "response", status: "200", headers: {}, body: S, bodyEncoding: "utf8" }`},
+	{"status fraction", `{ t: "response", status: 200.5, headers: {}, body: S, bodyEncoding: "utf8" }`},
+	{"nested header", `{ t: "response", status: 200, headers: { a: { s: S } }, body: "x", bodyEncoding: "utf8" }`},
+	{"outbound method", `{ t: "response", status: 200, headers: {}, body: "x", bodyEncoding: "utf8", outbound: [{ method: "GET " + S, url: S }] }`},
+	{"outbound status", `{ t: "response", status: 200, headers: {}, body: "x", bodyEncoding: "utf8", outbound: [{ method: "GET", url: "https://x/" + S, status: 1000 }] }`},
+	{"hidden outbound", `{ t: "response", status: 200, headers: { [S.slice(0, 6)]: S }, body: S, bodyEncoding: "utf8", outbound: [] }`},
+	{"known code", `{ t: "error", code: "timeout", message: S }`},
 }
 
 // TestForgedResultRecords has the guest replace its result record through
@@ -88,11 +85,15 @@ export default { async fetch(request, env) {
 				if res.Error != nil && !res.Error.Code.Known() {
 					t.Errorf("error code = %q, want one of the fixed codes", res.Error.Code)
 				}
-				if f.malformed {
-					want := execution.Error{Code: execution.CodeException, Message: "malformed record from the guest isolate"}
-					if res.Error == nil || *res.Error != want || res.Response != nil || res.Success {
-						t.Errorf("result = %+v (error %+v), want %+v", res, res.Error, want)
-					}
+				// The wrapper serialises with intrinsics it captured before
+				// the guest ran, so the forgery never takes: what comes out
+				// is the guest's real result, its fetch recorded. (Garbage
+				// that reaches Go anyway is TestRelayEndsOnMalformedEvents'.)
+				if !res.Success || res.Response == nil || res.Response.Body != "real [REDACTED]" || res.Response.Status != http.StatusOK {
+					t.Errorf("result = %+v (error %+v, response %+v), want the guest's real response", res, res.Error, res.Response)
+				}
+				if len(res.Outbound) != 1 || !res.Outbound[0].Denied {
+					t.Errorf("outbound = %+v, want the one denied request the guest made", res.Outbound)
 				}
 				if res.Stdout != "before [REDACTED]" {
 					t.Errorf("stdout = %q, want the log before the forgery, masked", res.Stdout)
