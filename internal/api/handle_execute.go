@@ -202,6 +202,9 @@ func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, e
 			Stack:   stack,
 		}}, nil
 	}
+	if errors.Is(err, transpile.ErrBusy) {
+		return nil, nil, fmt.Errorf("%w: %w", loader.ErrUnavailable, err) // 503, retry later
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -38,7 +38,7 @@ const (
 	// MaybeServeChild serve one compile and exit. Only runChild sets it.
 	childEnv = "GATEWAY_TRANSPILE_CHILD"
 
-	childTimeout   = 10 * time.Second // wall-clock limit of one compile, waiting for a slot included
+	childTimeout   = 10 * time.Second // wall-clock limit of one compile, once it has a slot
 	childMaxStack  = 128 << 20        // per goroutine: ~40,000 levels of the costliest nesting
 	childMaxData   = 2 << 30          // RLIMIT_DATA: heap and stacks (a 10 MB source compiled in ~1 GB)
 	childMaxCPU    = 30               // RLIMIT_CPU in seconds, a backstop should the parent be gone
@@ -59,11 +59,18 @@ var (
 	// re-executing a binary (a test binary, say) would run it from the top.
 	childServed atomic.Bool
 
+	// childQueueWait is the longest wait for a slot; then ErrBusy.
+	childQueueWait = 30 * time.Second
+
 	// childSlots bounds the child processes running at once: each may use
 	// up to childMaxData of memory.
 	childSlots = make(chan struct{}, min(4, runtime.GOMAXPROCS(0)))
 
 	errNoChild = errors.New("this binary cannot compile large TypeScript: its main does not call transpile.MaybeServeChild")
+
+	// ErrBusy means every compiler process was busy for childQueueWait:
+	// the server is overloaded, which is not the source's fault.
+	ErrBusy = errors.New("every TypeScript compiler process is busy")
 )
 
 // childRequest is what the parent sends the child on its stdin.
@@ -110,8 +117,20 @@ func fitsInProcess(modules map[string]string) bool {
 	return total <= MaxInProcessBytes
 }
 
-// buildInChild compiles in a child process within childTimeout.
+// buildInChild waits up to childQueueWait for a slot, then compiles in a
+// child process within childTimeout.
 func buildInChild(modules map[string]string, main string) (*built, error) {
+	if !childServed.Load() {
+		return nil, errNoChild
+	}
+	wait := time.NewTimer(childQueueWait)
+	defer wait.Stop()
+	select {
+	case childSlots <- struct{}{}:
+		defer func() { <-childSlots }()
+	case <-wait.C:
+		return nil, ErrBusy
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	defer cancel()
 	return runChild(ctx, modules, main)
@@ -119,16 +138,10 @@ func buildInChild(modules map[string]string, main string) (*built, error) {
 
 // runChild compiles in a child process, which is killed when ctx ends and
 // always reaped. A child that dies or is killed is an *Error: the source is
-// what drove it there.
+// what drove it there. The caller holds a slot.
 func runChild(ctx context.Context, modules map[string]string, main string) (*built, error) {
 	if !childServed.Load() {
 		return nil, errNoChild
-	}
-	select {
-	case childSlots <- struct{}{}:
-		defer func() { <-childSlots }()
-	case <-ctx.Done():
-		return nil, &Error{Message: msgTooSlow}
 	}
 	req, err := json.Marshal(childRequest{Modules: modules, Main: main})
 	if err != nil {

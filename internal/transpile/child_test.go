@@ -158,3 +158,27 @@ func family(t *testing.T, name string) transpiletest.Family {
 	t.Fatalf("no nesting family %q", name)
 	return transpiletest.Family{}
 }
+
+// TestBusyCompilersAreNotTheSourcesFault fills every compiler slot: a
+// large source then waits its turn and gets ErrBusy, not a syntax error,
+// and the wait does not count against the compile's own time limit.
+func TestBusyCompilersAreNotTheSourcesFault(t *testing.T) {
+	saved := childQueueWait
+	childQueueWait = 50 * time.Millisecond
+	defer func() { childQueueWait = saved }()
+	for range cap(childSlots) {
+		childSlots <- struct{}{}
+	}
+	modules := map[string]string{"main.ts": "export default { fetch() { return new Response('x'); } };\n" + strings.Repeat("// pad\n", MaxInProcessBytes)}
+	_, err := Bundle(modules, "main.ts")
+	var syntax *Error
+	if !errors.Is(err, ErrBusy) || errors.As(err, &syntax) {
+		t.Errorf("Bundle(every slot taken) = %v, want ErrBusy", err)
+	}
+	for range cap(childSlots) {
+		<-childSlots
+	}
+	if _, err := Bundle(modules, "main.ts"); err != nil {
+		t.Errorf("Bundle(slots free) = %v, want success", err)
+	}
+}
