@@ -28,20 +28,31 @@ type process struct {
 	suspect chan struct{} // asks the watcher to probe now
 	killed  atomic.Bool   // the gateway killed it for blocking past a deadline
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
+	group   *cgroup       // the memory cgroup it runs in; nil without one
+	// Read after exited is closed: its group's record of it.
+	memKilled bool  // the kernel killed it for reaching its memory limit
+	peak      int64 // the most memory its group held (bytes)
 
 	// Guarded by the pool's mutex.
 	inflight   int             // executions running on it
 	served     int             // executions it has taken
-	overdue    int             // executions that passed their deadline while it was silent
 	responsive bool            // it answered its last probe
 	draining   bool            // it takes no new executions
 	reuseKeys  map[string]bool // warm isolates it holds (isolate "reuse")
+	attempts   map[*attempt]struct{}
+	lastRSS    int64    // resident memory at the last sample
+	okRSS      int64    // resident memory when it last answered a probe
+	verdict    *verdict // why it stopped, once known
+	reserved   bool     // held for a quarantined execution: nothing else is sent to it
+	// firstOverdue is the execution that first passed its deadline while
+	// the process was silent: the one blamed if the process is killed.
+	firstOverdue *attempt
 }
 
 // startProcess starts workerd on a fresh loopback port and waits until the
 // shim answers. The gateway opens the listening socket itself and hands it
 // to workerd (--socket-fd), so the port is known without a race.
-func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, mask func(string) string) (*process, error) {
+func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, mask func(string) string, group *cgroup) (*process, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for workerd: %w", err)
@@ -60,7 +71,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	// gateway's own secrets, and the shim's signing secret.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
-	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true}
+	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true, group: group}
 	out := &lineLogger{log: log, mask: mask, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {
 			p.oom.Store(true)
@@ -69,18 +80,32 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
+		group.removeOrLog(log)
 		return nil, fmt.Errorf("start workerd: %w", err)
 	}
 	p.cmd = cmd
 	out.log = log.With().Str("component", "workerd").Int("pid", cmd.Process.Pid).Logger()
 	go func() {
 		p.err = cmd.Wait()
+		if group != nil {
+			p.memKilled = group.oomKilled()
+			p.peak = group.peak()
+			group.removeOrLog(log)
+		}
 		close(p.exited)
 	}()
+	if group != nil {
+		if err := group.add(cmd.Process.Pid); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("put workerd in its memory cgroup: %w", err)
+		}
+	}
 	if err := p.waitHealthy(ctx, client, timeout); err != nil {
 		p.kill()
 		return nil, err
 	}
+	p.okRSS = p.rss()
+	p.lastRSS = p.okRSS
 	return p, nil
 }
 

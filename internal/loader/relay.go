@@ -20,6 +20,11 @@ var errTimeout = errors.New("execution timed out")
 // pingLine is what the shim sends while a guest is silent.
 var pingLine = []byte(`{"type":"ping"}`)
 
+// netLine is what the shim sends when the guest's first outbound request
+// reaches it: from then on the execution has touched the network and is
+// never run again behind the caller's back. It is not an event.
+var netLine = []byte(`{"type":"net"`)
+
 // shimCall is one execution sent to a shim, local or on Cloudflare.
 type shimCall struct {
 	client   *http.Client
@@ -27,6 +32,7 @@ type shimCall struct {
 	secret   string
 	maxEvent int
 	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
+	net      atomic.Bool  // the guest attempted an outbound request
 }
 
 // lostError is a connection to the shim that failed before the result.
@@ -89,6 +95,10 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 		line := scanner.Bytes()
 		if bytes.Equal(line, pingLine) {
 			continue // the shim checking that the gateway is still there
+		}
+		if bytes.HasPrefix(line, netLine) {
+			c.net.Store(true)
+			continue
 		}
 		var ev execution.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
