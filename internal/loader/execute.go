@@ -24,6 +24,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 	if !again {
 		return err
 	}
+	l.reruns.Add(1)
 	if st.logs > 0 {
 		if err := emit(execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}); err != nil {
 			return err
@@ -104,12 +105,20 @@ func (l *Local) lost(parent, ctx context.Context, p *process, a *attempt, call *
 		l.log.Warn().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("an execution cost its runtime process")
 		return false, st.send(l.suspectFailure(v, job))
 	}
-	if !a.rerun && v.cause != causeShutdown && (job.Outbound == nil || !call.net.Load()) {
+	if runsAgain(a, v, job, call.net.Load()) {
 		l.log.Info().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime lost because of another execution; running it again")
 		return true, nil
 	}
 	l.log.Warn().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime exited during an execution")
 	return false, st.send(l.collateralFailure(v, p))
+}
+
+// runsAgain says whether attempt a, which lost its process for verdict v,
+// runs again: not the suspect, not a second time, not when the pool is
+// stopping, and only if its guest cannot have reached the network (no
+// outbound policy, or no outbound request attempted yet).
+func runsAgain(a *attempt, v verdict, job *Job, net bool) bool {
+	return v.suspect != a && !a.rerun && v.cause != causeShutdown && (job.Outbound == nil || !net)
 }
 
 // suspectFailure is the result of the execution blamed for its process's end.

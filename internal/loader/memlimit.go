@@ -189,6 +189,18 @@ func (g *cgroup) remove() error {
 	return err
 }
 
+// removeGroups removes what is left of the groups named prefix-N (each is
+// removed when its process exits; this catches any that could not be).
+func (b memBound) removeGroups(prefix string) {
+	if b.dir == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(b.dir, prefix+"-*"))
+	for _, d := range dirs {
+		_ = (&cgroup{dir: d}).remove()
+	}
+}
+
 // removeOrLog removes g, if any, logging a failure.
 func (g *cgroup) removeOrLog(log zerolog.Logger) {
 	if g == nil {

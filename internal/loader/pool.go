@@ -99,8 +99,10 @@ type Local struct {
 	active activeSecrets
 	bound  memBound     // how each process is held to MemoryLimit
 	groups atomic.Int64 // numbers the processes' memory cgroups
+	prefix string       // names the processes' memory cgroups
 	// quarantine holds code that blocked or blew up a process: it runs alone.
 	quarantine *quarantine
+	reruns     atomic.Int64 // executions run again after losing their process
 
 	mu      sync.Mutex
 	slots   []*slot
@@ -141,6 +143,11 @@ const (
 // NewLocal writes the shim and its workerd config to a temporary folder and
 // starts the pool. It returns at once; Ready says when a process answers.
 func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
+	return newLocal(cfg, log, systemCgroups)
+}
+
+// newLocal is NewLocal looking for cgroups in fs.
+func newLocal(cfg LocalConfig, log zerolog.Logger, fs cgroupFS) (*Local, error) {
 	cfg.setDefaults()
 	dir, err := os.MkdirTemp("", "gateway-workerd-")
 	if err != nil {
@@ -157,6 +164,7 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	prefix := newGroupPrefix()
 	l := &Local{
 		cfg:        cfg,
 		log:        log.With().Str("component", "loader").Logger(),
@@ -166,7 +174,8 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		secret:     hex.EncodeToString(secret[:]),
 		changed:    make(chan struct{}),
 		stop:       cancel,
-		bound:      detectMemBound(systemCgroups, cfg.MemoryLimit, groupPrefix()),
+		prefix:     prefix,
+		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
 		quarantine: newQuarantine(),
 	}
 	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).Msg("runtime memory bound")
@@ -258,16 +267,19 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 // start starts a process, in a memory cgroup of its own when the pool has a
 // cgroup bound.
 func (l *Local) start(ctx context.Context, log zerolog.Logger) (*process, error) {
-	group, err := l.bound.newGroup(fmt.Sprintf("%s-%d", groupPrefix(), l.groups.Add(1)))
+	group, err := l.bound.newGroup(fmt.Sprintf("%s-%d", l.prefix, l.groups.Add(1)))
 	if err != nil {
 		return nil, err
 	}
 	return startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, log, l.active.mask, group)
 }
 
-// groupPrefix names this gateway's memory cgroups.
-func groupPrefix() string {
-	return fmt.Sprintf("gateway-%d", os.Getpid())
+// pools numbers the pools of this gateway process, to name their cgroups.
+var pools atomic.Int64
+
+// newGroupPrefix names a new pool's memory cgroups.
+func newGroupPrefix() string {
+	return fmt.Sprintf("gateway-%d-%d", os.Getpid(), pools.Add(1))
 }
 
 func (l *Local) replaced(event, reason string) {
@@ -386,5 +398,6 @@ func (l *Local) Close() error {
 	l.stop()
 	l.wg.Wait()
 	l.client.CloseIdleConnections()
+	l.bound.removeGroups(l.prefix)
 	return os.RemoveAll(l.dir)
 }
