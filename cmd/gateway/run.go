@@ -273,6 +273,9 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		ReuseKeys:      cfg.Runtime.ReuseKeys,
 		MaxEventBytes:  maxEventBytes(cfg),
 		OnReplace:      m.RuntimeEvent,
+
+		MemoryLimit:      int64(cfg.Runtime.MemoryLimitMB) << 20,
+		UnresponsiveKill: cfg.Runtime.UnresponsiveKill,
 	}, log)
 	if err != nil {
 		return nil, "", err
