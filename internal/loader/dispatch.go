@@ -110,6 +110,7 @@ func (l *Local) claimLocked(c *process) *process {
 
 // takeLocked gives attempt a its place on p.
 func (l *Local) takeLocked(p *process, a *attempt, reuseKey string) {
+	a.started = time.Now()
 	p.inflight++
 	p.served++
 	trackLocked(p, a)

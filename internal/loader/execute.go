@@ -20,7 +20,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 	st := &runState{emit: emit}
 	qkey := quarantineKey(job)
 	isolated := l.quarantine.has(qkey)
-	again, err := l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated, started: time.Now()})
+	again, err := l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated})
 	if !again {
 		return err
 	}
@@ -31,7 +31,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		}
 		st.logs = 0
 	}
-	_, err = l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated, rerun: true, started: time.Now()})
+	_, err = l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated, rerun: true})
 	return err
 }
 
@@ -62,7 +62,7 @@ func (s *runState) send(ev execution.Event) error {
 func (l *Local) runOnce(ctx context.Context, job *Job, st *runState, a *attempt) (bool, error) {
 	p, err := l.acquire(ctx, a, job.ReuseKey)
 	if err != nil {
-		if a.rerun && st.started {
+		if a.rerun && st.started && ctx.Err() == nil {
 			return false, st.send(failure(execution.CodeRuntimeCrashed, "the runtime was lost and none was free to run the execution again (%v); safe to retry", err))
 		}
 		return false, err

@@ -84,8 +84,8 @@ func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
 					} }`, 10*time.Second))
 					// One that shared the spinner's process runs again once
 					// the process is replaced: later, but it succeeds.
-					if took > 4*time.Second {
-						t.Errorf("benign %d took %v, want at most 4s", i, took)
+					if took > 8*time.Second {
+						t.Errorf("benign %d took %v, want at most 8s", i, took)
 					}
 					if !res.Success {
 						t.Errorf("benign %d = %+v, want success", i, res.Error)

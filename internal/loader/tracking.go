@@ -9,12 +9,12 @@ import (
 // and whether it passed its deadline with the process silent.
 type attempt struct {
 	id       string
-	qkey     string // the job's quarantine key
-	started  time.Time
-	rerun    bool  // this is the execution's second run
-	isolated bool  // it runs on a process reserved for it
-	base     int64 // the process's resident memory at the last sample
-	growth   int64 // the sum of positive changes sampled while it ran
+	qkey     string    // the job's quarantine key
+	started  time.Time // when it got its place on a process
+	rerun    bool      // this is the execution's second run
+	isolated bool      // it runs on a process reserved for it
+	base     int64     // the process's resident memory at the last sample
+	growth   int64     // the sum of positive changes sampled while it ran
 	overdue  bool
 }
 
