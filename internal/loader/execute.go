@@ -31,7 +31,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		}
 		st.logs = 0
 	}
-	_, err = l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated, rerun: true})
+	_, err = l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated || st.alone, rerun: true})
 	return err
 }
 
@@ -40,6 +40,10 @@ type runState struct {
 	emit    func(execution.Event) error
 	started bool // start was sent
 	logs    int  // logs sent since the last (re)start
+	// alone: the run again goes on a process of its own, because the lost
+	// process stopped answering with no execution to blame (if it was this
+	// one, it is then alone when it does it again).
+	alone bool
 }
 
 // send passes ev on, but start only once.
@@ -106,6 +110,7 @@ func (l *Local) lost(parent, ctx context.Context, p *process, a *attempt, call *
 		return false, st.send(l.suspectFailure(v, job))
 	}
 	if runsAgain(a, v, job, call.net.Load()) {
+		st.alone = v.cause == causeUnresponsive
 		l.log.Info().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime lost because of another execution; running it again")
 		return true, nil
 	}
@@ -127,7 +132,7 @@ func (l *Local) suspectFailure(v verdict, job *Job) execution.Event {
 	case causeMemory:
 		return failure(execution.CodeMemoryLimit, "the execution ran out of memory (the runtime's limit is %d MiB; the V8 heap's %d MiB); its runtime process was replaced", l.cfg.MemoryLimit>>20, l.cfg.V8HeapMB)
 	case causeUnresponsive:
-		return failure(execution.CodeCPULimit, "the execution kept its runtime busy without yielding for longer than %v, on two runtimes; they were replaced", l.cfg.UnresponsiveKill)
+		return failure(execution.CodeCPULimit, "the execution kept its runtime busy without yielding for longer than %v; its runtime process was replaced", l.cfg.UnresponsiveKill)
 	}
 	return failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout)
 }

@@ -78,7 +78,7 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 		// collecting in vain, before any limit is reached.
 		v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
 	case !ok && time.Since(*since) >= l.cfg.UnresponsiveKill:
-		v = verdict{cause: causeUnresponsive, suspect: secondStrikeLocked(p)}
+		v = verdict{cause: causeUnresponsive, suspect: aloneLocked(p)}
 	default:
 		return rss, ""
 	}
@@ -93,19 +93,21 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 // since it last answered for its unresponsiveness to count as a memory death.
 const thrashGrowth = 64 << 20
 
-// secondStrikeLocked names the execution blamed for a process that stopped
-// answering with no execution past its deadline: none the first time (the
-// cause may be an execution that has ended; the others run again), but an
-// execution running again after losing its first process this way has now
-// blocked two (the latest started, if several).
-func secondStrikeLocked(p *process) *attempt {
-	var suspect *attempt
+// aloneLocked names the execution blamed for a process that stopped
+// answering with no execution past its deadline: none if the process was
+// shared (the cause may be an execution that has ended; the others run
+// again, each on a process of its own), else the one execution on a process
+// reserved for it (quarantined, or running again after such a loss).
+func aloneLocked(p *process) *attempt {
+	if len(p.attempts) != 1 {
+		return nil
+	}
 	for a := range p.attempts {
-		if a.rerun && (suspect == nil || a.started.After(suspect.started)) {
-			suspect = a
+		if a.isolated {
+			return a
 		}
 	}
-	return suspect
+	return nil
 }
 
 // killFor kills p (SIGKILL: nothing else stops a spinning guest) for cause.
