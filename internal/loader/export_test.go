@@ -1,6 +1,10 @@
 package loader
 
-import "github.com/rs/zerolog"
+import (
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+)
 
 // ShimURL returns the URL of one running shim, and the secret the gateway
 // signs its calls with, for tests that call the shim directly.
@@ -26,4 +30,13 @@ func (l *Local) MemoryBound() string { return l.bound.kind }
 // memory limit falls to the watchdog.
 func NewLocalWithoutCgroups(cfg LocalConfig, log zerolog.Logger, empty string) (*Local, error) {
 	return newLocal(cfg, log, cgroupFS{self: empty + "/cgroup", mount: empty})
+}
+
+// Cgroups lists the memory cgroups of the pool's processes on disk.
+func (l *Local) Cgroups() []string {
+	if l.bound.dir == "" {
+		return nil
+	}
+	dirs, _ := filepath.Glob(filepath.Join(l.bound.dir, l.prefix+"-*"))
+	return dirs
 }

@@ -2,8 +2,6 @@ package loader_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -258,6 +256,9 @@ func TestArrayBufferBomb(t *testing.T) {
 			if bound == "watchdog" && l.MemoryBound() != "watchdog" {
 				t.Fatalf("MemoryBound() = %s, want watchdog", l.MemoryBound())
 			}
+			if strings.HasPrefix(l.MemoryBound(), "cgroup") && len(l.Cgroups()) != 1 {
+				t.Errorf("Cgroups() = %v, want the process's group", l.Cgroups())
+			}
 			neighbourStarted, neighbour := started(t, l, job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
 			<-neighbourStarted
 			res, _ := timed(t, l, job("bomb", bomb, 30*time.Second))
@@ -273,26 +274,9 @@ func TestArrayBufferBomb(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if left := leftGroups(t); len(left) > 0 {
+			if left := l.Cgroups(); len(left) > 0 {
 				t.Errorf("cgroups left after Close: %v", left)
 			}
 		})
 	}
-}
-
-// leftGroups lists this test process's memory cgroups still on disk
-// (cgroup v1 layout; none where that is not mounted).
-func leftGroups(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "memory" {
-			left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/memory", parts[2], fmt.Sprintf("gateway-%d-*", os.Getpid())))
-			return left
-		}
-	}
-	return nil
 }

@@ -84,7 +84,9 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 		return nil, fmt.Errorf("start workerd: %w", err)
 	}
 	p.cmd = cmd
+	out.mu.Lock() // its output may be arriving already
 	out.log = log.With().Str("component", "workerd").Int("pid", cmd.Process.Pid).Logger()
+	out.mu.Unlock()
 	go func() {
 		p.err = cmd.Wait()
 		if group != nil {
