@@ -229,7 +229,7 @@ const bomb = `export default { fetch() {
 // TestArrayBufferBomb: a guest holding ArrayBuffers past the process's hard
 // memory bound ends memory_limit, the execution beside it on the same
 // process runs again and succeeds, and the pool keeps serving; the bound's
-// cgroups are gone after Close. It runs with the machine's bound (cgroup v1
+// cgroups are gone after Close. Sent again, the bomb runs alone. It runs with the machine's bound (cgroup v1
 // here) and with the resident-memory watchdog.
 func TestArrayBufferBomb(t *testing.T) {
 	t.Parallel()
@@ -270,6 +270,20 @@ func TestArrayBufferBomb(t *testing.T) {
 			}
 			if res, _ := timed(t, l, job("after", hello, 10*time.Second)); !res.Success {
 				t.Errorf("execution after the bomb = %+v, want success", res.Error)
+			}
+			// Sent again, the bomb is quarantined: it waits for the process
+			// to empty and runs alone, so its neighbour never runs again.
+			reruns := l.Reruns()
+			neighbourStarted, neighbour = started(t, l, job("neighbour2", waiter(500*time.Millisecond), 30*time.Second))
+			<-neighbourStarted
+			if res, _ := timed(t, l, job("bomb2", bomb, 30*time.Second)); res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
+				t.Errorf("bomb sent again = %+v, want memory_limit", res.Error)
+			}
+			if res := lastResult(t, <-neighbour); !res.Success {
+				t.Errorf("second neighbour = %+v, want success", res.Error)
+			}
+			if n := l.Reruns() - reruns; n != 0 {
+				t.Errorf("%d executions ran again beside the quarantined bomb, want 0", n)
 			}
 			if err := l.Close(); err != nil {
 				t.Fatal(err)

@@ -110,16 +110,23 @@ func TestNeverResolvingPromiseIsATimeout(t *testing.T) {
 	}
 }
 
+// TestMemoryBomb: a guest filling the V8 heap ends memory_limit (its process
+// dies of it, or is killed thrashing); the execution beside it runs again.
 func TestMemoryBomb(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) { c.V8HeapMB = 128 })
 	defer l.Close()
+	neighbourStarted, neighbour := started(t, l, job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
+	<-neighbourStarted
 	res, _ := timed(t, l, job("bomb", `export default { fetch() {
 		const hoard = [];
 		for (;;) hoard.push(new Array(1e5).fill({ x: 1 }));
 	} }`, 30*time.Second))
 	if res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
 		t.Fatalf("result = %+v, want memory_limit", res.Error)
+	}
+	if res := lastResult(t, <-neighbour); !res.Success {
+		t.Errorf("neighbour = %+v, want success after running again", res.Error)
 	}
 	res, _ = timed(t, l, job("after", hello, 10*time.Second))
 	if !res.Success {
