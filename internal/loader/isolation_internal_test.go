@@ -95,7 +95,7 @@ func TestCgroupFiles(t *testing.T) {
 			if data, _ := os.ReadFile(filepath.Join(g.dir, "cgroup.procs")); string(data) != "4242" {
 				t.Errorf("cgroup.procs = %q, want 4242", data)
 			}
-			if g.oomKilled() {
+			if g.oomKilled(true) {
 				t.Error("oomKilled() before any kill = true")
 			}
 			for file, content := range map[string]string{tt.eventsFile: tt.events, tt.peakFile: "600000000\n"} {
@@ -103,10 +103,35 @@ func TestCgroupFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if !g.oomKilled() || g.peak() != 600000000 {
-				t.Errorf("oomKilled() = %v, peak() = %d; want true, 600000000", g.oomKilled(), g.peak())
+			if !g.oomKilled(false) || g.peak() != 600000000 {
+				t.Errorf("oomKilled() = %v, peak() = %d; want true, 600000000", g.oomKilled(false), g.peak())
 			}
 		})
+	}
+}
+
+// TestCgroupOOMWithoutCounter: on kernels whose cgroup files have no
+// oom_kill count, a SIGKILL after the group hit its limit is an OOM kill.
+func TestCgroupOOMWithoutCounter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind, file, content string
+		sigkilled, want     bool
+	}{
+		{boundCgroup1, "memory.failcnt", "12\n", true, true},
+		{boundCgroup1, "memory.failcnt", "12\n", false, false},
+		{boundCgroup1, "memory.failcnt", "0\n", true, false},
+		{boundCgroup2, "memory.events", "low 0\nhigh 0\nmax 4\noom 1\n", true, true},
+		{boundCgroup2, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\n", true, false},
+	}
+	for _, tt := range tests {
+		g := &cgroup{kind: tt.kind, dir: t.TempDir()}
+		if err := os.WriteFile(filepath.Join(g.dir, tt.file), []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := g.oomKilled(tt.sigkilled); got != tt.want {
+			t.Errorf("%s %s %q, SIGKILL %v: oomKilled() = %v, want %v", tt.kind, tt.file, tt.content, tt.sigkilled, got, tt.want)
+		}
 	}
 }
 

@@ -150,13 +150,18 @@ func (g *cgroup) add(pid int) error {
 }
 
 // oomKilled reports whether the kernel killed a process of the group for
-// reaching its limit.
-func (g *cgroup) oomKilled() bool {
-	file := "memory.oom_control"
+// reaching its limit: its oom_kill count, or, on kernels without one, a
+// SIGKILL (sigkilled) after the group reached its limit.
+func (g *cgroup) oomKilled(sigkilled bool) bool {
 	if g.kind == boundCgroup2 {
-		file = "memory.events"
+		events := filepath.Join(g.dir, "memory.events")
+		return counter(events, "oom_kill") > 0 || sigkilled && counter(events, "max") > 0
 	}
-	return counter(filepath.Join(g.dir, file), "oom_kill") > 0
+	if counter(filepath.Join(g.dir, "memory.oom_control"), "oom_kill") > 0 {
+		return true
+	}
+	data, err := os.ReadFile(filepath.Join(g.dir, "memory.failcnt"))
+	return err == nil && sigkilled && strings.TrimSpace(string(data)) != "0"
 }
 
 // peak is the most memory the group held, in bytes (0 if unknown).

@@ -90,7 +90,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	go func() {
 		p.err = cmd.Wait()
 		if group != nil {
-			p.memKilled = group.oomKilled()
+			p.memKilled = !p.killed.Load() && group.oomKilled(sigkilled(cmd.ProcessState))
 			p.peak = group.peak()
 			group.removeOrLog(log)
 		}
@@ -109,6 +109,12 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	p.okRSS = p.rss()
 	p.lastRSS = p.okRSS
 	return p, nil
+}
+
+// sigkilled reports whether a process ended by SIGKILL.
+func sigkilled(state *os.ProcessState) bool {
+	ws, ok := state.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // heapOOM is how V8 reports an isolate that ran out of heap; it takes the
