@@ -18,9 +18,8 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
 	st := &runState{emit: emit}
-	qkey := quarantineKey(job)
-	isolated := l.quarantine.has(qkey)
-	again, err := l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated})
+	isolated := l.quarantine.holds(job)
+	again, err := l.runOnce(ctx, job, st, &attempt{job: job, isolated: isolated})
 	if !again {
 		return err
 	}
@@ -31,7 +30,7 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		}
 		st.logs = 0
 	}
-	_, err = l.runOnce(ctx, job, st, &attempt{id: job.ID, qkey: qkey, isolated: isolated || st.alone, rerun: true})
+	_, err = l.runOnce(ctx, job, st, &attempt{job: job, isolated: isolated || st.alone, rerun: true})
 	return err
 }
 

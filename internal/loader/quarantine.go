@@ -74,6 +74,15 @@ func (q *quarantine) has(key string) bool {
 	return ok
 }
 
+// holds reports whether job's code is quarantined. The code is hashed only
+// when something is quarantined at all.
+func (q *quarantine) holds(job *Job) bool {
+	q.mu.Lock()
+	empty := len(q.until) == 0
+	q.mu.Unlock()
+	return !empty && q.has(quarantineKey(job))
+}
+
 // quarantineKey identifies a job's code for its caller: SHA-256 over the
 // caller, the main module and every module's name and source.
 func quarantineKey(job *Job) string {

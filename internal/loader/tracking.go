@@ -8,8 +8,7 @@ import (
 // for it: when it started, the resident-memory growth seen while it ran,
 // and whether it passed its deadline with the process silent.
 type attempt struct {
-	id       string
-	qkey     string    // the job's quarantine key
+	job      *Job
 	started  time.Time // when it got its place on a process
 	rerun    bool      // this is the execution's second run
 	isolated bool      // it runs on a process reserved for it
@@ -108,7 +107,7 @@ func (l *Local) verdictOf(p *process) verdict {
 		}
 		p.verdict = &v
 		if v.suspect != nil {
-			l.quarantine.add(v.suspect.qkey)
+			l.quarantine.add(quarantineKey(v.suspect.job))
 		}
 	}
 	return *p.verdict

@@ -84,7 +84,7 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 	}
 	setVerdictLocked(p, v)
 	if v.suspect != nil {
-		l.quarantine.add(v.suspect.qkey)
+		l.quarantine.add(quarantineKey(v.suspect.job))
 	}
 	return rss, v.cause
 }
