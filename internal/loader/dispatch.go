@@ -111,6 +111,9 @@ func (l *Local) claimLocked(c *process) *process {
 // takeLocked gives attempt a its place on p.
 func (l *Local) takeLocked(p *process, a *attempt, reuseKey string) {
 	a.started = time.Now()
+	if a.job != nil && a.job.Timeout > 0 {
+		a.deadline = a.started.Add(a.job.Timeout)
+	}
 	p.inflight++
 	p.served++
 	trackLocked(p, a)

@@ -273,3 +273,30 @@ func TestRunsAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestPastDeadline: on a process that stops answering, the execution whose
+// deadline passed first is blamed, whether or not its goroutine has noticed.
+func TestPastDeadline(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(100, 0)
+	p := &process{}
+	early := &attempt{deadline: now.Add(-2 * time.Second)}
+	late := &attempt{deadline: now.Add(-time.Second)}
+	future := &attempt{deadline: now.Add(time.Second)}
+	none := &attempt{}
+	for _, a := range []*attempt{late, future, none} {
+		trackLocked(p, a)
+	}
+	if got := pastDeadlineLocked(p, now); got != late {
+		t.Errorf("pastDeadlineLocked = %+v, want the one past its deadline", got)
+	}
+	trackLocked(p, early)
+	if got := pastDeadlineLocked(p, now); got != early {
+		t.Errorf("pastDeadlineLocked = %+v, want the one whose deadline passed first", got)
+	}
+	delete(p.attempts, early)
+	delete(p.attempts, late)
+	if got := pastDeadlineLocked(p, now); got != nil {
+		t.Errorf("pastDeadlineLocked = %+v, want none before any deadline", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 type attempt struct {
 	job      *Job
 	started  time.Time // when it got its place on a process
+	deadline time.Time // when its timeout ends
 	rerun    bool      // this is the execution's second run
 	isolated bool      // it runs on a process reserved for it
 	base     int64     // the process's resident memory at the last sample
@@ -84,6 +85,19 @@ func trackLocked(p *process, a *attempt) {
 	}
 	a.base = p.lastRSS
 	p.attempts[a] = struct{}{}
+}
+
+// pastDeadlineLocked returns the execution on p whose deadline passed
+// first, if any has: on a process that does not answer, the one blamed,
+// even before its own goroutine has noticed its timeout.
+func pastDeadlineLocked(p *process, now time.Time) *attempt {
+	var first *attempt
+	for a := range p.attempts {
+		if !a.deadline.IsZero() && !a.deadline.After(now) && (first == nil || a.deadline.Before(first.deadline)) {
+			first = a
+		}
+	}
+	return first
 }
 
 // setVerdictLocked records why p stops, once.

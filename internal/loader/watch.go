@@ -67,6 +67,9 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 	case since.IsZero():
 		*since = start
 	}
+	if !ok && p.firstOverdue == nil {
+		p.firstOverdue = pastDeadlineLocked(p, time.Now())
+	}
 	var v verdict
 	switch {
 	case l.bound.kind == boundWatchdog && rss > l.bound.limit:
