@@ -74,9 +74,9 @@ func unreserve(p *process) {
 }
 
 // claimLocked keeps the process reserved for an isolated attempt while it
-// can serve, or reserves the least-loaded healthy one. At most all
-// processes but one are reserved at once, so other executions keep a
-// process (a pool of one is shared: its executions wait their turn).
+// can serve, or reserves the least-loaded healthy one if another healthy
+// process stays unreserved for everything else (a pool of one is shared:
+// its executions wait their turn). Else it returns nil: wait.
 func (l *Local) claimLocked(c *process) *process {
 	if c != nil && (c.draining || !c.running()) {
 		c.reserved = false
@@ -85,22 +85,19 @@ func (l *Local) claimLocked(c *process) *process {
 	if c != nil {
 		return c
 	}
-	reserved := 0
+	free := 0
 	var best *process
 	for _, s := range l.slots {
 		p := s.proc
-		if p == nil {
+		if p == nil || p.reserved || !p.responsive || p.draining || !p.running() {
 			continue
 		}
-		if p.reserved {
-			reserved++
-			continue
-		}
-		if p.responsive && !p.draining && p.running() && (best == nil || p.inflight < best.inflight) {
+		free++
+		if best == nil || p.inflight < best.inflight {
 			best = p
 		}
 	}
-	if best == nil || reserved >= max(1, len(l.slots)-1) {
+	if best == nil || (free < 2 && len(l.slots) > 1) {
 		return nil
 	}
 	best.reserved = true
