@@ -300,3 +300,32 @@ func TestPastDeadline(t *testing.T) {
 		t.Errorf("pastDeadlineLocked = %+v, want none before any deadline", got)
 	}
 }
+
+// TestClaimLeavesAProcess: quarantined code reserves a process only while
+// another healthy one stays free for everything else, except in a pool of
+// one, which it shares by taking turns.
+func TestClaimLeavesAProcess(t *testing.T) {
+	t.Parallel()
+	healthy := func() *process { return &process{exited: make(chan struct{}), responsive: true} }
+	a, b := healthy(), healthy()
+	l := &Local{changed: make(chan struct{}), slots: []*slot{{proc: a}, {proc: b}}}
+	first := l.claimLocked(nil)
+	if first == nil || !first.reserved {
+		t.Fatalf("first claim = %+v, want a process reserved", first)
+	}
+	if got := l.claimLocked(nil); got != nil {
+		t.Errorf("second claim = %+v, want none: the last free process stays free", got)
+	}
+	if got := l.claimLocked(first); got != first {
+		t.Errorf("claim kept = %+v, want the same process", got)
+	}
+	first.draining = true // replaced: the claim moves on, if it may
+	if got := l.claimLocked(first); got != nil || first.reserved {
+		t.Errorf("claim after the reserved process was replaced = %+v (old reserved %v), want none and the old freed", got, first.reserved)
+	}
+	alone := healthy()
+	l.slots = []*slot{{proc: alone}}
+	if got := l.claimLocked(nil); got != alone {
+		t.Errorf("claim in a pool of one = %+v, want its process", got)
+	}
+}
