@@ -75,7 +75,7 @@ func (l *Local) runOnce(ctx context.Context, job *Job, st *runState, a *attempt)
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, errTimeout)
 	defer cancel()
-	call := &shimCall{client: l.client, base: p.url, secret: l.secret, maxEvent: l.cfg.MaxEventBytes}
+	call := &shimCall{client: l.client, base: p.url, secret: l.secret, maxEvent: l.cfg.MaxEventBytes, heard: &p.heard}
 	err = call.run(ctx, job, st.send)
 	var lost *lostError
 	if !errors.As(err, &lost) {

@@ -29,6 +29,7 @@ type process struct {
 	killed  atomic.Bool   // the gateway killed it for blocking past a deadline
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
 	group   *cgroup       // the memory cgroup it runs in; nil without one
+	heard   atomic.Int64  // unix nanoseconds of the last line any execution got from it
 	// Read after exited is closed: its group's record of it.
 	memKilled bool  // the kernel killed it for reaching its memory limit
 	peak      int64 // the most memory its group held (bytes)

@@ -33,6 +33,9 @@ type shimCall struct {
 	maxEvent int
 	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
 	net      atomic.Bool  // the guest attempted an outbound request
+	// heard, if set, is also given the time of every line: the process's
+	// own record that its event loop runs.
+	heard *atomic.Int64
 }
 
 // lostError is a connection to the shim that failed before the result.
@@ -91,7 +94,11 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 	scanner := bufio.NewScanner(resp.Body)
 	scanner.Buffer(make([]byte, 0, 64<<10), c.maxEvent)
 	for scanner.Scan() {
-		c.lastLine.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.lastLine.Store(now)
+		if c.heard != nil {
+			c.heard.Store(now)
+		}
 		line := scanner.Bytes()
 		if bytes.Equal(line, pingLine) {
 			continue // the shim checking that the gateway is still there

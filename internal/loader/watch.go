@@ -53,6 +53,9 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 		return 0, ""
 	}
 	rss = p.rss()
+	// A probe may miss on a loaded machine; a line sent on any execution's
+	// stream since the probe began shows the event loop runs all the same.
+	alive := ok || p.heard.Load() >= start.UnixNano()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.setResponsiveLocked(p, ok)
@@ -61,26 +64,26 @@ func (l *Local) check(ctx context.Context, p *process, since *time.Time) (rss in
 		sampleLocked(p, rss)
 	}
 	switch {
-	case ok:
+	case alive:
 		*since = time.Time{}
 		p.okRSS = rss
 	case since.IsZero():
 		*since = start
 	}
-	if !ok && p.firstOverdue == nil {
+	if !alive && p.firstOverdue == nil {
 		p.firstOverdue = pastDeadlineLocked(p, time.Now())
 	}
 	var v verdict
 	switch {
 	case l.bound.kind == boundWatchdog && rss > l.bound.limit:
 		v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
-	case !ok && p.firstOverdue != nil:
+	case !alive && p.firstOverdue != nil:
 		v = verdict{cause: causeSpin, suspect: p.firstOverdue}
-	case !ok && time.Since(*since) >= l.cfg.UnresponsiveKill && p.okRSS > 0 && rss-p.okRSS >= thrashGrowth:
+	case !alive && time.Since(*since) >= l.cfg.UnresponsiveKill && p.okRSS > 0 && rss-p.okRSS >= thrashGrowth:
 		// Busy while its memory climbs: a guest filling the heap, with V8
 		// collecting in vain, before any limit is reached.
 		v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
-	case !ok && time.Since(*since) >= l.cfg.UnresponsiveKill:
+	case !alive && time.Since(*since) >= l.cfg.UnresponsiveKill:
 		v = verdict{cause: causeUnresponsive, suspect: aloneLocked(p)}
 	default:
 		return rss, ""
