@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,5 +329,58 @@ func TestClaimLeavesAProcess(t *testing.T) {
 	l.slots = []*slot{{proc: alone}}
 	if got := l.claimLocked(nil); got != alone {
 		t.Errorf("claim in a pool of one = %+v, want its process", got)
+	}
+}
+
+// TestSlowProbeIsNotAWedge: a process whose probes time out (a loaded
+// machine) while its executions still get lines is alive; once the lines
+// stop too, it is killed after UnresponsiveKill.
+func TestSlowProbeIsNotAWedge(t *testing.T) {
+	t.Parallel()
+	const interval = 50 * time.Millisecond
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // answers too late for the probe
+		case <-r.Context().Done():
+		case <-time.After(4 * interval):
+		}
+	}))
+	defer slow.Close()
+	l := &Local{
+		cfg:        LocalConfig{ProbeInterval: interval, UnresponsiveKill: 3 * interval},
+		client:     slow.Client(),
+		changed:    make(chan struct{}),
+		quarantine: newQuarantine(),
+		bound:      memBound{kind: boundOff},
+	}
+	p := &process{url: slow.URL, cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, exited: make(chan struct{}), responsive: true}
+	var since time.Time
+	lines := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // an execution's stream, a line every 10 ms
+		for {
+			p.heard.Store(time.Now().UnixNano())
+			select {
+			case <-lines:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	})
+	for range 8 { // 8 missed probes, 2.7 times UnresponsiveKill
+		if _, cause := l.check(t.Context(), p, &since); cause != "" {
+			t.Fatalf("check() with lines arriving = %q, want no kill", cause)
+		}
+	}
+	close(lines)
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, cause := l.check(t.Context(), p, &since)
+		if cause == causeUnresponsive {
+			break
+		}
+		if cause != "" || time.Now().After(deadline) {
+			t.Fatalf("check() with no lines = %q, want %q within 10s", cause, causeUnresponsive)
+		}
 	}
 }
