@@ -197,6 +197,7 @@ func TestStreamFaults(t *testing.T) {
 		wantAny   bool  // any error will do
 	}{
 		{"complete", start + log + result, "start,log,result", nil, false},
+		{"restart surfaced", start + log + `{"type":"restart","reason":"runtime_crashed"}` + "\n" + log + result, "start,log,restart,log,result", nil, false},
 		{"unknown event skipped", start + `{"type":"progress","pct":50}` + "\n\n" + result, "start,result", nil, false},
 		{"cut before result", start + log, "start,log", client.ErrIncompleteStream, false},
 		{"cut mid-line", start + `{"type":"log","lev`, "start", client.ErrIncompleteStream, false},
@@ -215,6 +216,9 @@ func TestStreamFaults(t *testing.T) {
 			var types []string
 			for s.Next() {
 				types = append(types, s.Event().Type)
+				if ev := s.Event(); ev.Type == execution.EventRestart && ev.Reason != string(execution.CodeRuntimeCrashed) {
+					t.Errorf("restart reason = %q, want runtime_crashed", ev.Reason)
+				}
 			}
 			if got := strings.Join(types, ","); got != tt.wantTypes {
 				t.Errorf("events = %s, want %s", got, tt.wantTypes)

@@ -82,7 +82,9 @@ func (s *Stream) Next() bool {
 }
 
 // Event returns the event Next read last: start (with ID), log (with Log),
-// or result (with Result, whose Logs is unset: the logs came as events).
+// restart (with Reason: the gateway runs the execution again, and the logs
+// read before it are void), or result (with Result, whose Logs is unset:
+// the logs came as events).
 func (s *Stream) Event() execution.Event { return s.ev }
 
 // Result returns the execution's result once Next has read it, else nil.
@@ -151,7 +153,7 @@ func decodeEvent(line []byte) (ev execution.Event, known bool, err error) {
 		return ev, false, fmt.Errorf("client: bad event %.100q: %w", line, err)
 	}
 	switch head.Type {
-	case execution.EventStart, execution.EventLog, execution.EventResult:
+	case execution.EventStart, execution.EventLog, execution.EventRestart, execution.EventResult:
 	default:
 		return ev, false, nil
 	}

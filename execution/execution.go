@@ -172,15 +172,21 @@ const (
 	EventStart  = "start"
 	EventLog    = "log"
 	EventResult = "result"
+	// EventRestart says the gateway runs the execution again from the start
+	// (its runtime process was lost because of another execution): a client
+	// discards the logs it has shown; the logs of the new run follow.
+	EventRestart = "restart"
 )
 
 // Event is one line of a streamed execution: start, then a log per console
-// call, then exactly one result.
+// call, then exactly one result. A restart may come once before the result;
+// the logs before it are void.
 type Event struct {
 	Type   string
 	ID     string  // start
 	Log    *Log    // log
 	Result *Result // result (Logs unset)
+	Reason string  // restart: why (a Code, e.g. runtime_crashed)
 }
 
 // MarshalJSON renders the event as {"type": ..., fields of its payload}.
@@ -201,6 +207,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			Type string `json:"type"`
 			*Result
 		}{e.Type, e.Result})
+	case EventRestart:
+		return json.Marshal(struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		}{e.Type, e.Reason})
 	}
 	return nil, fmt.Errorf("unknown event type %q", e.Type)
 }
@@ -208,8 +219,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads an event written by MarshalJSON.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	var head struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
+		Type   string `json:"type"`
+		ID     string `json:"id"`
+		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return err
@@ -218,6 +230,8 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 	switch head.Type {
 	case EventStart:
 		e.ID = head.ID
+	case EventRestart:
+		e.Reason = head.Reason
 	case EventLog:
 		e.Log = new(Log)
 		return json.Unmarshal(data, e.Log)

@@ -17,6 +17,7 @@ func TestEventJSONRoundTrip(t *testing.T) {
 		json string
 	}{
 		{execution.Event{Type: "start", ID: "ex_1"}, `{"type":"start","id":"ex_1"}`},
+		{execution.Event{Type: "restart", Reason: "runtime_crashed"}, `{"type":"restart","reason":"runtime_crashed"}`},
 		{execution.Event{Type: "log", Log: &execution.Log{Level: "warn", Stream: "stderr", Message: "m", Time: at}},
 			`{"type":"log","level":"warn","stream":"stderr","message":"m","time":"2026-11-26T12:00:00Z"}`},
 		{execution.Event{Type: "result", Result: &execution.Result{ID: "ex_1", Success: false, Error: &execution.Error{Code: execution.CodeTimeout, Message: "late"}, Outbound: []execution.Outgoing{}}},

@@ -102,8 +102,11 @@ func execCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer s.Close()
 	for s.Next() {
-		if ev := s.Event(); ev.Type == execution.EventLog {
+		switch ev := s.Event(); ev.Type {
+		case execution.EventLog:
 			term.log(ev.Log)
+		case execution.EventRestart:
+			term.restart(ev.Reason)
 		}
 	}
 	if err := s.Err(); err != nil {
@@ -372,6 +375,12 @@ func (t terminal) body(resp *execution.Response) {
 	if body[len(body)-1] != '\n' {
 		_, _ = io.WriteString(t.stdout, "\n")
 	}
+}
+
+// restart marks, on stderr, where the gateway began the execution again:
+// the output above the marker is from a run that was lost.
+func (t terminal) restart(reason string) {
+	line(t.stderr, t.colorErr, styleDim, "note: the gateway runs the execution again ("+reason+"); the output above is void")
 }
 
 // fail prints "error: code: message" and returns an exitError with status.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -455,5 +457,35 @@ func TestTerminalColours(t *testing.T) {
 		if tty.colorOut || tty.colorErr {
 			t.Errorf("newTerminal with %v has colour on, want off", env)
 		}
+	}
+}
+
+// TestExecMarksRestart: when the gateway runs an execution again, exec
+// prints a marker on stderr between the lost run's output and the new one.
+func TestExecMarksRestart(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for _, ev := range []string{
+			`{"type":"start","id":"ex_1"}`,
+			`{"type":"log","level":"log","stream":"stdout","message":"first run","time":"2026-11-26T12:00:00Z"}`,
+			`{"type":"restart","reason":"runtime_crashed"}`,
+			`{"type":"log","level":"log","stream":"stdout","message":"second run","time":"2026-11-26T12:00:01Z"}`,
+			`{"type":"result","id":"ex_1","success":true,"stdout":"second run","stderr":"","truncated":false,"outbound":[],"warm":false,"durationMs":1}`,
+		} {
+			fmt.Fprintln(w, ev)
+		}
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"exec", "--url", srv.URL, "-"}, func(string) string { return "" }, strings.NewReader(`export default { fetch() { return new Response("x"); } }`), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	if stdout.String() != "first run\nsecond run\n" {
+		t.Errorf("stdout = %q, want both runs' output", stdout.String())
+	}
+	if want := "note: the gateway runs the execution again (runtime_crashed); the output above is void\n"; stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
 }

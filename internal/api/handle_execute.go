@@ -66,8 +66,9 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 		} else {
 			col.ts = ts
 		}
+		job.Caller = callerOf(r.Context()).name
 		if job.ReuseKey != "" {
-			job.ReuseKey = reuseKey(callerOf(r.Context()).name, job)
+			job.ReuseKey = reuseKey(job.Caller, job)
 		}
 		var final *execution.Result
 		m.InFlight.Inc()
@@ -84,6 +85,8 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 			case execution.EventResult:
 				col.result(ev.Result)
 				final = ev.Result
+			case execution.EventRestart:
+				col.reset()
 			}
 			return out.event(ev)
 		})
@@ -257,6 +260,7 @@ type collector struct {
 	maxLine   int
 	ts        *transpile.Output // maps TypeScript positions; nil for JavaScript
 	budget    int               // log bytes still allowed
+	maxTotal  int               // log bytes allowed in all
 	bytes     int               // log bytes kept
 	stdout    strings.Builder
 	stderr    strings.Builder
@@ -270,7 +274,15 @@ func newCollector(job *loader.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}
-	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal}
+	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal}
+}
+
+// reset forgets the logs collected so far: the execution runs again.
+func (c *collector) reset() {
+	c.budget, c.bytes, c.lines = c.maxTotal, 0, 0
+	c.stdout.Reset()
+	c.stderr.Reset()
+	c.truncated, c.hasStdout, c.hasStderr = false, false, false
 }
 
 // log prepares l for the client; false means it is over the cap and dropped.

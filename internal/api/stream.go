@@ -46,6 +46,8 @@ func (s *aggregateSink) event(ev execution.Event) error {
 	switch ev.Type {
 	case execution.EventLog:
 		s.logs = append(s.logs, *ev.Log)
+	case execution.EventRestart:
+		s.logs = s.logs[:0] // the execution runs again
 	case execution.EventResult:
 		res := *ev.Result
 		res.Logs = s.logs

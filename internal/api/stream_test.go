@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/rs/zerolog"
 
+	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/loader"
@@ -278,29 +280,58 @@ func dedicated(t *testing.T) (string, *loader.Local, *loadertest.Buffer) {
 	return srv.URL, backend, logs
 }
 
-func TestStreamThroughRuntimeCrash(t *testing.T) {
+// TestStreamRestartsAfterRuntimeCrash: an execution whose runtime process
+// dies (of no doing of its own) runs again; a stream gets one start, a
+// restart event voiding the log it had, then the new run's log and result,
+// every event as openapi.yaml documents it; the JSON answer holds only the
+// new run's logs.
+func TestStreamRestartsAfterRuntimeCrash(t *testing.T) {
 	t.Parallel()
-	base, backend, _ := dedicated(t)
-	s := openStream(t, base, "application/x-ndjson", map[string]any{"code": `
-export default { async fetch() { console.log("working"); await new Promise((r) => setTimeout(r, 10000)); return new Response("never"); } }`})
-	var got []arrival
-	for {
-		a, ok := s.next()
-		if !ok {
-			break
-		}
-		got = append(got, a)
-		if a.ev.Type == execution.EventLog {
-			if err := syscall.Kill(backend.PIDs()[0], syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-		}
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.resp.Body.Close()
-	checkShape(t, got, true)
-	res := resultOf(got)
-	if res.Error == nil || res.Error.Code != execution.CodeRuntimeCrashed || res.Stdout != "working" {
-		t.Errorf("result = %+v, want runtime_crashed after the log", res)
+	schema := doc.Components.Schemas["StreamEvent"].Value
+	const code = `
+export default { async fetch() { console.log("working"); await new Promise((r) => setTimeout(r, 1000)); return new Response("done"); } }`
+	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+		t.Run(accept, func(t *testing.T) {
+			t.Parallel()
+			base, backend, _ := dedicated(t)
+			s := openStream(t, base, accept, map[string]any{"code": code})
+			var got []arrival
+			var types []string
+			killed := false
+			for {
+				a, ok := s.next()
+				if !ok {
+					break
+				}
+				got = append(got, a)
+				types = append(types, a.ev.Type)
+				var value any
+				if err := json.Unmarshal([]byte(a.raw), &value); err != nil {
+					t.Fatal(err)
+				}
+				if err := schema.VisitJSON(value); err != nil {
+					t.Errorf("event %s does not match StreamEvent: %v", a.raw, err)
+				}
+				if a.ev.Type == execution.EventLog && !killed {
+					killed = true
+					if err := syscall.Kill(backend.PIDs()[0], syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s.resp.Body.Close()
+			checkShape(t, got, true)
+			if strings.Join(types, ",") != "start,log,restart,log,result" {
+				t.Errorf("events = %v, want start,log,restart,log,result", types)
+			}
+			if res := resultOf(got); !res.Success || res.Stdout != "working" {
+				t.Errorf("result = %+v, want success with the new run's stdout only", res)
+			}
+		})
 	}
 }
 

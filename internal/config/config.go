@@ -134,6 +134,11 @@ type RuntimeConfig struct {
 	DrainTimeout   time.Duration `mapstructure:"drain_timeout"`
 	V8HeapMB       int           `mapstructure:"v8_heap_mb"`
 	ReuseKeys      int           `mapstructure:"reuse_keys"`
+
+	MemoryLimitMB int `mapstructure:"memory_limit_mb"`
+	// UnresponsiveKill is how long a process may fail its probes before it is
+	// killed; 0: four probe intervals.
+	UnresponsiveKill time.Duration `mapstructure:"unresponsive_kill"`
 }
 
 // ExecutionConfig holds the defaults and bounds of executions.
@@ -211,6 +216,8 @@ var Settings = []Setting{
 	{Key: "runtime.probe_interval", Default: "250ms", Flag: "", Help: "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
 	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never)."},
 	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
+	{Key: "runtime.memory_limit_mb", Default: 1024, Flag: "", Help: "Hard memory bound of each process in MiB, counting everything (ArrayBuffers, wasm memory, strings outside the V8 heap): a cgroup (v2 memory.max, or v1) per process where the gateway may create one, else a watchdog that kills a process past it at probe frequency. The execution blamed ends memory_limit; the others on the process run again. 0: none."},
+	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: four probe intervals). An execution that keeps its process busy without yielding this long loses it; the others on it run again."},
 	{Key: "runtime.reuse_keys", Default: 100, Help: "Warm isolates (isolate \"reuse\") one process may hold; reaching it replaces the process gracefully, since workerd never evicts them."},
 	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped."},
 	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
@@ -497,6 +504,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.RecycleRSSMB < 0 {
 		bad("runtime.recycle_rss_mb", "must not be negative")
+	}
+	if c.Runtime.MemoryLimitMB != 0 && c.Runtime.MemoryLimitMB < 128 {
+		bad("runtime.memory_limit_mb", "must be 0 or at least 128")
+	}
+	if c.Runtime.UnresponsiveKill < 0 {
+		bad("runtime.unresponsive_kill", "must not be negative")
 	}
 	if c.Runtime.V8HeapMB != 0 && c.Runtime.V8HeapMB < 64 {
 		bad("runtime.v8_heap_mb", "must be 0 or at least 64")

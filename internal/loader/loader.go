@@ -75,6 +75,9 @@ type Job struct {
 	// Secrets are the values of the request's secrets (also in Env), masked
 	// wherever they would appear in the execution's output.
 	Secrets []string `json:"-"`
+	// Caller names who sent the job (the API key's name): code that blocked
+	// or blew up a runtime is quarantined per caller.
+	Caller string `json:"-"`
 }
 
 // OutboundPolicy says where an execution's guest may send requests; a nil

@@ -9,8 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +29,13 @@ type LocalConfig struct {
 	RecycleAfter   int           // replace a process after this many executions; 0: never
 	RecycleRSS     int64         // replace a process above this resident memory (bytes); 0: never
 	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
+	// UnresponsiveKill is how long a process may fail its probes before it
+	// is killed and replaced, whatever it holds; default 4 probe intervals.
+	UnresponsiveKill time.Duration
+	// MemoryLimit is the hard memory bound of each process in bytes: a
+	// cgroup limit where the gateway may create one, else a watchdog on its
+	// resident memory. A process past it is killed; 0: none.
+	MemoryLimit int64
 	// ReuseKeys bounds the warm isolates (isolate "reuse" keys) one process
 	// holds; reaching it recycles the process, since workerd never evicts
 	// them (default 100).
@@ -66,6 +73,9 @@ func (c *LocalConfig) setDefaults() {
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = 250 * time.Millisecond
 	}
+	if c.UnresponsiveKill <= 0 {
+		c.UnresponsiveKill = 4 * c.ProbeInterval
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 60 * time.Second
 	}
@@ -90,6 +100,12 @@ type Local struct {
 	config string
 	secret string // signs the gateway's calls to the shim; new for each run
 	active activeSecrets
+	bound  memBound     // how each process is held to MemoryLimit
+	groups atomic.Int64 // numbers the processes' memory cgroups
+	prefix string       // names the processes' memory cgroups
+	// quarantine holds code that blocked or blew up a process: it runs alone.
+	quarantine *quarantine
+	reruns     atomic.Int64 // executions run again after losing their process
 
 	mu      sync.Mutex
 	slots   []*slot
@@ -130,6 +146,11 @@ const (
 // NewLocal writes the shim and its workerd config to a temporary folder and
 // starts the pool. It returns at once; Ready says when a process answers.
 func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
+	return newLocal(cfg, log, systemCgroups)
+}
+
+// newLocal is NewLocal looking for cgroups in fs.
+func newLocal(cfg LocalConfig, log zerolog.Logger, fs cgroupFS) (*Local, error) {
 	cfg.setDefaults()
 	dir, err := os.MkdirTemp("", "gateway-workerd-")
 	if err != nil {
@@ -146,16 +167,21 @@ func NewLocal(cfg LocalConfig, log zerolog.Logger) (*Local, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	prefix := newGroupPrefix()
 	l := &Local{
-		cfg:     cfg,
-		log:     log.With().Str("component", "loader").Logger(),
-		client:  &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxConcurrency)},
-		dir:     dir,
-		config:  config,
-		secret:  hex.EncodeToString(secret[:]),
-		changed: make(chan struct{}),
-		stop:    cancel,
+		cfg:        cfg,
+		log:        log.With().Str("component", "loader").Logger(),
+		client:     &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxConcurrency)},
+		dir:        dir,
+		config:     config,
+		secret:     hex.EncodeToString(secret[:]),
+		changed:    make(chan struct{}),
+		stop:       cancel,
+		prefix:     prefix,
+		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
+		quarantine: newQuarantine(),
 	}
+	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).Msg("runtime memory bound")
 	for i := range cfg.Processes {
 		s := &slot{index: i, recycle: make(chan string, 1)}
 		l.slots = append(l.slots, s)
@@ -191,7 +217,7 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 	delay := minRestartDelay
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
-		p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, base, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped})
+		p, err := l.start(ctx, base)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")
@@ -219,6 +245,9 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 		switch reason {
 		case reasonShutdown:
 			l.setServing(s, nil)
+			l.mu.Lock()
+			setVerdictLocked(p, verdict{cause: causeShutdown})
+			l.mu.Unlock()
 			p.stop(stopGrace)
 			return
 		case reasonRecycleCount, reasonRecycleMemory, reasonRecycleReuse:
@@ -238,6 +267,24 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 	}
 }
 
+// start starts a process, in a memory cgroup of its own when the pool has a
+// cgroup bound.
+func (l *Local) start(ctx context.Context, log zerolog.Logger) (*process, error) {
+	group, err := l.bound.newGroup(fmt.Sprintf("%s-%d", l.prefix, l.groups.Add(1)))
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, log, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped}, group)
+}
+
+// pools numbers the pools of this gateway process, to name their cgroups.
+var pools atomic.Int64
+
+// newGroupPrefix names a new pool's memory cgroups.
+func newGroupPrefix() string {
+	return fmt.Sprintf("gateway-%d-%d", os.Getpid(), pools.Add(1))
+}
+
 func (l *Local) replaced(event, reason string) {
 	if l.cfg.OnReplace != nil {
 		l.cfg.OnReplace(event, reason)
@@ -253,57 +300,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// watch probes p until it exits, must be replaced, or ctx ends, and says why.
-// A process that does not answer its probe is taken out of dispatch; if it
-// also holds an execution past its deadline (a guest spinning), it is killed.
-func (l *Local) watch(ctx context.Context, s *slot, p *process) string {
-	tick := time.NewTicker(l.cfg.ProbeInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.exited:
-			return reasonExited
-		case <-ctx.Done():
-			return reasonShutdown
-		case reason := <-s.recycle:
-			return reason
-		case <-p.suspect:
-		case <-tick.C:
-		}
-		probeCtx, cancel := context.WithTimeout(ctx, l.cfg.ProbeInterval)
-		ok := p.healthy(probeCtx, l.client)
-		cancel()
-		if ctx.Err() != nil {
-			return reasonShutdown
-		}
-		l.setResponsive(p, ok)
-		switch {
-		case ok:
-			if l.cfg.RecycleRSS > 0 && p.rss() > l.cfg.RecycleRSS {
-				return reasonRecycleMemory
-			}
-		case l.overdueOf(p) > 0:
-			l.log.Warn().Int("slot", s.index).Int("pid", p.pid()).Msg("runtime blocked past an execution's deadline; killing it")
-			p.killed.Store(true)
-			p.kill()
-			return reasonKilled
-		}
-	}
-}
-
-// drain waits for a replaced process to finish its executions, then stops it.
-func (l *Local) drain(ctx context.Context, p *process, log zerolog.Logger) {
-	deadline := time.Now().Add(l.cfg.DrainTimeout)
-	for l.inflightOf(p) > 0 && time.Now().Before(deadline) && p.running() && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.stop(stopGrace)
-	l.mu.Lock()
-	l.retired = slices.DeleteFunc(l.retired, func(r *process) bool { return r == p })
-	l.mu.Unlock()
-	log.Info().Int("pid", p.pid()).Msg("recycled runtime stopped")
-}
-
 func (l *Local) setServing(s *slot, p *process) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -317,158 +313,20 @@ func (l *Local) setServing(s *slot, p *process) {
 	l.notifyLocked()
 }
 
-func (l *Local) setResponsive(p *process, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *Local) setResponsiveLocked(p *process, ok bool) {
 	if p.responsive != ok {
 		p.responsive = ok
 		l.notifyLocked()
 	}
 	if ok {
-		p.overdue = 0 // it answers: whatever timed out was waiting, not spinning
+		// It answers: whatever timed out was waiting, not spinning.
+		p.firstOverdue = nil
 	}
 }
 
 func (l *Local) notifyLocked() {
 	close(l.changed)
 	l.changed = make(chan struct{})
-}
-
-// ErrQueueFull means every runtime process is busy and the wait queue is full.
-var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is full", ErrUnavailable)
-
-// acquire reserves a place on a healthy process, waiting in the bounded
-// queue if every process is at its concurrency bound. An execution that may
-// reuse an isolate goes to a process that already has it warm if one has
-// room; otherwise to the least-loaded process.
-func (l *Local) acquire(ctx context.Context, reuseKey string) (*process, error) {
-	var timeout <-chan time.Time
-	l.mu.Lock()
-	for {
-		if l.closing {
-			l.mu.Unlock()
-			return nil, ErrUnavailable
-		}
-		if p := l.pickLocked(reuseKey); p != nil {
-			p.inflight++
-			p.served++
-			if l.cfg.RecycleAfter > 0 && p.served == l.cfg.RecycleAfter {
-				l.requestRecycleLocked(p, reasonRecycleCount)
-			}
-			if reuseKey != "" && !p.reuseKeys[reuseKey] {
-				if p.reuseKeys == nil {
-					p.reuseKeys = map[string]bool{}
-				}
-				p.reuseKeys[reuseKey] = true
-				if len(p.reuseKeys) >= l.cfg.ReuseKeys {
-					l.requestRecycleLocked(p, reasonRecycleReuse)
-				}
-			}
-			l.mu.Unlock()
-			return p, nil
-		}
-		if l.waiting >= l.cfg.QueueSize {
-			l.mu.Unlock()
-			return nil, ErrQueueFull
-		}
-		if timeout == nil {
-			t := time.NewTimer(l.cfg.QueueTimeout)
-			defer t.Stop()
-			timeout = t.C
-		}
-		l.waiting++
-		changed := l.changed
-		l.mu.Unlock()
-		var err error
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-timeout:
-			err = fmt.Errorf("%w: no runtime was free within %v", ErrUnavailable, l.cfg.QueueTimeout)
-		}
-		l.mu.Lock()
-		l.waiting--
-		if err != nil {
-			l.mu.Unlock()
-			return nil, err
-		}
-	}
-}
-
-// pickLocked returns the process for the next execution: one holding
-// reuseKey warm if any has room, else the healthy process with the fewest
-// executions that has room, or nil.
-func (l *Local) pickLocked(reuseKey string) *process {
-	var best, warm *process
-	n := len(l.slots)
-	for i := range n {
-		s := l.slots[(l.next+i)%n]
-		p := s.proc
-		if p == nil || !p.responsive || p.draining || p.inflight >= l.cfg.MaxConcurrency || !p.running() {
-			continue
-		}
-		if reuseKey != "" && p.reuseKeys[reuseKey] && (warm == nil || p.inflight < warm.inflight) {
-			warm = p
-		}
-		if best == nil || p.inflight < best.inflight {
-			best = p
-		}
-	}
-	l.next = (l.next + 1) % n
-	if warm != nil {
-		return warm
-	}
-	return best
-}
-
-func (l *Local) requestRecycleLocked(p *process, reason string) {
-	for _, s := range l.slots {
-		if s.proc == p {
-			select {
-			case s.recycle <- reason:
-			default:
-			}
-		}
-	}
-}
-
-// release gives back the place an execution held on p.
-func (l *Local) release(p *process) {
-	l.mu.Lock()
-	p.inflight--
-	l.notifyLocked()
-	l.mu.Unlock()
-}
-
-// markOverdue records that an execution on p passed its deadline while p
-// sent nothing; the slot's watcher probes p at once.
-func (l *Local) markOverdue(p *process) {
-	l.mu.Lock()
-	p.overdue++
-	l.mu.Unlock()
-	select {
-	case p.suspect <- struct{}{}:
-	default:
-	}
-}
-
-func (l *Local) inflightOf(p *process) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return p.inflight
-}
-
-func (l *Local) servedOf(p *process) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return p.served
-}
-
-func (l *Local) overdueOf(p *process) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return p.overdue
 }
 
 // Ready reports whether some runtime process can take an execution.
@@ -543,5 +401,6 @@ func (l *Local) Close() error {
 	l.stop()
 	l.wg.Wait()
 	l.client.CloseIdleConnections()
+	l.bound.removeGroups(l.prefix)
 	return os.RemoveAll(l.dir)
 }

@@ -76,32 +76,23 @@ func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
 				}
 			})
 			time.Sleep(delay)
-			var mu sync.Mutex
-			crashed := 0
 			for i := range 10 {
 				wg.Go(func() {
 					res, took := timed(t, l, job(fmt.Sprint("benign", i), `export default { async fetch() {
 						await new Promise((r) => setTimeout(r, 50));
 						return new Response("ok");
 					} }`, 10*time.Second))
-					if took > 2*time.Second {
-						t.Errorf("benign %d took %v, want at most 2s", i, took)
+					// One that shared the spinner's process runs again once
+					// the process is replaced: later, but it succeeds.
+					if took > 8*time.Second {
+						t.Errorf("benign %d took %v, want at most 8s", i, took)
 					}
-					switch {
-					case res.Success:
-					case res.Error.Code == execution.CodeRuntimeCrashed && delay == 0:
-						// It landed on the spinning process before the probe
-						// caught it: the documented, retryable outcome.
-						mu.Lock()
-						crashed++
-						mu.Unlock()
-					default:
-						t.Errorf("benign %d = %+v, want success", i, res)
+					if !res.Success {
+						t.Errorf("benign %d = %+v, want success", i, res.Error)
 					}
 				})
 			}
 			wg.Wait()
-			t.Logf("%d of 10 benign executions shared the spinner's process", crashed)
 		})
 	}
 }
@@ -119,16 +110,23 @@ func TestNeverResolvingPromiseIsATimeout(t *testing.T) {
 	}
 }
 
+// TestMemoryBomb: a guest filling the V8 heap ends memory_limit (its process
+// dies of it, or is killed thrashing); the execution beside it runs again.
 func TestMemoryBomb(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *loader.LocalConfig) { c.V8HeapMB = 128 })
 	defer l.Close()
+	neighbourStarted, neighbour := started(t, l, job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
+	<-neighbourStarted
 	res, _ := timed(t, l, job("bomb", `export default { fetch() {
 		const hoard = [];
 		for (;;) hoard.push(new Array(1e5).fill({ x: 1 }));
 	} }`, 30*time.Second))
 	if res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
-		t.Fatalf("result = %+v, want memory_limit", res)
+		t.Fatalf("result = %+v, want memory_limit", res.Error)
+	}
+	if res := lastResult(t, <-neighbour); !res.Success {
+		t.Errorf("neighbour = %+v, want success after running again", res.Error)
 	}
 	res, _ = timed(t, l, job("after", hello, 10*time.Second))
 	if !res.Success {
@@ -180,10 +178,10 @@ func TestKillDuringLoadFailsOnlyItsExecutions(t *testing.T) {
 	if recovered == 0 || recovered > 2*time.Second {
 		t.Errorf("replacement serving after %v, want under 2s", recovered)
 	}
-	// Only what ran on the killed process fails: at most 6 (the workers),
-	// all runtime_crashed; everything else succeeds.
-	if n := outcomes["runtime_crashed"]; n > 6 || len(outcomes) > 2 || outcomes["success"] < 20 {
-		t.Errorf("outcomes = %v, want only runtime_crashed (at most 6) besides successes", outcomes)
+	// What ran on the killed process runs again on a healthy one: nothing
+	// fails.
+	if len(outcomes) != 1 || outcomes["success"] < 20 {
+		t.Errorf("outcomes = %v, want only successes (at least 20)", outcomes)
 	}
 }
 

@@ -28,20 +28,32 @@ type process struct {
 	suspect chan struct{} // asks the watcher to probe now
 	killed  atomic.Bool   // the gateway killed it for blocking past a deadline
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
+	group   *cgroup       // the memory cgroup it runs in; nil without one
+	heard   atomic.Int64  // unix nanoseconds of the last line any execution got from it
+	// Read after exited is closed: its group's record of it.
+	memKilled bool  // the kernel killed it for reaching its memory limit
+	peak      int64 // the most memory its group held (bytes)
 
 	// Guarded by the pool's mutex.
 	inflight   int             // executions running on it
 	served     int             // executions it has taken
-	overdue    int             // executions that passed their deadline while it was silent
 	responsive bool            // it answered its last probe
 	draining   bool            // it takes no new executions
 	reuseKeys  map[string]bool // warm isolates it holds (isolate "reuse")
+	attempts   map[*attempt]struct{}
+	lastRSS    int64    // resident memory at the last sample
+	okRSS      int64    // resident memory when it last answered a probe
+	verdict    *verdict // why it stopped, once known
+	reserved   bool     // held for a quarantined execution: nothing else is sent to it
+	// firstOverdue is the execution that first passed its deadline while
+	// the process was silent: the one blamed if the process is killed.
+	firstOverdue *attempt
 }
 
 // startProcess starts workerd on a fresh loopback port and waits until the
 // shim answers. The gateway opens the listening socket itself and hands it
 // to workerd (--socket-fd), so the port is known without a race.
-func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, rl runtimeLog) (*process, error) {
+func startProcess(ctx context.Context, workerd, configPath, secret string, client *http.Client, timeout time.Duration, log zerolog.Logger, rl runtimeLog, group *cgroup) (*process, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for workerd: %w", err)
@@ -60,7 +72,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	// gateway's own secrets, and the shim's signing secret.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
-	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true}
+	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true, group: group}
 	out := &lineLogger{log: log, mask: rl.mask, dropped: rl.dropped, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {
 			p.oom.Store(true)
@@ -69,19 +81,41 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
+		group.removeOrLog(log)
 		return nil, fmt.Errorf("start workerd: %w", err)
 	}
 	p.cmd = cmd
+	out.mu.Lock() // its output may be arriving already
 	out.log = log.With().Str("component", "workerd").Int("pid", cmd.Process.Pid).Logger()
+	out.mu.Unlock()
 	go func() {
 		p.err = cmd.Wait()
+		if group != nil {
+			p.memKilled = !p.killed.Load() && group.oomKilled(sigkilled(cmd.ProcessState))
+			p.peak = group.peak()
+			group.removeOrLog(log)
+		}
 		close(p.exited)
 	}()
+	if group != nil {
+		if err := group.add(cmd.Process.Pid); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("put workerd in its memory cgroup: %w", err)
+		}
+	}
 	if err := p.waitHealthy(ctx, client, timeout); err != nil {
 		p.kill()
 		return nil, err
 	}
+	p.okRSS = p.rss()
+	p.lastRSS = p.okRSS
 	return p, nil
+}
+
+// sigkilled reports whether a process ended by SIGKILL.
+func sigkilled(state *os.ProcessState) bool {
+	ws, ok := state.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // heapOOM is how V8 reports an isolate that ran out of heap; it takes the

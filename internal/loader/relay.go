@@ -17,8 +17,10 @@ import (
 
 var errTimeout = errors.New("execution timed out")
 
-// pingLine is what the shim sends while a guest is silent; netLine, when the
-// guest's first outbound request arrives (skipped here for now).
+// pingLine is what the shim sends while a guest is silent. netLine is what
+// it sends when the guest's first outbound request reaches it: from then on
+// the execution has touched the network and is never run again behind the
+// caller's back. Neither is an event.
 var (
 	pingLine = []byte(`{"type":"ping"}`)
 	netLine  = []byte(`{"type":"net"}`)
@@ -31,6 +33,10 @@ type shimCall struct {
 	secret   string
 	maxEvent int
 	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
+	net      atomic.Bool  // the guest attempted an outbound request
+	// heard, if set, is also given the time of every line: the process's
+	// own record that its event loop runs.
+	heard *atomic.Int64
 }
 
 // lostError is a connection to the shim that failed before the result.
@@ -89,10 +95,18 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 	scanner := bufio.NewScanner(resp.Body)
 	scanner.Buffer(make([]byte, 0, 64<<10), c.maxEvent)
 	for scanner.Scan() {
-		c.lastLine.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.lastLine.Store(now)
+		if c.heard != nil {
+			c.heard.Store(now)
+		}
 		line := scanner.Bytes()
-		if bytes.Equal(line, pingLine) || bytes.Equal(line, netLine) {
+		if bytes.Equal(line, pingLine) {
 			continue // the shim checking that the gateway is still there
+		}
+		if bytes.Equal(line, netLine) {
+			c.net.Store(true)
+			continue
 		}
 		var ev execution.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
