@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/cloudflare/cloudflare-go/v4"
@@ -52,7 +53,7 @@ type uploadPart struct {
 }
 
 // buildUpload assembles the shim's upload: a metadata part (main module,
-// compatibility date, the LOADER and SHIM_SECRET bindings) and one part per
+// compatibility date, the LOADER, SHIM_SECRET and MAX_JOB_BYTES bindings) and one part per
 // module. cloudflare-go v4.6.0's Scripts.Update sends JSON only, so the
 // multipart body is built here and passed with option.WithRequestBody.
 func buildUpload(secret string) (*upload, error) {
@@ -72,6 +73,11 @@ func buildUpload(secret string) (*upload, error) {
 				Name: cloudflare.F("SHIM_SECRET"),
 				Type: cloudflare.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
 				Text: cloudflare.F(secret),
+			},
+			workers.ScriptUpdateParamsMetadataBinding{
+				Name: cloudflare.F("MAX_JOB_BYTES"),
+				Type: cloudflare.F(workers.ScriptUpdateParamsMetadataBindingsTypePlainText),
+				Text: cloudflare.F(strconv.Itoa(MaxJobBytes)),
 			},
 		}),
 	}}
@@ -161,7 +167,7 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if err != nil {
 		return explainAPIError("upload the shim", err)
 	}
-	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER and SHIM_SECRET)\n", cfg.ScriptName, len(up.parts))
+	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER, SHIM_SECRET and MAX_JOB_BYTES)\n", cfg.ScriptName, len(up.parts))
 
 	if cfg.Route != "" {
 		_, err = client.Workers.Routes.New(ctx, workers.RouteNewParams{

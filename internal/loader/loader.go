@@ -48,6 +48,12 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("runtime rejected %s: %s", e.Field, e.Message)
 }
 
+// MaxJobBytes is the largest job the gateway sends a shim, and the bound the
+// shim checks a call's Content-Length against before reading its body. The
+// gateway hands it to the shim as the MAX_JOB_BYTES binding (the shim's own
+// default, for a deployment without one, is the same).
+const MaxJobBytes = 32 << 20
+
 // Job is one validated execution, as the shim receives it.
 type Job struct {
 	ID                 string            `json:"id"`

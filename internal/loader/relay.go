@@ -56,9 +56,9 @@ func (e *lostError) Unwrap() error { return e.err }
 // means); or emit's error.
 func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event) error) error {
 	c.lastLine.Store(time.Now().UnixNano())
-	body, err := json.Marshal(job)
+	body, err := encodeJob(job)
 	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/run", bytes.NewReader(body))
 	if err != nil {
@@ -132,6 +132,23 @@ func (c *shimCall) run(ctx context.Context, job *Job, emit func(execution.Event)
 		err = io.ErrUnexpectedEOF
 	}
 	return &lostError{err: err, answered: true}
+}
+
+// encodeJob encodes job for the shim, which refuses a body over
+// MaxJobBytes before reading it: a job that large is refused here already.
+// HTML characters stay as they are (json.Marshal would make each of <, >
+// and & six bytes).
+func encodeJob(job *Job) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(job); err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	if buf.Len() > MaxJobBytes {
+		return nil, &RejectedError{Message: fmt.Sprintf("the execution takes %d bytes once prepared for the runtime (compiled, with its env), more than the %d it accepts", buf.Len(), MaxJobBytes)}
+	}
+	return buf.Bytes(), nil
 }
 
 // silentFor says how long the shim has sent nothing.

@@ -83,6 +83,7 @@ const shim :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "SHIM_SECRET", fromEnvironment = "{{.SecretEnv}}"),
+    (name = "MAX_JOB_BYTES", text = "{{.MaxJobBytes}}"),
   ],
   globalOutbound = "internet",
 );
@@ -121,6 +122,7 @@ func writeConfig(dir string, heapMB int, denied []string) (string, error) {
 	err = capnpTemplate.Execute(&buf, map[string]any{
 		"Denied":            append(append([]string{"local", "private"}, egress.Blocked()...), denied...),
 		"SecretEnv":         secretEnv,
+		"MaxJobBytes":       MaxJobBytes,
 		"V8Flags":           v8Flags,
 		"Modules":           worker.Modules,
 		"CompatibilityDate": date,
