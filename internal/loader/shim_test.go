@@ -428,11 +428,11 @@ func TestNetworkRefusalsAreRecordedAsDenied(t *testing.T) {
 		{"http://8.8.8.8:8080/x?q=1", true},
 		{"http://does-not-resolve.invalid/", false},
 	}
-	for _, tc := range cases {
+	for i, tc := range cases {
 		t.Run(tc.target, func(t *testing.T) {
 			t.Parallel()
 			code := `export default { async fetch() { try { await fetch(` + mustJSON(t, tc.target) + `); return new Response("sent"); } catch (e) { return new Response(e.message); } } }`
-			j := job("refused", code, 10*time.Second)
+			j := job(fmt.Sprintf("refused-%d", i), code, 10*time.Second) // execution ids are unique
 			j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}}
 			events, err := run(t, l, j)
 			if err != nil {
