@@ -295,3 +295,56 @@ func TestArrayBufferBomb(t *testing.T) {
 		})
 	}
 }
+
+// TestNeighbourThatReachedTheNetworkIsNotRunAgain: an execution whose guest
+// attempted an outbound request before its process was killed is never run
+// again behind its caller's back, however the attempt went (denied by the
+// policy, failed, or in flight); one that may use the network but has not
+// tried yet still is.
+func TestNeighbourThatReachedTheNetworkIsNotRunAgain(t *testing.T) {
+	t.Parallel()
+	attempts := []struct {
+		name, code string
+		rerun      bool
+	}{
+		{"denied by policy", `try { await fetch("https://not-on-the-list.example.org/"); } catch {}`, false},
+		{"failed to resolve", `try { await fetch("http://does-not-resolve.invalid/"); } catch {}`, false},
+		{"request object", `try { await fetch(new Request("https://not-on-the-list.example.org/", { method: "POST", body: "x" })); } catch {}`, false},
+		{"in flight", `fetch("http://does-not-resolve.invalid/").catch(() => {});`, false},
+		{"none yet", ``, true},
+	}
+	for _, a := range attempts {
+		t.Run(a.name, func(t *testing.T) {
+			t.Parallel()
+			l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+			defer l.Close()
+			code := fmt.Sprintf(`export default { async fetch() {
+				%s
+				console.log("waiting");
+				await new Promise((r) => setTimeout(r, 1500));
+				return new Response("ok");
+			} }`, a.code)
+			j := job("net-"+strings.ReplaceAll(a.name, " ", "-"), code, 20*time.Second)
+			j.Outbound = &loader.OutboundPolicy{Hosts: []string{"does-not-resolve.invalid"}}
+			neighbourStarted, neighbour := started(t, l, j)
+			<-neighbourStarted
+			if res, _ := timed(t, l, job("spin-"+j.ID, spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+				t.Fatalf("spinner = %+v, want timeout", res.Error)
+			}
+			events := <-neighbour
+			res := lastResult(t, events)
+			if a.rerun {
+				if !res.Success || l.Reruns() != 1 {
+					t.Errorf("neighbour = %+v after %d re-runs, want success after 1", res.Error, l.Reruns())
+				}
+				return
+			}
+			if res.Success || res.Error.Code != execution.CodeRuntimeCrashed || strings.Contains(eventTypes(events), "restart") {
+				t.Errorf("neighbour = %+v, events %s; want runtime_crashed with no restart", res.Error, eventTypes(events))
+			}
+			if n := l.Reruns(); n != 0 {
+				t.Errorf("Reruns() = %d, want 0", n)
+			}
+		})
+	}
+}
