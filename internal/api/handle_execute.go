@@ -109,6 +109,11 @@ func finish(r *http.Request, job *loader.Job, hash string, out sink, col *collec
 		if !out.started() {
 			return err // nothing sent yet: a problem response
 		}
+		if errors.Is(err, errSlowClient) || errors.Is(err, errLifetime) {
+			// The outbox counted and logged it; the client is the cause.
+			log.Info().Err(err).Msg("execution cancelled: the client reads too slowly")
+			return nil
+		}
 		log.Error().Err(err).Msg("execution failed mid-stream")
 		if final == nil {
 			res := &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway lost the execution; safe to retry"}}
