@@ -102,29 +102,16 @@ export async function admit(request, secret, cap, nowMs = Date.now()) {
   if (length === null) return { status: 411, message: "a Content-Length is required" };
   if (!/^\d{1,15}$/.test(length)) return { status: 400, message: "invalid Content-Length" };
   if (Number(length) > cap) return { status: 413, message: `the call's body exceeds ${cap} bytes` };
-  const body = await readExactly(request.body, Number(length));
-  if (body === null) return { status: 400, message: "the body does not match its Content-Length" };
+  // HTTP framing holds the body to its Content-Length, checked above: read
+  // whole, it is at most cap bytes.
+  let body;
+  try {
+    body = new Uint8Array(await request.arrayBuffer());
+  } catch {
+    return { status: 400, message: "the body could not be read" };
+  }
+  if (body.byteLength !== Number(length)) return { status: 400, message: "the body does not match its Content-Length" };
   const bad = await verify(request, body, secret, nowMs);
   if (bad !== null) return { status: 401, message: `unauthorized: ${bad}` };
   return { body };
-}
-
-// readExactly reads a body of exactly length bytes into one buffer, never
-// more; null if the stream is longer or shorter.
-async function readExactly(stream, length) {
-  const bytes = new Uint8Array(length);
-  if (stream === null) return length === 0 ? bytes : null;
-  const reader = stream.getReader();
-  let offset = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (offset + value.byteLength > length) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    bytes.set(value, offset);
-    offset += value.byteLength;
-  }
-  return offset === length ? bytes : null;
 }

@@ -184,6 +184,10 @@ async function run(env, ctx, job, signal) {
     ledger.take();
     warm?.release();
   };
+  // When the gateway hangs up, workerd cancels what this request awaits
+  // (the relay's own cleanup never runs), but request.signal aborts (on by
+  // default from the shim's compatibility date, 2026-11-17): release here.
+  signal?.addEventListener("abort", done);
   let answer;
   try {
     answer = await start(env, ctx, job, warm, signal, ledger);
@@ -212,7 +216,7 @@ async function start(env, ctx, job, warm, signal, ledger) {
     if (failed.field) {
       return { response: Response.json(failed, { status: 400 }) };
     }
-    return { response: ndjson(ctx, async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+    return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
   }
   const exec = {
     job,
@@ -222,7 +226,7 @@ async function start(env, ctx, job, warm, signal, ledger) {
     // The first outbound request waits until the gateway is told.
     onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
   };
-  const stream = ndjson(ctx, async (send) => {
+  const stream = ndjson(async (send) => {
     try {
       await relay(guest.body, send, exec);
     } finally {
