@@ -82,11 +82,17 @@ func start(ctx context.Context, o options) (*benchEnv, error) {
 }
 
 func startGateway(processes int, o options) (*gateway, error) {
+	log := zerolog.Nop()
+	if o.log != nil {
+		log = zerolog.New(o.log).With().Timestamp().Int("processes", processes).Logger()
+	}
 	workerd, err := loader.FindWorkerd("")
 	if err != nil {
 		return nil, err
 	}
-	backend, err := loader.NewLocal(loader.LocalConfig{Workerd: workerd, Processes: processes, QueueSize: 1024}, zerolog.Nop())
+	// The memory bound is the default configuration's (runtime.memory_limit_mb):
+	// the hostile run's ArrayBuffer bombs count on it.
+	backend, err := loader.NewLocal(loader.LocalConfig{Workerd: workerd, Processes: processes, QueueSize: 1024, MemoryLimit: 1024 << 20}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +104,7 @@ func startGateway(processes int, o options) (*gateway, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, api.Options{
+	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
 		MaxRequestBytes: 1 << 20,
 		Limits: api.Limits{
 			CompatibilityDate: o.date, DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,7 @@ type HostileMix struct {
 	BenignMixedP50  float64                   `json:"benignMixedP50Ms"`
 	Elapsed         float64                   `json:"elapsedSeconds"`
 	HostileOutcomes map[string]map[string]int `json:"hostileOutcomes"`
+	BenignFailed    map[string]int            `json:"benignFailed"`
 }
 
 // measureHostile runs o.hostile executions at concurrency 8 on a gateway
@@ -59,7 +59,7 @@ func measureHostile(ctx context.Context, e *benchEnv, o options, r *Report) erro
 	alone := e.load(ctx, []string{url}, benign, o.hostile*4/5, 8, `"success":true`)
 	r.Failures += alone.failures
 
-	mix := &HostileMix{Executions: o.hostile, HostileOutcomes: map[string]map[string]int{}}
+	mix := &HostileMix{Executions: o.hostile, HostileOutcomes: map[string]map[string]int{}, BenignFailed: map[string]int{}}
 	var mu sync.Mutex
 	var next atomic.Int64
 	var benignLat []time.Duration
@@ -74,17 +74,22 @@ func measureHostile(ctx context.Context, e *benchEnv, o options, r *Report) erro
 				}
 				if i%5 != 4 {
 					t := time.Now()
-					ok := e.post(url, benign, `"success":true`)
+					outcome := e.outcome(url, benign)
 					mu.Lock()
 					benignLat = append(benignLat, time.Since(t))
-					if !ok {
+					if outcome != "success" {
 						mix.BenignFailures++
+						mix.BenignFailed[outcome]++
 					}
 					mu.Unlock()
 					continue
 				}
 				h := hostileGuests[(i/5)%len(hostileGuests)]
-				body, _ := json.Marshal(map[string]any{"code": h.code, "compatibilityDate": o.date, "timeoutMs": h.timeout})
+				req := map[string]any{"code": h.code, "compatibilityDate": o.date}
+				if h.timeout > 0 {
+					req["timeoutMs"] = h.timeout
+				}
+				body, _ := json.Marshal(req)
 				outcome := e.outcome(url, body)
 				mu.Lock()
 				mix.Hostile++
@@ -106,17 +111,6 @@ func measureHostile(ctx context.Context, e *benchEnv, o options, r *Report) erro
 	return nil
 }
 
-// post sends body and reports whether the answer is a 200 containing want.
-func (e *benchEnv) post(url string, body []byte, want string) bool {
-	resp, err := e.client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return false
-	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == 200 && strings.Contains(string(data), want)
-}
-
 // outcome sends body and names how the execution ended: its error code,
 // "success", or the HTTP status when there was no result.
 func (e *benchEnv) outcome(url string, body []byte) string {
@@ -131,8 +125,16 @@ func (e *benchEnv) outcome(url string, body []byte) string {
 			Code string `json:"code"`
 		} `json:"error"`
 	}
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&res) != nil {
-		return fmt.Sprintf("HTTP %d", resp.StatusCode)
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		var problem struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal(data, &problem)
+		return fmt.Sprintf("HTTP %d %s", resp.StatusCode, problem.Code)
+	}
+	if json.Unmarshal(data, &res) != nil {
+		return "undecodable answer"
 	}
 	if res.Error != nil {
 		return res.Error.Code
@@ -142,8 +144,8 @@ func (e *benchEnv) outcome(url string, body []byte) string {
 
 func (m *HostileMix) print(w io.Writer) {
 	fmt.Fprintf(w, "\nHostile neighbours (%d executions at concurrency 8, %d hostile, %.1f s)\n", m.Executions, m.Hostile, m.Elapsed)
-	fmt.Fprintf(w, "  benign failures %d; benign p99 alone %.2f ms, beside hostile %.2f ms (%.2f×); benign p50 beside hostile %.2f ms\n",
-		m.BenignFailures, m.BenignAloneP99, m.BenignMixedP99, m.BenignMixedP99/m.BenignAloneP99, m.BenignMixedP50)
+	fmt.Fprintf(w, "  benign failures %d %v; benign p99 alone %.2f ms, beside hostile %.2f ms (%.2f×); benign p50 beside hostile %.2f ms\n",
+		m.BenignFailures, m.BenignFailed, m.BenignAloneP99, m.BenignMixedP99, m.BenignMixedP99/m.BenignAloneP99, m.BenignMixedP50)
 	for _, h := range hostileGuests {
 		fmt.Fprintf(w, "  %-22s %v\n", h.name, m.HostileOutcomes[h.name])
 	}

@@ -51,6 +51,7 @@ type options struct {
 	cpuprofile string
 	date       string
 	hostile    int
+	log        io.Writer // the gateways' logs; nil: none
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -63,9 +64,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load (the concurrency runs) here")
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
 	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
+	logFile := fs.String("log", "", "write the gateways' logs to this file")
 	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, pool, reuse, node, streaming, hostile, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.log = f
 	}
 	env, err := start(ctx, o)
 	if err != nil {

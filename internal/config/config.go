@@ -137,7 +137,7 @@ type RuntimeConfig struct {
 
 	MemoryLimitMB int `mapstructure:"memory_limit_mb"`
 	// UnresponsiveKill is how long a process may fail its probes before it is
-	// killed; 0: four probe intervals.
+	// killed; 0: twenty probe intervals (5 s by default).
 	UnresponsiveKill time.Duration `mapstructure:"unresponsive_kill"`
 }
 
@@ -217,7 +217,7 @@ var Settings = []Setting{
 	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never)."},
 	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
 	{Key: "runtime.memory_limit_mb", Default: 1024, Flag: "", Help: "Hard memory bound of each process in MiB, counting everything (ArrayBuffers, wasm memory, strings outside the V8 heap): a cgroup (v2 memory.max, or v1) per process where the gateway may create one, else a watchdog that kills a process past it at probe frequency. The execution blamed ends memory_limit; the others on the process run again. 0: none."},
-	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: four probe intervals). An execution that keeps its process busy without yielding this long loses it; the others on it run again."},
+	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: twenty probe intervals, 5 s with the default probe interval). An execution that keeps its process busy without yielding this long loses it; the others on it run again."},
 	{Key: "runtime.reuse_keys", Default: 100, Help: "Warm isolates (isolate \"reuse\") one process may hold; reaching it replaces the process gracefully, since workerd never evicts them."},
 	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped."},
 	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},

@@ -30,7 +30,7 @@ type LocalConfig struct {
 	RecycleRSS     int64         // replace a process above this resident memory (bytes); 0: never
 	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
 	// UnresponsiveKill is how long a process may fail its probes before it
-	// is killed and replaced, whatever it holds; default 4 probe intervals.
+	// is killed and replaced, whatever it holds; default 20 probe intervals.
 	UnresponsiveKill time.Duration
 	// MemoryLimit is the hard memory bound of each process in bytes: a
 	// cgroup limit where the gateway may create one, else a watchdog on its
@@ -74,7 +74,10 @@ func (c *LocalConfig) setDefaults() {
 		c.ProbeInterval = 250 * time.Millisecond
 	}
 	if c.UnresponsiveKill <= 0 {
-		c.UnresponsiveKill = 4 * c.ProbeInterval
+		// Long enough for a burst of synchronous work (a guest printing
+		// 100,000 lines takes a second or two), short enough to free a
+		// wedged process within seconds.
+		c.UnresponsiveKill = 20 * c.ProbeInterval
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 60 * time.Second
@@ -259,11 +262,17 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 		l.setServing(s, nil)
 		l.replaced("restart", reason)
 		log.Error().Int("pid", p.pid()).Str("reason", reason).Str("exit", fmt.Sprint(p.err)).Msg("runtime stopped; restarting")
-		if time.Since(started) > 10*time.Second {
+		// Back off only from crashes nothing explains: a process the gateway
+		// killed, or that an execution ran out of memory, is no crash loop,
+		// and waiting to replace it would cost every caller capacity.
+		explained := l.verdictOf(p).cause != causeCrash
+		if explained || time.Since(started) > 10*time.Second {
 			delay = minRestartDelay
 		}
 		sleep(ctx, delay)
-		delay = min(2*delay, maxRestartDelay)
+		if !explained {
+			delay = min(2*delay, maxRestartDelay)
+		}
 	}
 }
 

@@ -48,6 +48,7 @@ function read(get, obj, name) {
   return get !== null ? get(obj) : obj[name];
 }
 const reflectApply = Reflect.apply;
+const queueMicrotaskFn = queueMicrotask;
 const jsonStringify = JSON.stringify;
 const PromiseCtor = Promise;
 const Uint8ArrayCtor = Uint8Array;
@@ -127,7 +128,7 @@ const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
 // adds in that mode) still keeps a call from a timer an earlier execution
 // left behind out of the current one.
 function newState() {
-  return { __proto__: null, writer: null, pending: list(), budget: OPTIONS.maxLogBytes, dropped: false };
+  return { __proto__: null, writer: null, pending: list(), queued: "", flushing: false, budget: OPTIONS.maxLogBytes, dropped: false };
 }
 
 const freshState = OPTIONS.reuse ? null : newState();
@@ -140,13 +141,30 @@ function q(s) {
   return jsonStringify(s); // s is always a primitive string: no toJSON
 }
 
+// emit queues a record; the records queued while the guest runs on are
+// written as one chunk once it yields (a microtask), so a guest printing in
+// a tight loop costs one stream write, not one per line: a queued write
+// holds kilobytes in the runtime, a queued line only its text.
 function emit(state, line) {
   if (state === null) return; // no execution to give it to
   if (state.writer === null) {
     append(state.pending, line);
     return;
   }
-  settle(writerWrite(state.writer, encode(encoder, line + "\n")));
+  state.queued += line + "\n";
+  if (!state.flushing) {
+    state.flushing = true;
+    queueMicrotaskFn(() => flush(state));
+  }
+}
+
+// flush writes what emit queued.
+function flush(state) {
+  state.flushing = false;
+  if (state.queued === "") return;
+  const chunk = state.queued;
+  state.queued = "";
+  settle(writerWrite(state.writer, encode(encoder, chunk)));
 }
 
 function cut(text, max) {
@@ -456,6 +474,7 @@ async function serve(state, warm, request, env, ctx) {
     outcome = describeError(err, "exception");
   }
   emit(state, encodeOutcome(outcome, state.dropped, warm));
+  flush(state);
   await settle(writerClose(state.writer));
 }
 
@@ -470,7 +489,8 @@ export default Object.freeze({
     state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
     const early = state.pending;
     state.pending = null;
-    for (let i = 0; i < early.n; i++) settle(writerWrite(state.writer, encode(encoder, early[i] + "\n")));
+    for (let i = 0; i < early.n; i++) state.queued += early[i] + "\n";
+    flush(state);
 
     // The run goes on while the caller reads the stream; it is deliberately
     // not a waitUntil task, so the caller hanging up cancels it.
