@@ -38,7 +38,8 @@ export function result(error, response, truncated = false) {
 export function ndjson(producer) {
   const { readable, writable } = new TransformStream();
   const writer = writable.getWriter();
-  const send = (event) => writer.write(encoder.encode(JSON.stringify(event) + "\n"));
+  // send writes one event, or an array of events as one chunk.
+  const send = (events) => writer.write(encoder.encode(Array.isArray(events) ? lines(events) : JSON.stringify(events) + "\n"));
   ((async () => {
     try {
       await producer(send);
@@ -48,6 +49,12 @@ export function ndjson(producer) {
     await writer.close().catch(() => {});
   })());
   return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+}
+
+function lines(events) {
+  let text = "";
+  for (const event of events) text += JSON.stringify(event) + "\n";
+  return text;
 }
 
 // relay reads the wrapper's records from body and forwards them with send.
@@ -67,7 +74,7 @@ export async function relay(body, send, exec) {
     // that arrives as the execution ends (the ledger, taken here, refuses it).
     if (ended) return;
     last = Date.now();
-    if (event.type === "result") {
+    if (!Array.isArray(event) && event.type === "result") {
       ended = true;
       event.outbound = exec.outbound();
     }
@@ -97,7 +104,7 @@ async function relayRecords(reader, send, exec) {
   const { job } = exec;
   const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
   const cap = recordCap(opts);
-  const lines = new LineSplitter(cap);
+  const splitter = new LineSplitter(cap);
   let failure = null;
   for (;;) {
     let chunk;
@@ -108,15 +115,19 @@ async function relayRecords(reader, send, exec) {
       break;
     }
     if (chunk.done) break;
-    const got = lines.push(chunk.value);
+    const got = splitter.push(chunk.value);
     if (got === LineTooLong) {
       await send(result({ code: "output_limit", message: `a record from the guest isolate exceeded ${cap} bytes` }));
       return true;
     }
+    // The log events of one chunk go out as one write; a result first
+    // sends the logs before it.
+    const batch = [];
     for (const line of got) {
       if (line === "") continue;
-      if (await forward(line, send, exec, opts)) return true;
+      if (await forward(line, send, exec, opts, batch)) return true;
     }
+    if (batch.length > 0) await send(batch);
   }
   const why = failure ? String(failure.message || failure) : "";
   const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
@@ -131,9 +142,13 @@ async function relayRecords(reader, send, exec) {
   return false;
 }
 
-// forward sends the event of one line; it returns whether that was the result.
-async function forward(line, send, exec, opts) {
+// forward sends the event of one line, a log event by adding it to batch;
+// it returns whether that was the result.
+async function forward(line, send, exec, opts, batch) {
   const record = parseRecord(line, opts);
+  if (record !== null && record.t !== "log" && batch.length > 0) {
+    await send(batch.splice(0));
+  }
   if (record === null) {
     await send(result({ code: "exception", message: MALFORMED }));
     return true;
@@ -148,7 +163,7 @@ async function forward(line, send, exec, opts) {
         time: new Date().toISOString(),
       };
       if (record.truncated) event.truncated = true;
-      await send(event);
+      batch.push(event);
       return false;
     }
     case "response": {
