@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/config"
-	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
@@ -25,16 +23,8 @@ import (
 // executions 40 at a time without a single error: no quota throttles the
 // anonymous caller, and the pool's queue absorbs what does not run at once.
 func TestDefaultsServeOneBusyCaller(t *testing.T) {
-	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t)}
-	var stdout, stderr loadertest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, nil, &stdout, &stderr)
-	}()
-	base := "http://" + waitListening(t, &stdout, done)
-	waitReady(t, base, &stdout)
+	g := startServing(t, map[string]string{})
+	base := g.base
 
 	const total, concurrency = 1500, 40
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
@@ -57,15 +47,7 @@ func TestDefaultsServeOneBusyCaller(t *testing.T) {
 	if len(failures) > 0 {
 		t.Errorf("%d executions at concurrency %d with the defaults: failures %v, want none", total, concurrency, failures)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return within 30s of cancellation")
-	}
+	g.stop(t)
 }
 
 // helloWorld runs one execution; it returns what went wrong, or "".

@@ -20,22 +20,13 @@ import (
 // TestRun drives the gateway exactly as main does: run with arguments and an
 // environment, then the seed's example over HTTP, then shutdown by context.
 func TestRun(t *testing.T) {
-	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t)}
-	var stdout, stderr loadertest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, nil, &stdout, &stderr)
-	}()
+	g := startServing(t, map[string]string{})
+	ctx, base, stdout, stderr := g.ctx, g.base, g.stdout, g.stderr
 
-	base := "http://" + waitListening(t, &stdout, done)
-	waitReady(t, base, &stdout)
-
-	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, nil, &stdout, &stderr); err != nil {
+	if err := run(ctx, []string{"healthcheck", base + "/healthz"}, nil, nil, stdout, stderr); err != nil {
 		t.Errorf("healthcheck /healthz = %v, want nil", err)
 	}
-	if err := run(ctx, []string{"healthcheck", base + "/nope"}, nil, nil, &stdout, &stderr); err == nil {
+	if err := run(ctx, []string{"healthcheck", base + "/nope"}, nil, nil, stdout, stderr); err == nil {
 		t.Errorf("healthcheck /nope = nil, want an error")
 	}
 
@@ -58,15 +49,7 @@ func TestRun(t *testing.T) {
 	if len(runtimes) == 0 {
 		t.Error("found no workerd child process while serving")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run = %v, want nil after shutdown", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return within 15s of cancellation")
-	}
+	g.stop(t)
 	for _, pid := range runtimes {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			t.Errorf("workerd %d still running after run returned", pid)
@@ -77,6 +60,47 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
+	}
+}
+
+// served is a gateway that run serves, as main runs it, for a test.
+type served struct {
+	ctx            context.Context
+	base           string
+	stdout, stderr *loadertest.Buffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// startServing runs `gateway serve` on a free loopback port with env (the
+// workerd binary added) and extra arguments, and waits until it is ready.
+func startServing(t *testing.T, env map[string]string, args ...string) *served {
+	t.Helper()
+	env["GATEWAY_RUNTIME_WORKERD"] = loadertest.Workerd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	g := &served{ctx: ctx, stdout: &loadertest.Buffer{}, stderr: &loadertest.Buffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		args := append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
+		g.done <- run(ctx, args, func(k string) string { return env[k] }, nil, g.stdout, g.stderr)
+	}()
+	g.base = "http://" + waitListening(t, g.stdout, g.done)
+	waitReady(t, g.base, g.stdout)
+	return g
+}
+
+// stop cancels the gateway's context and checks that run returns nil
+// within 30 s.
+func (g *served) stop(t *testing.T) {
+	t.Helper()
+	g.cancel()
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Errorf("run = %v, want nil after shutdown", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of cancellation")
 	}
 }
 
