@@ -13,24 +13,24 @@ var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is f
 // the bounded queue if every process is at its concurrency bound. An
 // execution that may reuse an isolate goes to a process that already has it
 // warm if one has room; otherwise to the least-loaded process. An isolated
-// attempt (quarantined code) reserves a process, waits for it to empty, and
-// runs on it alone.
+// attempt goes to its isolation process, where executions run one at a
+// time, and waits in a queue of its own: offenders wait for each other,
+// never for, or in front of, anyone else.
 func (l *Local) acquire(ctx context.Context, a *attempt, reuseKey string) (*process, error) {
 	var timeout <-chan time.Time
-	var claimed *process // for an isolated attempt: the process reserved for it
+	waiting := &l.waiting
+	if a.isolation != isolateNone {
+		waiting = &l.isoWait[a.isolation-1]
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
 		if l.closing {
-			unreserve(claimed)
 			return nil, ErrUnavailable
 		}
 		var p *process
-		if a.isolated {
-			claimed = l.claimLocked(claimed)
-			if claimed != nil && claimed.inflight == 0 && claimed.responsive {
-				p = claimed
-			}
+		if a.isolation != isolateNone {
+			p = l.isolatedLocked(a.isolation)
 		} else {
 			p = l.pickLocked(reuseKey)
 		}
@@ -38,8 +38,7 @@ func (l *Local) acquire(ctx context.Context, a *attempt, reuseKey string) (*proc
 			l.takeLocked(p, a, reuseKey)
 			return p, nil
 		}
-		if l.waiting >= l.cfg.QueueSize {
-			unreserve(claimed)
+		if *waiting >= l.cfg.QueueSize {
 			return nil, ErrQueueFull
 		}
 		if timeout == nil {
@@ -47,7 +46,7 @@ func (l *Local) acquire(ctx context.Context, a *attempt, reuseKey string) (*proc
 			defer t.Stop()
 			timeout = t.C
 		}
-		l.waiting++
+		*waiting++
 		changed := l.changed
 		l.mu.Unlock()
 		var err error
@@ -59,50 +58,29 @@ func (l *Local) acquire(ctx context.Context, a *attempt, reuseKey string) (*proc
 			err = fmt.Errorf("%w: no runtime was free within %v", ErrUnavailable, l.cfg.QueueTimeout)
 		}
 		l.mu.Lock()
-		l.waiting--
+		*waiting--
 		if err != nil {
-			unreserve(claimed)
 			return nil, err
 		}
 	}
 }
 
-func unreserve(p *process) {
-	if p != nil {
-		p.reserved = false
-	}
-}
-
-// claimLocked keeps the process reserved for an isolated attempt while it
-// can serve, or reserves the least-loaded healthy one if another healthy
-// process stays unreserved for everything else (a pool of one is shared:
-// its executions wait their turn). Else it returns nil: wait.
-func (l *Local) claimLocked(c *process) *process {
-	if c != nil && (c.draining || !c.running()) {
-		c.reserved = false
-		c = nil
-	}
-	if c != nil {
-		return c
-	}
-	free := 0
-	var best *process
-	for _, s := range l.slots {
-		p := s.proc
-		if p == nil || p.reserved || !p.responsive || p.draining || !p.running() {
-			continue
-		}
-		free++
-		if best == nil || p.inflight < best.inflight {
-			best = p
-		}
-	}
-	if best == nil || (free < 2 && len(l.slots) > 1) {
+// isolatedLocked returns the isolation process of kind i if it can take an
+// execution now (it is up, answering and empty), else nil. The first call
+// starts its slot: a pool whose guests never cost a process never runs it.
+func (l *Local) isolatedLocked(i isolation) *process {
+	s := l.isolation[i-1]
+	if s == nil {
+		s = &slot{index: len(l.slots) + int(i) - 1, isolation: i, recycle: make(chan string, 1)}
+		l.isolation[i-1] = s
+		l.wg.Go(func() { l.supervise(l.ctx, s) })
 		return nil
 	}
-	best.reserved = true
-	l.notifyLocked()
-	return best
+	p := s.proc
+	if p == nil || !p.responsive || p.draining || p.inflight > 0 || !p.running() {
+		return nil
+	}
+	return p
 }
 
 // takeLocked gives attempt a its place on p.
@@ -130,14 +108,14 @@ func (l *Local) takeLocked(p *process, a *attempt, reuseKey string) {
 
 // pickLocked returns the process for the next execution: one holding
 // reuseKey warm if any has room, else the healthy process with the fewest
-// executions that has room, or nil. Reserved processes take nothing.
+// executions that has room, or nil. The isolation process is not among them.
 func (l *Local) pickLocked(reuseKey string) *process {
 	var best, warm *process
 	n := len(l.slots)
 	for i := range n {
 		s := l.slots[(l.next+i)%n]
 		p := s.proc
-		if p == nil || !p.responsive || p.draining || p.reserved || p.inflight >= l.cfg.MaxConcurrency || !p.running() {
+		if p == nil || !p.responsive || p.draining || p.inflight >= l.cfg.MaxConcurrency || !p.running() {
 			continue
 		}
 		if reuseKey != "" && p.reuseKeys[reuseKey] && (warm == nil || p.inflight < warm.inflight) {
@@ -155,7 +133,7 @@ func (l *Local) pickLocked(reuseKey string) *process {
 }
 
 func (l *Local) requestRecycleLocked(p *process, reason string) {
-	for _, s := range l.slots {
+	for _, s := range l.allSlotsLocked() {
 		if s.proc == p {
 			select {
 			case s.recycle <- reason:
@@ -183,9 +161,6 @@ func (l *Local) release(p *process, a *attempt) {
 	defer l.mu.Unlock()
 	p.inflight--
 	delete(p.attempts, a)
-	if a.isolated {
-		p.reserved = false
-	}
 	l.notifyLocked()
 }
 

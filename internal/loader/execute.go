@@ -18,8 +18,11 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
 	st := &runState{emit: emit}
-	isolated := l.quarantine.holds(job)
-	again, err := l.runOnce(ctx, job, st, &attempt{job: job, isolated: isolated})
+	first := &attempt{job: job}
+	if l.quarantine.holds(job) {
+		first.isolation = isolateQuarantined
+	}
+	again, err := l.runOnce(ctx, job, st, first)
 	if !again {
 		return err
 	}
@@ -30,7 +33,11 @@ func (l *Local) Execute(ctx context.Context, job *Job, emit func(execution.Event
 		}
 		st.logs = 0
 	}
-	_, err = l.runOnce(ctx, job, st, &attempt{job: job, isolated: isolated || st.alone, rerun: true})
+	second := &attempt{job: job, rerun: true, isolation: first.isolation}
+	if st.alone {
+		second.isolation = isolateRerun
+	}
+	_, err = l.runOnce(ctx, job, st, second)
 	return err
 }
 
@@ -39,9 +46,9 @@ type runState struct {
 	emit    func(execution.Event) error
 	started bool // start was sent
 	logs    int  // logs sent since the last (re)start
-	// alone: the run again goes on a process of its own, because the lost
-	// process stopped answering with no execution to blame (if it was this
-	// one, it is then alone when it does it again).
+	// alone: the run again goes on the rerun process, because nothing
+	// named an execution to blame for the lost process (if it was this
+	// one, it is then alone when it does it again, and blamed).
 	alone bool
 }
 
@@ -109,7 +116,7 @@ func (l *Local) lost(parent, ctx context.Context, p *process, a *attempt, call *
 		return false, st.send(l.suspectFailure(v, job))
 	}
 	if runsAgain(a, v, job, call.net.Load()) {
-		st.alone = v.cause == causeUnresponsive
+		st.alone = v.suspect == nil
 		l.log.Info().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime lost because of another execution; running it again")
 		return true, nil
 	}

@@ -189,14 +189,17 @@ func TestMemorySuspect(t *testing.T) {
 	tests := []struct {
 		name    string
 		samples []int64 // resident memory sampled after each start, MiB
-		want    int     // index of the attempt blamed
+		want    int     // index of the attempt blamed; -1: none
 	}{
-		// old runs before the bomb starts; growth only after it does.
-		{"older neighbour", []int64{100, 101, 600}, 1},
-		// young starts after the bomb had grown 200 MiB.
+		// The bomb starts after the other and grows alone: only it has the growth.
 		{"younger neighbour", []int64{100, 300, 600}, 0},
-		// nothing sampled in between: all tie, the latest started is blamed.
-		{"no sample", []int64{100, 100, 100}, 2},
+		// old was running when the bomb started: both have the growth.
+		{"older neighbour", []int64{100, 101, 600}, -1},
+		// nothing sampled in between: all tie.
+		{"no sample", []int64{100, 100, 100, 100}, -1},
+		// one execution on the process: it, whatever the samples.
+		{"alone", []int64{100, 100}, 0},
+		{"alone, no growth", []int64{100, 90}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,13 +213,13 @@ func TestMemorySuspect(t *testing.T) {
 				trackLocked(p, a)
 				as = append(as, a)
 			}
-			if tt.name == "no sample" {
-				as = append(as, &attempt{started: t0.Add(time.Hour)})
-				trackLocked(p, as[2])
-			}
 			sampleLocked(p, tt.samples[len(tt.samples)-1]<<20)
-			if got := memorySuspectLocked(p); got != as[tt.want] {
-				t.Errorf("suspect = attempt started at %v, want %v", got.started, as[tt.want].started)
+			var want *attempt
+			if tt.want >= 0 {
+				want = as[tt.want]
+			}
+			if got := memorySuspectLocked(p); got != want {
+				t.Errorf("suspect = %+v, want %+v", got, want)
 			}
 		})
 	}
@@ -303,32 +306,53 @@ func TestPastDeadline(t *testing.T) {
 	}
 }
 
-// TestClaimLeavesAProcess: quarantined code reserves a process only while
-// another healthy one stays free for everything else, except in a pool of
-// one, which it shares by taking turns.
-func TestClaimLeavesAProcess(t *testing.T) {
+// TestIsolationProcesses: quarantined code goes only to the quarantine
+// process and runs again after an unexplained loss only on the rerun
+// process, one execution at a time on each; nothing else ever goes there,
+// and the pool's own processes stay free for everything else.
+func TestIsolationProcesses(t *testing.T) {
 	t.Parallel()
-	healthy := func() *process { return &process{exited: make(chan struct{}), responsive: true} }
-	a, b := healthy(), healthy()
-	l := &Local{changed: make(chan struct{}), slots: []*slot{{proc: a}, {proc: b}}}
-	first := l.claimLocked(nil)
-	if first == nil || !first.reserved {
-		t.Fatalf("first claim = %+v, want a process reserved", first)
+	healthy := func() *process {
+		return &process{exited: make(chan struct{}), responsive: true, attempts: map[*attempt]struct{}{}}
 	}
-	if got := l.claimLocked(nil); got != nil {
-		t.Errorf("second claim = %+v, want none: the last free process stays free", got)
+	a, b, quar, rerun := healthy(), healthy(), healthy(), healthy()
+	l := &Local{
+		cfg:       LocalConfig{MaxConcurrency: 2},
+		changed:   make(chan struct{}),
+		slots:     []*slot{{proc: a}, {proc: b}},
+		isolation: [2]*slot{{proc: quar, isolation: isolateQuarantined}, {proc: rerun, isolation: isolateRerun}},
 	}
-	if got := l.claimLocked(first); got != first {
-		t.Errorf("claim kept = %+v, want the same process", got)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range 4 {
+		p := l.pickLocked("")
+		if p == nil || p == quar || p == rerun {
+			t.Fatalf("pick %d = %p, want one of the pool's processes (isolation: %p, %p)", i, p, quar, rerun)
+		}
+		l.takeLocked(p, &attempt{}, "")
 	}
-	first.draining = true // replaced: the claim moves on, if it may
-	if got := l.claimLocked(first); got != nil || first.reserved {
-		t.Errorf("claim after the reserved process was replaced = %+v (old reserved %v), want none and the old freed", got, first.reserved)
+	if p := l.pickLocked(""); p != nil {
+		t.Errorf("pick with the pool full = %p, want none (never an isolation process)", p)
 	}
-	alone := healthy()
-	l.slots = []*slot{{proc: alone}}
-	if got := l.claimLocked(nil); got != alone {
-		t.Errorf("claim in a pool of one = %+v, want its process", got)
+	for _, tt := range []struct {
+		kind isolation
+		want *process
+	}{{isolateQuarantined, quar}, {isolateRerun, rerun}} {
+		if p := l.isolatedLocked(tt.kind); p != tt.want {
+			t.Fatalf("%v pick = %p, want %p", tt.kind, p, tt.want)
+		}
+		l.takeLocked(tt.want, &attempt{isolation: tt.kind}, "")
+		if p := l.isolatedLocked(tt.kind); p != nil {
+			t.Errorf("second %v pick while one runs = %p, want none: they take turns", tt.kind, p)
+		}
+	}
+	quar.inflight = 0
+	quar.responsive = false
+	if p := l.isolatedLocked(isolateQuarantined); p != nil {
+		t.Errorf("pick of an unresponsive quarantine process = %p, want none", p)
+	}
+	if got := l.allSlotsLocked(); len(got) != 4 || got[2] != l.isolation[0] || got[3] != l.isolation[1] || len(l.slots) != 2 {
+		t.Errorf("allSlotsLocked = %d slots (pool %d), want the pool's two, then the isolation slots", len(got), len(l.slots))
 	}
 }
 

@@ -1,8 +1,11 @@
 package loader_test
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,9 +139,37 @@ func TestQuarantinedCodeRunsAlone(t *testing.T) {
 	if n := l.Reruns() - before; n != 0 {
 		t.Errorf("%d benign executions ran again beside the quarantined spinner, want 0", n)
 	}
+	// It ran on the isolation process, a third one, at a lower CPU priority.
+	pids := l.PIDs()
+	if len(pids) != 3 {
+		t.Fatalf("PIDs() = %v, want the pool's two and the isolation process", pids)
+	}
+	if n := niceOf(t, pids[2]); n != 10 {
+		t.Errorf("nice of the isolation process = %d, want 10", n)
+	}
+	if n := niceOf(t, pids[0]); n != 0 {
+		t.Errorf("nice of a pool process = %d, want 0", n)
+	}
 	if res, _ := timed(t, l, job("after", hello, 10*time.Second)); !res.Success {
 		t.Errorf("execution after the rounds = %+v, want success", res.Error)
 	}
+}
+
+// niceOf reads the nice value of process pid from /proc.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which ends with the last ')':
+	// state is field 3, nice field 19.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	n, err := strconv.Atoi(fields[16])
+	if err != nil {
+		t.Fatalf("nice in /proc/%d/stat: %v", pid, err)
+	}
+	return n
 }
 
 // TestWedgedProcessIsReplaced: a process that stops answering with no

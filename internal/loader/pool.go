@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,24 +111,33 @@ type Local struct {
 	quarantine *quarantine
 	reruns     atomic.Int64 // executions run again after losing their process
 
-	mu      sync.Mutex
-	slots   []*slot
-	waiting int           // executions in the wait queue
-	changed chan struct{} // closed and replaced whenever capacity may have freed
-	closing bool          // no new executions (Drain or Close was called)
-	retired []*process    // replaced processes finishing their executions
-	closed  bool
-	next    int // where the least-loaded search starts, so ties rotate
+	mu    sync.Mutex
+	slots []*slot
+	// isolation holds the slots of the processes that run one execution at
+	// a time, each nil until first needed: one for quarantined code (at a
+	// lower CPU priority), one for runs again that must run alone (an
+	// unexplained loss), so that those never wait behind the former.
+	isolation [2]*slot
+	waiting   int           // executions in the wait queue
+	isoWait   [2]int        // executions waiting for each isolation process
+	changed   chan struct{} // closed and replaced whenever capacity may have freed
+	closing   bool          // no new executions (Drain or Close was called)
+	retired   []*process    // replaced processes finishing their executions
+	closed    bool
+	next      int // where the least-loaded search starts, so ties rotate
 
+	ctx  context.Context // the supervisors' context, ended by Close
+	base zerolog.Logger  // the logger processes write their output to
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
 
 // slot is one place in the pool: it always has a process starting or serving.
 type slot struct {
-	index   int
-	proc    *process    // the process taking new executions; nil while none is
-	recycle chan string // asks the slot's supervisor to replace its process, and why
+	index     int
+	isolation isolation   // which isolated executions it serves, if it serves only them
+	proc      *process    // the process taking new executions; nil while none is
+	recycle   chan string // asks the slot's supervisor to replace its process, and why
 }
 
 const (
@@ -179,6 +189,8 @@ func newLocal(cfg LocalConfig, log zerolog.Logger, fs cgroupFS) (*Local, error) 
 		config:     config,
 		secret:     hex.EncodeToString(secret[:]),
 		changed:    make(chan struct{}),
+		ctx:        ctx,
+		base:       log,
 		stop:       cancel,
 		prefix:     prefix,
 		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
@@ -188,7 +200,7 @@ func newLocal(cfg LocalConfig, log zerolog.Logger, fs cgroupFS) (*Local, error) 
 	for i := range cfg.Processes {
 		s := &slot{index: i, recycle: make(chan string, 1)}
 		l.slots = append(l.slots, s)
-		l.wg.Go(func() { l.supervise(ctx, s, log) })
+		l.wg.Go(func() { l.supervise(ctx, s) })
 	}
 	return l, nil
 }
@@ -215,12 +227,12 @@ func newTransport(conns int) *http.Transport {
 }
 
 // supervise keeps slot s served by a healthy process until ctx ends.
-func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
-	log := l.log.With().Int("slot", s.index).Logger()
+func (l *Local) supervise(ctx context.Context, s *slot) {
+	log := l.log.With().Int("slot", s.index).Str("isolation", s.isolation.String()).Logger()
 	delay := minRestartDelay
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
-		p, err := l.start(ctx, base)
+		p, err := l.start(ctx, s)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")
@@ -276,14 +288,38 @@ func (l *Local) supervise(ctx context.Context, s *slot, base zerolog.Logger) {
 	}
 }
 
-// start starts a process, in a memory cgroup of its own when the pool has a
-// cgroup bound.
-func (l *Local) start(ctx context.Context, log zerolog.Logger) (*process, error) {
+// start starts a process for slot s, in a memory cgroup of its own when the
+// pool has a cgroup bound. The quarantine process runs at a lower CPU
+// priority, so that a quarantined guest spinning to its deadline takes a
+// core only when nobody else needs it.
+func (l *Local) start(ctx context.Context, s *slot) (*process, error) {
 	group, err := l.bound.newGroup(fmt.Sprintf("%s-%d", l.prefix, l.groups.Add(1)))
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, log, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped}, group)
+	p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, l.base, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped}, group)
+	if err == nil && s.isolation == isolateQuarantined {
+		if err := lowerPriority(p.pid(), quarantineNice); err != nil {
+			l.log.Warn().Err(err).Int("pid", p.pid()).Msg("could not lower the quarantine runtime's CPU priority")
+		}
+	}
+	return p, err
+}
+
+// quarantineNice is the nice value of the quarantine process: at 10 the
+// kernel gives it about a tenth of the CPU share of a process at 0.
+const quarantineNice = 10
+
+// allSlotsLocked lists the pool's slots, then the isolation slots that have
+// started.
+func (l *Local) allSlotsLocked() []*slot {
+	all := l.slots
+	for _, s := range l.isolation {
+		if s != nil {
+			all = append(slices.Clip(all), s)
+		}
+	}
+	return all
 }
 
 // pools numbers the pools of this gateway process, to name their cgroups.
@@ -354,7 +390,8 @@ func (l *Local) Ready(ctx context.Context) error {
 }
 
 // Stats counts the pool's processes by state (ready, unresponsive,
-// draining) and the executions waiting in its queue.
+// draining, and isolation for those that run one execution at a time, once
+// started) and the executions waiting in its queues.
 func (l *Local) Stats() (processes map[string]int, queued int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -369,15 +406,21 @@ func (l *Local) Stats() (processes map[string]int, queued int) {
 		}
 	}
 	processes["draining"] = len(l.retired)
-	return processes, l.waiting
+	for _, s := range l.isolation {
+		if s != nil && s.proc != nil {
+			processes["isolation"]++
+		}
+	}
+	return processes, l.waiting + l.isoWait[0] + l.isoWait[1]
 }
 
-// PIDs returns the process ids of the processes taking executions now.
+// PIDs returns the process ids of the processes taking executions now, the
+// isolation processes last once started.
 func (l *Local) PIDs() []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var pids []int
-	for _, s := range l.slots {
+	for _, s := range l.allSlotsLocked() {
 		if s.proc != nil {
 			pids = append(pids, s.proc.pid())
 		}

@@ -44,7 +44,6 @@ type process struct {
 	lastRSS    int64    // resident memory at the last sample
 	okRSS      int64    // resident memory when it last answered a probe
 	verdict    *verdict // why it stopped, once known
-	reserved   bool     // held for a quarantined execution: nothing else is sent to it
 	// firstOverdue is the execution that first passed its deadline while
 	// the process was silent: the one blamed if the process is killed.
 	firstOverdue *attempt

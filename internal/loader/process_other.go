@@ -5,3 +5,5 @@ package loader
 import "syscall"
 
 func processAttrs() *syscall.SysProcAttr { return nil }
+
+func lowerPriority(pid, nice int) error { return nil }

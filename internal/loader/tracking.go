@@ -8,14 +8,27 @@ import (
 // for it: when it started, the resident-memory growth seen while it ran,
 // and whether it passed its deadline with the process silent.
 type attempt struct {
-	job      *Job
-	started  time.Time // when it got its place on a process
-	deadline time.Time // when its timeout ends
-	rerun    bool      // this is the execution's second run
-	isolated bool      // it runs on a process reserved for it
-	base     int64     // the process's resident memory at the last sample
-	growth   int64     // the sum of positive changes sampled while it ran
-	overdue  bool
+	job       *Job
+	started   time.Time // when it got its place on a process
+	deadline  time.Time // when its timeout ends
+	rerun     bool      // this is the execution's second run
+	isolation isolation // where it runs when it must run alone
+	base      int64     // the process's resident memory at the last sample
+	growth    int64     // the sum of positive changes sampled while it ran
+	overdue   bool
+}
+
+// isolation says whether an execution must run alone, and where.
+type isolation int
+
+const (
+	isolateNone        isolation = iota
+	isolateQuarantined           // its code cost a process before: on the quarantine process
+	isolateRerun                 // it runs again after an unexplained loss: on the rerun process
+)
+
+func (i isolation) String() string {
+	return [...]string{"none", "quarantine", "rerun"}[i]
 }
 
 // Why a process stopped, as the executions it held learn it.
@@ -56,11 +69,14 @@ func sampleLocked(p *process, rss int64) {
 }
 
 // memorySuspectLocked names the execution a process's memory death is
-// blamed on: among those whose growth is within memoryTie of the largest,
-// the one that started last. Growth accrues to every execution in flight,
-// so one that was already running when a neighbour began to allocate has as
-// much as the allocator; the allocator is the latest to start before the
-// growth, while any started after it saw less.
+// blamed on, if the evidence names one: the execution whose growth is
+// within memoryTie of the largest, when it is the only one. Growth accrues
+// to every execution in flight, so one that was already running when a
+// neighbour began to allocate has as much as the allocator, and a guest
+// that fills memory between two samples leaves every execution on the
+// process with the same growth. Then no one is blamed (nothing is
+// quarantined on a guess) and each runs again alone: the allocator, alone,
+// is then the only one.
 func memorySuspectLocked(p *process) *attempt {
 	var largest int64
 	for a := range p.attempts {
@@ -71,9 +87,10 @@ func memorySuspectLocked(p *process) *attempt {
 		if a.growth < largest-memoryTie(largest) {
 			continue
 		}
-		if suspect == nil || a.started.After(suspect.started) {
-			suspect = a
+		if suspect != nil {
+			return nil
 		}
+		suspect = a
 	}
 	return suspect
 }

@@ -109,7 +109,7 @@ func aloneLocked(p *process) *attempt {
 		return nil
 	}
 	for a := range p.attempts {
-		if a.isolated {
+		if a.isolation != isolateNone {
 			return a
 		}
 	}
