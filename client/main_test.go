@@ -10,8 +10,8 @@ import (
 
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
@@ -21,7 +21,7 @@ var gatewayURL string
 
 // backend is the runtime behind gatewayURL; tests put other gateways (one
 // with API keys) in front of it too.
-var backend *loader.Local
+var backend *local.Pool
 
 var testOptions = apitest.Options()
 

@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
-	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // benchEnv is everything the benchmark talks to.
@@ -35,7 +35,7 @@ type benchEnv struct {
 }
 
 type gateway struct {
-	backend *loader.Local
+	backend *local.Pool
 	srv     *httptest.Server
 }
 
@@ -45,7 +45,7 @@ type bareWorkerd struct {
 }
 
 func start(ctx context.Context, o options) (*benchEnv, error) {
-	workerd, err := loader.FindWorkerd("")
+	workerd, err := local.FindWorkerd("")
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +86,13 @@ func startGateway(processes int, o options) (*gateway, error) {
 	if o.log != nil {
 		log = zerolog.New(o.log).With().Timestamp().Int("processes", processes).Logger()
 	}
-	workerd, err := loader.FindWorkerd("")
+	workerd, err := local.FindWorkerd("")
 	if err != nil {
 		return nil, err
 	}
 	// The memory bound is the default configuration's (runtime.memory_limit_mb):
 	// the hostile run's ArrayBuffer bombs count on it.
-	backend, err := loader.NewLocal(loader.LocalConfig{Workerd: workerd, Processes: processes, QueueSize: 1024, MemoryLimit: 1024 << 20}, log)
+	backend, err := local.New(local.Config{Workerd: workerd, Processes: processes, QueueSize: 1024, MemoryLimit: 1024 << 20}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 const helloCode = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`
@@ -262,9 +262,9 @@ func measureSoak(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	sample := func(done int) MemorySample {
 		var workerd int64
 		for _, pid := range g.backend.PIDs() {
-			workerd += loader.ResidentBytes(pid)
+			workerd += local.ResidentBytes(pid)
 		}
-		return MemorySample{Executions: done, GatewayMiB: float64(loader.ResidentBytes(os.Getpid())) / (1 << 20), WorkerdMiB: float64(workerd) / (1 << 20)}
+		return MemorySample{Executions: done, GatewayMiB: float64(local.ResidentBytes(os.Getpid())) / (1 << 20), WorkerdMiB: float64(workerd) / (1 << 20)}
 	}
 	r.Soak = append(r.Soak, sample(0))
 	step := o.soak / 10

@@ -15,10 +15,12 @@ import (
 	"github.com/spf13/pflag"
 
 	gateway "github.com/dynamic-workers/gateway"
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/config"
-	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
@@ -255,32 +257,25 @@ func resolveOwn(ctx context.Context, host string) ([]string, error) {
 	return out, nil
 }
 
-// backend is what serve needs of a backend.
-type backend interface {
-	api.Backend
-	Drain()
-	Close() error
-}
-
 // newBackend starts the configured backend and describes it for the log.
-func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger, m *metrics.Metrics) (backend, string, error) {
+func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger, m *metrics.Metrics) (execution.Backend, string, error) {
 	if cfg.Backend == "cloudflare" {
-		b, err := loader.NewCloudflare(loader.CloudflareConfig{
+		b, err := cloudflare.New(cloudflare.Config{
 			URL:           cfg.Cloudflare.URL,
 			Secret:        cfg.Cloudflare.ShimSecret.Value(),
 			MaxEventBytes: maxEventBytes(cfg),
 		}, log)
 		return b, cfg.Cloudflare.URL, err
 	}
-	workerd, err := loader.FindWorkerd(cfg.Runtime.Workerd)
+	workerd, err := local.FindWorkerd(cfg.Runtime.Workerd)
 	if err != nil {
 		return nil, "", err
 	}
-	workerdVersion, err := loader.WorkerdVersion(ctx, workerd)
+	workerdVersion, err := local.WorkerdVersion(ctx, workerd)
 	if err != nil {
 		return nil, "", err
 	}
-	b, err := loader.NewLocal(loader.LocalConfig{
+	b, err := local.New(local.Config{
 		Workerd:          workerd,
 		DenyAddresses:    own,
 		Processes:        cfg.Runtime.Processes,
@@ -340,7 +335,7 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 			fmt.Fprintf(stdout, "no cloudflare.shim_secret was set; the shim gets a new one. Configure it on every gateway (shown once):\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
 		}
 	}
-	return loader.Deploy(ctx, loader.DeployConfig{
+	return cloudflare.Deploy(ctx, cloudflare.DeployConfig{
 		AccountID:  cfg.Cloudflare.AccountID,
 		APIToken:   cfg.Cloudflare.APIToken.Value(),
 		ScriptName: cfg.Cloudflare.ScriptName,

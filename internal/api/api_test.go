@@ -19,15 +19,15 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // The tests share one real workerd runtime behind one gateway.
 var shared struct {
 	once    sync.Once
-	backend *loader.Local
+	backend *local.Pool
 	srv     *httptest.Server
 	logs    *loadertest.Buffer
 }
@@ -238,8 +238,10 @@ func TestReadyzUnavailable(t *testing.T) {
 
 type notReady struct{}
 
-func (notReady) Execute(context.Context, *loader.Job, func(execution.Event) error) error {
-	return loader.ErrUnavailable
+func (notReady) Execute(context.Context, *execution.Job, func(execution.Event) error) error {
+	return execution.ErrUnavailable
 }
 
-func (notReady) Ready(context.Context) error { return loader.ErrUnavailable }
+func (notReady) Drain()                      {}
+func (notReady) Close() error                { return nil }
+func (notReady) Ready(context.Context) error { return execution.ErrUnavailable }

@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/rs/zerolog/hlog"
-
-	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
 // Problem codes: the stable, machine-readable `code` of every problem response.
@@ -68,7 +67,7 @@ func toProblem(err error) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
-	var rejected *loader.RejectedError
+	var rejected *execution.RejectedError
 	if errors.As(err, &rejected) {
 		field := rejected.Field
 		if field == "" {
@@ -78,7 +77,7 @@ func toProblem(err error) *Problem {
 		p.Errors = []FieldProblem{{Field: field, Code: "rejected_by_runtime", Detail: rejected.Message}}
 		return p
 	}
-	if errors.Is(err, loader.ErrUnavailable) {
+	if errors.Is(err, execution.ErrUnavailable) {
 		p := newProblem(http.StatusServiceUnavailable, CodeRuntimeUnavailable, "no runtime can take the execution now; retry later")
 		p.retryAfter = 1
 		return p

@@ -17,7 +17,6 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
@@ -163,13 +162,15 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 // from the fixed set.
 type forgingBackend struct{ code execution.Code }
 
-func (b forgingBackend) Execute(_ context.Context, job *loader.Job, emit func(execution.Event) error) error {
+func (b forgingBackend) Execute(_ context.Context, job *execution.Job, emit func(execution.Event) error) error {
 	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
 		return err
 	}
 	return emit(execution.Event{Type: execution.EventResult, Result: &execution.Result{Error: &execution.Error{Code: b.code, Message: "forged"}}})
 }
 
+func (forgingBackend) Drain()                      {}
+func (forgingBackend) Close() error                { return nil }
 func (forgingBackend) Ready(context.Context) error { return nil }
 
 func TestUnknownCodesNeverBecomeLabels(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/internal/transpile"
@@ -29,7 +28,7 @@ import (
 // the backend and renders its events, as one JSON result or as a stream
 // (NDJSON or SSE) as the Accept header asks. Both renderings consume the same
 // events through the same collector.
-func handleExecute(backend Backend, opts Options) handlerFunc {
+func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		media, err := negotiate(r.Header.Get("Accept"))
 		if err != nil {
@@ -96,7 +95,7 @@ func handleExecute(backend Backend, opts Options) handlerFunc {
 
 // finish logs how an execution ended and makes sure that a started stream
 // ends with exactly one result event.
-func finish(r *http.Request, job *loader.Job, hash string, out sink, col *collector, final *execution.Result, err error, m *metrics.Metrics) error {
+func finish(r *http.Request, job *execution.Job, hash string, out sink, col *collector, final *execution.Result, err error, m *metrics.Metrics) error {
 	log := hlog.FromRequest(r)
 	if r.Context().Err() != nil {
 		log.Info().Msg("client went away; execution cancelled")
@@ -161,10 +160,10 @@ func knownCode(c execution.Code) execution.Code {
 // audit writes the execution's audit line: who (the key name is on the
 // request's logger), what code (its hash, never its text), which options,
 // and how it ended. Env and secret values are never logged.
-func audit(log *zerolog.Logger, job *loader.Job, hash string, res *execution.Result, lines int) {
+func audit(log *zerolog.Logger, job *execution.Job, hash string, res *execution.Result, lines int) {
 	outbound := "none"
-	if job.Outbound != nil {
-		outbound = strings.Join(job.Outbound.Hosts, ",")
+	if job.Egress != nil {
+		outbound = strings.Join(job.Egress.Hosts, ",")
 	}
 	ev := log.Info().
 		Str("code_sha256", hash).
@@ -188,7 +187,7 @@ func audit(log *zerolog.Logger, job *loader.Job, hash string, res *execution.Res
 // transpileIfNeeded bundles an execution with TypeScript modules into one
 // JavaScript module, in place. A syntax error comes back as the result to
 // answer with.
-func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, error) {
+func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result, error) {
 	needed := false
 	for name := range job.Modules {
 		needed = needed || transpile.IsTypeScript(name)
@@ -211,7 +210,7 @@ func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, e
 		}}, nil
 	}
 	if errors.Is(err, transpile.ErrBusy) {
-		return nil, nil, fmt.Errorf("%w: %w", loader.ErrUnavailable, err) // 503, retry later
+		return nil, nil, fmt.Errorf("%w: %w", execution.ErrUnavailable, err) // 503, retry later
 	}
 	if err != nil {
 		return nil, nil, err
@@ -226,7 +225,7 @@ func transpileIfNeeded(job *loader.Job) (*transpile.Output, *execution.Result, e
 // everything the isolate is made of: modules, env and secrets,
 // compatibility date and flags, outbound policy, limits and output caps.
 // The request the guest gets is not part of it.
-func reuseKey(caller string, job *loader.Job) string {
+func reuseKey(caller string, job *execution.Job) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d:%s", len(caller), caller)
 	identity := struct {
@@ -235,10 +234,10 @@ func reuseKey(caller string, job *loader.Job) string {
 		Env                map[string]any
 		CompatibilityDate  string
 		CompatibilityFlags []string
-		Outbound           *loader.OutboundPolicy
+		Outbound           *execution.EgressPolicy
 		Limits             *execution.Limits
 		Caps               [3]int64
-	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Outbound, job.Limits,
+	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Egress, job.Limits,
 		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}}
 	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
 	return "r_" + hex.EncodeToString(h.Sum(nil))
@@ -246,7 +245,7 @@ func reuseKey(caller string, job *loader.Job) string {
 
 // codeHash identifies an execution's code: SHA-256 over its modules' names
 // and sources in name order.
-func codeHash(job *loader.Job) string {
+func codeHash(job *execution.Job) string {
 	h := sha256.New()
 	for _, name := range slices.Sorted(maps.Keys(job.Modules)) {
 		fmt.Fprintf(h, "%d:%s%d:%s", len(name), name, len(job.Modules[name]), job.Modules[name])
@@ -275,7 +274,7 @@ type collector struct {
 	hasStderr bool
 }
 
-func newCollector(job *loader.Job, maxLine, maxTotal int) *collector {
+func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
@@ -37,7 +36,7 @@ func BenchmarkDecodeAndValidate(b *testing.B) {
 }
 
 func BenchmarkCollectEvents(b *testing.B) {
-	job := &loader.Job{ID: "ex_bench", Secrets: []string{"tok_abcdef0123456789"}}
+	job := &execution.Job{ID: "ex_bench", Secrets: []string{"tok_abcdef0123456789"}}
 	for b.Loop() {
 		c := newCollector(job, 64<<10, 1<<20)
 		for range 20 {

@@ -15,14 +15,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // rss returns this process's resident memory in bytes.
 func rss(t *testing.T) int64 {
 	t.Helper()
-	n := loader.ResidentBytes(os.Getpid())
+	n := local.ResidentBytes(os.Getpid())
 	if n == 0 {
 		t.Skip("no /proc to read memory from")
 	}
@@ -121,7 +121,7 @@ const okJS = "export default { fetch() { return new Response('ok'); } }"
 func TestQueueFullIs503(t *testing.T) {
 	t.Parallel()
 	log := zerolog.Nop()
-	backend := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *loader.LocalConfig) {
+	backend := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *local.Config) {
 		c.MaxConcurrency = 1
 		c.QueueSize = -1 // no queue
 	})

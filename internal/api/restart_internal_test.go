@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
 // TestRestartVoidsEarlierLogs: after a restart event the JSON answer and the
@@ -16,7 +15,7 @@ func TestRestartVoidsEarlierLogs(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
 	out := newSink(rec, httptest.NewRequest("POST", "/execute", nil), mediaJSON, Options{})
-	col := newCollector(&loader.Job{ID: "ex_1"}, 0, 10)
+	col := newCollector(&execution.Job{ID: "ex_1"}, 0, 10)
 	at := time.Unix(0, 0).UTC()
 	events := []execution.Event{
 		{Type: execution.EventStart, ID: "ex_1"},

@@ -3,29 +3,29 @@ package api
 import (
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 func TestReuseKeySeparatesCallersAndIsolates(t *testing.T) {
 	t.Parallel()
-	job := func() *loader.Job {
-		return &loader.Job{
+	job := func() *execution.Job {
+		return &execution.Job{
 			Modules: map[string]string{"main.js": "x"}, MainModule: "main.js",
 			Env: map[string]any{"A": "1"}, CompatibilityDate: "2026-11-16",
-			Request: loader.GuestRequest{Method: "GET", URL: "http://localhost/a"},
+			Request: execution.GuestRequest{Method: "GET", URL: "http://localhost/a"},
 		}
 	}
 	base := reuseKey("ci", job())
 	if reuseKey("ci", job()) != base {
 		t.Error("equal jobs of one caller get different keys")
 	}
-	differs := map[string]*loader.Job{}
-	for name, change := range map[string]func(*loader.Job){
-		"env":     func(j *loader.Job) { j.Env["A"] = "2" },
-		"code":    func(j *loader.Job) { j.Modules["main.js"] = "y" },
-		"date":    func(j *loader.Job) { j.CompatibilityDate = "2026-11-15" },
-		"flags":   func(j *loader.Job) { j.CompatibilityFlags = []string{"nodejs_compat"} },
-		"network": func(j *loader.Job) { j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}} },
+	differs := map[string]*execution.Job{}
+	for name, change := range map[string]func(*execution.Job){
+		"env":     func(j *execution.Job) { j.Env["A"] = "2" },
+		"code":    func(j *execution.Job) { j.Modules["main.js"] = "y" },
+		"date":    func(j *execution.Job) { j.CompatibilityDate = "2026-11-15" },
+		"flags":   func(j *execution.Job) { j.CompatibilityFlags = []string{"nodejs_compat"} },
+		"network": func(j *execution.Job) { j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}} },
 	} {
 		j := job()
 		change(j)
@@ -40,7 +40,7 @@ func TestReuseKeySeparatesCallersAndIsolates(t *testing.T) {
 		t.Error("two API keys share an isolate key")
 	}
 	j := job()
-	j.Request = loader.GuestRequest{Method: "POST", URL: "http://localhost/b", Body: "different"}
+	j.Request = execution.GuestRequest{Method: "POST", URL: "http://localhost/b", Body: "different"}
 	if reuseKey("ci", j) != base {
 		t.Error("the guest request changed the isolate key; it must not")
 	}

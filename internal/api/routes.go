@@ -3,12 +3,13 @@ package api
 import (
 	"net/http"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 )
 
 // routes lists the whole API, one-to-one with openapi.yaml.
-func routes(log zerolog.Logger, backend Backend, opts Options) http.Handler {
+func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(withExecutionID, accessLog(log, opts.Metrics), recoverer)
 	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -51,7 +52,7 @@ func handleHealthz() handlerFunc {
 	}
 }
 
-func handleReadyz(backend Backend) handlerFunc {
+func handleReadyz(backend execution.Backend) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := backend.Ready(r.Context()); err != nil {
 			return err

@@ -1,10 +1,9 @@
 // Package api is the gateway's HTTP interface: routes, request validation,
-// problem responses and the execute handler. It depends on the small Backend
-// interface it declares, not on how executions run.
+// problem responses and the execute handler. It speaks to the runtimes only
+// through execution.Backend, and imports none of them.
 package api
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -12,15 +11,8 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
-
-// Backend runs executions; internal/loader's backends implement it.
-type Backend interface {
-	Execute(ctx context.Context, job *loader.Job, emit func(execution.Event) error) error
-	Ready(ctx context.Context) error
-}
 
 // Options configure the API.
 type Options struct {
@@ -59,7 +51,7 @@ type Options struct {
 const lifetimeGrace = 30 * time.Second
 
 // NewHandler returns the gateway's HTTP handler.
-func NewHandler(log zerolog.Logger, backend Backend, opts Options) http.Handler {
+func NewHandler(log zerolog.Logger, backend execution.Backend, opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

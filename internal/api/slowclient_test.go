@@ -20,8 +20,8 @@ import (
 
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
@@ -37,7 +37,7 @@ const floodCode = `export default { fetch() {
 // of each of its client connections, by the client's address.
 type slowGateway struct {
 	srv     *httptest.Server
-	backend *loader.Local
+	backend *local.Pool
 	m       *metrics.Metrics
 	logs    *loadertest.Buffer
 
@@ -45,7 +45,7 @@ type slowGateway struct {
 	states map[string]http.ConnState
 }
 
-func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*loader.LocalConfig)) *slowGateway {
+func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*local.Config)) *slowGateway {
 	t.Helper()
 	g := &slowGateway{m: metrics.New(), logs: &loadertest.Buffer{}, states: map[string]http.ConnState{}}
 	log := zerolog.New(g.logs)
@@ -157,7 +157,7 @@ func TestStalledReadersCostOnlyThemselves(t *testing.T) {
 	g := startSlowGateway(t, func(o *api.Options) {
 		o.WriteTimeout = 5 * time.Minute // the stalled stay connected throughout
 		o.MaxLifetime = 5 * time.Minute
-	}, loadertest.Processes(2), func(c *loader.LocalConfig) {
+	}, loadertest.Processes(2), func(c *local.Config) {
 		c.MaxConcurrency, c.QueueSize, c.QueueTimeout = 4, 64, 2*time.Minute
 	})
 	addr := g.srv.Listener.Addr().String()

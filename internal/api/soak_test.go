@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // BenchmarkSoak runs 20,000 fresh-isolate executions (SOAK_EXECUTIONS to
@@ -95,7 +95,7 @@ func BenchmarkSoak(b *testing.B) {
 }
 
 // runtimesRSS is the resident memory of the backend's runtime processes.
-func runtimesRSS(backend *loader.Local) int64 {
+func runtimesRSS(backend *local.Pool) int64 {
 	var total int64
 	for _, pid := range backend.PIDs() {
 		total += procRSS(pid)
@@ -103,4 +103,4 @@ func runtimesRSS(backend *loader.Local) int64 {
 	return total
 }
 
-func procRSS(pid int) int64 { return loader.ResidentBytes(pid) }
+func procRSS(pid int) int64 { return local.ResidentBytes(pid) }

@@ -18,8 +18,8 @@ import (
 	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // arrival is one event of a stream and when the client read it.
@@ -263,7 +263,7 @@ export default { async fetch() { await new Promise((r) => setTimeout(r, 1000)); 
 
 // dedicated starts a gateway with a runtime of its own, for tests that kill
 // or block it.
-func dedicated(t *testing.T) (string, *loader.Local, *loadertest.Buffer) {
+func dedicated(t *testing.T) (string, *local.Pool, *loadertest.Buffer) {
 	t.Helper()
 	logs := &loadertest.Buffer{}
 	log := zerolog.New(logs)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/egress"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
@@ -92,7 +91,7 @@ func (v *validator) decode(field string, raw json.RawMessage, dst any, want stri
 
 // validateExecute checks an execute request's members and turns them into a
 // job for the backend. It reports every problem found, not just the first.
-func validateExecute(members map[string]json.RawMessage, limits Limits, now time.Time) (*loader.Job, []FieldProblem) {
+func validateExecute(members map[string]json.RawMessage, limits Limits, now time.Time) (*execution.Job, []FieldProblem) {
 	v := &validator{}
 	var unknown []string
 	known := make(map[string]bool, len(requestFields))
@@ -113,7 +112,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 		v.add(field, fieldUnknown, "unknown field %q", name)
 	}
 
-	job := &loader.Job{
+	job := &execution.Job{
 		CompatibilityDate:  limits.CompatibilityDate,
 		CompatibilityFlags: []string{},
 		Env:                map[string]any{},
@@ -121,7 +120,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 		MaxResponseBytes:   limits.MaxResponseBytes,
 		MaxLogLineBytes:    limits.MaxLogLineBytes,
 		MaxLogBytes:        limits.MaxLogBytes,
-		Request:            loader.GuestRequest{Method: http.MethodGet, URL: defaultGuestURL, Headers: map[string]string{}},
+		Request:            execution.GuestRequest{Method: http.MethodGet, URL: defaultGuestURL, Headers: map[string]string{}},
 	}
 	if limits.CPUMs > 0 || limits.SubRequests > 0 {
 		job.Limits = &execution.Limits{CPUMs: limits.CPUMs, SubRequests: limits.SubRequests}
@@ -146,7 +145,7 @@ const defaultGuestURL = "http://localhost/"
 
 // sizes checks the request caps: total code size, number of modules, and
 // the size of env and secrets together (Cloudflare allows 1 MiB).
-func (v *validator) sizes(members map[string]json.RawMessage, job *loader.Job, limits Limits) {
+func (v *validator) sizes(members map[string]json.RawMessage, job *execution.Job, limits Limits) {
 	if limits.MaxModules > 0 && len(job.Modules) > limits.MaxModules {
 		v.add("modules", fieldTooLarge, "%d modules is more than the %d allowed", len(job.Modules), limits.MaxModules)
 	}
@@ -171,7 +170,7 @@ func (v *validator) sizes(members map[string]json.RawMessage, job *loader.Job, l
 }
 
 // code checks code, language, modules and mainModule.
-func (v *validator) code(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) code(members map[string]json.RawMessage, job *execution.Job) {
 	var language string
 	if v.decode("language", members["language"], &language, `"javascript" or "typescript"`) {
 		switch language {
@@ -293,7 +292,7 @@ func objectKeys(raw json.RawMessage) []string {
 }
 
 // env checks env and secrets and merges them into the guest's env.
-func (v *validator) env(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) env(members map[string]json.RawMessage, job *execution.Job) {
 	var env map[string]any
 	if v.decode("env", members["env"], &env, "an object") {
 		for name, value := range env {
@@ -327,14 +326,14 @@ func (v *validator) env(members map[string]json.RawMessage, job *loader.Job) {
 	}
 }
 
-func (v *validator) outbound(members map[string]json.RawMessage, job *loader.Job, deny []string) {
+func (v *validator) outbound(members map[string]json.RawMessage, job *execution.Job, deny []string) {
 	var out execution.Outbound
 	if !v.decode("allowOutbound", members["allowOutbound"], &out, "a boolean or a list of host names") {
 		return
 	}
 	switch {
 	case out.All:
-		job.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}, Deny: deny}
+		job.Egress = &execution.EgressPolicy{Hosts: []string{"*"}, Deny: deny}
 	case len(out.Hosts) > 0:
 		ok := true
 		for i, h := range out.Hosts {
@@ -344,12 +343,12 @@ func (v *validator) outbound(members map[string]json.RawMessage, job *loader.Job
 			}
 		}
 		if ok {
-			job.Outbound = &loader.OutboundPolicy{Hosts: out.Hosts, Deny: deny}
+			job.Egress = &execution.EgressPolicy{Hosts: out.Hosts, Deny: deny}
 		}
 	}
 }
 
-func (v *validator) compatibility(members map[string]json.RawMessage, job *loader.Job, now time.Time) {
+func (v *validator) compatibility(members map[string]json.RawMessage, job *execution.Job, now time.Time) {
 	var date string
 	if v.decode("compatibilityDate", members["compatibilityDate"], &date, "a date (YYYY-MM-DD)") {
 		t, err := time.Parse(time.DateOnly, date)
@@ -382,7 +381,7 @@ func (v *validator) number(field string, raw json.RawMessage, dst *json.Number, 
 	return v.decode(field, raw, dst, want)
 }
 
-func (v *validator) timeout(members map[string]json.RawMessage, job *loader.Job, limits Limits) {
+func (v *validator) timeout(members map[string]json.RawMessage, job *execution.Job, limits Limits) {
 	var ms json.Number
 	if !v.number("timeoutMs", members["timeoutMs"], &ms, "an integer number of milliseconds") {
 		return
@@ -399,7 +398,7 @@ func (v *validator) timeout(members map[string]json.RawMessage, job *loader.Job,
 	}
 }
 
-func (v *validator) limits(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) limits(members map[string]json.RawMessage, job *execution.Job) {
 	var limits map[string]json.RawMessage
 	if !v.decode("limits", members["limits"], &limits, "an object {cpuMs, subRequests} of integers") {
 		return
@@ -436,7 +435,7 @@ func (v *validator) limits(members map[string]json.RawMessage, job *loader.Job) 
 	}
 }
 
-func (v *validator) guestRequest(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) guestRequest(members map[string]json.RawMessage, job *execution.Job) {
 	raw, ok := members["request"]
 	if !ok {
 		return
@@ -479,7 +478,7 @@ func (v *validator) guestRequest(members map[string]json.RawMessage, job *loader
 	v.guestBody(fields, r)
 }
 
-func (v *validator) guestBody(fields map[string]json.RawMessage, r *loader.GuestRequest) {
+func (v *validator) guestBody(fields map[string]json.RawMessage, r *execution.GuestRequest) {
 	encoding := execution.EncodingUTF8
 	if v.decode("request.bodyEncoding", fields["bodyEncoding"], &encoding, `"utf8" or "base64"`) &&
 		encoding != execution.EncodingUTF8 && encoding != execution.EncodingBase64 {
@@ -519,7 +518,7 @@ func guestURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-func (v *validator) isolate(members map[string]json.RawMessage, job *loader.Job) {
+func (v *validator) isolate(members map[string]json.RawMessage, job *execution.Job) {
 	var isolate string
 	if !v.decode("isolate", members["isolate"], &isolate, `"fresh" or "reuse"`) {
 		return

@@ -15,22 +15,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/loader"
+	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
 )
 
 // backends starts each backend the shared suite runs against: the local
 // pool, and the cloudflare backend talking over HTTP with signed calls to
 // the same shim served by a separately started workerd (standing in for the
 // Worker deployed on Cloudflare).
-func backends(t *testing.T) map[string]loader.Backend {
+func backends(t *testing.T) map[string]execution.Backend {
 	t.Helper()
 	local := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { local.Close() })
 	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { deployed.Close() })
 	shimURL, secret := deployed.ShimURL()
-	cf, err := loader.NewCloudflare(loader.CloudflareConfig{URL: shimURL, Secret: secret}, zerolog.Nop())
+	cf, err := cloudflare.New(cloudflare.Config{URL: shimURL, Secret: secret}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func backends(t *testing.T) map[string]loader.Backend {
 	if err := cf.Ready(t.Context()); err != nil {
 		t.Fatalf("cloudflare backend not ready: %v", err)
 	}
-	return map[string]loader.Backend{"local": local, "cloudflare": cf}
+	return map[string]execution.Backend{"local": local, "cloudflare": cf}
 }
 
 // TestBackendSuite runs the mission cases of an execution against every
@@ -51,11 +52,11 @@ func TestBackendSuite(t *testing.T) {
 			for _, tc := range suiteCases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					j := job(tc.name, tc.code, 5*time.Second)
+					j := loadertest.Job(tc.name, tc.code, 5*time.Second)
 					if tc.prepare != nil {
 						tc.prepare(j)
 					}
-					events, err := run(t, b, j)
+					events, err := loadertest.Run(t, b, j)
 					tc.check(t, events, err)
 				})
 			}
@@ -66,7 +67,7 @@ func TestBackendSuite(t *testing.T) {
 type suiteCase struct {
 	name    string
 	code    string
-	prepare func(*loader.Job)
+	prepare func(*execution.Job)
 	check   func(t *testing.T, events []execution.Event, err error)
 }
 
@@ -79,7 +80,7 @@ func wantResult(check func(t *testing.T, res *execution.Result, logs []*executio
 		if events[0].Type != execution.EventStart {
 			t.Errorf("first event = %s, want start", events[0].Type)
 		}
-		res := lastResult(t, events)
+		res := loadertest.LastResult(t, events)
 		var logs []*execution.Log
 		for _, ev := range events {
 			if ev.Type == execution.EventLog {
@@ -116,9 +117,9 @@ var suiteCases = []suiteCase{
 			}
 		})},
 	{"env and request", `export default { async fetch(r, env) { return new Response(r.method + " " + await r.text() + " " + env.N); } }`,
-		func(j *loader.Job) {
+		func(j *execution.Job) {
 			j.Env = map[string]any{"N": 7}
-			j.Request = loader.GuestRequest{Method: "POST", URL: "http://localhost/x", Headers: map[string]string{}, Body: "hi", BodyEncoding: "utf8"}
+			j.Request = execution.GuestRequest{Method: "POST", URL: "http://localhost/x", Headers: map[string]string{}, Body: "hi", BodyEncoding: "utf8"}
 		},
 		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
 			if res.Response.Body != "POST hi 7" {
@@ -135,19 +136,19 @@ var suiteCases = []suiteCase{
 	{"syntax error", `export default { fetch( { } }`, nil, wantCode(execution.CodeSyntaxError, "main.js:1")},
 	{"invalid module", `export const x = 1;`, nil, wantCode(execution.CodeInvalidModule, "no default export")},
 	{"timeout", `export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); } }`,
-		func(j *loader.Job) { j.Timeout = 300 * time.Millisecond }, wantCode(execution.CodeTimeout, "timeout")},
+		func(j *execution.Job) { j.Timeout = 300 * time.Millisecond }, wantCode(execution.CodeTimeout, "timeout")},
 	{"hang", `export default { async fetch() { await new Promise(() => {}); } }`, nil, wantCode(execution.CodeTimeout, "never complete")},
 	{"outbound denied", `export default { async fetch() { try { await fetch("http://127.0.0.1:1/"); return new Response("reached"); } catch (e) { return new Response(e.message); } } }`,
-		func(j *loader.Job) { j.Outbound = &loader.OutboundPolicy{Hosts: []string{"*"}} },
+		func(j *execution.Job) { j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}} },
 		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
 			if !strings.Contains(res.Response.Body, "denied") || len(res.Outbound) != 1 || !res.Outbound[0].Denied {
 				t.Errorf("body %q, outbound %+v; want the request denied and recorded", res.Response.Body, res.Outbound)
 			}
 		})},
 	{"rejected flag", `export default { fetch() { return new Response("x"); } }`,
-		func(j *loader.Job) { j.CompatibilityFlags = []string{"no_such_flag_x"} },
+		func(j *execution.Job) { j.CompatibilityFlags = []string{"no_such_flag_x"} },
 		func(t *testing.T, events []execution.Event, err error) {
-			var rejected *loader.RejectedError
+			var rejected *execution.RejectedError
 			if !errors.As(err, &rejected) || rejected.Field != "compatibilityFlags" || len(events) != 0 {
 				t.Errorf("Execute = %v with %d events, want a RejectedError for compatibilityFlags and no events", err, len(events))
 			}
@@ -159,17 +160,17 @@ func TestCloudflareSecretMismatch(t *testing.T) {
 	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer deployed.Close()
 	shimURL, _ := deployed.ShimURL()
-	cf, err := loader.NewCloudflare(loader.CloudflareConfig{URL: shimURL, Secret: strings.Repeat("w", 64)}, zerolog.Nop())
+	cf, err := cloudflare.New(cloudflare.Config{URL: shimURL, Secret: strings.Repeat("w", 64)}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cf.Close()
 	err = cf.Ready(t.Context())
-	if !errors.Is(err, loader.ErrUnavailable) || !errors.Is(err, loader.ErrSecretMismatch) || !strings.Contains(err.Error(), "shim_secret") {
+	if !errors.Is(err, execution.ErrUnavailable) || !errors.Is(err, shim.ErrSecretMismatch) || !strings.Contains(err.Error(), "shim_secret") {
 		t.Errorf("Ready = %v, want unavailable because the secrets differ, naming cloudflare.shim_secret", err)
 	}
-	_, err = run(t, cf, job("x", hello, 5*time.Second))
-	if !errors.Is(err, loader.ErrUnavailable) || !errors.Is(err, loader.ErrSecretMismatch) {
+	_, err = loadertest.Run(t, cf, loadertest.Job("x", loadertest.Hello, 5*time.Second))
+	if !errors.Is(err, execution.ErrUnavailable) || !errors.Is(err, shim.ErrSecretMismatch) {
 		t.Errorf("Execute = %v, want unavailable because the secrets differ", err)
 	}
 }
@@ -187,7 +188,7 @@ func TestCloudflareBreaker(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cf, err := loader.NewCloudflare(loader.CloudflareConfig{
+	cf, err := cloudflare.New(cloudflare.Config{
 		URL: "http://" + addr, Secret: secret,
 		BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond, VerifyInterval: 100 * time.Millisecond,
 	}, zerolog.Nop())
@@ -195,17 +196,17 @@ func TestCloudflareBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cf.Close()
-	if err := cf.Ready(t.Context()); !errors.Is(err, loader.ErrUnavailable) {
+	if err := cf.Ready(t.Context()); !errors.Is(err, execution.ErrUnavailable) {
 		t.Errorf("Ready with the shim down = %v, want ErrUnavailable", err)
 	}
 	for i := range 3 {
-		if _, err := run(t, cf, job(fmt.Sprint("down", i), hello, 5*time.Second)); !errors.Is(err, loader.ErrUnavailable) {
+		if _, err := loadertest.Run(t, cf, loadertest.Job(fmt.Sprint("down", i), loadertest.Hello, 5*time.Second)); !errors.Is(err, execution.ErrUnavailable) {
 			t.Fatalf("execution %d with the shim down = %v, want ErrUnavailable", i, err)
 		}
 	}
 	start := time.Now()
-	_, err = run(t, cf, job("open", hello, 5*time.Second))
-	if !errors.Is(err, loader.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
+	_, err = loadertest.Run(t, cf, loadertest.Job("open", loadertest.Hello, 5*time.Second))
+	if !errors.Is(err, execution.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
 		t.Errorf("with the breaker open: %v after %v, want ErrUnavailable at once", err, time.Since(start))
 	}
 
@@ -219,8 +220,8 @@ func TestCloudflareBreaker(t *testing.T) {
 	proxy.Start()
 	defer proxy.Close()
 	time.Sleep(600 * time.Millisecond) // past the cooldown
-	events, err := run(t, cf, job("back", hello, 5*time.Second))
-	if err != nil || !lastResult(t, events).Success {
+	events, err := loadertest.Run(t, cf, loadertest.Job("back", loadertest.Hello, 5*time.Second))
+	if err != nil || !loadertest.LastResult(t, events).Success {
 		t.Fatalf("after recovery: %v, want success", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

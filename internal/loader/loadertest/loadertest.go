@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/rs/zerolog"
-
-	"github.com/dynamic-workers/gateway/internal/loader"
 )
 
 // Workerd returns the workerd binary npm installed into worker/node_modules
@@ -42,13 +42,13 @@ func Workerd(tb testing.TB) string {
 
 // StartLocal starts a local backend, with the given changes to its default
 // configuration, and waits until every process in its pool is ready.
-func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*loader.LocalConfig)) *loader.Local {
+func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*local.Config)) *local.Pool {
 	tb.Helper()
-	cfg := loader.LocalConfig{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}
+	cfg := local.Config{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	l, err := loader.NewLocal(cfg, log)
+	l, err := local.New(cfg, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,12 +68,12 @@ func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*loader.LocalCon
 }
 
 // Processes returns an option setting the pool's size.
-func Processes(n int) func(*loader.LocalConfig) {
-	return func(c *loader.LocalConfig) { c.Processes = n }
+func Processes(n int) func(*local.Config) {
+	return func(c *local.Config) { c.Processes = n }
 }
 
 // WaitReady waits until b is ready, failing the test after timeout.
-func WaitReady(tb testing.TB, b loader.Backend, timeout time.Duration) {
+func WaitReady(tb testing.TB, b execution.Backend, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for b.Ready(context.Background()) != nil {
@@ -101,4 +101,62 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Hello is a guest that logs "hi" and answers "ok".
+const Hello = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`
+
+// Job returns a job running code as its main module, with the caps the
+// gateway's defaults give and a plain GET request.
+func Job(id, code string, timeout time.Duration) *execution.Job {
+	return &execution.Job{
+		ID:                id,
+		Modules:           map[string]string{"main.js": code},
+		MainModule:        "main.js",
+		Env:               map[string]any{},
+		CompatibilityDate: "2026-11-16",
+		Request:           execution.GuestRequest{Method: "GET", URL: "http://localhost/", Headers: map[string]string{}},
+		MaxResponseBytes:  1 << 20,
+		MaxLogLineBytes:   64 << 10,
+		MaxLogBytes:       1 << 20,
+		Timeout:           timeout,
+	}
+}
+
+// Run executes j on b and returns its events.
+func Run(tb testing.TB, b execution.Backend, j *execution.Job) ([]execution.Event, error) {
+	tb.Helper()
+	var events []execution.Event
+	err := b.Execute(tb.Context(), j, func(ev execution.Event) error {
+		events = append(events, ev)
+		return nil
+	})
+	return events, err
+}
+
+// LastResult returns the result events end with, failing the test unless
+// they end with exactly one.
+func LastResult(tb testing.TB, events []execution.Event) *execution.Result {
+	tb.Helper()
+	if len(events) == 0 || events[len(events)-1].Type != execution.EventResult {
+		tb.Fatalf("events = %+v, want them to end with a result", events)
+	}
+	for _, ev := range events[:len(events)-1] {
+		if ev.Type == execution.EventResult {
+			tb.Fatalf("events = %+v, want exactly one result", events)
+		}
+	}
+	return events[len(events)-1].Result
+}
+
+// Timed runs j on b and returns its result and how long it took, failing
+// the test if it could not start.
+func Timed(tb testing.TB, b execution.Backend, j *execution.Job) (*execution.Result, time.Duration) {
+	tb.Helper()
+	start := time.Now()
+	events, err := Run(tb, b, j)
+	if err != nil {
+		tb.Fatalf("Execute(%s) = %v", j.ID, err)
+	}
+	return LastResult(tb, events), time.Since(start)
 }

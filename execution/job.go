@@ -1,0 +1,99 @@
+package execution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Backend runs executions: the one contract between the HTTP API and the
+// runtimes (internal/loader/local, internal/loader/cloudflare).
+type Backend interface {
+	// Execute runs job and calls emit with its events as they happen: start
+	// once the runtime has taken the execution, a log per console call, and
+	// then exactly one result, also when the guest fails, times out or the
+	// runtime dies (a result may come without a start when the execution
+	// ended before the runtime answered). It returns an error, having emitted
+	// nothing, only when the execution could not start: ErrUnavailable, a
+	// *RejectedError, or ctx's error when the caller went away. If emit
+	// fails, Execute cancels the execution and returns that error.
+	Execute(ctx context.Context, job *Job, emit func(Event) error) error
+	// Ready reports whether the backend can take executions now.
+	Ready(ctx context.Context) error
+	// Drain stops taking new executions and reports not ready; executions
+	// already running go on (shutdown calls it first).
+	Drain()
+	// Close stops the backend and everything it started.
+	Close() error
+}
+
+// ErrUnavailable means no runtime can take the execution now; the caller may
+// retry later.
+var ErrUnavailable = errors.New("no runtime is available")
+
+// RejectedError is the runtime refusing a job's configuration before running
+// anything (an unknown compatibility flag, a date newer than it supports).
+type RejectedError struct {
+	Field   string `json:"field,omitempty"` // the request field at fault, if known
+	Message string `json:"message"`
+}
+
+func (e *RejectedError) Error() string {
+	if e.Field == "" {
+		return "runtime rejected the execution: " + e.Message
+	}
+	return fmt.Sprintf("runtime rejected %s: %s", e.Field, e.Message)
+}
+
+// Job is one validated execution, as the API hands it to a backend and the
+// backend to the shim Worker (its JSON is the shim's wire format).
+type Job struct {
+	ID                 string            `json:"id"`
+	Modules            map[string]string `json:"modules"`
+	MainModule         string            `json:"mainModule"`
+	Env                map[string]any    `json:"env"`
+	CompatibilityDate  string            `json:"compatibilityDate"`
+	CompatibilityFlags []string          `json:"compatibilityFlags"`
+	// Egress is where the guest may send requests; nil: no network at all.
+	Egress           *EgressPolicy `json:"outbound"`
+	Limits           *Limits       `json:"limits,omitempty"`
+	Request          GuestRequest  `json:"request"`
+	MaxResponseBytes int64         `json:"maxResponseBytes"`
+	MaxLogLineBytes  int           `json:"maxLogLineBytes"`
+	MaxLogBytes      int           `json:"maxLogBytes"`
+	// Tail asks the shim to learn from the guest's tail why the platform
+	// stopped it (the cloudflare backend sets it).
+	Tail bool `json:"tail,omitempty"`
+	// ReuseKey, for isolate "reuse", names the warm isolate the execution
+	// may run in: a hash of everything that defines the isolate and of the
+	// caller's key name. Empty for a fresh isolate.
+	ReuseKey string `json:"reuseKey,omitempty"`
+
+	// Timeout bounds the whole execution; the backend enforces it.
+	Timeout time.Duration `json:"-"`
+	// Secrets are the values of the request's secrets (also in Env), masked
+	// wherever they would appear in the execution's output.
+	Secrets []string `json:"-"`
+	// Caller names who sent the job (the API key's name): code that blocked
+	// or blew up a runtime is quarantined per caller.
+	Caller string `json:"-"`
+}
+
+// EgressPolicy says where an execution's guest may send requests (the
+// request's allowOutbound, resolved). Loopback, private and other
+// non-public addresses are refused whatever it says.
+type EgressPolicy struct {
+	Hosts []string `json:"hosts"`          // "*" or host patterns (internal/egress)
+	Deny  []string `json:"deny,omitempty"` // the gateway's own addresses
+}
+
+// Failure is the result event of an execution that did not succeed.
+func Failure(code Code, format string, args ...any) Event {
+	return Event{
+		Type: EventResult,
+		Result: &Result{
+			Error: &Error{Code: code, Message: fmt.Sprintf(format, args...)},
+		},
+	}
+}

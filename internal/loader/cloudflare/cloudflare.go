@@ -1,0 +1,268 @@
+// Package cloudflare runs executions on the shim Worker deployed to
+// Cloudflare: Relay sends each job over HTTPS (the wire protocol is
+// internal/loader/shim's), verifies the shared secret in the background and
+// fails fast through a circuit breaker while the shim keeps failing; Deploy
+// uploads the shim with the Cloudflare API (`gateway deploy`).
+package cloudflare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
+)
+
+// Config configures the cloudflare backend.
+type Config struct {
+	URL           string        // the deployed shim, e.g. https://dw-shim.team.workers.dev
+	Secret        string        // the SHIM_SECRET it was deployed with
+	MaxEventBytes int           // bound of one event line; default 4 MiB
+	DialTimeout   time.Duration // default 5s
+	// BreakerFailures consecutive failures to reach the shim open the
+	// breaker (default 5); it stays open for BreakerCooldown (default 10s),
+	// answering at once, then lets one execution through to test.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// VerifyInterval is how often the gateway checks, with a signed call,
+	// that the shim shares its secret (default 30s).
+	VerifyInterval time.Duration
+}
+
+// Relay runs executions on the shim deployed to Cloudflare, over HTTPS
+// with signed calls. It holds no state but its breaker: any number of
+// gateways can share one shim.
+type Relay struct {
+	cfg     Config
+	log     zerolog.Logger
+	client  *http.Client
+	breaker breaker
+
+	mu       sync.Mutex
+	verified error // result of the last secret check; nil when it passed
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// New checks the shim once (logging a clear error if it refuses
+// the gateway's signature) and keeps checking in the background.
+func New(cfg Config, log zerolog.Logger) (*Relay, error) {
+	if cfg.URL == "" || len(cfg.Secret) < 32 {
+		return nil, errors.New("the cloudflare backend needs cloudflare.url and a cloudflare.shim_secret of at least 32 characters")
+	}
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = 4 << 20
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.BreakerFailures <= 0 {
+		cfg.BreakerFailures = 5
+	}
+	if cfg.BreakerCooldown <= 0 {
+		cfg.BreakerCooldown = 10 * time.Second
+	}
+	if cfg.VerifyInterval <= 0 {
+		cfg.VerifyInterval = 30 * time.Second
+	}
+	cfg.URL = strings.TrimSuffix(cfg.URL, "/")
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Relay{
+		cfg: cfg,
+		log: log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
+		client: &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   cfg.DialTimeout,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+			ExpectContinueTimeout: time.Second,
+		}},
+		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
+		stop:    cancel,
+		done:    make(chan struct{}),
+	}
+	c.verify(ctx)
+	go c.keepVerifying(ctx)
+	return c, nil
+}
+
+// verify makes a signed call to the shim's /verify and records the outcome.
+func (c *Relay) verify(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/verify", nil)
+	shim.Sign(req, nil, c.cfg.Secret, time.Now())
+	resp, doErr := c.client.Do(req)
+	switch {
+	case doErr != nil:
+		err = fmt.Errorf("%w: cannot reach the shim at %s: %v", execution.ErrUnavailable, c.cfg.URL, doErr)
+	case resp.StatusCode == http.StatusUnauthorized:
+		err = fmt.Errorf("%w: %w: set cloudflare.shim_secret to the secret the shim was deployed with, or deploy again", execution.ErrUnavailable, shim.ErrSecretMismatch)
+	case resp.StatusCode != http.StatusNoContent:
+		err = fmt.Errorf("%w: the shim at %s answered %s to a check; is cloudflare.url the deployed shim?", execution.ErrUnavailable, c.cfg.URL, resp.Status)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	c.mu.Lock()
+	changed := (err == nil) != (c.verified == nil)
+	c.verified = err
+	c.mu.Unlock()
+	switch {
+	case err != nil && (changed || errors.Is(err, shim.ErrSecretMismatch)):
+		c.log.Error().Err(err).Msg("the cloudflare shim cannot take executions")
+	case err == nil && changed:
+		c.log.Info().Str("url", c.cfg.URL).Msg("the cloudflare shim accepts the gateway's calls")
+	}
+}
+
+func (c *Relay) keepVerifying(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.VerifyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.verify(ctx)
+		}
+	}
+}
+
+// Ready reports whether the shim accepts the gateway's calls and the
+// breaker is closed.
+func (c *Relay) Ready(ctx context.Context) error {
+	c.mu.Lock()
+	err := c.verified
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !c.breaker.allows(time.Now(), false) {
+		return fmt.Errorf("%w: the shim failed %d times in a row; retrying after %v", execution.ErrUnavailable, c.cfg.BreakerFailures, c.cfg.BreakerCooldown)
+	}
+	return nil
+}
+
+// Drain does nothing: the cloudflare backend holds no executions of its own.
+func (c *Relay) Drain() {}
+
+// Close stops the background checks.
+func (c *Relay) Close() error {
+	c.stop()
+	<-c.done
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+// Execute relays job to the shim on Cloudflare.
+func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
+	if !c.breaker.allows(time.Now(), true) {
+		return fmt.Errorf("%w: the cloudflare shim is failing; retry after %v", execution.ErrUnavailable, c.cfg.BreakerCooldown)
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
+	defer cancel()
+	job.Tail = true // let the shim learn from the guest's tail why Cloudflare stopped it
+	var err error
+	for attempt := 0; ; attempt++ {
+		call := &shim.Call{Client: c.client, Base: c.cfg.URL, Secret: c.cfg.Secret, MaxEvent: c.cfg.MaxEventBytes}
+		err = call.Run(ctx, job, emit)
+		var lost *shim.LostError
+		// Only a connection refused before anything was sent is safe to
+		// repeat: the shim cannot have started the execution.
+		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 && ctx.Err() == nil {
+			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+			continue
+		}
+		break
+	}
+	var lost *shim.LostError
+	switch {
+	case err == nil:
+		c.breaker.record(true, time.Now())
+		c.mu.Lock()
+		c.verified = nil // the shim took a signed call: the secrets match
+		c.mu.Unlock()
+		return nil
+	case errors.Is(err, shim.ErrSecretMismatch):
+		c.breaker.record(false, time.Now())
+		c.mu.Lock()
+		c.verified = fmt.Errorf("%w: %w", execution.ErrUnavailable, err)
+		c.mu.Unlock()
+		return c.verified
+	case !errors.As(err, &lost):
+		return err // rejected by the runtime, or the client went away
+	}
+	switch {
+	case errors.Is(context.Cause(ctx), shim.ErrTimeout):
+		c.breaker.record(true, time.Now())
+		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
+	case parent.Err() != nil:
+		return parent.Err()
+	}
+	c.breaker.record(false, time.Now())
+	if !lost.Answered {
+		c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("cannot reach the cloudflare shim")
+		return fmt.Errorf("%w: cannot reach the cloudflare shim: %v", execution.ErrUnavailable, lost.Err)
+	}
+	c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("lost the connection to the cloudflare shim")
+	return emit(execution.Failure(execution.CodeRuntimeCrashed, "lost the connection to the Cloudflare shim; safe to retry"))
+}
+
+// breaker turns a shim that keeps failing into fast refusals: after
+// `failures` consecutive failures it opens for `cooldown`, then lets one
+// trial through; a success closes it.
+type breaker struct {
+	failures int
+	cooldown time.Duration
+
+	mu        sync.Mutex
+	count     int
+	openUntil time.Time
+	trial     bool // a trial is in flight while half-open
+}
+
+// allows reports whether a call may go ahead; take claims the half-open trial.
+func (b *breaker) allows(now time.Time, take bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.count < b.failures {
+		return true
+	}
+	if now.Before(b.openUntil) || b.trial {
+		return false
+	}
+	if take {
+		b.trial = true
+	}
+	return true
+}
+
+func (b *breaker) record(ok bool, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.trial = false
+	if ok {
+		b.count = 0
+		return
+	}
+	b.count++
+	if b.count >= b.failures {
+		b.openUntil = now.Add(b.cooldown)
+	}
+}

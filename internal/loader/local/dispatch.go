@@ -1,0 +1,197 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// ErrQueueFull means every runtime process is busy and the wait queue is full.
+var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is full", execution.ErrUnavailable)
+
+// acquire reserves a place for attempt a on a healthy process, waiting in
+// the bounded queue if every process is at its concurrency bound. An
+// execution that may reuse an isolate goes to a process that already has it
+// warm if one has room; otherwise to the least-loaded process. An isolated
+// attempt goes to its isolation process, where executions run one at a
+// time, and waits in a queue of its own: offenders wait for each other,
+// never for, or in front of, anyone else.
+func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*process, error) {
+	var timeout <-chan time.Time
+	waiting := &l.waiting
+	if a.isolation != isolateNone {
+		waiting = &l.isoWait[a.isolation-1]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.closing {
+			return nil, execution.ErrUnavailable
+		}
+		var p *process
+		if a.isolation != isolateNone {
+			p = l.isolatedLocked(a.isolation)
+		} else {
+			p = l.pickLocked(reuseKey)
+		}
+		if p != nil {
+			l.takeLocked(p, a, reuseKey)
+			return p, nil
+		}
+		if *waiting >= l.cfg.QueueSize {
+			return nil, ErrQueueFull
+		}
+		if timeout == nil {
+			t := time.NewTimer(l.cfg.QueueTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		*waiting++
+		changed := l.changed
+		l.mu.Unlock()
+		var err error
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-timeout:
+			err = fmt.Errorf("%w: no runtime was free within %v", execution.ErrUnavailable, l.cfg.QueueTimeout)
+		}
+		l.mu.Lock()
+		*waiting--
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// isolatedLocked returns the isolation process of kind i if it can take an
+// execution now (it is up, answering and empty), else nil. The first call
+// starts its slot: a pool whose guests never cost a process never runs it.
+func (l *Pool) isolatedLocked(i isolation) *process {
+	s := l.isolation[i-1]
+	if s == nil {
+		s = &slot{index: len(l.slots) + int(i) - 1, isolation: i, recycle: make(chan string, 1)}
+		l.isolation[i-1] = s
+		l.wg.Go(func() { l.supervise(l.ctx, s) })
+		return nil
+	}
+	p := s.proc
+	if p == nil || !p.responsive || p.draining || p.inflight > 0 || !p.running() {
+		return nil
+	}
+	return p
+}
+
+// takeLocked gives attempt a its place on p.
+func (l *Pool) takeLocked(p *process, a *attempt, reuseKey string) {
+	a.started = time.Now()
+	if a.job != nil && a.job.Timeout > 0 {
+		a.deadline = a.started.Add(a.job.Timeout)
+	}
+	p.inflight++
+	p.served++
+	trackLocked(p, a)
+	if l.cfg.RecycleAfter > 0 && p.served == l.cfg.RecycleAfter {
+		l.requestRecycleLocked(p, reasonRecycleCount)
+	}
+	if reuseKey != "" && !p.reuseKeys[reuseKey] {
+		if p.reuseKeys == nil {
+			p.reuseKeys = map[string]bool{}
+		}
+		p.reuseKeys[reuseKey] = true
+		if len(p.reuseKeys) >= l.cfg.ReuseKeys {
+			l.requestRecycleLocked(p, reasonRecycleReuse)
+		}
+	}
+}
+
+// pickLocked returns the process for the next execution: one holding
+// reuseKey warm if any has room, else the healthy process with the fewest
+// executions that has room, or nil. The isolation process is not among them.
+func (l *Pool) pickLocked(reuseKey string) *process {
+	var best, warm *process
+	n := len(l.slots)
+	for i := range n {
+		s := l.slots[(l.next+i)%n]
+		p := s.proc
+		if p == nil || !p.responsive || p.draining || p.inflight >= l.cfg.MaxConcurrency || !p.running() {
+			continue
+		}
+		if reuseKey != "" && p.reuseKeys[reuseKey] && (warm == nil || p.inflight < warm.inflight) {
+			warm = p
+		}
+		if best == nil || p.inflight < best.inflight {
+			best = p
+		}
+	}
+	l.next = (l.next + 1) % n
+	if warm != nil {
+		return warm
+	}
+	return best
+}
+
+func (l *Pool) requestRecycleLocked(p *process, reason string) {
+	for _, s := range l.allSlotsLocked() {
+		if s.proc == p {
+			select {
+			case s.recycle <- reason:
+			default:
+			}
+		}
+	}
+}
+
+// startSample records p's resident memory as a's starting point, so that
+// growth before a started is not counted as a's.
+func (l *Pool) startSample(p *process, a *attempt) {
+	rss := p.rss()
+	if rss <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a.base = max(a.base, rss)
+}
+
+// release gives back the place attempt a held on p.
+func (l *Pool) release(p *process, a *attempt) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p.inflight--
+	delete(p.attempts, a)
+	l.notifyLocked()
+}
+
+// markOverdue records that attempt a on p passed its deadline while p sent
+// nothing, and has the slot's watcher probe p at once. It reports whether a
+// is the first such attempt: the one blamed if p is killed.
+func (l *Pool) markOverdue(p *process, a *attempt) bool {
+	l.mu.Lock()
+	a.overdue = true
+	first := p.firstOverdue == nil || p.firstOverdue == a
+	if first {
+		p.firstOverdue = a
+	}
+	l.mu.Unlock()
+	select {
+	case p.suspect <- struct{}{}:
+	default:
+	}
+	return first
+}
+
+func (l *Pool) inflightOf(p *process) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return p.inflight
+}
+
+func (l *Pool) servedOf(p *process) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return p.served
+}

@@ -1,0 +1,480 @@
+// Package local runs executions on a pool of workerd processes on this
+// machine, each serving the shim Worker: it starts and supervises them
+// (pool.go, process.go, watch.go), places each execution (dispatch.go),
+// kills a process a guest blocks or blows up and blames the right execution
+// (tracking.go), runs the neighbours again (execute.go), quarantines repeat
+// offenders (quarantine.go) and bounds each process's memory (memlimit.go).
+// It is the only package that starts workerd (workerd.go writes its config).
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/rs/zerolog"
+)
+
+// Config configures the local backend. Zero values take the defaults
+// named on each field.
+type Config struct {
+	Workerd        string        // path of the workerd binary (required)
+	Processes      int           // workerd processes in the pool; default the number of CPUs
+	MaxConcurrency int           // executions at once per process; default 16
+	QueueSize      int           // executions waiting for a free process; default 64, negative: none
+	QueueTimeout   time.Duration // longest wait in the queue; default 5s
+	StartTimeout   time.Duration // how long a starting process has to answer; default 20s
+	ProbeInterval  time.Duration // liveness probe period and timeout; default 250ms
+	RecycleAfter   int           // replace a process after this many executions; 0: never
+	RecycleRSS     int64         // replace a process above this resident memory (bytes); 0: never
+	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
+	// UnresponsiveKill is how long a process may fail its probes before it
+	// is killed and replaced, whatever it holds; default 20 probe intervals.
+	UnresponsiveKill time.Duration
+	// MemoryLimit is the hard memory bound of each process in bytes: a
+	// cgroup limit where the gateway may create one, else a watchdog on its
+	// resident memory. A process past it is killed; 0: none.
+	MemoryLimit int64
+	// ReuseKeys bounds the warm isolates (isolate "reuse" keys) one process
+	// holds; reaching it recycles the process, since workerd never evicts
+	// them (default 100).
+	ReuseKeys     int
+	V8HeapMB      int      // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
+	MaxEventBytes int      // bound of one line of the shim's event stream; default 4 MiB
+	DenyAddresses []string // IP addresses guest code must never reach (the gateway's own)
+	// OnReplace, if set, is told each time a process is replaced: event
+	// "restart" (reason "exited" or "killed") or "recycle" (reason
+	// "executions" or "memory").
+	OnReplace func(event, reason string)
+	// OnLogDropped, if set, counts the runtime's own log lines dropped by
+	// the per-process rate limit.
+	OnLogDropped func(lines int)
+}
+
+func (c *Config) setDefaults() {
+	if c.Processes <= 0 {
+		c.Processes = runtime.NumCPU()
+	}
+	if c.MaxConcurrency <= 0 {
+		c.MaxConcurrency = 16
+	}
+	if c.QueueSize < 0 {
+		c.QueueSize = 0
+	} else if c.QueueSize == 0 {
+		c.QueueSize = 64
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = 5 * time.Second
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 20 * time.Second
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 250 * time.Millisecond
+	}
+	if c.UnresponsiveKill <= 0 {
+		// Long enough for a burst of synchronous work (a guest printing
+		// 100,000 lines takes a second or two), short enough to free a
+		// wedged process within seconds.
+		c.UnresponsiveKill = 20 * c.ProbeInterval
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 60 * time.Second
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = 4 << 20
+	}
+	if c.ReuseKeys <= 0 {
+		c.ReuseKeys = 100
+	}
+}
+
+// Pool runs executions on a pool of workerd processes on this machine,
+// started and supervised by the gateway. Each execution goes to the
+// least-loaded healthy process; a process that dies is replaced, one that
+// blocks past an execution's deadline is killed and replaced, and one that
+// has served enough (or grown too large) is replaced gracefully.
+type Pool struct {
+	cfg    Config
+	log    zerolog.Logger
+	client *http.Client
+	dir    string
+	config string
+	secret string // signs the gateway's calls to the shim; new for each run
+	active activeSecrets
+	bound  memBound     // how each process is held to MemoryLimit
+	groups atomic.Int64 // numbers the processes' memory cgroups
+	prefix string       // names the processes' memory cgroups
+	// quarantine holds code that blocked or blew up a process: it runs alone.
+	quarantine *quarantine
+	reruns     atomic.Int64 // executions run again after losing their process
+
+	mu    sync.Mutex
+	slots []*slot
+	// isolation holds the slots of the processes that run one execution at
+	// a time, each nil until first needed: one for quarantined code (at a
+	// lower CPU priority), one for runs again that must run alone (an
+	// unexplained loss), so that those never wait behind the former.
+	isolation [2]*slot
+	waiting   int           // executions in the wait queue
+	isoWait   [2]int        // executions waiting for each isolation process
+	changed   chan struct{} // closed and replaced whenever capacity may have freed
+	closing   bool          // no new executions (Drain or Close was called)
+	retired   []*process    // replaced processes finishing their executions
+	closed    bool
+	next      int // where the least-loaded search starts, so ties rotate
+
+	ctx  context.Context // the supervisors' context, ended by Close
+	base zerolog.Logger  // the logger processes write their output to
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// slot is one place in the pool: it always has a process starting or serving.
+type slot struct {
+	index     int
+	isolation isolation   // which isolated executions it serves, if it serves only them
+	proc      *process    // the process taking new executions; nil while none is
+	recycle   chan string // asks the slot's supervisor to replace its process, and why
+}
+
+const (
+	minRestartDelay = 50 * time.Millisecond
+	maxRestartDelay = 5 * time.Second
+	stopGrace       = 2 * time.Second
+)
+
+// Reasons a process stops serving.
+const (
+	reasonExited        = "exited"
+	reasonShutdown      = "shutdown"
+	reasonRecycleCount  = "executions"
+	reasonRecycleMemory = "memory"
+	reasonRecycleReuse  = "reuse_keys"
+	reasonKilled        = "killed"
+)
+
+// New writes the shim and its workerd config to a temporary folder and
+// starts the pool. It returns at once; Ready says when a process answers.
+func New(cfg Config, log zerolog.Logger) (*Pool, error) {
+	return newPool(cfg, log, systemCgroups)
+}
+
+// newPool is New looking for cgroups in fs.
+func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
+	cfg.setDefaults()
+	dir, err := os.MkdirTemp("", "gateway-workerd-")
+	if err != nil {
+		return nil, err
+	}
+	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("write workerd config: %w", err)
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	prefix := newGroupPrefix()
+	l := &Pool{
+		cfg:        cfg,
+		log:        log.With().Str("component", "loader").Logger(),
+		client:     &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxConcurrency)},
+		dir:        dir,
+		config:     config,
+		secret:     hex.EncodeToString(secret[:]),
+		changed:    make(chan struct{}),
+		ctx:        ctx,
+		base:       log,
+		stop:       cancel,
+		prefix:     prefix,
+		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
+		quarantine: newQuarantine(),
+	}
+	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).Msg("runtime memory bound")
+	for i := range cfg.Processes {
+		s := &slot{index: i, recycle: make(chan string, 1)}
+		l.slots = append(l.slots, s)
+		l.wg.Go(func() { l.supervise(ctx, s) })
+	}
+	return l, nil
+}
+
+// hostPrefixes turns IP addresses into single-address CIDR blocks.
+func hostPrefixes(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+		}
+	}
+	return out
+}
+
+func newTransport(conns int) *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // the runtime is on loopback; never go through a proxy
+		MaxIdleConns:        conns + 16,
+		MaxIdleConnsPerHost: conns + 16,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// supervise keeps slot s served by a healthy process until ctx ends.
+func (l *Pool) supervise(ctx context.Context, s *slot) {
+	log := l.log.With().Int("slot", s.index).Str("isolation", s.isolation.String()).Logger()
+	delay := minRestartDelay
+	var old *process // a process being replaced while still serving
+	for ctx.Err() == nil {
+		p, err := l.start(ctx, s)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")
+			}
+			if old != nil && old.running() {
+				// Keep the old process serving; try the replacement later.
+				l.setServing(s, old)
+				p, old = old, nil
+			} else {
+				sleep(ctx, delay)
+				delay = min(2*delay, maxRestartDelay)
+				continue
+			}
+		} else {
+			log.Info().Int("pid", p.pid()).Str("url", p.url).Msg("runtime started")
+			l.setServing(s, p)
+			if old != nil {
+				replaced := old
+				l.wg.Go(func() { l.drain(ctx, replaced, log) })
+				old = nil
+			}
+		}
+		started := time.Now()
+		reason := l.watch(ctx, s, p)
+		switch reason {
+		case reasonShutdown:
+			l.setServing(s, nil)
+			l.mu.Lock()
+			setVerdictLocked(p, verdict{cause: causeShutdown})
+			l.mu.Unlock()
+			p.stop(stopGrace)
+			return
+		case reasonRecycleCount, reasonRecycleMemory, reasonRecycleReuse:
+			log.Info().Int("pid", p.pid()).Int("served", l.servedOf(p)).Str("reason", reason).Msg("recycling runtime")
+			l.replaced("recycle", reason)
+			old = p // serves until its replacement is up
+			continue
+		}
+		l.setServing(s, nil)
+		l.replaced("restart", reason)
+		log.Error().Int("pid", p.pid()).Str("reason", reason).Str("exit", fmt.Sprint(p.err)).Msg("runtime stopped; restarting")
+		// Back off only from crashes nothing explains: a process the gateway
+		// killed, or that an execution ran out of memory, is no crash loop,
+		// and waiting to replace it would cost every caller capacity.
+		explained := l.verdictOf(p).cause != causeCrash
+		if explained || time.Since(started) > 10*time.Second {
+			delay = minRestartDelay
+		}
+		sleep(ctx, delay)
+		if !explained {
+			delay = min(2*delay, maxRestartDelay)
+		}
+	}
+}
+
+// start starts a process for slot s, in a memory cgroup of its own when the
+// pool has a cgroup bound. The quarantine process runs at a lower CPU
+// priority, so that a quarantined guest spinning to its deadline takes a
+// core only when nobody else needs it.
+func (l *Pool) start(ctx context.Context, s *slot) (*process, error) {
+	group, err := l.bound.newGroup(fmt.Sprintf("%s-%d", l.prefix, l.groups.Add(1)))
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(ctx, l.cfg.Workerd, l.config, l.secret, l.client, l.cfg.StartTimeout, l.base, runtimeLog{mask: l.active.mask, dropped: l.cfg.OnLogDropped}, group)
+	if err == nil && s.isolation == isolateQuarantined {
+		if err := lowerPriority(p.pid(), quarantineNice); err != nil {
+			l.log.Warn().Err(err).Int("pid", p.pid()).Msg("could not lower the quarantine runtime's CPU priority")
+		}
+	}
+	return p, err
+}
+
+// quarantineNice is the nice value of the quarantine process: at 10 the
+// kernel gives it about a tenth of the CPU share of a process at 0.
+const quarantineNice = 10
+
+// allSlotsLocked lists the pool's slots, then the isolation slots that have
+// started.
+func (l *Pool) allSlotsLocked() []*slot {
+	all := l.slots
+	for _, s := range l.isolation {
+		if s != nil {
+			all = append(slices.Clip(all), s)
+		}
+	}
+	return all
+}
+
+// pools numbers the pools of this gateway process, to name their cgroups.
+var pools atomic.Int64
+
+// newGroupPrefix names a new pool's memory cgroups.
+func newGroupPrefix() string {
+	return fmt.Sprintf("gateway-%d-%d", os.Getpid(), pools.Add(1))
+}
+
+func (l *Pool) replaced(event, reason string) {
+	if l.cfg.OnReplace != nil {
+		l.cfg.OnReplace(event, reason)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (l *Pool) setServing(s *slot, p *process) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.proc != nil && s.proc != p {
+		s.proc.draining = true
+		if p != nil {
+			l.retired = append(l.retired, s.proc)
+		}
+	}
+	s.proc = p
+	l.notifyLocked()
+}
+
+func (l *Pool) setResponsiveLocked(p *process, ok bool) {
+	if p.responsive != ok {
+		p.responsive = ok
+		l.notifyLocked()
+	}
+	if ok {
+		// It answers: whatever timed out was waiting, not spinning.
+		p.firstOverdue = nil
+	}
+}
+
+func (l *Pool) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Ready reports whether some runtime process can take an execution.
+func (l *Pool) Ready(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return execution.ErrUnavailable
+	}
+	for _, s := range l.slots {
+		if p := s.proc; p != nil && p.responsive && !p.draining {
+			return nil
+		}
+	}
+	return execution.ErrUnavailable
+}
+
+// Stats counts the pool's processes by state (ready, unresponsive,
+// draining, and isolation for those that run one execution at a time, once
+// started) and the executions waiting in its queues.
+func (l *Pool) Stats() (processes map[string]int, queued int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	processes = map[string]int{}
+	for _, s := range l.slots {
+		switch p := s.proc; {
+		case p == nil:
+		case !p.responsive:
+			processes["unresponsive"]++
+		default:
+			processes["ready"]++
+		}
+	}
+	processes["draining"] = len(l.retired)
+	for _, s := range l.isolation {
+		if s != nil && s.proc != nil {
+			processes["isolation"]++
+		}
+	}
+	return processes, l.waiting + l.isoWait[0] + l.isoWait[1]
+}
+
+// ShimURL returns the URL of one running shim, and the secret the gateway
+// signs its calls with, for tests and tools that call the shim directly (the backend suite runs
+// the cloudflare relay against it).
+func (l *Pool) ShimURL() (url, secret string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.slots {
+		if s.proc != nil {
+			return s.proc.url, l.secret
+		}
+	}
+	return "", l.secret
+}
+
+// PIDs returns the process ids of the processes taking executions now, the
+// isolation processes last once started.
+func (l *Pool) PIDs() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var pids []int
+	for _, s := range l.allSlotsLocked() {
+		if s.proc != nil {
+			pids = append(pids, s.proc.pid())
+		}
+	}
+	return pids
+}
+
+// Drain stops taking new executions and reports not ready; executions
+// already running go on. Shutdown calls it first, then waits for the HTTP
+// server to finish its requests, then calls Close.
+func (l *Pool) Drain() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closing = true
+	l.notifyLocked()
+}
+
+// Close stops taking executions, stops every runtime process (executions
+// still running end with runtime_crashed) and removes the temporary files.
+func (l *Pool) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.closing = true
+	l.notifyLocked()
+	l.mu.Unlock()
+	l.stop()
+	l.wg.Wait()
+	l.client.CloseIdleConnections()
+	l.bound.removeGroups(l.prefix)
+	return os.RemoveAll(l.dir)
+}

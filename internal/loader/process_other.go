@@ -1,9 +1,0 @@
-//go:build !linux
-
-package loader
-
-import "syscall"
-
-func processAttrs() *syscall.SysProcAttr { return nil }
-
-func lowerPriority(pid, nice int) error { return nil }

@@ -1,0 +1,175 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// ErrTimeout is the cause a backend gives the context of an execution that
+// ran out of time: a connection lost with it is a timeout, not a crash.
+var ErrTimeout = errors.New("execution timed out")
+
+// MaxJobBytes is the largest job the gateway sends a shim, and the bound the
+// shim checks a call's Content-Length against before reading its body. The
+// gateway hands it to the shim as the MAX_JOB_BYTES binding (the shim's own
+// default, for a deployment without one, is the same).
+const MaxJobBytes = 32 << 20
+
+// pingLine is what the shim sends while a guest is silent. netLine is what
+// it sends when the guest's first outbound request reaches it: from then on
+// the execution has touched the network and is never run again behind the
+// caller's back. Neither is an event.
+var (
+	pingLine = []byte(`{"type":"ping"}`)
+	netLine  = []byte(`{"type":"net"}`)
+)
+
+// Call is one execution sent to a shim, local or on Cloudflare.
+type Call struct {
+	Client   *http.Client
+	Base     string // the shim's URL, without a trailing slash
+	Secret   string
+	MaxEvent int // bound of one line of the stream
+	// Heard, if set, is also given the time of every line: the process's
+	// own record that its event loop runs.
+	Heard *atomic.Int64
+
+	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
+	net      atomic.Bool  // the guest attempted an outbound request
+}
+
+// LostError is a connection to the shim that failed before the result.
+// Answered says whether the shim had sent its response headers.
+type LostError struct {
+	Err      error
+	Answered bool
+}
+
+func (e *LostError) Error() string { return "lost the shim: " + e.Err.Error() }
+func (e *LostError) Unwrap() error { return e.Err }
+
+// Run posts job to the shim, signed, and relays its events to emit: start
+// when the shim answers, each log, and the result. It returns nil once the
+// result is emitted; a *RejectedError when the runtime refused the job; a
+// *LostError when the connection failed first (the caller decides what that
+// means); or emit's error.
+func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
+	c.lastLine.Store(time.Now().UnixNano())
+	body, err := encodeJob(job)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/run", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	Sign(req, body, c.Secret, time.Now())
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return &LostError{Err: err}
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusBadRequest:
+		var rejected execution.RejectedError
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if err := json.Unmarshal(data, &rejected); err != nil || rejected.Message == "" {
+			return fmt.Errorf("runtime answered 400: %s", bytes.TrimSpace(data))
+		}
+		return &rejected
+	case http.StatusUnauthorized:
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("%w: %s", ErrSecretMismatch, bytes.TrimSpace(data))
+	default:
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return &LostError{Err: fmt.Errorf("runtime answered %s: %s", resp.Status, bytes.TrimSpace(data))}
+	}
+
+	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
+		return err
+	}
+	scanner := bufio.NewScanner(resp.Body)
+	scanner.Buffer(make([]byte, 0, 64<<10), c.MaxEvent)
+	for scanner.Scan() {
+		now := time.Now().UnixNano()
+		c.lastLine.Store(now)
+		if c.Heard != nil {
+			c.Heard.Store(now)
+		}
+		line := scanner.Bytes()
+		if bytes.Equal(line, pingLine) {
+			continue // the shim checking that the gateway is still there
+		}
+		if bytes.Equal(line, netLine) {
+			c.net.Store(true)
+			continue
+		}
+		var ev execution.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return emit(rejectEvent(err))
+		} else if err := checkEvent(&ev); err != nil {
+			return emit(rejectEvent(err))
+		}
+		if ev.Type == execution.EventResult && ev.Result == nil {
+			ev.Result = &execution.Result{}
+		}
+		if err := emit(ev); err != nil {
+			return err
+		}
+		if ev.Type == execution.EventResult {
+			return nil
+		}
+	}
+	if errors.Is(scanner.Err(), bufio.ErrTooLong) {
+		return emit(execution.Failure(execution.CodeOutputLimit, "an output event exceeded %d bytes", c.MaxEvent))
+	}
+	err = scanner.Err()
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return &LostError{Err: err, Answered: true}
+}
+
+// encodeJob encodes job for the shim, which refuses a body over
+// MaxJobBytes before reading it: a job that large is refused here already.
+// HTML characters stay as they are (json.Marshal would make each of <, >
+// and & six bytes).
+func encodeJob(job *execution.Job) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(job); err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	if buf.Len() > MaxJobBytes {
+		return nil, &execution.RejectedError{Message: fmt.Sprintf("the execution takes %d bytes once prepared for the runtime (compiled, with its env), more than the %d it accepts", buf.Len(), MaxJobBytes)}
+	}
+	return buf.Bytes(), nil
+}
+
+// SilentFor says how long the shim has sent nothing.
+func (c *Call) SilentFor() time.Duration {
+	return time.Since(time.Unix(0, c.lastLine.Load()))
+}
+
+// Net reports whether the guest attempted an outbound request: from then
+// on the execution has touched the network and is never run again behind
+// the caller's back.
+func (c *Call) Net() bool { return c.net.Load() }
+
+// ErrSecretMismatch means the shim refused the gateway's signature: the two
+// do not share the same secret.
+var ErrSecretMismatch = errors.New("the shim refused the gateway's signature (its SHIM_SECRET differs from the gateway's)")

@@ -1,0 +1,451 @@
+package shim_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
+)
+
+// shimCall posts body to path of the shim, signed, and returns the answer.
+func shimCall(t *testing.T, l *local.Pool, path string, body []byte) *http.Response {
+	t.Helper()
+	base, secret := l.ShimURL()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim.Sign(req, body, secret, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// rawLines runs j on the shim directly and returns the NDJSON lines it sends,
+// internal ones (ping, net) included.
+func rawLines(t *testing.T, l *local.Pool, j *execution.Job) []string {
+	t.Helper()
+	body, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := shimCall(t, l, "/run", body)
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		t.Fatalf("/run answered %s: %s", resp.Status, data)
+	}
+	var lines []string
+	scanner := bufio.NewScanner(resp.Body)
+	scanner.Buffer(nil, 8<<20)
+	for scanner.Scan() {
+		if line := scanner.Text(); line != `{"type":"ping"}` {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+func TestShimTellsOfTheFirstOutboundRequestOnce(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	cases := []struct {
+		name    string
+		code    string
+		network bool
+		wantNet bool
+	}{
+		{"no fetch", `export default { fetch() { console.log("a"); return new Response("x"); } }`, true, false},
+		{"no network at all", `export default { async fetch() { try { await fetch("https://a.example/"); } catch {} return new Response("x"); } }`, false, false},
+		{"one denied fetch", `export default { async fetch() { console.log("a"); try { await fetch("http://127.0.0.1:1/"); } catch {} return new Response("x"); } }`, true, true},
+		{"many fetches at once", `export default { async fetch() {
+			await Promise.allSettled(["http://10.0.0.1/", "http://127.0.0.1/", "http://[::1]/", "http://192.168.0.1/"].map((u) => fetch(u)));
+			return new Response("x"); } }`, true, true},
+		{"fetch in waitUntil", `export default { fetch(r, env, ctx) { ctx.waitUntil(fetch("http://127.0.0.1:2/").catch(() => {})); return new Response("x"); } }`, true, true},
+		{"fetch then throw", `export default { async fetch() { await fetch("http://127.0.0.1:3/").catch(() => {}); throw new Error("after"); } }`, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			j := loadertest.Job("net-"+strings.ReplaceAll(tc.name, " ", "-"), tc.code, 10*time.Second)
+			if tc.network {
+				j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}}
+			}
+			lines := rawLines(t, l, j)
+			nets, result := 0, -1
+			for i, line := range lines {
+				if line == `{"type":"net"}` {
+					nets++
+					if result >= 0 {
+						t.Errorf("net line after the result: %q", lines)
+					}
+				}
+				if strings.HasPrefix(line, `{"type":"result"`) {
+					result = i
+				}
+			}
+			want := 0
+			if tc.wantNet {
+				want = 1
+			}
+			if nets != want || result != len(lines)-1 {
+				t.Errorf("lines = %q; want %d net lines and the result last", lines, want)
+			}
+		})
+	}
+}
+
+func TestShimTakesOutboundRecordsHoweverAnExecutionEnds(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	endings := map[string]string{
+		"result":  `return new Response("x");`,
+		"throw":   `throw new Error("x");`,
+		"timeout": `await new Promise((r) => setTimeout(r, 60000));`,
+		"hang":    `await new Promise(() => {});`,
+		"hang up": `await new Promise((r) => setTimeout(r, 60000));`,
+	}
+	const rounds = 4
+	for i := range rounds {
+		for how, end := range endings {
+			t.Run(fmt.Sprintf("%s %d", how, i), func(t *testing.T) {
+				code := `export default { async fetch() { await fetch("http://127.0.0.1:4/").catch(() => {}); console.log("fetched"); ` + end + ` } }`
+				j := loadertest.Job(fmt.Sprintf("ledger-%s-%d", strings.ReplaceAll(how, " ", "-"), i), code, 5*time.Second)
+				j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}}
+				if how == "timeout" {
+					j.Timeout = 300 * time.Millisecond
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				_ = l.Execute(ctx, j, func(ev execution.Event) error {
+					if how == "hang up" && ev.Type == "log" {
+						cancel() // the caller goes away mid-execution
+					}
+					return nil
+				})
+			})
+		}
+	}
+	// The shim notices a hang-up at its next ping; give it a few.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var stats struct{ Executions int }
+		resp := shimCall(t, l, "/stats", nil)
+		if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+			t.Fatal(err)
+		}
+		if stats.Executions == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the shim holds %d executions' outbound records after all ended", stats.Executions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rawPost sends a POST with the given headers to the shim over a plain
+// connection, and returns the status line of the answer, which must come
+// before any of the declared body is sent.
+func rawPost(t *testing.T, base string, headers map[string]string) (string, net.Conn) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("POST /run HTTP/1.1\r\nHost: shim\r\n")
+	for k, v := range headers {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no answer before the body was sent: %v", err)
+	}
+	return strings.TrimSpace(status), conn
+}
+
+func TestShimRefusesUnsignedOrOversizedBodiesUnread(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	base, _ := l.ShimURL()
+	pid := l.PIDs()[0]
+	before := local.ResidentBytes(pid)
+	now := fmt.Sprint(time.Now().Unix())
+	forged := map[string]string{
+		shim.HeaderTimestamp: now,
+		shim.HeaderNonce:     "n",
+		shim.HeaderSignature: strings.Repeat("ab", 32),
+	}
+	with := func(extra map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range forged {
+			h[k] = v
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	const huge = "419430400" // 400 MB
+	cases := []struct {
+		name    string
+		headers map[string]string
+		want    string
+	}{
+		{"unsigned 400 MB", map[string]string{"Content-Length": huge}, "401"},
+		{"unsigned chunked", map[string]string{"Transfer-Encoding": "chunked"}, "401"},
+		{"stale signature 400 MB", with(map[string]string{shim.HeaderTimestamp: "1000", "Content-Length": huge}), "401"},
+		{"malformed signature 400 MB", with(map[string]string{shim.HeaderSignature: "nothex", "Content-Length": huge}), "401"},
+		{"forged signature 400 MB", with(map[string]string{"Content-Length": huge}), "413"},
+		{"forged signature chunked", with(map[string]string{"Transfer-Encoding": "chunked"}), "411"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, conn := rawPost(t, base, tc.headers)
+			defer conn.Close()
+			if !strings.Contains(status, " "+tc.want+" ") {
+				t.Fatalf("status = %q, want %s", status, tc.want)
+			}
+			// Keep sending the declared body for a while: the shim must not
+			// be holding on to it.
+			conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			chunk := make([]byte, 1<<20)
+			for range 64 {
+				if _, err := conn.Write(chunk); err != nil {
+					break
+				}
+			}
+		})
+	}
+	if grew := local.ResidentBytes(pid) - before; grew > 64<<20 {
+		t.Errorf("workerd grew by %d MB refusing bodies", grew>>20)
+	}
+}
+
+func TestGuestThatKeepsItsStreamOpenHoldsNothing(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	cases := map[string]string{
+		"swallows close": `WritableStreamDefaultWriter.prototype.close = function () { return new Promise(() => {}); };`,
+		"breaks call":    `const apply = Reflect.apply; Function.prototype.call = function () { return new Promise(() => {}); };`,
+		"keeps logging": `setInterval(() => console.log("late"), 1);
+			Reflect.apply(Object.getPrototypeOf(ctx).waitUntil, ctx, [new Promise(() => {})]);`,
+		"spins later": `Function.prototype.call = function () { return new Promise(() => {}); };
+			WritableStreamDefaultWriter.prototype.close = () => new Promise(() => {});
+			setTimeout(() => { for (;;) {} }, 300);`,
+		"all of it": `WritableStreamDefaultWriter.prototype.close = () => new Promise(() => {});
+			WritableStreamDefaultWriter.prototype.abort = () => new Promise(() => {});
+			setInterval(() => console.log("late"), 1);
+			Reflect.apply(Object.getPrototypeOf(ctx).waitUntil, ctx, [new Promise(() => {})]);`,
+	}
+	for name, patch := range cases {
+		t.Run(name, func(t *testing.T) {
+			code := `export default { fetch(request, env, ctx) { ` + patch + ` console.log("done"); return new Response("ok"); } }`
+			start := time.Now()
+			events, err := loadertest.Run(t, l, loadertest.Job("open-"+strings.ReplaceAll(name, " ", "-"), code, 3*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := loadertest.LastResult(t, events)
+			if !res.Success || res.Response.Body != "ok" {
+				t.Errorf("result = %+v, %+v; want success", res.Error, res.Response)
+			}
+			if d := time.Since(start); d > 2500*time.Millisecond {
+				t.Errorf("the execution took %v; want it over once its result is in", d)
+			}
+			// A spinner left behind would have started by now: its timer
+			// fires 300 ms after the handler returns. (What is waited for is
+			// something that must not happen, so no event can mark it.)
+			time.Sleep(500 * time.Millisecond)
+			if err := l.Ready(t.Context()); err != nil {
+				t.Errorf("the process is not ready after the execution: %v", err)
+			}
+			base, _ := l.ShimURL()
+			client := &http.Client{Timeout: 2 * time.Second}
+			resp, err := client.Get(base + "/health")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("health = %v, %v", resp, err)
+			}
+			resp.Body.Close()
+		})
+	}
+}
+
+func TestShimRefusesModulesNamedLikeTheWrapper(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	for _, name := range []string{"__dw_wrapper.js", "__dw_format.js", "./__dw_wrapper.js", "sub/__dw_x.js", "__DW_wrapper.js", "__dw_.js"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			j := loadertest.Job("reserved", `export default { fetch() { return new Response("ok"); } }`, 5*time.Second)
+			j.Modules[name] = `export default { fetch() { return new Response("replaced"); } }`
+			_, err := loadertest.Run(t, l, j)
+			rejected, ok := err.(*execution.RejectedError)
+			if !ok || rejected.Field != "modules" {
+				t.Errorf("Execute = %v, want the module name refused", err)
+			}
+		})
+	}
+}
+
+func TestShimRelaysALineAtTheCapQuickly(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	cases := []struct {
+		name, code, want string
+	}{
+		// 1 MiB of bytes that JSON escapes to six each: a 6 MB line.
+		{"escaped body at the cap", `export default { fetch() { return new Response("\x01".repeat(1 << 20)); } }`, `"success":true`},
+		{"escaped body below the cap", `export default { fetch() { return new Response("\x1f".repeat((1 << 20) - 1)); } }`, `"success":true`},
+		// Headers are not cut by the wrapper: a record past the cap is
+		// refused before it is parsed.
+		{"headers past the cap", `export default { fetch() { return new Response("x", { headers: { "x-big": "\x01".repeat(8 << 20) } }); } }`, `"code":"output_limit"`},
+		{"error past the cap", `export default { fetch() { const e = new Error("m"); Object.defineProperty(e, "name", { value: "\x01".repeat(8 << 20) }); throw e; } }`, `"success":false`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			lines := rawLines(t, l, loadertest.Job("cap", tc.code, 10*time.Second))
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("the execution took %v", d)
+			}
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Errorf("result = %.300s, want %s", last, tc.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a log sink the test can read while the backend writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestDeniedFetchesDoNotFloodTheRuntimeLog(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	l := loadertest.StartLocal(t, zerolog.New(&out), loadertest.Processes(1))
+	t.Cleanup(func() { l.Close() })
+	targets := []string{"http://127.0.0.1/", "http://10.0.0.1/", "http://[::1]/", "http://169.254.169.254/", "https://not-allowed.example/", "http://[::ffff:127.0.0.1]/"}
+	code := `export default { async fetch() {
+		const targets = ` + mustJSON(t, targets) + `;
+		const all = [];
+		for (let i = 0; i < 200; i++) all.push(fetch(targets[i % targets.length]).then(() => "sent", (e) => e.message));
+		const got = await Promise.all(all);
+		return new Response(String(got.filter((m) => m.includes("denied")).length));
+	} }`
+	j := loadertest.Job("flood", code, 10*time.Second)
+	j.Egress = &execution.EgressPolicy{Hosts: []string{"allowed.example"}}
+	events, err := loadertest.Run(t, l, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := loadertest.LastResult(t, events)
+	if !res.Success || res.Response.Body != "200" || len(res.Outbound) != 200 {
+		t.Fatalf("result = %+v, %+v, %d outbound; want 200 denied", res.Error, res.Response, len(res.Outbound))
+	}
+	for _, o := range res.Outbound {
+		if !o.Denied {
+			t.Errorf("outbound %+v, want denied", o)
+		}
+	}
+	if n := strings.Count(out.String(), `"component":"workerd"`); n > 0 {
+		t.Errorf("workerd wrote %d log lines for denied requests:\n%.2000s", n, out.String())
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Addresses the policy lets through but workerd's network service refuses
+// (here: addresses the gateway lists as its own) are recorded as denied; a
+// name that does not resolve is a failure, not a denial.
+func TestNetworkRefusalsAreRecordedAsDenied(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) {
+		c.DenyAddresses = []string{"1.1.1.1", "8.8.8.8"}
+	})
+	t.Cleanup(func() { l.Close() })
+	cases := []struct {
+		target string
+		denied bool
+	}{
+		{"http://1.1.1.1:9/", true},
+		{"https://1.1.1.1/", true},
+		{"http://8.8.8.8:8080/x?q=1", true},
+		{"http://does-not-resolve.invalid/", false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.target, func(t *testing.T) {
+			t.Parallel()
+			code := `export default { async fetch() { try { await fetch(` + mustJSON(t, tc.target) + `); return new Response("sent"); } catch (e) { return new Response(e.message); } } }`
+			j := loadertest.Job(fmt.Sprintf("refused-%d", i), code, 10*time.Second) // execution ids are unique
+			j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}}
+			events, err := loadertest.Run(t, l, j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := loadertest.LastResult(t, events)
+			if len(res.Outbound) != 1 || res.Outbound[0].Denied != tc.denied || res.Outbound[0].Status != 0 {
+				t.Errorf("outbound = %+v, want one record, denied %v", res.Outbound, tc.denied)
+			}
+			if got := strings.Contains(res.Response.Body, "denied"); got != tc.denied {
+				t.Errorf("the guest saw %q, want denied %v", res.Response.Body, tc.denied)
+			}
+		})
+	}
+}
