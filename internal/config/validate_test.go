@@ -172,3 +172,23 @@ func TestValidateEachCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryProblemOfAKeyIsNamed: one API key with a bad name and a bad
+// hash is two problems, each naming the part it is in.
+func TestEveryProblemOfAKeyIsNamed(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, nil, map[string]string{"GATEWAY_AUTH_KEYS": "Bad Name=md5:x,ok=md5:y"})
+	if err == nil {
+		t.Fatal("Load succeeded, want three problems")
+	}
+	problems := strings.Split(strings.TrimPrefix(err.Error(), "invalid configuration: "), "\n")
+	want := []string{"auth.keys: ", "auth.keys.Bad Name.hash: ", "auth.keys.ok.hash: "}
+	if len(problems) != len(want) {
+		t.Fatalf("Load = %q, want %d problems", err, len(want))
+	}
+	for i, p := range problems {
+		if !strings.HasPrefix(p, want[i]) {
+			t.Errorf("problem %d = %q, want it to start %q", i, p, want[i])
+		}
+	}
+}
