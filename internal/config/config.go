@@ -1,18 +1,14 @@
 // Package config loads the gateway's configuration: defaults, then an optional
 // file (--config or GATEWAY_CONFIG), then GATEWAY_* environment variables, then
 // command-line flags, each overriding the one before. Every setting is declared
-// once, in Settings, with its default and its documentation.
+// once, in Settings, with its default, its documentation and its check.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/url"
-	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -157,7 +153,7 @@ type ExecutionConfig struct {
 }
 
 // Setting is one configuration key: its default, the flag that sets it (if
-// any) and what it means.
+// any), what it means and which values it takes.
 type Setting struct {
 	Key     string
 	Default any
@@ -168,6 +164,12 @@ type Setting struct {
 	AltEnv string
 	// Secret settings are never shown.
 	Secret bool
+	// Check, if set, refuses a bad value of the setting (its Go value, as
+	// decoded into Config); Validate names the key in front of its error.
+	Check func(v any) error
+	// Backend, if set, limits Check to that backend: cloudflare.url matters
+	// only when the executions run on Cloudflare.
+	Backend string
 }
 
 // Env returns the environment variable that sets s.
@@ -180,58 +182,58 @@ const EnvPrefix = "GATEWAY"
 
 // Settings declares every configuration key.
 var Settings = []Setting{
-	{Key: "listen", Default: "127.0.0.1:8080", Flag: "listen", Help: "Address the HTTP server listens on (host:port)."},
-	{Key: "log.level", Default: "info", Flag: "log-level", Help: "Log level: debug, info, warn or error."},
-	{Key: "http.read_header_timeout", Default: "10s", Flag: "", Help: "Time allowed to read a request's headers."},
-	{Key: "http.max_request_bytes", Default: int64(10 << 20), Flag: "", Help: "Largest accepted request body, in bytes; larger ones get 413."},
-	{Key: "http.read_timeout", Default: "60s", Flag: "", Help: "Time allowed to read a whole request, body included."},
-	{Key: "http.idle_timeout", Default: "120s", Flag: "", Help: "How long an idle keep-alive connection stays open."},
-	{Key: "http.max_header_bytes", Default: 64 << 10, Flag: "", Help: "Largest accepted request header block, in bytes."},
-	{Key: "http.sse_heartbeat", Default: "15s", Flag: "", Help: "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never)."},
-	{Key: "http.write_timeout", Default: "10s", Flag: "", Help: "Longest one write of an answer (at most 64 KiB) may wait for the client to read; past it the connection is dropped. The execution does not wait for its client: its runtime is free once its result is in."},
-	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped."},
+	{Key: "listen", Default: "127.0.0.1:8080", Flag: "listen", Help: "Address the HTTP server listens on (host:port).", Check: of(hostPort)},
+	{Key: "log.level", Default: "info", Flag: "log-level", Help: "Log level: debug, info, warn or error.", Check: oneOf("debug", "info", "warn", "error")},
+	{Key: "http.read_header_timeout", Default: "10s", Flag: "", Help: "Time allowed to read a request's headers.", Check: positive},
+	{Key: "http.max_request_bytes", Default: int64(10 << 20), Flag: "", Help: "Largest accepted request body, in bytes; larger ones get 413.", Check: positive},
+	{Key: "http.read_timeout", Default: "60s", Flag: "", Help: "Time allowed to read a whole request, body included.", Check: positive},
+	{Key: "http.idle_timeout", Default: "120s", Flag: "", Help: "How long an idle keep-alive connection stays open.", Check: positive},
+	{Key: "http.max_header_bytes", Default: 64 << 10, Flag: "", Help: "Largest accepted request header block, in bytes.", Check: atLeast(4096)},
+	{Key: "http.sse_heartbeat", Default: "15s", Flag: "", Help: "How long a Server-Sent Events stream may stay silent before a comment line keeps it alive (0s: never).", Check: notNegative},
+	{Key: "http.write_timeout", Default: "10s", Flag: "", Help: "Longest one write of an answer (at most 64 KiB) may wait for the client to read; past it the connection is dropped. The execution does not wait for its client: its runtime is free once its result is in.", Check: positive},
+	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped.", Check: derived},
 	{Key: "http.max_request_lifetime", Default: "0s", Flag: "", Help: "Longest a POST /execute may last, from its start to the last byte of its answer, whatever its client does; then the connection is dropped (0s: execution.max_timeout plus 30s)."},
-	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped."},
-	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled."},
+	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped.", Check: notNegative},
+	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
 	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
-	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit."},
-	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests."},
-	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency). 0: with API keys, what the pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit."},
+	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
+	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests.", Check: positive},
+	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency). 0: with API keys, what the pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
-	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url)."},
-	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend)."},
-	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset.", Secret: true},
+	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url).", Check: oneOf("local", "cloudflare")},
+	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend).", Check: of(checkShimURL), Backend: "cloudflare"},
+	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset.", Secret: true, Check: of(checkShimSecret), Backend: "cloudflare"},
 	{Key: "cloudflare.account_id", Default: "", AltEnv: "CLOUDFLARE_ACCOUNT_ID", Help: "Cloudflare account to deploy the shim to (`gateway deploy`)."},
 	{Key: "cloudflare.api_token", Default: "", AltEnv: "CLOUDFLARE_API_TOKEN", Help: "Cloudflare API token that may edit Workers scripts (`gateway deploy`).", Secret: true},
 	{Key: "cloudflare.script_name", Default: "dynamic-workers-shim", Help: "Name of the shim's Worker on Cloudflare."},
 	{Key: "cloudflare.route", Default: "", Help: "Serve the shim on this route (\"shim.example.com/*\") instead of workers.dev; needs cloudflare.zone_id."},
 	{Key: "cloudflare.zone_id", Default: "", Help: "Zone of cloudflare.route."},
 	{Key: "cloudflare.api_base_url", Default: "", Help: "Cloudflare API base URL; empty for the real API (set for tests)."},
-	{Key: "runtime.workerd", Default: "", Flag: "workerd", Help: "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH."},
-	{Key: "runtime.processes", Default: 0, Flag: "processes", Help: "workerd processes in the pool (0: one per CPU)."},
-	{Key: "runtime.max_concurrency", Default: 16, Flag: "", Help: "Executions running at once on one workerd process."},
-	{Key: "runtime.queue_size", Default: 64, Flag: "", Help: "Executions that may wait for a free process; beyond it requests get 503 with Retry-After."},
-	{Key: "runtime.queue_timeout", Default: "5s", Flag: "", Help: "Longest wait in the queue before 503 runtime_unavailable."},
-	{Key: "runtime.start_timeout", Default: "20s", Flag: "", Help: "Time a starting workerd process has to answer before it is restarted."},
-	{Key: "runtime.probe_interval", Default: "250ms", Flag: "", Help: "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced."},
-	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never)."},
-	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never)."},
-	{Key: "runtime.memory_limit_mb", Default: 1024, Flag: "", Help: "Hard memory bound of each process in MiB, counting everything (ArrayBuffers, wasm memory, strings outside the V8 heap): a cgroup (v2 memory.max, or v1) per process where the gateway may create one, else a watchdog that kills a process past it at probe frequency. The execution blamed ends memory_limit; the others on the process run again. 0: none."},
-	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: twenty probe intervals, 5 s with the default probe interval). An execution that keeps its process busy without yielding this long loses it; the others on it run again."},
-	{Key: "runtime.reuse_keys", Default: 100, Help: "Warm isolates (isolate \"reuse\") one process may hold; reaching it replaces the process gracefully, since workerd never evicts them."},
-	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped."},
-	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced."},
-	{Key: "execution.compatibility_date", Default: "2026-11-17", Flag: "", Help: "Compatibility date of guests that do not name one (YYYY-MM-DD)."},
-	{Key: "execution.default_timeout", Default: "10s", Flag: "", Help: "Wall-clock limit of an execution that does not set timeoutMs."},
+	{Key: "runtime.workerd", Default: "", Flag: "workerd", Help: "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH.", Check: of(existingFile)},
+	{Key: "runtime.processes", Default: 0, Flag: "processes", Help: "workerd processes in the pool (0: one per CPU).", Check: notNegative},
+	{Key: "runtime.max_concurrency", Default: 16, Flag: "", Help: "Executions running at once on one workerd process.", Check: atLeast(1)},
+	{Key: "runtime.queue_size", Default: 64, Flag: "", Help: "Executions that may wait for a free process (0: none); beyond it requests get 503 with Retry-After.", Check: notNegative},
+	{Key: "runtime.queue_timeout", Default: "5s", Flag: "", Help: "Longest wait in the queue before 503 runtime_unavailable.", Check: positive},
+	{Key: "runtime.start_timeout", Default: "20s", Flag: "", Help: "Time a starting workerd process has to answer before it is restarted.", Check: positive},
+	{Key: "runtime.probe_interval", Default: "250ms", Flag: "", Help: "How often each process is probed, and how long a probe may take. A process that misses a probe takes no new executions; one that also holds an execution past its deadline is killed and replaced.", Check: positive},
+	{Key: "runtime.recycle_after", Default: 10000, Flag: "", Help: "Replace a process gracefully after this many executions (0: never).", Check: notNegative},
+	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never).", Check: notNegative},
+	{Key: "runtime.memory_limit_mb", Default: 1024, Flag: "", Help: "Hard memory bound of each process in MiB, counting everything (ArrayBuffers, wasm memory, strings outside the V8 heap): a cgroup (v2 memory.max, or v1) per process where the gateway may create one, else a watchdog that kills a process past it at probe frequency. The execution blamed ends memory_limit; the others on the process run again. 0: none.", Check: zeroOrAtLeast(128)},
+	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: twenty probe intervals, 5 s with the default probe interval). An execution that keeps its process busy without yielding this long loses it; the others on it run again.", Check: notNegative},
+	{Key: "runtime.reuse_keys", Default: 100, Help: "Warm isolates (isolate \"reuse\") one process may hold; reaching it replaces the process gracefully, since workerd never evicts them.", Check: atLeast(1)},
+	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped.", Check: positive},
+	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced.", Check: zeroOrAtLeast(64)},
+	{Key: "execution.compatibility_date", Default: "2026-11-17", Flag: "", Help: "Compatibility date of guests that do not name one (YYYY-MM-DD).", Check: of(date)},
+	{Key: "execution.default_timeout", Default: "10s", Flag: "", Help: "Wall-clock limit of an execution that does not set timeoutMs.", Check: positive},
 	{Key: "execution.max_timeout", Default: "60s", Flag: "", Help: "Largest timeoutMs a request may ask for."},
-	{Key: "execution.max_response_bytes", Default: int64(1 << 20), Flag: "", Help: "Largest guest response body kept; longer ones are cut and marked truncated."},
-	{Key: "execution.max_log_line_bytes", Default: 65536, Flag: "", Help: "Longest console message kept, in bytes; longer ones are cut and marked truncated."},
+	{Key: "execution.max_response_bytes", Default: int64(1 << 20), Flag: "", Help: "Largest guest response body kept; longer ones are cut and marked truncated.", Check: positive},
+	{Key: "execution.max_log_line_bytes", Default: 65536, Flag: "", Help: "Longest console message kept, in bytes; longer ones are cut and marked truncated.", Check: atLeast(64)},
 	{Key: "execution.max_log_bytes", Default: 1 << 20, Flag: "", Help: "Console output kept per execution, in bytes; past it console calls are dropped and the result is marked truncated."},
-	{Key: "execution.max_code_bytes", Default: 8 << 20, Flag: "", Help: "Largest total size of an execution's code or modules, in bytes."},
-	{Key: "execution.max_modules", Default: 64, Flag: "", Help: "Most modules an execution may have."},
-	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB)."},
-	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
-	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime."},
+	{Key: "execution.max_code_bytes", Default: 8 << 20, Flag: "", Help: "Largest total size of an execution's code or modules, in bytes.", Check: positive},
+	{Key: "execution.max_modules", Default: 64, Flag: "", Help: "Most modules an execution may have.", Check: atLeast(1)},
+	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB).", Check: atLeast(2)},
+	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
+	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
 }
 
 // Load reads the configuration for a command whose flags are in fs (already
@@ -332,7 +334,14 @@ func keysFromString(from, to reflect.Type, data any) (any, error) {
 	return keys, nil
 }
 
-var keyFields = map[string]bool{"hash": true, "revoked": true, "requests": true, "concurrency": true}
+// keyFields are the settings of one API key in a file, from KeyConfig's tags.
+var keyFields = func() map[string]bool {
+	fields := map[string]bool{}
+	for f := range reflect.TypeFor[KeyConfig]().Fields() {
+		fields[f.Tag.Get("mapstructure")] = true
+	}
+	return fields
+}()
 
 func unknownKeys(v *viper.Viper) error {
 	known := make(map[string]bool, len(Settings))
@@ -353,39 +362,6 @@ func unknownKeys(v *viper.Viper) error {
 	return errors.Join(errs...)
 }
 
-// isLoopback reports whether a listen address only accepts local clients.
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return true // reported as invalid elsewhere
-	}
-	return loopbackHost(host)
-}
-
-// loopbackHost reports whether host is localhost or a loopback IP address
-// (127.0.0.0/8, ::1).
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// checkShimURL accepts the deployed shim's URL: https://, or http:// only to
-// a loopback host (a local stand-in, in tests), since the gateway sends
-// signed executions, secrets included, to it.
-func checkShimURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("%q is not the URL of the deployed shim (https://…)", raw)
-	}
-	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-		return fmt.Errorf("%q must use https:// (http:// is allowed only to a loopback address)", raw)
-	}
-	return nil
-}
-
 // Keys returns the configured API keys in name order.
 func (c *Config) Keys() []auth.Key {
 	var keys []auth.Key
@@ -395,160 +371,4 @@ func (c *Config) Keys() []auth.Key {
 		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency})
 	}
 	return keys
-}
-
-var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-
-// Validate checks every setting and reports every problem found.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
-	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listen", "%q is not host:port", c.Listen)
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
-	}
-	if c.HTTP.ReadHeaderTimeout <= 0 {
-		bad("http.read_header_timeout", "must be positive")
-	}
-	if c.HTTP.MaxRequestBytes <= 0 {
-		bad("http.max_request_bytes", "must be positive")
-	}
-	for key, d := range map[string]time.Duration{"http.read_timeout": c.HTTP.ReadTimeout, "http.idle_timeout": c.HTTP.IdleTimeout, "quota.window": c.Quota.Window} {
-		if d <= 0 {
-			bad(key, "must be positive")
-		}
-	}
-	if c.HTTP.MaxHeaderBytes < 4096 {
-		bad("http.max_header_bytes", "must be at least 4096")
-	}
-	c.validateQuota(bad)
-	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
-		k := c.Auth.Keys[name]
-		if err := auth.ValidName(name); err != nil {
-			bad("auth.keys", "%v", err)
-		}
-		if _, err := auth.ParseHash(k.Hash); err != nil {
-			bad("auth.keys."+name+".hash", "%v", err)
-		}
-		if k.Requests < 0 || k.Concurrency < 0 {
-			bad("auth.keys."+name, "requests and concurrency must not be negative")
-		}
-	}
-	if len(c.Auth.Keys) == 0 && !c.Auth.Disabled && !isLoopback(c.Listen) {
-		bad("listen", "%q is not a loopback address and no API keys are configured: configure auth.keys (see `gateway keys new`), or set auth.disabled=true to serve without keys", c.Listen)
-	}
-	if c.HTTP.ShutdownGrace < 0 {
-		bad("http.shutdown_grace", "must not be negative")
-	}
-	if c.HTTP.WriteTimeout <= 0 {
-		bad("http.write_timeout", "must be positive")
-	}
-	if c.HTTP.ClientBuffer < 0 {
-		bad("http.client_buffer_bytes", "must not be negative (0: derived)")
-	}
-	if c.HTTP.MaxLifetime != 0 && c.HTTP.MaxLifetime <= c.Execution.MaxTimeout {
-		bad("http.max_request_lifetime", "must be 0 (derived) or longer than execution.max_timeout %v", c.Execution.MaxTimeout)
-	}
-	if c.HTTP.SSEHeartbeat < 0 {
-		bad("http.sse_heartbeat", "must not be negative")
-	}
-	switch c.Backend {
-	case "local":
-	case "cloudflare":
-		if err := checkShimURL(c.Cloudflare.URL); err != nil {
-			bad("cloudflare.url", "%v", err)
-		}
-		if len(c.Cloudflare.ShimSecret) < 32 {
-			bad("cloudflare.shim_secret", "must be set, at least 32 characters, to the shim's SHIM_SECRET")
-		}
-	default:
-		bad("backend", "%q is not a known backend (local, cloudflare)", c.Backend)
-	}
-	if c.Runtime.Workerd != "" {
-		if _, err := os.Stat(c.Runtime.Workerd); err != nil {
-			bad("runtime.workerd", "%v", err)
-		}
-	}
-	if c.Runtime.StartTimeout <= 0 {
-		bad("runtime.start_timeout", "must be positive")
-	}
-	if c.Runtime.Processes < 0 {
-		bad("runtime.processes", "must not be negative")
-	}
-	if c.Runtime.MaxConcurrency < 1 {
-		bad("runtime.max_concurrency", "must be at least 1")
-	}
-	if c.Runtime.QueueSize < 0 {
-		bad("runtime.queue_size", "must not be negative")
-	}
-	for key, d := range map[string]time.Duration{
-		"runtime.queue_timeout":  c.Runtime.QueueTimeout,
-		"runtime.probe_interval": c.Runtime.ProbeInterval,
-		"runtime.drain_timeout":  c.Runtime.DrainTimeout,
-	} {
-		if d <= 0 {
-			bad(key, "must be positive")
-		}
-	}
-	if c.Runtime.ReuseKeys < 1 {
-		bad("runtime.reuse_keys", "must be at least 1")
-	}
-	if c.Runtime.RecycleAfter < 0 {
-		bad("runtime.recycle_after", "must not be negative")
-	}
-	if c.Runtime.RecycleRSSMB < 0 {
-		bad("runtime.recycle_rss_mb", "must not be negative")
-	}
-	if c.Runtime.MemoryLimitMB != 0 && c.Runtime.MemoryLimitMB < 128 {
-		bad("runtime.memory_limit_mb", "must be 0 or at least 128")
-	}
-	if c.Runtime.UnresponsiveKill < 0 {
-		bad("runtime.unresponsive_kill", "must not be negative")
-	}
-	if c.Runtime.V8HeapMB != 0 && c.Runtime.V8HeapMB < 64 {
-		bad("runtime.v8_heap_mb", "must be 0 or at least 64")
-	}
-	if _, err := time.Parse(time.DateOnly, c.Execution.CompatibilityDate); err != nil || !datePattern.MatchString(c.Execution.CompatibilityDate) {
-		bad("execution.compatibility_date", "%q is not a date (YYYY-MM-DD)", c.Execution.CompatibilityDate)
-	}
-	if c.Execution.DefaultTimeout <= 0 {
-		bad("execution.default_timeout", "must be positive")
-	}
-	if c.Execution.MaxTimeout < c.Execution.DefaultTimeout {
-		bad("execution.max_timeout", "%v is less than execution.default_timeout %v", c.Execution.MaxTimeout, c.Execution.DefaultTimeout)
-	}
-	if c.Execution.MaxResponseBytes <= 0 {
-		bad("execution.max_response_bytes", "must be positive")
-	}
-	if c.Execution.MaxLogLineBytes < 64 {
-		bad("execution.max_log_line_bytes", "must be at least 64")
-	}
-	if c.Execution.MaxLogBytes < c.Execution.MaxLogLineBytes {
-		bad("execution.max_log_bytes", "must be at least execution.max_log_line_bytes")
-	}
-	if c.Execution.MaxCodeBytes < 1 {
-		bad("execution.max_code_bytes", "must be positive")
-	}
-	if c.Execution.MaxModules < 1 {
-		bad("execution.max_modules", "must be at least 1")
-	}
-	if c.Execution.MaxEnvBytes < 2 {
-		bad("execution.max_env_bytes", "must be positive")
-	}
-	if c.Execution.CPUMs < 0 {
-		bad("execution.cpu_ms", "must not be negative")
-	}
-	if c.Execution.SubRequests < 0 {
-		bad("execution.sub_requests", "must not be negative")
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
-	}
-	return nil
 }

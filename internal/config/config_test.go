@@ -237,3 +237,19 @@ func TestCloudflareURL(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownKeyField: an API key in a file takes only KeyConfig's fields.
+func TestUnknownKeyField(t *testing.T) {
+	t.Parallel()
+	hash := "sha256:" + strings.Repeat("0", 64)
+	for field, ok := range map[string]bool{"revoked: true": true, "requests: 1": true, "concurrency: 1": true, "quota: 1": false, "Hash2: x": false} {
+		file := filepath.Join(t.TempDir(), "gateway.yaml")
+		yaml := "auth:\n  keys:\n    ci:\n      hash: " + hash + "\n      " + field + "\n"
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := load(t, []string{"--config", file}, nil); (err == nil) != ok {
+			t.Errorf("key field %q: Load = %v, want ok %v", field, err, ok)
+		}
+	}
+}

@@ -2,16 +2,6 @@ package config
 
 import "runtime"
 
-// validateQuota checks the default quotas: 0 is derived, negative is wrong.
-func (c *Config) validateQuota(bad func(key, format string, args ...any)) {
-	if c.Quota.Requests < 0 {
-		bad("quota.requests", "must not be negative (0: derived)")
-	}
-	if c.Quota.Concurrency < 0 {
-		bad("quota.concurrency", "must not be negative (0: derived)")
-	}
-}
-
 // Quotas returns the default per-key quotas in effect. A value set wins.
 // Unset (0), they follow from who can call: with no API keys there is one
 // anonymous caller, the operator on loopback or what authenticates in
