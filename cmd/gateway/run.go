@@ -165,15 +165,6 @@ func healthcheck(ctx context.Context, args []string) error {
 	return nil
 }
 
-// queueSize maps the queue_size setting to LocalConfig, which reads 0 as its
-// default and a negative size as no queue.
-func queueSize(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
 // keysCommand runs `gateway keys new NAME`.
 func keysCommand(args []string, stdout io.Writer) error {
 	if len(args) != 2 || args[0] != "new" {
@@ -280,7 +271,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		DenyAddresses:    own,
 		Processes:        cfg.Runtime.Processes,
 		MaxConcurrency:   cfg.Runtime.MaxConcurrency,
-		QueueSize:        queueSize(cfg.Runtime.QueueSize),
+		QueueSize:        cfg.Runtime.QueueSize,
 		QueueTimeout:     cfg.Runtime.QueueTimeout,
 		StartTimeout:     cfg.Runtime.StartTimeout,
 		ProbeInterval:    cfg.Runtime.ProbeInterval,

@@ -41,10 +41,11 @@ func Workerd(tb testing.TB) string {
 }
 
 // StartLocal starts a local backend, with the given changes to its default
-// configuration, and waits until every process in its pool is ready.
+// configuration (and a queue of 64, the gateway's default), and waits until
+// every process in its pool is ready.
 func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*local.Config)) *local.Pool {
 	tb.Helper()
-	cfg := local.Config{Workerd: Workerd(tb), StartTimeout: 30 * time.Second}
+	cfg := local.Config{Workerd: Workerd(tb), StartTimeout: 30 * time.Second, QueueSize: 64}
 	for _, opt := range opts {
 		opt(&cfg)
 	}

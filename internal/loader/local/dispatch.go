@@ -20,9 +20,12 @@ var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is f
 // never for, or in front of, anyone else.
 func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*process, error) {
 	var timeout <-chan time.Time
-	waiting := &l.waiting
+	waiting, limit := &l.waiting, l.cfg.QueueSize
 	if a.isolation != isolateNone {
-		waiting = &l.isoWait[a.isolation-1]
+		// Its own queue, which holds at least a process's worth of runs
+		// again even with no queue configured: the isolation processes
+		// start when first needed, so their first executions always wait.
+		waiting, limit = &l.isoWait[a.isolation-1], max(limit, l.cfg.MaxConcurrency)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -40,7 +43,7 @@ func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*proce
 			l.takeLocked(p, a, reuseKey)
 			return p, nil
 		}
-		if *waiting >= l.cfg.QueueSize {
+		if *waiting >= limit {
 			return nil, ErrQueueFull
 		}
 		if timeout == nil {

@@ -330,8 +330,11 @@ func TestArrayBufferBomb(t *testing.T) {
 // TestNeighbourThatReachedTheNetworkIsNotRunAgain: an execution whose guest
 // attempted an outbound request before its process was killed is never run
 // again behind its caller's back, however the attempt went (denied by the
-// policy, failed, or in flight); one that may use the network but has not
-// tried yet still is.
+// policy, failed, a Request object); one that may use the network but has
+// not tried yet still is. (A fetch still inside the guest's isolate when
+// the process dies, not yet received by the shim, left nothing: it may run
+// again. Which of the two a fetch not awaited is depends on the event loop,
+// so it is not a case here: it made this test flaky.)
 func TestNeighbourThatReachedTheNetworkIsNotRunAgain(t *testing.T) {
 	t.Parallel()
 	attempts := []struct {
@@ -341,7 +344,6 @@ func TestNeighbourThatReachedTheNetworkIsNotRunAgain(t *testing.T) {
 		{"denied by policy", `try { await fetch("https://not-on-the-list.example.org/"); } catch {}`, false},
 		{"failed to resolve", `try { await fetch("http://does-not-resolve.invalid/"); } catch {}`, false},
 		{"request object", `try { await fetch(new Request("https://not-on-the-list.example.org/", { method: "POST", body: "x" })); } catch {}`, false},
-		{"in flight", `fetch("http://does-not-resolve.invalid/").catch(() => {});`, false},
 		{"none yet", ``, true},
 	}
 	for _, a := range attempts {

@@ -31,7 +31,7 @@ type Config struct {
 	Workerd        string        // path of the workerd binary (required)
 	Processes      int           // workerd processes in the pool; default the number of CPUs
 	MaxConcurrency int           // executions at once per process; default 16
-	QueueSize      int           // executions waiting for a free process; default 64, negative: none
+	QueueSize      int           // executions waiting for a free process; 0 or negative: none (as runtime.queue_size)
 	QueueTimeout   time.Duration // longest wait in the queue; default 5s
 	StartTimeout   time.Duration // how long a starting process has to answer; default 20s
 	ProbeInterval  time.Duration // liveness probe period and timeout; default 250ms
@@ -68,11 +68,7 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = 16
 	}
-	if c.QueueSize < 0 {
-		c.QueueSize = 0
-	} else if c.QueueSize == 0 {
-		c.QueueSize = 64
-	}
+	c.QueueSize = max(c.QueueSize, 0)
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = 5 * time.Second
 	}
