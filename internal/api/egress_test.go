@@ -39,21 +39,7 @@ func TestGuestNeverReachesLocalAddresses(t *testing.T) {
 		"http://[fd00::1]/",
 		"http://metadata.google.internal/",
 	}
-	code := fmt.Sprintf(`
-export default {
-  async fetch() {
-    const results = [];
-    for (const target of %s) {
-      try {
-        const r = await fetch(target);
-        results.push("REACHED " + target + " " + r.status);
-      } catch (err) {
-        results.push("refused " + target + ": " + err.message);
-      }
-    }
-    return new Response(results.join("\n"));
-  },
-};`, jsArray(targets))
+	code := prober(targets)
 	modes := map[string]any{
 		"true":         true,
 		"star":         []string{"*"},
@@ -114,21 +100,7 @@ func TestGuestNeverReachesIPv4InsideIPv6(t *testing.T) {
 		"198.51.100.7", "203.0.113.9", "[100::1]", "[fec0::1]", "[5f00::1]", "[3fff::1]", "[2001:2::1]", "[2001:20::1]"} {
 		targets = append(targets, "http://"+host+"/")
 	}
-	res := execute(t, map[string]any{"code": fmt.Sprintf(`
-export default {
-  async fetch() {
-    const results = [];
-    for (const target of %s) {
-      try {
-        const r = await fetch(target);
-        results.push("REACHED " + target + " " + r.status);
-      } catch (err) {
-        results.push("refused " + target + ": " + err.message);
-      }
-    }
-    return new Response(results.join("\n"));
-  },
-};`, jsArray(targets)), "allowOutbound": true})
+	res := execute(t, map[string]any{"code": prober(targets), "allowOutbound": true})
 	wantSuccess(t, res)
 	for _, line := range strings.Split(res.Response.Body, "\n") {
 		if !strings.Contains(line, "denied") || !strings.Contains(line, "not a public address") {
@@ -146,6 +118,26 @@ export default {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server on 127.0.0.1 was hit %d times", n)
 	}
+}
+
+// prober is a guest that fetches each target in turn and answers one line
+// per target: "REACHED target status", or "refused target: error".
+func prober(targets []string) string {
+	return fmt.Sprintf(`
+export default {
+  async fetch() {
+    const results = [];
+    for (const target of %s) {
+      try {
+        const r = await fetch(target);
+        results.push("REACHED " + target + " " + r.status);
+      } catch (err) {
+        results.push("refused " + target + ": " + err.message);
+      }
+    }
+    return new Response(results.join("\n"));
+  },
+};`, jsArray(targets))
 }
 
 func jsArray(items []string) string {
