@@ -2,20 +2,15 @@ package api
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/egress"
-	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // Field problem codes.
@@ -169,128 +164,6 @@ func (v *validator) sizes(members map[string]json.RawMessage, job *execution.Job
 	}
 }
 
-// code checks code, language, modules and mainModule.
-func (v *validator) code(members map[string]json.RawMessage, job *execution.Job) {
-	var language string
-	if v.decode("language", members["language"], &language, `"javascript" or "typescript"`) {
-		switch language {
-		case "javascript", "typescript":
-		default:
-			v.add("language", fieldInvalid, `language must be "javascript" or "typescript", not %q`, language)
-		}
-	}
-	_, hasCode := members["code"]
-	_, hasModules := members["modules"]
-	switch {
-	case hasCode && hasModules:
-		v.add("code", fieldConflict, "give either code or modules, not both")
-		return
-	case !hasCode && !hasModules:
-		v.add("code", fieldRequired, "one of code or modules is required")
-		return
-	}
-	if hasCode {
-		var code string
-		if v.decode("code", members["code"], &code, "a string") {
-			if strings.TrimSpace(code) == "" {
-				v.add("code", fieldInvalid, "code must not be empty")
-			}
-			job.MainModule = "main.js"
-			if language == "typescript" {
-				job.MainModule = "main.ts"
-			}
-			job.Modules = map[string]string{job.MainModule: code}
-		}
-		if _, ok := members["mainModule"]; ok {
-			v.add("mainModule", fieldConflict, "mainModule applies only with modules")
-		}
-		return
-	}
-	names, sources, ok := v.modules(members["modules"])
-	if !ok {
-		return
-	}
-	job.Modules = sources
-	var main string
-	if raw, ok := members["mainModule"]; ok {
-		if v.decode("mainModule", raw, &main, "a string") {
-			if _, found := sources[main]; !found {
-				v.add("mainModule", fieldInvalid, "mainModule %q is not one of the modules", main)
-			} else if !isScript(main) {
-				v.add("mainModule", fieldInvalid, "mainModule %q must be a .js, .mjs, .ts or .mts module", main)
-			}
-		}
-	} else {
-		for _, name := range names {
-			if isScript(name) {
-				main = name
-				break
-			}
-		}
-		if main == "" {
-			v.add("modules", fieldInvalid, "modules has no .js, .mjs, .ts or .mts module to run")
-		}
-	}
-	job.MainModule = main
-}
-
-func isScript(name string) bool {
-	return strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs") || transpile.IsTypeScript(name)
-}
-
-// modules decodes the modules object, keeping its members' order.
-func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, bool) {
-	var sources map[string]string
-	if !v.decode("modules", raw, &sources, "an object of module name to source string") {
-		return nil, nil, false
-	}
-	if len(sources) == 0 {
-		v.add("modules", fieldRequired, "modules must name at least one module")
-		return nil, nil, false
-	}
-	names := objectKeys(raw)
-	for _, name := range names {
-		field := "modules." + name
-		switch {
-		case !moduleNamePattern.MatchString(name) || path.Clean(name) != name || strings.Contains(name, ".."):
-			v.add(field, fieldInvalid, "module name %q must be a plain relative path such as lib/util.js", name)
-		case strings.HasPrefix(path.Base(name), ReservedModulePrefix):
-			v.add(field, fieldInvalid, "module names starting with %q are reserved", ReservedModulePrefix)
-		}
-		switch path.Ext(name) {
-		case ".js", ".mjs", ".txt", ".ts", ".mts":
-		case ".json":
-			if !json.Valid([]byte(sources[name])) {
-				v.add(field, fieldInvalid, "module %q is not valid JSON", name)
-			}
-		default:
-			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .ts, .mts, .json or .txt", name)
-		}
-	}
-	return names, sources, true
-}
-
-// objectKeys returns the member names of a JSON object in document order.
-func objectKeys(raw json.RawMessage) []string {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return nil
-	}
-	var keys []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return keys
-		}
-		keys = append(keys, tok.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return keys
-		}
-	}
-	return keys
-}
-
 // env checks env and secrets and merges them into the guest's env.
 func (v *validator) env(members map[string]json.RawMessage, job *execution.Job) {
 	var env map[string]any
@@ -433,89 +306,6 @@ func (v *validator) limits(members map[string]json.RawMessage, job *execution.Jo
 	if *job.Limits == (execution.Limits{}) {
 		job.Limits = nil
 	}
-}
-
-func (v *validator) guestRequest(members map[string]json.RawMessage, job *execution.Job) {
-	raw, ok := members["request"]
-	if !ok {
-		return
-	}
-	var fields map[string]json.RawMessage
-	if !v.decode("request", raw, &fields, "an object {method, url, headers, body, bodyEncoding}") {
-		return
-	}
-	r := &job.Request
-	for name := range fields {
-		switch name {
-		case "method", "url", "headers", "body", "bodyEncoding":
-		default:
-			v.add("request."+name, fieldUnknown, "unknown field %q", "request."+name)
-		}
-	}
-	if v.decode("request.method", fields["method"], &r.Method, "a string") && !tokenPattern.MatchString(r.Method) {
-		v.add("request.method", fieldInvalid, "%q is not an HTTP method", r.Method)
-	}
-	r.Method = strings.ToUpper(r.Method)
-	var rawURL string
-	if v.decode("request.url", fields["url"], &rawURL, "a string") {
-		if u, err := guestURL(rawURL); err != nil {
-			v.add("request.url", fieldInvalid, "%v", err)
-		} else {
-			r.URL = u
-		}
-	}
-	var headers map[string]string
-	if v.decode("request.headers", fields["headers"], &headers, "an object of header name to string") {
-		for name, value := range headers {
-			if !tokenPattern.MatchString(name) {
-				v.add("request.headers", fieldInvalid, "%q is not a valid header name", name)
-			} else if strings.ContainsAny(value, "\r\n\x00") {
-				v.add("request.headers."+name, fieldInvalid, "header values must not contain CR, LF or NUL")
-			}
-		}
-		r.Headers = headers
-	}
-	v.guestBody(fields, r)
-}
-
-func (v *validator) guestBody(fields map[string]json.RawMessage, r *execution.GuestRequest) {
-	encoding := execution.EncodingUTF8
-	if v.decode("request.bodyEncoding", fields["bodyEncoding"], &encoding, `"utf8" or "base64"`) &&
-		encoding != execution.EncodingUTF8 && encoding != execution.EncodingBase64 {
-		v.add("request.bodyEncoding", fieldInvalid, `bodyEncoding must be "utf8" or "base64", not %q`, encoding)
-	}
-	var body string
-	if !v.decode("request.body", fields["body"], &body, "a string") {
-		return
-	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		v.add("request.body", fieldConflict, "a %s request cannot have a body", r.Method)
-		return
-	}
-	if encoding == execution.EncodingBase64 {
-		if _, err := base64.StdEncoding.DecodeString(body); err != nil {
-			v.add("request.body", fieldInvalid, "body is not valid base64: %v", err)
-			return
-		}
-	}
-	r.Body = body
-	r.BodyEncoding = encoding
-}
-
-// guestURL resolves a request url: an absolute http(s) URL, or a path
-// relative to http://localhost/.
-func guestURL(raw string) (string, error) {
-	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
-		raw = strings.TrimSuffix(defaultGuestURL, "/") + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a URL", raw)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("url must be a path such as /api or an absolute http(s) URL, not %q", raw)
-	}
-	return u.String(), nil
 }
 
 func (v *validator) isolate(members map[string]json.RawMessage, job *execution.Job) {
