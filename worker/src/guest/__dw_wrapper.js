@@ -14,13 +14,29 @@
 // time, before any user module is evaluated, and called in uncurried form (no
 // .call/.apply, iterator, toJSON, `then` or getter lookups at call time);
 // records are built from null-prototype objects and written by a hand-written
-// encoder that hands JSON.stringify only primitive strings. The shim replaces
-// the values of MAIN and OPTIONS below with JSON literals.
+// encoder that hands JSON.stringify only primitive strings.
+//
+// The shim hands the wrapper its options as data, a JSON module beside it
+// (__dw_options.json; no guest module may be named __dw_*): the guest's main
+// module and the caps. A guest module can import that object too and change
+// it, so the wrapper copies what it needs here, before any guest module is
+// evaluated (the guest's main module is imported only when a request comes).
 
 import { format } from "./__dw_format.js";
+import options from "./__dw_options.json";
 
-const MAIN = "__DW_MAIN__";
-const OPTIONS = "__DW_OPTIONS__";
+const OPTIONS = Object.freeze({
+  __proto__: null,
+  maxResponseBytes: options.maxResponseBytes,
+  maxLogLineBytes: options.maxLogLineBytes,
+  maxLogBytes: options.maxLogBytes,
+  maxErrorText: options.maxErrorText,
+  maxErrorName: options.maxErrorName,
+  reuse: options.reuse === true,
+});
+// The main module's specifier, relative to this module: the name is a
+// string the runtime resolves, never spliced into source.
+const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
 const uncurry = Function.prototype.bind.bind(Function.prototype.call);
