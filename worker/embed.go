@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
@@ -46,9 +47,22 @@ func mustParseCaps(data []byte) CapsFile {
 	return caps
 }
 
+// capNames are the members of the caps file, spelled exactly: the shim reads
+// them by name, while encoding/json matches names in any case.
+var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText"}
+
 // parseCaps reads the caps file: every cap present and positive, no member
 // but them and the comment.
 func parseCaps(data []byte) (CapsFile, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return CapsFile{}, err
+	}
+	for name := range members {
+		if name != "comment" && !slices.Contains(capNames, name) {
+			return CapsFile{}, fmt.Errorf("unknown member %q", name)
+		}
+	}
 	var file struct {
 		Comment string `json:"comment"`
 		CapsFile
@@ -59,17 +73,9 @@ func parseCaps(data []byte) (CapsFile, error) {
 		return CapsFile{}, err
 	}
 	c := file.CapsFile
-	for _, f := range []struct {
-		name  string
-		value int64
-	}{
-		{"maxJobBytes", c.MaxJobBytes},
-		{"maxOutboundRecords", int64(c.MaxOutboundRecords)},
-		{"maxErrorName", int64(c.MaxErrorName)},
-		{"maxErrorText", int64(c.MaxErrorText)},
-	} {
-		if f.value <= 0 {
-			return CapsFile{}, fmt.Errorf("%s must be present and positive", f.name)
+	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText)} {
+		if value <= 0 {
+			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
 		}
 	}
 	return c, nil
