@@ -16,26 +16,17 @@
 // records are built from null-prototype objects and written by a hand-written
 // encoder that hands JSON.stringify only primitive strings.
 //
-// The shim hands the wrapper its options as data, a JSON module beside it
-// (__dw_options.json; no guest module may be named __dw_*): the guest's main
-// module and the caps. A guest module can import that object too and change
-// it, so the wrapper copies what it needs here, before any guest module is
-// evaluated (the guest's main module is imported only when a request comes).
+// Its options come as data, a JSON module beside it (__dw_options.json; no
+// guest module may be named __dw_*). A guest module may import that object
+// and change it, so what is needed is copied here, before any guest module is
+// evaluated. MAIN, the main module's specifier, is a string the runtime
+// resolves, never spliced into source.
 
 import { format } from "./__dw_format.js";
 import options from "./__dw_options.json";
 
-const OPTIONS = Object.freeze({
-  __proto__: null,
-  maxResponseBytes: options.maxResponseBytes,
-  maxLogLineBytes: options.maxLogLineBytes,
-  maxLogBytes: options.maxLogBytes,
-  maxErrorText: options.maxErrorText,
-  maxErrorName: options.maxErrorName,
-  reuse: options.reuse === true,
-});
-// The main module's specifier, relative to this module: the name is a
-// string the runtime resolves, never spliced into source.
+const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
+  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true };
 const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
