@@ -3,9 +3,13 @@
 package worker
 
 import (
+	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
@@ -18,6 +22,64 @@ var Files embed.FS
 //
 //go:embed src/deny-ranges.json
 var DenyRanges []byte
+
+// Caps are the caps the shim and the gateway share, read from
+// src/caps.json, which the shim imports as a JSON module: each is defined
+// there once.
+var Caps = mustParseCaps(capsJSON)
+
+//go:embed src/caps.json
+var capsJSON []byte
+
+// CapsFile is the shape of src/caps.json.
+type CapsFile struct {
+	MaxJobBytes        int64 `json:"maxJobBytes"`        // the largest job body the shim reads
+	MaxOutboundRecords int   `json:"maxOutboundRecords"` // outbound requests recorded per execution
+	MaxErrorName       int   `json:"maxErrorName"`       // longest error name the wrapper sends, in UTF-16 units
+	MaxErrorText       int   `json:"maxErrorText"`       // longest error message or stack, in UTF-16 units
+}
+
+func mustParseCaps(data []byte) CapsFile {
+	caps, err := parseCaps(data)
+	if err != nil {
+		panic("worker: src/caps.json: " + err.Error())
+	}
+	return caps
+}
+
+// capNames are the members of the caps file, spelled exactly: the shim reads
+// them by name, while encoding/json matches names in any case.
+var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText"}
+
+// parseCaps reads the caps file: every cap present and positive, no member
+// but them and the comment.
+func parseCaps(data []byte) (CapsFile, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return CapsFile{}, err
+	}
+	for name := range members {
+		if name != "comment" && !slices.Contains(capNames, name) {
+			return CapsFile{}, fmt.Errorf("unknown member %q", name)
+		}
+	}
+	var file struct {
+		Comment string `json:"comment"`
+		CapsFile
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		return CapsFile{}, err
+	}
+	c := file.CapsFile
+	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText)} {
+		if value <= 0 {
+			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
+		}
+	}
+	return c, nil
+}
 
 // Modules lists the shim's modules as workerd names them: the main module
 // first, then the guest-side sources it imports as text.
@@ -34,6 +96,7 @@ var Modules = []Module{
 	{Name: "warm.js", Path: "src/warm.js", Kind: ModuleES},
 	{Name: "relay.js", Path: "src/relay.js", Kind: ModuleES},
 	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
+	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }

@@ -11,6 +11,8 @@
 // seen before. The headers, the window and the body's declared length are
 // checked before the body is read (admit).
 
+import CAPS from "./caps.json" with { type: "json" };
+
 const WINDOW_SECONDS = 60;
 const encoder = new TextEncoder();
 
@@ -80,8 +82,9 @@ export async function verify(request, body, secret, nowMs = Date.now()) {
 }
 
 // DEFAULT_MAX_JOB_BYTES bounds a call's body when the gateway does not hand
-// the shim its own bound (env.MAX_JOB_BYTES).
-export const DEFAULT_MAX_JOB_BYTES = 32 << 20;
+// the shim its own bound (env.MAX_JOB_BYTES): the gateway's own bound, from
+// caps.json.
+export const DEFAULT_MAX_JOB_BYTES = CAPS.maxJobBytes;
 
 // maxJobBytes is the largest body the shim reads: env.MAX_JOB_BYTES if it
 // is a positive integer, else the default.

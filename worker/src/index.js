@@ -37,10 +37,12 @@ export { Tail } from "./tail.js";
 
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
+const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
 
 const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
 
-// A guest module named like the wrapper's could take its place.
+// A guest module named like the wrapper's, its formatter's or its options'
+// could take its place.
 const RESERVED = /(^|\/)__dw_/i;
 
 export default {
@@ -71,32 +73,55 @@ export default {
     } catch (err) {
       return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
     }
-    const reserved = Object.keys(job.modules ?? {}).find((name) => RESERVED.test(name));
+    const reserved = Object.keys(job?.modules ?? {}).find((name) => RESERVED.test(name));
     if (reserved !== undefined) {
       return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with __dw_)` }, { status: 400 });
     }
-    job.maxResponseBytes ||= 1 << 20;
-    job.maxLogLineBytes ||= 64 << 10;
-    job.maxLogBytes ||= 1 << 20;
+    const malformed = checkJob(job);
+    if (malformed !== null) {
+      return Response.json({ message: `invalid job: ${malformed}` }, { status: 400 });
+    }
     return run(env, ctx, job, request.signal);
   },
 };
 
+// The caps every job carries: the gateway always sends them (from its
+// configuration), so the shim keeps no defaults of its own.
+const JOB_CAPS = ["maxResponseBytes", "maxLogLineBytes", "maxLogBytes"];
+
+// checkJob returns why a job the gateway sent cannot run, or null: its
+// modules, main module and caps are not what the gateway always sends.
+function checkJob(job) {
+  if (job === null || typeof job !== "object" || job.modules === null || typeof job.modules !== "object") {
+    return "modules must be an object";
+  }
+  if (typeof job.mainModule !== "string" || !Object.hasOwn(job.modules, job.mainModule)) {
+    return "mainModule must name one of the modules";
+  }
+  for (const cap of JOB_CAPS) {
+    if (!Number.isSafeInteger(job[cap]) || job[cap] <= 0) return `${cap} must be a positive integer`;
+  }
+  return null;
+}
+
+// guestModules is the guest's module map: the wrapper (its main module), the
+// formatter, the wrapper's options as data, and the job's own modules, whose
+// names never start with __dw_ (fetch refuses them).
 function guestModules(job) {
   const modules = {
-    [WRAPPER_MODULE]: {
-      js: WRAPPER
-        .replace('const MAIN = "__DW_MAIN__";', `const MAIN = ${JSON.stringify("./" + job.mainModule)};`)
-        .replace('const OPTIONS = "__DW_OPTIONS__";', `const OPTIONS = ${JSON.stringify({
-          maxResponseBytes: job.maxResponseBytes,
-          maxLogLineBytes: job.maxLogLineBytes,
-          maxLogBytes: job.maxLogBytes,
-          maxErrorText: MAX_ERROR_TEXT,
-          maxErrorName: MAX_ERROR_NAME,
-          reuse: Boolean(job.reuseKey),
-        })};`),
-    },
+    [WRAPPER_MODULE]: { js: WRAPPER },
     [FORMAT_MODULE]: { js: FORMAT },
+    [OPTIONS_MODULE]: {
+      json: {
+        main: job.mainModule,
+        maxResponseBytes: job.maxResponseBytes,
+        maxLogLineBytes: job.maxLogLineBytes,
+        maxLogBytes: job.maxLogBytes,
+        maxErrorText: MAX_ERROR_TEXT,
+        maxErrorName: MAX_ERROR_NAME,
+        reuse: Boolean(job.reuseKey),
+      },
+    },
   };
   for (const [name, source] of Object.entries(job.modules)) {
     modules[name] = moduleFor(name, source);
@@ -104,10 +129,11 @@ function guestModules(job) {
   return modules;
 }
 
+// moduleFor types a module by its name's extension; the gateway accepts only
+// .js, .mjs, .json and .txt here (TypeScript arrives compiled to .js).
 function moduleFor(name, source) {
   if (name.endsWith(".json")) return { json: JSON.parse(source) };
   if (name.endsWith(".txt")) return { text: source };
-  if (name.endsWith(".cjs")) return { cjs: source };
   return { js: source };
 }
 

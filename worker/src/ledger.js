@@ -16,7 +16,9 @@
 // the execution's context) and then polls a flag, with timers of its own, for
 // the execution to say it has told the gateway.
 
-const MAX_RECORDS = 1000;
+import CAPS from "./caps.json" with { type: "json" };
+
+const MAX_RECORDS = CAPS.maxOutboundRecords;
 const POLL_MS = 1;
 const MAX_ENDED = 4096;
 const open = new Map(); // key -> entry

@@ -12,6 +12,8 @@
 // fixed sets, sizes; no other members) before anything is forwarded. Kept
 // apart from index.js so node tests can load it.
 
+import CAPS from "./caps.json" with { type: "json" };
+
 export const LEVELS = new Set(["log", "info", "debug", "warn", "error"]);
 
 export const ERROR_CODES = new Set([
@@ -20,8 +22,8 @@ export const ERROR_CODES = new Set([
 ]);
 
 // The longest error name, message and stack the wrapper sends (UTF-16 units).
-export const MAX_ERROR_NAME = 256;
-export const MAX_ERROR_TEXT = 64 * 1024;
+export const MAX_ERROR_NAME = CAPS.maxErrorName;
+export const MAX_ERROR_TEXT = CAPS.maxErrorText;
 
 // Room a response record needs besides its body: its headers and the rest.
 const RECORD_OVERHEAD = 1 << 20;

@@ -1,7 +1,8 @@
 // The shim's verification of the gateway's signed calls.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { admit, sign, verify } from "../src/auth.js";
+import { admit, maxJobBytes, sign, verify } from "../src/auth.js";
+import CAPS from "../src/caps.json" with { type: "json" };
 
 const secret = "0123456789abcdef0123456789abcdef";
 const body = new TextEncoder().encode('{"id":"x"}');
@@ -105,4 +106,11 @@ test("admit reads a signed body of its declared length and checks it", async () 
   });
   const over = await admit(call(await signedHeaders(now, "a-3", body, { "content-length": String(body.length) }), long), secret, 1024, now * 1000);
   assert.equal(over.status, 400);
+});
+
+test("the body cap is the MAX_JOB_BYTES binding, else the gateway's own (caps.json)", () => {
+  assert.equal(maxJobBytes({ MAX_JOB_BYTES: "1024" }), 1024);
+  for (const env of [undefined, {}, { MAX_JOB_BYTES: "" }, { MAX_JOB_BYTES: "0" }, { MAX_JOB_BYTES: "-1" }, { MAX_JOB_BYTES: "1.5" }, { MAX_JOB_BYTES: "lots" }]) {
+    assert.equal(maxJobBytes(env), CAPS.maxJobBytes, JSON.stringify(env));
+  }
 });

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { begin, arrive, size } from "../src/ledger.js";
+import CAPS from "../src/caps.json" with { type: "json" };
 
 test("the first request waits until the net line is confirmed", async () => {
   const ledger = begin("exec-first");
@@ -103,4 +104,16 @@ test("a re-used key does not let an ended registration remove the new one", asyn
   assert.notEqual(await arrive("warm#1", "GET", "https://a.example/"), null);
   current.take();
   assert.equal(size(), 0);
+});
+
+test("an execution keeps its first maxOutboundRecords requests (caps.json), every one still decided", async () => {
+  const ledger = begin("exec-cap");
+  ledger.confirm();
+  const n = CAPS.maxOutboundRecords + 5;
+  const records = [];
+  for (let i = 0; i < n; i++) records.push(await arrive("exec-cap", "GET", `https://a.example/${i}`));
+  assert.equal(records.filter((r) => r !== null).length, n, "a request past the cap was refused");
+  const kept = ledger.take();
+  assert.equal(kept.length, CAPS.maxOutboundRecords);
+  assert.equal(kept.at(-1).url, `https://a.example/${CAPS.maxOutboundRecords - 1}`);
 });

@@ -14,13 +14,20 @@
 // time, before any user module is evaluated, and called in uncurried form (no
 // .call/.apply, iterator, toJSON, `then` or getter lookups at call time);
 // records are built from null-prototype objects and written by a hand-written
-// encoder that hands JSON.stringify only primitive strings. The shim replaces
-// the values of MAIN and OPTIONS below with JSON literals.
+// encoder that hands JSON.stringify only primitive strings.
+//
+// Its options come as data, a JSON module beside it (__dw_options.json; no
+// guest module may be named __dw_*). A guest module may import that object
+// and change it, so what is needed is copied here, before any guest module is
+// evaluated. MAIN, the main module's specifier, is a string the runtime
+// resolves, never spliced into source.
 
 import { format } from "./__dw_format.js";
+import options from "./__dw_options.json";
 
-const MAIN = "__DW_MAIN__";
-const OPTIONS = "__DW_OPTIONS__";
+const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
+  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true };
+const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
 const uncurry = Function.prototype.bind.bind(Function.prototype.call);

@@ -1,0 +1,55 @@
+package worker
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseCapsRefusesMalformedFiles: a cap missing, not positive, of the
+// wrong type or unknown stops the gateway at start rather than leaving Go
+// with a zero the shim does not have.
+func TestParseCapsRefusesMalformedFiles(t *testing.T) {
+	t.Parallel()
+	good := `"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50`
+	bad := map[string]string{
+		"maxJobBytes missing":   `{"maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
+		"maxOutboundRecords 0":  `{"maxJobBytes": 100, "maxOutboundRecords": 0, "maxErrorName": 5, "maxErrorText": 50}`,
+		"maxErrorName negative": `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": -5, "maxErrorText": 50}`,
+		"maxErrorText string":   `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": "50"}`,
+		"maxErrorText fraction": `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50.5}`,
+		"unknown member":        `{` + good + `, "maxWarm": 4}`,
+		"misspelled member":     `{"maxJobbytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
+		"not an object":         `[100, 10, 5, 50]`,
+		"empty":                 ``,
+	}
+	for name, data := range bad {
+		if caps, err := parseCaps([]byte(data)); err == nil {
+			t.Errorf("%s: parseCaps = %+v, want an error", name, caps)
+		}
+	}
+	caps, err := parseCaps([]byte(`{"comment": "c", ` + good + `}`))
+	if err != nil || caps != (CapsFile{MaxJobBytes: 100, MaxOutboundRecords: 10, MaxErrorName: 5, MaxErrorText: 50}) {
+		t.Errorf("parseCaps = %+v, %v; want the four caps", caps, err)
+	}
+}
+
+// TestShimModulesIncludeItsData: every JSON file the shim imports is one of
+// its modules, so the runtime and a deployment both have it.
+func TestShimModulesIncludeItsData(t *testing.T) {
+	t.Parallel()
+	listed := map[string]bool{}
+	for _, m := range Modules {
+		listed[m.Path] = true
+	}
+	entries, err := Files.ReadDir("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if name := "src/" + e.Name(); strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".js") {
+			if !listed[name] {
+				t.Errorf("%s is not in Modules", name)
+			}
+		}
+	}
+}
