@@ -81,17 +81,9 @@ export async function verify(request, body, secret, nowMs = Date.now()) {
   return null;
 }
 
-// DEFAULT_MAX_JOB_BYTES bounds a call's body when the gateway does not hand
-// the shim its own bound (env.MAX_JOB_BYTES): the gateway's own bound, from
-// caps.json.
-export const DEFAULT_MAX_JOB_BYTES = CAPS.maxJobBytes;
-
-// maxJobBytes is the largest body the shim reads: env.MAX_JOB_BYTES if it
-// is a positive integer, else the default.
-export function maxJobBytes(env) {
-  const n = Number(env?.MAX_JOB_BYTES);
-  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_MAX_JOB_BYTES;
-}
+// MAX_JOB_BYTES is the largest body the shim reads: caps.json's, which the
+// gateway reads too (worker.Caps), so it never sends a larger job.
+export const MAX_JOB_BYTES = CAPS.maxJobBytes;
 
 // admit checks a call before and while reading its body, in this order:
 // signature headers and time window (401), a Content-Length (411) within cap

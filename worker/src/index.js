@@ -26,7 +26,7 @@
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
-import { admit, maxJobBytes } from "./auth.js";
+import { admit, MAX_JOB_BYTES } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
@@ -54,7 +54,7 @@ export default {
     if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
-    const admitted = await admit(request, env.SHIM_SECRET, maxJobBytes(env));
+    const admitted = await admit(request, env.SHIM_SECRET, MAX_JOB_BYTES);
     if (admitted.status) {
       return Response.json({ message: admitted.message }, { status: admitted.status });
     }

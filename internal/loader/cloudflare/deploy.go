@@ -10,14 +10,12 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"strings"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
 	"github.com/cloudflare/cloudflare-go/v4/option"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 
-	"github.com/dynamic-workers/gateway/internal/loader/shim"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -54,7 +52,7 @@ type uploadPart struct {
 }
 
 // buildUpload assembles the shim's upload: a metadata part (main module,
-// compatibility date, the LOADER, SHIM_SECRET and MAX_JOB_BYTES bindings) and one part per
+// compatibility date, the LOADER and SHIM_SECRET bindings) and one part per
 // module. cloudflare-go v4.6.0's Scripts.Update sends JSON only, so the
 // multipart body is built here and passed with option.WithRequestBody.
 func buildUpload(secret string) (*upload, error) {
@@ -74,11 +72,6 @@ func buildUpload(secret string) (*upload, error) {
 				Name: cf.F("SHIM_SECRET"),
 				Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
 				Text: cf.F(secret),
-			},
-			workers.ScriptUpdateParamsMetadataBinding{
-				Name: cf.F("MAX_JOB_BYTES"),
-				Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypePlainText),
-				Text: cf.F(strconv.Itoa(shim.MaxJobBytes)),
 			},
 		}),
 	}}
@@ -168,7 +161,7 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if err != nil {
 		return explainAPIError("upload the shim", err)
 	}
-	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER, SHIM_SECRET and MAX_JOB_BYTES)\n", cfg.ScriptName, len(up.parts))
+	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER and SHIM_SECRET)\n", cfg.ScriptName, len(up.parts))
 
 	if cfg.Route != "" {
 		_, err = client.Workers.Routes.New(ctx, workers.RouteNewParams{

@@ -109,7 +109,7 @@ func TestDeployUploadsTheShim(t *testing.T) {
 		t.Errorf("metadata = %v, want main_module index.js and compatibility_date %s", f.metadata, date)
 	}
 	bindings, _ := json.Marshal(f.metadata["bindings"])
-	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"},{"name":"MAX_JOB_BYTES","text":"33554432","type":"plain_text"}]`
+	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"}]`
 	if string(bindings) != want {
 		t.Errorf("bindings = %s\nwant %s", bindings, want)
 	}

@@ -12,7 +12,6 @@ import (
 	"text/template"
 
 	"github.com/dynamic-workers/gateway/internal/egress"
-	"github.com/dynamic-workers/gateway/internal/loader/shim"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -84,7 +83,6 @@ const shim :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "SHIM_SECRET", fromEnvironment = "{{.SecretEnv}}"),
-    (name = "MAX_JOB_BYTES", text = "{{.shim.MaxJobBytes}}"),
   ],
   globalOutbound = "internet",
 );
@@ -123,7 +121,6 @@ func writeConfig(dir string, heapMB int, denied []string) (string, error) {
 	err = capnpTemplate.Execute(&buf, map[string]any{
 		"Denied":            append(append([]string{"local", "private"}, egress.Blocked()...), denied...),
 		"SecretEnv":         secretEnv,
-		"MaxJobBytes":       shim.MaxJobBytes,
 		"V8Flags":           v8Flags,
 		"Modules":           worker.Modules,
 		"CompatibilityDate": date,

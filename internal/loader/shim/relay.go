@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // ErrTimeout is the cause a backend gives the context of an execution that
@@ -20,10 +21,9 @@ import (
 var ErrTimeout = errors.New("execution timed out")
 
 // MaxJobBytes is the largest job the gateway sends a shim, and the bound the
-// shim checks a call's Content-Length against before reading its body. The
-// gateway hands it to the shim as the MAX_JOB_BYTES binding (the shim's own
-// default, for a deployment without one, is the same).
-const MaxJobBytes = 32 << 20
+// shim checks a call's Content-Length against before reading its body: both
+// read it from worker/src/caps.json.
+var MaxJobBytes = int(worker.Caps.MaxJobBytes)
 
 // pingLine is what the shim sends while a guest is silent. netLine is what
 // it sends when the guest's first outbound request reaches it: from then on

@@ -1,4 +1,4 @@
-package worker_test
+package shim_test
 
 import (
 	"errors"
@@ -10,39 +10,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/loader"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // These tests run the shim in the real runtime through the local backend,
 // which sends a job as it is given: no request validation stands between a
 // test and the shim, so they reach what only a malformed job would.
 
-func startShim(t *testing.T) *loader.Local {
+func startShim(t *testing.T) *local.Pool {
 	t.Helper()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { l.Close() })
 	return l
 }
 
-// shimJob is a job as the gateway sends it: main.js runs code.
-func shimJob(id, code string) *loader.Job {
-	return &loader.Job{
-		ID:                id,
-		Modules:           map[string]string{"main.js": code},
-		MainModule:        "main.js",
-		Env:               map[string]any{},
-		CompatibilityDate: "2026-11-16",
-		Request:           loader.GuestRequest{Method: "GET", URL: "http://localhost/", Headers: map[string]string{}},
-		MaxResponseBytes:  1 << 20,
-		MaxLogLineBytes:   64 << 10,
-		MaxLogBytes:       1 << 20,
-		Timeout:           10 * time.Second,
-	}
-}
-
 // execute runs j and returns its result, or the error the backend returned.
-func execute(t *testing.T, l *loader.Local, j *loader.Job) (*execution.Result, []*execution.Log, error) {
+func executeJob(t *testing.T, l *local.Pool, j *execution.Job) (*execution.Result, []*execution.Log, error) {
 	t.Helper()
 	var res *execution.Result
 	var logs []*execution.Log
@@ -78,14 +62,14 @@ func TestMainModuleNameIsData(t *testing.T) {
 	for i, name := range names {
 		t.Run(fmt.Sprintf("%d", i), func(t *testing.T) {
 			t.Parallel()
-			j := shimJob(fmt.Sprintf("name-%d", i), "")
+			j := loadertest.Job(fmt.Sprintf("name-%d", i), "", 10*time.Second)
 			j.Modules = map[string]string{
 				name: `export default { fetch() { return new Response(globalThis.pwned === undefined ? "named" : "pwned"); } }`,
 				// What a mangled specifier could resolve to instead.
 				"ab.js": `export default { fetch() { return new Response("decoy"); } }`,
 			}
 			j.MainModule = name
-			res, _, err := execute(t, l, j)
+			res, _, err := executeJob(t, l, j)
 			switch {
 			case err != nil:
 				t.Fatalf("name %q: Execute = %v", name, err)
@@ -104,24 +88,24 @@ func TestMainModuleNameIsData(t *testing.T) {
 func TestShimRefusesJobsWithoutCaps(t *testing.T) {
 	t.Parallel()
 	l := startShim(t)
-	cases := map[string]func(j *loader.Job){
-		"maxResponseBytes 0":  func(j *loader.Job) { j.MaxResponseBytes = 0 },
-		"maxResponseBytes -1": func(j *loader.Job) { j.MaxResponseBytes = -1 },
-		"maxLogLineBytes 0":   func(j *loader.Job) { j.MaxLogLineBytes = 0 },
-		"maxLogLineBytes -1":  func(j *loader.Job) { j.MaxLogLineBytes = -1 },
-		"maxLogBytes 0":       func(j *loader.Job) { j.MaxLogBytes = 0 },
-		"maxLogBytes -1":      func(j *loader.Job) { j.MaxLogBytes = -1 },
-		"mainModule missing":  func(j *loader.Job) { j.MainModule = "other.js" },
-		"mainModule empty":    func(j *loader.Job) { j.MainModule = "" },
-		"modules null":        func(j *loader.Job) { j.Modules = nil },
+	cases := map[string]func(j *execution.Job){
+		"maxResponseBytes 0":  func(j *execution.Job) { j.MaxResponseBytes = 0 },
+		"maxResponseBytes -1": func(j *execution.Job) { j.MaxResponseBytes = -1 },
+		"maxLogLineBytes 0":   func(j *execution.Job) { j.MaxLogLineBytes = 0 },
+		"maxLogLineBytes -1":  func(j *execution.Job) { j.MaxLogLineBytes = -1 },
+		"maxLogBytes 0":       func(j *execution.Job) { j.MaxLogBytes = 0 },
+		"maxLogBytes -1":      func(j *execution.Job) { j.MaxLogBytes = -1 },
+		"mainModule missing":  func(j *execution.Job) { j.MainModule = "other.js" },
+		"mainModule empty":    func(j *execution.Job) { j.MainModule = "" },
+		"modules null":        func(j *execution.Job) { j.Modules = nil },
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			j := shimJob("caps", `export default { fetch() { return new Response("ran"); } }`)
+			j := loadertest.Job("caps", `export default { fetch() { return new Response("ran"); } }`, 10*time.Second)
 			change(j)
-			_, _, err := execute(t, l, j)
-			var rejected *loader.RejectedError
+			_, _, err := executeJob(t, l, j)
+			var rejected *execution.RejectedError
 			field := strings.Fields(name)[0]
 			if !errors.As(err, &rejected) || !strings.Contains(rejected.Message, "invalid job: "+field) {
 				t.Errorf("Execute = %v, want the job refused for its %s", err, field)
@@ -138,10 +122,10 @@ func TestShimReservesTheOptionsModule(t *testing.T) {
 	for _, name := range []string{"__dw_options.json", "__dw_options.js", "__DW_OPTIONS.json", "sub/__dw_options.json", "__Dw_options.json"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			j := shimJob("options", `export default { fetch() { return new Response("ran"); } }`)
+			j := loadertest.Job("options", `export default { fetch() { return new Response("ran"); } }`, 10*time.Second)
 			j.Modules[name] = `{"main": "main.js", "maxLogLineBytes": 1e9}`
-			_, _, err := execute(t, l, j)
-			var rejected *loader.RejectedError
+			_, _, err := executeJob(t, l, j)
+			var rejected *execution.RejectedError
 			if !errors.As(err, &rejected) || rejected.Field != "modules" {
 				t.Errorf("Execute = %v, want the module name refused", err)
 			}
@@ -164,11 +148,11 @@ func TestGuestCannotChangeTheWrappersOptions(t *testing.T) {
 	l := startShim(t)
 	for _, reuse := range []string{"", "lift-caps"} {
 		for run := range 2 {
-			j := shimJob("lift", liftCaps)
+			j := loadertest.Job("lift", liftCaps, 10*time.Second)
 			j.Modules["evil.js"] = `export default { fetch() { return new Response("evil"); } }`
 			j.MaxLogLineBytes, j.MaxResponseBytes = 100, 100
 			j.ReuseKey = reuse
-			res, logs, err := execute(t, l, j)
+			res, logs, err := executeJob(t, l, j)
 			if err != nil || !res.Success {
 				t.Fatalf("reuse %q run %d: Execute = %v, result %+v", reuse, run, err, res)
 			}
