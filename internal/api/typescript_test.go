@@ -96,3 +96,26 @@ export function check(n: number): void {
 		t.Errorf("stderr = %q, want the logged error's stack at main.ts:8", res.Stderr)
 	}
 }
+
+// TestTypeScriptBundleNameClash: a TypeScript main module beside modules
+// already named as its bundle would be runs, whatever the clash.
+func TestTypeScriptBundleNameClash(t *testing.T) {
+	t.Parallel()
+	for name, extra := range map[string]map[string]string{
+		"main.js":                    {"main.js": `export const x = 1;`},
+		"main.js and main.bundle.js": {"main.js": `export const x = 1;`, "main.bundle.js": `export const y = 2;`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			modules := map[string]string{"main.ts": `export default { fetch(): Response { return new Response("typed"); } };`}
+			for k, v := range extra {
+				modules[k] = v
+			}
+			res := execute(t, map[string]any{"modules": modules, "mainModule": "main.ts"})
+			wantSuccess(t, res)
+			if res.Response.Body != "typed" {
+				t.Errorf("body = %q, want the TypeScript main module's answer", res.Response.Body)
+			}
+		})
+	}
+}

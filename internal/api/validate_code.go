@@ -95,8 +95,8 @@ func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, b
 		switch {
 		case !moduleNamePattern.MatchString(name) || path.Clean(name) != name || strings.Contains(name, ".."):
 			v.add(field, fieldInvalid, "module name %q must be a plain relative path such as lib/util.js", name)
-		case strings.HasPrefix(path.Base(name), ReservedModulePrefix):
-			v.add(field, fieldInvalid, "module names starting with %q are reserved", ReservedModulePrefix)
+		case reservedName(name):
+			v.add(field, fieldInvalid, "module paths with a part starting with %q (in any case) are reserved", ReservedModulePrefix)
 		}
 		switch path.Ext(name) {
 		case ".js", ".mjs", ".txt", ".ts", ".mts":
@@ -130,4 +130,15 @@ func objectKeys(raw json.RawMessage) []string {
 		}
 	}
 	return keys
+}
+
+// reservedName reports whether any part of the module path name starts with
+// ReservedModulePrefix in any case, as the shim checks it.
+func reservedName(name string) bool {
+	for part := range strings.SplitSeq(name, "/") {
+		if len(part) >= len(ReservedModulePrefix) && strings.EqualFold(part[:len(ReservedModulePrefix)], ReservedModulePrefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -64,7 +64,7 @@ func FuzzExecuteRequest(f *testing.F) {
 			t.Fatalf("main module %q is not a script among the modules", job.MainModule)
 		}
 		for name := range job.Modules {
-			if strings.HasPrefix(name, "/") || strings.Contains(name, "..") || strings.HasPrefix(name, ReservedModulePrefix) {
+			if strings.HasPrefix(name, "/") || strings.Contains(name, "..") || reservedName(name) {
 				t.Fatalf("module name %q passed validation", name)
 			}
 		}

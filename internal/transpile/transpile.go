@@ -78,12 +78,27 @@ type built struct {
 	Error  *Error `json:"error,omitempty"`
 }
 
+// bundleName names the bundle of main: main with a .js ending, or, if a
+// module already has that name, main.bundle.js, main.bundle-2.js and so on
+// (never a reserved __dw_ name: the shim refuses those).
+func bundleName(modules map[string]string, main string) string {
+	stem := strings.TrimSuffix(strings.TrimSuffix(main, path.Ext(main)), ".")
+	out := stem + ".js"
+	for i := 1; ; i++ {
+		if _, clash := modules[out]; !clash {
+			return out
+		}
+		if i == 1 {
+			out = stem + ".bundle.js"
+		} else {
+			out = fmt.Sprintf("%s.bundle-%d.js", stem, i)
+		}
+	}
+}
+
 // build runs esbuild in this process.
 func build(modules map[string]string, main string) *built {
-	out := strings.TrimSuffix(strings.TrimSuffix(main, path.Ext(main)), ".") + ".js"
-	if _, clash := modules[out]; clash {
-		out = "__dw_bundle.js"
-	}
+	out := bundleName(modules, main)
 	result := api.Build(api.BuildOptions{
 		EntryPoints:    []string{main},
 		Bundle:         true,

@@ -105,3 +105,27 @@ func TestBundleTypesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestBundleName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		modules []string
+		main    string
+		want    string
+	}{
+		{[]string{"main.ts"}, "main.ts", "main.js"},
+		{[]string{"main.ts", "main.js"}, "main.ts", "main.bundle.js"},
+		{[]string{"main.ts", "main.js", "main.bundle.js"}, "main.ts", "main.bundle-2.js"},
+		{[]string{"main.ts", "main.js", "main.bundle.js", "main.bundle-2.js"}, "main.ts", "main.bundle-3.js"},
+		{[]string{"src/app.mts"}, "src/app.mts", "src/app.js"},
+	}
+	for _, tt := range tests {
+		modules := map[string]string{}
+		for _, m := range tt.modules {
+			modules[m] = ""
+		}
+		if got := bundleName(modules, tt.main); got != tt.want {
+			t.Errorf("bundleName(%v, %q) = %q, want %q", tt.modules, tt.main, got, tt.want)
+		}
+	}
+}
