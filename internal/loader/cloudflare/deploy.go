@@ -18,6 +18,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 
 	"github.com/dynamic-workers/gateway/internal/loader/shim"
+	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -226,7 +227,7 @@ func printPlan(cfg DeployConfig, up *upload, out io.Writer) error {
 		workers.ScriptUpdateParamsMetadataBinding{
 			Name: cf.F("SHIM_SECRET"),
 			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-			Text: cf.F("[REDACTED]"),
+			Text: cf.F(redact.Text),
 		},
 	})
 	meta, err := masked.MarshalJSON()
