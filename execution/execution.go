@@ -1,7 +1,9 @@
-// Package execution holds the types of the gateway's HTTP contract
-// (shared/API.md, openapi.yaml): the body of POST /execute, the result, and
-// the events of a streamed execution. Server and clients share them so that
-// they cannot drift apart.
+// Package execution is the gateway's domain package. It holds the types of
+// its HTTP contract (openapi.yaml): the body of POST /execute, the result
+// and its error codes, the events of a streamed execution and the problem
+// codes of a refusal; and the contract between the API and the runtimes: a
+// validated Job and the Backend that runs it. Server, runtimes and clients
+// share them so that they cannot drift apart.
 package execution
 
 import (
