@@ -21,13 +21,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/backoff"
 )
 
 // Media types of POST /execute.
@@ -109,7 +109,7 @@ func (c *Client) Execute(ctx context.Context, req *execution.Request) (*executio
 		if !retry {
 			return res, err
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := retryBackoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +153,7 @@ func (c *Client) Stream(ctx context.Context, req *execution.Request) (*Stream, e
 			}
 			return newStream(ctx, resp), nil
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := retryBackoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -196,12 +196,12 @@ func (c *Client) retryAfter(ctx context.Context, attempt int, res *execution.Res
 	var gwErr *Error
 	switch {
 	case errors.As(err, &gwErr) && gwErr.StatusCode == http.StatusServiceUnavailable:
-		wait = backoff(attempt)
+		wait = retryBackoff.Delay(attempt)
 		if gwErr.hasRetryAfter {
 			wait = gwErr.RetryAfter
 		}
 	case err == nil && res != nil && res.Error != nil && res.Error.Code == execution.CodeRuntimeCrashed:
-		wait = backoff(attempt)
+		wait = retryBackoff.Delay(attempt)
 	default:
 		return 0, false
 	}
@@ -211,27 +211,9 @@ func (c *Client) retryAfter(ctx context.Context, attempt int, res *execution.Res
 	return wait, true
 }
 
-// backoff is the wait before retry attempt+1 when the gateway names none:
-// 100ms doubling up to 5s, with jitter.
-func backoff(attempt int) time.Duration {
-	d := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
-	return d/2 + rand.N(d/2)
-}
-
-// sleep waits for d or until ctx ends, and then returns ctx's error.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// retryBackoff is the wait before retry attempt+1 when the gateway names
+// none: 100ms doubling up to 5s, with jitter.
+var retryBackoff = backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 
 // hasMediaType reports whether a Content-Type header names media.
 func hasMediaType(contentType, media string) bool {

@@ -296,27 +296,3 @@ func TestCancelExecute(t *testing.T) {
 		t.Errorf("Execute() returned after %v, want well under the guest's 5s", elapsed)
 	}
 }
-
-// TestProblemCodes keeps the client's problem codes equal to the server's.
-func TestProblemCodes(t *testing.T) {
-	t.Parallel()
-	pairs := [][2]string{
-		{client.CodeMalformedJSON, api.CodeMalformedJSON},
-		{client.CodeUnsupportedMediaType, api.CodeUnsupportedMediaType},
-		{client.CodeBodyTooLarge, api.CodeBodyTooLarge},
-		{client.CodeInvalidRequest, api.CodeInvalidRequest},
-		{client.CodeNotFound, api.CodeNotFound},
-		{client.CodeMethodNotAllowed, api.CodeMethodNotAllowed},
-		{client.CodeNotAcceptable, api.CodeNotAcceptable},
-		{client.CodeUnauthorized, api.CodeUnauthorized},
-		{client.CodeRateLimited, api.CodeRateLimited},
-		{client.CodeConcurrencyLimited, api.CodeConcurrencyLimited},
-		{client.CodeRuntimeUnavailable, api.CodeRuntimeUnavailable},
-		{client.CodeInternal, api.CodeInternal},
-	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("client code %q, server code %q, want equal", p[0], p[1])
-		}
-	}
-}

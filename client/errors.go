@@ -9,22 +9,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 // Problem codes: the stable Code of an Error the gateway answered with.
+// They are package execution's, under the names this package has always
+// exported.
 const (
-	CodeMalformedJSON        = "malformed_json"         // 400: the body is not JSON
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415: the body is not application/json
-	CodeBodyTooLarge         = "body_too_large"         // 413: the body is over the gateway's limit
-	CodeInvalidRequest       = "invalid_request"        // 422: see Error.Errors
-	CodeNotFound             = "not_found"              // 404
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405
-	CodeNotAcceptable        = "not_acceptable"         // 406
-	CodeUnauthorized         = "unauthorized"           // 401: no valid API key
-	CodeRateLimited          = "rate_limited"           // 429: over the key's request quota
-	CodeConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
-	CodeRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry
-	CodeInternal             = "internal"               // 500
+	CodeMalformedJSON        = execution.ProblemMalformedJSON
+	CodeUnsupportedMediaType = execution.ProblemUnsupportedMediaType
+	CodeBodyTooLarge         = execution.ProblemBodyTooLarge
+	CodeInvalidRequest       = execution.ProblemInvalidRequest
+	CodeNotFound             = execution.ProblemNotFound
+	CodeMethodNotAllowed     = execution.ProblemMethodNotAllowed
+	CodeNotAcceptable        = execution.ProblemNotAcceptable
+	CodeUnauthorized         = execution.ProblemUnauthorized
+	CodeRateLimited          = execution.ProblemRateLimited
+	CodeConcurrencyLimited   = execution.ProblemConcurrencyLimited
+	CodeRuntimeUnavailable   = execution.ProblemRuntimeUnavailable
+	CodeInternal             = execution.ProblemInternal
 )
 
 // ErrIncompleteStream means a stream ended before its result event: the

@@ -1,7 +1,9 @@
-// Package execution holds the types of the gateway's HTTP contract
-// (shared/API.md, openapi.yaml): the body of POST /execute, the result, and
-// the events of a streamed execution. Server and clients share them so that
-// they cannot drift apart.
+// Package execution is the gateway's domain package. It holds the types of
+// its HTTP contract (openapi.yaml): the body of POST /execute, the result
+// and its error codes, the events of a streamed execution and the problem
+// codes of a refusal; and the contract between the API and the runtimes: a
+// validated Job and the Backend that runs it. Server, runtimes and clients
+// share them so that they cannot drift apart.
 package execution
 
 import (
@@ -145,23 +147,31 @@ type Code string
 
 // Error codes of Result.Error.
 const (
-	CodeException          Code = "exception"
-	CodeSyntaxError        Code = "syntax_error"
-	CodeInvalidModule      Code = "invalid_module"
-	CodeTimeout            Code = "timeout"
-	CodeCPULimit           Code = "cpu_limit"
-	CodeMemoryLimit        Code = "memory_limit"
-	CodeSubrequestLimit    Code = "subrequest_limit"
-	CodeOutputLimit        Code = "output_limit"
-	CodeRuntimeCrashed     Code = "runtime_crashed"
-	CodeRuntimeUnavailable Code = "runtime_unavailable"
+	CodeException       Code = "exception"
+	CodeSyntaxError     Code = "syntax_error"
+	CodeInvalidModule   Code = "invalid_module"
+	CodeTimeout         Code = "timeout"
+	CodeCPULimit        Code = "cpu_limit"
+	CodeMemoryLimit     Code = "memory_limit"
+	CodeSubrequestLimit Code = "subrequest_limit"
+	CodeOutputLimit     Code = "output_limit"
+	CodeRuntimeCrashed  Code = "runtime_crashed"
 )
 
-// Known reports whether c is one of the codes above.
+// CodeRuntimeUnavailable is not a result code: no execution ends with it.
+// runtime_unavailable is the problem code of a 503 refusal, when no runtime
+// could take the execution.
+//
+// Deprecated: use ProblemRuntimeUnavailable, and match a refusal with
+// client.CodeRuntimeUnavailable.
+const CodeRuntimeUnavailable Code = ProblemRuntimeUnavailable
+
+// Known reports whether c is one of the error codes of Result.Error (which
+// CodeRuntimeUnavailable is not).
 func (c Code) Known() bool {
 	switch c {
 	case CodeException, CodeSyntaxError, CodeInvalidModule, CodeTimeout, CodeCPULimit, CodeMemoryLimit,
-		CodeSubrequestLimit, CodeOutputLimit, CodeRuntimeCrashed, CodeRuntimeUnavailable:
+		CodeSubrequestLimit, CodeOutputLimit, CodeRuntimeCrashed:
 		return true
 	}
 	return false

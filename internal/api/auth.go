@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
@@ -61,7 +62,7 @@ func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http
 					m.AuthFailures.WithLabelValues(label).Inc()
 					ev.Msg("authentication failed")
 					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers"`)
-					writeProblem(w, r, newProblem(http.StatusUnauthorized, CodeUnauthorized,
+					writeProblem(w, r, newProblem(http.StatusUnauthorized, execution.ProblemUnauthorized,
 						"a valid API key is required: Authorization: Bearer <key>"))
 					return
 				}
@@ -104,7 +105,7 @@ func rateLimit(quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler 
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			hlog.FromRequest(r).Warn().Msg("rate limited")
 			m.Limited.WithLabelValues(callerOf(r.Context()).name, "rate").Inc()
-			writeProblem(w, r, newProblem(http.StatusTooManyRequests, CodeRateLimited,
+			writeProblem(w, r, newProblem(http.StatusTooManyRequests, execution.ProblemRateLimited,
 				"this API key started its quota of executions for the current window; retry after Retry-After seconds"))
 		}),
 	)
@@ -122,7 +123,7 @@ func concurrencyLimit(m *metrics.Metrics) func(http.Handler) http.Handler {
 				mu.Unlock()
 				hlog.FromRequest(r).Warn().Int("limit", c.concurrency).Msg("concurrency limited")
 				m.Limited.WithLabelValues(c.name, "concurrency").Inc()
-				p := newProblem(http.StatusTooManyRequests, CodeConcurrencyLimited,
+				p := newProblem(http.StatusTooManyRequests, execution.ProblemConcurrencyLimited,
 					"this API key has "+strconv.Itoa(c.concurrency)+" executions running, its limit; retry when one ends")
 				p.retryAfter = 1
 				writeProblem(w, r, p)

@@ -8,13 +8,15 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 // encode writes v as JSON with the given status and content type.
 func encode[T any](w http.ResponseWriter, status int, contentType string, v T) {
 	data, err := marshal(v)
 	if err != nil {
-		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
+		http.Error(w, `{"code":"`+execution.ProblemInternal+`"}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
@@ -38,32 +40,32 @@ func marshal[T any](v T) ([]byte, error) {
 func readJSONObject(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return nil, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+		return nil, newProblem(http.StatusUnsupportedMediaType, execution.ProblemUnsupportedMediaType,
 			fmt.Sprintf("Content-Type must be application/json, not %q", r.Header.Get("Content-Type")))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, newProblem(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			return nil, newProblem(http.StatusRequestEntityTooLarge, execution.ProblemBodyTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", limit))
 		}
-		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "could not read the request body")
+		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "could not read the request body")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var members map[string]json.RawMessage
 	if err := dec.Decode(&members); err != nil {
 		var notObject *json.UnmarshalTypeError
 		if errors.As(err, &notObject) {
-			return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body must be a JSON object, not "+notObject.Value)
+			return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body must be a JSON object, not "+notObject.Value)
 		}
-		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body is not valid JSON: "+jsonErrorDetail(err))
+		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body is not valid JSON: "+jsonErrorDetail(err))
 	}
 	if members == nil {
-		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body must be a JSON object, not null")
+		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body must be a JSON object, not null")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, newProblem(http.StatusBadRequest, CodeMalformedJSON, "request body has data after its JSON value")
+		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body has data after its JSON value")
 	}
 	return members, nil
 }

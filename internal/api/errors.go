@@ -9,22 +9,6 @@ import (
 	"github.com/rs/zerolog/hlog"
 )
 
-// Problem codes: the stable, machine-readable `code` of every problem response.
-const (
-	CodeMalformedJSON        = "malformed_json"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeBodyTooLarge         = "body_too_large"
-	CodeInvalidRequest       = "invalid_request"
-	CodeNotFound             = "not_found"
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeNotAcceptable        = "not_acceptable"
-	CodeUnauthorized         = "unauthorized"
-	CodeRateLimited          = "rate_limited"
-	CodeConcurrencyLimited   = "concurrency_limited"
-	CodeRuntimeUnavailable   = "runtime_unavailable"
-	CodeInternal             = "internal"
-)
-
 // Problem is an RFC 9457 problem detail, the one error type of the API.
 type Problem struct {
 	Type     string         `json:"type"`
@@ -73,16 +57,16 @@ func toProblem(err error) *Problem {
 		if field == "" {
 			field = "(request)"
 		}
-		p := newProblem(http.StatusUnprocessableEntity, CodeInvalidRequest, "the runtime rejected the request")
+		p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, "the runtime rejected the request")
 		p.Errors = []FieldProblem{{Field: field, Code: "rejected_by_runtime", Detail: rejected.Message}}
 		return p
 	}
 	if errors.Is(err, execution.ErrUnavailable) {
-		p := newProblem(http.StatusServiceUnavailable, CodeRuntimeUnavailable, "no runtime can take the execution now; retry later")
+		p := newProblem(http.StatusServiceUnavailable, execution.ProblemRuntimeUnavailable, "no runtime can take the execution now; retry later")
 		p.retryAfter = 1
 		return p
 	}
-	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+	return newProblem(http.StatusInternalServerError, execution.ProblemInternal, "internal error")
 }
 
 // writeProblem renders err as application/problem+json. Details of internal

@@ -40,7 +40,7 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 		}
 		job, problems := validateExecute(members, opts.Limits, opts.Now())
 		if problems != nil {
-			p := newProblem(http.StatusUnprocessableEntity, CodeInvalidRequest, summarize(problems))
+			p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, summarize(problems))
 			p.Errors = problems
 			return p
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
@@ -86,7 +87,7 @@ func recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				hlog.FromRequest(r).Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
-				writeProblem(w, r, newProblem(http.StatusInternalServerError, CodeInternal, "internal error"))
+				writeProblem(w, r, newProblem(http.StatusInternalServerError, execution.ProblemInternal, "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)

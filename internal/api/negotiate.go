@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 // Media types POST /execute can answer with, in the server's order of
@@ -33,7 +35,7 @@ func negotiate(accept string) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", newProblem(http.StatusNotAcceptable, CodeNotAcceptable,
+		return "", newProblem(http.StatusNotAcceptable, execution.ProblemNotAcceptable,
 			"Accept must allow application/json, application/x-ndjson or text/event-stream, not "+strconvQuote(accept))
 	}
 	return best, nil

@@ -13,10 +13,10 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	r := chi.NewRouter()
 	r.Use(withExecutionID, accessLog(log, opts.Metrics), recoverer)
 	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
-		return newProblem(http.StatusNotFound, CodeNotFound, "no route for "+r.URL.Path)
+		return newProblem(http.StatusNotFound, execution.ProblemNotFound, "no route for "+r.URL.Path)
 	}))
 	r.MethodNotAllowed(handle(func(w http.ResponseWriter, r *http.Request) error {
-		return newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		return newProblem(http.StatusMethodNotAllowed, execution.ProblemMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	}))
 
 	m := opts.Metrics

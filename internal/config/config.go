@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
 // Config is the gateway's effective configuration.
@@ -105,7 +106,7 @@ func (s Secret) String() string {
 	if s == "" {
 		return ""
 	}
-	return "[REDACTED]"
+	return redact.Text
 }
 
 // MarshalJSON keeps secrets out of JSON, such as the startup log line.
@@ -295,7 +296,7 @@ func effective(v *viper.Viper, cfg *Config) map[string]string {
 		case s.Key == "auth.keys":
 			val = strings.Join(slices.Sorted(maps.Keys(cfg.Auth.Keys)), ",")
 		case s.Secret && val != "":
-			val = "[REDACTED]"
+			val = redact.Text
 		}
 		out[s.Key] = val
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/backoff"
 	"github.com/dynamic-workers/gateway/internal/loader/shim"
 )
 
@@ -46,6 +47,9 @@ type Relay struct {
 	log     zerolog.Logger
 	client  *http.Client
 	breaker breaker
+	// redial is the wait before calling the shim again after the connection
+	// was refused (tests give it a fake clock).
+	redial backoff.Policy
 
 	mu       sync.Mutex
 	verified error // result of the last secret check; nil when it passed
@@ -90,6 +94,7 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 			ExpectContinueTimeout: time.Second,
 		}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
+		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,
 		done:    make(chan struct{}),
 	}
@@ -184,9 +189,10 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 		err = call.Run(ctx, job, emit)
 		var lost *shim.LostError
 		// Only a connection refused before anything was sent is safe to
-		// repeat: the shim cannot have started the execution.
-		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 && ctx.Err() == nil {
-			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		// repeat: the shim cannot have started the execution. The wait ends
+		// with ctx; err then stays the refusal, judged below.
+		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 &&
+			c.redial.Wait(ctx, attempt) == nil {
 			continue
 		}
 		break

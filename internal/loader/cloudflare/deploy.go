@@ -16,6 +16,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v4/option"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 
+	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -219,7 +220,7 @@ func printPlan(cfg DeployConfig, up *upload, out io.Writer) error {
 		workers.ScriptUpdateParamsMetadataBinding{
 			Name: cf.F("SHIM_SECRET"),
 			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-			Text: cf.F("[REDACTED]"),
+			Text: cf.F(redact.Text),
 		},
 	})
 	meta, err := masked.MarshalJSON()

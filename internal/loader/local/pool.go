@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/backoff"
 	"github.com/rs/zerolog"
 )
 
@@ -144,11 +145,11 @@ type slot struct {
 	recycle   chan string // asks the slot's supervisor to replace its process, and why
 }
 
-const (
-	minRestartDelay = 50 * time.Millisecond
-	maxRestartDelay = 5 * time.Second
-	stopGrace       = 2 * time.Second
-)
+// restartBackoff is the wait before starting a slot's process again after
+// a failure nothing explains: 50ms doubling up to 5s.
+var restartBackoff = backoff.Policy{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+
+const stopGrace = 2 * time.Second
 
 // Reasons a process stops serving.
 const (
@@ -233,21 +234,21 @@ func newTransport(conns int) *http.Transport {
 // supervise keeps slot s served by a healthy process until ctx ends.
 func (l *Pool) supervise(ctx context.Context, s *slot) {
 	log := l.log.With().Int("slot", s.index).Str("isolation", s.isolation.String()).Logger()
-	delay := minRestartDelay
+	failures := 0    // in a row, for restartBackoff
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
 		p, err := l.start(ctx, s)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Error().Err(err).Dur("retry_in", delay).Msg("runtime failed to start")
+				log.Error().Err(err).Dur("retry_in", restartBackoff.Delay(failures)).Msg("runtime failed to start")
 			}
 			if old != nil && old.running() {
 				// Keep the old process serving; try the replacement later.
 				l.setServing(s, old)
 				p, old = old, nil
 			} else {
-				sleep(ctx, delay)
-				delay = min(2*delay, maxRestartDelay)
+				_ = restartBackoff.Wait(ctx, failures)
+				failures++
 				continue
 			}
 		} else {
@@ -283,11 +284,11 @@ func (l *Pool) supervise(ctx context.Context, s *slot) {
 		// and waiting to replace it would cost every caller capacity.
 		explained := l.verdictOf(p).cause != causeCrash
 		if explained || time.Since(started) > 10*time.Second {
-			delay = minRestartDelay
+			failures = 0
 		}
-		sleep(ctx, delay)
+		_ = restartBackoff.Wait(ctx, failures)
 		if !explained {
-			delay = min(2*delay, maxRestartDelay)
+			failures++
 		}
 	}
 }
@@ -337,15 +338,6 @@ func newGroupPrefix() string {
 func (l *Pool) replaced(event, reason string) {
 	if l.cfg.OnReplace != nil {
 		l.cfg.OnReplace(event, reason)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 
