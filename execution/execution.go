@@ -147,31 +147,23 @@ type Code string
 
 // Error codes of Result.Error.
 const (
-	CodeException       Code = "exception"
-	CodeSyntaxError     Code = "syntax_error"
-	CodeInvalidModule   Code = "invalid_module"
-	CodeTimeout         Code = "timeout"
-	CodeCPULimit        Code = "cpu_limit"
-	CodeMemoryLimit     Code = "memory_limit"
-	CodeSubrequestLimit Code = "subrequest_limit"
-	CodeOutputLimit     Code = "output_limit"
-	CodeRuntimeCrashed  Code = "runtime_crashed"
+	CodeException          Code = "exception"
+	CodeSyntaxError        Code = "syntax_error"
+	CodeInvalidModule      Code = "invalid_module"
+	CodeTimeout            Code = "timeout"
+	CodeCPULimit           Code = "cpu_limit"
+	CodeMemoryLimit        Code = "memory_limit"
+	CodeSubrequestLimit    Code = "subrequest_limit"
+	CodeOutputLimit        Code = "output_limit"
+	CodeRuntimeCrashed     Code = "runtime_crashed"
+	CodeRuntimeUnavailable Code = "runtime_unavailable"
 )
 
-// CodeRuntimeUnavailable is not a result code: no execution ends with it.
-// runtime_unavailable is the problem code of a 503 refusal, when no runtime
-// could take the execution.
-//
-// Deprecated: use ProblemRuntimeUnavailable, and match a refusal with
-// client.CodeRuntimeUnavailable.
-const CodeRuntimeUnavailable Code = ProblemRuntimeUnavailable
-
-// Known reports whether c is one of the error codes of Result.Error (which
-// CodeRuntimeUnavailable is not).
+// Known reports whether c is one of the codes above.
 func (c Code) Known() bool {
 	switch c {
 	case CodeException, CodeSyntaxError, CodeInvalidModule, CodeTimeout, CodeCPULimit, CodeMemoryLimit,
-		CodeSubrequestLimit, CodeOutputLimit, CodeRuntimeCrashed:
+		CodeSubrequestLimit, CodeOutputLimit, CodeRuntimeCrashed, CodeRuntimeUnavailable:
 		return true
 	}
 	return false
