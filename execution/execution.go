@@ -147,15 +147,19 @@ type Code string
 
 // Error codes of Result.Error.
 const (
-	CodeException          Code = "exception"
-	CodeSyntaxError        Code = "syntax_error"
-	CodeInvalidModule      Code = "invalid_module"
-	CodeTimeout            Code = "timeout"
-	CodeCPULimit           Code = "cpu_limit"
-	CodeMemoryLimit        Code = "memory_limit"
-	CodeSubrequestLimit    Code = "subrequest_limit"
-	CodeOutputLimit        Code = "output_limit"
-	CodeRuntimeCrashed     Code = "runtime_crashed"
+	CodeException       Code = "exception"
+	CodeSyntaxError     Code = "syntax_error"
+	CodeInvalidModule   Code = "invalid_module"
+	CodeTimeout         Code = "timeout"
+	CodeCPULimit        Code = "cpu_limit"
+	CodeMemoryLimit     Code = "memory_limit"
+	CodeSubrequestLimit Code = "subrequest_limit"
+	CodeOutputLimit     Code = "output_limit"
+	CodeRuntimeCrashed  Code = "runtime_crashed"
+	// CodeRuntimeUnavailable is in openapi.yaml's ErrorCode enum, so it
+	// stays a known code, but no execution ends with it: a runtime that
+	// cannot take an execution is the 503 problem ProblemRuntimeUnavailable,
+	// before anything runs.
 	CodeRuntimeUnavailable Code = "runtime_unavailable"
 )
 

@@ -20,12 +20,28 @@ var ErrQueueFull = fmt.Errorf("%w: every runtime is busy and the wait queue is f
 // never for, or in front of, anyone else.
 func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*process, error) {
 	var timeout <-chan time.Time
-	waiting, limit := &l.waiting, l.cfg.QueueSize
+	waiting, limit, wait := &l.waiting, l.cfg.QueueSize, l.cfg.QueueTimeout
 	if a.isolation != isolateNone {
 		// Its own queue, which holds at least a process's worth of runs
 		// again even with no queue configured: the isolation processes
 		// start when first needed, so their first executions always wait.
 		waiting, limit = &l.isoWait[a.isolation-1], max(limit, l.cfg.MaxConcurrency)
+	}
+	if a.isolation == isolateRerun {
+		// A run again waits its turn for as long as its own timeout: its
+		// caller waits for its result anyway, and each of the others
+		// before it ends within theirs.
+		if a.job != nil {
+			wait = max(wait, a.job.Timeout)
+		}
+		l.mu.Lock()
+		l.rerunQueue[a] = struct{}{}
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			delete(l.rerunQueue, a)
+			l.mu.Unlock()
+		}()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -35,7 +51,7 @@ func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*proce
 		}
 		var p *process
 		if a.isolation != isolateNone {
-			p = l.isolatedLocked(a.isolation)
+			p = l.isolatedLocked(a)
 		} else {
 			p = l.pickLocked(reuseKey)
 		}
@@ -47,7 +63,7 @@ func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*proce
 			return nil, ErrQueueFull
 		}
 		if timeout == nil {
-			t := time.NewTimer(l.cfg.QueueTimeout)
+			t := time.NewTimer(wait)
 			defer t.Stop()
 			timeout = t.C
 		}
@@ -60,7 +76,7 @@ func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*proce
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-timeout:
-			err = fmt.Errorf("%w: no runtime was free within %v", execution.ErrUnavailable, l.cfg.QueueTimeout)
+			err = fmt.Errorf("%w: no runtime was free within %v", execution.ErrUnavailable, wait)
 		}
 		l.mu.Lock()
 		*waiting--
@@ -70,10 +86,14 @@ func (l *Pool) acquire(ctx context.Context, a *attempt, reuseKey string) (*proce
 	}
 }
 
-// isolatedLocked returns the isolation process of kind i if it can take an
-// execution now (it is up, answering and empty), else nil. The first call
-// starts its slot: a pool whose guests never cost a process never runs it.
-func (l *Pool) isolatedLocked(i isolation) *process {
+// isolatedLocked returns the isolation process for attempt a if it can
+// take it now (it is up, answering and empty), else nil. Runs again take
+// their turns oldest first (by when the execution first started): after an
+// unexplained loss the likeliest cause is the last to have started, so the
+// others run before it. The first call starts the slot: a pool whose guests
+// never cost a process never runs it.
+func (l *Pool) isolatedLocked(a *attempt) *process {
+	i := a.isolation
 	s := l.isolation[i-1]
 	if s == nil {
 		s = &slot{index: len(l.slots) + int(i) - 1, isolation: i, recycle: make(chan string, 1)}
@@ -84,6 +104,13 @@ func (l *Pool) isolatedLocked(i isolation) *process {
 	p := s.proc
 	if p == nil || !p.responsive || p.draining || p.inflight > 0 || !p.running() {
 		return nil
+	}
+	if i == isolateRerun {
+		for b := range l.rerunQueue {
+			if b != a && b.firstStarted.Before(a.firstStarted) {
+				return nil
+			}
+		}
 	}
 	return p
 }

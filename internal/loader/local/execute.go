@@ -34,7 +34,7 @@ func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execut
 		}
 		st.logs = 0
 	}
-	second := &attempt{job: job, rerun: true, isolation: first.isolation}
+	second := &attempt{job: job, rerun: true, isolation: first.isolation, firstStarted: first.started}
 	if st.alone {
 		second.isolation = isolateRerun
 	}

@@ -312,17 +312,33 @@ func TestIsolationProcesses(t *testing.T) {
 		kind isolation
 		want *process
 	}{{isolateQuarantined, quar}, {isolateRerun, rerun}} {
-		if p := l.isolatedLocked(tt.kind); p != tt.want {
+		if p := l.isolatedLocked(&attempt{isolation: tt.kind}); p != tt.want {
 			t.Fatalf("%v pick = %p, want %p", tt.kind, p, tt.want)
 		}
 		l.takeLocked(tt.want, &attempt{isolation: tt.kind}, "")
-		if p := l.isolatedLocked(tt.kind); p != nil {
+		if p := l.isolatedLocked(&attempt{isolation: tt.kind}); p != nil {
 			t.Errorf("second %v pick while one runs = %p, want none: they take turns", tt.kind, p)
 		}
 	}
+	// Runs again take turns oldest first: the last to have started is the
+	// likeliest cause of an unexplained loss.
+	rerun.inflight = 0
+	older := &attempt{isolation: isolateRerun, firstStarted: time.Unix(1, 0)}
+	younger := &attempt{isolation: isolateRerun, firstStarted: time.Unix(2, 0)}
+	l.rerunQueue = map[*attempt]struct{}{older: {}, younger: {}}
+	if p := l.isolatedLocked(younger); p != nil {
+		t.Errorf("rerun pick for the younger of two = %p, want none: the older goes first", p)
+	}
+	if p := l.isolatedLocked(older); p != rerun {
+		t.Errorf("rerun pick for the older = %p, want the rerun process %p", p, rerun)
+	}
+	delete(l.rerunQueue, older)
+	if p := l.isolatedLocked(younger); p != rerun {
+		t.Errorf("rerun pick for the younger once alone = %p, want the rerun process %p", p, rerun)
+	}
 	quar.inflight = 0
 	quar.responsive = false
-	if p := l.isolatedLocked(isolateQuarantined); p != nil {
+	if p := l.isolatedLocked(&attempt{isolation: isolateQuarantined}); p != nil {
 		t.Errorf("pick of an unresponsive quarantine process = %p, want none", p)
 	}
 	if got := l.allSlotsLocked(); len(got) != 4 || got[2] != l.isolation[0] || got[3] != l.isolation[1] || len(l.slots) != 2 {

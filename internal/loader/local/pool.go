@@ -123,13 +123,15 @@ type Pool struct {
 	// lower CPU priority), one for runs again that must run alone (an
 	// unexplained loss), so that those never wait behind the former.
 	isolation [2]*slot
-	waiting   int           // executions in the wait queue
-	isoWait   [2]int        // executions waiting for each isolation process
-	changed   chan struct{} // closed and replaced whenever capacity may have freed
-	closing   bool          // no new executions (Drain or Close was called)
-	retired   []*process    // replaced processes finishing their executions
-	closed    bool
-	next      int // where the least-loaded search starts, so ties rotate
+	waiting   int    // executions in the wait queue
+	isoWait   [2]int // executions waiting for each isolation process
+	// rerunQueue holds the runs again waiting for the rerun process.
+	rerunQueue map[*attempt]struct{}
+	changed    chan struct{} // closed and replaced whenever capacity may have freed
+	closing    bool          // no new executions (Drain or Close was called)
+	retired    []*process    // replaced processes finishing their executions
+	closed     bool
+	next       int // where the least-loaded search starts, so ties rotate
 
 	ctx  context.Context // the supervisors' context, ended by Close
 	base zerolog.Logger  // the logger processes write their output to
@@ -200,6 +202,7 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 		prefix:     prefix,
 		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
 		quarantine: newQuarantine(),
+		rerunQueue: map[*attempt]struct{}{},
 	}
 	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).Msg("runtime memory bound")
 	for i := range cfg.Processes {

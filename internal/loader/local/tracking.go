@@ -10,14 +10,17 @@ import (
 // for it: when it started, the resident-memory growth seen while it ran,
 // and whether it passed its deadline with the process silent.
 type attempt struct {
-	job       *execution.Job
-	started   time.Time // when it got its place on a process
-	deadline  time.Time // when its timeout ends
-	rerun     bool      // this is the execution's second run
-	isolation isolation // where it runs when it must run alone
-	base      int64     // the process's resident memory at the last sample
-	growth    int64     // the sum of positive changes sampled while it ran
-	overdue   bool
+	job      *execution.Job
+	started  time.Time // when it got its place on a process
+	deadline time.Time // when its timeout ends
+	rerun    bool      // this is the execution's second run
+	// firstStarted is when the execution's first run got its place: the
+	// order runs again take turns in.
+	firstStarted time.Time
+	isolation    isolation // where it runs when it must run alone
+	base         int64     // the process's resident memory at the last sample
+	growth       int64     // the sum of positive changes sampled while it ran
+	overdue      bool
 }
 
 // isolation says whether an execution must run alone, and where.
