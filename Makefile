@@ -47,7 +47,8 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 # Benchmarks (not part of make test): the comparison suite (cmd/bench: the
-# gateway against a bare loader Worker, the in-runtime floor, node per
+# gateway against a bare loader Worker side by side in one table, fresh and
+# warm (LOADER.get), the in-runtime floor, node per
 # execution, pool scaling, reuse, streaming and a 20,000-execution soak; it
 # writes bench/results/), then the Go micro-benchmarks of the hot paths.
 bench: $(WORKERD)

@@ -1,8 +1,12 @@
 // The bare alternative the gateway is measured against: a minimal loader
 // Worker with no gateway, no capture, no streaming. POST / runs the posted
-// code in a fresh isolate and returns its body. POST /floor creates `loops`
+// code in a fresh isolate and returns its body. POST /warm runs it in a warm
+// isolate kept by LOADER.get under one fixed id per distinct code, date and
+// flags, as the gateway's isolate "reuse" does. POST /floor creates `loops`
 // isolates one after another inside this one request (no HTTP per isolate)
 // and returns the average time each took: the floor of isolate creation.
+const warmIds = new Map(); // code, date and flags -> the warm isolate's id
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -24,7 +28,18 @@ export default {
       }
       return Response.json({ msPerIsolate: (Date.now() - start) / job.loops });
     }
-    const worker = env.LOADER.load(code());
+    let worker;
+    if (url.pathname === "/warm") {
+      const key = JSON.stringify([job.compatibilityDate, job.compatibilityFlags ?? [], job.code]);
+      let id = warmIds.get(key);
+      if (id === undefined) {
+        id = "warm" + warmIds.size;
+        warmIds.set(key, id);
+      }
+      worker = env.LOADER.get(id, code);
+    } else {
+      worker = env.LOADER.load(code());
+    }
     const response = await worker.getEntrypoint().fetch("http://localhost/");
     return new Response(await response.text());
   },

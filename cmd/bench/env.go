@@ -179,10 +179,11 @@ func (e *benchEnv) close() {
 	os.RemoveAll(e.dir)
 }
 
-func (e *benchEnv) bareURLs() []string {
+// bareURLs is path on every bare workerd process.
+func (e *benchEnv) bareURLs(path string) []string {
 	var urls []string
 	for _, b := range e.bare {
-		urls = append(urls, b.url)
+		urls = append(urls, b.url+path)
 	}
 	return urls
 }

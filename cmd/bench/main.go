@@ -1,9 +1,12 @@
 // Command bench measures the gateway against the alternatives in one run:
-// a bare workerd loader Worker, the in-runtime floor of isolate creation,
-// one node process per execution, pool scaling, warm isolates, streaming
-// delay, benign executions beside hostile ones, and memory over a soak. Runs alternate A/B so drift hits both
-// sides; each figure is the median of repeats with their min–max. It prints
-// a table and writes bench/results/latest.json and latest.svg.
+// a bare workerd loader Worker (fresh isolates with LOADER.load, warm ones
+// with LOADER.get against isolate "reuse"), the in-runtime floor of isolate
+// creation, one node process per execution, pool scaling, reuse against
+// fresh, streaming delay, benign executions beside hostile ones, and memory
+// over a soak. Runs alternate A/B so drift hits both sides; each figure is
+// the median of repeats with their min–max. It prints the gateway and the
+// bare loader in one table with their ratios and the targets, and writes
+// bench/results/latest.json and latest.svg.
 //
 //	go run ./cmd/bench [-repeats 3] [-n 300] [-hostile 2000] [-soak 20000] [-cpuprofile FILE]
 package main
@@ -65,7 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
 	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
 	logFile := fs.String("log", "", "write the gateways' logs to this file")
-	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, pool, reuse, node, streaming, hostile, soak); empty: all")
+	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, pool, reuse, node, streaming, hostile, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +93,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}{
 		{"floor", measureFloor},
 		{"concurrency", measureConcurrency},
+		{"warm", measureWarm},
 		{"pool", measurePool},
 		{"reuse", measureReuse},
 		{"node", measureNode},

@@ -18,6 +18,11 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
+// guestFlags are the compatibility flags every side's guest is given: none,
+// so the guest compatibility date's defaults. The gateway's requests carry
+// none either.
+var guestFlags []string
+
 const helloCode = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`
 
 func gatewayBody(date, isolate string) []byte {
@@ -31,13 +36,13 @@ func bareBody(date string, flags []string) []byte {
 }
 
 // measureFloor creates isolates in a loop inside one workerd request, with
-// the guest's default flags (nodejs_compat on from 2026-08-04) and without
-// nodejs_compat.
+// the guest's flags (guestFlags: the date's defaults, nodejs_compat on from
+// 2026-08-04) and without nodejs_compat.
 func measureFloor(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	for _, side := range []struct {
 		name  string
 		flags []string
-	}{{"default flags", nil}, {"no_nodejs_compat", []string{"no_nodejs_compat"}}} {
+	}{{"default flags", guestFlags}, {"no_nodejs_compat", []string{"no_nodejs_compat"}}} {
 		var samples []float64
 		for range o.repeats {
 			body, _ := json.Marshal(map[string]any{"code": helloCode, "compatibilityDate": o.date, "compatibilityFlags": side.flags, "loops": 100})
@@ -55,48 +60,9 @@ func measureFloor(ctx context.Context, e *benchEnv, o options, r *Report) error 
 			}
 			samples = append(samples, out.MsPerIsolate)
 		}
-		r.Floor = append(r.Floor, Figure{Name: "isolate in a loop, " + side.name, Unit: "ms", Stat: stat(samples)})
+		r.Floor = append(r.Floor, Figure{Name: "isolate in a loop, " + side.name, Unit: "ms", Stat: stat(samples), Flags: side.flags})
 	}
 	return nil
-}
-
-// measureConcurrency compares the gateway with as many bare workerd
-// processes as its pool has, at concurrency 1, 2, 4 and 8.
-func measureConcurrency(ctx context.Context, e *benchEnv, o options, r *Report) error {
-	g := e.gateways[runtime.NumCPU()]
-	gw := []string{g.srv.URL + "/execute"}
-	bare := e.bareURLs()
-	return profile(o.cpuprofile, func() error {
-		for _, conc := range []int{1, 2, 4, 8} {
-			var gp50, gp99, gtp, bp50, bp99, btp []float64
-			for i := range o.repeats {
-				sides := []func(){
-					func() {
-						res := e.load(ctx, gw, gatewayBody(o.date, "fresh"), o.n, conc, `"success":true`)
-						gp50, gp99, gtp = append(gp50, ms(res.p(.5))), append(gp99, ms(res.p(.99))), append(gtp, res.throughput())
-						r.Failures += res.failures
-					},
-					func() {
-						res := e.load(ctx, bare, bareBody(o.date, nil), o.n, conc, "ok")
-						bp50, bp99, btp = append(bp50, ms(res.p(.5))), append(bp99, ms(res.p(.99))), append(btp, res.throughput())
-						r.Failures += res.failures
-					},
-				}
-				if i%2 == 1 { // alternate which side goes first
-					sides[0], sides[1] = sides[1], sides[0]
-				}
-				for _, s := range sides {
-					s()
-				}
-			}
-			r.Concurrency = append(r.Concurrency, ConcurrencyRow{
-				Concurrency: conc,
-				Gateway:     Side{P50: stat(gp50), P99: stat(gp99), Throughput: stat(gtp)},
-				Bare:        Side{P50: stat(bp50), P99: stat(bp99), Throughput: stat(btp)},
-			})
-		}
-		return nil
-	})
 }
 
 // measurePool compares throughput with one runtime process and with one per CPU.

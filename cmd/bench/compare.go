@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+)
+
+// comparison is what one gateway-against-bare measurement sends to each side.
+type comparison struct {
+	gateway, bare         []string // URLs, round-robin
+	gatewayBody, bareBody []byte
+}
+
+// measureConcurrency compares the gateway (fresh isolates) with as many bare
+// workerd processes as its pool has, at concurrency 1, 2, 4 and 8.
+func measureConcurrency(ctx context.Context, e *benchEnv, o options, r *Report) error {
+	c := comparison{
+		gateway:     []string{e.gateways[runtime.NumCPU()].srv.URL + "/execute"},
+		bare:        e.bareURLs("/"),
+		gatewayBody: gatewayBody(o.date, "fresh"),
+		bareBody:    bareBody(o.date, guestFlags),
+	}
+	return profile(o.cpuprofile, func() error {
+		r.Concurrency = e.compare(ctx, o, c, r)
+		return nil
+	})
+}
+
+// measureWarm compares the gateway with isolate "reuse" with bare workerd
+// processes serving the same code from LOADER.get under a fixed id.
+func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
+	c := comparison{
+		gateway:     []string{e.gateways[runtime.NumCPU()].srv.URL + "/execute"},
+		bare:        e.bareURLs("/warm"),
+		gatewayBody: gatewayBody(o.date, "reuse"),
+		bareBody:    bareBody(o.date, guestFlags),
+	}
+	r.Warm = e.compare(ctx, o, c, r)
+	return nil
+}
+
+// compare measures both sides of c at concurrency 1, 2, 4 and 8, o.repeats
+// times each, alternating which side goes first so drift hits both. The
+// ratios are taken per repeat, between the two runs made back to back. A
+// warm-up at concurrency 8 first brings both sides to their steady state
+// (connections open, code compiled, warm isolates created) so the first
+// measured run does not pay for it.
+func (e *benchEnv) compare(ctx context.Context, o options, c comparison, r *Report) []ConcurrencyRow {
+	warmup := 32 * len(c.bare)
+	r.Failures += e.load(ctx, c.gateway, c.gatewayBody, warmup, 8, `"success":true`).failures
+	r.Failures += e.load(ctx, c.bare, c.bareBody, warmup, 8, "ok").failures
+	var rows []ConcurrencyRow
+	for _, conc := range []int{1, 2, 4, 8} {
+		var g, b sideSamples
+		var p50Ratio, tpRatio []float64
+		for i := range o.repeats {
+			sides := []func(){
+				func() { g.add(e.load(ctx, c.gateway, c.gatewayBody, o.n, conc, `"success":true`), r) },
+				func() { b.add(e.load(ctx, c.bare, c.bareBody, o.n, conc, "ok"), r) },
+			}
+			if i%2 == 1 {
+				slices.Reverse(sides)
+			}
+			for _, s := range sides {
+				s()
+			}
+			p50Ratio = append(p50Ratio, g.p50[i]/b.p50[i])
+			tpRatio = append(tpRatio, g.throughput[i]/b.throughput[i])
+		}
+		rows = append(rows, ConcurrencyRow{
+			Concurrency: conc, Gateway: g.side(), Bare: b.side(),
+			P50Ratio: stat(p50Ratio), ThroughputRatio: stat(tpRatio),
+		})
+	}
+	return rows
+}
+
+// sideSamples collects one side's figures over the repeats.
+type sideSamples struct{ p50, p99, throughput []float64 }
+
+func (s *sideSamples) add(res loadRun, r *Report) {
+	s.p50 = append(s.p50, ms(res.p(.5)))
+	s.p99 = append(s.p99, ms(res.p(.99)))
+	s.throughput = append(s.throughput, res.throughput())
+	r.Failures += res.failures
+}
+
+func (s *sideSamples) side() Side {
+	return Side{P50: stat(s.p50), P99: stat(s.p99), Throughput: stat(s.throughput)}
+}
+
+// printComparison prints the fresh and warm comparisons as one table, and
+// under it the targets that compare the gateway with the bare loader and
+// the floor.
+func (r *Report) printComparison(w io.Writer) {
+	if len(r.Concurrency)+len(r.Warm) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nGateway vs bare loader Worker, same run, guest compatibility date %s, %d workerd processes a side\n", r.CompatibilityDate, runtime.NumCPU())
+	fmt.Fprintln(w, "  fresh: gateway isolate \"fresh\" vs LOADER.load; warm: gateway isolate \"reuse\" vs LOADER.get(id, …) with a fixed id")
+	fmt.Fprintln(w, "  medians of repeats (min–max); ratios gateway/bare, taken per repeat between back-to-back runs")
+	const cell = "%-18s"
+	fmt.Fprintf(w, "  %-5s %-4s | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n",
+		"", "conc", "gateway p50 ms", "p99 ms", "exec/s", "bare p50 ms", "p99 ms", "exec/s", "p50 ratio", "exec/s ratio")
+	for _, block := range []struct {
+		name string
+		rows []ConcurrencyRow
+	}{{"fresh", r.Concurrency}, {"warm", r.Warm}} {
+		for _, c := range block.rows {
+			fmt.Fprintf(w, "  %-5s %-4d | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n", block.name, c.Concurrency,
+				c.Gateway.P50.short(), c.Gateway.P99.short(), c.Gateway.Throughput.short(),
+				c.Bare.P50.short(), c.Bare.P99.short(), c.Bare.Throughput.short(),
+				c.P50Ratio.short(), c.ThroughputRatio.short())
+		}
+	}
+	r.printTargets(w, "Targets against the bare loader and the floor (issue 14)", true)
+}
+
+// short is s in a table cell: the median, and the range if the repeats
+// differ, with fewer decimals for larger figures.
+func (s Stat) short() string {
+	f := func(v float64) string {
+		switch {
+		case v >= 100:
+			return fmt.Sprintf("%.0f", v)
+		case v >= 10:
+			return fmt.Sprintf("%.1f", v)
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	if s.Min == s.Max {
+		return f(s.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", f(s.Median), f(s.Min), f(s.Max))
+}
