@@ -128,10 +128,10 @@ func (l *Pool) killFor(p *process, cause string, slot int) {
 	p.kill()
 }
 
-// drain waits for a replaced process to finish its executions, then stops
+// retire waits for a replaced process to finish its executions, then stops
 // it. It watches the process meanwhile as watch does, so a process that
 // blocks while draining is killed as a serving one would be.
-func (l *Pool) drain(ctx context.Context, p *process, log zerolog.Logger) {
+func (l *Pool) retire(ctx context.Context, p *process, log zerolog.Logger) {
 	deadline := time.Now().Add(l.cfg.DrainTimeout)
 	tick := time.NewTicker(l.cfg.ProbeInterval)
 	defer tick.Stop()
