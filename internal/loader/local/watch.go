@@ -132,14 +132,27 @@ func (l *Pool) killFor(p *process, cause string, slot int) {
 // it. It watches the process meanwhile as watch does, so a process that
 // blocks while draining is killed as a serving one would be.
 func (l *Pool) retire(ctx context.Context, p *process, log zerolog.Logger) {
-	deadline := time.Now().Add(l.cfg.DrainTimeout)
 	tick := time.NewTicker(l.cfg.ProbeInterval)
 	defer tick.Stop()
+	timeout := time.NewTimer(l.cfg.DrainTimeout)
+	defer timeout.Stop()
 	var since time.Time
-	for l.inflightOf(p) > 0 && time.Now().Before(deadline) && p.running() && ctx.Err() == nil {
+	for {
+		l.mu.Lock()
+		busy, changed := p.inflight > 0, l.changed
+		l.mu.Unlock()
+		if !busy || !p.running() || ctx.Err() != nil {
+			break
+		}
 		select {
 		case <-p.exited:
 		case <-ctx.Done():
+		case <-timeout.C:
+			log.Warn().Int("pid", p.pid()).Dur("drain_timeout", l.cfg.DrainTimeout).Msg("recycled runtime still busy; stopping it")
+			l.stopRetired(p, log)
+			return
+		case <-changed: // an execution may have ended
+			continue
 		case <-p.suspect:
 		case <-tick.C:
 		}
@@ -150,6 +163,11 @@ func (l *Pool) retire(ctx context.Context, p *process, log zerolog.Logger) {
 			l.killFor(p, cause, -1)
 		}
 	}
+	l.stopRetired(p, log)
+}
+
+// stopRetired stops a replaced process and forgets it.
+func (l *Pool) stopRetired(p *process, log zerolog.Logger) {
 	p.stop(stopGrace)
 	l.mu.Lock()
 	l.retired = slices.DeleteFunc(l.retired, func(r *process) bool { return r == p })
