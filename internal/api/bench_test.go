@@ -39,6 +39,30 @@ func BenchmarkExecuteHello(b *testing.B) {
 	}
 }
 
+// BenchmarkExecuteWarm is BenchmarkExecuteHello with isolate "reuse": the
+// isolate is warm, so what is left is the gateway's fixed cost per
+// execution. Run: go test -run '^$' -bench ExecuteWarm -cpuprofile cpu.out ./internal/api
+func BenchmarkExecuteWarm(b *testing.B) {
+	base := gatewayURL(b)
+	body := `{"code": "export default { fetch() { console.log('hi'); return new Response('ok'); } }", "isolate": "reuse"}`
+	var durations []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		resp, err := http.Post(base+"/execute", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+		durations = append(durations, time.Since(start))
+	}
+	slices.Sort(durations)
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+}
+
 // BenchmarkStreamLogLatency measures the delay from a guest's console.log to
 // the client reading the NDJSON event: the guest logs Date.now() every 10 ms,
 // the client subtracts it from its own clock on arrival (same machine; the
