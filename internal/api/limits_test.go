@@ -8,12 +8,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
@@ -118,26 +118,27 @@ func TestRequestCaps(t *testing.T) {
 
 const okJS = "export default { fetch() { return new Response('ok'); } }"
 
+// TestQueueFullIs503: with the runtime's one place taken and no queue, an
+// execution is answered 503 runtime_unavailable with Retry-After; the one
+// holding the place still succeeds.
 func TestQueueFullIs503(t *testing.T) {
 	t.Parallel()
 	log := zerolog.Nop()
-	backend := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *local.Config) {
+	pool := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *local.Config) {
 		c.MaxConcurrency = 1
 		c.QueueSize = -1 // no queue
 	})
+	backend := &holdingBackend{Backend: pool}
 	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow }}))
 	t.Cleanup(func() {
 		srv.Close()
-		backend.Close()
+		pool.Close()
 	})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		res := executeAt(t, srv.URL, map[string]any{"code": `export default { async fetch() { await new Promise((r) => setTimeout(r, 1000)); return new Response("ok"); } }`})
-		if !res.Success {
-			t.Errorf("busy execution = %+v", res)
-		}
-	})
-	time.Sleep(300 * time.Millisecond)
+	// The first keeps the one place while the backend holds its first event.
+	reached, release := backend.holdNext(t)
+	busy := make(chan *execution.Result, 1)
+	go func() { busy <- executeAt(t, srv.URL, map[string]any{"code": okJS}) }()
+	<-reached
 	resp, err := http.Post(srv.URL+"/execute", "application/json", strings.NewReader(`{"code": "`+okJS+`"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -148,5 +149,8 @@ func TestQueueFullIs503(t *testing.T) {
 	if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("over capacity: %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
 	}
-	wg.Wait()
+	release()
+	if res := <-busy; !res.Success {
+		t.Errorf("busy execution = %+v, want success", res)
+	}
 }
