@@ -68,22 +68,18 @@ func TestLogFloodIsCapped(t *testing.T) {
 	}
 }
 
+// TestHugeResponseBodyIsCapped: a guest streaming a body without end gets
+// success with the body cut at the cap: the gateway stops reading there (a
+// reader that did not would wait for the end until the timeout).
 func TestHugeResponseBodyIsCapped(t *testing.T) {
 	t.Parallel()
-	start := time.Now()
 	res := execute(t, map[string]any{"code": `export default { fetch() {
-		let sent = 0;
 		const chunk = new Uint8Array(64 * 1024).fill(65);
-		return new Response(new ReadableStream({
-			pull(c) { if (sent >= 100 * 1024 * 1024) return c.close(); sent += chunk.length; c.enqueue(chunk); },
-		}));
+		return new Response(new ReadableStream({ pull(c) { c.enqueue(chunk); } }));
 	} }`, "timeoutMs": 20000})
 	wantSuccess(t, res)
 	if !res.Truncated || int64(len(res.Response.Body)) != testLimits.MaxResponseBytes {
 		t.Errorf("truncated = %v, body %d bytes; want truncated at %d", res.Truncated, len(res.Response.Body), testLimits.MaxResponseBytes)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("took %v: the body should stop being read at the cap", took)
 	}
 }
 
