@@ -293,7 +293,7 @@ func TestQueueFull(t *testing.T) {
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) {
 		c.MaxConcurrency = 1
 		c.QueueSize = 1
-		c.QueueTimeout = time.Hour // a refusal that waited for it would hang the test
+		c.QueueTimeout = time.Hour // longer than the test: a wait is never a refusal
 	})
 	defer l.Close()
 	// The first keeps its place while the test holds its log event.
@@ -313,7 +313,11 @@ func TestQueueFull(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	_, err := loadertest.Run(t, l, loadertest.Job("third", loadertest.Hello, time.Minute))
+	// A third that waited (for the hour-long queue timeout) would be ended
+	// by this context instead of refused.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := l.Execute(ctx, loadertest.Job("third", loadertest.Hello, time.Minute), func(execution.Event) error { return nil })
 	if !errors.Is(err, execution.ErrUnavailable) || !errors.Is(err, local.ErrQueueFull) {
 		t.Errorf("third Execute = %v, want ErrQueueFull", err)
 	}
