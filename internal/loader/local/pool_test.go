@@ -107,7 +107,7 @@ func TestSpinningGuestTimesOutAndItsProcessIsReplaced(t *testing.T) {
 }
 
 // TestOthersKeepFlowingBesideASpinningGuest: benign executions sent with a
-// spinning guest, or while it spins, all succeed, and some finish before the
+// spinning guest, or once it runs, all succeed, and some finish before the
 // spinner's deadline: those on the other process never wait for it (those
 // that shared its process run again once it is replaced).
 func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
@@ -118,8 +118,10 @@ func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
 			l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(2))
 			defer l.Close()
 			// The spinner's log reaches the test only if it yields before it
-			// spins; its deadline is far beyond a benign execution's 50 ms,
-			// so that "before it" holds on a loaded machine.
+			// spins (500 ms later). A benign execution waits 1 s, so one on
+			// the spinner's process is still waiting when the spin starts
+			// (both started after the log) and is held up by it; one on the
+			// other process ends well before the spinner's 3 s deadline.
 			spinLogged, _, spinner := hold(t, l, loadertest.Job("spin", `export default { async fetch() {
 				console.log("about to spin");
 				await new Promise((r) => setTimeout(r, 500));
@@ -134,7 +136,7 @@ func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
 			for i := range 10 {
 				wg.Go(func() {
 					res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprint("benign", i), `export default { async fetch() {
-						await new Promise((r) => setTimeout(r, 50));
+						await new Promise((r) => setTimeout(r, 1000));
 						return new Response("ok");
 					} }`, 30*time.Second))
 					select {
