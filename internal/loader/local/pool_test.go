@@ -20,62 +20,6 @@ import (
 
 const spin = `export default { fetch() { console.log("spinning"); for (;;) {} } }`
 
-// outcome is how an execution run in the background ended.
-type outcome struct {
-	events []execution.Event
-	err    error
-}
-
-// hold runs j on b in the background. It returns a channel closed once the
-// first log event arrives, a release function, and a channel delivering the
-// outcome. With block, the log event is held until release is called: the
-// execution keeps its place on its process meanwhile, whatever its guest
-// does. release may be called more than once.
-func hold(t *testing.T, b execution.Backend, j *execution.Job, block bool) (<-chan struct{}, func(), <-chan outcome) {
-	t.Helper()
-	logged, released := make(chan struct{}), make(chan struct{})
-	var logOnce, releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(released) }) }
-	t.Cleanup(release)
-	done := make(chan outcome, 1)
-	go func() {
-		var out outcome
-		out.err = b.Execute(context.Background(), j, func(ev execution.Event) error {
-			out.events = append(out.events, ev)
-			if ev.Type == execution.EventLog {
-				logOnce.Do(func() { close(logged) })
-				if block {
-					<-released
-				}
-			}
-			return nil
-		})
-		logOnce.Do(func() { close(logged) })
-		done <- out
-	}()
-	return logged, release, done
-}
-
-// runEmit runs j on b, telling onEvent of each event, and returns them.
-func runEmit(t *testing.T, b execution.Backend, j *execution.Job, onEvent func(execution.Event)) ([]execution.Event, error) {
-	var events []execution.Event
-	err := b.Execute(t.Context(), j, func(ev execution.Event) error {
-		events = append(events, ev)
-		onEvent(ev)
-		return nil
-	})
-	return events, err
-}
-
-// lastResult returns the result events end with, or a result saying there
-// is none; unlike loadertest.LastResult it may be called from any goroutine.
-func lastResult(events []execution.Event) *execution.Result {
-	if len(events) == 0 || events[len(events)-1].Type != execution.EventResult {
-		return &execution.Result{Error: &execution.Error{Code: "no_result", Message: fmt.Sprint(events)}}
-	}
-	return events[len(events)-1].Result
-}
-
 func TestSpinningGuestTimesOutAndItsProcessIsReplaced(t *testing.T) {
 	t.Parallel()
 	// The next execution waits in the queue for the replacement: give it
@@ -210,50 +154,10 @@ func TestKillDuringLoadFailsOnlyItsExecutions(t *testing.T) {
 	victim := l.PIDs()[0]
 	const workers = 6
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outcomes := map[string]int{}
-	done := make([]atomic.Int64, workers) // executions each caller has finished
-	running := make(chan struct{}, workers)
-	stop := make(chan struct{})
-	// The first execution of each caller says it runs, then waits 2 s: it
-	// is still running when the kill comes right after all six said so.
-	guest := func(wait time.Duration) string {
-		return fmt.Sprintf(`export default { async fetch() {
-			console.log("running");
-			await new Promise((r) => setTimeout(r, %d));
-			return new Response("ok");
-		} }`, wait.Milliseconds())
-	}
-	for w := range workers {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, first := guest(100*time.Millisecond), i == 0
-				if first {
-					code = guest(2 * time.Second)
-				}
-				var once sync.Once
-				events, err := runEmit(t, l, loadertest.Job(fmt.Sprintf("w%d-%d", w, i), code, 30*time.Second), func(ev execution.Event) {
-					if first && ev.Type == execution.EventLog {
-						once.Do(func() { running <- struct{}{} })
-					}
-				})
-				key := "success"
-				if res := lastResult(events); err != nil {
-					key = err.Error()
-				} else if !res.Success {
-					key = string(res.Error.Code)
-				}
-				mu.Lock()
-				outcomes[key]++
-				mu.Unlock()
-				done[w].Add(1)
-			}
-		})
+	callers := make([]caller, workers)
+	running, stop := make(chan struct{}, workers), make(chan struct{})
+	for w := range callers {
+		wg.Go(func() { callers[w].keepCalling(t, l, w, running, stop) })
 	}
 	for range workers {
 		<-running
@@ -271,19 +175,62 @@ func TestKillDuringLoadFailsOnlyItsExecutions(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for w := range workers {
-		for done[w].Load() < 2 && time.Now().Before(deadline) {
+	for w := range callers {
+		for callers[w].done.Load() < 2 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	close(stop)
 	wg.Wait()
-	t.Logf("outcomes %v; %d run again", outcomes, l.Reruns())
-	if len(outcomes) != 1 || outcomes["success"] < 2*workers {
-		t.Errorf("outcomes = %v, want only successes, at least two per caller", outcomes)
+	for w := range callers {
+		if got := callers[w].outcomes; len(got) != 1 || got["success"] < 2 {
+			t.Errorf("caller %d outcomes = %v, want only successes, at least two", w, got)
+		}
 	}
 	if n := l.Reruns(); n < 1 {
 		t.Errorf("Reruns() = %d, want the executions on the killed process run again", n)
+	}
+}
+
+// caller sends executions one after another and counts how they end.
+type caller struct {
+	done     atomic.Int64   // executions ended
+	outcomes map[string]int // "success", a result code or an error; read after keepCalling returns
+}
+
+// keepCalling runs executions until stop is closed. The first says it runs
+// (sending on running once its log arrives), then waits 2 s, so that it is
+// still running when the test acts on that; the others wait 100 ms.
+func (c *caller) keepCalling(t *testing.T, l *local.Pool, w int, running chan<- struct{}, stop <-chan struct{}) {
+	c.outcomes = map[string]int{}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		wait := 100 * time.Millisecond
+		if i == 0 {
+			wait = 2 * time.Second
+		}
+		var once sync.Once
+		events, err := runEmit(t, l, loadertest.Job(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf(`export default { async fetch() {
+			console.log("running");
+			await new Promise((r) => setTimeout(r, %d));
+			return new Response("ok");
+		} }`, wait.Milliseconds()), 30*time.Second), func(ev execution.Event) {
+			if i == 0 && ev.Type == execution.EventLog {
+				once.Do(func() { running <- struct{}{} })
+			}
+		})
+		key := "success"
+		if res := lastResult(events); err != nil {
+			key = err.Error()
+		} else if !res.Success {
+			key = string(res.Error.Code)
+		}
+		c.outcomes[key]++
+		c.done.Add(1)
 	}
 }
 
