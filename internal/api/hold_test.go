@@ -26,7 +26,8 @@ type held struct {
 }
 
 // holdNext arms the backend: the next execution is held. It returns a
-// channel closed once that execution has sent its first event, and the
+// channel closed once that execution has sent its first event (or ended
+// without one), and the
 // function releasing it (safe to call more than once; the test's cleanup
 // calls it too).
 func (b *holdingBackend) holdNext(t *testing.T) (<-chan struct{}, func()) {
@@ -48,7 +49,7 @@ func (b *holdingBackend) Execute(ctx context.Context, job *execution.Job, emit f
 		return b.Backend.Execute(ctx, job, emit)
 	}
 	first := true
-	return b.Backend.Execute(ctx, job, func(ev execution.Event) error {
+	err := b.Backend.Execute(ctx, job, func(ev execution.Event) error {
 		if first {
 			first = false
 			close(h.reached)
@@ -56,6 +57,10 @@ func (b *holdingBackend) Execute(ctx context.Context, job *execution.Job, emit f
 		}
 		return emit(ev)
 	})
+	if first { // it ended without an event: do not leave the test waiting
+		close(h.reached)
+	}
+	return err
 }
 
 // served counts the requests a handler has finished, so that a test can
