@@ -123,7 +123,12 @@ func TestNeverResolvingPromiseIsATimeout(t *testing.T) {
 // dies of it, or is killed thrashing); the execution beside it runs again.
 func TestMemoryBomb(t *testing.T) {
 	t.Parallel()
-	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) { c.V8HeapMB = 128 })
+	// The neighbour's run again may wait for a process to start: give it
+	// the time a loaded machine may take.
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) {
+		c.V8HeapMB = 128
+		c.QueueTimeout = 30 * time.Second
+	})
 	defer l.Close()
 	neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
 	<-neighbourStarted
