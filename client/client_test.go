@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -91,7 +92,7 @@ func TestStreamDeliversEventsLive(t *testing.T) {
 	t.Parallel()
 	s, err := client.New(gatewayURL).Stream(t.Context(), &execution.Request{Code: `export default { async fetch() {
 		console.log("step 1");
-		await new Promise(r => setTimeout(r, 1000));
+		await new Promise(r => setTimeout(r, 2000));
 		console.error("step 2");
 		return new Response("ok");
 	} }`})
@@ -129,10 +130,11 @@ func TestStreamDeliversEventsLive(t *testing.T) {
 	if s.Result() != result {
 		t.Errorf("Result() = %p, want the result event's %p", s.Result(), result)
 	}
-	// The guest waits a second between its lines: the first must have
-	// arrived well before the rest, not buffered until the end.
+	// The guest waits 2 s between its lines: the first must have arrived
+	// well before the rest, not buffered until the end (a wide bound: it
+	// may arrive 1.5 s late on a loaded machine).
 	if gap := got[3].at.Sub(got[1].at); gap < 500*time.Millisecond {
-		t.Errorf("first log arrived %v before the result, want at least 500ms (the guest sleeps 1s)", gap)
+		t.Errorf("first log arrived %v before the result, want at least 500ms (the guest sleeps 2s)", gap)
 	}
 }
 
@@ -242,10 +244,11 @@ func TestAPIKey(t *testing.T) {
 	}
 }
 
-// sleeper logs, then sleeps 5s before answering.
+// sleeper logs, then sleeps 60s before answering (its timeout is shorter:
+// a caller that waits for it waits 10s, the gateway's default timeout).
 const sleeper = `export default { async fetch() {
 	console.log("waiting");
-	await new Promise(r => setTimeout(r, 5000));
+	await new Promise(r => setTimeout(r, 60000));
 	return new Response("woke");
 } }`
 
@@ -271,8 +274,9 @@ func TestCancelStream(t *testing.T) {
 	if s.Next() {
 		t.Fatalf("Next() after cancel = true (%+v), want false", s.Event())
 	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
-		t.Errorf("Next() took %v to notice the cancellation, want well under the guest's 5s", elapsed)
+	// A wide bound: returning only when the guest times out is the failure.
+	if elapsed := time.Since(start); elapsed > 8*time.Second {
+		t.Errorf("Next() took %v to notice the cancellation, want well under the guest's 10s timeout", elapsed)
 	}
 	if err := s.Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Err() = %v, want context.Canceled", err)
@@ -282,17 +286,49 @@ func TestCancelStream(t *testing.T) {
 	}
 }
 
+// TestCancelExecute cancels Execute once its request has gone out whole:
+// it returns context.Canceled without waiting for the guest.
 func TestCancelExecute(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	time.AfterFunc(300*time.Millisecond, cancel)
+	hc := &http.Client{Transport: sentHook{http.DefaultTransport, cancel}}
 	start := time.Now()
-	res, err := client.New(gatewayURL).Execute(ctx, &execution.Request{Code: sleeper})
+	res, err := client.New(gatewayURL, client.WithHTTPClient(hc)).Execute(ctx, &execution.Request{Code: sleeper})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Execute() = %+v, %v; want context.Canceled", res, err)
 	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
-		t.Errorf("Execute() returned after %v, want well under the guest's 5s", elapsed)
+	// A wide bound: returning only when the guest times out is the failure.
+	if elapsed := time.Since(start); elapsed > 8*time.Second {
+		t.Errorf("Execute() returned after %v, want well under the guest's 10s timeout", elapsed)
 	}
+}
+
+// sentHook is a transport calling sent once a request's body has been
+// read to its end, that is, sent.
+type sentHook struct {
+	http.RoundTripper
+	sent func()
+}
+
+func (h sentHook) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req = req.Clone(req.Context())
+		req.Body = &eofHook{ReadCloser: req.Body, eof: h.sent}
+	}
+	return h.RoundTripper.RoundTrip(req)
+}
+
+// eofHook calls eof when its body reaches the end.
+type eofHook struct {
+	io.ReadCloser
+	eof func()
+}
+
+func (b *eofHook) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof()
+	}
+	return n, err
 }

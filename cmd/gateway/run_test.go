@@ -106,6 +106,7 @@ func (g *served) stop(t *testing.T) {
 
 func waitListening(t *testing.T, stdout *loadertest.Buffer, done <-chan error) string {
 	t.Helper()
+	// The log line signals nothing: poll for it, with a deadline.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(stdout.String(), "\n") {
@@ -251,6 +252,7 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 
 func waitReady(t *testing.T, base string, stdout *loadertest.Buffer) {
 	t.Helper()
+	// Readiness is only seen by asking: poll /readyz, with a deadline.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")

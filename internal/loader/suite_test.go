@@ -3,12 +3,12 @@ package loader_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,22 +175,43 @@ func TestCloudflareSecretMismatch(t *testing.T) {
 	}
 }
 
+// TestCloudflareBreaker: after three executions fail to reach the shim, the
+// breaker opens: the next is refused without contacting the shim (the
+// server counts no call). After the cooldown one trial goes through; its
+// success closes the breaker and the backend is ready again.
 func TestCloudflareBreaker(t *testing.T) {
 	t.Parallel()
 	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer deployed.Close()
 	shimURL, secret := deployed.ShimURL()
+	target, _ := url.Parse(shimURL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
 
-	// An address nothing listens on yet.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The shim's address: while down it drops every connection unanswered;
+	// once up it passes calls on to the shim. It counts the calls that are
+	// not the background check.
+	var up atomic.Bool
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/verify" {
+			calls.Add(1)
+		}
+		if up.Load() {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	// The cooldown is long enough that the refusal below comes before it
+	// ends on a loaded machine; the check runs only at New.
+	const cooldown = 2 * time.Second
 	cf, err := cloudflare.New(cloudflare.Config{
-		URL: "http://" + addr, Secret: secret,
-		BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond, VerifyInterval: 100 * time.Millisecond,
+		URL: srv.URL, Secret: secret,
+		BreakerFailures: 3, BreakerCooldown: cooldown, VerifyInterval: time.Hour,
 	}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -204,31 +225,33 @@ func TestCloudflareBreaker(t *testing.T) {
 			t.Fatalf("execution %d with the shim down = %v, want ErrUnavailable", i, err)
 		}
 	}
-	start := time.Now()
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("the shim got %d calls for 3 failed executions, want 3", n)
+	}
 	_, err = loadertest.Run(t, cf, loadertest.Job("open", loadertest.Hello, 5*time.Second))
-	if !errors.Is(err, execution.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
-		t.Errorf("with the breaker open: %v after %v, want ErrUnavailable at once", err, time.Since(start))
+	if !errors.Is(err, execution.ErrUnavailable) {
+		t.Errorf("with the breaker open: %v, want ErrUnavailable", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("with the breaker open the shim got call %d, want none: a refusal without contacting it", n)
+	}
+	if err := cf.Ready(t.Context()); !errors.Is(err, execution.ErrUnavailable) {
+		t.Errorf("Ready with the breaker open = %v, want ErrUnavailable", err)
 	}
 
-	// The shim comes back at that address.
-	target, _ := url.Parse(shimURL)
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("relisten on %s: %v", addr, err)
-	}
-	proxy := &httptest.Server{Listener: ln, Config: &http.Server{Handler: httputil.NewSingleHostReverseProxy(target)}}
-	proxy.Start()
-	defer proxy.Close()
-	time.Sleep(600 * time.Millisecond) // past the cooldown
+	// The shim comes back. The breaker reads the wall clock: sleeping the
+	// cooldown (time.Sleep waits at least that long) is waiting for it to
+	// end, not ordering two events.
+	up.Store(true)
+	time.Sleep(cooldown)
 	events, err := loadertest.Run(t, cf, loadertest.Job("back", loadertest.Hello, 5*time.Second))
 	if err != nil || !loadertest.LastResult(t, events).Success {
 		t.Fatalf("after recovery: %v, want success", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for cf.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("Ready after recovery = %v", cf.Ready(t.Context()))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if n := calls.Load(); n != 4 {
+		t.Errorf("the shim got %d calls after the cooldown, want one more (the trial)", n)
+	}
+	if err := cf.Ready(t.Context()); err != nil {
+		t.Errorf("Ready after the trial succeeded = %v, want nil", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,7 +352,14 @@ func TestIsolationProcesses(t *testing.T) {
 func TestSlowProbeIsNotAWedge(t *testing.T) {
 	t.Parallel()
 	const interval = 50 * time.Millisecond
+	// While lines flow, one arrives during each probe: the server stores it
+	// when the probe reaches it, so no ticker has to beat the probe.
+	var flowing atomic.Bool
+	var p *process
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if flowing.Load() {
+			p.heard.Store(time.Now().UnixNano())
+		}
 		select { // answers too late for the probe
 		case <-r.Context().Done():
 		case <-time.After(4 * interval):
@@ -366,27 +373,17 @@ func TestSlowProbeIsNotAWedge(t *testing.T) {
 		quarantine: newQuarantine(),
 		bound:      memBound{kind: boundOff},
 	}
-	p := &process{url: slow.URL, cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, exited: make(chan struct{}), responsive: true}
+	p = &process{url: slow.URL, cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, exited: make(chan struct{}), responsive: true}
 	var since time.Time
-	lines := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { // an execution's stream, a line every 10 ms
-		for {
-			p.heard.Store(time.Now().UnixNano())
-			select {
-			case <-lines:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	})
+	flowing.Store(true)
 	for range 8 { // 8 missed probes, 2.7 times UnresponsiveKill
 		if _, cause := l.check(t.Context(), p, &since); cause != "" {
 			t.Fatalf("check() with lines arriving = %q, want no kill", cause)
 		}
 	}
-	close(lines)
-	wg.Wait()
+	flowing.Store(false)
+	// Each check lasts a probe: loop, with a deadline, until the missed
+	// probes add up to UnresponsiveKill.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, cause := l.check(t.Context(), p, &since)
