@@ -63,7 +63,6 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	if err != nil {
 		return nil, fmt.Errorf("listener file: %w", err)
 	}
-	defer file.Close()
 
 	cmd := exec.Command(workerd, "serve", "--experimental", "--socket-fd", "http=3", configPath)
 	cmd.ExtraFiles = []*os.File{file}
@@ -79,7 +78,12 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	}}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// workerd has its own copy of the socket now. Ours goes, so that once
+	// workerd exits nothing listens and a probe is refused at once, instead
+	// of waiting on a socket nobody will answer until the start timeout.
+	file.Close()
+	if err != nil {
 		group.removeOrLog(log)
 		return nil, fmt.Errorf("start workerd: %w", err)
 	}
