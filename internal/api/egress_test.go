@@ -19,16 +19,10 @@ import (
 // no hits.
 func TestGuestNeverReachesLocalAddresses(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int64
-	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		fmt.Fprint(w, "internal data")
-	}))
-	defer local.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local.URL, "http://"))
+	hits, port := internalServer(t)
 	gw, _ := url.Parse(gatewayURL(t))
 	targets := []string{
-		local.URL + "/",
+		"http://127.0.0.1:" + port + "/",
 		"http://[::1]:" + port + "/",
 		"http://0.0.0.0:" + port + "/",
 		"http://localhost:" + port + "/",
@@ -79,13 +73,7 @@ func TestGuestNeverReachesLocalAddresses(t *testing.T) {
 // server must see none.
 func TestGuestNeverReachesIPv4InsideIPv6(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int64
-	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		fmt.Fprint(w, "internal data")
-	}))
-	defer local.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local.URL, "http://"))
+	hits, port := internalServer(t)
 	var targets []string
 	for _, host := range []string{
 		"::127.0.0.1", "::7f00:1", "0:0:0:0:0:0:7F00:0001",
@@ -118,6 +106,21 @@ func TestGuestNeverReachesIPv4InsideIPv6(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server on 127.0.0.1 was hit %d times", n)
 	}
+}
+
+// internalServer starts a loopback server standing for an internal
+// service, counting the requests that reach it, and returns the count and
+// its port.
+func internalServer(t *testing.T) (*atomic.Int64, string) {
+	t.Helper()
+	hits := new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "internal data")
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	return hits, port
 }
 
 // prober is a guest that fetches each target in turn and answers one line

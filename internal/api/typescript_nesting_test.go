@@ -10,17 +10,6 @@ import (
 	"github.com/dynamic-workers/gateway/internal/transpile/transpiletest"
 )
 
-func nestingFamily(t *testing.T, name string) transpiletest.Family {
-	t.Helper()
-	for _, f := range transpiletest.Families {
-		if f.Name == name {
-			return f
-		}
-	}
-	t.Fatalf("no nesting family %q", name)
-	return transpiletest.Family{}
-}
-
 // TestTypeScriptNestingTooDeep sends TypeScript nested 200,000 levels deep,
 // in the families dense enough to fit the request (each of which overflowed
 // the gateway's stack in esbuild and killed the process), and nesting that
@@ -46,7 +35,7 @@ func TestTypeScriptNestingTooDeep(t *testing.T) {
 		{"namespaces", 8_000, "took longer than 10s"},
 	}
 	for _, tt := range tests {
-		f := nestingFamily(t, tt.family)
+		f := transpiletest.Named(t, tt.family)
 		t.Run(tt.family, func(t *testing.T) {
 			t.Parallel()
 			res := execute(t, map[string]any{"modules": f.Modules(tt.depth), "mainModule": "main.ts"})
@@ -65,7 +54,7 @@ func TestTypeScriptNestingTooDeep(t *testing.T) {
 func TestJSONNestingTooDeep(t *testing.T) {
 	t.Parallel()
 	resp, data := post(t, "/execute", "application/json", map[string]any{
-		"modules": nestingFamily(t, "json").Modules(200_000), "mainModule": "main.ts"})
+		"modules": transpiletest.Named(t, "json").Modules(200_000), "mainModule": "main.ts"})
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(data), "data.json") {
 		t.Errorf("POST /execute = %d %s, want 422 naming data.json", resp.StatusCode, data)
 	}
@@ -77,7 +66,7 @@ func TestJSONNestingTooDeep(t *testing.T) {
 func TestTypeScriptNestingAroundThreshold(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"not", "parens", "templates", "ternaries", "arrows", "else if", "namespaces", "json"} {
-		f := nestingFamily(t, name)
+		f := transpiletest.Named(t, name)
 		depth := 0
 		for size(f.Modules(depth+1)) <= transpile.MaxInProcessBytes {
 			depth++

@@ -97,7 +97,7 @@ func TestFitsInProcess(t *testing.T) {
 func TestChildCrashIsAnError(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"not", "parens", "templates", "else if"} {
-		f := family(t, name)
+		f := transpiletest.Named(t, name)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := Bundle(f.Modules(200_000), "main.ts")
@@ -112,7 +112,7 @@ func TestChildCrashIsAnError(t *testing.T) {
 func TestChildTimeout(t *testing.T) {
 	// Not parallel: it checks that this process is left with no children.
 	// Nested namespaces that reuse one name: esbuild takes about an hour.
-	modules := family(t, "namespaces").Modules(8000)
+	modules := transpiletest.Named(t, "namespaces").Modules(8000)
 	const deadline = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
@@ -146,17 +146,6 @@ func children(t *testing.T) string {
 		all = append(all, strings.Fields(string(b))...)
 	}
 	return strings.Join(all, " ")
-}
-
-func family(t *testing.T, name string) transpiletest.Family {
-	t.Helper()
-	for _, f := range transpiletest.Families {
-		if f.Name == name {
-			return f
-		}
-	}
-	t.Fatalf("no nesting family %q", name)
-	return transpiletest.Family{}
 }
 
 // TestBusyCompilersAreNotTheSourcesFault fills every compiler slot: a

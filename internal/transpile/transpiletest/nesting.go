@@ -6,6 +6,7 @@ package transpiletest
 import (
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Family is one way to nest: Module returns a module nested depth levels
@@ -88,4 +89,16 @@ func (f Family) Modules(depth int) map[string]string {
 		f.File:    f.Module(depth),
 		"main.ts": "import d from \"./" + f.File + "\";\n" + expr("d"),
 	}
+}
+
+// Named returns the family called name, failing the test if there is none.
+func Named(tb testing.TB, name string) Family {
+	tb.Helper()
+	for _, f := range Families {
+		if f.Name == name {
+			return f
+		}
+	}
+	tb.Fatalf("no nesting family %q", name)
+	return Family{}
 }
