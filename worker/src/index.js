@@ -30,7 +30,8 @@ import { admit, MAX_JOB_BYTES } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
-import { ndjson, relay, result, hasLocation } from "./relay.js";
+import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
+import { recordCap } from "./records.js";
 
 export { Outbound } from "./outbound.js";
 export { Tail } from "./tail.js";
@@ -120,6 +121,7 @@ function guestModules(job) {
         maxErrorText: MAX_ERROR_TEXT,
         maxErrorName: MAX_ERROR_NAME,
         reuse: Boolean(job.reuseKey),
+        liveAfterMs: PING_INTERVAL_MS,
       },
     },
   };
@@ -225,8 +227,8 @@ async function run(env, ctx, job, signal) {
   return answer.response;
 }
 
-// start loads the guest and answers with its event stream, or with a 400
-// when the runtime refused the job's configuration.
+// start loads the guest and answers with its events, or with a 400 when
+// the runtime refused the job's configuration.
 async function start(env, ctx, job, warm, signal, ledger) {
   let worker;
   try {
@@ -234,33 +236,125 @@ async function start(env, ctx, job, warm, signal, ledger) {
   } catch (err) {
     return { response: Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 }) };
   }
-  let guest;
-  try {
-    guest = await worker.getEntrypoint().fetch(guestRequest(job));
-  } catch (err) {
-    const failed = classifyStartError(err);
-    if (failed.field) {
-      return { response: Response.json(failed, { status: 400 }) };
-    }
-    return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
-  }
   const exec = {
     job,
     signal,
+    started: Date.now(),
     outbound: ledger.take,
     locate: () => locateSyntaxError(env, ctx, job),
     // The first outbound request waits until the gateway is told.
     onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
+    failure: (err) => failureOf(err, job),
   };
+  if (job.buffered) return startBuffered(worker, exec, warm, ledger);
+  let guest;
+  try {
+    guest = await worker.getEntrypoint().fetch(guestRequest(job));
+  } catch (err) {
+    return refused(err, ledger);
+  }
+  return streamed(guest, exec, warm, ledger);
+}
+
+// streamed answers with the guest's events as they happen.
+function streamed(answer, exec, warm, ledger) {
   const stream = ndjson(async (send) => {
     try {
-      await relay(guest.body, send, exec);
+      await relay(answer, send, exec);
     } finally {
       ledger.take();
       warm?.release();
     }
   });
   return { response: stream, stream: true };
+}
+
+// refused answers for a guest whose isolate failed before the wrapper ran.
+function refused(err, ledger) {
+  const failed = classifyStartError(err);
+  if (failed.field) {
+    return { response: Response.json(failed, { status: 400 }) };
+  }
+  return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+}
+
+// failureOf is the result of a guest whose answer failed: it failed to
+// start, or ended without a result.
+async function failureOf(err, job) {
+  const failed = classifyStartError(err);
+  if (failed.field) return result({ code: "invalid_module", message: failed.message });
+  if (failed.code !== "exception") return result(failed);
+  return endedWithout(err, job);
+}
+
+// startBuffered runs a job whose caller wants one result. The wrapper's
+// buffered entrypoint answers when the guest is done, with every record in
+// one body; if that comes within a ping interval (as most executions do),
+// the events go back in one body too: no stream, no ping. Otherwise, or as
+// soon as the guest's first outbound request must be announced, the events
+// stream as on the live path, with pings while the guest runs.
+async function startBuffered(worker, exec, warm, ledger) {
+  const answer = worker.getEntrypoint("buffered").fetch(guestRequest(exec.job));
+  let timer;
+  const early = new Promise((resolve) => {
+    timer = setTimeout(resolve, PING_INTERVAL_MS);
+    ledger.first.then(resolve);
+  });
+  const first = await Promise.race([answer.then((guest) => ({ guest }), (err) => ({ err })), early]);
+  clearTimeout(timer);
+  if (first === undefined) return streamed(answer, exec, warm, ledger);
+  if (first.guest?.headers.has("x-dw-live")) return streamed(first.guest, exec, warm, ledger);
+  if (first.err) {
+    if (classifyStartError(first.err).field) return refused(first.err, ledger);
+    const event = { ...(await exec.failure(first.err)), outbound: ledger.take() };
+    return { response: new Response(JSON.stringify(event) + "\n", { headers: { "content-type": "application/x-ndjson" } }) };
+  }
+  const read = await readUpTo(first.guest.body.getReader(), bufferCap(exec.job));
+  if (read.rest) return streamed({ reader: read.rest }, exec, warm, ledger);
+  const text = await collect(read.text, exec);
+  return { response: new Response(text, { headers: { "content-type": "application/x-ndjson" } }) };
+}
+
+// bufferCap is the most of a buffered answer the shim reads at once: room
+// for a response record, the logs' text (each character escaped at worst)
+// and their framing. An honest answer is longer only with very many empty
+// logs; that one goes line by line, as a stream does.
+function bufferCap(job) {
+  const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
+  return recordCap(opts) + 6 * job.maxLogBytes + (1 << 20);
+}
+
+const decoder = new TextDecoder();
+
+// readUpTo reads reader to its end if that comes within cap bytes:
+// {text}; else {rest}, a reader that gives what was read and then the rest.
+async function readUpTo(reader, cap) {
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+    if (size > cap) return { rest: replay(chunks, reader) };
+  }
+  if (chunks.length === 1) return { text: decoder.decode(chunks[0]) };
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { text: decoder.decode(bytes) };
+}
+
+// replay is a reader that gives chunks and then what reader has left.
+function replay(chunks, reader) {
+  let i = 0;
+  return {
+    read: () => (i < chunks.length ? Promise.resolve({ done: false, value: chunks[i++] }) : reader.read()),
+    cancel: (why) => reader.cancel(why),
+  };
 }
 
 // locateSyntaxError finds where a syntax error is. With new_module_registry

@@ -5,7 +5,7 @@
 // (the contract is worker/src/records.js, which the shim checks each line
 // against):
 //
-//   {"t":"log","level":"log","message":"..."}
+//   {"t":"log","level":"log","message":"...","ms":1767225600000}
 //   {"t":"response","status":200,"headers":{...},"body":"...","bodyEncoding":"utf8"}
 //   {"t":"error","code":"exception","name":"Error","message":"...","stack":"..."}
 //
@@ -26,7 +26,8 @@ import { format } from "./__dw_format.js";
 import options from "./__dw_options.json";
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
-  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true };
+  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
+  liveAfterMs: options.liveAfterMs };
 const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
@@ -55,6 +56,9 @@ function read(get, obj, name) {
   return get !== null ? get(obj) : obj[name];
 }
 const reflectApply = Reflect.apply;
+const dateNow = Date.now;
+const setTimer = setTimeout;
+const clearTimer = clearTimeout;
 const queueMicrotaskFn = queueMicrotask;
 const jsonStringify = JSON.stringify;
 const PromiseCtor = Promise;
@@ -134,9 +138,15 @@ const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
 // shim sees to it); AsyncLocalStorage (the nodejs_als flag, which the shim
 // adds in that mode) still keeps a call from a timer an earlier execution
 // left behind out of the current one.
+//
+// An execution's records go to its writer: null until its fetch begins (they
+// wait in pending), BUFFER for a buffered execution (they collect in queued
+// and leave as one body when it ends), else the writer of its stream.
 function newState() {
-  return { __proto__: null, writer: null, pending: list(), queued: "", flushing: false, budget: OPTIONS.maxLogBytes, dropped: false };
+  return { __proto__: null, writer: null, pending: list(), queued: "", flushing: false, budget: OPTIONS.maxLogBytes, dropped: false, ended: false, readable: null };
 }
+
+const BUFFER = { __proto__: null };
 
 const freshState = OPTIONS.reuse ? null : newState();
 
@@ -159,7 +169,7 @@ function emit(state, line) {
     return;
   }
   state.queued += line + "\n";
-  if (!state.flushing) {
+  if (!state.flushing && state.writer !== BUFFER) {
     state.flushing = true;
     queueMicrotaskFn(() => flush(state));
   }
@@ -203,7 +213,7 @@ function capture(level) {
       return;
     }
     state.budget -= message.length;
-    emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""}}`);
+    emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""},"ms":${dateNow()}}`);
   };
 }
 
@@ -481,28 +491,94 @@ async function serve(state, warm, request, env, ctx) {
     outcome = describeError(err, "exception");
   }
   emit(state, encodeOutcome(outcome, state.dropped, warm));
+  state.ended = true;
+  if (state.writer === BUFFER) return;
   flush(state);
   await settle(writerClose(state.writer));
 }
 
 let served = 0;
 
-// The guest cannot reach this object to change it: it is frozen.
-export default Object.freeze({
-  fetch(request, env, ctx) {
-    const stream = new TransformStreamCtor();
-    const warm = served++ > 0;
-    const state = freshState ?? newState();
-    state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
-    const early = state.pending;
-    state.pending = null;
-    for (let i = 0; i < early.n; i++) state.queued += early[i] + "\n";
-    flush(state);
+// begin starts an execution, its records buffered or live, with the
+// records its isolate wrote before (top-level console calls) first.
+function begin(buffered) {
+  const state = freshState ?? newState();
+  if (buffered) state.writer = BUFFER;
+  else goLive(state);
+  const early = state.pending;
+  state.pending = null;
+  for (let i = 0; i < early.n; i++) state.queued += early[i] + "\n";
+  return state;
+}
 
+// start runs the execution, in its own AsyncLocalStorage context in a
+// reused isolate, and returns serve's promise.
+function start(state, request, env, ctx) {
+  const warm = served++ > 0;
+  if (als !== null) return alsRun(als, state, serve, state, warm, request, env, ctx);
+  return serve(state, warm, request, env, ctx);
+}
+
+const noThen = { __proto__: null, value: undefined };
+const LIVE = { __proto__: null, headers: { __proto__: null, "x-dw-live": "1" } };
+
+// The guest cannot reach these objects to change them: they are frozen.
+export default Object.freeze({
+  // fetch answers at once with a stream the records are written to as
+  // they occur.
+  fetch(request, env, ctx) {
+    const state = begin(false);
+    flush(state);
     // The run goes on while the caller reads the stream; it is deliberately
     // not a waitUntil task, so the caller hanging up cancels it.
-    if (als !== null) alsRun(als, state, serve, state, warm, request, env, ctx);
-    else serve(state, warm, request, env, ctx);
-    return new ResponseCtor(read(transformReadable, stream, "readable"));
+    start(state, request, env, ctx);
+    return new ResponseCtor(state.readable);
   },
 });
+
+// The shim's entrypoint for a caller that wants one result. A guest done
+// within liveAfterMs (as most are) gets every record in one body: no stream
+// on either side. A longer one gets, from then on, a stream (marked with an
+// x-dw-live header) that gives the records so far and then each as it
+// occurs, as fetch's does.
+export const buffered = Object.freeze({
+  fetch(request, env, ctx) {
+    const state = begin(true);
+    return own(answer(state, start(state, request, env, ctx)));
+  },
+});
+
+// goLive gives an execution the stream its records are written to.
+function goLive(state) {
+  const stream = new TransformStreamCtor();
+  state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
+  state.readable = read(transformReadable, stream, "readable");
+}
+
+// answer resolves, for a buffered execution served by served, with its
+// answer.
+async function answer(state, served) {
+  const late = await own(new PromiseCtor((resolve) => {
+    const timer = setTimer(() => resolve(true), OPTIONS.liveAfterMs);
+    finished(served, timer, resolve);
+  }));
+  let response;
+  if (late) {
+    goLive(state);
+    flush(state);
+    if (state.ended) settle(writerClose(state.writer)); // it ended meanwhile
+    response = new ResponseCtor(state.readable, LIVE);
+  } else {
+    response = new ResponseCtor(state.queued);
+  }
+  // The promise of this async function resolves with response: with a
+  // `then` of its own, that looks up nothing the guest could have set.
+  defineProperty(response, "then", noThen);
+  return response;
+}
+
+async function finished(served, timer, resolve) {
+  await settle(served);
+  clearTimer(timer);
+  resolve(false);
+}
