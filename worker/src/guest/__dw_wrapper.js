@@ -189,6 +189,9 @@ function cut(text, max) {
 }
 
 function formatted(args) {
+  // One string is its own message (as format would have it): the
+  // formatter is not called for the commonest console call.
+  if (args.length === 1 && typeof args[0] === "string") return args[0];
   try {
     const message = reflectApply(format, undefined, args);
     return typeof message === "string" ? message : "[unformattable console arguments]";
