@@ -309,7 +309,7 @@ async function startBuffered(worker, exec, warm, ledger) {
     const event = { ...(await exec.failure(first.err)), outbound: ledger.take() };
     return { response: new Response(JSON.stringify(event) + "\n", { headers: { "content-type": "application/x-ndjson" } }) };
   }
-  const read = await readUpTo(first.guest.body.getReader(), bufferCap(exec.job));
+  const read = await readUpTo(first.guest.body, bufferCap(exec.job));
   if (read.rest) return streamed({ reader: read.rest }, exec, warm, ledger);
   const text = await collect(read.text, exec);
   return { response: new Response(text, { headers: { "content-type": "application/x-ndjson" } }) };
@@ -325,27 +325,34 @@ function bufferCap(job) {
 }
 
 const decoder = new TextDecoder();
+const CHUNK = 64 << 10;
 
-// readUpTo reads reader to its end if that comes within cap bytes:
-// {text}; else {rest}, a reader that gives what was read and then the rest.
-async function readUpTo(reader, cap) {
-  const chunks = [];
-  let size = 0;
+// readUpTo reads body to its end if that comes within cap bytes: {text};
+// else {rest}, a reader that gives what was read and then the rest. An
+// answer under CHUNK bytes (most are) takes one readAtLeast: fewer bytes
+// back than asked means it ended.
+async function readUpTo(body, cap) {
+  const bytes = body.getReader({ mode: "byob" });
+  const reader = { read: () => bytes.read(new Uint8Array(CHUNK)), cancel: (why) => bytes.cancel(why) };
+  const first = Math.min(cap + 1, CHUNK);
+  const { done, value } = await bytes.readAtLeast(first, new Uint8Array(first));
+  if (done || value.length < first) return { text: value ? decoder.decode(value) : "" };
+  const chunks = [value];
+  let size = value.length;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.length;
     if (size > cap) return { rest: replay(chunks, reader) };
+    const next = await reader.read();
+    if (next.done) break;
+    chunks.push(next.value);
+    size += next.value.length;
   }
-  if (chunks.length === 1) return { text: decoder.decode(chunks[0]) };
-  const bytes = new Uint8Array(size);
+  const all = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
-    bytes.set(chunk, offset);
+    all.set(chunk, offset);
     offset += chunk.length;
   }
-  return { text: decoder.decode(bytes) };
+  return { text: decoder.decode(all) };
 }
 
 // replay is a reader that gives chunks and then what reader has left.

@@ -91,6 +91,10 @@ const transformReadable = getter(TransformStream.prototype, "readable");
 const transformWritable = getter(TransformStream.prototype, "writable");
 const readerRead = uncurry(ReadableStreamDefaultReader.prototype.read);
 const readerCancel = uncurry(ReadableStreamDefaultReader.prototype.cancel);
+const byobProto = typeof ReadableStreamBYOBReader === "function" ? ReadableStreamBYOBReader.prototype : null;
+const byobReadAtLeast = typeof byobProto?.readAtLeast === "function" ? uncurry(byobProto.readAtLeast) : null;
+const byobRead = byobReadAtLeast === null ? null : uncurry(byobProto.read);
+const byobCancel = byobReadAtLeast === null ? null : uncurry(byobProto.cancel);
 const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
@@ -321,37 +325,84 @@ function bytesToBase64(bytes) {
   return toBase64(binary);
 }
 
-// readBody reads at most limit bytes of a response body. Each chunk is
-// checked to be a real Uint8Array and measured with the captured getters.
+// readBody reads at most limit bytes of a response body. A body the
+// runtime holds (a string, bytes) is read in one readAtLeast of up to
+// SMALL_BODY bytes: fewer back means it ended. Other bodies, and the rest of
+// a larger one, are read chunk by chunk. Each chunk is checked to be a real
+// Uint8Array and measured with the captured getters.
 async function readBody(stream, limit) {
-  if (stream === null) return { __proto__: null, bytes: new Uint8ArrayCtor(0), truncated: false };
-  const reader = streamGetReader(stream);
-  const chunks = list();
-  let size = 0;
-  let truncated = false;
-  for (;;) {
-    const result = await own(readerRead(reader));
-    if (result.done === true) break;
-    const value = result.value;
-    if (typedArrayTag(value) !== "Uint8Array") throw new TypeError("a response body chunk is not a Uint8Array");
-    const length = typedArrayByteLength(value);
-    if (size + length > limit) {
-      append(chunks, new Uint8ArrayCtor(typedArrayBuffer(value), typedArrayByteOffset(value), limit - size));
-      size = limit;
-      truncated = true;
-      settle(readerCancel(reader));
-      break;
-    }
-    append(chunks, value);
-    size += length;
+  const acc = { __proto__: null, chunks: list(), size: 0, truncated: false };
+  if (stream !== null) {
+    const byob = byobReaderOf(stream);
+    if (byob === null) await own(readChunks(streamGetReader(stream), readerRead, readerCancel, acc, limit));
+    else await own(readBytes(byob, acc, limit));
   }
-  const bytes = new Uint8ArrayCtor(size);
+  if (acc.chunks.n === 1) return { __proto__: null, bytes: acc.chunks[0], truncated: acc.truncated };
+  const bytes = new Uint8ArrayCtor(acc.size);
   let offset = 0;
-  for (let i = 0; i < chunks.n; i++) {
-    typedArraySet(bytes, chunks[i], offset);
-    offset += typedArrayByteLength(chunks[i]);
+  for (let i = 0; i < acc.chunks.n; i++) {
+    typedArraySet(bytes, acc.chunks[i], offset);
+    offset += typedArrayByteLength(acc.chunks[i]);
   }
-  return { __proto__: null, bytes, truncated };
+  return { __proto__: null, bytes, truncated: acc.truncated };
+}
+
+const SMALL_BODY = 64 << 10;
+const BYOB = { __proto__: null, mode: "byob" };
+
+// byobReaderOf returns a BYOB reader of stream, or null if it is not a byte
+// stream (or the runtime has no readAtLeast).
+function byobReaderOf(stream) {
+  if (byobReadAtLeast === null) return null;
+  try {
+    return streamGetReader(stream, BYOB);
+  } catch {
+    return null;
+  }
+}
+
+function readNext(reader) {
+  return byobRead(reader, new Uint8ArrayCtor(SMALL_BODY));
+}
+
+async function readBytes(reader, acc, limit) {
+  const small = limit < SMALL_BODY ? limit + 1 : SMALL_BODY;
+  const result = await own(byobReadAtLeast(reader, small, new Uint8ArrayCtor(small)));
+  if (result.done === true && result.value === undefined) return;
+  if (take(acc, result.value, limit)) {
+    settle(byobCancel(reader));
+    return;
+  }
+  if (result.done === true || acc.size < small) return; // it ended
+  await own(readChunks(reader, readNext, byobCancel, acc, limit));
+}
+
+// readChunks reads what reader has left into acc, up to limit bytes.
+async function readChunks(reader, read, cancel, acc, limit) {
+  for (;;) {
+    const result = await own(read(reader));
+    if (result.done === true) return;
+    if (take(acc, result.value, limit)) {
+      settle(cancel(reader));
+      return;
+    }
+  }
+}
+
+// take adds a chunk to acc, cut at limit; it returns whether limit was
+// reached past.
+function take(acc, value, limit) {
+  if (typedArrayTag(value) !== "Uint8Array") throw new TypeError("a response body chunk is not a Uint8Array");
+  const length = typedArrayByteLength(value);
+  if (acc.size + length > limit) {
+    append(acc.chunks, new Uint8ArrayCtor(typedArrayBuffer(value), typedArrayByteOffset(value), limit - acc.size));
+    acc.size = limit;
+    acc.truncated = true;
+    return true;
+  }
+  append(acc.chunks, value);
+  acc.size += length;
+  return false;
 }
 
 async function describeResponse(parts) {
