@@ -39,6 +39,10 @@ export { Tail } from "./tail.js";
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
 const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
+// A CommonJS module whose export is its require: the wrapper loads the
+// formatter with it, synchronously, only when a console call needs it.
+const REQUIRE_MODULE = "__dw_require.js";
+const REQUIRE = "module.exports = (specifier) => require(specifier);";
 
 const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
 
@@ -106,12 +110,14 @@ function checkJob(job) {
 }
 
 // guestModules is the guest's module map: the wrapper (its main module), the
-// formatter, the wrapper's options as data, and the job's own modules, whose
-// names never start with __dw_ (fetch refuses them).
+// formatter and the require that loads it, the wrapper's options as data,
+// and the job's own modules, whose names never start with __dw_ (fetch
+// refuses them).
 function guestModules(job) {
   const modules = {
     [WRAPPER_MODULE]: { js: WRAPPER },
     [FORMAT_MODULE]: { js: FORMAT },
+    [REQUIRE_MODULE]: { cjs: REQUIRE },
     [OPTIONS_MODULE]: {
       json: {
         main: job.mainModule,

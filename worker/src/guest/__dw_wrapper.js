@@ -16,13 +16,21 @@
 // records are built from null-prototype objects and written by a hand-written
 // encoder that hands JSON.stringify only primitive strings.
 //
+// The formatter (__dw_format.js) is loaded by a synchronous require the
+// first time a console call needs it, not in every isolate: a plain string
+// needs none. Loaded after the guest ran, it may capture what the guest
+// replaced; that can only change the text it returns, which the wrapper
+// takes only as a primitive string and encodes itself. requireModule is the
+// require of a CommonJS module beside it (__dw_require.js), taken at load
+// time like everything else.
+//
 // Its options come as data, a JSON module beside it (__dw_options.json; no
 // guest module may be named __dw_*). A guest module may import that object
 // and change it, so what is needed is copied here, before any guest module is
 // evaluated. MAIN, the main module's specifier, is a string the runtime
 // resolves, never spliced into source.
 
-import { format } from "./__dw_format.js";
+import requireModule from "./__dw_require.js";
 import options from "./__dw_options.json";
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
@@ -192,11 +200,21 @@ function cut(text, max) {
   return text.length > max ? stringSlice(text, 0, max) : text;
 }
 
+let format = null;
+
+// loadFormat loads the formatter. Under some compatibility dates require
+// gives an ES module's default export, not its namespace.
+function loadFormat() {
+  const mod = requireModule("./__dw_format.js");
+  return typeof mod.format === "function" ? mod.format : mod.default.format;
+}
+
 function formatted(args) {
   // One string is its own message (as format would have it): the
-  // formatter is not called for the commonest console call.
+  // formatter is not needed for the commonest console call.
   if (args.length === 1 && typeof args[0] === "string") return args[0];
   try {
+    if (format === null) format = loadFormat();
     const message = reflectApply(format, undefined, args);
     return typeof message === "string" ? message : "[unformattable console arguments]";
   } catch {
