@@ -69,6 +69,9 @@ type Job struct {
 	// may run in: a hash of everything that defines the isolate and of the
 	// caller's key name. Empty for a fresh isolate.
 	ReuseKey string `json:"reuseKey,omitempty"`
+	// Buffered says the caller wants one result, not a stream: the runtime
+	// may answer with every event at once when the execution ends.
+	Buffered bool `json:"buffered,omitempty"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`

@@ -45,6 +45,7 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 			return p
 		}
 		job.ID = executionID(r.Context())
+		job.Buffered = media == mediaJSON
 		hash := codeHash(job)
 
 		// The backend hands events to out, which never blocks on the client:

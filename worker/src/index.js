@@ -30,7 +30,8 @@ import { admit, MAX_JOB_BYTES } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
-import { ndjson, relay, result, hasLocation } from "./relay.js";
+import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
+import { recordCap } from "./records.js";
 
 export { Outbound } from "./outbound.js";
 export { Tail } from "./tail.js";
@@ -38,6 +39,10 @@ export { Tail } from "./tail.js";
 const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
 const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
+// A CommonJS module whose export is its require: the wrapper loads the
+// formatter with it, synchronously, only when a console call needs it.
+const REQUIRE_MODULE = "__dw_require.js";
+const REQUIRE = "module.exports = (specifier) => require(specifier);";
 
 const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
 
@@ -105,12 +110,14 @@ function checkJob(job) {
 }
 
 // guestModules is the guest's module map: the wrapper (its main module), the
-// formatter, the wrapper's options as data, and the job's own modules, whose
-// names never start with __dw_ (fetch refuses them).
+// formatter and the require that loads it, the wrapper's options as data,
+// and the job's own modules, whose names never start with __dw_ (fetch
+// refuses them).
 function guestModules(job) {
   const modules = {
     [WRAPPER_MODULE]: { js: WRAPPER },
     [FORMAT_MODULE]: { js: FORMAT },
+    [REQUIRE_MODULE]: { cjs: REQUIRE },
     [OPTIONS_MODULE]: {
       json: {
         main: job.mainModule,
@@ -120,6 +127,7 @@ function guestModules(job) {
         maxErrorText: MAX_ERROR_TEXT,
         maxErrorName: MAX_ERROR_NAME,
         reuse: Boolean(job.reuseKey),
+        liveAfterMs: PING_INTERVAL_MS,
       },
     },
   };
@@ -225,8 +233,8 @@ async function run(env, ctx, job, signal) {
   return answer.response;
 }
 
-// start loads the guest and answers with its event stream, or with a 400
-// when the runtime refused the job's configuration.
+// start loads the guest and answers with its events, or with a 400 when
+// the runtime refused the job's configuration.
 async function start(env, ctx, job, warm, signal, ledger) {
   let worker;
   try {
@@ -234,33 +242,132 @@ async function start(env, ctx, job, warm, signal, ledger) {
   } catch (err) {
     return { response: Response.json({ field: fieldOf(err.message), message: err.message }, { status: 400 }) };
   }
-  let guest;
-  try {
-    guest = await worker.getEntrypoint().fetch(guestRequest(job));
-  } catch (err) {
-    const failed = classifyStartError(err);
-    if (failed.field) {
-      return { response: Response.json(failed, { status: 400 }) };
-    }
-    return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
-  }
   const exec = {
     job,
     signal,
+    started: Date.now(),
     outbound: ledger.take,
     locate: () => locateSyntaxError(env, ctx, job),
     // The first outbound request waits until the gateway is told.
     onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
+    failure: (err) => failureOf(err, job),
   };
+  if (job.buffered) return startBuffered(worker, exec, warm, ledger);
+  let guest;
+  try {
+    guest = await worker.getEntrypoint().fetch(guestRequest(job));
+  } catch (err) {
+    return refused(err, ledger);
+  }
+  return streamed(guest, exec, warm, ledger);
+}
+
+// streamed answers with the guest's events as they happen.
+function streamed(answer, exec, warm, ledger) {
   const stream = ndjson(async (send) => {
     try {
-      await relay(guest.body, send, exec);
+      await relay(answer, send, exec);
     } finally {
       ledger.take();
       warm?.release();
     }
   });
   return { response: stream, stream: true };
+}
+
+// refused answers for a guest whose isolate failed before the wrapper ran.
+function refused(err, ledger) {
+  const failed = classifyStartError(err);
+  if (failed.field) {
+    return { response: Response.json(failed, { status: 400 }) };
+  }
+  return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+}
+
+// failureOf is the result of a guest whose answer failed: it failed to
+// start, or ended without a result.
+async function failureOf(err, job) {
+  const failed = classifyStartError(err);
+  if (failed.field) return result({ code: "invalid_module", message: failed.message });
+  if (failed.code !== "exception") return result(failed);
+  return endedWithout(err, job);
+}
+
+// startBuffered runs a job whose caller wants one result. The wrapper's
+// buffered entrypoint answers when the guest is done, with every record in
+// one body; if that comes within a ping interval (as most executions do),
+// the events go back in one body too: no stream, no ping. Otherwise, or as
+// soon as the guest's first outbound request must be announced, the events
+// stream as on the live path, with pings while the guest runs.
+async function startBuffered(worker, exec, warm, ledger) {
+  const answer = worker.getEntrypoint("buffered").fetch(guestRequest(exec.job));
+  let timer;
+  const early = new Promise((resolve) => {
+    timer = setTimeout(resolve, PING_INTERVAL_MS);
+    ledger.first.then(resolve);
+  });
+  const first = await Promise.race([answer.then((guest) => ({ guest }), (err) => ({ err })), early]);
+  clearTimeout(timer);
+  if (first === undefined) return streamed(answer, exec, warm, ledger);
+  if (first.guest?.headers.has("x-dw-live")) return streamed(first.guest, exec, warm, ledger);
+  if (first.err) {
+    if (classifyStartError(first.err).field) return refused(first.err, ledger);
+    const event = { ...(await exec.failure(first.err)), outbound: ledger.take() };
+    return { response: new Response(JSON.stringify(event) + "\n", { headers: { "content-type": "application/x-ndjson" } }) };
+  }
+  const read = await readUpTo(first.guest.body, bufferCap(exec.job));
+  if (read.rest) return streamed({ reader: read.rest }, exec, warm, ledger);
+  const text = await collect(read.text, exec);
+  return { response: new Response(text, { headers: { "content-type": "application/x-ndjson" } }) };
+}
+
+// bufferCap is the most of a buffered answer the shim reads at once: room
+// for a response record, the logs' text (each character escaped at worst)
+// and their framing. An honest answer is longer only with very many empty
+// logs; that one goes line by line, as a stream does.
+function bufferCap(job) {
+  const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
+  return recordCap(opts) + 6 * job.maxLogBytes + (1 << 20);
+}
+
+const decoder = new TextDecoder();
+const CHUNK = 64 << 10;
+
+// readUpTo reads body to its end if that comes within cap bytes: {text};
+// else {rest}, a reader that gives what was read and then the rest. An
+// answer under CHUNK bytes (most are) takes one readAtLeast: fewer bytes
+// back than asked means it ended.
+async function readUpTo(body, cap) {
+  const bytes = body.getReader({ mode: "byob" });
+  const reader = { read: () => bytes.read(new Uint8Array(CHUNK)), cancel: (why) => bytes.cancel(why) };
+  const first = Math.min(cap + 1, CHUNK);
+  const { done, value } = await bytes.readAtLeast(first, new Uint8Array(first));
+  if (done || value.length < first) return { text: value ? decoder.decode(value) : "" };
+  const chunks = [value];
+  let size = value.length;
+  for (;;) {
+    if (size > cap) return { rest: replay(chunks, reader) };
+    const next = await reader.read();
+    if (next.done) break;
+    chunks.push(next.value);
+    size += next.value.length;
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { text: decoder.decode(all) };
+}
+
+// replay is a reader that gives chunks and then what reader has left.
+function replay(chunks, reader) {
+  let i = 0;
+  return {
+    read: () => (i < chunks.length ? Promise.resolve({ done: false, value: chunks[i++] }) : reader.read()),
+    cancel: (why) => reader.cancel(why),
+  };
 }
 
 // locateSyntaxError finds where a syntax error is. With new_module_registry

@@ -1,11 +1,14 @@
 // The contract of the records the capture wrapper writes from inside the
 // guest's isolate (guest/__dw_wrapper.js), one JSON object per line:
 //
-//   {"t":"log","level":"log","message":"...","truncated":true?}
+//   {"t":"log","level":"log","message":"...","truncated":true?,"ms":1767225600000?}
 //   {"t":"response","status":200,"headers":{...},"body":"...","bodyEncoding":"utf8",
 //    "truncated":false?,"logsTruncated":true?,"warm":true?}
 //   {"t":"error","code":"exception","name":"Error"?,"message":"...","stack":"..."?,
 //    "logsTruncated":true?,"warm":true?}
+//
+// A log's ms is when the guest logged it (the isolate's Date.now); the shim
+// takes it only within the execution's span.
 //
 // The wrapper runs in the guest's realm, so the shim treats what it writes as
 // hostile data: parseRecord checks each line against this contract (types,
@@ -36,7 +39,7 @@ export function recordCap(opts) {
 }
 
 const MEMBERS = {
-  log: new Set(["t", "level", "message", "truncated"]),
+  log: new Set(["t", "level", "message", "truncated", "ms"]),
   response: new Set(["t", "status", "headers", "body", "bodyEncoding", "truncated", "logsTruncated", "warm"]),
   error: new Set(["t", "code", "name", "message", "stack", "logsTruncated", "warm"]),
 };
@@ -78,7 +81,8 @@ function validBody(body, encoding, max) {
 }
 
 const checks = {
-  log: (r, opts) => LEVELS.has(r.level) && text(r.message, opts.maxLogLineBytes) && optionalBoolean(r.truncated),
+  log: (r, opts) => LEVELS.has(r.level) && text(r.message, opts.maxLogLineBytes) && optionalBoolean(r.truncated) &&
+    (r.ms === undefined || Number.isSafeInteger(r.ms)),
   response: (r, opts) => Number.isInteger(r.status) && r.status >= 200 && r.status <= 599 &&
     validHeaders(r.headers) && validBody(r.body, r.bodyEncoding, opts.maxResponseBytes) &&
     optionalBoolean(r.truncated) && optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),

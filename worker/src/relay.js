@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
 // While the guest is silent the shim sends a ping this often. workerd learns
 // that the gateway hung up only when a write fails, so the pings are what
 // turn a hang-up into the guest's cancellation within this interval.
-const PING_INTERVAL_MS = 100;
+export const PING_INTERVAL_MS = 100;
 
 const HUNG = /hung and would never generate a response/;
 
@@ -57,15 +57,20 @@ function lines(events) {
   return text;
 }
 
-// relay reads the wrapper's records from body and forwards them with send.
-// exec: {job, signal, outbound() -> the requests recorded, locate() -> a
-// syntax error's located stack, onStart(emit) -> called once events can be
-// sent}.
-export async function relay(body, send, exec) {
-  const reader = body.getReader();
+// relay reads the wrapper's records from answer, the guest's response (or
+// {reader} of its body) or a promise of it, and forwards them with send. exec: {job, signal, started
+// (Date.now() when it began), outbound() -> the requests recorded, locate()
+// -> a syntax error's located stack, onStart(emit) -> called once events
+// can be sent, failure(err) -> the result of a guest whose answer failed}.
+export async function relay(answer, send, exec) {
+  let reader = null;
+  let over = false;
   // Cancelling the guest's response stream ends the guest's request, and with
   // it the guest's timers and pending I/O.
-  const cancel = () => reader.cancel("the execution ended").catch(() => {});
+  const cancel = () => {
+    over = true;
+    reader?.cancel("the execution ended").catch(() => {});
+  };
   exec.signal?.addEventListener("abort", cancel);
   let last = Date.now();
   let ended = false;
@@ -90,12 +95,46 @@ export async function relay(body, send, exec) {
   }, PING_INTERVAL_MS);
   exec.onStart?.(emit);
   try {
+    let guest;
+    try {
+      guest = await answer;
+    } catch (err) {
+      await emit(await exec.failure(err));
+      return;
+    }
+    reader = guest.reader ?? guest.body.getReader();
+    if (over) cancel();
     const finished = await relayRecords(reader, emit, exec);
     if (finished) cancel();
   } finally {
     clearInterval(pinger);
     exec.signal?.removeEventListener("abort", cancel);
   }
+}
+
+// collect turns a buffered answer (text: every record the wrapper wrote, no
+// line longer than the record cap) into the events' NDJSON, each record
+// checked as relay checks it: one body, no stream, no ping.
+export async function collect(text, exec) {
+  const { job } = exec;
+  const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
+  const events = [];
+  const send = async (e) => {
+    if (Array.isArray(e)) events.push(...e);
+    else events.push(e);
+  };
+  let finished = false;
+  let start = 0;
+  while (!finished && start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line !== "") finished = await forward(line, send, exec, opts, events);
+  }
+  if (!finished) events.push(await endedWithout(undefined, job));
+  events[events.length - 1].outbound = exec.outbound();
+  return lines(events);
 }
 
 // relayRecords forwards records until the result; it returns whether a
@@ -105,7 +144,7 @@ async function relayRecords(reader, send, exec) {
   const opts = { maxResponseBytes: job.maxResponseBytes, maxLogLineBytes: job.maxLogLineBytes };
   const cap = recordCap(opts);
   const splitter = new LineSplitter(cap);
-  let failure = null;
+  let failure;
   for (;;) {
     let chunk;
     try {
@@ -129,17 +168,22 @@ async function relayRecords(reader, send, exec) {
     }
     if (batch.length > 0) await send(batch);
   }
+  await send(await endedWithout(failure, job));
+  return false;
+}
+
+// endedWithout is the result of a guest whose records ended before its
+// result, because of failure (an error, or undefined when its stream just
+// ended).
+export async function endedWithout(failure, job) {
   const why = failure ? String(failure.message || failure) : "";
   const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
-  if (limit !== null) {
-    await send(result(limit));
-  } else if (HUNG.test(why)) {
+  if (limit !== null) return result(limit);
+  if (HUNG.test(why)) {
     // workerd saw the guest wait on something that can never complete.
-    await send(result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" }));
-  } else {
-    await send(result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` }));
+    return result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" });
   }
-  return false;
+  return result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` });
 }
 
 // forward sends the event of one line, a log event by adding it to batch;
@@ -160,7 +204,7 @@ async function forward(line, send, exec, opts, batch) {
         level: record.level,
         stream: STREAMS[record.level],
         message: cleanStack(record.message),
-        time: new Date().toISOString(),
+        time: new Date(stamp(record.ms, exec.started)).toISOString(),
       };
       if (record.truncated) event.truncated = true;
       batch.push(event);
@@ -182,6 +226,14 @@ async function forward(line, send, exec, opts, batch) {
       return true;
     }
   }
+}
+
+// stamp is when a log happened: the time the wrapper gave it, kept between
+// the execution's start and now.
+function stamp(ms, started) {
+  const now = Date.now();
+  if (ms === undefined || ms > now) return now;
+  return ms < started ? started : ms; // a top-level log's time is 0 (the epoch)
 }
 
 // annotate copies what only the wrapper knows onto a result event: whether

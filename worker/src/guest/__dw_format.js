@@ -569,3 +569,7 @@ function groupArrayElements(ctx, output, value) {
   }
   return output;
 }
+
+// What require gives under compatibility dates where it returns an ES
+// module's default export (the wrapper loads this module with require).
+export default Object.freeze({ format, inspect });

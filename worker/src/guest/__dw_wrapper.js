@@ -5,7 +5,7 @@
 // (the contract is worker/src/records.js, which the shim checks each line
 // against):
 //
-//   {"t":"log","level":"log","message":"..."}
+//   {"t":"log","level":"log","message":"...","ms":1767225600000}
 //   {"t":"response","status":200,"headers":{...},"body":"...","bodyEncoding":"utf8"}
 //   {"t":"error","code":"exception","name":"Error","message":"...","stack":"..."}
 //
@@ -16,17 +16,26 @@
 // records are built from null-prototype objects and written by a hand-written
 // encoder that hands JSON.stringify only primitive strings.
 //
+// The formatter (__dw_format.js) is loaded by a synchronous require the
+// first time a console call needs it, not in every isolate: a plain string
+// needs none. Loaded after the guest ran, it may capture what the guest
+// replaced; that can only change the text it returns, which the wrapper
+// takes only as a primitive string and encodes itself. requireModule is the
+// require of a CommonJS module beside it (__dw_require.js), taken at load
+// time like everything else.
+//
 // Its options come as data, a JSON module beside it (__dw_options.json; no
 // guest module may be named __dw_*). A guest module may import that object
 // and change it, so what is needed is copied here, before any guest module is
 // evaluated. MAIN, the main module's specifier, is a string the runtime
 // resolves, never spliced into source.
 
-import { format } from "./__dw_format.js";
+import requireModule from "./__dw_require.js";
 import options from "./__dw_options.json";
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
-  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true };
+  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
+  liveAfterMs: options.liveAfterMs };
 const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
@@ -55,6 +64,9 @@ function read(get, obj, name) {
   return get !== null ? get(obj) : obj[name];
 }
 const reflectApply = Reflect.apply;
+const dateNow = Date.now;
+const setTimer = setTimeout;
+const clearTimer = clearTimeout;
 const queueMicrotaskFn = queueMicrotask;
 const jsonStringify = JSON.stringify;
 const PromiseCtor = Promise;
@@ -87,6 +99,10 @@ const transformReadable = getter(TransformStream.prototype, "readable");
 const transformWritable = getter(TransformStream.prototype, "writable");
 const readerRead = uncurry(ReadableStreamDefaultReader.prototype.read);
 const readerCancel = uncurry(ReadableStreamDefaultReader.prototype.cancel);
+const byobProto = typeof ReadableStreamBYOBReader === "function" ? ReadableStreamBYOBReader.prototype : null;
+const byobReadAtLeast = typeof byobProto?.readAtLeast === "function" ? uncurry(byobProto.readAtLeast) : null;
+const byobRead = byobReadAtLeast === null ? null : uncurry(byobProto.read);
+const byobCancel = byobReadAtLeast === null ? null : uncurry(byobProto.cancel);
 const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
@@ -134,9 +150,15 @@ const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
 // shim sees to it); AsyncLocalStorage (the nodejs_als flag, which the shim
 // adds in that mode) still keeps a call from a timer an earlier execution
 // left behind out of the current one.
+//
+// An execution's records go to its writer: null until its fetch begins (they
+// wait in pending), BUFFER for a buffered execution (they collect in queued
+// and leave as one body when it ends), else the writer of its stream.
 function newState() {
-  return { __proto__: null, writer: null, pending: list(), queued: "", flushing: false, budget: OPTIONS.maxLogBytes, dropped: false };
+  return { __proto__: null, writer: null, pending: list(), queued: "", flushing: false, budget: OPTIONS.maxLogBytes, dropped: false, ended: false, readable: null };
 }
+
+const BUFFER = { __proto__: null };
 
 const freshState = OPTIONS.reuse ? null : newState();
 
@@ -159,7 +181,7 @@ function emit(state, line) {
     return;
   }
   state.queued += line + "\n";
-  if (!state.flushing) {
+  if (!state.flushing && state.writer !== BUFFER) {
     state.flushing = true;
     queueMicrotaskFn(() => flush(state));
   }
@@ -178,8 +200,21 @@ function cut(text, max) {
   return text.length > max ? stringSlice(text, 0, max) : text;
 }
 
+let format = null;
+
+// loadFormat loads the formatter. Under some compatibility dates require
+// gives an ES module's default export, not its namespace.
+function loadFormat() {
+  const mod = requireModule("./__dw_format.js");
+  return typeof mod.format === "function" ? mod.format : mod.default.format;
+}
+
 function formatted(args) {
+  // One string is its own message (as format would have it): the
+  // formatter is not needed for the commonest console call.
+  if (args.length === 1 && typeof args[0] === "string") return args[0];
   try {
+    if (format === null) format = loadFormat();
     const message = reflectApply(format, undefined, args);
     return typeof message === "string" ? message : "[unformattable console arguments]";
   } catch {
@@ -203,7 +238,7 @@ function capture(level) {
       return;
     }
     state.budget -= message.length;
-    emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""}}`);
+    emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""},"ms":${dateNow()}}`);
   };
 }
 
@@ -308,37 +343,84 @@ function bytesToBase64(bytes) {
   return toBase64(binary);
 }
 
-// readBody reads at most limit bytes of a response body. Each chunk is
-// checked to be a real Uint8Array and measured with the captured getters.
+// readBody reads at most limit bytes of a response body. A body the
+// runtime holds (a string, bytes) is read in one readAtLeast of up to
+// SMALL_BODY bytes: fewer back means it ended. Other bodies, and the rest of
+// a larger one, are read chunk by chunk. Each chunk is checked to be a real
+// Uint8Array and measured with the captured getters.
 async function readBody(stream, limit) {
-  if (stream === null) return { __proto__: null, bytes: new Uint8ArrayCtor(0), truncated: false };
-  const reader = streamGetReader(stream);
-  const chunks = list();
-  let size = 0;
-  let truncated = false;
-  for (;;) {
-    const result = await own(readerRead(reader));
-    if (result.done === true) break;
-    const value = result.value;
-    if (typedArrayTag(value) !== "Uint8Array") throw new TypeError("a response body chunk is not a Uint8Array");
-    const length = typedArrayByteLength(value);
-    if (size + length > limit) {
-      append(chunks, new Uint8ArrayCtor(typedArrayBuffer(value), typedArrayByteOffset(value), limit - size));
-      size = limit;
-      truncated = true;
-      settle(readerCancel(reader));
-      break;
-    }
-    append(chunks, value);
-    size += length;
+  const acc = { __proto__: null, chunks: list(), size: 0, truncated: false };
+  if (stream !== null) {
+    const byob = byobReaderOf(stream);
+    if (byob === null) await own(readChunks(streamGetReader(stream), readerRead, readerCancel, acc, limit));
+    else await own(readBytes(byob, acc, limit));
   }
-  const bytes = new Uint8ArrayCtor(size);
+  if (acc.chunks.n === 1) return { __proto__: null, bytes: acc.chunks[0], truncated: acc.truncated };
+  const bytes = new Uint8ArrayCtor(acc.size);
   let offset = 0;
-  for (let i = 0; i < chunks.n; i++) {
-    typedArraySet(bytes, chunks[i], offset);
-    offset += typedArrayByteLength(chunks[i]);
+  for (let i = 0; i < acc.chunks.n; i++) {
+    typedArraySet(bytes, acc.chunks[i], offset);
+    offset += typedArrayByteLength(acc.chunks[i]);
   }
-  return { __proto__: null, bytes, truncated };
+  return { __proto__: null, bytes, truncated: acc.truncated };
+}
+
+const SMALL_BODY = 64 << 10;
+const BYOB = { __proto__: null, mode: "byob" };
+
+// byobReaderOf returns a BYOB reader of stream, or null if it is not a byte
+// stream (or the runtime has no readAtLeast).
+function byobReaderOf(stream) {
+  if (byobReadAtLeast === null) return null;
+  try {
+    return streamGetReader(stream, BYOB);
+  } catch {
+    return null;
+  }
+}
+
+function readNext(reader) {
+  return byobRead(reader, new Uint8ArrayCtor(SMALL_BODY));
+}
+
+async function readBytes(reader, acc, limit) {
+  const small = limit < SMALL_BODY ? limit + 1 : SMALL_BODY;
+  const result = await own(byobReadAtLeast(reader, small, new Uint8ArrayCtor(small)));
+  if (result.done === true && result.value === undefined) return;
+  if (take(acc, result.value, limit)) {
+    settle(byobCancel(reader));
+    return;
+  }
+  if (result.done === true || acc.size < small) return; // it ended
+  await own(readChunks(reader, readNext, byobCancel, acc, limit));
+}
+
+// readChunks reads what reader has left into acc, up to limit bytes.
+async function readChunks(reader, read, cancel, acc, limit) {
+  for (;;) {
+    const result = await own(read(reader));
+    if (result.done === true) return;
+    if (take(acc, result.value, limit)) {
+      settle(cancel(reader));
+      return;
+    }
+  }
+}
+
+// take adds a chunk to acc, cut at limit; it returns whether limit was
+// reached past.
+function take(acc, value, limit) {
+  if (typedArrayTag(value) !== "Uint8Array") throw new TypeError("a response body chunk is not a Uint8Array");
+  const length = typedArrayByteLength(value);
+  if (acc.size + length > limit) {
+    append(acc.chunks, new Uint8ArrayCtor(typedArrayBuffer(value), typedArrayByteOffset(value), limit - acc.size));
+    acc.size = limit;
+    acc.truncated = true;
+    return true;
+  }
+  append(acc.chunks, value);
+  acc.size += length;
+  return false;
 }
 
 async function describeResponse(parts) {
@@ -481,28 +563,94 @@ async function serve(state, warm, request, env, ctx) {
     outcome = describeError(err, "exception");
   }
   emit(state, encodeOutcome(outcome, state.dropped, warm));
+  state.ended = true;
+  if (state.writer === BUFFER) return;
   flush(state);
   await settle(writerClose(state.writer));
 }
 
 let served = 0;
 
-// The guest cannot reach this object to change it: it is frozen.
-export default Object.freeze({
-  fetch(request, env, ctx) {
-    const stream = new TransformStreamCtor();
-    const warm = served++ > 0;
-    const state = freshState ?? newState();
-    state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
-    const early = state.pending;
-    state.pending = null;
-    for (let i = 0; i < early.n; i++) state.queued += early[i] + "\n";
-    flush(state);
+// begin starts an execution, its records buffered or live, with the
+// records its isolate wrote before (top-level console calls) first.
+function begin(buffered) {
+  const state = freshState ?? newState();
+  if (buffered) state.writer = BUFFER;
+  else goLive(state);
+  const early = state.pending;
+  state.pending = null;
+  for (let i = 0; i < early.n; i++) state.queued += early[i] + "\n";
+  return state;
+}
 
+// start runs the execution, in its own AsyncLocalStorage context in a
+// reused isolate, and returns serve's promise.
+function start(state, request, env, ctx) {
+  const warm = served++ > 0;
+  if (als !== null) return alsRun(als, state, serve, state, warm, request, env, ctx);
+  return serve(state, warm, request, env, ctx);
+}
+
+const noThen = { __proto__: null, value: undefined };
+const LIVE = { __proto__: null, headers: { __proto__: null, "x-dw-live": "1" } };
+
+// The guest cannot reach these objects to change them: they are frozen.
+export default Object.freeze({
+  // fetch answers at once with a stream the records are written to as
+  // they occur.
+  fetch(request, env, ctx) {
+    const state = begin(false);
+    flush(state);
     // The run goes on while the caller reads the stream; it is deliberately
     // not a waitUntil task, so the caller hanging up cancels it.
-    if (als !== null) alsRun(als, state, serve, state, warm, request, env, ctx);
-    else serve(state, warm, request, env, ctx);
-    return new ResponseCtor(read(transformReadable, stream, "readable"));
+    start(state, request, env, ctx);
+    return new ResponseCtor(state.readable);
   },
 });
+
+// The shim's entrypoint for a caller that wants one result. A guest done
+// within liveAfterMs (as most are) gets every record in one body: no stream
+// on either side. A longer one gets, from then on, a stream (marked with an
+// x-dw-live header) that gives the records so far and then each as it
+// occurs, as fetch's does.
+export const buffered = Object.freeze({
+  fetch(request, env, ctx) {
+    const state = begin(true);
+    return own(answer(state, start(state, request, env, ctx)));
+  },
+});
+
+// goLive gives an execution the stream its records are written to.
+function goLive(state) {
+  const stream = new TransformStreamCtor();
+  state.writer = writableGetWriter(read(transformWritable, stream, "writable"));
+  state.readable = read(transformReadable, stream, "readable");
+}
+
+// answer resolves, for a buffered execution served by served, with its
+// answer.
+async function answer(state, served) {
+  const late = await own(new PromiseCtor((resolve) => {
+    const timer = setTimer(() => resolve(true), OPTIONS.liveAfterMs);
+    finished(served, timer, resolve);
+  }));
+  let response;
+  if (late) {
+    goLive(state);
+    flush(state);
+    if (state.ended) settle(writerClose(state.writer)); // it ended meanwhile
+    response = new ResponseCtor(state.readable, LIVE);
+  } else {
+    response = new ResponseCtor(state.queued);
+  }
+  // The promise of this async function resolves with response: with a
+  // `then` of its own, that looks up nothing the guest could have set.
+  defineProperty(response, "then", noThen);
+  return response;
+}
+
+async function finished(served, timer, resolve) {
+  await settle(served);
+  clearTimer(timer);
+  resolve(false);
+}
