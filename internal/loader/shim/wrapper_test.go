@@ -1,6 +1,7 @@
 package shim_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,6 +99,8 @@ func patchedGuest(patch string, answer string) string {
 		} }`
 }
 
+// TestGuestPatchesCannotChangeRecords runs every patch family on the live
+// (streamed) path and on the buffered one.
 func TestGuestPatchesCannotChangeRecords(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
@@ -125,31 +128,34 @@ func TestGuestPatchesCannotChangeRecords(t *testing.T) {
 	for name, patch := range wrapperPatches {
 		for kind, check := range answers {
 			for _, date := range dates {
-				t.Run(name+"/"+kind+"/"+date, func(t *testing.T) {
-					t.Parallel()
-					j := loadertest.Job("patch", patchedGuest(patch, code[kind]), 5*time.Second)
-					j.CompatibilityDate = date
-					j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}}
-					events, err := loadertest.Run(t, l, j)
-					if err != nil {
-						t.Fatalf("Execute = %v", err)
-					}
-					res := loadertest.LastResult(t, events)
-					wantUnforged(t, res)
-					if harmsItself(name, date) {
-						return
-					}
-					check(t, res)
-					var logs []string
-					for _, ev := range events {
-						if ev.Type == execution.EventLog {
-							logs = append(logs, ev.Log.Message)
+				for _, buffered := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/%s/%s/buffered=%v", name, kind, date, buffered), func(t *testing.T) {
+						t.Parallel()
+						j := loadertest.Job("patch", patchedGuest(patch, code[kind]), 5*time.Second)
+						j.CompatibilityDate = date
+						j.Buffered = buffered
+						j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}}
+						events, err := loadertest.Run(t, l, j)
+						if err != nil {
+							t.Fatalf("Execute = %v", err)
 						}
-					}
-					if len(logs) == 0 || logs[0] != "before" {
-						t.Errorf("logs = %q, want the guest's own first", logs)
-					}
-				})
+						res := loadertest.LastResult(t, events)
+						wantUnforged(t, res)
+						if harmsItself(name, date) {
+							return
+						}
+						check(t, res)
+						var logs []string
+						for _, ev := range events {
+							if ev.Type == execution.EventLog {
+								logs = append(logs, ev.Log.Message)
+							}
+						}
+						if len(logs) == 0 || logs[0] != "before" {
+							t.Errorf("logs = %q, want the guest's own first", logs)
+						}
+					})
+				}
 			}
 		}
 	}
