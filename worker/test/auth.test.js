@@ -1,7 +1,7 @@
 // The shim's verification of the gateway's signed calls.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { admit, MAX_JOB_BYTES, sign, verify } from "../src/auth.js";
+import { admit, MAX_JOB_BYTES, replayCacheSize, sign, verify } from "../src/auth.js";
 import CAPS from "../src/caps.json" with { type: "json" };
 
 const secret = "0123456789abcdef0123456789abcdef";
@@ -26,6 +26,23 @@ test("verify accepts a signed call once", async () => {
   const req = await signed(now, "n-accept");
   assert.equal(await verify(req, body, secret, now * 1000), null);
   assert.match(await verify(req, body, secret, now * 1000 + 10), /replayed/);
+});
+
+test("the replay cache drops expired signatures and only those", async () => {
+  const start = 1_900_000_000;
+  const calls = [];
+  for (let i = 0; i < 200; i++) {
+    const req = await signed(start, `n-cache-${i}`);
+    assert.equal(await verify(req, body, secret, start * 1000 + i), null);
+    calls.push(req);
+  }
+  // Within the window every one of them is still refused as a replay.
+  assert.match(await verify(calls[0], body, secret, start * 1000 + 500), /replayed/);
+  assert.match(await verify(calls[199], body, secret, start * 1000 + 500), /replayed/);
+  // Two windows later they have all expired: one new call leaves one entry.
+  const later = start + 2 * 60 + 1;
+  assert.equal(await verify(await signed(later, "n-cache-later"), body, secret, later * 1000), null);
+  assert.equal(replayCacheSize(), 1);
 });
 
 test("verify refuses bad calls", async () => {
