@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
@@ -58,7 +59,9 @@ func (s *aggregateSink) event(ev execution.Event) error {
 		if err != nil {
 			return err
 		}
-		s.o.w.Header().Set("Content-Type", mediaJSON)
+		h := s.o.w.Header()
+		h.Set("Content-Type", mediaJSON)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 		s.o.w.WriteHeader(http.StatusOK)
 		s.o.start()
 		return s.o.push(body, true)

@@ -395,3 +395,22 @@ func TestSlowProbeIsNotAWedge(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStatm(t *testing.T) {
+	t.Parallel()
+	page := int64(os.Getpagesize())
+	for in, want := range map[string]int64{
+		"2937 1024 500 1 0 300 0\n": 1024 * page,
+		"10 0 0 0 0 0 0":            0,
+		"":                          0,
+		"12":                        0,
+		"12 x 3":                    0,
+	} {
+		if got := parseStatm([]byte(in)); got != want {
+			t.Errorf("parseStatm(%q) = %d, want %d", in, got, want)
+		}
+	}
+	if self := ResidentBytes(os.Getpid()); self <= 0 {
+		t.Errorf("ResidentBytes(own pid) = %d, want the test's resident memory", self)
+	}
+}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +30,9 @@ type process struct {
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
 	group   *cgroup       // the memory cgroup it runs in; nil without one
 	heard   atomic.Int64  // unix nanoseconds of the last line any execution got from it
+	// statm is /proc/PID/statm, opened on the first rss read.
+	statm     *os.File
+	statmOnce sync.Once
 	// Read after exited is closed: its group's record of it.
 	memKilled bool  // the kernel killed it for reaching its memory limit
 	peak      int64 // the most memory its group held (bytes)
@@ -98,6 +101,10 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 			p.peak = group.peak()
 			group.removeOrLog(log)
 		}
+		p.statmOnce.Do(func() {}) // no rss read opens it from now on
+		if p.statm != nil {
+			p.statm.Close()
+		}
 		close(p.exited)
 	}()
 	if group != nil {
@@ -138,27 +145,45 @@ func (p *process) running() bool {
 }
 
 // rss returns the process's resident memory in bytes, or 0 if unknown.
+// rss returns p's resident memory in bytes. It is read at every execution's
+// start, so it keeps /proc/PID/statm open and reads it with one pread.
 func (p *process) rss() int64 {
-	return ResidentBytes(p.pid())
+	p.statmOnce.Do(func() {
+		p.statm, _ = os.Open(fmt.Sprintf("/proc/%d/statm", p.pid()))
+	})
+	if p.statm == nil {
+		return 0
+	}
+	var buf [128]byte
+	n, err := p.statm.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0
+	}
+	return parseStatm(buf[:n])
 }
 
 // ResidentBytes returns the resident memory of process pid in bytes, read
 // from /proc (Linux); 0 elsewhere or on error.
 func ResidentBytes(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
+	return parseStatm(data)
+}
+
+// parseStatm reads the resident size from /proc/PID/statm ("size resident
+// shared ..." in pages) in bytes; 0 if it cannot.
+func parseStatm(data []byte) int64 {
+	fields := bytes.Fields(data)
+	if len(fields) < 2 {
+		return 0
 	}
-	return 0
+	pages, err := strconv.ParseInt(string(fields[1]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // waitHealthy polls the shim's /health until it answers 200.
