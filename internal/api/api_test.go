@@ -108,6 +108,12 @@ func post(t *testing.T, path, contentType string, body any) (*http.Response, []b
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return do(t, req)
+}
+
+// do sends req and returns the response with its whole body read.
+func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +124,17 @@ func post(t *testing.T, path, contentType string, body any) (*http.Response, []b
 		t.Fatal(err)
 	}
 	return resp, data
+}
+
+// wantUnavailable checks that resp, with body data, is a 503
+// runtime_unavailable problem with a Retry-After.
+func wantUnavailable(t *testing.T, what string, resp *http.Response, data []byte) {
+	t.Helper()
+	var p api.Problem
+	_ = json.Unmarshal(data, &p)
+	if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%s = %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", what, resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
+	}
 }
 
 func wantSuccess(t *testing.T, res *execution.Result) {
@@ -223,16 +240,8 @@ func TestReadyzUnavailable(t *testing.T) {
 		}
 		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, body)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p api.Problem
-		_ = json.NewDecoder(resp.Body).Decode(&p)
-		resp.Body.Close()
-		if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
-			t.Errorf("%s %s = %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", method, path, resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
-		}
+		resp, data := do(t, req)
+		wantUnavailable(t, method+" "+path, resp, data)
 	}
 }
 

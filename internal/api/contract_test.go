@@ -75,19 +75,7 @@ func TestContract(t *testing.T) {
 			if err := openapi3filter.ValidateRequest(t.Context(), input); (err == nil) != tt.validRequest {
 				t.Errorf("ValidateRequest = %v, want valid = %v", err, tt.validRequest)
 			}
-			// Validation may consume and rewrite the body; send a fresh request.
-			send, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
-			send.Header = req.Header.Clone()
-			resp, err := http.DefaultClient.Do(send)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			data, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status = %d, want %d: %s", resp.StatusCode, tt.status, data)
-			}
-			validateResponse(t, input, resp, data)
+			sendValidated(t, input, tt.method, base+tt.path, tt.body, tt.status)
 		})
 	}
 }
@@ -106,15 +94,35 @@ func validateResponse(t *testing.T, input *openapi3filter.RequestValidationInput
 	}
 }
 
-// TestStreamContract validates every event of real NDJSON and SSE streams
-// against the StreamEvent schema of openapi.yaml.
-func TestStreamContract(t *testing.T) {
-	t.Parallel()
+// sendValidated sends the request input validated again, fresh (validation
+// may consume and rewrite the body), and checks its status and that the
+// response matches openapi.yaml.
+func sendValidated(t *testing.T, input *openapi3filter.RequestValidationInput, method, url, body string, status int) {
+	t.Helper()
+	send, _ := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	send.Header = input.Request.Header.Clone()
+	resp, data := do(t, send)
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d: %s", resp.StatusCode, status, data)
+	}
+	validateResponse(t, input, resp, data)
+}
+
+// streamEventSchema is the StreamEvent schema of openapi.yaml.
+func streamEventSchema(t *testing.T) *openapi3.Schema {
+	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := doc.Components.Schemas["StreamEvent"].Value
+	return doc.Components.Schemas["StreamEvent"].Value
+}
+
+// TestStreamContract validates every event of real NDJSON and SSE streams
+// against the StreamEvent schema of openapi.yaml.
+func TestStreamContract(t *testing.T) {
+	t.Parallel()
+	schema := streamEventSchema(t)
 	programs := []string{
 		`export default { fetch() { console.log("a", {b: 1}); console.error("c"); return new Response(new Uint8Array([255])); } }`,
 		`export default { fetch() { console.log("y".repeat(70000)); throw new Error("no"); } }`,
@@ -171,18 +179,7 @@ func TestAuthContract(t *testing.T) {
 		}
 		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
-		send, _ := http.NewRequest(http.MethodPost, f.url+"/execute", strings.NewReader(body))
-		send.Header = req.Header.Clone()
-		resp, err := http.DefaultClient.Do(send)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, data)
-		}
-		validateResponse(t, input, resp, data)
+		sendValidated(t, input, http.MethodPost, f.url+"/execute", body, want)
 	}
 	check("", 401)
 	check("Bearer "+f.limited, 200)

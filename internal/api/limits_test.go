@@ -135,16 +135,10 @@ func TestQueueFullIs503(t *testing.T) {
 	busy := make(chan *execution.Result, 1)
 	go func() { busy <- executeAt(t, srv.URL, map[string]any{"code": okJS}) }()
 	<-reached
-	resp, err := http.Post(srv.URL+"/execute", "application/json", strings.NewReader(`{"code": "`+okJS+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p api.Problem
-	_ = json.NewDecoder(resp.Body).Decode(&p)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || p.Code != "runtime_unavailable" || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("over capacity: %d %q Retry-After %q, want 503 runtime_unavailable with Retry-After", resp.StatusCode, p.Code, resp.Header.Get("Retry-After"))
-	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/execute", strings.NewReader(`{"code": "`+okJS+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, data := do(t, req)
+	wantUnavailable(t, "over capacity", resp, data)
 	release()
 	if res := <-busy; !res.Success {
 		t.Errorf("busy execution = %+v, want success", res)

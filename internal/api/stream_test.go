@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/rs/zerolog"
 
-	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
@@ -288,11 +286,7 @@ func dedicated(t *testing.T) (string, *local.Pool, *loadertest.Buffer) {
 // new run's logs.
 func TestStreamRestartsAfterRuntimeCrash(t *testing.T) {
 	t.Parallel()
-	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := doc.Components.Schemas["StreamEvent"].Value
+	schema := streamEventSchema(t)
 	const code = `
 export default { async fetch() { console.log("working"); await new Promise((r) => setTimeout(r, 1000)); return new Response("done"); } }`
 	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
