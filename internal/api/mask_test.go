@@ -241,17 +241,7 @@ func encodings(s string) []string {
 // status line and headers included) and its body.
 func rawExecute(t *testing.T, base, accept string, body any) (all, data []byte) {
 	t.Helper()
-	encoded, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/execute", bytes.NewReader(encoded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", accept)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(executeRequest(t, base, accept, body))
 	if err != nil {
 		t.Fatal(err)
 	}

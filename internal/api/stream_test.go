@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,19 +37,25 @@ type eventStream struct {
 	heartbeats int
 }
 
-func openStream(t testing.TB, base, accept string, body any) *eventStream {
+// executeRequest is a POST /execute of body, as JSON, asking for accept.
+func executeRequest(t testing.TB, base, accept string, body any) *http.Request {
 	t.Helper()
 	data, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, base+"/execute", strings.NewReader(string(data)))
+	req, err := http.NewRequest(http.MethodPost, base+"/execute", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", accept)
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+func openStream(t testing.TB, base, accept string, body any) *eventStream {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(executeRequest(t, base, accept, body))
 	if err != nil {
 		t.Fatal(err)
 	}
