@@ -63,8 +63,11 @@ func TestLogFloodIsCapped(t *testing.T) {
 	runtime.GC()
 	grown := rss(t) - before
 	t.Logf("gateway RSS grew %d MiB over two 200 MB floods", grown>>20)
-	if grown > 64<<20 {
-		t.Errorf("gateway RSS grew %d MiB, want under 64 MiB (log cap %d bytes)", grown>>20, testLimits.MaxLogBytes)
+	// The process's resident memory, shared with the tests running beside
+	// this one (and grown by the race detector's shadow memory under
+	// -race): a wide bound, still far below the 400 MB the floods printed.
+	if grown > 128<<20 {
+		t.Errorf("gateway RSS grew %d MiB, want under 128 MiB (log cap %d bytes)", grown>>20, testLimits.MaxLogBytes)
 	}
 }
 

@@ -59,7 +59,9 @@ func TestMetrics(t *testing.T) {
 		`{"code": "export default { fetch() { console.log('hello'); return new Response('ok'); } }"}`,
 		`{"code": "export default { fetch() { console.log('x'.repeat(70000)); return new Response('ok'); } }"}`,
 		`{"code": "export default { fetch() { throw new Error('no'); } }"}`,
-		`{"code": "export default { async fetch() { await new Promise((r) => setTimeout(r, 5000)); } }", "timeoutMs": 200}`,
+		// A timeout long enough for the runtime to have started the
+		// isolate (counted below) on a loaded machine.
+		`{"code": "export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); } }", "timeoutMs": 2000}`,
 		`{"code": "export default { async fetch() { try { await fetch('http://10.0.0.1/'); } catch {} return new Response('ok'); } }", "allowOutbound": true}`,
 	}
 	for _, body := range programs {

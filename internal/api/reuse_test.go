@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,10 +22,18 @@ export default {
   },
 };`
 
-func reuseBody(id string, isolate string) map[string]any {
+// runs numbers the reuse tests' runs: each run's isolates are its own, also
+// when the tests run again in the same process (-count), where the shared
+// gateway still holds the last run's warm isolates.
+var runs atomic.Int64
+
+// newSuite names a new run's isolates.
+func newSuite() string { return fmt.Sprintf("reuse-%d", runs.Add(1)) }
+
+func reuseBody(suite, id string, isolate string) map[string]any {
 	return map[string]any{
 		"code":    counterCode,
-		"env":     map[string]any{"SUITE": "reuse"},
+		"env":     map[string]any{"SUITE": suite},
 		"isolate": isolate,
 		"request": map[string]any{"method": "POST", "body": id},
 	}
@@ -32,9 +41,10 @@ func reuseBody(id string, isolate string) map[string]any {
 
 func TestReuseKeepsTheIsolateWarm(t *testing.T) {
 	t.Parallel()
-	first := execute(t, reuseBody("a", "reuse"))
+	suite := newSuite()
+	first := execute(t, reuseBody(suite, "a", "reuse"))
 	wantSuccess(t, first)
-	second := execute(t, reuseBody("b", "reuse"))
+	second := execute(t, reuseBody(suite, "b", "reuse"))
 	wantSuccess(t, second)
 	if !second.Warm || second.Response.Body == "1" {
 		t.Errorf("second reuse execution: warm %v, count %s; want a warm isolate whose state went on", second.Warm, second.Response.Body)
@@ -43,14 +53,14 @@ func TestReuseKeepsTheIsolateWarm(t *testing.T) {
 		t.Errorf("second stdout = %q", second.Stdout)
 	}
 	// A fresh execution of the same code never sees that state.
-	fresh := execute(t, reuseBody("c", "fresh"))
+	fresh := execute(t, reuseBody(suite, "c", "fresh"))
 	wantSuccess(t, fresh)
 	if fresh.Warm || fresh.Response.Body != "1" {
 		t.Errorf("fresh execution: warm %v, count %s; want a new isolate", fresh.Warm, fresh.Response.Body)
 	}
 	// Different env means a different isolate.
-	other := reuseBody("d", "reuse")
-	other["env"] = map[string]any{"SUITE": "other"}
+	other := reuseBody(suite, "d", "reuse")
+	other["env"] = map[string]any{"SUITE": suite + "-other"}
 	if res := execute(t, other); res.Warm || res.Response.Body != "1" {
 		t.Errorf("other env: warm %v, count %s; want its own isolate", res.Warm, res.Response.Body)
 	}
@@ -58,7 +68,8 @@ func TestReuseKeepsTheIsolateWarm(t *testing.T) {
 
 func TestReuseConcurrentExecutionsKeepTheirLogs(t *testing.T) {
 	t.Parallel()
-	execute(t, reuseBody("warmup", "reuse"))
+	suite := newSuite()
+	execute(t, reuseBody(suite, "warmup", "reuse"))
 	const n = 20
 	var wg sync.WaitGroup
 	warm := 0
@@ -66,7 +77,7 @@ func TestReuseConcurrentExecutionsKeepTheirLogs(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			id := fmt.Sprintf("c%02d", i)
-			res := execute(t, reuseBody(id, "reuse"))
+			res := execute(t, reuseBody(suite, id, "reuse"))
 			if !res.Success {
 				t.Errorf("%s: %+v", id, res.Error)
 				return
@@ -91,7 +102,7 @@ func TestReuseConcurrentExecutionsKeepTheirLogs(t *testing.T) {
 func TestReuseTopLevelLogsBelongToTheFirst(t *testing.T) {
 	t.Parallel()
 	code := `console.log("loading once"); export default { fetch() { console.log("run"); return new Response("ok"); } }`
-	body := map[string]any{"code": code, "isolate": "reuse", "env": map[string]any{"T": "top"}}
+	body := map[string]any{"code": code, "isolate": "reuse", "env": map[string]any{"T": newSuite()}}
 	first := execute(t, body)
 	second := execute(t, body)
 	if first.Stdout != "loading once\nrun" || second.Stdout != "run" || !second.Warm {
