@@ -214,12 +214,6 @@ func (l *Pool) markOverdue(p *process, a *attempt) bool {
 	return first
 }
 
-func (l *Pool) inflightOf(p *process) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return p.inflight
-}
-
 func (l *Pool) servedOf(p *process) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
