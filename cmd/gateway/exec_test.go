@@ -1,3 +1,6 @@
+// Tests of `gateway exec`, the terminal client: flag parsing tables, output
+// for people and for pipes, exit codes, interrupts. Over 400 lines because
+// of the flag and output tables.
 package main
 
 import (

@@ -1,3 +1,7 @@
+// End-to-end tests of POST /execute against the real runtime, one behaviour
+// each (results, errors, env, secrets, requests, limits). Over 400 lines
+// because it is the endpoint's whole contract; the helpers live in
+// api_test.go.
 package api_test
 
 import (

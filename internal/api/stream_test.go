@@ -1,3 +1,6 @@
+// Tests of streamed executions (NDJSON and SSE): live delivery, restarts,
+// disconnects, shutdown. Over 400 lines because each stream shape is checked
+// against openapi.yaml event by event; the stream reader helpers are here.
 package api_test
 
 import (

@@ -1,3 +1,7 @@
+// Unit tests of the pool's isolation machinery (cgroups, quarantine, blame,
+// dispatch to the isolation processes) against its unexported state. Over
+// 400 lines because each piece is a table of cases; they share the fakes
+// at the top, which is why they stay in one file.
 package local
 
 import (

@@ -1,3 +1,7 @@
+// Tests of the pool against the real workerd: spinning guests, queueing,
+// kills under load, recycling. Over 400 lines because each case starts real
+// processes and orders its events with held executions (held_test.go), which
+// takes room; one behaviour per test.
 package local_test
 
 import (

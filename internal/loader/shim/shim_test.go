@@ -1,3 +1,7 @@
+// Tests of the shim Worker itself, called directly and signed, in the real
+// runtime: authentication before reading, stream cancellation, relay
+// bounds. Over 400 lines because they are families of hostile calls, each a
+// table; they share the raw-call helpers at the top.
 package shim_test
 
 import (

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/redact"
+	"github.com/dynamic-workers/gateway/internal/transpile"
+)
+
+// collector applies the gateway's rules to an execution's events as they
+// pass: it masks secrets, cuts long lines, drops logs past the execution's
+// cap (so the gateway holds at most that much), and builds the result's
+// stdout, stderr and totals.
+type collector struct {
+	id        string
+	start     time.Time
+	mask      *redact.Masker
+	maxLine   int
+	ts        *transpile.Output // maps TypeScript positions; nil for JavaScript
+	budget    int               // log bytes still allowed
+	maxTotal  int               // log bytes allowed in all
+	bytes     int               // log bytes kept
+	stdout    strings.Builder
+	stderr    strings.Builder
+	lines     int
+	truncated bool
+	hasStdout bool
+	hasStderr bool
+}
+
+func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
+	if maxTotal <= 0 {
+		maxTotal = int(^uint(0) >> 1)
+	}
+	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal}
+}
+
+// reset forgets the logs collected so far: the execution runs again.
+func (c *collector) reset() {
+	c.budget, c.bytes, c.lines = c.maxTotal, 0, 0
+	c.stdout.Reset()
+	c.stderr.Reset()
+	c.truncated, c.hasStdout, c.hasStderr = false, false, false
+}
+
+// log prepares l for the client; false means it is over the cap and dropped.
+func (c *collector) log(l *execution.Log) bool {
+	l.Message = c.mask.Mask(c.ts.MapStack(l.Message))
+	if c.maxLine > 0 && len(l.Message) > c.maxLine {
+		l.Message = cutUTF8(l.Message, c.maxLine)
+		l.Truncated = true
+	}
+	if len(l.Message) > c.budget {
+		c.budget = 0
+		c.truncated = true
+		return false
+	}
+	c.budget -= len(l.Message)
+	c.bytes += len(l.Message)
+	if l.Truncated {
+		c.truncated = true
+	}
+	c.lines++
+	b, seen := &c.stdout, &c.hasStdout
+	if l.Stream == execution.StreamStderr {
+		b, seen = &c.stderr, &c.hasStderr
+	}
+	if *seen {
+		b.WriteByte('\n')
+	}
+	*seen = true
+	b.WriteString(l.Message)
+	return true
+}
+
+func (c *collector) result(res *execution.Result) {
+	res.ID = c.id
+	res.DurationMs = float64(time.Since(c.start).Microseconds()) / 1000
+	res.Stdout = c.stdout.String()
+	res.Stderr = c.stderr.String()
+	res.Truncated = res.Truncated || c.truncated
+	if res.Outbound == nil {
+		res.Outbound = []execution.Outgoing{}
+	}
+	if res.Error != nil {
+		res.Error.Message = c.ts.MapStack(res.Error.Message)
+		res.Error.Stack = c.ts.MapStack(res.Error.Stack)
+	}
+	maskResult(c.mask, res)
+}
+
+// cutUTF8 shortens s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
