@@ -256,3 +256,55 @@ func TestDeployRetriesRateLimits(t *testing.T) {
 		t.Errorf("%d uploads, want 2 (one limited, one retried): %v", n, f.Calls())
 	}
 }
+
+// TestDeployDryRun: the plan is printed, the route changes included, the
+// secret masked, and nothing is written.
+func TestDeployDryRun(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup func(*cftest.Fake, *cloudflare.DeployConfig)
+		want  []string
+	}{
+		{"workers.dev, new", nil, []string{"workers.dev (now off): would enable it", "https://dw-shim.team.workers.dev"}},
+		{"route, new, workers.dev on", func(f *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.Route, cfg.ZoneID = "example.com/shim/*", zone
+			f.SetDevEnabled(script, true)
+		}, []string{"route example.com/shim/* in zone zone-9: would add it", "workers.dev (now on): would turn it off", "https://example.com/shim"}},
+		{"route, there already", func(f *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+			f.AddRoute(cfg.Route, script)
+		}, []string{"route shim.example.com/* in zone zone-9: unchanged"}},
+		{"no credentials", func(_ *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.APIToken = ""
+		}, []string{"without credentials the current routes were not read"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, cfg := newFake(t, nil)
+			if tt.setup != nil {
+				tt.setup(f, &cfg)
+			}
+			var out bytes.Buffer
+			if err := cloudflare.Deploy(t.Context(), cfg, true, &out); err != nil {
+				t.Fatal(err)
+			}
+			if f.Writes() != 0 {
+				t.Errorf("dry run wrote: %v", f.Calls())
+			}
+			if cfg.APIToken == "" && len(f.Calls()) != 0 {
+				t.Errorf("dry run without credentials called %v", f.Calls())
+			}
+			want := append([]string{"worker_loader", "LOADER", "SHIM_SECRET", "[REDACTED]", "index.js", "guest/__dw_wrapper.js", "text/plain"}, tt.want...)
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("dry run output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if strings.Contains(out.String(), cfg.ShimSecret) {
+				t.Error("dry run prints the shim secret")
+			}
+		})
+	}
+}
