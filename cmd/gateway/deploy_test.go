@@ -1,12 +1,15 @@
 package main
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare/cftest"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
 )
 
 // deployEnv is the environment of `gateway deploy` against fake f; the
@@ -83,6 +86,29 @@ func TestRunDeployNeverRotatesUnasked(t *testing.T) {
 	if strings.Count(out.String(), secret) != 1 || strings.Contains(errOut.String(), secret) {
 		t.Errorf("the new secret appears more than once on stdout or on stderr:\n%s\n--\n%s", out.String(), errOut.String())
 	}
+	// Gateways still signing with the old secret keep working until the
+	// next deploy with the new one retires it.
+	if got := shimAnswer(t, f, old); got != http.StatusNoContent {
+		t.Errorf("after the rotation the shim answers the old secret %d, want 204", got)
+	}
+	if err := run(t.Context(), []string{"deploy"}, deployEnv(f, secret), nil, &out, &errOut); err != nil {
+		t.Fatalf("deploy with the new secret: %v", err)
+	}
+	if got := shimAnswer(t, f, old); got != http.StatusUnauthorized {
+		t.Errorf("after the next deploy the shim answers the old secret %d, want 401", got)
+	}
+}
+
+// shimAnswer is the status of a /verify call to f's shim signed with secret.
+func shimAnswer(t *testing.T, f *cftest.Fake, secret string) int {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.PlainShim.URL+"/verify", nil)
+	shim.Sign(req, nil, secret, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestRunDeployDryRunNeverShowsARotatedSecret: a rotating dry run makes

@@ -308,7 +308,7 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.SetOutput(stderr)
 	config.Flags(fs)
 	dryRun := fs.Bool("dry-run", false, "print what would be uploaded and the route changes; change nothing")
-	rotate := fs.Bool("rotate-secret", false, "give the shim a new signing secret, printed once; every gateway must then be given it")
+	rotate := fs.Bool("rotate-secret", false, "give the shim a new signing secret, printed once; it keeps accepting cloudflare.shim_secret (as SHIM_SECRET_PREVIOUS) until the next deploy")
 	cfg, err := config.Load(fs, args, getenv)
 	if errors.Is(err, pflag.ErrHelp) {
 		return nil
@@ -316,19 +316,25 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	secret, err := deploySecret(cfg.Cloudflare.ShimSecret.Value(), *rotate, *dryRun, stdout)
+	configured := cfg.Cloudflare.ShimSecret.Value()
+	secret, err := deploySecret(configured, *rotate, *dryRun, stdout)
 	if err != nil {
 		return err
 	}
+	previous := ""
+	if *rotate {
+		previous = configured // the shim keeps accepting it until the next deploy
+	}
 	return cloudflare.Deploy(ctx, cloudflare.DeployConfig{
-		AccountID:  cfg.Cloudflare.AccountID,
-		APIToken:   cfg.Cloudflare.APIToken.Value(),
-		ScriptName: cfg.Cloudflare.ScriptName,
-		ShimSecret: secret,
-		Route:      cfg.Cloudflare.Route,
-		ZoneID:     cfg.Cloudflare.ZoneID,
-		URL:        cfg.Cloudflare.URL,
-		BaseURL:    cfg.Cloudflare.APIBaseURL,
+		AccountID:      cfg.Cloudflare.AccountID,
+		APIToken:       cfg.Cloudflare.APIToken.Value(),
+		ScriptName:     cfg.Cloudflare.ScriptName,
+		ShimSecret:     secret,
+		PreviousSecret: previous,
+		Route:          cfg.Cloudflare.Route,
+		ZoneID:         cfg.Cloudflare.ZoneID,
+		URL:            cfg.Cloudflare.URL,
+		BaseURL:        cfg.Cloudflare.APIBaseURL,
 	}, *dryRun, stdout)
 }
 
@@ -349,7 +355,7 @@ func deploySecret(configured string, rotate, dryRun bool, stdout io.Writer) (str
 	}
 	secret := hex.EncodeToString(b[:])
 	if !dryRun {
-		fmt.Fprintf(stdout, "the shim gets a new secret. Configure it on every gateway (shown once):\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
+		fmt.Fprintf(stdout, "the shim gets a new secret. Configure it on every gateway (shown once), then deploy again with it to retire the old one:\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
 	}
 	return secret, nil
 }

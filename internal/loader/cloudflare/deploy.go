@@ -23,6 +23,9 @@ type DeployConfig struct {
 	APIToken   string
 	ScriptName string
 	ShimSecret string // the secret the gateway signs its calls with
+	// PreviousSecret, if set, is deployed as SHIM_SECRET_PREVIOUS, which the
+	// shim still accepts while gateways move to ShimSecret (a rotation).
+	PreviousSecret string
 	// Route, if set, serves the shim on a zone's route ("shim.example.com/*")
 	// instead of the account's workers.dev subdomain.
 	Route  string
@@ -52,7 +55,7 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if cfg.VerifyTimeout <= 0 {
 		cfg.VerifyTimeout = time.Minute
 	}
-	up, err := buildUpload(cfg.ShimSecret)
+	up, err := buildUpload(cfg.ShimSecret, cfg.PreviousSecret)
 	if err != nil {
 		return err
 	}
@@ -142,7 +145,11 @@ func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload,
 	if err != nil {
 		return "", explainAPIError(stepUpload, err)
 	}
-	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER and SHIM_SECRET)\n", cfg.ScriptName, len(up.parts))
+	names := "LOADER and SHIM_SECRET"
+	if cfg.PreviousSecret != "" {
+		names = "LOADER, SHIM_SECRET and SHIM_SECRET_PREVIOUS"
+	}
+	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings %s)\n", cfg.ScriptName, len(up.parts), names)
 	if cfg.Route == "" {
 		changed, err := setDev(ctx, client, cfg, true)
 		if err != nil {
@@ -174,6 +181,9 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	if len(cfg.ShimSecret) < 32 {
 		errs = append(errs, errors.New("cloudflare.shim_secret must be at least 32 characters (the gateway signs its calls with it)"))
 	}
+	if cfg.PreviousSecret != "" && (len(cfg.PreviousSecret) < 32 || cfg.PreviousSecret == cfg.ShimSecret) {
+		errs = append(errs, errors.New("the previous shim secret must be at least 32 characters and differ from the new one"))
+	}
 	if cfg.Route != "" && cfg.ZoneID == "" {
 		errs = append(errs, errors.New("cloudflare.route needs cloudflare.zone_id"))
 	}
@@ -193,14 +203,11 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 
 func printPlan(cfg DeployConfig, up *upload, pl plan, read bool, out io.Writer) error {
 	masked := up.metadata
-	masked.Bindings = cf.F([]workers.ScriptUpdateParamsMetadataBindingUnion{
-		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("LOADER"), Type: cf.F(workerLoaderBinding)},
-		workers.ScriptUpdateParamsMetadataBinding{
-			Name: cf.F("SHIM_SECRET"),
-			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-			Text: cf.F(redact.Text),
-		},
-	})
+	previous := ""
+	if cfg.PreviousSecret != "" {
+		previous = redact.Text
+	}
+	masked.Bindings = cf.F(bindings(redact.Text, previous))
 	meta, err := masked.MarshalJSON()
 	if err != nil {
 		return err

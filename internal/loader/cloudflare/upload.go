@@ -31,10 +31,13 @@ type uploadPart struct {
 }
 
 // buildUpload assembles the shim's upload: a metadata part (main module,
-// compatibility date, the LOADER and SHIM_SECRET bindings) and one part per
-// module. cloudflare-go v4.6.0's Scripts.Update sends JSON only, so the
-// multipart body is built here and passed with option.WithRequestBody.
-func buildUpload(secret string) (*upload, error) {
+// compatibility date, the LOADER and SHIM_SECRET bindings, and
+// SHIM_SECRET_PREVIOUS if previous is set) and one part per module. The
+// upload replaces the script's bindings, so a deploy without previous drops
+// a SHIM_SECRET_PREVIOUS left from a rotation. cloudflare-go v4.6.0's
+// Scripts.Update sends JSON only, so the multipart body is built here and
+// passed with option.WithRequestBody.
+func buildUpload(secret, previous string) (*upload, error) {
 	date, err := worker.CompatibilityDate()
 	if err != nil {
 		return nil, err
@@ -42,17 +45,7 @@ func buildUpload(secret string) (*upload, error) {
 	u := &upload{metadata: workers.ScriptUpdateParamsMetadata{
 		MainModule:        cf.F(worker.Modules[0].Name),
 		CompatibilityDate: cf.F(date),
-		Bindings: cf.F([]workers.ScriptUpdateParamsMetadataBindingUnion{
-			workers.ScriptUpdateParamsMetadataBinding{
-				Name: cf.F("LOADER"),
-				Type: cf.F(workerLoaderBinding),
-			},
-			workers.ScriptUpdateParamsMetadataBinding{
-				Name: cf.F("SHIM_SECRET"),
-				Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-				Text: cf.F(secret),
-			},
-		}),
+		Bindings:          cf.F(bindings(secret, previous)),
 	}}
 	meta, err := u.metadata.MarshalJSON()
 	if err != nil {
@@ -109,4 +102,23 @@ func writePart(mw *multipart.Writer, name, filename, contentType string, data []
 	}
 	_, err = w.Write(data)
 	return err
+}
+
+// bindings are the shim's: env.LOADER and its signing secrets.
+func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindingUnion {
+	secretText := func(name, text string) workers.ScriptUpdateParamsMetadataBinding {
+		return workers.ScriptUpdateParamsMetadataBinding{
+			Name: cf.F(name),
+			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
+			Text: cf.F(text),
+		}
+	}
+	b := []workers.ScriptUpdateParamsMetadataBindingUnion{
+		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("LOADER"), Type: cf.F(workerLoaderBinding)},
+		secretText("SHIM_SECRET", secret),
+	}
+	if previous != "" {
+		b = append(b, secretText("SHIM_SECRET_PREVIOUS", previous))
+	}
+	return b
 }

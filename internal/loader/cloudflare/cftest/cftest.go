@@ -7,7 +7,7 @@
 // missing token permission (scripts vs routes), and whatever a test injects
 // (429 with Retry-After, 5xx, a validation error). A second server plays
 // the deployed shim: it answers a signed /verify with 204 when the
-// signature matches the SHIM_SECRET last uploaded.
+// signature matches the SHIM_SECRET (or SHIM_SECRET_PREVIOUS) last uploaded.
 package cftest
 
 import (
@@ -81,6 +81,7 @@ type Script struct {
 	Parts      map[string]Part
 	DevEnabled bool // served on workers.dev
 	Secret     string
+	Previous   string // SHIM_SECRET_PREVIOUS, accepted too
 }
 
 // Fake is the fake API and the deployed shim.
@@ -97,7 +98,7 @@ type Fake struct {
 	routes          []Route
 	nextID          int
 	scripts         map[string]*Script
-	secret          string // SHIM_SECRET of the last upload
+	secrets         []string // SHIM_SECRET and SHIM_SECRET_PREVIOUS of the last upload
 }
 
 // New starts a fake with opts; both servers close when t ends.
@@ -183,19 +184,21 @@ func (f *Fake) Writes() int {
 // serveShim plays the deployed shim's /verify (under any path prefix).
 func (f *Fake) serveShim(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	secret := f.secret
+	secrets := f.secrets
 	f.mu.Unlock()
-	if secret == "" || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/verify") {
+	if len(secrets) == 0 || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/verify") {
 		http.NotFound(w, r)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	want := shim.Signature(secret, r.Method, r.URL.Path, r.Header.Get(shim.HeaderTimestamp), r.Header.Get(shim.HeaderNonce), body)
-	if r.Header.Get(shim.HeaderSignature) != want {
-		http.Error(w, `{"message":"bad signature"}`, http.StatusUnauthorized)
-		return
+	for _, secret := range secrets {
+		want := shim.Signature(secret, r.Method, r.URL.Path, r.Header.Get(shim.HeaderTimestamp), r.Header.Get(shim.HeaderNonce), body)
+		if r.Header.Get(shim.HeaderSignature) == want {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	http.Error(w, `{"message":"bad signature"}`, http.StatusUnauthorized)
 }
 
 func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -350,13 +353,18 @@ func (f *Fake) upload(r *http.Request, name string) (any, *Answer) {
 			return nil, &Answer{Status: 400, Code: 10021, Message: fmt.Sprintf("binding %s of type worker_loader is invalid", b["name"])}
 		case b["type"] == "secret_text" && b["name"] == "SHIM_SECRET":
 			s.Secret, _ = b["text"].(string)
+		case b["type"] == "secret_text" && b["name"] == "SHIM_SECRET_PREVIOUS":
+			s.Previous, _ = b["text"].(string)
 		}
 	}
 	if old := f.scripts[name]; old != nil {
 		s.DevEnabled = old.DevEnabled
 	}
 	f.scripts[name] = s
-	f.secret = s.Secret
+	f.secrets = []string{s.Secret}
+	if s.Previous != "" {
+		f.secrets = append(f.secrets, s.Previous)
+	}
 	return map[string]any{"id": name, "etag": "e1"}, nil
 }
 
