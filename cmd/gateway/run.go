@@ -30,9 +30,9 @@ commands:
   serve             run the HTTP server
   keys new NAME     make an API key; prints the key (give it to its user) and
                     the hash to configure as auth.keys.NAME
-  deploy            upload the shim to Cloudflare (--dry-run: print what would be
-                    uploaded); reads cloudflare.* settings and CLOUDFLARE_API_TOKEN,
-                    CLOUDFLARE_ACCOUNT_ID
+  deploy            upload the shim to Cloudflare (--dry-run: print the plan;
+                    --rotate-secret: make a new shim secret); reads cloudflare.*
+                    settings and CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID
   healthcheck URL   exit 0 if GET URL answers 200 (the container's HEALTHCHECK)
   exec [FILE|-]     run Worker code through a gateway, printing its output live;
                     exit 1: the guest failed, 2: usage, 3: gateway error
@@ -302,12 +302,13 @@ func maxEventBytes(cfg *config.Config) int {
 	return int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20
 }
 
-// deploy runs `gateway deploy [--dry-run]`.
+// deploy runs `gateway deploy [--dry-run] [--rotate-secret]`.
 func deploy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.Flags(fs)
-	dryRun := fs.Bool("dry-run", false, "print what would be uploaded; change nothing")
+	dryRun := fs.Bool("dry-run", false, "print what would be uploaded and the route changes; change nothing")
+	rotate := fs.Bool("rotate-secret", false, "give the shim a new signing secret, printed once; it keeps accepting cloudflare.shim_secret (as SHIM_SECRET_PREVIOUS) until the next deploy")
 	cfg, err := config.Load(fs, args, getenv)
 	if errors.Is(err, pflag.ErrHelp) {
 		return nil
@@ -315,26 +316,48 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	secret := cfg.Cloudflare.ShimSecret.Value()
-	if secret == "" {
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		secret = hex.EncodeToString(b[:])
-		if !*dryRun {
-			fmt.Fprintf(stdout, "no cloudflare.shim_secret was set; the shim gets a new one. Configure it on every gateway (shown once):\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
-		}
+	configured := cfg.Cloudflare.ShimSecret.Value()
+	secret, err := deploySecret(configured, *rotate, *dryRun, stdout)
+	if err != nil {
+		return err
+	}
+	previous := ""
+	if *rotate {
+		previous = configured // the shim keeps accepting it until the next deploy
 	}
 	return cloudflare.Deploy(ctx, cloudflare.DeployConfig{
-		AccountID:  cfg.Cloudflare.AccountID,
-		APIToken:   cfg.Cloudflare.APIToken.Value(),
-		ScriptName: cfg.Cloudflare.ScriptName,
-		ShimSecret: secret,
-		Route:      cfg.Cloudflare.Route,
-		ZoneID:     cfg.Cloudflare.ZoneID,
-		BaseURL:    cfg.Cloudflare.APIBaseURL,
+		AccountID:      cfg.Cloudflare.AccountID,
+		APIToken:       cfg.Cloudflare.APIToken.Value(),
+		ScriptName:     cfg.Cloudflare.ScriptName,
+		ShimSecret:     secret,
+		PreviousSecret: previous,
+		Route:          cfg.Cloudflare.Route,
+		ZoneID:         cfg.Cloudflare.ZoneID,
+		URL:            cfg.Cloudflare.URL,
+		BaseURL:        cfg.Cloudflare.APIBaseURL,
 	}, *dryRun, stdout)
+}
+
+// deploySecret is the secret to deploy: the configured one, or with rotate
+// a new one, printed once to stdout (never to a log). Without either,
+// deploying would break every gateway signing with the shim's old secret.
+func deploySecret(configured string, rotate, dryRun bool, stdout io.Writer) (string, error) {
+	if !rotate {
+		if configured == "" {
+			return "", errors.New("cloudflare.shim_secret is not set: set it (GATEWAY_CLOUDFLARE_SHIM_SECRET) to the secret the gateways sign with, " +
+				"or pass --rotate-secret to give the shim a new one (see docs/cloudflare.md, rotating the secret)")
+		}
+		return configured, nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(b[:])
+	if !dryRun {
+		fmt.Fprintf(stdout, "the shim gets a new secret. Configure it on every gateway (shown once), then deploy again with it to retire the old one:\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
+	}
+	return secret, nil
 }
 
 // apiOptions turns the configuration into the API's options.

@@ -7,17 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
-	"strings"
+	"time"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
 	"github.com/cloudflare/cloudflare-go/v4/option"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 
 	"github.com/dynamic-workers/gateway/internal/redact"
-	"github.com/dynamic-workers/gateway/worker"
 )
 
 // DeployConfig says where and how to deploy the shim to Cloudflare.
@@ -26,127 +23,83 @@ type DeployConfig struct {
 	APIToken   string
 	ScriptName string
 	ShimSecret string // the secret the gateway signs its calls with
+	// PreviousSecret, if set, is deployed as SHIM_SECRET_PREVIOUS, which the
+	// shim still accepts while gateways move to ShimSecret (a rotation).
+	PreviousSecret string
 	// Route, if set, serves the shim on a zone's route ("shim.example.com/*")
 	// instead of the account's workers.dev subdomain.
-	Route      string
-	ZoneID     string
+	Route  string
+	ZoneID string
+	// URL, if set, is where the gateways reach the shim (cloudflare.url):
+	// deploy checks the shim there rather than at the URL it made.
+	URL        string
 	BaseURL    string // the Cloudflare API; empty for the real one
 	MaxRetries int    // retries of failed API calls; negative for none
+	// VerifyTimeout bounds the wait for the deployed shim to answer the
+	// signed check; 0 means a minute.
+	VerifyTimeout time.Duration
+	HTTPClient    *http.Client // for the check; nil for a default
 }
 
-// workerLoaderBinding is the binding type of env.LOADER. cloudflare-go v4
-// has no constant for it; the string marshals as the API expects.
-const workerLoaderBinding = workers.ScriptUpdateParamsMetadataBindingsType("worker_loader")
-
-// upload is the multipart body of a module Worker upload.
-type upload struct {
-	body        []byte
-	contentType string
-	metadata    workers.ScriptUpdateParamsMetadata
-	parts       []uploadPart
-}
-
-type uploadPart struct {
-	Name        string
-	ContentType string
-	Size        int
-}
-
-// buildUpload assembles the shim's upload: a metadata part (main module,
-// compatibility date, the LOADER and SHIM_SECRET bindings) and one part per
-// module. cloudflare-go v4.6.0's Scripts.Update sends JSON only, so the
-// multipart body is built here and passed with option.WithRequestBody.
-func buildUpload(secret string) (*upload, error) {
-	date, err := worker.CompatibilityDate()
-	if err != nil {
-		return nil, err
-	}
-	u := &upload{metadata: workers.ScriptUpdateParamsMetadata{
-		MainModule:        cf.F(worker.Modules[0].Name),
-		CompatibilityDate: cf.F(date),
-		Bindings: cf.F([]workers.ScriptUpdateParamsMetadataBindingUnion{
-			workers.ScriptUpdateParamsMetadataBinding{
-				Name: cf.F("LOADER"),
-				Type: cf.F(workerLoaderBinding),
-			},
-			workers.ScriptUpdateParamsMetadataBinding{
-				Name: cf.F("SHIM_SECRET"),
-				Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-				Text: cf.F(secret),
-			},
-		}),
-	}}
-	meta, err := u.metadata.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	if err := writePart(mw, "metadata", "", "application/json", meta); err != nil {
-		return nil, err
-	}
-	for _, m := range worker.Modules {
-		data, err := worker.Files.ReadFile(m.Path)
-		if err != nil {
-			return nil, err
-		}
-		ct := uploadContentType(m.Kind)
-		if err := writePart(mw, m.Name, m.Name, ct, data); err != nil {
-			return nil, err
-		}
-		u.parts = append(u.parts, uploadPart{Name: m.Name, ContentType: ct, Size: len(data)})
-	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	u.body = buf.Bytes()
-	u.contentType = mw.FormDataContentType()
-	return u, nil
-}
-
-// uploadContentType is the part content type that makes the Workers upload
-// API load a module of kind k as the shim expects it.
-func uploadContentType(k worker.ModuleKind) string {
-	switch k {
-	case worker.ModuleText:
-		return "text/plain"
-	case worker.ModuleJSON:
-		return "application/json"
-	default:
-		return "application/javascript+module"
-	}
-}
-
-func writePart(mw *multipart.Writer, name, filename, contentType string, data []byte) error {
-	h := textproto.MIMEHeader{}
-	disposition := fmt.Sprintf(`form-data; name=%q`, name)
-	if filename != "" {
-		disposition += fmt.Sprintf(`; filename=%q`, filename)
-	}
-	h.Set("Content-Disposition", disposition)
-	h.Set("Content-Type", contentType)
-	w, err := mw.CreatePart(h)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(data)
-	return err
-}
-
-// Deploy uploads the shim as a Worker with the Cloudflare API and makes it
-// reachable (workers.dev, or a route), writing what it does to out. With
-// dryRun it only prints what it would upload, the secret masked.
+// Deploy uploads the shim as a Worker with the Cloudflare API, makes it
+// reachable (workers.dev, or a route) and checks with a signed /verify call
+// that it answers with the secret the gateways sign with, writing what it
+// does to out. It changes only what differs: a route already serving the
+// shim is kept, so deploying again succeeds. With dryRun it reads what it
+// can (given credentials) and prints the plan, the secret masked, writing
+// nothing.
 func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) error {
 	if err := cfg.validate(dryRun); err != nil {
 		return err
 	}
-	up, err := buildUpload(cfg.ShimSecret)
+	if cfg.VerifyTimeout <= 0 {
+		cfg.VerifyTimeout = time.Minute
+	}
+	up, err := buildUpload(cfg.ShimSecret, cfg.PreviousSecret)
 	if err != nil {
 		return err
 	}
-	if dryRun {
-		return printPlan(cfg, up, out)
+	var client *cf.Client
+	if cfg.AccountID != "" && cfg.APIToken != "" {
+		client = newClient(cfg)
 	}
+	var pl plan
+	if client != nil {
+		if pl, err = readPlan(ctx, client, cfg); err != nil {
+			return err
+		}
+	}
+	if dryRun {
+		return printPlan(cfg, up, pl, client != nil, out)
+	}
+	url, err := apply(ctx, client, cfg, up, pl, out)
+	if err != nil {
+		return err
+	}
+	return verifyAndReport(ctx, cfg, url, out)
+}
+
+// verifyAndReport checks the deployed shim and prints its URL, the one to
+// set as cloudflare.url.
+func verifyAndReport(ctx context.Context, cfg DeployConfig, url string, out io.Writer) error {
+	target := shimURL(cfg, url)
+	if target == "" {
+		return fmt.Errorf("route %s names no one host, so deploy cannot check the shim: set cloudflare.url to the shim's URL on a host the route matches, and deploy again", cfg.Route)
+	}
+	if err := verifyDeployed(ctx, cfg, target); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the shim at %s accepts the gateway's signed calls\n", target)
+	switch {
+	case cfg.URL == "":
+		fmt.Fprintf(out, "set cloudflare.url to %s\n", target)
+	case url != "" && url != target:
+		fmt.Fprintf(out, "(checked at cloudflare.url; the deploy serves it at %s)\n", url)
+	}
+	return nil
+}
+
+func newClient(cfg DeployConfig) *cf.Client {
 	opts := []option.RequestOption{option.WithAPIToken(cfg.APIToken)}
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
@@ -154,41 +107,70 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if cfg.MaxRetries != 0 {
 		opts = append(opts, option.WithMaxRetries(max(cfg.MaxRetries, 0)))
 	}
-	client := cf.NewClient(opts...)
+	return cf.NewClient(opts...)
+}
 
-	_, err = client.Workers.Scripts.Update(ctx, cfg.ScriptName,
+// plan is what deploy read before changing anything.
+type plan struct {
+	subdomain  string    // the account's workers.dev subdomain (workers.dev mode)
+	route      routePlan // the route change (route mode)
+	devEnabled bool      // the script is on workers.dev now
+}
+
+// readPlan reads the account's state. Every refusal that can come before
+// the upload (no subdomain, a route taken by another Worker, a token
+// without the routes permission) comes here, so nothing is half done.
+func readPlan(ctx context.Context, client *cf.Client, cfg DeployConfig) (plan, error) {
+	var pl plan
+	var err error
+	if cfg.Route == "" {
+		sub, err := client.Workers.Subdomains.Get(ctx, workers.SubdomainGetParams{AccountID: cf.F(cfg.AccountID)})
+		if err != nil {
+			return pl, explainAPIError(stepSubdomain, err)
+		}
+		pl.subdomain = sub.Subdomain
+	} else if pl.route, err = planRoute(ctx, client, cfg); err != nil {
+		return pl, err
+	}
+	pl.devEnabled, err = devEnabled(ctx, client, cfg)
+	return pl, err
+}
+
+// apply uploads the shim and makes the route changes pl plans; it returns
+// the URL the deploy made.
+func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload, pl plan, out io.Writer) (string, error) {
+	_, err := client.Workers.Scripts.Update(ctx, cfg.ScriptName,
 		workers.ScriptUpdateParams{AccountID: cf.F(cfg.AccountID)},
 		option.WithRequestBody(up.contentType, up.body))
 	if err != nil {
-		return explainAPIError("upload the shim", err)
+		return "", explainAPIError(stepUpload, err)
 	}
-	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings LOADER and SHIM_SECRET)\n", cfg.ScriptName, len(up.parts))
-
-	if cfg.Route != "" {
-		_, err = client.Workers.Routes.New(ctx, workers.RouteNewParams{
-			ZoneID:  cf.F(cfg.ZoneID),
-			Pattern: cf.F(cfg.Route),
-			Script:  cf.F(cfg.ScriptName),
-		})
+	names := "LOADER and SHIM_SECRET"
+	if cfg.PreviousSecret != "" {
+		names = "LOADER, SHIM_SECRET and SHIM_SECRET_PREVIOUS"
+	}
+	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings %s)\n", cfg.ScriptName, len(up.parts), names)
+	if cfg.Route == "" {
+		changed, err := setDev(ctx, client, cfg, true)
 		if err != nil {
-			return explainAPIError("add the route", err)
+			return "", err
 		}
-		fmt.Fprintf(out, "route %s serves it; set cloudflare.url to https://%s\n", cfg.Route, strings.TrimSuffix(strings.TrimSuffix(cfg.Route, "*"), "/"))
-		return nil
+		fmt.Fprintf(out, "workers.dev: %s\n", map[bool]string{true: "enabled", false: "enabled already"}[changed])
+		return fmt.Sprintf("https://%s.%s.workers.dev", cfg.ScriptName, pl.subdomain), nil
 	}
-	_, err = client.Workers.Scripts.Subdomain.New(ctx, cfg.ScriptName, workers.ScriptSubdomainNewParams{
-		AccountID: cf.F(cfg.AccountID),
-		Enabled:   cf.F(true),
-	})
+	if err := applyRoute(ctx, client, cfg, pl.route); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "route %s: %s\n", cfg.Route, pl.route.describe(false))
+	// The upload may have put a new script on workers.dev: read it again.
+	changed, err := setDev(ctx, client, cfg, false)
 	if err != nil {
-		return explainAPIError("enable its workers.dev route", err)
+		return "", err
 	}
-	sub, err := client.Workers.Subdomains.Get(ctx, workers.SubdomainGetParams{AccountID: cf.F(cfg.AccountID)})
-	if err != nil {
-		return explainAPIError("read the account's workers.dev subdomain", err)
+	if changed {
+		fmt.Fprintf(out, "workers.dev: turned off (the route serves the shim)\n")
 	}
-	fmt.Fprintf(out, "enabled on workers.dev; set cloudflare.url to https://%s.%s.workers.dev\n", cfg.ScriptName, sub.Subdomain)
-	return nil
+	return routeURL(cfg.Route), nil
 }
 
 func (cfg DeployConfig) validate(dryRun bool) error {
@@ -199,8 +181,14 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	if len(cfg.ShimSecret) < 32 {
 		errs = append(errs, errors.New("cloudflare.shim_secret must be at least 32 characters (the gateway signs its calls with it)"))
 	}
+	if cfg.PreviousSecret != "" && (len(cfg.PreviousSecret) < 32 || cfg.PreviousSecret == cfg.ShimSecret) {
+		errs = append(errs, errors.New("the previous shim secret must be at least 32 characters and differ from the new one"))
+	}
 	if cfg.Route != "" && cfg.ZoneID == "" {
 		errs = append(errs, errors.New("cloudflare.route needs cloudflare.zone_id"))
+	}
+	if cfg.Route != "" {
+		errs = append(errs, checkRoute(cfg.Route))
 	}
 	if !dryRun {
 		if cfg.AccountID == "" {
@@ -213,32 +201,55 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	return errors.Join(errs...)
 }
 
-func printPlan(cfg DeployConfig, up *upload, out io.Writer) error {
+func printPlan(cfg DeployConfig, up *upload, pl plan, read bool, out io.Writer) error {
 	masked := up.metadata
-	masked.Bindings = cf.F([]workers.ScriptUpdateParamsMetadataBindingUnion{
-		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("LOADER"), Type: cf.F(workerLoaderBinding)},
-		workers.ScriptUpdateParamsMetadataBinding{
-			Name: cf.F("SHIM_SECRET"),
-			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
-			Text: cf.F(redact.Text),
-		},
-	})
+	previous := ""
+	if cfg.PreviousSecret != "" {
+		previous = redact.Text
+	}
+	masked.Bindings = cf.F(bindings(redact.Text, previous))
 	meta, err := masked.MarshalJSON()
 	if err != nil {
 		return err
 	}
 	var pretty bytes.Buffer
 	_ = json.Indent(&pretty, meta, "  ", "  ")
-	target := "the account's workers.dev subdomain"
-	if cfg.Route != "" {
-		target = "route " + cfg.Route + " in zone " + cfg.ZoneID
-	}
 	fmt.Fprintf(out, "dry run: would PUT accounts/%s/workers/scripts/%s as multipart/form-data:\n  metadata:\n  %s\n", orUnset(cfg.AccountID), cfg.ScriptName, pretty.String())
 	for _, p := range up.parts {
 		fmt.Fprintf(out, "  %-24s %-30s %6d bytes\n", p.Name, p.ContentType, p.Size)
 	}
-	fmt.Fprintf(out, "then serve it on %s.\n", target)
+	printChanges(cfg, pl, read, out)
 	return nil
+}
+
+// printChanges prints the route changes of a plan.
+func printChanges(cfg DeployConfig, pl plan, read bool, out io.Writer) {
+	if !read {
+		fmt.Fprintf(out, "then serve it on %s (without credentials the current routes were not read).\n", orDev(cfg))
+		return
+	}
+	dev := map[bool]string{true: "on", false: "off"}[pl.devEnabled]
+	if cfg.Route == "" {
+		action := map[bool]string{true: "unchanged", false: "would enable it"}[pl.devEnabled]
+		fmt.Fprintf(out, "workers.dev (now %s): %s; the shim's URL: https://%s.%s.workers.dev\n", dev, action, cfg.ScriptName, pl.subdomain)
+		return
+	}
+	fmt.Fprintf(out, "route %s in zone %s: %s\n", cfg.Route, cfg.ZoneID, pl.route.describe(true))
+	if pl.devEnabled {
+		fmt.Fprintf(out, "workers.dev (now on): would turn it off\n")
+	}
+	if u := routeURL(cfg.Route); u != "" {
+		fmt.Fprintf(out, "the shim's URL: %s\n", u)
+	} else {
+		fmt.Fprintf(out, "the route names no one host: set cloudflare.url to the shim's URL on a host it matches\n")
+	}
+}
+
+func orDev(cfg DeployConfig) string {
+	if cfg.Route != "" {
+		return "route " + cfg.Route + " in zone " + cfg.ZoneID
+	}
+	return "the account's workers.dev subdomain"
 }
 
 func orUnset(s string) string {
@@ -246,38 +257,4 @@ func orUnset(s string) string {
 		return "(CLOUDFLARE_ACCOUNT_ID unset)"
 	}
 	return s
-}
-
-// explainAPIError turns the Cloudflare API's failures into what to do.
-func explainAPIError(action string, err error) error {
-	var apiErr *cf.Error
-	if !errors.As(err, &apiErr) {
-		return fmt.Errorf("%s: %w", action, err)
-	}
-	for _, e := range apiErr.Errors {
-		if e.Code == 10021 { // "binding LOADER of type worker_loader is invalid"
-			return fmt.Errorf("%s: Cloudflare refused the worker_loader binding (code 10021: %s). "+
-				"The account is not enabled for Worker Loaders (Dynamic Workers), which need a Workers Paid plan: "+
-				"upgrade the plan or ask for access, then deploy again", action, e.Message)
-		}
-	}
-	switch {
-	case apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%s: Cloudflare answered %d (%s): check CLOUDFLARE_API_TOKEN, and that it may edit Workers scripts of this account (permission Account > Workers Scripts > Edit)",
-			action, apiErr.StatusCode, apiMessages(apiErr))
-	case apiErr.StatusCode >= 500:
-		return fmt.Errorf("%s: the Cloudflare API failed (%d: %s); nothing is wrong with the request, try again later", action, apiErr.StatusCode, apiMessages(apiErr))
-	}
-	return fmt.Errorf("%s: Cloudflare answered %d: %s", action, apiErr.StatusCode, apiMessages(apiErr))
-}
-
-func apiMessages(e *cf.Error) string {
-	if len(e.Errors) == 0 {
-		return "no details"
-	}
-	var parts []string
-	for _, d := range e.Errors {
-		parts = append(parts, fmt.Sprintf("%s [code: %d]", d.Message, d.Code))
-	}
-	return strings.Join(parts, "; ")
 }

@@ -2,139 +2,77 @@ package cloudflare_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
+	"github.com/dynamic-workers/gateway/internal/loader/cloudflare/cftest"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
-// fakeCloudflare plays the Cloudflare API for the real cloudflare-go client.
-type fakeCloudflare struct {
-	mu       sync.Mutex
-	calls    []string
-	upload   map[string]part // multipart parts of the script upload, by name
-	metadata map[string]any
-	bodies   map[string]string // JSON bodies of other calls, by "METHOD path"
-	fail     func(method, path string) (int, string)
-}
+const (
+	acct   = "acct-1"
+	zone   = "zone-9"
+	script = "dw-shim"
+	token  = "test-token"
+)
 
-type part struct {
-	filename, contentType string
-	data                  []byte
-}
-
-func (f *fakeCloudflare) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	call := r.Method + " " + r.URL.Path
-	f.calls = append(f.calls, call)
-	if r.Header.Get("Authorization") != "Bearer test-token" {
-		http.Error(w, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`, http.StatusUnauthorized)
-		return
+// newFake starts a fake account with a workers.dev subdomain and Dynamic
+// Workers, changed by opt, and a deploy configuration for it.
+func newFake(t *testing.T, opt func(*cftest.Options)) (*cftest.Fake, cloudflare.DeployConfig) {
+	opts := cftest.Options{Token: token, AccountID: acct, ZoneID: zone, Subdomain: "team"}
+	if opt != nil {
+		opt(&opts)
 	}
-	if f.fail != nil {
-		if status, body := f.fail(r.Method, r.URL.Path); status != 0 {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			fmt.Fprint(w, body)
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.Method == "PUT" && r.URL.Path == "/accounts/acct-1/workers/scripts/dw-shim":
-		mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "multipart/form-data" {
-			http.Error(w, `{"success":false,"errors":[{"code":1,"message":"not multipart"}]}`, 400)
-			return
-		}
-		f.upload = map[string]part{}
-		mr := multipart.NewReader(r.Body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				break
-			}
-			data, _ := io.ReadAll(p)
-			// The raw filename: Part.FileName would drop "guest/".
-			_, disposition, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
-			f.upload[p.FormName()] = part{filename: disposition["filename"], contentType: p.Header.Get("Content-Type"), data: data}
-		}
-		_ = json.Unmarshal(f.upload["metadata"].data, &f.metadata)
-		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"id":"dw-shim"}}`)
-	case r.Method == "POST" && r.URL.Path == "/accounts/acct-1/workers/scripts/dw-shim/subdomain":
-		body, _ := io.ReadAll(r.Body)
-		f.bodies[call] = string(body)
-		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"enabled":true,"previews_enabled":false}}`)
-	case r.Method == "GET" && r.URL.Path == "/accounts/acct-1/workers/subdomain":
-		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"subdomain":"team"}}`)
-	case r.Method == "POST" && r.URL.Path == "/zones/zone-9/workers/routes":
-		body, _ := io.ReadAll(r.Body)
-		f.bodies[call] = string(body)
-		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"id":"r1","pattern":"shim.example.com/*","script":"dw-shim"}}`)
-	default:
-		http.Error(w, `{"success":false,"errors":[{"code":7003,"message":"no route"}]}`, 404)
-	}
-}
-
-func newFakeCloudflare(t *testing.T) (*fakeCloudflare, cloudflare.DeployConfig) {
-	f := &fakeCloudflare{bodies: map[string]string{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
+	f := cftest.New(t, opts)
 	return f, cloudflare.DeployConfig{
-		AccountID: "acct-1", APIToken: "test-token", ScriptName: "dw-shim",
-		ShimSecret: strings.Repeat("s", 40), BaseURL: srv.URL + "/", MaxRetries: -1,
+		AccountID: acct, APIToken: token, ScriptName: script,
+		ShimSecret: strings.Repeat("s", 40), BaseURL: f.BaseURL(), MaxRetries: -1,
+		VerifyTimeout: 30 * time.Second, HTTPClient: f.ShimClient(),
 	}
 }
 
 func TestDeployUploadsTheShim(t *testing.T) {
 	t.Parallel()
-	f, cfg := newFakeCloudflare(t)
+	f, cfg := newFake(t, nil)
 	var out bytes.Buffer
-	if err := cloudflare.Deploy(context.Background(), cfg, false, &out); err != nil {
+	if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
 		t.Fatal(err)
 	}
+	s := f.Script(script)
 	date, _ := worker.CompatibilityDate()
-	if f.metadata["main_module"] != "index.js" || f.metadata["compatibility_date"] != date {
-		t.Errorf("metadata = %v, want main_module index.js and compatibility_date %s", f.metadata, date)
+	if s.Metadata["main_module"] != "index.js" || s.Metadata["compatibility_date"] != date {
+		t.Errorf("metadata = %v, want main_module index.js and compatibility_date %s", s.Metadata, date)
 	}
-	bindings, _ := json.Marshal(f.metadata["bindings"])
+	bindings, _ := json.Marshal(s.Metadata["bindings"])
 	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"}]`
 	if string(bindings) != want {
 		t.Errorf("bindings = %s\nwant %s", bindings, want)
 	}
-	if ct := f.upload["metadata"].contentType; ct != "application/json" {
+	if ct := s.Parts["metadata"].ContentType; ct != "application/json" {
 		t.Errorf("metadata part content type = %q", ct)
 	}
+	wantType := map[worker.ModuleKind]string{
+		worker.ModuleES: "application/javascript+module", worker.ModuleText: "text/plain", worker.ModuleJSON: "application/json",
+	}
 	for _, m := range worker.Modules {
-		p, ok := f.upload[m.Name]
+		p, ok := s.Parts[m.Name]
 		src, _ := worker.Files.ReadFile(m.Path)
-		wantType := map[worker.ModuleKind]string{
-			worker.ModuleES:   "application/javascript+module",
-			worker.ModuleText: "text/plain",
-			worker.ModuleJSON: "application/json",
-		}[m.Kind]
-		if !ok || p.filename != m.Name || p.contentType != wantType || !bytes.Equal(p.data, src) {
-			t.Errorf("part %s: present %v, filename %q, type %q, %d bytes; want the module as %s", m.Name, ok, p.filename, p.contentType, len(p.data), wantType)
+		if !ok || p.Filename != m.Name || p.ContentType != wantType[m.Kind] || !bytes.Equal(p.Data, src) {
+			t.Errorf("part %s: present %v, filename %q, type %q, %d bytes; want the module as %s", m.Name, ok, p.Filename, p.ContentType, len(p.Data), wantType[m.Kind])
 		}
 	}
-	if len(f.upload) != len(worker.Modules)+1 {
-		t.Errorf("upload has %d parts, want metadata and %d modules", len(f.upload), len(worker.Modules))
+	if len(s.Parts) != len(worker.Modules)+1 {
+		t.Errorf("upload has %d parts, want metadata and %d modules", len(s.Parts), len(worker.Modules))
 	}
-	if f.bodies["POST /accounts/acct-1/workers/scripts/dw-shim/subdomain"] != `{"enabled":true}` {
-		t.Errorf("subdomain call body = %q", f.bodies["POST /accounts/acct-1/workers/scripts/dw-shim/subdomain"])
+	if !s.DevEnabled {
+		t.Error("the shim is not on workers.dev after deploy")
 	}
-	if !strings.Contains(out.String(), "https://dw-shim.team.workers.dev") {
+	if !strings.Contains(out.String(), "set cloudflare.url to https://dw-shim.team.workers.dev\n") {
 		t.Errorf("output does not give the shim's URL:\n%s", out.String())
 	}
 	if strings.Contains(out.String(), cfg.ShimSecret) {
@@ -142,90 +80,231 @@ func TestDeployUploadsTheShim(t *testing.T) {
 	}
 }
 
-func TestDeployToARoute(t *testing.T) {
-	t.Parallel()
-	f, cfg := newFakeCloudflare(t)
-	cfg.Route, cfg.ZoneID = "shim.example.com/*", "zone-9"
-	var out bytes.Buffer
-	if err := cloudflare.Deploy(context.Background(), cfg, false, &out); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.bodies["POST /zones/zone-9/workers/routes"]; got != `{"pattern":"shim.example.com/*","script":"dw-shim"}` {
-		t.Errorf("route body = %q", got)
-	}
-	for _, c := range f.calls {
-		if strings.HasSuffix(c, "/subdomain") {
-			t.Errorf("with a route, deploy still called %s", c)
-		}
-	}
-}
-
-func TestDeployDryRun(t *testing.T) {
-	t.Parallel()
-	f, cfg := newFakeCloudflare(t)
-	var out bytes.Buffer
-	if err := cloudflare.Deploy(context.Background(), cfg, true, &out); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.calls) != 0 {
-		t.Errorf("dry run called the API: %v", f.calls)
-	}
-	for _, want := range []string{"worker_loader", "LOADER", "SHIM_SECRET", "[REDACTED]", "index.js", "guest/__dw_wrapper.js", "text/plain"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), cfg.ShimSecret) {
-		t.Error("dry run prints the shim secret")
-	}
-}
-
-func TestDeployErrors(t *testing.T) {
+// TestDeployTwice: issue 15, defect 1. A second deploy (CI redeploying)
+// exits 0 and prints the URL; it adds no second route and writes nothing
+// but the upload.
+func TestDeployTwice(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		token  string
-		status int
-		body   string
-		want   []string
+		name, route, url string
 	}{
-		{"no worker loaders", "test-token", 400, `{"success":false,"errors":[{"code":10021,"message":"binding LOADER of type worker_loader is invalid"}]}`, []string{"10021", "Worker Loaders", "Paid"}},
-		{"bad token", "wrong-token", 0, "", []string{"401", "CLOUDFLARE_API_TOKEN"}},
-		{"forbidden", "test-token", 403, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`, []string{"403", "Workers Scripts"}},
-		{"server error", "test-token", 502, `{"success":false,"errors":[{"code":10013,"message":"upstream"}]}`, []string{"502", "try again later"}},
+		{"workers.dev", "", "https://dw-shim.team.workers.dev"},
+		{"route", "shim.example.com/*", "https://shim.example.com"},
+		{"route with a path", "example.com/shim/*", "https://example.com/shim"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, cfg := newFakeCloudflare(t)
-			cfg.APIToken = tt.token
-			if tt.status != 0 {
-				f.fail = func(method, path string) (int, string) {
-					if method == "PUT" {
-						return tt.status, tt.body
-					}
-					return 0, ""
+			f, cfg := newFake(t, nil)
+			cfg.Route = tt.route
+			if tt.route != "" {
+				cfg.ZoneID = zone
+			}
+			for i := range 2 {
+				before := f.Writes()
+				var out bytes.Buffer
+				if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
+					t.Fatalf("deploy %d: %v", i+1, err)
+				}
+				if !strings.Contains(out.String(), "set cloudflare.url to "+tt.url+"\n") {
+					t.Errorf("deploy %d output lacks the URL %s:\n%s", i+1, tt.url, out.String())
+				}
+				if w := f.Writes() - before; i == 1 && w != 1 {
+					t.Errorf("second deploy made %d writes, want 1 (the upload): %v", w, f.Calls())
 				}
 			}
-			err := cloudflare.Deploy(context.Background(), cfg, false, io.Discard)
-			if err == nil {
-				t.Fatal("Deploy succeeded")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
+			if tt.route != "" {
+				if r := f.Routes(); len(r) != 1 || r[0].Pattern != tt.route || r[0].Script != script {
+					t.Errorf("routes = %+v, want one, %s to %s", r, tt.route, script)
 				}
 			}
 		})
 	}
 }
 
-func TestDeployNeedsCredentials(t *testing.T) {
+// TestDeployRouteOfAnotherWorker: a route with the pattern serving another
+// Worker is not taken, and nothing is uploaded.
+func TestDeployRouteOfAnotherWorker(t *testing.T) {
 	t.Parallel()
-	err := cloudflare.Deploy(context.Background(), cloudflare.DeployConfig{ScriptName: "x", ShimSecret: "short"}, false, io.Discard)
-	for _, want := range []string{"CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "shim_secret"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Deploy without credentials = %v, want it to name %s", err, want)
+	f, cfg := newFake(t, nil)
+	cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+	f.AddRoute("other.example.com/*", "blog")
+	f.AddRoute(cfg.Route, "billing")
+	err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `serves the Worker "billing"`) {
+		t.Errorf("Deploy = %v, want an error naming the route's Worker", err)
+	}
+	if f.Writes() != 0 {
+		t.Errorf("deploy wrote %v before refusing", f.Calls())
+	}
+}
+
+// TestDeployRouteClaimsAnEmptyRoute: a route with the pattern and no Worker
+// is pointed at the shim, not duplicated.
+func TestDeployRouteClaimsAnEmptyRoute(t *testing.T) {
+	t.Parallel()
+	f, cfg := newFake(t, nil)
+	cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+	f.AddRoute(cfg.Route, "")
+	if err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Routes(); len(r) != 1 || r[0].Script != script {
+		t.Errorf("routes = %+v, want the one route serving %s", r, script)
+	}
+}
+
+// TestDeployRouteTurnsOffWorkersDev: moving from workers.dev to a route
+// leaves no workers.dev URL open.
+func TestDeployRouteTurnsOffWorkersDev(t *testing.T) {
+	t.Parallel()
+	f, cfg := newFake(t, nil)
+	if err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+	var out bytes.Buffer
+	if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if f.Script(script).DevEnabled {
+		t.Errorf("the shim is still on workers.dev after a route deploy:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "workers.dev: turned off") {
+		t.Errorf("output does not say workers.dev was turned off:\n%s", out.String())
+	}
+}
+
+// TestDeployRefusesRoutesTheShimCannotServe: issue 15, defect 6 (deploy's
+// side): a pattern without a trailing wildcard cannot reach /run.
+func TestDeployRefusesRoutesTheShimCannotServe(t *testing.T) {
+	t.Parallel()
+	for _, route := range []string{"shim.example.com", "shim.example.com/", "example.com/shim", "/*", "exa*mple.com/*"} {
+		f, cfg := newFake(t, nil)
+		cfg.Route, cfg.ZoneID = route, zone
+		err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "cloudflare.route") {
+			t.Errorf("Deploy(route %q) = %v, want a cloudflare.route error", route, err)
 		}
+		if len(f.Calls()) != 0 {
+			t.Errorf("route %q: deploy called %v", route, f.Calls())
+		}
+	}
+}
+
+// TestDeployWildcardHostNeedsURL: "*.example.com/*" names no host to check.
+func TestDeployWildcardHostNeedsURL(t *testing.T) {
+	t.Parallel()
+	f, cfg := newFake(t, nil)
+	cfg.Route, cfg.ZoneID = "*.example.com/*", zone
+	err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "set cloudflare.url") {
+		t.Errorf("Deploy = %v, want it to ask for cloudflare.url", err)
+	}
+	cfg.URL, cfg.HTTPClient = f.PlainShim.URL+"/", nil
+	var out bytes.Buffer
+	if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
+		t.Fatalf("with cloudflare.url: %v", err)
+	}
+	if !strings.Contains(out.String(), "the shim at "+f.PlainShim.URL+" accepts") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestDeployChecksTheShim: deploy exits 0 only once the shim answers a
+// signed /verify; a shim holding another secret fails the deploy.
+func TestDeployChecksTheShim(t *testing.T) {
+	t.Parallel()
+	other := cftest.New(t, cftest.Options{Token: token, AccountID: acct, Subdomain: "team"})
+	_, otherCfg := newFake(t, nil)
+	otherCfg.BaseURL, otherCfg.ShimSecret, otherCfg.HTTPClient = other.BaseURL(), strings.Repeat("o", 40), other.ShimClient()
+	if err := cloudflare.Deploy(t.Context(), otherCfg, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	_, cfg := newFake(t, nil)
+	cfg.URL, cfg.HTTPClient, cfg.VerifyTimeout = other.PlainShim.URL, nil, time.Second
+	err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refuses the signature") {
+		t.Errorf("Deploy against a shim with another secret = %v, want a signature error", err)
+	}
+}
+
+// TestDeployRetriesRateLimits: with retries on, cloudflare-go waits out a
+// 429's Retry-After and the deploy succeeds.
+func TestDeployRetriesRateLimits(t *testing.T) {
+	t.Parallel()
+	limited := make(chan struct{}, 1)
+	limited <- struct{}{}
+	f, cfg := newFake(t, func(o *cftest.Options) {
+		o.Fail = func(r *http.Request) *cftest.Answer {
+			if r.Method != http.MethodPut {
+				return nil
+			}
+			select {
+			case <-limited:
+				return &cftest.Answer{Status: 429, Code: 971, Message: "Please wait and consider throttling your request speed", RetryAfter: "1"}
+			default:
+				return nil
+			}
+		}
+	})
+	cfg.MaxRetries = 2
+	if err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(f.Calls(), "\n"), "PUT /accounts/acct-1/workers/scripts/dw-shim"); n != 2 {
+		t.Errorf("%d uploads, want 2 (one limited, one retried): %v", n, f.Calls())
+	}
+}
+
+// TestDeployDryRun: the plan is printed, the route changes included, the
+// secret masked, and nothing is written.
+func TestDeployDryRun(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup func(*cftest.Fake, *cloudflare.DeployConfig)
+		want  []string
+	}{
+		{"workers.dev, new", nil, []string{"workers.dev (now off): would enable it", "https://dw-shim.team.workers.dev"}},
+		{"route, new, workers.dev on", func(f *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.Route, cfg.ZoneID = "example.com/shim/*", zone
+			f.SetDevEnabled(script, true)
+		}, []string{"route example.com/shim/* in zone zone-9: would add it", "workers.dev (now on): would turn it off", "https://example.com/shim"}},
+		{"route, there already", func(f *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+			f.AddRoute(cfg.Route, script)
+		}, []string{"route shim.example.com/* in zone zone-9: unchanged"}},
+		{"no credentials", func(_ *cftest.Fake, cfg *cloudflare.DeployConfig) {
+			cfg.APIToken = ""
+		}, []string{"without credentials the current routes were not read"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, cfg := newFake(t, nil)
+			if tt.setup != nil {
+				tt.setup(f, &cfg)
+			}
+			var out bytes.Buffer
+			if err := cloudflare.Deploy(t.Context(), cfg, true, &out); err != nil {
+				t.Fatal(err)
+			}
+			if f.Writes() != 0 {
+				t.Errorf("dry run wrote: %v", f.Calls())
+			}
+			if cfg.APIToken == "" && len(f.Calls()) != 0 {
+				t.Errorf("dry run without credentials called %v", f.Calls())
+			}
+			want := append([]string{"worker_loader", "LOADER", "SHIM_SECRET", "[REDACTED]", "index.js", "guest/__dw_wrapper.js", "text/plain"}, tt.want...)
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("dry run output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if strings.Contains(out.String(), cfg.ShimSecret) {
+				t.Error("dry run prints the shim secret")
+			}
+		})
 	}
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dynamic-workers/gateway/internal/loader/cloudflare/cftest"
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
+)
+
+// deployEnv is the environment of `gateway deploy` against fake f; the
+// shim is checked at the fake's loopback shim (cloudflare.url).
+func deployEnv(f *cftest.Fake, secret string) func(string) string {
+	env := map[string]string{
+		"CLOUDFLARE_ACCOUNT_ID":           "acct",
+		"CLOUDFLARE_API_TOKEN":            "tok",
+		"GATEWAY_CLOUDFLARE_API_BASE_URL": f.BaseURL(),
+		"GATEWAY_CLOUDFLARE_URL":          f.PlainShim.URL,
+		"GATEWAY_CLOUDFLARE_SHIM_SECRET":  secret,
+	}
+	return func(k string) string { return env[k] }
+}
+
+func newDeployFake(t *testing.T) *cftest.Fake {
+	return cftest.New(t, cftest.Options{Token: "tok", AccountID: "acct", Subdomain: "team"})
+}
+
+// TestRunDeploy drives `gateway deploy` as a user would: a dry run writes
+// nothing, a deploy uploads and checks the shim, and a second deploy
+// succeeds too (issue 15, defect 1).
+func TestRunDeploy(t *testing.T) {
+	f := newDeployFake(t)
+	getenv := deployEnv(f, strings.Repeat("k", 40))
+	var out, errOut loadertest.Buffer
+	if err := run(t.Context(), []string{"deploy", "--dry-run"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatalf("deploy --dry-run: %v", err)
+	}
+	if f.Writes() != 0 || !strings.Contains(out.String(), "dry run") || !strings.Contains(out.String(), "would enable it") {
+		t.Errorf("dry run called %v and printed:\n%s", f.Calls(), out.String())
+	}
+	for i := range 2 {
+		out = loadertest.Buffer{}
+		if err := run(t.Context(), []string{"deploy"}, getenv, nil, &out, &errOut); err != nil {
+			t.Fatalf("deploy %d: %v", i+1, err)
+		}
+		if !strings.Contains(out.String(), "the shim at "+f.PlainShim.URL+" accepts") {
+			t.Errorf("deploy %d output:\n%s", i+1, out.String())
+		}
+	}
+	if strings.Contains(out.String()+errOut.String(), strings.Repeat("k", 40)) {
+		t.Error("deploy printed the configured secret")
+	}
+}
+
+// TestRunDeployNeverRotatesUnasked: issue 15, defect 7 (deploy's side).
+// Without cloudflare.shim_secret, deploy refuses and changes nothing; with
+// --rotate-secret it deploys a new secret, printed once, to stdout only.
+func TestRunDeployNeverRotatesUnasked(t *testing.T) {
+	f := newDeployFake(t)
+	var out, errOut loadertest.Buffer
+	err := run(t.Context(), []string{"deploy"}, deployEnv(f, ""), nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--rotate-secret") {
+		t.Errorf("deploy without a secret = %v, want an error naming --rotate-secret", err)
+	}
+	if len(f.Calls()) != 0 || strings.Contains(out.String(), "SHIM_SECRET=") {
+		t.Errorf("deploy without a secret called %v and printed:\n%s", f.Calls(), out.String())
+	}
+
+	old := strings.Repeat("k", 40)
+	out = loadertest.Buffer{}
+	if err := run(t.Context(), []string{"deploy", "--rotate-secret"}, deployEnv(f, old), nil, &out, &errOut); err != nil {
+		t.Fatalf("deploy --rotate-secret: %v", err)
+	}
+	m := regexp.MustCompile(`GATEWAY_CLOUDFLARE_SHIM_SECRET=([0-9a-f]{64})\n`).FindAllStringSubmatch(out.String(), -1)
+	if len(m) != 1 {
+		t.Fatalf("stdout shows the new secret %d times, want once:\n%s", len(m), out.String())
+	}
+	secret := m[0][1]
+	if got := f.Script("dynamic-workers-shim").Secret; got != secret || got == old {
+		t.Errorf("deployed secret %q, printed %q, old %q: want the printed, new one", got, secret, old)
+	}
+	if strings.Count(out.String(), secret) != 1 || strings.Contains(errOut.String(), secret) {
+		t.Errorf("the new secret appears more than once on stdout or on stderr:\n%s\n--\n%s", out.String(), errOut.String())
+	}
+	// Gateways still signing with the old secret keep working until the
+	// next deploy with the new one retires it.
+	if got := shimAnswer(t, f, old); got != http.StatusNoContent {
+		t.Errorf("after the rotation the shim answers the old secret %d, want 204", got)
+	}
+	if err := run(t.Context(), []string{"deploy"}, deployEnv(f, secret), nil, &out, &errOut); err != nil {
+		t.Fatalf("deploy with the new secret: %v", err)
+	}
+	if got := shimAnswer(t, f, old); got != http.StatusUnauthorized {
+		t.Errorf("after the next deploy the shim answers the old secret %d, want 401", got)
+	}
+}
+
+// shimAnswer is the status of a /verify call to f's shim signed with secret.
+func shimAnswer(t *testing.T, f *cftest.Fake, secret string) int {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.PlainShim.URL+"/verify", nil)
+	shim.Sign(req, nil, secret, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRunDeployDryRunNeverShowsARotatedSecret: a rotating dry run makes
+// no secret anyone would configure.
+func TestRunDeployDryRunNeverShowsARotatedSecret(t *testing.T) {
+	f := newDeployFake(t)
+	var out, errOut loadertest.Buffer
+	if err := run(t.Context(), []string{"deploy", "--dry-run", "--rotate-secret"}, deployEnv(f, ""), nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if f.Writes() != 0 || strings.Contains(out.String(), "SHIM_SECRET=") {
+		t.Errorf("dry run wrote %v or printed a secret:\n%s", f.Calls(), out.String())
+	}
+}

@@ -1,0 +1,124 @@
+package cloudflare
+
+import (
+	"bytes"
+	"fmt"
+	"mime/multipart"
+	"net/textproto"
+
+	cf "github.com/cloudflare/cloudflare-go/v4"
+	"github.com/cloudflare/cloudflare-go/v4/workers"
+
+	"github.com/dynamic-workers/gateway/worker"
+)
+
+// workerLoaderBinding is the binding type of env.LOADER. cloudflare-go v4
+// has no constant for it; the string marshals as the API expects.
+const workerLoaderBinding = workers.ScriptUpdateParamsMetadataBindingsType("worker_loader")
+
+// upload is the multipart body of a module Worker upload.
+type upload struct {
+	body        []byte
+	contentType string
+	metadata    workers.ScriptUpdateParamsMetadata
+	parts       []uploadPart
+}
+
+type uploadPart struct {
+	Name        string
+	ContentType string
+	Size        int
+}
+
+// buildUpload assembles the shim's upload: a metadata part (main module,
+// compatibility date, the LOADER and SHIM_SECRET bindings, and
+// SHIM_SECRET_PREVIOUS if previous is set) and one part per module. The
+// upload replaces the script's bindings, so a deploy without previous drops
+// a SHIM_SECRET_PREVIOUS left from a rotation. cloudflare-go v4.6.0's
+// Scripts.Update sends JSON only, so the multipart body is built here and
+// passed with option.WithRequestBody.
+func buildUpload(secret, previous string) (*upload, error) {
+	date, err := worker.CompatibilityDate()
+	if err != nil {
+		return nil, err
+	}
+	u := &upload{metadata: workers.ScriptUpdateParamsMetadata{
+		MainModule:        cf.F(worker.Modules[0].Name),
+		CompatibilityDate: cf.F(date),
+		Bindings:          cf.F(bindings(secret, previous)),
+	}}
+	meta, err := u.metadata.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if err := writePart(mw, "metadata", "", "application/json", meta); err != nil {
+		return nil, err
+	}
+	for _, m := range worker.Modules {
+		data, err := worker.Files.ReadFile(m.Path)
+		if err != nil {
+			return nil, err
+		}
+		ct := uploadContentType(m.Kind)
+		if err := writePart(mw, m.Name, m.Name, ct, data); err != nil {
+			return nil, err
+		}
+		u.parts = append(u.parts, uploadPart{Name: m.Name, ContentType: ct, Size: len(data)})
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	u.body = buf.Bytes()
+	u.contentType = mw.FormDataContentType()
+	return u, nil
+}
+
+// uploadContentType is the part content type that makes the Workers upload
+// API load a module of kind k as the shim expects it.
+func uploadContentType(k worker.ModuleKind) string {
+	switch k {
+	case worker.ModuleText:
+		return "text/plain"
+	case worker.ModuleJSON:
+		return "application/json"
+	default:
+		return "application/javascript+module"
+	}
+}
+
+func writePart(mw *multipart.Writer, name, filename, contentType string, data []byte) error {
+	h := textproto.MIMEHeader{}
+	disposition := fmt.Sprintf(`form-data; name=%q`, name)
+	if filename != "" {
+		disposition += fmt.Sprintf(`; filename=%q`, filename)
+	}
+	h.Set("Content-Disposition", disposition)
+	h.Set("Content-Type", contentType)
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// bindings are the shim's: env.LOADER and its signing secrets.
+func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindingUnion {
+	secretText := func(name, text string) workers.ScriptUpdateParamsMetadataBinding {
+		return workers.ScriptUpdateParamsMetadataBinding{
+			Name: cf.F(name),
+			Type: cf.F(workers.ScriptUpdateParamsMetadataBindingsTypeSecretText),
+			Text: cf.F(text),
+		}
+	}
+	b := []workers.ScriptUpdateParamsMetadataBindingUnion{
+		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("LOADER"), Type: cf.F(workerLoaderBinding)},
+		secretText("SHIM_SECRET", secret),
+	}
+	if previous != "" {
+		b = append(b, secretText("SHIM_SECRET_PREVIOUS", previous))
+	}
+	return b
+}
