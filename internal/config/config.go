@@ -203,7 +203,7 @@ var Settings = []Setting{
 	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
 	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url).", Check: oneOf("local", "cloudflare")},
 	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend).", Check: of(checkShimURL), Backend: "cloudflare"},
-	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy` makes one if unset.", Secret: true, Check: of(checkShimSecret), Backend: "cloudflare"},
+	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy --rotate-secret` makes a new one (and keeps the old as SHIM_SECRET_PREVIOUS until the next deploy).", Secret: true, Check: of(checkShimSecret), Backend: "cloudflare"},
 	{Key: "cloudflare.account_id", Default: "", AltEnv: "CLOUDFLARE_ACCOUNT_ID", Help: "Cloudflare account to deploy the shim to (`gateway deploy`)."},
 	{Key: "cloudflare.api_token", Default: "", AltEnv: "CLOUDFLARE_API_TOKEN", Help: "Cloudflare API token that may edit Workers scripts (`gateway deploy`).", Secret: true},
 	{Key: "cloudflare.script_name", Default: "dynamic-workers-shim", Help: "Name of the shim's Worker on Cloudflare."},
