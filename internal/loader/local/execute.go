@@ -18,7 +18,7 @@ import (
 func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
-	st := &runState{emit: emit}
+	st := &runState{emit: emit, timeout: job.Timeout}
 	first := &attempt{job: job}
 	if l.quarantine.holds(job) {
 		first.isolation = isolateQuarantined
@@ -34,19 +34,28 @@ func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execut
 		}
 		st.logs = 0
 	}
-	second := &attempt{job: job, rerun: true, isolation: first.isolation, firstStarted: first.started}
+	// The run again has what is left of the execution's timeout: its caller
+	// asked for a result within timeoutMs, whoever cost it the first run.
+	left := job.Timeout - time.Since(first.started)
+	if left <= 0 {
+		return st.send(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v (its runtime was lost to another execution and there was no time left to run it again)", job.Timeout))
+	}
+	rest := *job
+	rest.Timeout = left
+	second := &attempt{job: &rest, rerun: true, isolation: first.isolation, firstStarted: first.started}
 	if st.alone {
 		second.isolation = isolateRerun
 	}
-	_, err = l.runOnce(ctx, job, st, second)
+	_, err = l.runOnce(ctx, &rest, st, second)
 	return err
 }
 
 // runState follows what an execution has sent its caller across its runs.
 type runState struct {
 	emit    func(execution.Event) error
-	started bool // start was sent
-	logs    int  // logs sent since the last (re)start
+	timeout time.Duration // the execution's timeout, as its caller set it
+	started bool          // start was sent
+	logs    int           // logs sent since the last (re)start
 	// alone: the run again goes on the rerun process, because nothing
 	// named an execution to blame for the lost process (if it was this
 	// one, it is then alone when it does it again, and blamed).
@@ -103,7 +112,7 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 		// a later one waits to learn whether the process is killed for it.
 		if call.SilentFor() <= l.cfg.ProbeInterval || l.markOverdue(p, a) ||
 			!p.hasExited(l.cfg.UnresponsiveKill+2*l.cfg.ProbeInterval) {
-			return false, st.send(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
+			return false, st.send(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", st.timeout))
 		}
 	case parent.Err() != nil:
 		return false, parent.Err()
@@ -114,7 +123,7 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 	v := l.verdictOf(p)
 	if v.suspect == a {
 		l.log.Warn().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("an execution cost its runtime process")
-		return false, st.send(l.suspectFailure(v, job))
+		return false, st.send(l.suspectFailure(v, st.timeout))
 	}
 	if runsAgain(a, v, job, call.Net()) {
 		st.alone = v.suspect == nil
@@ -134,14 +143,14 @@ func runsAgain(a *attempt, v verdict, job *execution.Job, net bool) bool {
 }
 
 // suspectFailure is the result of the execution blamed for its process's end.
-func (l *Pool) suspectFailure(v verdict, job *execution.Job) execution.Event {
+func (l *Pool) suspectFailure(v verdict, timeout time.Duration) execution.Event {
 	switch v.cause {
 	case causeMemory:
 		return execution.Failure(execution.CodeMemoryLimit, "the execution ran out of memory (the runtime's limit is %d MiB; the V8 heap's %d MiB); its runtime process was replaced", l.cfg.MemoryLimit>>20, l.cfg.V8HeapMB)
 	case causeUnresponsive:
 		return execution.Failure(execution.CodeCPULimit, "the execution kept its runtime busy without yielding for longer than %v; its runtime process was replaced", l.cfg.UnresponsiveKill)
 	}
-	return execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout)
+	return execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", timeout)
 }
 
 // collateralFailure is the result of an execution that lost its process to

@@ -96,6 +96,33 @@ func TestSpinnersNeighbourRunsAgain(t *testing.T) {
 	}
 }
 
+// TestRunAgainKeepsTheTimeout: an execution run again has only what is left
+// of its timeout, not a new one. The neighbour needs 3 s of its 4 s; it
+// loses 1 s or more to the spinner's deadline, so its run again cannot
+// finish and ends timeout, by its caller's 4 s, where a fresh timeout would
+// have let it succeed after 4 s or more.
+func TestRunAgainKeepsTheTimeout(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer l.Close()
+	begun := time.Now()
+	neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(3*time.Second), 4*time.Second))
+	<-neighbourStarted
+	if res, _ := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+		t.Fatalf("spinner = %+v, want timeout", res.Error)
+	}
+	events := <-neighbour
+	took := time.Since(begun)
+	res := loadertest.LastResult(t, events)
+	if res.Success || res.Error.Code != execution.CodeTimeout || !strings.Contains(res.Error.Message, "4s") {
+		t.Errorf("neighbour = %+v, events %s; want timeout naming its 4s", res.Error, eventTypes(events))
+	}
+	// Wide: a fresh 4 s for the run again would end it after 5 s or more.
+	if took > 4*time.Second+time.Second/2+2*time.Second {
+		t.Errorf("neighbour ended %v after it began, want by its 4s timeout (plus the time to start)", took)
+	}
+}
+
 // TestQuarantinedCodeRunsAlone: once a spinner has cost a process, the same
 // code sent again runs on a process of its own, so benign executions sent
 // alongside never share it (none has to run again) and all succeed.
