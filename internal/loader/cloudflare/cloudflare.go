@@ -122,6 +122,9 @@ func (c *Relay) verify(ctx context.Context) {
 	if resp != nil {
 		resp.Body.Close()
 	}
+	if err == nil {
+		c.breaker.reset() // the shim answers: executions may try it again
+	}
 	c.mu.Lock()
 	changed := (err == nil) != (c.verified == nil)
 	c.verified = err
@@ -157,7 +160,7 @@ func (c *Relay) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.breaker.allows(time.Now(), false) {
+	if !c.breaker.allows(time.Now()) {
 		return fmt.Errorf("%w: the shim failed %d times in a row; retrying after %v", execution.ErrUnavailable, c.cfg.BreakerFailures, c.cfg.BreakerCooldown)
 	}
 	return nil
@@ -176,9 +179,13 @@ func (c *Relay) Close() error {
 
 // Execute relays job to the shim on Cloudflare.
 func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
-	if !c.breaker.allows(time.Now(), true) {
+	trial, ok := c.breaker.enter(time.Now())
+	if !ok {
 		return fmt.Errorf("%w: the cloudflare shim is failing; retry after %v", execution.ErrUnavailable, c.cfg.BreakerCooldown)
 	}
+	// Every exit without a verdict (a rejection, the caller gone, an emit
+	// error) gives the trial back.
+	defer c.breaker.release(trial)
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
@@ -228,47 +235,4 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	}
 	c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("lost the connection to the cloudflare shim")
 	return emit(execution.Failure(execution.CodeRuntimeCrashed, "lost the connection to the Cloudflare shim; safe to retry"))
-}
-
-// breaker turns a shim that keeps failing into fast refusals: after
-// `failures` consecutive failures it opens for `cooldown`, then lets one
-// trial through; a success closes it.
-type breaker struct {
-	failures int
-	cooldown time.Duration
-
-	mu        sync.Mutex
-	count     int
-	openUntil time.Time
-	trial     bool // a trial is in flight while half-open
-}
-
-// allows reports whether a call may go ahead; take claims the half-open trial.
-func (b *breaker) allows(now time.Time, take bool) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.count < b.failures {
-		return true
-	}
-	if now.Before(b.openUntil) || b.trial {
-		return false
-	}
-	if take {
-		b.trial = true
-	}
-	return true
-}
-
-func (b *breaker) record(ok bool, now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.trial = false
-	if ok {
-		b.count = 0
-		return
-	}
-	b.count++
-	if b.count >= b.failures {
-		b.openUntil = now.Add(b.cooldown)
-	}
 }
