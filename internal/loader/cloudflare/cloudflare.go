@@ -84,7 +84,7 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 	c := &Relay{
 		cfg: cfg,
 		log: log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
-		client: &http.Client{Transport: &http.Transport{
+		client: &http.Client{Transport: rateLimits{now: time.Now, next: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   cfg.DialTimeout,
@@ -92,7 +92,7 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 			IdleConnTimeout:       90 * time.Second,
 			ForceAttemptHTTP2:     true,
 			ExpectContinueTimeout: time.Second,
-		}},
+		}}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
 		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,
@@ -111,6 +111,10 @@ func (c *Relay) verify(ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/verify", nil)
 	shim.Sign(req, nil, c.cfg.Secret, time.Now())
 	resp, doErr := c.client.Do(req)
+	var limited *execution.RateLimitedError
+	if errors.As(doErr, &limited) {
+		return // Cloudflare is pacing the gateway: no news about the shim
+	}
 	switch {
 	case doErr != nil:
 		err = fmt.Errorf("%w: cannot reach the shim at %s: %v", execution.ErrUnavailable, c.cfg.URL, doErr)
@@ -205,7 +209,13 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 		break
 	}
 	var lost *shim.LostError
+	var limited *execution.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		// Cloudflare pacing the gateway is no failure of the shim: the
+		// caller waits, the breaker counts nothing.
+		c.log.Warn().Str("id", job.ID).Dur("retry_after", limited.RetryAfter).Msg("cloudflare is rate limiting calls to the shim")
+		return limited
 	case err == nil:
 		c.breaker.record(true, time.Now())
 		c.mu.Lock()
