@@ -7,9 +7,9 @@ package cloudflare
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,6 +37,9 @@ type Config struct {
 	// VerifyInterval is how often the gateway checks, with a signed call,
 	// that the shim shares its secret (default 30s).
 	VerifyInterval time.Duration
+	// TLS configures the connections to the shim; nil: the system's roots
+	// (tests set it to trust a local TLS server in front of the shim).
+	TLS *tls.Config
 }
 
 // Relay runs executions on the shim deployed to Cloudflare, over HTTPS
@@ -82,17 +85,9 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 	cfg.URL = strings.TrimSuffix(cfg.URL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Relay{
-		cfg: cfg,
-		log: log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
-		client: &http.Client{Transport: rateLimits{now: time.Now, next: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   cfg.DialTimeout,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-			ExpectContinueTimeout: time.Second,
-		}}},
+		cfg:     cfg,
+		log:     log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
+		client:  &http.Client{Transport: rateLimits{now: time.Now, next: newPool(cfg.DialTimeout, cfg.TLS)}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
 		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,
@@ -194,20 +189,7 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
 	job.Tail = true // let the shim learn from the guest's tail why Cloudflare stopped it
-	var err error
-	for attempt := 0; ; attempt++ {
-		call := &shim.Call{Client: c.client, Base: c.cfg.URL, Secret: c.cfg.Secret, MaxEvent: c.cfg.MaxEventBytes}
-		err = call.Run(ctx, job, emit)
-		var lost *shim.LostError
-		// Only a connection refused before anything was sent is safe to
-		// repeat: the shim cannot have started the execution. The wait ends
-		// with ctx; err then stays the refusal, judged below.
-		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 &&
-			c.redial.Wait(ctx, attempt) == nil {
-			continue
-		}
-		break
-	}
+	call, err := c.run(ctx, job, emit)
 	var lost *shim.LostError
 	var limited *execution.RateLimitedError
 	switch {
@@ -230,11 +212,8 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 		return c.verified
 	case !errors.As(err, &lost):
 		return err // rejected by the runtime, or the client went away
-	}
-	switch {
 	case errors.Is(context.Cause(ctx), shim.ErrTimeout):
-		c.breaker.record(true, time.Now())
-		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
+		return c.timedOut(job, call, lost, emit)
 	case parent.Err() != nil:
 		return parent.Err()
 	}
@@ -245,4 +224,40 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	}
 	c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("lost the connection to the cloudflare shim")
 	return emit(execution.Failure(execution.CodeRuntimeCrashed, "lost the connection to the Cloudflare shim; safe to retry"))
+}
+
+// run calls the shim, again only where no guest code can have started: a
+// connection refused before anything was sent. The wait ends with ctx; the
+// error then stays the refusal.
+func (c *Relay) run(ctx context.Context, job *execution.Job, emit func(execution.Event) error) (*shim.Call, error) {
+	for attempt := 0; ; attempt++ {
+		call := &shim.Call{Client: c.client, Base: c.cfg.URL, Secret: c.cfg.Secret, MaxEvent: c.cfg.MaxEventBytes}
+		err := call.Run(ctx, job, emit)
+		var lost *shim.LostError
+		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 &&
+			c.redial.Wait(ctx, attempt) == nil {
+			continue
+		}
+		return call, err
+	}
+}
+
+// stallAfter is how long the shim may send nothing on a stream before the
+// relay holds Cloudflare, not the guest, to blame: the shim pings every
+// 100 ms while the guest is silent.
+const stallAfter = 2 * time.Second
+
+// timedOut ends an execution that ran out of time. A guest that ran long is
+// a success of the shim's; Cloudflare stalling (no answer to a fresh
+// isolate's call, or a stream gone silent with no pings) is a failure. A
+// reused isolate's call may wait for the isolate, so its silence before
+// the answer proves nothing.
+func (c *Relay) timedOut(job *execution.Job, call *shim.Call, lost *shim.LostError, emit func(execution.Event) error) error {
+	stalled := lost.Answered && call.SilentFor() > stallAfter || !lost.Answered && job.ReuseKey == ""
+	c.breaker.record(!stalled, time.Now())
+	if stalled {
+		c.log.Warn().Str("id", job.ID).Msg("the cloudflare shim stalled until the execution's timeout")
+		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v; the Cloudflare shim did not answer in time", job.Timeout))
+	}
+	return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
 }

@@ -2,9 +2,12 @@ package cloudflare
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -62,5 +65,63 @@ func retryAfter(v string, now time.Time) time.Duration {
 func (t rateLimits) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
+	}
+}
+
+// Connection settings of the relay's transport.
+const (
+	// connections is how many connections the relay spreads calls over: one
+	// reset connection fails only the executions it carried.
+	connections = 4
+	// responseHeaderTimeout bounds the wait for the shim's answer to a call;
+	// the shim answers at once and streams, so a longer silence is Cloudflare
+	// or the network stalling.
+	responseHeaderTimeout = 30 * time.Second
+	// pingAfter is how long an HTTP/2 connection may stay silent before the
+	// relay pings it; a ping unanswered within pingTimeout closes it.
+	pingAfter   = 5 * time.Second
+	pingTimeout = 5 * time.Second
+)
+
+// pool spreads calls round-robin over several transports, each with its
+// own connection to the shim.
+type pool struct {
+	transports []*http.Transport
+	next       atomic.Uint64
+}
+
+// newPool builds the relay's transports: HTTP/2 where the shim speaks it,
+// with ping health checks, and a bound on the wait for response headers.
+func newPool(dialTimeout time.Duration, tlsConfig *tls.Config) *pool {
+	p := &pool{}
+	for range connections {
+		var conf *tls.Config
+		if tlsConfig != nil {
+			conf = tlsConfig.Clone()
+		}
+		p.transports = append(p.transports, &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       conf,
+			TLSHandshakeTimeout:   dialTimeout,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+			ExpectContinueTimeout: time.Second,
+			ResponseHeaderTimeout: responseHeaderTimeout,
+			HTTP2:                 &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout},
+		})
+	}
+	return p
+}
+
+func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	return p.transports[p.next.Add(1)%uint64(len(p.transports))].RoundTrip(req)
+}
+
+// CloseIdleConnections closes every transport's idle connections.
+func (p *pool) CloseIdleConnections() {
+	for _, t := range p.transports {
+		t.CloseIdleConnections()
 	}
 }
