@@ -59,7 +59,8 @@ export default {
     if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
-    const admitted = await admit(request, env.SHIM_SECRET, MAX_JOB_BYTES);
+    // The previous secret too, while the gateways move to a new one.
+    const admitted = await admit(request, [env.SHIM_SECRET, env.SHIM_SECRET_PREVIOUS], MAX_JOB_BYTES);
     if (admitted.status) {
       return Response.json({ message: admitted.message }, { status: admitted.status });
     }
