@@ -32,6 +32,7 @@ import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
 import { recordCap } from "./records.js";
+import { limitOfError } from "./limits.js";
 
 export { Outbound } from "./outbound.js";
 export { Tail } from "./tail.js";
@@ -277,12 +278,15 @@ function streamed(answer, exec, warm, ledger) {
 }
 
 // refused answers for a guest whose isolate failed before the wrapper ran.
+// A guest over its limits throws in this, its caller, at once: that
+// exception is the limit's result.
 function refused(err, ledger) {
   const failed = classifyStartError(err);
   if (failed.field) {
     return { response: Response.json(failed, { status: 400 }) };
   }
-  return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+  const limit = failed.code === "exception" ? limitOfError(failed.message) : null;
+  return { response: ndjson(async (send) => send({ ...result(limit ?? failed), outbound: ledger.take() })) };
 }
 
 // failureOf is the result of a guest whose answer failed: it failed to
