@@ -147,3 +147,18 @@ export async function admit(request, secrets, cap, nowMs = Date.now()) {
   if (bad !== null) return { status: 401, message: `unauthorized: ${bad}` };
   return { body };
 }
+
+// Which of the shim's routes a call is for. The shim may be served under a
+// path prefix (a route such as example.com/gw/*, the gateway's cloudflare.url
+// https://example.com/gw): it serves its routes under any prefix, and the
+// gateway signs the whole path, prefix included, so a call can be moved to
+// no other prefix than the one it was signed for.
+
+const ROUTES = new Set(["/run", "/verify", "/stats", "/health"]);
+
+// routeOf returns the route of a request's path ("/run" for "/gw/run"), or
+// null when it names none.
+export function routeOf(pathname) {
+  const route = pathname.slice(pathname.lastIndexOf("/"));
+  return ROUTES.has(route) ? route : null;
+}

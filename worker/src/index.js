@@ -20,13 +20,15 @@
 // signature headers inside the time window gets 401, one without a
 // Content-Length 411, one longer than MAX_JOB_BYTES 413, all before its body
 // is read; then the body is read up to its length and the signature checked.
-// Besides /run, the signed paths are /verify (204: the secrets match) and
+// The routes are served under any path prefix (auth.js): with the shim on a
+// route like example.com/gw/*, /gw/run is /run. Besides /run, the signed
+// paths are /verify (204: the secrets match) and
 // /stats (how many executions the Outbound ledger holds, for tests); /health
 // is open.
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
-import { admit, MAX_JOB_BYTES } from "./auth.js";
+import { admit, MAX_JOB_BYTES, routeOf } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
@@ -45,19 +47,19 @@ const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
 const REQUIRE_MODULE = "__dw_require.js";
 const REQUIRE = "module.exports = (specifier) => require(specifier);";
 
-const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
-
 // A guest module named like the wrapper's, its formatter's or its options'
 // could take its place.
 const RESERVED = /(^|\/)__dw_/i;
 
 export default {
   async fetch(request, env, ctx) {
-    const url = new URL(request.url);
-    if (url.pathname === "/health") {
+    // The routes are served under any path prefix; the signature covers
+    // the whole path (auth.js).
+    const route = routeOf(new URL(request.url).pathname);
+    if (route === "/health") {
       return new Response("ok");
     }
-    if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
+    if (route === null || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     // The previous secret too, while the gateways move to a new one.
@@ -65,12 +67,12 @@ export default {
     if (admitted.status) {
       return Response.json({ message: admitted.message }, { status: admitted.status });
     }
-    if (url.pathname === "/verify") {
+    if (route === "/verify") {
       // The gateway checking, at start and then and again, that it and the
       // shim share the signing secret.
       return new Response(null, { status: 204 });
     }
-    if (url.pathname === "/stats") {
+    if (route === "/stats") {
       // For tests: how many executions the Outbound ledger holds.
       return Response.json({ executions: ledgerSize() });
     }
