@@ -100,3 +100,17 @@ func Failure(code Code, format string, args ...any) Event {
 		},
 	}
 }
+
+// RateLimitedError is a runtime's host refusing executions for a while
+// (Cloudflare answering the shim's calls with 429): no runtime can take the
+// execution before RetryAfter has passed. It is ErrUnavailable.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("the runtime's host is rate limiting the gateway; retry after %v", e.RetryAfter)
+}
+
+// Unwrap makes a RateLimitedError ErrUnavailable.
+func (e *RateLimitedError) Unwrap() error { return ErrUnavailable }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -59,6 +60,12 @@ func toProblem(err error) *Problem {
 		}
 		p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, "the runtime rejected the request")
 		p.Errors = []FieldProblem{{Field: field, Code: "rejected_by_runtime", Detail: rejected.Message}}
+		return p
+	}
+	var limited *execution.RateLimitedError
+	if errors.As(err, &limited) {
+		p := newProblem(http.StatusServiceUnavailable, execution.ProblemRuntimeUnavailable, "the runtime's host is rate limiting the gateway; retry after Retry-After seconds")
+		p.retryAfter = max(1, int(math.Ceil(limited.RetryAfter.Seconds())))
 		return p
 	}
 	if errors.Is(err, execution.ErrUnavailable) {

@@ -255,3 +255,25 @@ func TestCloudflareBreaker(t *testing.T) {
 		t.Errorf("Ready after the trial succeeded = %v, want nil", err)
 	}
 }
+
+// TestCloudflarePathPrefix (issue 15, defect 6): the shim served under a
+// path prefix (cloudflare.url https://host/gw) takes the gateway's signed
+// /gw/verify and /gw/run: both sides sign and check the whole path.
+func TestCloudflarePathPrefix(t *testing.T) {
+	t.Parallel()
+	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer deployed.Close()
+	shimURL, secret := deployed.ShimURL()
+	cf, err := cloudflare.New(cloudflare.Config{URL: shimURL + "/gw", Secret: secret, VerifyInterval: time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	if err := cf.Ready(t.Context()); err != nil {
+		t.Fatalf("Ready() under /gw = %v, want nil", err)
+	}
+	events, err := loadertest.Run(t, cf, loadertest.Job("prefix", loadertest.Hello, 5*time.Second))
+	if err != nil || !loadertest.LastResult(t, events).Success {
+		t.Errorf("Execute() under /gw = %v, want success", err)
+	}
+}

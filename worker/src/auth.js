@@ -6,7 +6,12 @@
 //   X-Gateway-Nonce:     random, new for every call
 //   X-Gateway-Signature: lower-case hex HMAC
 //
-// Calls unsigned, signed with another secret, with a tampered body, or
+// During a rotation the shim also accepts the secret it had before
+// (env.SHIM_SECRET_PREVIOUS), so gateways signing with either keep working
+// while they move to the new one: put the old secret there, the new one in
+// SHIM_SECRET, move the gateways, then delete SHIM_SECRET_PREVIOUS.
+//
+// Calls unsigned, signed with any other secret, with a tampered body, or
 // outside the time window are refused; so is a signature this isolate has
 // seen before. The headers, the window and the body's declared length are
 // checked before the body is read (admit).
@@ -16,15 +21,17 @@ import CAPS from "./caps.json" with { type: "json" };
 const WINDOW_SECONDS = 60;
 const encoder = new TextEncoder();
 
-let cachedKey = null; // { secret, key }
+const keys = new Map(); // secret -> imported HMAC key (the current and the previous)
 const seen = new Map(); // signature -> expiry (ms), to refuse replays
 
 async function hmacKey(secret) {
-  if (cachedKey === null || cachedKey.secret !== secret) {
-    const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    cachedKey = { secret, key };
+  let key = keys.get(secret);
+  if (key === undefined) {
+    key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    if (keys.size >= 4) keys.clear(); // only ever two in use
+    keys.set(secret, key);
   }
-  return cachedKey.key;
+  return key;
 }
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
@@ -50,10 +57,19 @@ function equalConstantTime(a, b) {
   return diff === 0;
 }
 
+// secretsOf returns the secrets a call may be signed with: secrets is the
+// current one, or [current, previous]; a previous one shorter than 32
+// characters (or unset) is ignored.
+function secretsOf(secrets) {
+  const [current, previous] = Array.isArray(secrets) ? secrets : [secrets];
+  return typeof previous === "string" && previous.length >= 32 ? [current, previous] : [current];
+}
+
 // precheck returns null if a call carries well-formed signature headers
 // inside the time window, else why it is refused. It reads no body: the shim
-// runs it before reading one.
-export function precheck(request, secret, nowMs = Date.now()) {
+// runs it before reading one. secrets: see secretsOf.
+export function precheck(request, secrets, nowMs = Date.now()) {
+  const [secret] = secretsOf(secrets);
   if (typeof secret !== "string" || secret.length < 32) return "the shim has no SHIM_SECRET of at least 32 characters";
   const timestamp = request.headers.get("x-gateway-timestamp");
   const nonce = request.headers.get("x-gateway-nonce");
@@ -66,18 +82,23 @@ export function precheck(request, secret, nowMs = Date.now()) {
   return null;
 }
 
-// verify returns null for a call the gateway signed, else why it is refused.
-// A signature is accepted once per isolate (the replay cache lives in its
-// memory only).
-export async function verify(request, body, secret, nowMs = Date.now()) {
-  const refused = precheck(request, secret, nowMs);
+// verify returns null for a call the gateway signed with one of secrets
+// (see secretsOf), else why it is refused. A signature is accepted once per
+// isolate (the replay cache lives in its memory only).
+export async function verify(request, body, secrets, nowMs = Date.now()) {
+  const refused = precheck(request, secrets, nowMs);
   if (refused !== null) return refused;
   const timestamp = request.headers.get("x-gateway-timestamp");
   const nonce = request.headers.get("x-gateway-nonce");
   const signature = request.headers.get("x-gateway-signature");
   const path = new URL(request.url).pathname;
-  const expected = await sign(secret, request.method, path, timestamp, nonce, body);
-  if (!equalConstantTime(expected, signature.toLowerCase())) return "the signature does not match";
+  const given = signature.toLowerCase();
+  let expected = null;
+  for (const secret of secretsOf(secrets)) {
+    const candidate = await sign(secret, request.method, path, timestamp, nonce, body);
+    if (equalConstantTime(candidate, given)) expected = candidate;
+  }
+  if (expected === null) return "the signature does not match";
   // Entries go in in the order they expire (a Map keeps insertion order and
   // every entry lives as long), so the expired ones are at the front: drop
   // those and stop, instead of walking every signature of the last two
@@ -106,8 +127,8 @@ export const MAX_JOB_BYTES = CAPS.maxJobBytes;
 // (413), the body read up to that length and no further (400), then the
 // signature over it (401). It returns {body} or {status, message}; an
 // unsigned or oversized body is never read.
-export async function admit(request, secret, cap, nowMs = Date.now()) {
-  const refused = precheck(request, secret, nowMs);
+export async function admit(request, secrets, cap, nowMs = Date.now()) {
+  const refused = precheck(request, secrets, nowMs);
   if (refused !== null) return { status: 401, message: `unauthorized: ${refused}` };
   const length = request.headers.get("content-length");
   if (length === null) return { status: 411, message: "a Content-Length is required" };
@@ -122,7 +143,22 @@ export async function admit(request, secret, cap, nowMs = Date.now()) {
     return { status: 400, message: "the body could not be read" };
   }
   if (body.byteLength !== Number(length)) return { status: 400, message: "the body does not match its Content-Length" };
-  const bad = await verify(request, body, secret, nowMs);
+  const bad = await verify(request, body, secrets, nowMs);
   if (bad !== null) return { status: 401, message: `unauthorized: ${bad}` };
   return { body };
+}
+
+// Which of the shim's routes a call is for. The shim may be served under a
+// path prefix (a route such as example.com/gw/*, the gateway's cloudflare.url
+// https://example.com/gw): it serves its routes under any prefix, and the
+// gateway signs the whole path, prefix included, so a call can be moved to
+// no other prefix than the one it was signed for.
+
+const ROUTES = new Set(["/run", "/verify", "/stats", "/health"]);
+
+// routeOf returns the route of a request's path ("/run" for "/gw/run"), or
+// null when it names none.
+export function routeOf(pathname) {
+  const route = pathname.slice(pathname.lastIndexOf("/"));
+  return ROUTES.has(route) ? route : null;
 }

@@ -20,18 +20,21 @@
 // signature headers inside the time window gets 401, one without a
 // Content-Length 411, one longer than MAX_JOB_BYTES 413, all before its body
 // is read; then the body is read up to its length and the signature checked.
-// Besides /run, the signed paths are /verify (204: the secrets match) and
+// The routes are served under any path prefix (auth.js): with the shim on a
+// route like example.com/gw/*, /gw/run is /run. Besides /run, the signed
+// paths are /verify (204: the secrets match) and
 // /stats (how many executions the Outbound ledger holds, for tests); /health
 // is open.
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
-import { admit, MAX_JOB_BYTES } from "./auth.js";
+import { admit, MAX_JOB_BYTES, routeOf } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
 import { recordCap } from "./records.js";
+import { limitOfError } from "./limits.js";
 
 export { Outbound } from "./outbound.js";
 export { Tail } from "./tail.js";
@@ -44,31 +47,32 @@ const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
 const REQUIRE_MODULE = "__dw_require.js";
 const REQUIRE = "module.exports = (specifier) => require(specifier);";
 
-const SIGNED_PATHS = new Set(["/run", "/verify", "/stats"]);
-
 // A guest module named like the wrapper's, its formatter's or its options'
 // could take its place.
 const RESERVED = /(^|\/)__dw_/i;
 
 export default {
   async fetch(request, env, ctx) {
-    const url = new URL(request.url);
-    if (url.pathname === "/health") {
+    // The routes are served under any path prefix; the signature covers
+    // the whole path (auth.js).
+    const route = routeOf(new URL(request.url).pathname);
+    if (route === "/health") {
       return new Response("ok");
     }
-    if (!SIGNED_PATHS.has(url.pathname) || request.method !== "POST") {
+    if (route === null || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
-    const admitted = await admit(request, env.SHIM_SECRET, MAX_JOB_BYTES);
+    // The previous secret too, while the gateways move to a new one.
+    const admitted = await admit(request, [env.SHIM_SECRET, env.SHIM_SECRET_PREVIOUS], MAX_JOB_BYTES);
     if (admitted.status) {
       return Response.json({ message: admitted.message }, { status: admitted.status });
     }
-    if (url.pathname === "/verify") {
+    if (route === "/verify") {
       // The gateway checking, at start and then and again, that it and the
       // shim share the signing secret.
       return new Response(null, { status: 204 });
     }
-    if (url.pathname === "/stats") {
+    if (route === "/stats") {
       // For tests: how many executions the Outbound ledger holds.
       return Response.json({ executions: ledgerSize() });
     }
@@ -276,12 +280,15 @@ function streamed(answer, exec, warm, ledger) {
 }
 
 // refused answers for a guest whose isolate failed before the wrapper ran.
+// A guest over its limits throws in this, its caller, at once: that
+// exception is the limit's result.
 function refused(err, ledger) {
   const failed = classifyStartError(err);
   if (failed.field) {
     return { response: Response.json(failed, { status: 400 }) };
   }
-  return { response: ndjson(async (send) => send({ ...result(failed), outbound: ledger.take() })) };
+  const limit = failed.code === "exception" ? limitOfError(failed.message) : null;
+  return { response: ndjson(async (send) => send({ ...result(limit ?? failed), outbound: ledger.take() })) };
 }
 
 // failureOf is the result of a guest whose answer failed: it failed to

@@ -177,12 +177,14 @@ async function relayRecords(reader, send, exec) {
 // ended).
 export async function endedWithout(failure, job) {
   const why = failure ? String(failure.message || failure) : "";
-  const limit = limitOf(job.tail ? await awaitOutcome(job.id) : undefined, why);
-  if (limit !== null) return result(limit);
   if (HUNG.test(why)) {
     // workerd saw the guest wait on something that can never complete.
     return result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" });
   }
+  // The exception says which limit, if any; the tail is asked only when it
+  // is silent (on Cloudflare; the local runtime has no tail).
+  const limit = await limitOf(why, job.tail ? () => awaitOutcome(job.id) : undefined);
+  if (limit !== null) return result(limit);
   return result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` });
 }
 

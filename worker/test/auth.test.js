@@ -129,3 +129,44 @@ test("the body cap is the gateway's own, from caps.json", () => {
   assert.equal(MAX_JOB_BYTES, CAPS.maxJobBytes);
   assert.equal(MAX_JOB_BYTES, 32 << 20);
 });
+
+test("during a rotation the current and the previous secret are accepted, no third", async () => {
+  const now = 1_800_000_200;
+  const current = "c".repeat(32);
+  const previous = "p".repeat(32);
+  const secrets = [current, previous];
+  const cases = [
+    { name: "the current secret", key: current, want: null },
+    { name: "the previous secret", key: previous, want: null },
+    { name: "a third secret", key: "t".repeat(32), want: /does not match/ },
+    { name: "the previous secret's prefix", key: previous.slice(0, 31) + "q", want: /does not match/ },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const got = await verify(await signed(now, `n-rotate-${i}`, body, c.key), body, secrets, now * 1000);
+    if (c.want === null) assert.equal(got, null, c.name);
+    else assert.match(got ?? "accepted", c.want, c.name);
+  }
+  // Once the previous secret is deleted, it is refused; so is one too short
+  // to have been a secret the gateway accepts.
+  assert.match(await verify(await signed(now, "n-rotate-gone", body, previous), body, [current, undefined], now * 1000), /does not match/);
+  assert.match(await verify(await signed(now, "n-rotate-short", body, "s".repeat(8)), body, [current, "s".repeat(8)], now * 1000), /does not match/);
+  // A call signed with the previous secret is a replay the second time too.
+  const req = await signed(now, "n-rotate-replay", body, previous);
+  assert.equal(await verify(req, body, secrets, now * 1000), null);
+  assert.match(await verify(req, body, secrets, now * 1000), /replayed/);
+});
+
+test("admit takes the previous secret through to the body's signature", async () => {
+  const now = 1_800_000_300;
+  const previous = "p".repeat(32);
+  const headers = {
+    "x-gateway-timestamp": String(now),
+    "x-gateway-nonce": "a-prev",
+    "x-gateway-signature": await sign(previous, "POST", "/run", String(now), "a-prev", body),
+    "content-length": String(body.length),
+  };
+  const ok = await admit(call(headers, body), [secret, previous], 1024, now * 1000);
+  assert.deepEqual(ok.body, body);
+  const refused = await admit(call({ ...headers, "x-gateway-nonce": "a-prev" }, body), [secret, undefined], 1024, now * 1000);
+  assert.equal(refused.status, 401);
+});

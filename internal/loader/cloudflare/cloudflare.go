@@ -7,9 +7,9 @@ package cloudflare
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,6 +37,9 @@ type Config struct {
 	// VerifyInterval is how often the gateway checks, with a signed call,
 	// that the shim shares its secret (default 30s).
 	VerifyInterval time.Duration
+	// TLS configures the connections to the shim; nil: the system's roots
+	// (tests set it to trust a local TLS server in front of the shim).
+	TLS *tls.Config
 }
 
 // Relay runs executions on the shim deployed to Cloudflare, over HTTPS
@@ -82,17 +85,9 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 	cfg.URL = strings.TrimSuffix(cfg.URL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Relay{
-		cfg: cfg,
-		log: log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
-		client: &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   cfg.DialTimeout,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-			ExpectContinueTimeout: time.Second,
-		}},
+		cfg:     cfg,
+		log:     log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
+		client:  &http.Client{Transport: rateLimits{now: time.Now, next: newPool(cfg.DialTimeout, cfg.TLS)}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
 		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,
@@ -111,6 +106,10 @@ func (c *Relay) verify(ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/verify", nil)
 	shim.Sign(req, nil, c.cfg.Secret, time.Now())
 	resp, doErr := c.client.Do(req)
+	var limited *execution.RateLimitedError
+	if errors.As(doErr, &limited) {
+		return // Cloudflare is pacing the gateway: no news about the shim
+	}
 	switch {
 	case doErr != nil:
 		err = fmt.Errorf("%w: cannot reach the shim at %s: %v", execution.ErrUnavailable, c.cfg.URL, doErr)
@@ -121,6 +120,9 @@ func (c *Relay) verify(ctx context.Context) {
 	}
 	if resp != nil {
 		resp.Body.Close()
+	}
+	if err == nil {
+		c.breaker.reset() // the shim answers: executions may try it again
 	}
 	c.mu.Lock()
 	changed := (err == nil) != (c.verified == nil)
@@ -157,7 +159,7 @@ func (c *Relay) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.breaker.allows(time.Now(), false) {
+	if !c.breaker.allows(time.Now()) {
 		return fmt.Errorf("%w: the shim failed %d times in a row; retrying after %v", execution.ErrUnavailable, c.cfg.BreakerFailures, c.cfg.BreakerCooldown)
 	}
 	return nil
@@ -176,29 +178,26 @@ func (c *Relay) Close() error {
 
 // Execute relays job to the shim on Cloudflare.
 func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
-	if !c.breaker.allows(time.Now(), true) {
+	trial, ok := c.breaker.enter(time.Now())
+	if !ok {
 		return fmt.Errorf("%w: the cloudflare shim is failing; retry after %v", execution.ErrUnavailable, c.cfg.BreakerCooldown)
 	}
+	// Every exit without a verdict (a rejection, the caller gone, an emit
+	// error) gives the trial back.
+	defer c.breaker.release(trial)
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
 	job.Tail = true // let the shim learn from the guest's tail why Cloudflare stopped it
-	var err error
-	for attempt := 0; ; attempt++ {
-		call := &shim.Call{Client: c.client, Base: c.cfg.URL, Secret: c.cfg.Secret, MaxEvent: c.cfg.MaxEventBytes}
-		err = call.Run(ctx, job, emit)
-		var lost *shim.LostError
-		// Only a connection refused before anything was sent is safe to
-		// repeat: the shim cannot have started the execution. The wait ends
-		// with ctx; err then stays the refusal, judged below.
-		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 &&
-			c.redial.Wait(ctx, attempt) == nil {
-			continue
-		}
-		break
-	}
+	call, err := c.run(ctx, job, emit)
 	var lost *shim.LostError
+	var limited *execution.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		// Cloudflare pacing the gateway is no failure of the shim: the
+		// caller waits, the breaker counts nothing.
+		c.log.Warn().Str("id", job.ID).Dur("retry_after", limited.RetryAfter).Msg("cloudflare is rate limiting calls to the shim")
+		return limited
 	case err == nil:
 		c.breaker.record(true, time.Now())
 		c.mu.Lock()
@@ -213,11 +212,8 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 		return c.verified
 	case !errors.As(err, &lost):
 		return err // rejected by the runtime, or the client went away
-	}
-	switch {
 	case errors.Is(context.Cause(ctx), shim.ErrTimeout):
-		c.breaker.record(true, time.Now())
-		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
+		return c.timedOut(job, call, lost, emit)
 	case parent.Err() != nil:
 		return parent.Err()
 	}
@@ -230,45 +226,38 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	return emit(execution.Failure(execution.CodeRuntimeCrashed, "lost the connection to the Cloudflare shim; safe to retry"))
 }
 
-// breaker turns a shim that keeps failing into fast refusals: after
-// `failures` consecutive failures it opens for `cooldown`, then lets one
-// trial through; a success closes it.
-type breaker struct {
-	failures int
-	cooldown time.Duration
-
-	mu        sync.Mutex
-	count     int
-	openUntil time.Time
-	trial     bool // a trial is in flight while half-open
+// run calls the shim, again only where no guest code can have started: a
+// connection refused before anything was sent. The wait ends with ctx; the
+// error then stays the refusal.
+func (c *Relay) run(ctx context.Context, job *execution.Job, emit func(execution.Event) error) (*shim.Call, error) {
+	for attempt := 0; ; attempt++ {
+		call := &shim.Call{Client: c.client, Base: c.cfg.URL, Secret: c.cfg.Secret, MaxEvent: c.cfg.MaxEventBytes}
+		err := call.Run(ctx, job, emit)
+		var lost *shim.LostError
+		if errors.As(err, &lost) && !lost.Answered && errors.Is(lost.Err, syscall.ECONNREFUSED) && attempt < 2 &&
+			c.redial.Wait(ctx, attempt) == nil {
+			continue
+		}
+		return call, err
+	}
 }
 
-// allows reports whether a call may go ahead; take claims the half-open trial.
-func (b *breaker) allows(now time.Time, take bool) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.count < b.failures {
-		return true
-	}
-	if now.Before(b.openUntil) || b.trial {
-		return false
-	}
-	if take {
-		b.trial = true
-	}
-	return true
-}
+// stallAfter is how long the shim may send nothing on a stream before the
+// relay holds Cloudflare, not the guest, to blame: the shim pings every
+// 100 ms while the guest is silent.
+const stallAfter = 2 * time.Second
 
-func (b *breaker) record(ok bool, now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.trial = false
-	if ok {
-		b.count = 0
-		return
+// timedOut ends an execution that ran out of time. A guest that ran long is
+// a success of the shim's; Cloudflare stalling (no answer to a fresh
+// isolate's call, or a stream gone silent with no pings) is a failure. A
+// reused isolate's call may wait for the isolate, so its silence before
+// the answer proves nothing.
+func (c *Relay) timedOut(job *execution.Job, call *shim.Call, lost *shim.LostError, emit func(execution.Event) error) error {
+	stalled := lost.Answered && call.SilentFor() > stallAfter || !lost.Answered && job.ReuseKey == ""
+	c.breaker.record(!stalled, time.Now())
+	if stalled {
+		c.log.Warn().Str("id", job.ID).Msg("the cloudflare shim stalled until the execution's timeout")
+		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v; the Cloudflare shim did not answer in time", job.Timeout))
 	}
-	b.count++
-	if b.count >= b.failures {
-		b.openUntil = now.Add(b.cooldown)
-	}
+	return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
 }
