@@ -47,11 +47,11 @@ func (t rateLimits) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	resp.Body.Close()
-	return nil, &execution.RateLimitedError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), t.now())}
+	return nil, &execution.RateLimitedError{RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), t.now())}
 }
 
-// retryAfter parses a Retry-After header (seconds or an HTTP date).
-func retryAfter(v string, now time.Time) time.Duration {
+// parseRetryAfter parses a Retry-After header (seconds or an HTTP date).
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	if s, err := strconv.Atoi(v); err == nil && s > 0 {
 		return time.Duration(s) * time.Second
 	}
