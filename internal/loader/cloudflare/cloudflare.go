@@ -10,7 +10,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +58,10 @@ type Relay struct {
 
 	mu       sync.Mutex
 	verified error // result of the last secret check; nil when it passed
+	// lostConns holds the connections whose loss the breaker has counted,
+	// and when: one connection reset fails every execution it carried, but
+	// it is one failure of the shim, not one per execution.
+	lostConns map[net.Conn]time.Time
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -188,8 +194,14 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
-	job.Tail = true // let the shim learn from the guest's tail why Cloudflare stopped it
-	call, err := c.run(ctx, job, emit)
+	job.Tail = true   // let the shim learn from the guest's tail why Cloudflare stopped it
+	var conn net.Conn // the connection the call went over, once it has one
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		c.mu.Lock()
+		conn = info.Conn
+		c.mu.Unlock()
+	}})
+	call, err := c.run(traced, job, emit)
 	var lost *shim.LostError
 	var limited *execution.RateLimitedError
 	switch {
@@ -217,7 +229,12 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	case parent.Err() != nil:
 		return parent.Err()
 	}
-	c.breaker.record(false, time.Now())
+	c.mu.Lock()
+	lostOn := conn
+	c.mu.Unlock()
+	if c.firstLoss(lostOn, time.Now()) {
+		c.breaker.record(false, time.Now())
+	}
 	if !lost.Answered {
 		c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("cannot reach the cloudflare shim")
 		return fmt.Errorf("%w: cannot reach the cloudflare shim: %v", execution.ErrUnavailable, lost.Err)
@@ -260,4 +277,32 @@ func (c *Relay) timedOut(job *execution.Job, call *shim.Call, lost *shim.LostErr
 		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v; the Cloudflare shim did not answer in time", job.Timeout))
 	}
 	return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v", job.Timeout))
+}
+
+// lostConnMemory is how long a lost connection is remembered, so that the
+// executions it carried count as one failure.
+const lostConnMemory = time.Minute
+
+// firstLoss reports whether a failure on conn is the first the breaker
+// hears of that connection's loss: true for an unknown connection (nil:
+// none was made), else once per connection.
+func (c *Relay) firstLoss(conn net.Conn, now time.Time) bool {
+	if conn == nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, at := range c.lostConns {
+		if now.Sub(at) > lostConnMemory {
+			delete(c.lostConns, k)
+		}
+	}
+	if _, seen := c.lostConns[conn]; seen {
+		return false
+	}
+	if c.lostConns == nil {
+		c.lostConns = map[net.Conn]time.Time{}
+	}
+	c.lostConns[conn] = now
+	return true
 }
