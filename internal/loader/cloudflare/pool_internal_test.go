@@ -68,12 +68,20 @@ func TestResetFailsOnlyItsConnection(t *testing.T) {
 	t.Cleanup(func() { r.Close() })
 
 	codes := make(chan execution.Code, n)
+	started := make(chan struct{}, n) // an execution's start reached the relay's caller
 	for i := range n {
 		go func() {
 			j := job()
 			j.ID = "ex_reset" + string(rune('a'+i))
 			var last execution.Event
-			if err := r.Execute(t.Context(), j, func(ev execution.Event) error { last = ev; return nil }); err != nil {
+			emit := func(ev execution.Event) error {
+				if ev.Type == execution.EventStart {
+					started <- struct{}{}
+				}
+				last = ev
+				return nil
+			}
+			if err := r.Execute(t.Context(), j, emit); err != nil {
 				codes <- execution.Code("error: " + err.Error())
 				return
 			}
@@ -90,6 +98,11 @@ func TestResetFailsOnlyItsConnection(t *testing.T) {
 		if i == 0 {
 			first = addr
 		}
+	}
+	// Every execution has its answer's headers (its start) before the
+	// reset, so each one on the reset connection is lost mid-execution.
+	for range n {
+		<-started
 	}
 	mu.Lock()
 	lostWant, spread := carried[first], len(carried)
