@@ -49,17 +49,22 @@ func TestBackendSuite(t *testing.T) {
 	for name, b := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			for _, tc := range suiteCases {
-				t.Run(tc.name, func(t *testing.T) {
-					t.Parallel()
-					j := loadertest.Job(tc.name, tc.code, 5*time.Second)
-					if tc.prepare != nil {
-						tc.prepare(j)
-					}
-					events, err := loadertest.Run(t, b, j)
-					tc.check(t, events, err)
-				})
+			runSuite(t, b)
+		})
+	}
+}
+
+// runSuite runs every case of the suite on b, in parallel.
+func runSuite(t *testing.T, b execution.Backend) {
+	for _, tc := range suiteCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			j := loadertest.Job(tc.name, tc.code, 5*time.Second)
+			if tc.prepare != nil {
+				tc.prepare(j)
 			}
+			events, err := loadertest.Run(t, b, j)
+			tc.check(t, events, err)
 		})
 	}
 }

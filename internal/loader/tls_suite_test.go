@@ -90,18 +90,7 @@ func TestCloudflareOverTLS(t *testing.T) {
 	deployed := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { deployed.Close() })
 	shimURL, secret := deployed.ShimURL()
-	cf := cloudflareOverTLS(t, startTLSProxy(t, shimURL), secret)
-	for _, tc := range suiteCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			j := loadertest.Job(tc.name, tc.code, 5*time.Second)
-			if tc.prepare != nil {
-				tc.prepare(j)
-			}
-			events, err := loadertest.Run(t, cf, j)
-			tc.check(t, events, err)
-		})
-	}
+	runSuite(t, cloudflareOverTLS(t, startTLSProxy(t, shimURL), secret))
 }
 
 // slowGuest answers after a while, so that executions are in flight
