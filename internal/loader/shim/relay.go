@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,8 +102,10 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
 		return err
 	}
+	buf := scanBuffers.Get().(*[]byte)
+	defer scanBuffers.Put(buf) // no event holds on to it: each is decoded into its own values
 	scanner := bufio.NewScanner(resp.Body)
-	scanner.Buffer(make([]byte, 0, 64<<10), c.MaxEvent)
+	scanner.Buffer((*buf)[:0], c.MaxEvent)
 	for scanner.Scan() {
 		now := time.Now().UnixNano()
 		c.lastLine.Store(now)
@@ -142,6 +145,14 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 	}
 	return &LostError{Err: err, Answered: true}
 }
+
+// scanBuffers holds the 64 KiB buffers that Run reads the shim's lines
+// into (one per execution was most of the bytes the gateway allocated for
+// it); a line longer than that grows a buffer of the scanner's own.
+var scanBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 64<<10)
+	return &b
+}}
 
 // encodeJob encodes job for the shim, which refuses a body over
 // MaxJobBytes before reading it: a job that large is refused here already.
