@@ -185,7 +185,7 @@ func do(t *testing.T, req *http.Request) rpc {
 				out.message = m
 			}
 		}
-	} else if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	} else if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "application/problem+json") {
 		_ = json.Unmarshal(body, &out.message)
 	}
 	return out
