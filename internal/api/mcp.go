@@ -26,6 +26,7 @@ func newMCP(opts Options, execute http.Handler) http.Handler {
 		Execute:         runInProcess(execute),
 		Caller:          func(r *http.Request) string { return callerOf(r.Context()).name },
 		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
+		KeysRequired:    opts.Keys.Len() > 0,
 	})
 }
 

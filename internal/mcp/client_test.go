@@ -9,6 +9,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
 
 // seedCode is the guest of the seed's "Execute Code" example.
@@ -270,5 +272,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCancelStopsExecution: a call the client cancels (it sends
+// notifications/cancelled and drops the request) cancels its execution in
+// the runtime, as hanging up on POST /execute does.
+func TestCancelStopsExecution(t *testing.T) {
+	t.Parallel()
+	logs := &loadertest.Buffer{}
+	base := loggedGateway(t, nil, logs)
+	started := make(chan struct{}, 1)
+	s := connect(t, base, "", &sdk.ClientOptions{ProgressNotificationHandler: func(context.Context, *sdk.ProgressNotificationClientRequest) {
+		started <- struct{}{}
+	}})
+	ctx, cancel := context.WithCancel(t.Context())
+	params := &sdk.CallToolParams{Name: "execute", Arguments: map[string]any{"timeoutMs": 30000, "code": `export default { async fetch() {
+  console.log("started");
+  await new Promise((r) => setTimeout(r, 25000));
+  return new Response("too late");
+} }`}}
+	params.SetProgressToken("c")
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.CallTool(ctx, params)
+		done <- err
+	}()
+	<-started
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("CallTool after cancel = nil error, want the cancellation")
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(logs.String(), `"message":"client went away; execution cancelled"`)
+	})
+	if res := call(t, s, map[string]any{"code": seedCode}); res.IsError {
+		t.Errorf("the session after a cancelled call: %s", text(t, res))
 	}
 }

@@ -44,7 +44,13 @@ func TestMain(m *testing.M) {
 // gateway starts a gateway with the test options, changed by change.
 func gateway(t *testing.T, change func(*api.Options)) string {
 	t.Helper()
-	log := zerolog.New(io.Discard)
+	return loggedGateway(t, change, io.Discard)
+}
+
+// loggedGateway starts a gateway that writes its log to w.
+func loggedGateway(t *testing.T, change func(*api.Options), w io.Writer) string {
+	t.Helper()
+	log := zerolog.New(w)
 	shared.once.Do(func() { shared.backend = loadertest.StartLocal(t, log) })
 	if shared.backend == nil {
 		t.Fatal("the runtime failed to start in an earlier test")

@@ -50,6 +50,12 @@ type Options struct {
 	SessionTimeout time.Duration
 	// Version is the gateway's version, told to clients at initialize.
 	Version string
+	// KeysRequired says every request carries a checked API key. Without
+	// keys the SDK's DNS rebinding protection is on: a request that reached
+	// a loopback address must name a loopback Host. With keys it is off, so
+	// a reverse proxy on the same host may forward any Host: a rebound page
+	// has no key.
+	KeysRequired bool
 }
 
 // DefaultSessionTimeout is how long a session may stay idle by default.
@@ -76,8 +82,9 @@ func New(opts Options) http.Handler {
 	addTools(server, opts)
 	addGuide(server)
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return server }, &sdk.StreamableHTTPOptions{
-		SessionTimeout:      opts.SessionTimeout,
-		MaxRequestBodyBytes: opts.MaxRequestBytes,
+		SessionTimeout:             opts.SessionTimeout,
+		MaxRequestBodyBytes:        opts.MaxRequestBytes,
+		DisableLocalhostProtection: opts.KeysRequired,
 	})
 	return http.NewCrossOriginProtection().Handler(bindRequest(opts.Caller, h))
 }

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
 const protocolVersion = "2025-06-18"
@@ -112,4 +115,37 @@ func object(t *testing.T, m map[string]any, key string) map[string]any {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestHostCheck: without keys, a request that reached the loopback address
+// must name a loopback Host (a DNS-rebound page's requests do not); with
+// keys any Host is served, as a reverse proxy on the same host forwards it.
+func TestHostCheck(t *testing.T) {
+	t.Parallel()
+	open := gateway(t, nil)
+	var sent map[string]string
+	keyed := gateway(t, func(o *api.Options) { sent = keys(t, o, map[string]auth.Key{"ci": {}}) })
+	tests := []struct {
+		name, base, host, key string
+		status                int
+	}{
+		{"no keys, loopback host", open, "localhost:8080", "", 200},
+		{"no keys, 127.0.0.1", open, "127.0.0.1:8080", "", 200},
+		{"no keys, a name", open, "rebound.example.com", "", 403},
+		{"no keys, a name and port", open, "rebound.example.com:8080", "", 403},
+		{"no keys, a public address", open, "203.0.113.9", "", 403},
+		{"keys, a name", keyed, "gateway.example.com", "ci", 200},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, tt.base+"/mcp", strings.NewReader(initialize))
+		req.Host = tt.host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tt.key != "" {
+			req.Header.Set("Authorization", "Bearer "+sent[tt.key])
+		}
+		if r := do(t, req); r.status != tt.status {
+			t.Errorf("%s: initialize with Host %q = %d, want %d", tt.name, tt.host, r.status, tt.status)
+		}
+	}
 }
