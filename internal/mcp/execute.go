@@ -131,11 +131,14 @@ type problem struct {
 	Status int    `json:"status"`
 	Code   string `json:"code"`
 	Detail string `json:"detail"`
-	Errors []struct {
-		Field  string `json:"field"`
-		Code   string `json:"code"`
-		Detail string `json:"detail"`
-	} `json:"errors"`
+	Errors []fieldProblem `json:"errors"`
+}
+
+// fieldProblem is one problem of a field in a refused request.
+type fieldProblem struct {
+	Field  string `json:"field"`
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
 }
 
 // text says why the request was refused and what to do about it.
