@@ -128,9 +128,9 @@ func logLevel(console string) sdk.LoggingLevel {
 
 // problem is the part of an RFC 9457 problem of the API the text shows.
 type problem struct {
-	Status int    `json:"status"`
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
+	Status int            `json:"status"`
+	Code   string         `json:"code"`
+	Detail string         `json:"detail"`
 	Errors []fieldProblem `json:"errors"`
 }
 
