@@ -20,8 +20,16 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	}))
 
 	m := opts.Metrics
-	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
-		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
+	// One rate and one concurrency limiter for POST /execute and the MCP
+	// execute tool: a key's quota counts executions, whichever way they come.
+	rate, concurrency := rateLimit(opts.Quota, m), concurrencyLimit(m)
+	execute := handle(handleExecute(backend, opts))
+	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rate, concurrency).
+		Method(http.MethodPost, "/execute", execute)
+	mcp := newMCP(opts, recoverer(limitLifetime(opts.MaxLifetime)(rate(concurrency(execute)))))
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(method, "/mcp", mcp)
+	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/mcp"
+)
+
+// mcpHeadroom is how much larger than an execution request an MCP message
+// may be: the JSON-RPC envelope around the tool's arguments.
+const mcpHeadroom = 64 << 10
+
+// newMCP returns the /mcp handler. Its execute tool runs each call through
+// execute, the handler of POST /execute behind its rate and concurrency
+// limits, in process: an MCP execution is validated, limited, counted and
+// answered exactly as one posted to /execute, and only executions count
+// against a key's quota (not initialize, tools/list or a session's stream).
+func newMCP(opts Options, execute http.Handler) http.Handler {
+	return mcp.New(mcp.Options{
+		Execute:         runInProcess(execute),
+		Caller:          func(r *http.Request) string { return callerOf(r.Context()).name },
+		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
+		KeysRequired:    opts.Keys.Len() > 0,
+	})
+}
+
+// runInProcess serves an execution request to h as a POST /execute asking
+// for NDJSON, in the context of the MCP request that carried it (its caller,
+// logger and id; it ends when that client goes away or the call is
+// cancelled), and reads the events as the handler writes them.
+func runInProcess(h http.Handler) mcp.Runner {
+	return func(ctx context.Context, r *http.Request, args json.RawMessage, log func(execution.Log)) (mcp.Outcome, error) {
+		run, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		req, err := http.NewRequestWithContext(run, http.MethodPost, "/execute", bytes.NewReader(args))
+		if err != nil {
+			return mcp.Outcome{}, err
+		}
+		req.Header.Set("Content-Type", mediaJSON)
+		req.Header.Set("Accept", mediaNDJSON)
+		req.RemoteAddr = r.RemoteAddr
+		w := &eventWriter{header: http.Header{}, log: log}
+		h.ServeHTTP(w, req)
+		return w.outcome()
+	}
+}
+
+// eventWriter is the http.ResponseWriter of an in-process execution: it
+// decodes an NDJSON stream of events as it is written, hands each log line
+// on, and keeps the result; any other answer (a problem) it keeps whole.
+type eventWriter struct {
+	header http.Header
+	log    func(execution.Log)
+
+	mu     sync.Mutex
+	status int
+	buf    []byte // an unfinished line, or a problem's body
+	logs   []execution.Log
+	result *execution.Result
+	done   bool // the handler returned: later writes are dropped
+	err    error
+}
+
+func (w *eventWriter) Header() http.Header { return w.header }
+func (w *eventWriter) Flush()              {}
+
+func (w *eventWriter) WriteHeader(status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *eventWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return 0, errors.New("the execution's caller is gone")
+	}
+	w.buf = append(w.buf, p...)
+	var lines []execution.Log
+	for w.status == http.StatusOK {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if l := w.event(w.buf[:i]); l != nil {
+			lines = append(lines, *l)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	w.mu.Unlock()
+	for _, l := range lines {
+		w.log(l) // outside the lock: it waits for the MCP client
+	}
+	return len(p), nil
+}
+
+// event takes one NDJSON line; a log line comes back to be handed on.
+func (w *eventWriter) event(line []byte) *execution.Log {
+	var ev execution.Event
+	if err := json.Unmarshal(line, &ev); err != nil {
+		w.err = errors.Join(w.err, err)
+		return nil
+	}
+	switch ev.Type {
+	case execution.EventLog:
+		w.logs = append(w.logs, *ev.Log)
+		return ev.Log
+	case execution.EventRestart:
+		w.logs = w.logs[:0] // the execution runs again
+	case execution.EventResult:
+		w.result = ev.Result
+		w.result.Logs = append([]execution.Log{}, w.logs...)
+	}
+	return nil
+}
+
+// outcome is what the handler answered; it ends the writer.
+func (w *eventWriter) outcome() (mcp.Outcome, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	switch {
+	case w.status != http.StatusOK && w.status != 0:
+		return mcp.Outcome{Problem: json.RawMessage(w.buf), Status: w.status, RetryAfter: w.header.Get("Retry-After")}, nil
+	case w.err != nil:
+		return mcp.Outcome{}, w.err
+	case w.result == nil:
+		return mcp.Outcome{}, errors.New("the execution ended without a result: its client went away or cancelled it")
+	}
+	return mcp.Outcome{Result: w.result}, nil
+}
