@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/dynamic-workers/gateway/internal/playground"
 )
 
 func main() {
@@ -28,6 +30,10 @@ func main() {
 
 func run(src, out string) error {
 	dir := filepath.Dir(filepath.Dir(src))
+	sum, err := playground.SourceHash(os.DirFS(dir))
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "codemirror")); err != nil {
 		return fmt.Errorf("node_modules is missing: run `npm ci` in %s (or `make playground`): %w", dir, err)
 	}
@@ -43,6 +49,7 @@ func run(src, out string) error {
 		Charset:           api.CharsetUTF8,
 		Write:             false,
 		Outfile:           out,
+		Banner:            map[string]string{"js": playground.BannerPrefix + sum + " */"},
 	})
 	if len(res.Errors) > 0 {
 		msgs := api.FormatMessages(res.Errors, api.FormatMessagesOptions{Kind: api.ErrorMessage})
