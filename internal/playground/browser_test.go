@@ -25,6 +25,9 @@ import (
 
 var screenshot = flag.String("screenshot", "", "write a PNG of the page after a run to this file (make screenshot)")
 
+// ctxT is a chromedp context: the browser or one of its tabs.
+type ctxT = context.Context
+
 // gateways are the real gateway handler on a real workerd pool, served
 // twice: without API keys and with one key.
 type gateways struct {

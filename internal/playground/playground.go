@@ -104,9 +104,10 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 }
 
-// nonce returns 16 random bytes, base64-encoded.
+// nonce returns 16 random bytes, base64url-encoded (nothing in it needs
+// escaping in HTML).
 func nonce() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return base64.StdEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -48,21 +48,21 @@ export default {
 };
 `;
 
-const error = `function parse(input) {
-  return JSON.parse(input);
+const error = `function connect(config) {
+  return \`postgres://\${config.database.host}:5432\`;
 }
 
 export default {
   async fetch() {
-    console.log("parsing the config...");
-    const config = parse("{not json");
-    return Response.json(config);
+    console.log("connecting...");
+    const url = connect({ name: "demo" }); // no database: a TypeError
+    return new Response(url);
   }
 }
 `;
 
-const outbound = `// allowOutbound is false: the guest has no network, and the result lists
-// the attempt as denied.
+const outbound = `// allowOutbound lists the hosts the guest may reach: a request to any other
+// host is refused, and the result lists it as denied.
 export default {
   async fetch() {
     try {
@@ -87,5 +87,5 @@ export const examples = [
   { id: "stream", name: "A stream with timers", language: "javascript", code: stream, timeoutMs: 5000 },
   { id: "typescript", name: "TypeScript", language: "typescript", code: typescript },
   { id: "error", name: "An uncaught error", language: "javascript", code: error },
-  { id: "outbound", name: "Outbound request (denied)", language: "javascript", code: outbound, allowOutbound: false },
+  { id: "outbound", name: "Outbound request (denied)", language: "javascript", code: outbound, allowOutbound: ["api.example.com"] },
 ];
