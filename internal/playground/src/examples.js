@@ -78,14 +78,14 @@ export default {
 
 /** @type {{id: string, name: string, language: string, code: string, env?: object, secrets?: object, timeoutMs?: number, allowOutbound?: boolean|string[]}[]} */
 export const examples = [
-  { id: "seed", name: "Hello (the seed's example)", language: "javascript", code: seed },
+  { id: "seed", name: "Hello (the seed's)", language: "javascript", code: seed },
   {
     id: "env", name: "env and secrets", language: "javascript", code: env,
     env: { GREETING: "Hello", NAME: "playground", LIMIT: 3, FEATURES: { beta: true } },
     secrets: { API_TOKEN: "sk_test_not_a_real_token" },
   },
-  { id: "stream", name: "A stream with timers", language: "javascript", code: stream, timeoutMs: 5000 },
+  { id: "stream", name: "Stream with timers", language: "javascript", code: stream, timeoutMs: 5000 },
   { id: "typescript", name: "TypeScript", language: "typescript", code: typescript },
   { id: "error", name: "An uncaught error", language: "javascript", code: error },
-  { id: "outbound", name: "Outbound request (denied)", language: "javascript", code: outbound, allowOutbound: ["api.example.com"] },
+  { id: "outbound", name: "Outbound (denied)", language: "javascript", code: outbound, allowOutbound: ["api.example.com"] },
 ];

@@ -21,7 +21,8 @@ function field(parent, name, value, className) {
 export function appendLog(list, ev) {
   const li = el("li", "log " + (ev.stream === "stderr" ? "stderr" : "stdout"));
   li.dataset.level = ev.level || "log";
-  const time = typeof ev.time === "string" ? ev.time.slice(11, 23) : "";
+  const t = new Date(ev.time);
+  const time = isNaN(t) ? "" : t.toISOString().slice(11, 23); // UTC hh:mm:ss.mmm
   li.append(el("span", "time", time), el("span", "level", ev.level || "log"), el("span", "message", ev.message));
   list.append(li);
   li.scrollIntoView({ block: "nearest" });
@@ -34,7 +35,7 @@ export function showResult(box, res, elapsed) {
   const head = el("div", "head");
   head.append(el("span", "badge", res.success ? "success" : "failed"));
   if (res.error) head.append(el("span", "code", res.error.code));
-  head.append(el("span", "timing", `${res.durationMs} ms in the runtime · ${Math.round(elapsed)} ms round trip`));
+  head.append(el("span", "timing", `${Math.round(res.durationMs)} ms in the runtime · ${Math.round(elapsed)} ms round trip`));
   box.append(head);
   if (res.error) {
     field(box, "error", res.error.message, "error-message");
