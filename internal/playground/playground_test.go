@@ -10,8 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/rs/zerolog"
 
+	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/playground"
@@ -180,5 +184,43 @@ func TestBundleIsCurrent(t *testing.T) {
 	}
 	if got := playground.BundleSourceHash(); got != want {
 		t.Errorf("assets/app.js was built from sources %q, the sources now hash to %q: run `make playground`", got, want)
+	}
+}
+
+// TestContract checks the page's routes answer as openapi.yaml says.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(t.Context()); err != nil {
+		t.Fatalf("openapi.yaml is not valid: %v", err)
+	}
+	for _, ct := range []string{"text/html", "text/javascript", "text/css"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+	}
+	srv := newServer(t)
+	doc.Servers = openapi3.Servers{{URL: srv.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/playground", "/playground/app.js", "/playground/app.css"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Errorf("GET %s: not in openapi.yaml: %v", path, err)
+			continue
+		}
+		resp, body := get(t, srv.URL+path, nil)
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		err = openapi3filter.ValidateResponse(t.Context(), &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+			Body: io.NopCloser(strings.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true},
+		})
+		if err != nil {
+			t.Errorf("GET %s: response does not match openapi.yaml: %v", path, err)
+		}
 	}
 }
