@@ -154,7 +154,7 @@ func waitResult(t *testing.T, ctx context.Context) string {
 // noCSPViolations fails the test if the page broke its own policy.
 func noCSPViolations(t *testing.T, ctx context.Context) {
 	t.Helper()
-	if v := eval[[]string](t, ctx, `window.__cspViolations`);  len(v) > 0 {
+	if v := eval[[]string](t, ctx, `window.__cspViolations`); len(v) > 0 {
 		t.Errorf("CSP violations: %q", v)
 	}
 }
