@@ -1,7 +1,9 @@
 package playground_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -20,6 +22,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	t.Run("console lines arrive before the guest ends", func(t *testing.T) { testStreaming(t, g, browser) })
 	t.Run("examples", func(t *testing.T) { testExamples(t, g, browser) })
 	t.Run("guest output is text, never HTML", func(t *testing.T) { testOutputIsText(t, g, browser) })
+	t.Run("stop, bad fields and refusals", func(t *testing.T) { testStopAndRefusals(t, g, browser) })
 	t.Run("auth error without a key", func(t *testing.T) { testAuth(t, g, browser) })
 	t.Run("curl command reproduces the run", func(t *testing.T) { testCurl(t, g, browser) })
 }
@@ -49,6 +52,9 @@ func runAndWait(t *testing.T, ctx ctxT) string {
 	eval[chromedp.Void](t, ctx, `document.getElementById("run").click()`)
 	return waitResult(t, ctx)
 }
+
+// clearResult empties the result box, so that a test sees whether a new one comes.
+const clearResult = `document.getElementById("result").replaceChildren(); delete document.getElementById("result").dataset.state`
 
 // firstLine clicks Run and resolves once the first console line is on the
 // page, with what the page shows at the end of the task that rendered it:
@@ -214,7 +220,7 @@ func testAuth(t *testing.T, g *gateways, browser ctxT) {
 		if focus := eval[string](t, ctx, `document.activeElement.id`); focus != "key" {
 			t.Errorf("key %q: focus on %q, want the key field", key, focus)
 		}
-		eval[chromedp.Void](t, ctx, `document.getElementById("result").replaceChildren(); delete document.getElementById("result").dataset.state`)
+		eval[chromedp.Void](t, ctx, clearResult)
 	}
 	setKey(t, ctx, "")
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#key"), g.key))
@@ -226,6 +232,64 @@ func testAuth(t *testing.T, g *gateways, browser ctxT) {
 	}
 	if strings.Contains(text(t, ctx, "#curl"), g.key) || strings.Contains(eval[string](t, ctx, `location.href`), g.key) {
 		t.Error("the key's value is in the curl command or the address")
+	}
+	// "keep for this tab" keeps the key across a reload, in sessionStorage only.
+	run(t, ctx, chromedp.Click(chromedp.CSS("#remember")), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".cm-content")))
+	if kept := eval[string](t, ctx, `document.getElementById("key").value`); kept != g.key {
+		t.Error("the kept key is not back after a reload")
+	}
+	if stored := eval[string](t, ctx, `localStorage.length + document.cookie`); stored != "0" {
+		t.Errorf("the page stored something outside sessionStorage: %q", stored)
+	}
+	noCSPViolations(t, ctx)
+}
+
+// testStopAndRefusals: Stop cancels a run in flight; fields that are not
+// JSON are caught before sending; a request the gateway refuses shows its
+// problem; Link puts the request, never the key, in the address.
+func testStopAndRefusals(t *testing.T, g *gateways, browser ctxT) {
+	ctx := tab(t, browser, g.open+"/playground")
+	pick(t, ctx, "stream")
+	eval[json.RawMessage](t, ctx, firstLine)
+	run(t, ctx, chromedp.Click(chromedp.CSS("#stop")))
+	if state := waitResult(t, ctx); state != "problem" || text(t, ctx, "#result") != "stopped" {
+		t.Errorf("after Stop: result %q %q, want stopped", state, text(t, ctx, "#result"))
+	}
+	if disabled := eval[bool](t, ctx, `document.getElementById("run").disabled`); disabled {
+		t.Error("Run is still disabled after Stop")
+	}
+
+	pick(t, ctx, "seed")
+	eval[chromedp.Void](t, ctx, clearResult)
+	eval[chromedp.Void](t, ctx, `document.getElementById("env").value = "{not json"; document.getElementById("run").click()`)
+	if msg := text(t, ctx, "#field-error"); !strings.Contains(msg, "env must be a JSON object") {
+		t.Errorf("field error = %q, want env's", msg)
+	}
+	if state := eval[string](t, ctx, `document.getElementById("result").dataset.state || ""`); state != "" {
+		t.Errorf("a request with a bad field was sent (result %q)", state)
+	}
+
+	eval[chromedp.Void](t, ctx, `document.getElementById("env").value = ""; document.getElementById("timeout").value = "99999999"`)
+	if state := runAndWait(t, ctx); state != "problem" {
+		t.Fatalf("timeoutMs over the cap: result %q, want a problem", state)
+	}
+	if got := text(t, ctx, "#result"); !strings.Contains(got, "HTTP 422") || !strings.Contains(got, "invalid_request") || !strings.Contains(got, "timeoutMs") {
+		t.Errorf("422 shown as %q, want its status, code and field", got)
+	}
+
+	setKey(t, ctx, "some-key-value")
+	eval[chromedp.Void](t, ctx, `document.getElementById("share").click()`)
+	hash := eval[string](t, ctx, `location.hash`)
+	data, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(hash, "#r="))
+	var shared map[string]any
+	if err == nil {
+		err = json.Unmarshal(data, &shared)
+	}
+	if err != nil || !strings.Contains(fmt.Sprint(shared["code"]), "Isolated worker running!") || shared["timeoutMs"] != 99999999.0 {
+		t.Errorf("Link wrote %q (%v): %v, want the request", hash, err, shared)
+	}
+	if strings.Contains(string(data), "some-key-value") {
+		t.Error("Link put the key in the address")
 	}
 	noCSPViolations(t, ctx)
 }
