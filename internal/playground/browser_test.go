@@ -99,7 +99,7 @@ func tab(t *testing.T, browser context.Context, url string) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancelTimeout)
 	run(t, ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {

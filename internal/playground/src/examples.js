@@ -61,8 +61,8 @@ export default {
 }
 `;
 
-const outbound = `// allowOutbound lists the hosts the guest may reach: a request to any other
-// host is refused, and the result lists it as denied.
+const outbound = `// Only the hosts in allowOutbound are reachable: a request to
+// any other host is refused, and the result lists it as denied.
 export default {
   async fetch() {
     try {
