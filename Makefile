@@ -9,8 +9,9 @@ WORKERD := worker/node_modules/.bin/workerd
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.mod go.sum
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
+PLAYGROUND := internal/playground
 
-.PHONY: build run test test-go test-worker lint bench clean
+.PHONY: build run test test-go test-worker lint bench clean playground screenshot
 
 build: bin/gateway $(WORKERD)
 
@@ -20,7 +21,7 @@ $(WORKERD): worker/package.json worker/package-lock.json
 	@touch $@
 
 # The Dockerfile runs these same build commands (a test checks it does).
-bin/gateway: $(GO_SRC) $(SHIM) openapi.yaml
+bin/gateway: $(GO_SRC) $(SHIM) openapi.yaml $(wildcard $(PLAYGROUND)/assets/*)
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/gateway
 
 run: build
@@ -35,6 +36,18 @@ test-go: $(WORKERD)
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
+
+# The playground's script ($(PLAYGROUND)/assets/app.js) is committed, so
+# neither build nor run needs npm for it; this rebuilds it from src/ and the
+# CodeMirror packages package-lock.json pins (esbuild's Go API, go generate).
+# A test fails if src/ changed and the bundle was not rebuilt.
+playground:
+	cd $(PLAYGROUND) && $(NPM) ci --no-audit --no-fund
+	$(GO) generate ./$(PLAYGROUND)
+
+# docs/playground.png: the browser test's picture of the page after a run.
+screenshot: $(WORKERD)
+	$(GO) test -count=1 -run 'TestPlaygroundInBrowser/console' ./$(PLAYGROUND) -screenshot $(CURDIR)/docs/playground.png
 
 # staticcheck comes from the Go module proxy at a pinned version.
 $(STATICCHECK):
@@ -59,4 +72,4 @@ bench: $(WORKERD)
 	$(GO) test -run '^$$' -bench 'Bundle' ./internal/transpile
 
 clean:
-	rm -rf bin worker/node_modules
+	rm -rf bin worker/node_modules $(PLAYGROUND)/node_modules

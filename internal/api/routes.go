@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/playground"
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 )
@@ -33,6 +34,11 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
+	page := playground.Handler(playground.Options{KeyRequired: func() bool { return opts.Keys.Len() > 0 }})
+	r.Method(http.MethodGet, "/", http.RedirectHandler(playground.Path, http.StatusFound))
+	r.Method(http.MethodGet, playground.Path, page)
+	r.Method(http.MethodGet, playground.Path+"/app.js", page)
+	r.Method(http.MethodGet, playground.Path+"/app.css", page)
 	if opts.MetricsPublic {
 		r.Method(http.MethodGet, "/metrics", m.Handler())
 	} else {
