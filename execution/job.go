@@ -72,6 +72,11 @@ type Job struct {
 	// Buffered says the caller wants one result, not a stream: the runtime
 	// may answer with every event at once when the execution ends.
 	Buffered bool `json:"buffered,omitempty"`
+	// Capabilities are the operator's services the guest may call, by the
+	// name of their env binding (the request's capabilities, granted). Their
+	// headers travel to the shim in the signed job and are added there,
+	// outside the guest's isolate.
+	Capabilities map[string]Capability `json:"capabilities,omitempty"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`
@@ -89,6 +94,22 @@ type Job struct {
 type EgressPolicy struct {
 	Hosts []string `json:"hosts"`          // "*" or host patterns (internal/egress)
 	Deny  []string `json:"deny,omitempty"` // the gateway's own addresses
+}
+
+// Capability is one operator-defined service (the config's capabilities
+// section) as a job carries it to the shim: the guest calls it through its
+// env binding and never sees Headers.
+type Capability struct {
+	URL       string            `json:"url"`               // base URL; calls must lie under it (ends in /)
+	Headers   map[string]string `json:"headers,omitempty"` // added by the shim to every call
+	Methods   []string          `json:"methods"`           // methods allowed, upper case
+	TimeoutMs int64             `json:"timeoutMs"`         // per call
+	MaxCalls  int               `json:"maxCalls"`          // per execution
+	// Keys are the API key names that may use it; empty: every caller.
+	Keys []string `json:"-"`
+	// Secrets are the values to mask in every output: the header values
+	// and the environment variables spliced into them.
+	Secrets []string `json:"-"`
 }
 
 // Failure is the result event of an execution that did not succeed.
