@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -108,9 +109,18 @@ type Capability struct {
 	// Keys are the API key names that may use it; empty: every caller.
 	Keys []string `json:"-"`
 	// Secrets are the values to mask in every output: the header values
-	// and the environment variables spliced into them.
-	Secrets []string `json:"-"`
+	// and the environment variables spliced into them. The shim masks them
+	// in what the service answers before the guest sees it.
+	Secrets []string `json:"mask,omitempty"`
 }
+
+// capabilityName is how a capability is named: an env binding's name that
+// viper keeps as written (it lowers the case of keys).
+var capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// ValidCapabilityName reports whether name may name a capability: a
+// lower-case letter, then letters, digits or _, at most 64 in all.
+func ValidCapabilityName(name string) bool { return capabilityName.MatchString(name) }
 
 // Failure is the result event of an execution that did not succeed.
 func Failure(code Code, format string, args ...any) Event {

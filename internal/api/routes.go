@@ -22,6 +22,7 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	m := opts.Metrics
 	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
 		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
+	r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/capabilities", handle(handleCapabilities(opts.Capabilities)))
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))

@@ -87,11 +87,10 @@ func capabilitiesFromString(from, to reflect.Type, data any) (any, error) {
 }
 
 var (
-	capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-	varRef         = regexp.MustCompile(`\$\{([^}]*)\}`)
-	varName        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	methodToken    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Z-]+$")
-	headerToken    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	varRef      = regexp.MustCompile(`\$\{([^}]*)\}`)
+	varName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	methodToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Z-]+$")
+	headerToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
 // forbiddenHeaders are header names a capability may not set: the request's
@@ -152,7 +151,7 @@ func checkCapabilities(caps map[string]CapabilityConfig) error {
 	for _, name := range slices.Sorted(maps.Keys(caps)) {
 		c := caps[name]
 		bad := func(field string, err error) { errs = append(errs, fieldError{name + field, err}) }
-		if !capabilityName.MatchString(name) {
+		if !execution.ValidCapabilityName(name) {
 			errs = append(errs, fmt.Errorf("capability name %q must be a lower-case letter, then letters, digits or _ (at most 64)", name))
 		}
 		if err := checkBaseURL(c.URL); err != nil {
