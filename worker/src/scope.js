@@ -67,11 +67,14 @@ function sortedSecrets(secrets) {
   return [...new Set(secrets.filter((s) => typeof s === "string" && s !== ""))].sort((a, b) => b.length - a.length);
 }
 
-// maskHeaders returns a copy of headers with every secret masked in names
-// and values.
+// maskHeaders returns a copy of headers with every secret masked in the
+// values, without the headers whose name holds one (a masked name would
+// not be a header name).
 export function maskHeaders(headers, secrets) {
   const out = new Headers();
-  for (const [name, value] of headers) out.append(maskText(name, secrets), maskText(value, secrets));
+  for (const [name, value] of headers) {
+    if (maskText(name, secrets) === name) out.append(name, maskText(value, secrets));
+  }
   return out;
 }
 
