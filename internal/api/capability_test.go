@@ -498,3 +498,27 @@ func TestCapabilityOnlyThroughTheBinding(t *testing.T) {
 		t.Errorf("direct fetches reached the service %d times", n)
 	}
 }
+
+// TestCapabilityInWarmIsolate runs a guest in a reused isolate twice: the
+// binding works in both, and max_calls counts each execution afresh.
+func TestCapabilityInWarmIsolate(t *testing.T) {
+	t.Parallel()
+	f := capabilityGateway(t)
+	code := `export default { async fetch(req, env) {
+  const out = [];
+  for (let i = 0; i < 4; i++) {
+    try { out.push((await env.limited.fetch("warm/" + i)).status); } catch (e) { out.push("refused"); }
+  }
+  return new Response(out.join(","));
+} }`
+	for i, wantWarm := range []bool{false, true} {
+		res := f.run(t, code, []string{"limited"}, map[string]any{"isolate": "reuse"})
+		wantSuccess(t, res)
+		if res.Response.Body != "200,200,200,refused" || res.Warm != wantWarm {
+			t.Errorf("run %d: body %q warm %v, want 200,200,200,refused and warm %v", i, res.Response.Body, res.Warm, wantWarm)
+		}
+		if len(res.Outbound) != 4 || !res.Outbound[3].Denied || res.Outbound[0].URL != "/api/warm/0" {
+			t.Errorf("run %d: outbound = %+v, want this execution's 4 calls", i, res.Outbound)
+		}
+	}
+}
