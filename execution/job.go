@@ -114,6 +114,21 @@ type Capability struct {
 	Secrets []string `json:"mask,omitempty"`
 }
 
+// CapabilityInfo is what GET /capabilities says of one capability the
+// calling key may use: never its headers or its host.
+type CapabilityInfo struct {
+	Name      string   `json:"name"`
+	Methods   []string `json:"methods"`
+	BasePath  string   `json:"basePath"`
+	MaxCalls  int      `json:"maxCalls"`
+	TimeoutMs int64    `json:"timeoutMs"`
+}
+
+// CapabilityList is the body of GET /capabilities.
+type CapabilityList struct {
+	Capabilities []CapabilityInfo `json:"capabilities"`
+}
+
 // capabilityName is how a capability is named: an env binding's name that
 // viper keeps as written (it lowers the case of keys).
 var capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)

@@ -56,22 +56,12 @@ func grantCapabilities(members map[string]json.RawMessage, job *execution.Job, c
 	return nil
 }
 
-// capabilityInfo is what GET /capabilities says of one capability: never
-// its headers or its host.
-type capabilityInfo struct {
-	Name      string   `json:"name"`
-	Methods   []string `json:"methods"`
-	BasePath  string   `json:"basePath"`
-	MaxCalls  int      `json:"maxCalls"`
-	TimeoutMs int64    `json:"timeoutMs"`
-}
-
 // handleCapabilities serves GET /capabilities: the capabilities the
 // calling key may use, by name.
 func handleCapabilities(caps Capabilities) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		caller := callerOf(r.Context()).name
-		list := []capabilityInfo{}
+		list := []execution.CapabilityInfo{}
 		for _, name := range slices.Sorted(maps.Keys(caps)) {
 			c := caps[name]
 			if !usable(c, caller) {
@@ -81,9 +71,9 @@ func handleCapabilities(caps Capabilities) handlerFunc {
 			if u, err := url.Parse(c.URL); err == nil {
 				path = u.Path
 			}
-			list = append(list, capabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs})
+			list = append(list, execution.CapabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs})
 		}
-		encode(w, http.StatusOK, "application/json", map[string]any{"capabilities": list})
+		encode(w, http.StatusOK, "application/json", execution.CapabilityList{Capabilities: list})
 		return nil
 	}
 }
