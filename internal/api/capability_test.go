@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/rs/zerolog"
+
+	gateway "github.com/dynamic-workers/gateway"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
@@ -154,7 +157,7 @@ func (f *capFixture) call(t *testing.T, key, method, path string, body any) (int
 }
 
 // run executes code with the given capabilities (and other request members)
-// as key "ci" and returns the result.
+// as key "ci" and returns the result, checked against openapi.yaml.
 func (f *capFixture) run(t *testing.T, code string, caps []string, more map[string]any) *execution.Result {
 	t.Helper()
 	body := map[string]any{"code": code}
@@ -168,11 +171,29 @@ func (f *capFixture) run(t *testing.T, code string, caps []string, more map[stri
 	if status != http.StatusOK {
 		t.Fatalf("POST /execute = %d %s, want 200", status, data)
 	}
+	matchesSchema(t, "ExecuteResult", data)
 	var res execution.Result
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
 	}
 	return &res
+}
+
+// matchesSchema fails if data does not match the named schema of
+// openapi.yaml.
+func matchesSchema(t *testing.T, name string, data []byte) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(gateway.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var value any
+	if err := json.Unmarshal(data, &value); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Components.Schemas[name].Value.VisitJSON(value); err != nil {
+		t.Errorf("%s does not match %s: %v", data, name, err)
+	}
 }
 
 // noCredentials fails if text holds a credential in any spelling a masker
@@ -437,6 +458,7 @@ func TestCapabilityList(t *testing.T) {
 		if err := json.Unmarshal(data, &list); err != nil || status != 200 {
 			t.Fatalf("GET /capabilities = %d %s", status, data)
 		}
+		matchesSchema(t, "CapabilityList", data)
 		var names []string
 		for _, c := range list.Capabilities {
 			names = append(names, c.Name)
