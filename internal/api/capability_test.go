@@ -106,7 +106,7 @@ var (
 	capShared *capFixture
 )
 
-func capabilityGateway(t *testing.T) *capFixture {
+func capabilityGateway(t testing.TB) *capFixture {
 	t.Helper()
 	capOnce.Do(func() { capShared = startCapabilityGateway(t) })
 	if capShared == nil {
@@ -115,7 +115,7 @@ func capabilityGateway(t *testing.T) *capFixture {
 	return capShared
 }
 
-func startCapabilityGateway(t *testing.T) *capFixture {
+func startCapabilityGateway(t testing.TB) *capFixture {
 	service := newCapService()
 	base := service.srv.URL + "/api/"
 	secrets := []string{capToken, capTenant, "Bearer " + capToken}
@@ -125,6 +125,7 @@ func startCapabilityGateway(t *testing.T) *capFixture {
 		"limited": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 3, Secrets: secrets},
 		"scoped":  {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"ci"}},
 		"slow":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 300, MaxCalls: 5},
+		"bench":   {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 1000, Secrets: secrets},
 	}
 	ci, ciKey := apitest.NewKey(t, "ci")
 	other, otherKey := apitest.NewKey(t, "other")
@@ -446,7 +447,7 @@ func TestCapabilityRequestValidation(t *testing.T) {
 func TestCapabilityList(t *testing.T) {
 	t.Parallel()
 	f := capabilityGateway(t)
-	for key, want := range map[string][]string{f.ci: {"inventory", "limited", "scoped", "slow"}, f.other: {"inventory", "limited", "slow"}} {
+	for key, want := range map[string][]string{f.ci: {"bench", "inventory", "limited", "scoped", "slow"}, f.other: {"bench", "inventory", "limited", "slow"}} {
 		status, data := f.call(t, key, http.MethodGet, "/capabilities", nil)
 		var list struct {
 			Capabilities []struct {

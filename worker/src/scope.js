@@ -103,6 +103,14 @@ export function maskBody(body, secrets) {
   }));
 }
 
+// maskBytes returns bytes with every secret's UTF-8 bytes replaced by
+// MASK: a body read whole.
+export function maskBytes(bytes, secrets) {
+  const needles = sortedSecrets(secrets).map((s) => encoder.encode(s));
+  if (needles.length === 0) return bytes;
+  return replace(bytes, needles, bytes.length).out;
+}
+
 function concat(a, b) {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);

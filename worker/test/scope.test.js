@@ -2,7 +2,7 @@
 // base, and masking the configured values in what comes back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { place, maskText, maskHeaders, maskBody, ORIGIN, MASK } from "../src/scope.js";
+import { place, maskText, maskHeaders, maskBody, maskBytes, ORIGIN, MASK } from "../src/scope.js";
 
 const BASE = "http://10.0.3.7:9000/api/";
 
@@ -97,4 +97,11 @@ test("a body is masked also where a secret is split between chunks", async () =>
   // One byte at a time.
   assert.equal(await readAll(maskBody(streamOf([...text]), [secret])), want);
   assert.equal(maskBody(null, [secret]), null);
+});
+
+test("a body read whole is masked at once", () => {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  assert.equal(dec.decode(maskBytes(enc.encode("x tok y toktok"), ["tok"])), `x ${MASK} y ${MASK}${MASK}`);
+  assert.equal(dec.decode(maskBytes(enc.encode("plain"), [])), "plain");
 });
