@@ -82,6 +82,10 @@ func newCapService() *capService {
 		s.mu.Lock()
 		s.seen = append(s.seen, capCall{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), r.Header.Get("X-Tenant"), string(body)})
 		s.mu.Unlock()
+		if r.URL.Path == "/api/big" {
+			writeBig(w, r.Header.Get("Authorization"))
+			return
+		}
 		if r.URL.Path == "/api/slow" {
 			<-r.Context().Done() // answers only when the caller gives up
 			return
@@ -91,6 +95,26 @@ func newCapService() *capService {
 		fmt.Fprintf(w, "path=%s auth=%s tenant=%s body=%s", r.URL.RequestURI(), r.Header.Get("Authorization"), r.Header.Get("X-Tenant"), body)
 	}))
 	return s // shared by the tests, like the gateway in front of it
+}
+
+// bigEchoes is how many times /api/big echoes the Authorization header.
+const bigEchoes = 60
+
+// writeBig answers with the Authorization header echoed bigEchoes times
+// among 3 KB of filler each, flushed in chunks of 4099 bytes (no
+// Content-Length), so that chunks split the echoes at every offset.
+func writeBig(w http.ResponseWriter, auth string) {
+	var body strings.Builder
+	for range bigEchoes {
+		body.WriteString(strings.Repeat("x", 3000) + auth)
+	}
+	data := body.String()
+	for len(data) > 0 {
+		n := min(4099, len(data))
+		_, _ = io.WriteString(w, data[:n])
+		w.(http.Flusher).Flush()
+		data = data[n:]
+	}
 }
 
 // capFixture is a gateway with capabilities configured, on its own pool
@@ -254,6 +278,24 @@ export default { async fetch(req, env) {
 	want := execution.Outgoing{Method: "GET", URL: "/api/items/1", Status: 200, Capability: "inventory"}
 	if !slices.Contains(res.Outbound, want) {
 		t.Errorf("outbound = %+v, want %+v", res.Outbound, want)
+	}
+}
+
+// TestCapabilityMasksAStreamedEcho: an answer too long to read whole, sent
+// in chunks that split the echoed header, reaches the guest with every echo
+// masked.
+func TestCapabilityMasksAStreamedEcho(t *testing.T) {
+	t.Parallel()
+	f := capabilityGateway(t)
+	res := f.run(t, `export default { async fetch(req, env) {
+  const text = await (await env.inventory.fetch("big")).text();
+  return new Response(text.split("[REDACTED]").length - 1 + " " + text.length + " " + [...text].reverse().join(""));
+} }`, []string{"inventory"}, nil)
+	wantSuccess(t, res)
+	noCredentials(t, "the guest's answer", res.Response.Body)
+	want := fmt.Sprintf("%d %d ", bigEchoes, bigEchoes*(3000+len("[REDACTED]")))
+	if !strings.HasPrefix(res.Response.Body, want) {
+		t.Errorf("guest saw %.40q, want %q: every echo masked", res.Response.Body, want)
 	}
 }
 
