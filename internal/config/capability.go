@@ -79,11 +79,26 @@ func capabilitiesFromString(from, to reflect.Type, data any) (any, error) {
 	if text == "" {
 		return map[string]any{}, nil
 	}
-	var m map[string]any
+	var m map[string]map[string]any
 	if err := json.Unmarshal([]byte(text), &m); err != nil {
-		return nil, fmt.Errorf("capabilities from the environment must be a JSON object: %w", err)
+		return nil, fmt.Errorf("capabilities from the environment must be a JSON object of objects: %w", err)
 	}
-	return m, nil
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		for _, field := range slices.Sorted(maps.Keys(m[name])) {
+			if !capabilityFields[field] {
+				errs = append(errs, fmt.Errorf("unknown setting %q", "capabilities."+name+"."+field))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out := make(map[string]any, len(m))
+	for name, c := range m {
+		out[name] = c
+	}
+	return out, nil
 }
 
 var (

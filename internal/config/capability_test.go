@@ -97,6 +97,18 @@ func TestCapabilitiesFromEnvironment(t *testing.T) {
 	}
 }
 
+func TestCapabilitiesFromEnvironmentUnknownField(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, nil, map[string]string{"GATEWAY_CAPABILITIES": `{"search": {"url": "http://127.0.0.1:9/", "max_call": 3}}`})
+	if err == nil || !strings.Contains(err.Error(), `unknown setting "capabilities.search.max_call"`) {
+		t.Errorf("Load = %v, want the misspelt field named", err)
+	}
+	_, err = load(t, nil, map[string]string{"GATEWAY_CAPABILITIES": `["search"]`})
+	if err == nil || !strings.Contains(err.Error(), "JSON object") {
+		t.Errorf("Load = %v, want a JSON object asked for", err)
+	}
+}
+
 // TestCapabilitiesInvalid lists every problem of a bad capabilities
 // section at once, each named by its setting.
 func TestCapabilitiesInvalid(t *testing.T) {
