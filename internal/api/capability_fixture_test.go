@@ -119,7 +119,8 @@ func writeBig(w http.ResponseWriter, auth string) {
 type capFixture struct {
 	url       string
 	service   *capService
-	ci, other string // API keys: "ci" may use every capability, "other" not "scoped"
+	ci, other string             // API keys: "ci" may use every capability, "other" not "scoped"
+	logs      *loadertest.Buffer // the gateway's and the runtime's log
 }
 
 var (
@@ -150,7 +151,8 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 	}
 	ci, ciKey := apitest.NewKey(t, "ci")
 	other, otherKey := apitest.NewKey(t, "other")
-	log := zerolog.Nop()
+	logs := &loadertest.Buffer{}
+	log := zerolog.New(logs)
 	// Not t.Cleanup: the fixture (service, pool, gateway) outlives the
 	// test that starts it; it ends with the test binary.
 	pool := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *local.Config) {
@@ -160,7 +162,7 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 	opts.Keys = auth.NewKeyring([]auth.Key{ciKey, otherKey})
 	opts.Capabilities = caps
 	srv := httptest.NewServer(api.NewHandler(log, pool, opts))
-	return &capFixture{url: srv.URL, service: service, ci: ci, other: other}
+	return &capFixture{url: srv.URL, service: service, ci: ci, other: other, logs: logs}
 }
 
 // call posts body to path with key and returns the status and the body.

@@ -51,6 +51,10 @@ export default { async fetch(req, env) {
 	if !strings.Contains(res.Stdout, "[REDACTED]") || !strings.Contains(res.Response.Headers["x-got"], "[REDACTED]") {
 		t.Errorf("stdout %q, x-got %q: want the echoed values masked", res.Stdout, res.Response.Headers["x-got"])
 	}
+	noCredentials(t, "the gateway's log", f.logs.String())
+	if !strings.Contains(f.logs.String(), `"capabilities":["inventory"]`) {
+		t.Error("no audit line names the capability")
+	}
 	want := execution.Outgoing{Method: "GET", URL: "/api/items/1", Status: 200, Capability: "inventory"}
 	if !slices.Contains(res.Outbound, want) {
 		t.Errorf("outbound = %+v, want %+v", res.Outbound, want)
