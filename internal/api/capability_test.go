@@ -105,6 +105,7 @@ func TestCapabilityURLs(t *testing.T) {
 		"..\\admin", "items\\..\\..\\admin", "items/%5c..%5cadmin", "items/%252e%252e/admin", "x%00y",
 		origin + "/admin", origin + "/api", "https://" + host + ":" + port + "/api/x", "http://localhost:" + port + "/api/x",
 		"http://" + host + ":1/api/x", "http://example.com/api/x", "//example.com/api/x",
+		"http://capability.invalid//example.com/api/x", "http://capability.invalid//",
 		"http://" + host + ":" + port + "@example.com/api/x", "http://" + host + "@example.com/api/x",
 	}
 	inputs := slices.Sorted(func(yield func(string) bool) {

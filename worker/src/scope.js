@@ -37,7 +37,11 @@ export function place(raw, base) {
     return refuse("it is not a URL", raw);
   }
   if (url.origin === ORIGIN && url.username === "" && url.password === "") {
-    url = new URL(url.pathname + url.search, root.origin);
+    // Set, not parsed: a path starting "//" must stay a path.
+    const mapped = new URL(root.origin);
+    mapped.pathname = url.pathname;
+    mapped.search = url.search;
+    url = mapped;
   }
   if (url.username !== "" || url.password !== "") return refuse("a URL with user info is not allowed", raw);
   if (url.protocol !== root.protocol || url.hostname !== root.hostname || url.port !== root.port) {
