@@ -27,6 +27,9 @@ type Request struct {
 	Limits             *Limits           `json:"limits,omitempty"`
 	Request            *GuestRequest     `json:"request,omitempty"`
 	Isolate            string            `json:"isolate,omitempty"`
+	// Capabilities names the operator's services the guest may call
+	// through env.<name> (GET /capabilities lists them).
+	Capabilities []string `json:"capabilities,omitempty"`
 }
 
 // Limits are per-execution resource limits, enforced by Cloudflare on the
@@ -140,6 +143,9 @@ type Outgoing struct {
 	URL    string `json:"url"`
 	Status int    `json:"status,omitempty"`
 	Denied bool   `json:"denied,omitempty"`
+	// Capability names the capability a call went through; then URL is
+	// the path (and query) on its service.
+	Capability string `json:"capability,omitempty"`
 }
 
 // Code is the stable machine-readable reason an execution failed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -72,6 +73,11 @@ type Job struct {
 	// Buffered says the caller wants one result, not a stream: the runtime
 	// may answer with every event at once when the execution ends.
 	Buffered bool `json:"buffered,omitempty"`
+	// Capabilities are the operator's services the guest may call, by the
+	// name of their env binding (the request's capabilities, granted). Their
+	// headers travel to the shim in the signed job and are added there,
+	// outside the guest's isolate.
+	Capabilities map[string]Capability `json:"capabilities,omitempty"`
 
 	// Timeout bounds the whole execution; the backend enforces it.
 	Timeout time.Duration `json:"-"`
@@ -90,6 +96,46 @@ type EgressPolicy struct {
 	Hosts []string `json:"hosts"`          // "*" or host patterns (internal/egress)
 	Deny  []string `json:"deny,omitempty"` // the gateway's own addresses
 }
+
+// Capability is one operator-defined service (the config's capabilities
+// section) as a job carries it to the shim: the guest calls it through its
+// env binding and never sees Headers.
+type Capability struct {
+	URL       string            `json:"url"`               // base URL; calls must lie under it (ends in /)
+	Headers   map[string]string `json:"headers,omitempty"` // added by the shim to every call
+	Methods   []string          `json:"methods"`           // methods allowed, upper case
+	TimeoutMs int64             `json:"timeoutMs"`         // per call
+	MaxCalls  int               `json:"maxCalls"`          // per execution
+	// Keys are the API key names that may use it; empty: every caller.
+	Keys []string `json:"-"`
+	// Secrets are the values to mask in every output: the header values
+	// and the environment variables spliced into them. The shim masks them
+	// in what the service answers before the guest sees it.
+	Secrets []string `json:"mask,omitempty"`
+}
+
+// CapabilityInfo is what GET /capabilities says of one capability the
+// calling key may use: never its headers or its host.
+type CapabilityInfo struct {
+	Name      string   `json:"name"`
+	Methods   []string `json:"methods"`
+	BasePath  string   `json:"basePath"`
+	MaxCalls  int      `json:"maxCalls"`
+	TimeoutMs int64    `json:"timeoutMs"`
+}
+
+// CapabilityList is the body of GET /capabilities.
+type CapabilityList struct {
+	Capabilities []CapabilityInfo `json:"capabilities"`
+}
+
+// capabilityName is how a capability is named: an env binding's name that
+// viper keeps as written (it lowers the case of keys).
+var capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// ValidCapabilityName reports whether name may name a capability: a
+// lower-case letter, then letters, digits or _, at most 64 in all.
+func ValidCapabilityName(name string) bool { return capabilityName.MatchString(name) }
 
 // Failure is the result event of an execution that did not succeed.
 func Failure(code Code, format string, args ...any) Event {

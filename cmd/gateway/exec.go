@@ -57,6 +57,7 @@ type execOptions struct {
 	env, secrets  []string
 	modules       []string
 	compatFlags   []string
+	capabilities  []string
 	outbound      string
 	compatDate    string
 	timeout       time.Duration
@@ -126,6 +127,7 @@ func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*ex
 	fs.StringArrayVar(&o.secrets, "secret", nil, "`K=V` in the guest's env, its value masked as [REDACTED] in the output (repeatable)")
 	fs.StringVar(&o.outbound, "allow-outbound", "", "allow network access: alone, to any public host; =`HOSTS` only to those, comma-separated (api.example.com,*.example.net)")
 	fs.Lookup("allow-outbound").NoOptDefVal = "true"
+	fs.StringArrayVar(&o.capabilities, "capability", nil, "give the guest env.`NAME`, the gateway's capability NAME (GET /capabilities lists them): a service it calls without seeing its credentials (repeatable)")
 	fs.StringVar(&o.compatDate, "compat-date", "", "compatibility `date` (YYYY-MM-DD; default: the gateway's)")
 	fs.StringSliceVar(&o.compatFlags, "compat-flag", nil, "compatibility `flag` (repeatable)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "wall-clock limit of the execution, a `duration` such as 5s (default: the gateway's)")
@@ -170,6 +172,7 @@ func (o *execOptions) request(stdin io.Reader) (*execution.Request, error) {
 		CompatibilityDate:  o.compatDate,
 		CompatibilityFlags: o.compatFlags,
 		TimeoutMs:          int(math.Ceil(float64(o.timeout) / float64(time.Millisecond))),
+		Capabilities:       o.capabilities,
 	}
 	if req.Env, err = pairs(o.env, "--env", envValue); err != nil {
 		return nil, err

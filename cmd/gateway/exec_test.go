@@ -395,6 +395,10 @@ func TestExecRequest(t *testing.T) {
 		},
 		{"allow-outbound false", []string{"--allow-outbound=false"}, "c", execution.Request{Code: "c"}},
 		{
+			"capabilities", []string{"--capability", "inventory", "--capability=orders"}, "c",
+			execution.Request{Code: "c", Capabilities: []string{"inventory", "orders"}},
+		},
+		{
 			"options", []string{"--compat-date", "2026-01-02", "--compat-flag", "nodejs_compat", "--compat-flag=a,b", "--timeout", "1500us", "--language", "typescript"}, "c",
 			execution.Request{Code: "c", CompatibilityDate: "2026-01-02", CompatibilityFlags: []string{"nodejs_compat", "a", "b"}, TimeoutMs: 2, Language: "typescript"},
 		},

@@ -269,6 +269,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 	b, err := local.New(local.Config{
 		Workerd:          workerd,
 		DenyAddresses:    own,
+		CapabilityURLs:   capabilityURLs(cfg),
 		Processes:        cfg.Runtime.Processes,
 		MaxConcurrency:   cfg.Runtime.MaxConcurrency,
 		QueueSize:        cfg.Runtime.QueueSize,
@@ -294,6 +295,16 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		return metrics.RuntimeStats{Processes: processes, Queued: queued}
 	})
 	return b, workerd + " (" + workerdVersion + ")", nil
+}
+
+// capabilityURLs are the configured capabilities' base URLs: the local
+// runtime's capability network reaches their hosts and nothing else.
+func capabilityURLs(cfg *config.Config) []string {
+	var urls []string
+	for _, c := range cfg.CapabilitySet() {
+		urls = append(urls, c.URL)
+	}
+	return urls
 }
 
 // maxEventBytes bounds one line of the shim's stream: a result carries a
@@ -378,6 +389,7 @@ func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Option
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		ClientBufferBytes: cfg.HTTP.ClientBuffer,
 		MaxLifetime:       cfg.HTTP.MaxLifetime,
+		Capabilities:      cfg.CapabilitySet(),
 		Limits: api.Limits{
 			CompatibilityDate: cfg.Execution.CompatibilityDate,
 			DefaultTimeout:    cfg.Execution.DefaultTimeout,

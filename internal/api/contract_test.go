@@ -55,6 +55,8 @@ func TestContract(t *testing.T) {
 		{"readyz", "GET", "/readyz", "", "", 200, true},
 		{"openapi", "GET", "/openapi.yaml", "", "", 200, true},
 		{"metrics", "GET", "/metrics", "", "", 200, true},
+		{"capabilities", "GET", "/capabilities", "", "", 200, true},
+		{"unknown capability", "POST", "/execute", "application/json", `{"code": "x", "capabilities": ["nosuch"]}`, 422, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,7 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 			return err
 		}
 		job, problems := validateExecute(members, opts.Limits, opts.Now())
+		problems = append(problems, grantCapabilities(members, job, opts.Capabilities, callerOf(r.Context()).name)...)
 		if problems != nil {
 			p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, summarize(problems))
 			p.Errors = problems
@@ -171,6 +172,7 @@ func audit(log *zerolog.Logger, job *execution.Job, hash string, res *execution.
 		Str("compatibility_date", job.CompatibilityDate).
 		Strs("compatibility_flags", job.CompatibilityFlags).
 		Str("outbound", outbound).
+		Strs("capabilities", slices.Sorted(maps.Keys(job.Capabilities))).
 		Int64("timeout_ms", job.Timeout.Milliseconds()).
 		Int("env", len(job.Env)).
 		Bool("success", res.Success).
@@ -223,7 +225,8 @@ func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result
 // reuseKey names the warm isolate an execution may share: SHA-256 over the
 // caller's key name (an isolate is never shared between two API keys) and
 // everything the isolate is made of: modules, env and secrets,
-// compatibility date and flags, outbound policy, limits and output caps.
+// compatibility date and flags, outbound policy, limits, output caps and
+// capabilities.
 // The request the guest gets is not part of it.
 func reuseKey(caller string, job *execution.Job) string {
 	h := sha256.New()
@@ -237,8 +240,9 @@ func reuseKey(caller string, job *execution.Job) string {
 		Outbound           *execution.EgressPolicy
 		Limits             *execution.Limits
 		Caps               [3]int64
+		Capabilities       map[string]execution.Capability
 	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Egress, job.Limits,
-		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}}
+		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities}
 	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
 	return "r_" + hex.EncodeToString(h.Sum(nil))
 }

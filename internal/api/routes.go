@@ -31,6 +31,7 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(method, "/mcp", mcp)
 	}
+	r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/capabilities", handle(handleCapabilities(opts.Capabilities)))
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))

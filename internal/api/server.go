@@ -44,6 +44,8 @@ type Options struct {
 	// MetricsPublic serves /metrics without an API key even when keys are
 	// configured.
 	MetricsPublic bool
+	// Capabilities are the services a request may ask for by name.
+	Capabilities Capabilities
 }
 
 // lifetimeGrace is how much longer than the longest execution a request may

@@ -55,6 +55,7 @@ var (
 var requestFields = []string{
 	"code", "language", "modules", "mainModule", "env", "secrets", "allowOutbound",
 	"compatibilityDate", "compatibilityFlags", "timeoutMs", "limits", "request", "isolate",
+	"capabilities", // checked against the caller's key by grantCapabilities
 }
 
 // validator collects every problem found in one request.

@@ -32,6 +32,8 @@ type Config struct {
 	Runtime    RuntimeConfig    `mapstructure:"runtime"`
 	Cloudflare CloudflareConfig `mapstructure:"cloudflare"`
 	Metrics    MetricsConfig    `mapstructure:"metrics"`
+	// Capabilities are the operator's services guests may call by name.
+	Capabilities map[string]CapabilityConfig `mapstructure:"capabilities"`
 
 	// Effective is every setting's value as loaded, secrets redacted and
 	// keys by name only: what the startup log line shows.
@@ -200,6 +202,7 @@ var Settings = []Setting{
 	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests.", Check: positive},
 	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency). 0: with API keys, what the pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit.", Check: derived},
+	{Key: "capabilities", Default: "", Help: "Services guests may call without holding their credentials, by name: `capabilities: {inventory: {url: \"http://10.0.3.7:9000/api/\", headers: {Authorization: \"Bearer ${INVENTORY_TOKEN}\"}, methods: [GET, POST], keys: [ci], timeout: 5s, max_calls: 50}}`. A request's `capabilities: [\"inventory\"]` gives its guest `env.inventory`, whose `fetch` reaches only URLs under url (internal addresses allowed), with only methods (default GET), at most max_calls times per execution (default 50), each within timeout (default 10s); the shim adds headers outside the guest, and their values are masked in all output. keys: the API keys that may use it (empty: every caller). `${VAR}` in url and header values is read from the gateway's environment; an unset variable stops the start. Put credentials in headers: url's path is shown to callers (GET /capabilities) and guests. In the environment: the same as a JSON object.", Check: of(checkCapabilities)},
 	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
 	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url).", Check: oneOf("local", "cloudflare")},
 	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend).", Check: of(checkShimURL), Backend: "cloudflare"},
@@ -277,11 +280,12 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		keysFromString,
+		capabilitiesFromString,
 	)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := invalid(append(cfg.expandCapabilities(getenv), cfg.problems()...)); err != nil {
 		return nil, err
 	}
 	cfg.Effective = effective(v, &cfg)
@@ -295,6 +299,8 @@ func effective(v *viper.Viper, cfg *Config) map[string]string {
 		switch {
 		case s.Key == "auth.keys":
 			val = strings.Join(slices.Sorted(maps.Keys(cfg.Auth.Keys)), ",")
+		case s.Key == "capabilities":
+			val = strings.Join(slices.Sorted(maps.Keys(cfg.Capabilities)), ",")
 		case s.Secret && val != "":
 			val = redact.Text
 		}
@@ -356,7 +362,7 @@ func unknownKeys(v *viper.Viper) error {
 				continue
 			}
 		}
-		if !known[k] {
+		if !known[k] && !knownCapabilityKey(k) {
 			errs = append(errs, fmt.Errorf("unknown setting %q", k))
 		}
 	}

@@ -20,6 +20,19 @@ import (
 // named by its key: first each setting's own Check, from Settings, then
 // the few checks that relate one setting to another.
 func (c *Config) Validate() error {
+	return invalid(c.problems())
+}
+
+// invalid joins problems into the error that stops the start, or nil.
+func invalid(problems []error) error {
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
+// problems lists every problem of the configuration.
+func (c *Config) problems() []error {
 	var errs []error
 	root := reflect.ValueOf(c).Elem()
 	for _, s := range Settings {
@@ -32,10 +45,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.crossChecks()...)
-	if len(errs) > 0 {
-		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
-	}
-	return nil
+	return append(errs, c.checkCapabilityKeys()...)
 }
 
 // crossChecks are the checks of one setting against another.

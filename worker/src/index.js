@@ -35,8 +35,10 @@ import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
+import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
 
 export { Outbound } from "./outbound.js";
+export { Capability } from "./capability.js";
 export { Tail } from "./tail.js";
 
 const WRAPPER_MODULE = "__dw_wrapper.js";
@@ -110,6 +112,20 @@ function checkJob(job) {
   for (const cap of JOB_CAPS) {
     if (!Number.isSafeInteger(job[cap]) || job[cap] <= 0) return `${cap} must be a positive integer`;
   }
+  return checkCapabilities(job.capabilities);
+}
+
+// checkCapabilities returns why a job's capabilities are not what the
+// gateway sends, or null.
+function checkCapabilities(caps) {
+  if (caps === undefined || caps === null) return null;
+  if (typeof caps !== "object" || Array.isArray(caps)) return "capabilities must be an object";
+  for (const [name, c] of Object.entries(caps)) {
+    const ok = c !== null && typeof c === "object" && typeof c.url === "string" && URL.canParse(c.url) &&
+      Array.isArray(c.methods) && Number.isSafeInteger(c.timeoutMs) && c.timeoutMs > 0 &&
+      Number.isSafeInteger(c.maxCalls) && c.maxCalls > 0;
+    if (!ok) return `capability ${JSON.stringify(name)} is malformed`;
+  }
   return null;
 }
 
@@ -132,6 +148,8 @@ function guestModules(job) {
         maxErrorName: MAX_ERROR_NAME,
         reuse: Boolean(job.reuseKey),
         liveAfterMs: PING_INTERVAL_MS,
+        capabilities: capabilityPaths(job),
+        capabilityOrigin: CAPABILITY_ORIGIN,
       },
     },
   };
@@ -147,6 +165,26 @@ function moduleFor(name, source) {
   if (name.endsWith(".json")) return { json: JSON.parse(source) };
   if (name.endsWith(".txt")) return { text: source };
   return { js: source };
+}
+
+// capabilityPaths maps each capability's name to its base path: the
+// wrapper's binding resolves a relative URL against it (scope.js ORIGIN).
+function capabilityPaths(job) {
+  const paths = {};
+  for (const [name, c] of Object.entries(job.capabilities ?? {})) paths[name] = new URL(c.url).pathname;
+  return paths;
+}
+
+// guestEnv is the job's env with a binding per capability: a stub of the
+// Capability entrypoint, whose props (headers included) stay in the shim.
+function guestEnv(ctx, job, key) {
+  const env = { ...(job.env ?? {}) };
+  for (const [name, c] of Object.entries(job.capabilities ?? {})) {
+    env[name] = ctx.exports.Capability({
+      props: { key, name, url: c.url, headers: c.headers ?? {}, methods: c.methods, timeoutMs: c.timeoutMs, maxCalls: c.maxCalls, mask: c.mask ?? [] },
+    });
+  }
+  return env;
 }
 
 function guestRequest(job) {
@@ -188,7 +226,7 @@ function workerCode(ctx, job, isolateId) {
     compatibilityFlags: reuse && !flags.includes("nodejs_als") && !flags.includes("nodejs_compat") ? [...flags, "nodejs_als"] : flags,
     mainModule: WRAPPER_MODULE,
     modules: guestModules(job),
-    env: job.env ?? {},
+    env: guestEnv(ctx, job, reuse ? isolateId : job.id),
     globalOutbound: null,
   };
   if (job.outbound) {
@@ -386,7 +424,7 @@ function replay(chunks, reader) {
 async function locateSyntaxError(env, ctx, job) {
   const flags = (job.compatibilityFlags ?? []).filter((f) => f !== "new_module_registry");
   try {
-    const worker = load(env, ctx, { ...job, outbound: null, reuseKey: undefined, compatibilityFlags: [...flags, "legacy_module_registry"] }, null);
+    const worker = load(env, ctx, { ...job, outbound: null, capabilities: undefined, reuseKey: undefined, compatibilityFlags: [...flags, "legacy_module_registry"] }, null);
     const probe = await worker.getEntrypoint().fetch("http://localhost/", { method: "HEAD" });
     await probe.body?.cancel();
   } catch (err) {

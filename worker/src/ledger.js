@@ -34,7 +34,7 @@ export function begin(key) {
   const first = new Promise((resolve) => {
     arrived = resolve;
   });
-  const entry = { records: [], arrived, confirmed: false, closed: false };
+  const entry = { records: [], arrived, confirmed: false, closed: false, calls: new Map() };
   open.set(key, entry);
   ended.delete(key);
   return {
@@ -58,14 +58,15 @@ function remember(key) {
   if (ended.size > MAX_ENDED) ended.delete(ended.keys().next().value);
 }
 
-// arrive is the Outbound entrypoint's report of a request: it returns the
-// record to complete (with status or denied), or null when the execution
-// under key has ended (also while the request waited). A key never
-// registered here gets a record kept nowhere.
-export async function arrive(key, method, url) {
+// arrive is the Outbound and Capability entrypoints' report of a request:
+// it returns the record to complete (with status or denied), or null when
+// the execution under key has ended (also while the request waited). A key
+// never registered here gets a record kept nowhere. capability, if given,
+// names the capability a call goes through.
+export async function arrive(key, method, url, capability) {
+  const record = capability === undefined ? { method, url } : { method, url, capability };
   const entry = open.get(key);
-  if (entry === undefined) return ended.has(key) ? null : { method, url };
-  const record = { method, url };
+  if (entry === undefined) return ended.has(key) ? null : record;
   if (entry.records.length < MAX_RECORDS) entry.records.push(record);
   if (entry.arrived !== null) {
     entry.arrived();
@@ -79,6 +80,27 @@ export async function arrive(key, method, url) {
     return null;
   }
   return record;
+}
+
+// Calls of capabilities under keys never registered here (the platform ran
+// the entrypoint in another isolate of the shim): counted here instead, the
+// most recent MAX_ENDED keys.
+const strays = new Map();
+
+// countCall counts a call of the capability name by the execution under
+// key and returns how many there have been, this one included: the
+// Capability entrypoint refuses calls past the capability's max_calls.
+export function countCall(key, name) {
+  let calls = open.get(key)?.calls;
+  if (calls === undefined) {
+    calls = strays.get(key) ?? new Map();
+    strays.delete(key);
+    strays.set(key, calls);
+    if (strays.size > MAX_ENDED) strays.delete(strays.keys().next().value);
+  }
+  const n = (calls.get(name) ?? 0) + 1;
+  calls.set(name, n);
+  return n;
 }
 
 // size is how many executions are registered (for tests: it must come back

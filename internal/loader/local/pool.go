@@ -52,6 +52,9 @@ type Config struct {
 	V8HeapMB      int      // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
 	MaxEventBytes int      // bound of one line of the shim's event stream; default 4 MiB
 	DenyAddresses []string // IP addresses guest code must never reach (the gateway's own)
+	// CapabilityURLs are the configured capabilities' base URLs: only the
+	// shim's Capability entrypoint reaches their hosts (workerd.go).
+	CapabilityURLs []string
 	// OnReplace, if set, is told each time a process is replaced: event
 	// "restart" (reason "exited" or "killed") or "recycle" (reason
 	// "executions" or "memory").
@@ -175,7 +178,7 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses))
+	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses), cfg.CapabilityURLs)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("write workerd config: %w", err)

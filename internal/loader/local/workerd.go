@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -69,6 +73,12 @@ const config :Workerd.Config = (
       deny = [{{range $i, $n := .Denied}}{{if $i}}, {{end}}"{{$n}}"{{end}}],
       tlsOptions = (trustBrowserCas = true),
     )),
+{{- if .CapabilityAllow}}
+    (name = "capabilities", network = (
+      allow = [{{range $i, $n := .CapabilityAllow}}{{if $i}}, {{end}}"{{$n}}"{{end}}],
+      tlsOptions = (trustBrowserCas = true),
+    )),
+{{- end}}
   ],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "shim")],
 );
@@ -83,6 +93,9 @@ const shim :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "SHIM_SECRET", fromEnvironment = "{{.SecretEnv}}"),
+{{- if .CapabilityAllow}}
+    (name = "CAPABILITY_NETWORK", service = "capabilities"),
+{{- end}}
   ],
   globalOutbound = "internet",
 );
@@ -95,7 +108,16 @@ const secretEnv = "GATEWAY_SHIM_SECRET"
 // writeConfig writes the shim's files and a workerd config that serves them
 // into dir, and returns the config's path. denied are addresses guest code
 // must not reach besides the always-blocked ranges (the gateway's own).
-func writeConfig(dir string, heapMB int, denied []string) (string, error) {
+// capabilityURLs are the base URLs of the configured capabilities: the
+// shim's Capability entrypoint gets a network of its own (binding
+// CAPABILITY_NETWORK) that reaches their addresses and nothing else. No
+// guest can reach it: a guest's requests go only through the Outbound
+// entrypoint and the "internet" network, which refuse private addresses.
+func writeConfig(dir string, heapMB int, denied, capabilityURLs []string) (string, error) {
+	allow, err := capabilityAllow(capabilityURLs)
+	if err != nil {
+		return "", err
+	}
 	var v8Flags []string
 	if heapMB > 0 {
 		v8Flags = append(v8Flags, fmt.Sprintf("--max-old-space-size=%d", heapMB))
@@ -124,10 +146,41 @@ func writeConfig(dir string, heapMB int, denied []string) (string, error) {
 		"V8Flags":           v8Flags,
 		"Modules":           worker.Modules,
 		"CompatibilityDate": date,
+		"CapabilityAllow":   allow,
 	})
 	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "config.capnp")
 	return path, os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// capabilityAllow is the allow list of the capabilities' network: each base
+// URL's host as a single-address block, a name by the addresses it resolves
+// to now (when the pool starts).
+func capabilityAllow(urls []string) ([]string, error) {
+	var allow []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("capability URL %q has no host", raw)
+		}
+		addrs := []netip.Addr{}
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+			addrs = append(addrs, ip)
+		} else {
+			found, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", u.Hostname())
+			if err != nil {
+				return nil, fmt.Errorf("capability host %s: %w", u.Hostname(), err)
+			}
+			addrs = append(addrs, found...)
+		}
+		for _, ip := range addrs {
+			ip = ip.Unmap()
+			if p := netip.PrefixFrom(ip, ip.BitLen()).String(); !slices.Contains(allow, p) {
+				allow = append(allow, p)
+			}
+		}
+	}
+	return allow, nil
 }

@@ -75,6 +75,9 @@ func checkResult(res *execution.Result) error {
 		if !isToken(o.Method) || o.Status != 0 && (o.Status < 100 || o.Status > 599) {
 			return fmt.Errorf("%w: outbound[%d] method %q status %d", errMalformed, i, o.Method, o.Status)
 		}
+		if o.Capability != "" && !execution.ValidCapabilityName(o.Capability) {
+			return fmt.Errorf("%w: outbound[%d] capability %q", errMalformed, i, o.Capability)
+		}
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ var wellFormed = []string{
 	`{"type":"result","success":true,"response":{"status":599,"headers":{},"body":"AAEC/w==","bodyEncoding":"base64"}}`,
 	`{"type":"result","success":true,"response":{"status":204,"headers":null,"body":"","bodyEncoding":"base64"}}`,
 	`{"type":"result","success":false,"error":{"code":"exception","message":"Error: no","stack":"Error: no\n    at x"}}`,
-	`{"type":"result","success":false,"error":{"code":"timeout","message":"t"},"outbound":[{"method":"GET","url":"https://a/","denied":true},{"method":"PROPFIND","url":"https://b/","status":100},{"method":"POST","url":"https://c/","status":599}]}`,
+	`{"type":"result","success":false,"error":{"code":"timeout","message":"t"},"outbound":[{"method":"GET","url":"https://a/","denied":true},{"method":"PROPFIND","url":"https://b/","status":100},{"method":"POST","url":"https://c/","status":599},{"method":"GET","url":"/api/x?y=1","capability":"inventory","status":200},{"method":"POST","url":"http://evil/","capability":"inv_2","denied":true}]}`,
 	`{"type":"result","success":false,"error":{"code":"memory_limit","message":"m"}}`,
 }
 
@@ -85,6 +85,9 @@ var malformed = []string{
 	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"https://a/","status":99}]}`,
 	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"https://a/","status":600}]}`,
 	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"https://a/","status":-1}]}`,
+	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"/a","capability":"Inventory"}]}`,
+	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"/a","capability":"inv entory"}]}`,
+	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"/a","capability":"inv\r\nx"}]}`,
 }
 
 // undecodable are JSON lines that do not even decode into the event types:
@@ -105,6 +108,7 @@ var undecodable = []string{
 	`{"type":"result","success":false,"error":"SECRET"}`,
 	`{"type":"result","success":true,` + okResponse + `,"outbound":{"method":"GET"}}`,
 	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"https://a/","status":"200"}]}`,
+	`{"type":"result","success":true,` + okResponse + `,"outbound":[{"method":"GET","url":"/a","capability":7}]}`,
 	`{"type":"log","level":"log","stream":"stdout","message":{"SECRET":1}}`,
 }
 

@@ -107,6 +107,53 @@ const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
 
+// The capabilities' bindings (worker/src/capability.js): each name in env
+// holds a stub of the shim's Capability entrypoint, whose fetch takes only
+// absolute URLs. The wrapper puts in its place a binding whose fetch also
+// takes a URL relative to the capability's base: resolved against the
+// stand-in origin the shim maps to the base's (the guest is never told the
+// base's host). Names and paths are copied before any guest module runs.
+const CAPABILITY_ORIGIN = String(options.capabilityOrigin);
+const CAPABILITIES = { __proto__: null, n: 0 };
+for (const name of Object.keys(options.capabilities ?? {})) {
+  CAPABILITIES[CAPABILITIES.n++] = { __proto__: null, name, base: CAPABILITY_ORIGIN + String(options.capabilities[name]) };
+}
+const URLCtor = URL;
+const RequestCtor = Request;
+const urlHref = getter(URL.prototype, "href");
+const freeze = Object.freeze;
+const bindings = new WeakSet();
+const isBinding = uncurry(WeakSet.prototype.has);
+const addBinding = uncurry(WeakSet.prototype.add);
+
+// bindCapabilities replaces each capability's stub in env with its binding
+// (once: a warm isolate's env keeps them). An env the runtime made
+// unchangeable keeps the stubs, which take absolute URLs.
+function bindCapabilities(env) {
+  for (let i = 0; i < CAPABILITIES.n; i++) {
+    const { name, base } = CAPABILITIES[i];
+    const stub = env[name];
+    if (stub === null || typeof stub !== "object" || isBinding(bindings, stub)) continue;
+    const binding = capabilityBinding(stub, base);
+    try {
+      defineProperty(env, name, { __proto__: null, value: binding, enumerable: true, configurable: true, writable: false });
+      addBinding(bindings, binding);
+    } catch {
+      // the stubs stay
+    }
+  }
+}
+
+function capabilityBinding(stub, base) {
+  const call = uncurry(stub.fetch);
+  return freeze({
+    fetch(input, init) {
+      const target = input instanceof RequestCtor ? input : read(urlHref, new URLCtor(`${input}`, base), "href");
+      return call(stub, target, init);
+    },
+  });
+}
+
 const ownPromise = { __proto__: null, value: PromiseCtor, configurable: true };
 
 // own makes `await p` on a native promise skip every lookup the guest could
@@ -500,6 +547,7 @@ function trackBackground(ctx) {
 
 async function run(request, env, ctx) {
   const background = trackBackground(ctx);
+  if (CAPABILITIES.n > 0) bindCapabilities(env);
   let mod;
   try {
     mod = await own(import(MAIN));

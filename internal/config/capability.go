@@ -1,0 +1,294 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/auth"
+)
+
+// CapabilityConfig is one operator-defined service guests may call through
+// an env binding of its name, without ever holding its credentials: the
+// shim adds Headers to each call, outside the guest's isolate.
+type CapabilityConfig struct {
+	URL      string            `mapstructure:"url"`
+	Headers  map[string]Secret `mapstructure:"headers"`
+	Methods  []string          `mapstructure:"methods"`
+	Keys     []string          `mapstructure:"keys"`
+	Timeout  time.Duration     `mapstructure:"timeout"`
+	MaxCalls int               `mapstructure:"max_calls"`
+
+	// secrets are the values of the environment variables spliced into
+	// Headers (expand), masked like the header values themselves.
+	secrets []string
+}
+
+// Capability defaults: a capability that names none of these.
+const (
+	DefaultCapabilityTimeout  = 10 * time.Second
+	DefaultCapabilityMaxCalls = 50
+)
+
+// capabilityFields are the settings of one capability in a file, from
+// CapabilityConfig's tags.
+var capabilityFields = func() map[string]bool {
+	fields := map[string]bool{}
+	for f := range reflect.TypeFor[CapabilityConfig]().Fields() {
+		if tag := f.Tag.Get("mapstructure"); tag != "" {
+			fields[tag] = true
+		}
+	}
+	return fields
+}()
+
+// knownCapabilityKey reports whether k (as viper lists it, lower case) is
+// a setting of one capability: capabilities.NAME.FIELD, or a header under
+// capabilities.NAME.headers.
+func knownCapabilityKey(k string) bool {
+	rest, ok := strings.CutPrefix(k, "capabilities.")
+	if !ok {
+		return false
+	}
+	_, field, ok := strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	if strings.HasPrefix(field, "headers.") {
+		return true
+	}
+	return capabilityFields[field]
+}
+
+// capabilitiesFromString reads capabilities given as a string (from the
+// environment): a JSON object of the same shape as the file's section.
+func capabilitiesFromString(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[map[string]CapabilityConfig]() {
+		return data, nil
+	}
+	text := strings.TrimSpace(data.(string))
+	if text == "" {
+		return map[string]any{}, nil
+	}
+	var m map[string]map[string]any
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return nil, fmt.Errorf("capabilities from the environment must be a JSON object of objects: %w", err)
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		for _, field := range slices.Sorted(maps.Keys(m[name])) {
+			if !capabilityFields[field] {
+				errs = append(errs, fmt.Errorf("unknown setting %q", "capabilities."+name+"."+field))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out := make(map[string]any, len(m))
+	for name, c := range m {
+		out[name] = c
+	}
+	return out, nil
+}
+
+var (
+	varRef      = regexp.MustCompile(`\$\{([^}]*)\}`)
+	varName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	methodToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Z-]+$")
+	headerToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// forbiddenHeaders are header names a capability may not set: the request's
+// own framing and routing, which the runtime sets.
+var forbiddenHeaders = []string{"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive", "proxy-connection"}
+
+// expandCapabilities replaces each ${VAR} in the capabilities' URLs and
+// header values with the variable from getenv, and writes header names in
+// lower case. An unset or empty variable
+// is a problem, named by its setting; every one is reported.
+func (c *Config) expandCapabilities(getenv func(string) string) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(c.Capabilities)) {
+		capability := c.Capabilities[name]
+		key := "capabilities." + name
+		var err []error
+		capability.URL, err = expand(key+".url", capability.URL, getenv, nil)
+		errs = append(errs, err...)
+		headers := make(map[string]Secret, len(capability.Headers))
+		for _, h := range slices.Sorted(maps.Keys(capability.Headers)) {
+			value, err := expand(key+".headers."+h, capability.Headers[h].Value(), getenv, &capability.secrets)
+			errs = append(errs, err...)
+			headers[strings.ToLower(h)] = Secret(value) // as a file's names come from viper
+		}
+		capability.Headers = headers
+		c.Capabilities[name] = capability
+	}
+	return errs
+}
+
+// expand splices the environment variables into s; the values spliced are
+// added to secrets when it is not nil.
+func expand(key, s string, getenv func(string) string, secrets *[]string) (string, []error) {
+	var errs []error
+	out := varRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := ref[2 : len(ref)-1]
+		value := ""
+		if varName.MatchString(name) {
+			value = getenv(name)
+		}
+		switch {
+		case !varName.MatchString(name):
+			errs = append(errs, fmt.Errorf("%s: %q is not an environment variable name", key, name))
+		case value == "":
+			errs = append(errs, fmt.Errorf("%s: environment variable %s is not set", key, name))
+		case secrets != nil:
+			*secrets = append(*secrets, value)
+		}
+		return value
+	})
+	return out, errs
+}
+
+// checkCapabilities refuses capabilities with a bad name, base URL, header,
+// method, timeout or call cap; each problem is named by its field.
+func checkCapabilities(caps map[string]CapabilityConfig) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(caps)) {
+		c := caps[name]
+		bad := func(field string, err error) { errs = append(errs, fieldError{name + field, err}) }
+		if !execution.ValidCapabilityName(name) {
+			errs = append(errs, fmt.Errorf("capability name %q must be a lower-case letter, then letters, digits or _ (at most 64)", name))
+		}
+		if err := checkBaseURL(c.URL); err != nil {
+			bad(".url", err)
+		}
+		for _, h := range slices.Sorted(maps.Keys(c.Headers)) {
+			if err := checkCapabilityHeader(h, c.Headers[h].Value()); err != nil {
+				bad(".headers."+h, err)
+			}
+		}
+		for _, m := range c.Methods {
+			if !methodToken.MatchString(m) {
+				bad(".methods", fmt.Errorf("%q is not an HTTP method in upper case", m))
+			}
+		}
+		for _, k := range c.Keys {
+			if err := auth.ValidName(k); err != nil {
+				bad(".keys", err)
+			}
+		}
+		if c.Timeout < 0 {
+			bad(".timeout", errors.New("must not be negative (0: 10s)"))
+		}
+		if c.MaxCalls < 0 {
+			bad(".max_calls", errors.New("must not be negative (0: 50)"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkBaseURL accepts an http(s) URL with a host, no user info, query or
+// fragment, and a plain path: calls must lie under it.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return fmt.Errorf("%q is not an http:// or https:// URL with a host", raw)
+	case u.User != nil:
+		return errors.New("must not hold user info (put credentials in headers)")
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "#"):
+		return errors.New("must not have a query or a fragment")
+	case u.RawPath != "" || strings.ContainsAny(u.Path, "\\%") || slices.Contains(strings.Split(u.Path, "/"), "..") || slices.Contains(strings.Split(u.Path, "/"), "."):
+		return errors.New("its path must be plain: no percent-encoding, backslash, . or .. segments")
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil && strings.Contains(u.Host, ":") && !strings.HasPrefix(u.Host, "[") {
+		return fmt.Errorf("%q has a bad host or port", u.Host)
+	}
+	return nil
+}
+
+// checkCapabilityHeader refuses a header name that is not a token or that
+// the runtime sets itself, and a value with a line break or NUL.
+func checkCapabilityHeader(name, value string) error {
+	if !headerToken.MatchString(name) {
+		return fmt.Errorf("%q is not a header name", name)
+	}
+	if slices.Contains(forbiddenHeaders, strings.ToLower(name)) {
+		return fmt.Errorf("%s is set by the runtime, not by a capability", name)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return errors.New("the value must not hold a line break or NUL")
+	}
+	return nil
+}
+
+// checkCapabilityKeys refuses a capability scoped to an API key that is not
+// configured.
+func (c *Config) checkCapabilityKeys() []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(c.Capabilities)) {
+		for _, k := range c.Capabilities[name].Keys {
+			if _, ok := c.Auth.Keys[k]; !ok {
+				errs = append(errs, fmt.Errorf("capabilities.%s.keys: no API key %q in auth.keys", name, k))
+			}
+		}
+	}
+	return errs
+}
+
+// CapabilitySet returns the capabilities as the API grants them, defaults
+// applied: the base URL ending in /, methods GET unless set.
+func (c *Config) CapabilitySet() map[string]execution.Capability {
+	out := make(map[string]execution.Capability, len(c.Capabilities))
+	for name, cc := range c.Capabilities {
+		capability := execution.Capability{
+			URL:       baseURL(cc.URL),
+			Headers:   map[string]string{},
+			Methods:   cc.Methods,
+			TimeoutMs: cc.Timeout.Milliseconds(),
+			MaxCalls:  cc.MaxCalls,
+			Keys:      cc.Keys,
+			Secrets:   slices.Clone(cc.secrets),
+		}
+		for h, v := range cc.Headers {
+			capability.Headers[h] = v.Value()
+			if v != "" {
+				capability.Secrets = append(capability.Secrets, v.Value())
+			}
+		}
+		if len(capability.Methods) == 0 {
+			capability.Methods = []string{"GET"}
+		}
+		if capability.TimeoutMs <= 0 {
+			capability.TimeoutMs = DefaultCapabilityTimeout.Milliseconds()
+		}
+		if capability.MaxCalls <= 0 {
+			capability.MaxCalls = DefaultCapabilityMaxCalls
+		}
+		out[name] = capability
+	}
+	return out
+}
+
+// baseURL is raw with its path ending in /, so that "under the base" is a
+// prefix on a segment boundary.
+func baseURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u.String()
+}

@@ -1,0 +1,92 @@
+// A capability: an operator's service the guest may call without holding
+// its credentials. A job that names capabilities gets, for each, an env
+// binding made from this entrypoint (index.js), with the capability's
+// configuration as props: base URL, headers, methods, per-call timeout,
+// calls per execution, and the values to mask. Props stay in the shim; the
+// guest holds only a stub, whose fetch arrives here as a request. So the
+// headers are added here, outside the guest's isolate, and the guest sees
+// none of them: not in env, not on the stub, not in what comes back (their
+// values are masked in the response's headers and body).
+//
+// Every call, allowed or refused, is reported to the ledger like an
+// outbound request (the first one makes the shim tell the gateway the
+// guest may have reached the network) and recorded with the capability's
+// name. Calls leave through env.CAPABILITY_NETWORK where the runtime has it
+// (the local workerd: a network service that reaches only the configured
+// services' addresses, which no guest can reach), else through the shim's
+// own fetch (on Cloudflare).
+
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { arrive, countCall } from "./ledger.js";
+import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
+
+// An answer with a Content-Length up to this many bytes is read whole and
+// masked at once, which costs less than a stream through a transform.
+const READ_WHOLE = 64 << 10;
+
+// Request headers a call does not pass on: the connection's own, and any
+// the runtime adds to a request between Workers.
+const DROPPED = /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*)$/i;
+
+export class Capability extends WorkerEntrypoint {
+  async fetch(request) {
+    const { key, name, url: base, methods, maxCalls } = this.ctx.props;
+    const placed = place(request.url, base);
+    const record = await arrive(key, request.method, placed.shown, name);
+    if (record === null) throw new Error(`capability ${name}: refused: its execution has ended`);
+    let why = placed.why ?? null;
+    if (why === null && !methods.includes(request.method)) why = `method ${request.method} is not allowed (allowed: ${methods.join(", ")})`;
+    if (why === null && countCall(key, name) > maxCalls) why = `more than ${maxCalls} calls in one execution`;
+    if (why !== null) {
+      record.denied = true;
+      throw new Error(`capability ${name}: refused: ${why}`);
+    }
+    const response = await this.send(request, placed.url);
+    record.status = response.status;
+    return this.masked(response);
+  }
+
+  // send makes the call: the guest's headers and body, the configured
+  // headers over them, no redirect followed (a Location goes back to the
+  // guest, the headers stay here), within the per-call timeout.
+  async send(request, url) {
+    const { name, headers, timeoutMs } = this.ctx.props;
+    const out = new Headers();
+    for (const [h, v] of request.headers) {
+      if (!DROPPED.test(h)) out.set(h, v);
+    }
+    for (const [h, v] of Object.entries(headers ?? {})) out.set(h, v);
+    const init = { method: request.method, headers: out, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
+    if (request.method !== "GET" && request.method !== "HEAD") init.body = request.body;
+    const network = this.env.CAPABILITY_NETWORK ?? { fetch: (r) => fetch(r) };
+    try {
+      return await network.fetch(new Request(url, init));
+    } catch (err) {
+      const message = err?.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : String(err?.message ?? err);
+      throw new Error(`capability ${name}: call failed: ${maskText(message, this.secrets())}`);
+    }
+  }
+
+  // masked is the service's response as the guest gets it: every
+  // configured value masked in its headers and body.
+  async masked(response) {
+    const secrets = this.secrets();
+    const headers = maskHeaders(response.headers, secrets);
+    headers.delete("content-length"); // the body's length may change
+    const length = Number(response.headers.get("content-length") ?? NaN);
+    let body;
+    if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
+      body = maskBytes(new Uint8Array(await response.arrayBuffer()), secrets);
+    } else {
+      body = maskBody(response.body, secrets);
+    }
+    return new Response(body, { status: response.status, statusText: response.statusText, headers });
+  }
+
+  // secrets are the values the guest must not see: the configured header
+  // values and the environment variables spliced into them.
+  secrets() {
+    const { headers, mask } = this.ctx.props;
+    return [...Object.values(headers ?? {}), ...(mask ?? [])];
+  }
+}
