@@ -60,20 +60,25 @@ func grantCapabilities(members map[string]json.RawMessage, job *execution.Job, c
 // calling key may use, by name.
 func handleCapabilities(caps Capabilities) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		caller := callerOf(r.Context()).name
-		list := []execution.CapabilityInfo{}
-		for _, name := range slices.Sorted(maps.Keys(caps)) {
-			c := caps[name]
-			if !usable(c, caller) {
-				continue
-			}
-			path := "/"
-			if u, err := url.Parse(c.URL); err == nil {
-				path = u.Path
-			}
-			list = append(list, execution.CapabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs})
-		}
-		encode(w, http.StatusOK, "application/json", execution.CapabilityList{Capabilities: list})
+		encode(w, http.StatusOK, "application/json", caps.list(callerOf(r.Context()).name))
 		return nil
 	}
+}
+
+// list describes, by name, the capabilities the API key named caller may
+// use: methods, base path and bounds, never headers or host.
+func (caps Capabilities) list(caller string) execution.CapabilityList {
+	list := []execution.CapabilityInfo{}
+	for _, name := range slices.Sorted(maps.Keys(caps)) {
+		c := caps[name]
+		if !usable(c, caller) {
+			continue
+		}
+		path := "/"
+		if u, err := url.Parse(c.URL); err == nil {
+			path = u.Path
+		}
+		list = append(list, execution.CapabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs})
+	}
+	return execution.CapabilityList{Capabilities: list}
 }

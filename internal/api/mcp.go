@@ -16,17 +16,25 @@ import (
 // may be: the JSON-RPC envelope around the tool's arguments.
 const mcpHeadroom = 64 << 10
 
-// newMCP returns the /mcp handler. Its execute tool runs each call through
+// newMCP returns the /mcp handler; it offers list_capabilities when the
+// gateway has capabilities. Its execute tool runs each call through
 // execute, the handler of POST /execute behind its rate and concurrency
 // limits, in process: an MCP execution is validated, limited, counted and
 // answered exactly as one posted to /execute, and only executions count
 // against a key's quota (not initialize, tools/list or a session's stream).
 func newMCP(opts Options, execute http.Handler) http.Handler {
+	var list func(*http.Request) execution.CapabilityList
+	if len(opts.Capabilities) > 0 {
+		list = func(r *http.Request) execution.CapabilityList {
+			return opts.Capabilities.list(callerOf(r.Context()).name)
+		}
+	}
 	return mcp.New(mcp.Options{
 		Execute:         runInProcess(execute),
 		Caller:          func(r *http.Request) string { return callerOf(r.Context()).name },
 		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
 		KeysRequired:    opts.Keys.Len() > 0,
+		Capabilities:    list,
 	})
 }
 

@@ -56,6 +56,9 @@ type Options struct {
 	// a reverse proxy on the same host may forward any Host: a rebound page
 	// has no key.
 	KeysRequired bool
+	// Capabilities lists the capabilities the caller of r may use (GET
+	// /capabilities); nil (no capabilities configured): no list_capabilities tool.
+	Capabilities func(r *http.Request) execution.CapabilityList
 }
 
 // DefaultSessionTimeout is how long a session may stay idle by default.
@@ -92,8 +95,9 @@ func New(opts Options) http.Handler {
 // addTools registers the server's tools.
 func addTools(server *sdk.Server, opts Options) {
 	server.AddTool(executeTool(), executeHandler(opts.Execute))
-	// list_capabilities (issue 17) goes here once capabilities exist, and
-	// the execute tool's input schema then gains their field.
+	if opts.Capabilities != nil {
+		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts.Capabilities))
+	}
 }
 
 // requestExtra is the TokenInfo.Extra key of the HTTP request.
