@@ -3,9 +3,12 @@ package webhook
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -56,6 +59,9 @@ type Options struct {
 	Resolver Resolver
 	// UserAgent is sent as User-Agent.
 	UserAgent string
+	// TLSConfig, if set, replaces the default TLS settings, e.g. to trust
+	// an internal receiver's certificate authority.
+	TLSConfig *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -97,12 +103,38 @@ type Delivery struct {
 	OnAttempt func(Attempt)
 }
 
-// Attempt is one POST of a delivery, as kept in the execution record.
+// Attempt is one POST of a delivery, as kept in the execution record. In
+// JSON: {"at", "status" (absent without an HTTP answer), "error" (absent
+// on success), "durationMs"}.
 type Attempt struct {
-	At       time.Time     `json:"at"`
-	Status   int           `json:"status,omitempty"` // 0: no HTTP answer
-	Error    string        `json:"error,omitempty"`  // why it failed, if it did
-	Duration time.Duration `json:"duration"`         // nanoseconds in JSON
+	At       time.Time
+	Status   int    // 0: no HTTP answer
+	Error    string // why it failed, if it did
+	Duration time.Duration
+}
+
+type attemptJSON struct {
+	At         time.Time `json:"at"`
+	Status     int       `json:"status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	DurationMs float64   `json:"durationMs"`
+}
+
+// MarshalJSON writes the duration in milliseconds, to the microsecond.
+func (a Attempt) MarshalJSON() ([]byte, error) {
+	ms := float64(a.Duration.Round(time.Microsecond)) / float64(time.Millisecond)
+	return json.Marshal(attemptJSON{a.At, a.Status, a.Error, ms})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	var j attemptJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	d := time.Duration(math.Round(j.DurationMs * float64(time.Millisecond)))
+	*a = Attempt{At: j.At, Status: j.Status, Error: j.Error, Duration: d}
+	return nil
 }
 
 // Result is how a delivery ended.
@@ -141,6 +173,7 @@ func New(opts Options) *Deliverer {
 		MaxIdleConns:        opts.MaxInFlight,
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: opts.Timeout,
+		TLSClientConfig:     opts.TLSConfig,
 	}
 	d.client = &http.Client{
 		Transport: transport,

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -296,5 +297,50 @@ func TestDeliverBoundedTime(t *testing.T) {
 				t.Errorf("first attempt = %+v, want an error with %q", a, tt.want)
 			}
 		})
+	}
+}
+
+func TestDeliverHTTPS(t *testing.T) {
+	t.Parallel()
+	var verifyErr error
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		verifyErr = webhook.Verify(secret, r.Header.Get(webhook.Header), b, time.Now(), 0)
+	}))
+	t.Cleanup(srv.Close)
+	trusting := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	res := fast(t, webhook.Options{TLSConfig: trusting}).Deliver(t.Context(), webhook.Delivery{URL: srv.URL, Body: body, Secret: secret})
+	if !res.Delivered || verifyErr != nil {
+		t.Errorf("Deliver(https) = %+v, receiver Verify() = %v; want delivered and verified", res, verifyErr)
+	}
+	// Without trusting the test CA the certificate is refused, and retried
+	// until the bound like any connection failure.
+	res = fast(t, webhook.Options{MaxRetryTime: 300 * time.Millisecond}).Deliver(t.Context(), webhook.Delivery{URL: srv.URL, Body: body, Secret: secret})
+	if res.Delivered || len(res.Attempts) == 0 || !strings.Contains(res.Attempts[0].Error, "certificate") {
+		t.Errorf("Deliver(https, untrusted) = %+v, want a certificate error", res)
+	}
+}
+
+func TestAttemptJSON(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		a    webhook.Attempt
+		want string
+	}{
+		{webhook.Attempt{At: at, Status: 200, Duration: 1500 * time.Microsecond},
+			`{"at":"2026-11-27T08:00:00Z","status":200,"durationMs":1.5}`},
+		{webhook.Attempt{At: at, Error: "no answer within 10s", Duration: 10 * time.Second},
+			`{"at":"2026-11-27T08:00:00Z","error":"no answer within 10s","durationMs":10000}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(tt.a)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tt.a, b, err, tt.want)
+		}
+		var back webhook.Attempt
+		if err := json.Unmarshal(b, &back); err != nil || back != tt.a {
+			t.Errorf("json.Unmarshal(%s) = %+v, %v; want %+v", b, back, err, tt.a)
+		}
 	}
 }
