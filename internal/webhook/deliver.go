@@ -209,7 +209,7 @@ func (d *Deliverer) Deliver(ctx context.Context, dl Delivery) Result {
 	defer context.AfterFunc(d.soft, cancelWait)()
 	for n := 1; ; n++ {
 		if d.soft.Err() != nil || ctx.Err() != nil {
-			res.Reason = fmt.Sprintf("not delivered after %d attempts: %s", n-1, d.stopReason(ctx))
+			res.Reason = notDelivered(n-1, d.stopReason(ctx))
 			return res
 		}
 		a, v, retryAfter := d.attempt(ctx, u, dl, n)
@@ -226,7 +226,7 @@ func (d *Deliverer) Deliver(ctx context.Context, dl Delivery) Result {
 			return res
 		}
 		if reason := d.waitRetry(waitCtx, n, retryAfter, deadline); reason != "" {
-			res.Reason = fmt.Sprintf("not delivered after %d attempts: %s", n, reason)
+			res.Reason = notDelivered(n, reason)
 			return res
 		}
 	}
@@ -276,6 +276,14 @@ func (d *Deliverer) stopReason(ctx context.Context) string {
 	default:
 		return "stopped: " + context.Cause(ctx).Error()
 	}
+}
+
+func notDelivered(attempts int, reason string) string {
+	plural := "s"
+	if attempts == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("not delivered after %d attempt%s: %s", attempts, plural, reason)
 }
 
 func validID(id string) bool {
