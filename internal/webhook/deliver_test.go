@@ -285,8 +285,13 @@ func TestDeliverBoundedTime(t *testing.T) {
 			d := fast(t, webhook.Options{MaxRetryTime: bound, Timeout: 300 * time.Millisecond,
 				Backoff: backoff.Policy{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}})
 			start := time.Now()
-			res := d.Deliver(t.Context(), webhook.Delivery{URL: tt.url, Body: body, Secret: secret})
+			res := d.Deliver(t.Context(), webhook.Delivery{URL: tt.url + "/cb?token=SECRET-TOKEN", Body: body, Secret: secret})
 			took := time.Since(start)
+			for _, a := range res.Attempts {
+				if strings.Contains(a.Error, "SECRET-TOKEN") {
+					t.Errorf("attempt error %q repeats the URL's query", a.Error)
+				}
+			}
 			if res.Delivered || len(res.Attempts) < 2 || !strings.Contains(res.Reason, "retry time") {
 				t.Fatalf("Deliver() = %+v, want several attempts, then the retry time spent", res)
 			}
