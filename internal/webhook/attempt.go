@@ -1,0 +1,117 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// verdict is what an attempt's outcome means for the delivery.
+type verdict int
+
+const (
+	retry verdict = iota
+	delivered
+	giveUp
+)
+
+// attempt makes attempt number n of dl to u. It returns the attempt as
+// reported, what it means, and the receiver's Retry-After (-1 if none).
+func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (Attempt, verdict, time.Duration) {
+	start := time.Now()
+	a := Attempt{At: start.UTC()}
+	actx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u, bytes.NewReader(dl.Body))
+	if err != nil {
+		a.Error = "cannot build the request: " + urlErrorReason(err)
+		return a, giveUp, -1
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", d.opts.UserAgent)
+	req.Header.Set(Header, SignAll(append([][]byte{dl.Secret}, dl.PreviousSecrets...), start, dl.Body))
+	req.Header.Set(DeliveryHeader, dl.ID)
+	req.Header.Set(AttemptHeader, strconv.Itoa(n))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		a.Duration = time.Since(start)
+		v, reason := d.classifyError(ctx, actx, err)
+		a.Error = reason
+		return a, v, -1
+	}
+	// The answer is read, up to a cap, so the connection can be reused; it
+	// is never kept or logged.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
+	_ = resp.Body.Close()
+	a.Duration = time.Since(start)
+	a.Status = resp.StatusCode
+	v, reason := classifyStatus(resp.StatusCode)
+	a.Error = reason
+	retryAfter := time.Duration(-1)
+	if v == retry {
+		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return a, v, retryAfter
+}
+
+// classifyStatus says what a receiver's status means, and why if it is not
+// success.
+func classifyStatus(code int) (verdict, string) {
+	switch {
+	case code >= 200 && code < 300:
+		return delivered, ""
+	case code >= 300 && code < 400:
+		return giveUp, fmt.Sprintf("answered %d: redirects are not followed", code)
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		return retry, fmt.Sprintf("answered %d", code)
+	case code >= 400 && code < 500:
+		return giveUp, fmt.Sprintf("answered %d: a client error other than 408 or 429 is not retried", code)
+	default:
+		return giveUp, fmt.Sprintf("answered %d: not a final HTTP status", code)
+	}
+}
+
+// classifyError says what a failed request means. ctx is the delivery's,
+// actx the attempt's. The URL is left out of the reason: it may carry a
+// token in its query.
+func (d *Deliverer) classifyError(ctx, actx context.Context, err error) (verdict, string) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, ErrRefusedAddress):
+		return giveUp, err.Error()
+	case ctx.Err() != nil:
+		return giveUp, d.stopReason(ctx)
+	case actx.Err() != nil:
+		return retry, fmt.Sprintf("no answer within %s", d.opts.Timeout)
+	default:
+		return retry, err.Error()
+	}
+}
+
+// maxRetryAfter bounds a Retry-After in seconds before it is converted, so
+// that a huge number cannot overflow a Duration.
+const maxRetryAfter = 366 * 24 * 3600
+
+// parseRetryAfter reads a Retry-After value, seconds or an HTTP date, as a
+// wait from now; -1 if there is none or it cannot be read.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return -1
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return time.Duration(min(secs, maxRetryAfter)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return -1
+}

@@ -1,0 +1,68 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/dynamic-workers/gateway/internal/egress"
+)
+
+// MaxURLLength is the longest callback URL accepted.
+const MaxURLLength = 2048
+
+// ErrBadURL wraps every reason ValidateCallbackURL refuses a URL.
+var ErrBadURL = errors.New("invalid callback URL")
+
+// ValidateCallbackURL checks a callbackUrl when an execution is submitted,
+// so that the API can answer 422 at once instead of failing later: an
+// absolute http or https URL of at most MaxURLLength bytes, with a host, no
+// user name or password and no fragment. Unless allowPrivate is set, a host
+// that is spelled as a non-public address in any notation (127.0.0.1,
+// 2130706433, 0x7f.1, [::ffff:127.0.0.1], …) or a local name (localhost,
+// *.internal, a single label) is refused too. Names are not resolved here:
+// where a name leads is checked when each delivery connects.
+func ValidateCallbackURL(raw string, allowPrivate bool) error {
+	_, err := parseCallbackURL(raw, allowPrivate)
+	return err
+}
+
+func parseCallbackURL(raw string, allowPrivate bool) (*url.URL, error) {
+	if len(raw) > MaxURLLength {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadURL, MaxURLLength)
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, fmt.Errorf("%w: contains spaces or control characters", ErrBadURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBadURL, urlErrorReason(err))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%w: scheme must be http or https", ErrBadURL)
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("%w: must be absolute, with a host", ErrBadURL)
+	case u.User != nil:
+		return nil, fmt.Errorf("%w: must not carry a user name or password", ErrBadURL)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, fmt.Errorf("%w: must not have a fragment", ErrBadURL)
+	}
+	if !allowPrivate {
+		if err := egress.CheckHost(u.Hostname()); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+		}
+	}
+	return u, nil
+}
+
+// urlErrorReason drops the URL itself from a parse error, which may carry
+// a token in its query.
+func urlErrorReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "cannot be parsed"
+}
