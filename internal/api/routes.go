@@ -22,6 +22,14 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	m := opts.Metrics
 	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rateLimit(opts.Quota, m), concurrencyLimit(m)).
 		Method(http.MethodPost, "/execute", handle(handleExecute(backend, opts)))
+	if h := opts.History; h != nil {
+		keyed := r.With(authenticate(opts.Keys, opts.Quota, m))
+		keyed.With(rateLimit(opts.Quota, m)).Method(http.MethodPost, "/executions", handle(handleSubmit(h, opts)))
+		keyed.Method(http.MethodGet, "/executions", handle(handleList(h)))
+		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(h)))
+		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(h)))
+		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(h, opts)))
+	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
