@@ -305,4 +305,3 @@ func (b *broker) notify(id string) {
 		delete(b.waiting, id)
 	}
 }
-
