@@ -26,6 +26,7 @@ type ending struct {
 	owner  string
 	status store.Status
 	result *execution.Result
+	last   []store.Event // stored with the end: the result event
 }
 
 // enqueue hands w to the writer; it waits only when the writer is far
@@ -102,7 +103,7 @@ func (h *History) applyOne(ctx context.Context, w write) {
 		}
 		h.broker.notify(w.id)
 	case w.end != nil:
-		err := h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, time.Now())
+		err := h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, time.Now())
 		if err != nil {
 			h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: recording the end of the execution failed")
 			return
@@ -145,6 +146,7 @@ type recorder struct {
 	skipNext bool // a re-run: its start event is stored already
 	logs     []execution.Log
 	final    *execution.Result
+	last     []store.Event // the result event, stored with the end
 	// stopped is why the execution was stopped before its result; nil, or
 	// errCancelled, or a shutdown (the record is left running for Recover).
 	stopped error
@@ -194,7 +196,14 @@ func (r *recorder) store(ev execution.Event) {
 		return
 	}
 	r.seq++
-	r.h.enqueue(write{id: r.id, events: []store.Event{{Seq: r.seq, Type: ev.Type, Data: data}}})
+	stored := store.Event{Seq: r.seq, Type: ev.Type, Data: data}
+	if ev.Type == execution.EventResult {
+		// Stored with the end, in one transaction: a record has its
+		// result event exactly when it has finished.
+		r.last = []store.Event{stored}
+		return
+	}
+	r.h.enqueue(write{id: r.id, events: []store.Event{stored}})
 }
 
 func (r *recorder) close() {
@@ -209,7 +218,7 @@ func (r *recorder) end() {
 	if !r.created {
 		return
 	}
-	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final}
+	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last}
 	switch {
 	case r.final != nil:
 	case r.stopped == nil || r.stopped == errCancelled:

@@ -96,8 +96,14 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 		if err != nil {
 			return false, err
 		}
+		// A restart voids the events before it; with none there is
+		// nothing to void, and the re-run's start comes first.
+		having := ""
+		if ev.Type == execution.EventRestart {
+			having = " HAVING COUNT(*) > 0"
+		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO execution_events (execution_id, seq, type, data)
-			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM execution_events WHERE execution_id = ?`),
+			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM execution_events WHERE execution_id = ?`+having),
 			a.id, ev.Type, string(data), a.id)
 		if err != nil {
 			return false, err

@@ -250,6 +250,15 @@ type lastScanner struct {
 func (s lastScanner) Scan(dest ...any) error { return s.row.Scan(append(dest, s.last)...) }
 
 func (s *sqlStore) AppendEvents(ctx context.Context, id string, events []Event) error {
+	return s.insertEvents(ctx, s.db, id, events)
+}
+
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -263,7 +272,7 @@ func (s *sqlStore) AppendEvents(ctx context.Context, id string, events []Event) 
 		b.WriteString("(?, ?, ?, ?)")
 		args = append(args, id, ev.Seq, ev.Type, string(ev.Data))
 	}
-	_, err := s.db.ExecContext(ctx, s.q(b.String()), args...)
+	_, err := db.ExecContext(ctx, s.q(b.String()), args...)
 	return err
 }
 
@@ -287,7 +296,7 @@ func (s *sqlStore) Events(ctx context.Context, id string, after int64, limit int
 	return out, rows.Err()
 }
 
-func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, now time.Time) error {
+func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error {
 	var result any
 	if res != nil {
 		b, err := json.Marshal(res)
@@ -296,7 +305,12 @@ func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, 
 		}
 		result = string(b)
 	}
-	r, err := s.db.ExecContext(ctx, s.q(`UPDATE executions
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	r, err := tx.ExecContext(ctx, s.q(`UPDATE executions
 		SET status = ?, result = ?, finished_at = ?, request = NULL
 		WHERE id = ? AND owner = ? AND status = ?`),
 		status, result, now.UnixMicro(), id, owner, Running)
@@ -308,7 +322,10 @@ func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, 
 	} else if n == 0 {
 		return ErrNotOwner
 	}
-	return nil
+	if err := s.insertEvents(ctx, tx, id, last); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func (s *sqlStore) Cancel(ctx context.Context, caller, id string, now time.Time) (*Execution, error) {

@@ -119,9 +119,10 @@ type Store interface {
 	// Events returns up to limit events of id after event id after.
 	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
 	// Finish ends a running execution of owner with status (Finished or
-	// Cancelled) and result, and deletes its request. ErrNotOwner if it is
+	// Cancelled) and result, stores its last events (its result event) in
+	// the same transaction, and deletes its request. ErrNotOwner if it is
 	// not running under owner any more (another gateway recovered it).
-	Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, now time.Time) error
+	Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error
 	// Cancel cancels caller's execution id: a queued one at once (its
 	// record comes back Cancelled), a running one by asking its owner
 	// (CancelRequested). ErrNotFound, or ErrFinal if it had ended.

@@ -255,13 +255,20 @@ func testFinish(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	res := &execution.Result{ID: "ex_f", Success: true, Stdout: "hi", Logs: []execution.Log{{Level: "log", Stream: "stdout", Message: "hi", Time: t0}}, Outbound: []execution.Outgoing{}}
-	if err := s.Finish(t.Context(), "ex_f", "gw2", store.Finished, res, t0); !errors.Is(err, store.ErrNotOwner) {
+	last := []store.Event{{Seq: 1, Type: execution.EventResult, Data: json.RawMessage(`{"type":"result"}`)}}
+	if err := s.Finish(t.Context(), "ex_f", "gw2", store.Finished, res, last, t0); !errors.Is(err, store.ErrNotOwner) {
 		t.Errorf("Finish(another owner) = %v, want ErrNotOwner", err)
 	}
-	if err := s.Finish(t.Context(), "ex_f", "gw1", store.Finished, res, t0.Add(time.Minute)); err != nil {
+	if evs, _ := s.Events(t.Context(), "ex_f", 0, 10); len(evs) != 0 {
+		t.Errorf("events after a refused Finish = %v, want none", evs)
+	}
+	if err := s.Finish(t.Context(), "ex_f", "gw1", store.Finished, res, last, t0.Add(time.Minute)); err != nil {
 		t.Fatalf("Finish = %v", err)
 	}
-	if err := s.Finish(t.Context(), "ex_f", "gw1", store.Finished, res, t0); !errors.Is(err, store.ErrNotOwner) {
+	if evs, _ := s.Events(t.Context(), "ex_f", 0, 10); len(evs) != 1 || evs[0].Type != execution.EventResult {
+		t.Errorf("events after Finish = %v, want its result event", evs)
+	}
+	if err := s.Finish(t.Context(), "ex_f", "gw1", store.Finished, res, nil, t0); !errors.Is(err, store.ErrNotOwner) {
 		t.Errorf("Finish(twice) = %v, want ErrNotOwner", err)
 	}
 	got, err := s.Get(t.Context(), "a", "ex_f")
@@ -281,7 +288,7 @@ func testCancel(t *testing.T, s store.Store) {
 	create(t, s, store.Execution{ID: "ex_q", Caller: "a", Async: true, Request: []byte(`{}`)})
 	create(t, s, store.Execution{ID: "ex_r", Caller: "a", Status: store.Running, Owner: "gw1"})
 	create(t, s, store.Execution{ID: "ex_d", Caller: "a", Status: store.Running, Owner: "gw1"})
-	if err := s.Finish(ctx, "ex_d", "gw1", store.Finished, &execution.Result{ID: "ex_d"}, t0); err != nil {
+	if err := s.Finish(ctx, "ex_d", "gw1", store.Finished, &execution.Result{ID: "ex_d"}, nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Cancel(ctx, "b", "ex_q", t0); !errors.Is(err, store.ErrNotFound) {
@@ -397,7 +404,7 @@ func testPurge(t *testing.T, s store.Store) {
 	for i, id := range []string{"ex_old", "ex_new"} {
 		create(t, s, store.Execution{ID: id, Caller: "a", Status: store.Running, Owner: "gw"})
 		_ = s.AppendEvents(ctx, id, []store.Event{{Seq: 1, Type: "start", Data: json.RawMessage(`{}`)}})
-		if err := s.Finish(ctx, id, "gw", store.Finished, &execution.Result{ID: id}, t0.Add(time.Duration(i)*time.Hour)); err != nil {
+		if err := s.Finish(ctx, id, "gw", store.Finished, &execution.Result{ID: id}, nil, t0.Add(time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
