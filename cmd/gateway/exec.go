@@ -63,7 +63,7 @@ type execOptions struct {
 	language      string
 	json          bool
 	file          string
-	allowOutbound bool // --allow-outbound was given
+	allowOutbound bool   // --allow-outbound was given
 	async         bool   // --async: queue it, print its id
 	callback      string // --callback-url, with --async
 	follow        string // --follow ID: print a queued execution's events
