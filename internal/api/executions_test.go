@@ -40,8 +40,14 @@ type historyGateway struct {
 
 func newHistoryGateway(t *testing.T, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
+	return newHistoryGatewayAt(t, filepath.Join(t.TempDir(), "executions.db"), opts)
+}
+
+// newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
+func newHistoryGatewayAt(t *testing.T, path string, opts api.HistoryOptions) *historyGateway {
+	t.Helper()
 	gatewayURL(t) // starts the shared runtime
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
+	st, err := store.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
