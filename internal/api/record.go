@@ -63,7 +63,7 @@ func (h *History) writer() {
 // it, and returns the writes to apply.
 func (h *History) batch(w write) []write {
 	out := []write{w}
-	for len(out) < 64 {
+	for len(out) < 256 {
 		select {
 		case next := <-h.writes:
 			last := &out[len(out)-1]
@@ -80,44 +80,79 @@ func (h *History) batch(w write) []write {
 	return out
 }
 
+// apply stores a batch of writes in one transaction; if that fails, one by
+// one, so that one bad write loses only itself.
 func (h *History) apply(ws []write) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	batch := make([]store.Write, 0, len(ws))
 	for _, w := range ws {
-		h.applyOne(ctx, w)
+		if w.done == nil {
+			batch = append(batch, w.change())
+		}
+	}
+	outcomes, err := h.store.Apply(ctx, batch)
+	if err != nil {
+		h.log.Error().Err(err).Int("writes", len(batch)).Msg("storage: a batch of writes failed; writing them one by one")
+	}
+	i := 0
+	for _, w := range ws {
 		if w.done != nil {
 			close(w.done)
+			continue
 		}
+		if err != nil {
+			h.applyOne(ctx, w)
+		} else {
+			h.applied(ctx, w, outcomes[i])
+		}
+		i++
+	}
+}
+
+// change is w as a store write.
+func (w write) change() store.Write {
+	c := store.Write{Create: w.create, ID: w.id, Events: w.events}
+	if w.end != nil {
+		c.Events = w.end.last
+		c.Finish = &store.Ending{Owner: w.end.owner, Status: w.end.status, Result: w.end.result, At: time.Now()}
+	}
+	return c
+}
+
+// applied reports a write that Apply made (or refused with err): event
+// streams are told, and an end goes to the Finished hook.
+func (h *History) applied(ctx context.Context, w write, err error) {
+	id := w.id
+	if w.create != nil {
+		id = w.create.ID
+	}
+	if err != nil {
+		h.log.Error().Err(err).Str("execution_id", id).Msg("storage: a write was refused")
+		return
+	}
+	h.broker.notify(id)
+	if w.end != nil && h.opts.Finished != nil {
+		e, err := h.store.Get(ctx, w.caller, w.id)
+		if err != nil {
+			h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: reading the finished record failed")
+			return
+		}
+		h.ended(e)
 	}
 }
 
 func (h *History) applyOne(ctx context.Context, w write) {
+	var err error
 	switch {
 	case w.create != nil:
-		if err := h.store.Create(ctx, w.create); err != nil {
-			h.log.Error().Err(err).Str("execution_id", w.create.ID).Msg("storage: recording the execution failed")
-		}
-	case len(w.events) > 0:
-		if err := h.store.AppendEvents(ctx, w.id, w.events); err != nil {
-			h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: recording events failed")
-		}
-		h.broker.notify(w.id)
+		err = h.store.Create(ctx, w.create)
 	case w.end != nil:
-		err := h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, time.Now())
-		if err != nil {
-			h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: recording the end of the execution failed")
-			return
-		}
-		h.broker.notify(w.id)
-		if h.opts.Finished != nil {
-			e, err := h.store.Get(ctx, w.caller, w.id)
-			if err != nil {
-				h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: reading the finished record failed")
-				return
-			}
-			h.ended(e)
-		}
+		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, time.Now())
+	default:
+		err = h.store.AppendEvents(ctx, w.id, w.events)
 	}
+	h.applied(ctx, w, err)
 }
 
 // flush waits until every write queued before it has been applied.

@@ -118,21 +118,11 @@ func nullString(b []byte) any {
 }
 
 func (s *sqlStore) Create(ctx context.Context, e *Execution) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO executions (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, FALSE, ?, ?, NULL)`),
-		e.ID, e.Caller, e.Status, e.Async, e.Outbound, nullString(e.Request), e.CallbackURL,
-		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt))
-	if err != nil && isUniqueViolation(err) {
-		return ErrExists
+	created, err := s.createIn(ctx, s.db, e)
+	if err == nil && !created {
+		err = ErrExists
 	}
 	return err
-}
-
-// isUniqueViolation reports whether err is a duplicate key (SQLite's and
-// PostgreSQL's messages both say "unique"/"UNIQUE").
-func isUniqueViolation(err error) bool {
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "unique") || strings.Contains(msg, "duplicate key")
 }
 
 func (s *sqlStore) Get(ctx context.Context, caller, id string) (*Execution, error) {
@@ -297,33 +287,17 @@ func (s *sqlStore) Events(ctx context.Context, id string, after int64, limit int
 }
 
 func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error {
-	var result any
-	if res != nil {
-		b, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		result = string(b)
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, s.q(`UPDATE executions
-		SET status = ?, result = ?, finished_at = ?, request = NULL
-		WHERE id = ? AND owner = ? AND status = ?`),
-		status, result, now.UnixMicro(), id, owner, Running)
+	owned, err := s.finishIn(ctx, tx, id, &Ending{Owner: owner, Status: status, Result: res, At: now}, last)
 	if err != nil {
 		return err
 	}
-	if n, err := r.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	if !owned {
 		return ErrNotOwner
-	}
-	if err := s.insertEvents(ctx, tx, id, last); err != nil {
-		return err
 	}
 	return tx.Commit()
 }

@@ -79,6 +79,23 @@ type Event struct {
 	Data json.RawMessage
 }
 
+// Write is one change for Apply: a new record (Create), or events of
+// record ID, stored with its end if Finish is set.
+type Write struct {
+	Create *Execution
+	ID     string
+	Events []Event
+	Finish *Ending
+}
+
+// Ending is how a running execution ended (see Store.Finish).
+type Ending struct {
+	Owner  string
+	Status Status
+	Result *execution.Result
+	At     time.Time
+}
+
 // Query selects a caller's records for List.
 type Query struct {
 	Status Status // empty: any
@@ -141,6 +158,12 @@ type Store interface {
 	// again (a restart event tells its stream); any other is finished with
 	// a runtime_crashed result.
 	Recover(ctx context.Context, now time.Time) (Recovered, error)
+	// Apply makes writes in order in one transaction (one commit for many
+	// small writes). errs[i] is the outcome of writes[i]: ErrExists for a
+	// Create of an id that exists, ErrNotOwner for a refused Finish (whose
+	// events are then not stored). err is a failure of the whole: nothing
+	// was written.
+	Apply(ctx context.Context, writes []Write) (errs []error, err error)
 	// Purge deletes records (and their events) that ended before t.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Close closes the store.

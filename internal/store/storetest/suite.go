@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"Cancel", testCancel},
 		{"Recover", testRecover},
 		{"Purge", testPurge},
+		{"Apply", testApply},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -423,5 +424,44 @@ func testPurge(t *testing.T, s store.Store) {
 		if _, err := s.Get(ctx, "a", id); err != nil {
 			t.Errorf("Get(%s) after Purge = %v, want kept", id, err)
 		}
+	}
+}
+
+// testApply makes many writes in one Apply: each has its own outcome, and a
+// refused one leaves the others written.
+func testApply(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	create(t, s, store.Execution{ID: "ex_old", Caller: "a"})
+	ev := func(seq int64, typ string) store.Event {
+		return store.Event{Seq: seq, Type: typ, Data: json.RawMessage(fmt.Sprintf(`{"type":%q}`, typ))}
+	}
+	res := &execution.Result{ID: "ex_new", Success: true}
+	errs, err := s.Apply(ctx, []store.Write{
+		{Create: &store.Execution{ID: "ex_new", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0}},
+		{Create: &store.Execution{ID: "ex_old", Caller: "b", Status: store.Running, Owner: "gw", CreatedAt: t0}},
+		{ID: "ex_new", Events: []store.Event{ev(1, "start"), ev(2, "log")}},
+		{ID: "ex_old", Events: []store.Event{ev(1, "result")}, Finish: &store.Ending{Owner: "gw", Status: store.Finished, At: t0}},
+		{ID: "ex_new", Events: []store.Event{ev(3, "result")}, Finish: &store.Ending{Owner: "gw", Status: store.Finished, Result: res, At: t0}},
+	})
+	if err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	want := []error{nil, store.ErrExists, nil, store.ErrNotOwner, nil}
+	for i := range want {
+		if !errors.Is(errs[i], want[i]) {
+			t.Errorf("Apply outcome %d = %v, want %v", i, errs[i], want[i])
+		}
+	}
+	if e, err := s.Get(ctx, "a", "ex_new"); err != nil || e.Status != store.Finished || e.Result == nil || !e.Result.Success {
+		t.Errorf("ex_new after Apply = %+v, %v; want finished with its result", e, err)
+	}
+	if evs, _ := s.Events(ctx, "ex_new", 0, 10); len(evs) != 3 {
+		t.Errorf("ex_new events = %v, want 3", evs)
+	}
+	if evs, _ := s.Events(ctx, "ex_old", 0, 10); len(evs) != 0 {
+		t.Errorf("ex_old events = %v, want none (its Finish was refused)", evs)
+	}
+	if e, _ := s.Get(ctx, "a", "ex_old"); e.Status != store.Queued {
+		t.Errorf("ex_old = %s, want still queued", e.Status)
 	}
 }
