@@ -112,6 +112,7 @@ func (h *History) start(log zerolog.Logger, run *runner) {
 	}
 	go h.writer()
 	h.maintain(ctx)
+	h.purge(ctx)
 	h.bg.Go(func() { h.leaseLoop(ctx) })
 	for range h.opts.Workers {
 		h.bg.Go(func() { h.work(ctx, run) })
