@@ -84,7 +84,7 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 	}
 	col.ts = ts
 	final, err := h.execute(ctx, run, job, col, rec)
-	if cause := context.Cause(ctx); ctx.Err() != nil {
+	if cause := context.Cause(ctx); final == nil && ctx.Err() != nil {
 		rec.stopped = cause
 		log.Info().Err(cause).Msg("queued execution stopped")
 		return
