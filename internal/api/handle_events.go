@@ -143,7 +143,7 @@ func (s *eventStream) send(ev store.Event) error {
 }
 
 func (s *eventStream) comment() error {
-	if err := s.write([]byte(": keep-alive\n\n")); err != nil {
+	if err := s.write([]byte(": heartbeat\n\n")); err != nil {
 		return err
 	}
 	return s.flush()

@@ -104,6 +104,9 @@ func (h *History) Owner() string { return h.owner }
 // start takes the lease, recovers what a previous process left and starts
 // the writer, the lease loop and the workers.
 func (h *History) start(log zerolog.Logger, run *runner) {
+	if h.cancel != nil {
+		return // started by an earlier NewHandler
+	}
 	h.log = log
 	ctx, cancel := context.WithCancelCause(context.Background())
 	h.cancel = cancel
