@@ -1,8 +1,11 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -19,6 +22,12 @@ import (
 
 // historyGateway serves with execution records on a fresh SQLite file.
 func historyGateway(t *testing.T, opts api.HistoryOptions) (*client.Client, *api.History) {
+	url, h := historyServer(t, opts)
+	return client.New(url), h
+}
+
+// historyServer is historyGateway's server: its URL and History.
+func historyServer(t *testing.T, opts api.HistoryOptions) (string, *api.History) {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
 	if err != nil {
@@ -35,7 +44,7 @@ func historyGateway(t *testing.T, opts api.HistoryOptions) (*client.Client, *api
 		_ = h.Close(ctx)
 		st.Close()
 	})
-	return client.New(srv.URL), h
+	return srv.URL, h
 }
 
 // TestSubmitFollow submits an execution, follows its events to the end,
@@ -117,5 +126,72 @@ func TestSubmitQueueFull(t *testing.T) {
 	rec, err := c.Cancel(t.Context(), acc.ID)
 	if err != nil || rec.Status != execution.StatusCancelled {
 		t.Errorf("Cancel(queued) = %+v, %v; want cancelled", rec, err)
+	}
+}
+
+// cutTransport cuts the body of the first event stream it carries after
+// lines lines, as a dropped connection would.
+type cutTransport struct {
+	lines int
+	cut   bool
+}
+
+func (c *cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || c.cut || !strings.HasSuffix(req.URL.Path, "/events") {
+		return resp, err
+	}
+	c.cut = true
+	resp.Body = &cutBody{r: bufio.NewReader(resp.Body), c: resp.Body, left: c.lines}
+	return resp, nil
+}
+
+type cutBody struct {
+	r    *bufio.Reader
+	c    io.Closer
+	left int
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	line, err := b.r.ReadBytes('\n')
+	if len(line) > 0 {
+		b.left--
+	}
+	return copy(p, line), err // lines are far shorter than p
+}
+
+func (b *cutBody) Close() error { return b.c.Close() }
+
+// TestFollowResumes cuts Follow's first connection after 3 events: it
+// reconnects after the last event read, and every event comes once.
+func TestFollowResumes(t *testing.T) {
+	base, _ := historyServer(t, api.HistoryOptions{Workers: 1})
+	c := client.New(base)
+	acc, err := c.Submit(t.Context(), &execution.Submission{Request: execution.Request{Code: `export default { async fetch() {
+  for (let i = 0; i < 8; i++) { console.log("n" + i); await new Promise((r) => setTimeout(r, 10)); }
+  return new Response("end");
+} }`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutting := client.New(base, client.WithHTTPClient(&http.Client{Transport: &cutTransport{lines: 3}}))
+	var ids []int64
+	for ev, err := range cutting.Follow(t.Context(), acc.ID, 0) {
+		if err != nil {
+			t.Fatalf("Follow: %v", err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if len(ids) != 10 {
+		t.Fatalf("Follow ids = %v, want 1…10", ids)
+	}
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Errorf("Follow ids = %v, want 1…10 once each", ids)
+			break
+		}
 	}
 }

@@ -44,29 +44,8 @@ func TestTwoGatewaysOnePostgres(t *testing.T) {
 		t.Fatalf("PostgreSQL for the two-gateway test: %v", err)
 	}
 	gatewayURL(t)
-	url := pg.NewDatabase(t)
 	backend := &countingBackend{Backend: shared.backend, runs: map[string]int{}}
-	key, entry := apitest.NewKey(t, "ci")
-	var gws []*historyGateway
-	for range 2 {
-		st, err := store.Open(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := api.NewHistory(st, api.HistoryOptions{Workers: 2, Poll: 20 * time.Millisecond})
-		o := apitest.Options()
-		o.Keys = auth.NewKeyring([]auth.Key{entry})
-		o.History = h
-		srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, o))
-		t.Cleanup(func() {
-			srv.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = h.Close(ctx)
-			st.Close()
-		})
-		gws = append(gws, &historyGateway{url: srv.URL, history: h, store: st, alice: key})
-	}
+	gws, key := pgGateways(t, pg, backend)
 	const n = 40
 	var ids []string
 	for i := range n {
@@ -114,6 +93,62 @@ func TestTwoGatewaysOnePostgres(t *testing.T) {
 	}
 	if ranOn[gws[0].history.Owner()] == 0 || ranOn[gws[1].history.Owner()] == 0 {
 		t.Errorf("executions ran per gateway: %v; want both to have run some", ranOn)
+	}
+}
+
+// pgGateways starts two gateways with records on one new database of pg,
+// on backend, with one API key for both.
+func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend) ([]*historyGateway, string) {
+	t.Helper()
+	gatewayURL(t)
+	url := pg.NewDatabase(t)
+	key, entry := apitest.NewKey(t, "ci")
+	var gws []*historyGateway
+	for range 2 {
+		st, err := store.Open(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := api.NewHistory(st, api.HistoryOptions{Workers: 2, Poll: 20 * time.Millisecond})
+		o := apitest.Options()
+		o.Keys = auth.NewKeyring([]auth.Key{entry})
+		o.History = h
+		srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, o))
+		t.Cleanup(func() {
+			srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = h.Close(ctx)
+			st.Close()
+		})
+		gws = append(gws, &historyGateway{url: srv.URL, history: h, store: st, alice: key})
+	}
+	return gws, key
+}
+
+// TestFollowAcrossGateways follows, through one gateway, an execution that
+// runs on the other (PostgreSQL): its events arrive live, by polling, all
+// of them once.
+func TestFollowAcrossGateways(t *testing.T) {
+	pg, err := storetest.SharedPostgres()
+	if err != nil {
+		t.Fatalf("PostgreSQL for the test: %v", err)
+	}
+	gatewayURL(t)
+	gws, key := pgGateways(t, pg, shared.backend)
+	gws[1].history.Drain() // only the first runs it
+	id := gws[0].submit(t, key, map[string]any{"code": guest(`
+for (let i = 0; i < 10; i++) { console.log("x" + i); await new Promise((r) => setTimeout(r, 30)); }`)})
+	events := gws[1].openEvents(t, key, id, "text/event-stream", "")
+	defer events.Close()
+	got := readEvents(t, events, true, 0)
+	if len(got) != 12 || got[0].typ != execution.EventStart || got[11].typ != execution.EventResult {
+		t.Fatalf("events through the other gateway = %v, want start, 10 logs, result", got)
+	}
+	for i, ev := range got {
+		if ev.id != int64(i+1) {
+			t.Errorf("event %d has id %d, want %d", i, ev.id, i+1)
+		}
 	}
 }
 
