@@ -32,6 +32,8 @@ func openHistory(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 		Workers:   cfg.Storage.Workers,
 		MaxQueued: cfg.Storage.MaxQueued,
 		Retention: cfg.Storage.Retention,
+		// Finished: webhook delivery (internal/webhook) plugs in here; it
+		// gets every record that reaches finished or cancelled.
 	})
 	return h, st, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ var migrations embed.FS
 type sqlStore struct {
 	db       *sql.DB
 	postgres bool
+	lock     io.Closer // SQLite: the file's lock
 }
 
 // migrate applies the embedded migrations of dir.
@@ -386,4 +388,10 @@ func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
 	return int(n), err
 }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
+}

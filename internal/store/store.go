@@ -179,6 +179,7 @@ var (
 	ErrNoLease   = errors.New("the lease was lost")
 	ErrBadCursor = errors.New("invalid cursor")
 	ErrExists    = errors.New("an execution with this id exists")
+	ErrInUse     = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
 )
 
 // Open opens the store at location: a postgres:// or postgresql:// URL, or

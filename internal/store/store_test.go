@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,4 +71,23 @@ func TestSQLiteReopen(t *testing.T) {
 	if err != nil || len(got.Requeued) != 1 || got.Requeued[0] != "ex_1" {
 		t.Errorf("Recover after reopen = %+v, %v; want ex_1 requeued", got, err)
 	}
+}
+
+// TestSQLiteOneGateway checks that a second store on a file in use is
+// refused, and that closing the first frees it.
+func TestSQLiteOneGateway(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "executions.db")
+	first, err := store.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Open(t.Context(), path); !errors.Is(err, store.ErrInUse) {
+		t.Errorf("Open(a file in use) = %v, want ErrInUse", err)
+	}
+	first.Close()
+	second, err := store.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open after Close = %v", err)
+	}
+	second.Close()
 }
