@@ -374,3 +374,18 @@ func (g *historyGateway) openEvents(t *testing.T, key, id, accept, resume string
 	}
 	return resp.Body
 }
+
+// TestSubmitTypeScript runs queued TypeScript, and one that does not parse:
+// both end as POST /execute would end them.
+func TestSubmitTypeScript(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	ok := g.submit(t, g.alice, map[string]any{"language": "typescript",
+		"code": `const n: number = 6 * 7; export default { fetch(): Response { console.log(String(n)); return new Response("ts"); } }`})
+	bad := g.submit(t, g.alice, map[string]any{"language": "typescript", "code": `export default { fetch( { `})
+	if rec := g.await(t, g.alice, ok, execution.StatusFinished); rec.Result == nil || !rec.Result.Success || rec.Result.Stdout != "42" {
+		t.Errorf("TypeScript record = %+v, want success printing 42", rec.Result)
+	}
+	if rec := g.await(t, g.alice, bad, execution.StatusFinished); rec.Result == nil || rec.Result.Error == nil || rec.Result.Error.Code != execution.CodeSyntaxError {
+		t.Errorf("unparsable TypeScript record = %+v, want syntax_error", rec.Result)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/backoff"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // runner is what a worker runs queued executions with: the backend and
@@ -71,7 +72,11 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 		return
 	}
 	col := newCollector(job, run.opts.Limits.MaxLogLineBytes, run.opts.Limits.MaxLogBytes)
-	ts, syntax, err := transpileIfNeeded(job)
+	ts, syntax, err := transpileWaiting(ctx, job)
+	if ctx.Err() != nil {
+		rec.stopped = context.Cause(ctx)
+		return
+	}
 	if err != nil || syntax != nil {
 		if syntax == nil {
 			syntax = &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway could not prepare the execution"}}
@@ -101,6 +106,21 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 	}
 	audit(&log, job, codeHash(job), final, col.lines)
 	observe(run.opts.Metrics, final, col.bytes)
+}
+
+// transpileWaiting is transpileIfNeeded, waiting (with backoff) while the
+// transpiler is busy rather than failing: a queued execution can wait.
+func transpileWaiting(ctx context.Context, job *execution.Job) (*transpile.Output, *execution.Result, error) {
+	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	for attempt := 0; ; attempt++ {
+		ts, syntax, err := transpileIfNeeded(job)
+		if !errors.Is(err, execution.ErrUnavailable) {
+			return ts, syntax, err
+		}
+		if err := wait.Wait(ctx, attempt); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // execute runs job on the backend, waiting (with backoff) while no runtime
