@@ -17,7 +17,6 @@ type write struct {
 	id     string
 	events []store.Event
 	end    *ending
-	caller string
 	done   chan struct{} // closed once applied (for tests and Close)
 }
 
@@ -27,6 +26,10 @@ type ending struct {
 	status store.Status
 	result *execution.Result
 	last   []store.Event // stored with the end: the result event
+	// record is the execution's record as it was created or claimed; with
+	// the end applied, it is what the Finished hook gets.
+	record *store.Execution
+	at     time.Time // when it ended
 }
 
 // enqueue hands w to the writer; it waits only when the writer is far
@@ -104,7 +107,7 @@ func (h *History) apply(ws []write) {
 		if err != nil {
 			h.applyOne(ctx, w)
 		} else {
-			h.applied(ctx, w, outcomes[i])
+			h.applied(w, outcomes[i])
 		}
 		i++
 	}
@@ -115,14 +118,14 @@ func (w write) change() store.Write {
 	c := store.Write{Create: w.create, ID: w.id, Events: w.events}
 	if w.end != nil {
 		c.Events = w.end.last
-		c.Finish = &store.Ending{Owner: w.end.owner, Status: w.end.status, Result: w.end.result, At: time.Now()}
+		c.Finish = &store.Ending{Owner: w.end.owner, Status: w.end.status, Result: w.end.result, At: w.end.at}
 	}
 	return c
 }
 
 // applied reports a write that Apply made (or refused with err): event
 // streams are told, and an end goes to the Finished hook.
-func (h *History) applied(ctx context.Context, w write, err error) {
+func (h *History) applied(w write, err error) {
 	id := w.id
 	if w.create != nil {
 		id = w.create.ID
@@ -133,12 +136,9 @@ func (h *History) applied(ctx context.Context, w write, err error) {
 	}
 	h.broker.notify(id)
 	if w.end != nil && h.opts.Finished != nil {
-		e, err := h.store.Get(ctx, w.caller, w.id)
-		if err != nil {
-			h.log.Error().Err(err).Str("execution_id", w.id).Msg("storage: reading the finished record failed")
-			return
-		}
-		h.ended(e)
+		e := *w.end.record
+		e.Status, e.Result, e.FinishedAt, e.Request = w.end.status, w.end.result, w.end.at, nil
+		h.ended(&e)
 	}
 }
 
@@ -148,11 +148,11 @@ func (h *History) applyOne(ctx context.Context, w write) {
 	case w.create != nil:
 		err = h.store.Create(ctx, w.create)
 	case w.end != nil:
-		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, time.Now())
+		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, w.end.at)
 	default:
 		err = h.store.AppendEvents(ctx, w.id, w.events)
 	}
-	h.applied(ctx, w, err)
+	h.applied(w, err)
 }
 
 // flush waits until every write queued before it has been applied.
@@ -174,8 +174,8 @@ type recorder struct {
 	sink
 	h        *History
 	id       string
-	caller   string
-	pending  *store.Execution // the record to create with the first event
+	record   *store.Execution // as created (sync) or claimed (async)
+	pending  bool             // the record is to be created with the first event
 	created  bool
 	seq      int64
 	skipNext bool // a re-run: its start event is stored already
@@ -194,7 +194,7 @@ func (h *History) record(out sink, job *execution.Job, caller string) sink {
 		return out
 	}
 	now := time.Now()
-	return &recorder{sink: out, h: h, id: job.ID, caller: caller, pending: &store.Execution{
+	return &recorder{sink: out, h: h, id: job.ID, pending: true, record: &store.Execution{
 		ID: job.ID, Caller: caller, Status: store.Running, Owner: h.owner,
 		Outbound: job.Egress != nil, CreatedAt: now, StartedAt: now,
 	}}
@@ -207,9 +207,9 @@ func (r *recorder) event(ev execution.Event) error {
 
 // store records ev.
 func (r *recorder) store(ev execution.Event) {
-	if r.pending != nil {
-		r.h.enqueue(write{create: r.pending})
-		r.pending, r.created = nil, true
+	if r.pending {
+		r.h.enqueue(write{create: r.record})
+		r.pending, r.created = false, true
 	}
 	switch ev.Type {
 	case execution.EventStart:
@@ -253,7 +253,7 @@ func (r *recorder) end() {
 	if !r.created {
 		return
 	}
-	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last}
+	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last, record: r.record, at: time.Now()}
 	switch {
 	case r.final != nil:
 	case r.stopped == nil || r.stopped == errCancelled:
@@ -261,5 +261,5 @@ func (r *recorder) end() {
 	default:
 		return
 	}
-	r.h.enqueue(write{id: r.id, caller: r.caller, end: e})
+	r.h.enqueue(write{id: r.id, end: e})
 }

@@ -63,7 +63,7 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 	defer h.untrack(e.ID)
 	log := run.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
 
-	rec := &recorder{sink: discard{}, h: h, id: e.ID, caller: e.Caller, created: true, seq: e.LastEvent, skipNext: e.LastEvent > 0}
+	rec := &recorder{sink: discard{}, h: h, id: e.ID, record: e, created: true, seq: e.LastEvent, skipNext: e.LastEvent > 0}
 	defer rec.close()
 	job, res := prepare(run.opts, e)
 	if res != nil {
