@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 )
@@ -21,11 +23,13 @@ import (
 // temporary directory, reachable only through a Unix socket there. Start it
 // once per test binary (in TestMain) and Stop it after the tests.
 type Postgres struct {
-	dir     string
-	bin     string
-	asUser  string // run the server's commands as this user ("" = as we are)
-	port    int
-	created atomic.Int64
+	dir      string
+	bin      string
+	asUser   string // run the server's commands as this user ("" = as we are)
+	uid, gid int    // asUser's ids
+	port     int
+	server   *exec.Cmd
+	created  atomic.Int64
 }
 
 var (
@@ -77,9 +81,9 @@ func StartPostgres() (*Postgres, error) {
 		if err != nil {
 			return nil, fmt.Errorf("running as root needs the postgres user to own the test cluster: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
+		p.uid, _ = strconv.Atoi(u.Uid)
+		p.gid, _ = strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, p.uid, p.gid); err != nil {
 			return nil, err
 		}
 		p.asUser = "postgres"
@@ -88,10 +92,23 @@ func StartPostgres() (*Postgres, error) {
 	if out, err := p.command("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses='' -c fsync=off -c max_connections=200", p.port, dir)
-	if out, err := p.command("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return nil, fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
+	// The server runs as our child, not daemonized by pg_ctl: it stops
+	// with the test binary, even one that panics (see serverAttr).
+	p.server = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(p.port), "-k", dir,
+		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200")
+	p.server.SysProcAttr = serverAttr(p.uid, p.gid, p.asUser != "")
+	log, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	p.server.Stdout, p.server.Stderr = log, log
+	if err := p.server.Start(); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	if err := p.waitReady(); err != nil {
+		p.Stop()
+		out, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return nil, fmt.Errorf("postgres did not start: %w\n%s", err, out)
 	}
 	return p, nil
 }
@@ -124,8 +141,30 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 	return p.URL(name)
 }
 
-// Stop stops the server and deletes its cluster.
+// waitReady waits until the server accepts connections, for 30s at most.
+func (p *Postgres) waitReady() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		db, err := sql.Open("pgx", p.URL("postgres"))
+		if err == nil {
+			err = db.Ping()
+			db.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops the server (immediate shutdown) and deletes its cluster.
 func (p *Postgres) Stop() {
-	_ = p.command("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", "immediate", "-w", "stop").Run()
+	if p.server != nil && p.server.Process != nil {
+		_ = p.server.Process.Signal(syscall.SIGQUIT)
+		_ = p.server.Wait()
+	}
 	_ = os.RemoveAll(p.dir)
 }
