@@ -45,7 +45,7 @@ postgres:
 		($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql)
 
 test-postgres: postgres
-	$(GO) test -count=1 -run 'Postgres' ./internal/store/ ./internal/api/
+	$(GO) test -count=1 -run 'Postgres|AcrossGateways' ./internal/store/ ./internal/api/
 
 # staticcheck comes from the Go module proxy at a pinned version.
 $(STATICCHECK):
