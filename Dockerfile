@@ -24,12 +24,16 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/gateway /app/bin/gateway
 COPY --from=workerd /workerd /app/bin/workerd
+# Execution records and the async queue (SQLite; or set GATEWAY_STORAGE_URL).
+RUN mkdir -p /data && chown 65532:65532 /data
+VOLUME /data
 USER 65532:65532
 # Listening beyond loopback needs API keys: run with GATEWAY_AUTH_KEYS
 # (see `gateway keys new`), or GATEWAY_AUTH_DISABLED=true behind a proxy
 # that authenticates.
 ENV GATEWAY_LISTEN=0.0.0.0:8080 \
-    GATEWAY_RUNTIME_WORKERD=/app/bin/workerd
+    GATEWAY_RUNTIME_WORKERD=/app/bin/workerd \
+    GATEWAY_STORAGE_PATH=/data/executions.db
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD ["/app/bin/gateway", "healthcheck", "http://127.0.0.1:8080/healthz"]

@@ -11,7 +11,7 @@ GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
 PLAYGROUND := internal/playground
 
-.PHONY: build run test test-go test-worker lint bench clean playground screenshot
+.PHONY: build run test test-go test-worker test-postgres postgres lint bench clean playground screenshot
 
 build: bin/gateway $(WORKERD)
 
@@ -32,7 +32,7 @@ test: lint test-worker test-go
 test-worker: $(WORKERD)
 	cd worker && node --test test/
 
-test-go: $(WORKERD)
+test-go: $(WORKERD) postgres
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
@@ -48,6 +48,17 @@ playground:
 # docs/playground.png: the browser test's picture of the page after a run.
 screenshot: $(WORKERD)
 	$(GO) test -count=1 -run 'TestPlaygroundInBrowser/console' ./$(PLAYGROUND) -screenshot $(CURDIR)/docs/playground.png
+
+# The store's tests (and the two-gateway test) run against a real PostgreSQL
+# server that they start themselves in a temporary directory; they need its
+# binaries, Debian's postgresql package, and fail without them.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql)
+
+test-postgres: postgres
+	$(GO) test -count=1 -run 'Postgres|AcrossGateways' ./internal/store/ ./internal/api/
 
 # staticcheck comes from the Go module proxy at a pinned version.
 $(STATICCHECK):

@@ -29,6 +29,8 @@ const (
 	CodeConcurrencyLimited   = execution.ProblemConcurrencyLimited
 	CodeRuntimeUnavailable   = execution.ProblemRuntimeUnavailable
 	CodeInternal             = execution.ProblemInternal
+	CodeQueueFull            = execution.ProblemQueueFull
+	CodeNotCancellable       = execution.ProblemNotCancellable
 )
 
 // ErrIncompleteStream means a stream ended before its result event: the

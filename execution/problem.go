@@ -17,5 +17,7 @@ const (
 	ProblemRateLimited          = "rate_limited"           // 429: over the key's request quota
 	ProblemConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
 	ProblemRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry
+	ProblemQueueFull            = "queue_full"             // 503: the async queue is full; retry
+	ProblemNotCancellable       = "not_cancellable"        // 409: it has ended, or runs synchronously
 	ProblemInternal             = "internal"               // 500
 )

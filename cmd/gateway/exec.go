@@ -64,7 +64,10 @@ type execOptions struct {
 	language      string
 	json          bool
 	file          string
-	allowOutbound bool // --allow-outbound was given
+	allowOutbound bool   // --allow-outbound was given
+	async         bool   // --async: queue it, print its id
+	callback      string // --callback-url, with --async
+	follow        string // --follow ID: print a queued execution's events
 }
 
 // execCommand runs `gateway exec`: it sends a Worker to a gateway and prints
@@ -78,11 +81,17 @@ func execCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return term.usage(err)
 	}
+	if opts.follow != "" {
+		return followCommand(ctx, opts, term)
+	}
 	req, err := opts.request(stdin)
 	if err != nil {
 		return term.usage(err)
 	}
 	c := client.New(opts.url, client.WithAPIKey(opts.key))
+	if opts.async {
+		return submitCommand(ctx, c, req, opts, stdout, term)
+	}
 	if opts.json {
 		res, err := c.Execute(ctx, req)
 		if err != nil {
@@ -134,8 +143,14 @@ func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*ex
 	fs.StringArrayVar(&o.modules, "module", nil, "another module, named by its `path` relative to FILE's directory; FILE is then the main module (repeatable)")
 	fs.StringVar(&o.language, "language", "", "`language` of FILE: javascript or typescript (default: typescript for a .ts or .mts FILE)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON when the execution ends, instead of streaming")
+	fs.BoolVar(&o.async, "async", false, "queue the execution on the gateway and print its id at once (see --follow)")
+	fs.StringVar(&o.callback, "callback-url", "", "with --async: `URL` the gateway sends the record to when the execution ends")
+	fs.StringVar(&o.follow, "follow", "", "print the events of execution `ID` from its start (or where they are), then as they happen, until it ends; no FILE")
 	fs.Usage = func() { fmt.Fprintf(stdout, execUsage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.checkAsync(fs); err != nil {
 		return nil, err
 	}
 	switch fs.NArg() {

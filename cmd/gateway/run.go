@@ -93,7 +93,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer backend.Close()
 
-	handler := api.NewHandler(log, backend, apiOptions(cfg, own, m))
+	history, st, err := openHistory(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	opts := apiOptions(cfg, own, m)
+	opts.History = history
+	handler := api.NewHandler(log, backend, opts)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -128,6 +137,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Not ready first, then no new connections, then wait for running
 	// executions and streams, then stop the runtimes (the deferred Close).
 	log.Info().Dur("grace", cfg.HTTP.ShutdownGrace).Msg("shutting down")
+	if history != nil {
+		// Queued executions stay queued for the next start; the ones
+		// running get the grace, then are left to its recovery.
+		history.Drain()
+		defer closeHistory(history, cfg.HTTP.ShutdownGrace, log)
+	}
 	backend.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,9 @@ type served struct {
 func startServing(t *testing.T, env map[string]string, args ...string) *served {
 	t.Helper()
 	env["GATEWAY_RUNTIME_WORKERD"] = loadertest.Workerd(t)
+	if _, ok := env["GATEWAY_STORAGE_PATH"]; !ok {
+		env["GATEWAY_STORAGE_PATH"] = filepath.Join(t.TempDir(), "executions.db")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	g := &served{ctx: ctx, stdout: &loadertest.Buffer{}, stderr: &loadertest.Buffer{}, cancel: cancel, done: make(chan error, 1)}
@@ -182,7 +186,8 @@ func childWorkerds(t *testing.T) []int {
 // the signal comes finishes normally, and that the gateway then stops with
 // its runtimes.
 func TestRunDrainsOnShutdown(t *testing.T) {
-	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t), "GATEWAY_HTTP_SHUTDOWN_GRACE": "20s"}
+	env := map[string]string{"GATEWAY_RUNTIME_WORKERD": loadertest.Workerd(t), "GATEWAY_HTTP_SHUTDOWN_GRACE": "20s",
+		"GATEWAY_STORAGE_PATH": filepath.Join(t.TempDir(), "executions.db")}
 	var stdout, stderr loadertest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

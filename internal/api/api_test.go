@@ -21,6 +21,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/store/storetest"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
@@ -35,6 +36,7 @@ var shared struct {
 func TestMain(m *testing.M) {
 	transpile.MaybeServeChild()
 	code := m.Run()
+	storetest.StopShared()
 	if shared.srv != nil {
 		shared.srv.Close()
 		shared.backend.Close()

@@ -52,6 +52,7 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 		execution.ProblemInvalidRequest, execution.ProblemNotFound, execution.ProblemMethodNotAllowed,
 		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemRateLimited,
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
+		execution.ProblemQueueFull, execution.ProblemNotCancellable,
 	}
 	for _, c := range codes {
 		if !spec[c] {

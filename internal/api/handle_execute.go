@@ -51,7 +51,7 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 		// The backend hands events to out, which never blocks on the client:
 		// the runtime is free once the result is in, however slowly the
 		// client reads; close then waits for the client, within bounds.
-		out := newSink(w, r, media, opts)
+		out := opts.History.record(newSink(w, r, media, opts), job, callerOf(r.Context()).name)
 		defer out.close()
 		col := newCollector(job, opts.Limits.MaxLogLineBytes, opts.Limits.MaxLogBytes)
 		m := opts.Metrics

@@ -32,6 +32,14 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(method, "/mcp", mcp)
 	}
 	r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/capabilities", handle(handleCapabilities(opts.Capabilities)))
+	if h := opts.History; h != nil {
+		keyed := r.With(authenticate(opts.Keys, opts.Quota, m))
+		keyed.With(rate).Method(http.MethodPost, "/executions", handle(handleSubmit(h, opts)))
+		keyed.Method(http.MethodGet, "/executions", handle(handleList(h)))
+		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(h)))
+		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(h)))
+		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(h, opts)))
+	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))

@@ -46,6 +46,9 @@ type Options struct {
 	MetricsPublic bool
 	// Capabilities are the services a request may ask for by name.
 	Capabilities Capabilities
+	// History records every execution and serves /executions; nil: no
+	// records and no /executions routes. NewHandler starts it.
+	History *History
 }
 
 // lifetimeGrace is how much longer than the longest execution a request may
@@ -77,6 +80,9 @@ func NewHandler(log zerolog.Logger, backend execution.Backend, opts Options) htt
 	}
 	if opts.Quota.Concurrency <= 0 {
 		opts.Quota.Concurrency = 1 << 30
+	}
+	if opts.History != nil {
+		opts.History.start(log, &runner{backend: backend, opts: opts, log: log})
 	}
 	return routes(log, backend, opts)
 }

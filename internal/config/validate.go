@@ -261,3 +261,12 @@ func loopbackHost(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// checkStorageURL accepts no URL or a postgres:// one.
+func checkStorageURL(s Secret) error {
+	v := s.Value()
+	if v == "" || strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
+		return nil
+	}
+	return errors.New("must be a postgres:// or postgresql:// URL")
+}

@@ -1,0 +1,391 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
+	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/store"
+)
+
+// guest is a Worker module whose fetch handler runs body, then answers ok
+// (unless body returns first).
+func guest(body string) string {
+	return "export default { async fetch(request, env) {\n" + body + "\nreturn new Response(\"ok\");\n} }"
+}
+
+// historyGateway is a gateway with execution records on its own SQLite
+// file, on the tests' shared workerd runtime, with two API keys.
+type historyGateway struct {
+	url        string
+	alice, bob string // API keys
+	history    *api.History
+	store      store.Store
+	finished   chan *store.Execution // what the Finished hook was given
+}
+
+func newHistoryGateway(t *testing.T, opts api.HistoryOptions) *historyGateway {
+	t.Helper()
+	return newHistoryGatewayAt(t, filepath.Join(t.TempDir(), "executions.db"), opts)
+}
+
+// newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
+func newHistoryGatewayAt(t *testing.T, path string, opts api.HistoryOptions) *historyGateway {
+	t.Helper()
+	gatewayURL(t) // starts the shared runtime
+	st, err := store.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
+	opts.Finished = func(_ context.Context, e *store.Execution) { g.finished <- e }
+	g.history = api.NewHistory(st, opts)
+	var aliceKey, bobKey auth.Key
+	g.alice, aliceKey = apitest.NewKey(t, "alice")
+	g.bob, bobKey = apitest.NewKey(t, "bob")
+	o := apitest.Options()
+	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
+	o.History = g.history
+	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
+	g.url = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.history.Close(ctx); err != nil {
+			t.Errorf("History.Close = %v", err)
+		}
+		st.Close()
+	})
+	return g
+}
+
+// call sends a request with key and returns the response and its body.
+func (g *historyGateway) call(t *testing.T, key, method, path string, body any, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, g.url+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, req)
+}
+
+// record gets execution id's record as key.
+func (g *historyGateway) record(t *testing.T, key, id string) (int, execution.Record) {
+	t.Helper()
+	resp, data := g.call(t, key, http.MethodGet, "/executions/"+id, nil)
+	var rec execution.Record
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatalf("GET /executions/%s: %v: %s", id, err, data)
+		}
+	}
+	return resp.StatusCode, rec
+}
+
+// await polls id's record until it is in status (records are written off
+// the request's path, a moment after its answer), failing after 60s.
+func (g *historyGateway) await(t *testing.T, key, id, status string) execution.Record {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, rec := g.record(t, key, id)
+		if code == http.StatusOK && rec.Status == status {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution %s: %d %s after 60s, want %s", id, code, rec.Status, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// submit posts body to /executions as key and returns the id.
+func (g *historyGateway) submit(t *testing.T, key string, body any) string {
+	t.Helper()
+	resp, data := g.call(t, key, http.MethodPost, "/executions", body)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /executions = %d %s, want 202", resp.StatusCode, data)
+	}
+	var acc execution.Accepted
+	if err := json.Unmarshal(data, &acc); err != nil || acc.Status != execution.StatusQueued || acc.ID == "" {
+		t.Fatalf("POST /executions = %s, want {id, status: queued}", data)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/executions/"+acc.ID {
+		t.Errorf("Location = %q, want /executions/%s", loc, acc.ID)
+	}
+	if h := resp.Header.Get(api.ExecutionIDHeader); h != acc.ID {
+		t.Errorf("%s = %q, want the id %s", api.ExecutionIDHeader, h, acc.ID)
+	}
+	return acc.ID
+}
+
+// TestSyncExecutionRecorded checks that POST /execute leaves a record under
+// the id it answers with, holding exactly its result, masked as it was;
+// another key's request for it is a 404.
+func TestSyncExecutionRecorded(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{})
+	resp, data := g.call(t, g.alice, http.MethodPost, "/execute", map[string]any{
+		"code":    guest(`console.log("hi", env.TOKEN); console.error("oops"); return new Response(String(env.TOKEN.length));`),
+		"secrets": map[string]string{"TOKEN": "s3cr3t-value"},
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /execute = %d %s", resp.StatusCode, data)
+	}
+	var res execution.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "s3cr3t-value") {
+		t.Fatalf("the /execute result shows the secret: %s", data)
+	}
+	rec := g.await(t, g.alice, res.ID, execution.StatusFinished)
+	if rec.Async || rec.StartedAt == nil || rec.FinishedAt == nil || rec.Result == nil {
+		t.Fatalf("record = %+v, want a finished synchronous record with times and result", rec)
+	}
+	got, _ := json.Marshal(rec.Result)
+	want, _ := json.Marshal(res)
+	if !bytes.Equal(got, want) {
+		t.Errorf("record result = %s\nwant the /execute result %s", got, want)
+	}
+	e := <-g.finished
+	if e.ID != res.ID || e.Status != store.Finished {
+		t.Errorf("Finished hook got %s %s, want %s finished", e.ID, e.Status, res.ID)
+	}
+	if code, _ := g.record(t, g.bob, res.ID); code != http.StatusNotFound {
+		t.Errorf("GET another key's record = %d, want 404", code)
+	}
+	for _, method := range []string{http.MethodDelete} {
+		if resp, _ := g.call(t, g.bob, method, "/executions/"+res.ID, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s another key's record = %d, want 404", method, resp.StatusCode)
+		}
+	}
+	if resp, _ := g.call(t, g.bob, http.MethodGet, "/executions/"+res.ID+"/events", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("events of another key's record = %d, want 404", resp.StatusCode)
+	}
+	if resp, data := g.call(t, g.alice, http.MethodDelete, "/executions/"+res.ID, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("DELETE a finished record = %d %s, want 409", resp.StatusCode, data)
+	}
+}
+
+// TestListExecutions checks GET /executions: the caller's own, newest
+// first, filtered by status, paged by limit and cursor.
+func TestListExecutions(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{})
+	g.history.Drain() // nothing runs: submissions stay queued
+	var want []string
+	for i := range 5 {
+		want = append([]string{g.submit(t, g.alice, map[string]any{"code": guest(fmt.Sprintf("return new Response('%d');", i))})}, want...)
+	}
+	g.submit(t, g.bob, map[string]any{"code": guest("")})
+	resp, data := g.call(t, g.alice, http.MethodPost, "/execute", map[string]any{"code": guest("")})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /execute = %d %s", resp.StatusCode, data)
+	}
+	sync := resp.Header.Get(api.ExecutionIDHeader)
+	g.await(t, g.alice, sync, execution.StatusFinished)
+	want = append([]string{sync}, want...)
+
+	var got []string
+	cursor := ""
+	for range 10 {
+		resp, data := g.call(t, g.alice, http.MethodGet, "/executions?limit=2&cursor="+cursor, nil)
+		var page execution.RecordList
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &page) != nil {
+			t.Fatalf("GET /executions = %d %s", resp.StatusCode, data)
+		}
+		for _, r := range page.Executions {
+			got = append(got, r.ID)
+			if r.Result != nil {
+				t.Errorf("list item %s has a result; list items leave it out", r.ID)
+			}
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("GET /executions pages = %v, want %v", got, want)
+	}
+	resp, data = g.call(t, g.alice, http.MethodGet, "/executions?status=queued", nil)
+	var page execution.RecordList
+	_ = json.Unmarshal(data, &page)
+	if resp.StatusCode != http.StatusOK || len(page.Executions) != 5 {
+		t.Errorf("GET /executions?status=queued = %d, %d records; want 5", resp.StatusCode, len(page.Executions))
+	}
+	for _, q := range []string{"status=done", "limit=0", "limit=101", "limit=x", "cursor=zz", "cursor=" + sync} {
+		if resp, data := g.call(t, g.alice, http.MethodGet, "/executions?"+q, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("GET /executions?%s = %d %s, want 422", q, resp.StatusCode, data)
+		}
+	}
+}
+
+// TestSubmitAsync runs a submission on the workers: the record goes from
+// queued to finished with the result POST /execute would give.
+func TestSubmitAsync(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{Workers: 2})
+	id := g.submit(t, g.alice, map[string]any{
+		"code":        guest(`console.log("async", env.KEY); return new Response(String(6 * 7));`),
+		"secrets":     map[string]string{"KEY": "hidden-1234"},
+		"callbackUrl": "https://example.com/hook?x=1",
+	})
+	rec := g.await(t, g.alice, id, execution.StatusFinished)
+	if rec.Result == nil || !rec.Result.Success || rec.Result.ID != id || !strings.Contains(rec.Result.Stdout, "async") ||
+		len(rec.Result.Logs) != 1 || !rec.Async || rec.CallbackURL != "https://example.com/hook?x=1" {
+		t.Fatalf("record = %+v, result %+v %+v; want a successful async result with its log and callback", rec, rec.Result, rec.Result.Error)
+	}
+	if strings.Contains(rec.Result.Stdout, "hidden-1234") {
+		t.Errorf("stored stdout shows the secret: %q", rec.Result.Stdout)
+	}
+	if e := <-g.finished; e.ID != id || e.CallbackURL != "https://example.com/hook?x=1" {
+		t.Errorf("Finished hook got %s (callback %q), want %s", e.ID, e.CallbackURL, id)
+	}
+	stored, err := g.store.Get(t.Context(), "alice", id)
+	if err != nil || stored.Request != nil {
+		t.Errorf("stored request after the end = %q, %v; want deleted", stored.Request, err)
+	}
+}
+
+// TestSubmitInvalid checks that a submission is validated as /execute
+// validates, callbackUrl included, before anything is queued.
+func TestSubmitInvalid(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{})
+	for _, cb := range []any{"ftp://example.com/x", "not a url", "/relative/path", "http://", "javascript:alert(1)",
+		"https://user:pw@example.com/", 42, true, map[string]any{}} {
+		resp, data := g.call(t, g.alice, http.MethodPost, "/executions", map[string]any{"code": guest(""), "callbackUrl": cb})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(data), `"callbackUrl"`) {
+			t.Errorf("callbackUrl %v = %d %s, want 422 naming callbackUrl", cb, resp.StatusCode, data)
+		}
+	}
+	resp, data := g.call(t, g.alice, http.MethodPost, "/executions", map[string]any{"code": guest(""), "timeoutMs": -1, "bogus": 1})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(data), "timeoutMs") || !strings.Contains(string(data), "bogus") {
+		t.Errorf("invalid submission = %d %s, want 422 naming timeoutMs and bogus", resp.StatusCode, data)
+	}
+	if n, _ := g.store.CountQueued(t.Context()); n != 0 {
+		t.Errorf("%d queued after invalid submissions, want 0", n)
+	}
+}
+
+// TestQueueFull checks the bound on the queue: 503 with Retry-After.
+func TestQueueFull(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{MaxQueued: 2})
+	g.history.Drain()
+	g.submit(t, g.alice, map[string]any{"code": guest("")})
+	g.submit(t, g.bob, map[string]any{"code": guest("")})
+	resp, data := g.call(t, g.alice, http.MethodPost, "/executions", map[string]any{"code": guest("")})
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(data), execution.ProblemQueueFull) || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("submission over the bound = %d (Retry-After %q) %s, want 503 queue_full with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"), data)
+	}
+}
+
+// TestCancel cancels a queued and a running execution.
+func TestCancel(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	g.history.Drain()
+	queued := g.submit(t, g.alice, map[string]any{"code": guest("")})
+	resp, data := g.call(t, g.alice, http.MethodDelete, "/executions/"+queued, nil)
+	var rec execution.Record
+	_ = json.Unmarshal(data, &rec)
+	if resp.StatusCode != http.StatusOK || rec.Status != execution.StatusCancelled || rec.FinishedAt == nil {
+		t.Errorf("DELETE queued = %d %s, want 200 cancelled", resp.StatusCode, data)
+	}
+	if e := <-g.finished; e.ID != queued || e.Status != store.Cancelled {
+		t.Errorf("Finished hook got %s %s, want %s cancelled", e.ID, e.Status, queued)
+	}
+	if resp, _ := g.call(t, g.alice, http.MethodDelete, "/executions/"+queued, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("DELETE cancelled = %d, want 409", resp.StatusCode)
+	}
+
+	g2 := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	running := g2.submit(t, g2.alice, map[string]any{
+		"code":      guest(`console.log("started"); await new Promise(r => setTimeout(r, 60000));`),
+		"timeoutMs": 30000,
+	})
+	events := g2.openEvents(t, g2.alice, running, "application/x-ndjson", "")
+	defer events.Close()
+	dec := json.NewDecoder(events)
+	for seen := 0; seen < 2; seen++ { // start, then the log: it runs
+		var ev map[string]any
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("reading events: %v", err)
+		}
+	}
+	resp, data = g2.call(t, g2.alice, http.MethodDelete, "/executions/"+running, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE running = %d %s, want 202", resp.StatusCode, data)
+	}
+	rec = g2.await(t, g2.alice, running, execution.StatusCancelled)
+	if rec.Result != nil || rec.FinishedAt == nil {
+		t.Errorf("cancelled record = %+v, want an end time and no result", rec)
+	}
+	if _, err := io.ReadAll(events); err != nil {
+		t.Errorf("the event stream of a cancelled execution did not end cleanly: %v", err)
+	}
+}
+
+// openEvents opens id's event stream.
+func (g *historyGateway) openEvents(t *testing.T, key, id, accept, resume string) io.ReadCloser {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, g.url+"/executions/"+id+"/events"+resume, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", accept)
+	if strings.HasPrefix(resume, "#") {
+		req.URL.Fragment = ""
+		req.Header.Set("Last-Event-ID", strings.TrimPrefix(resume, "#"))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("GET events = %d %s", resp.StatusCode, b)
+	}
+	return resp.Body
+}
+
+// TestSubmitTypeScript runs queued TypeScript, and one that does not parse:
+// both end as POST /execute would end them.
+func TestSubmitTypeScript(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	ok := g.submit(t, g.alice, map[string]any{"language": "typescript",
+		"code": `const n: number = 6 * 7; export default { fetch(): Response { console.log(String(n)); return new Response("ts"); } }`})
+	bad := g.submit(t, g.alice, map[string]any{"language": "typescript", "code": `export default { fetch( { `})
+	if rec := g.await(t, g.alice, ok, execution.StatusFinished); rec.Result == nil || !rec.Result.Success || rec.Result.Stdout != "42" {
+		t.Errorf("TypeScript record = %+v, want success printing 42", rec.Result)
+	}
+	if rec := g.await(t, g.alice, bad, execution.StatusFinished); rec.Result == nil || rec.Result.Error == nil || rec.Result.Error.Code != execution.CodeSyntaxError {
+		t.Errorf("unparsable TypeScript record = %+v, want syntax_error", rec.Result)
+	}
+}

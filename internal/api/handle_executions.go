@@ -1,0 +1,204 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/store"
+)
+
+// queueRetryAfter is the Retry-After of a full queue, in seconds.
+const queueRetryAfter = 5
+
+// handleSubmit serves POST /executions: it validates the request as POST
+// /execute does, stores it queued under the request's id, and answers 202
+// at once; a worker runs it later.
+func handleSubmit(h *History, opts Options) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		members, err := readJSONObject(w, r, opts.MaxRequestBytes)
+		if err != nil {
+			return err
+		}
+		callback, problem := callbackURL(members)
+		delete(members, "callbackUrl")
+		job, problems := validateExecute(members, opts.Limits, opts.Now())
+		if problem != nil {
+			problems = append([]FieldProblem{*problem}, problems...)
+		}
+		if problems != nil {
+			p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, summarize(problems))
+			p.Errors = problems
+			return p
+		}
+		if n, err := h.store.CountQueued(r.Context()); err != nil {
+			return err
+		} else if n >= h.opts.MaxQueued {
+			p := newProblem(http.StatusServiceUnavailable, execution.ProblemQueueFull,
+				"the queue of executions is full; retry after Retry-After seconds")
+			p.retryAfter = queueRetryAfter
+			return p
+		}
+		body, err := json.Marshal(members)
+		if err != nil {
+			return err
+		}
+		id := executionID(r.Context())
+		err = h.store.Create(r.Context(), &store.Execution{
+			ID: id, Caller: callerOf(r.Context()).name, Status: store.Queued, Async: true,
+			Outbound: job.Egress != nil, Request: body, CallbackURL: callback, CreatedAt: time.Now(),
+		})
+		if err != nil {
+			return err
+		}
+		h.signal()
+		w.Header().Set("Location", "/executions/"+id)
+		encode(w, http.StatusAccepted, mediaJSON, execution.Accepted{ID: id, Status: execution.StatusQueued})
+		return nil
+	}
+}
+
+// callbackURL reads the optional callbackUrl: an absolute http or https URL.
+func callbackURL(members map[string]json.RawMessage) (string, *FieldProblem) {
+	raw, ok := members["callbackUrl"]
+	if !ok {
+		return "", nil
+	}
+	var s string
+	bad := &FieldProblem{Field: "callbackUrl", Code: fieldInvalid, Detail: "callbackUrl must be an absolute http or https URL"}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		bad.Code, bad.Detail = fieldWrongType, "callbackUrl must be a string"
+		return "", bad
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(s) > 2048 {
+		return "", bad
+	}
+	return s, nil
+}
+
+// handleGet serves GET /executions/{id}: the caller's own record.
+func handleGet(h *History) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		e, err := h.lookup(r)
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, mediaJSON, recordOf(e, true))
+		return nil
+	}
+}
+
+// lookup finds the caller's record named by the route's id: another
+// caller's record is as unknown as one that never was.
+func (h *History) lookup(r *http.Request) (*store.Execution, error) {
+	id := chi.URLParam(r, "id")
+	e, err := h.store.Get(r.Context(), callerOf(r.Context()).name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, newProblem(http.StatusNotFound, execution.ProblemNotFound, "no execution "+strconvQuote(id))
+	}
+	return e, err
+}
+
+// handleList serves GET /executions: the caller's records, newest first.
+func handleList(h *History) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q, problems := listQuery(r.URL.Query())
+		if problems != nil {
+			p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, summarize(problems))
+			p.Errors = problems
+			return p
+		}
+		page, err := h.store.List(r.Context(), callerOf(r.Context()).name, q)
+		if errors.Is(err, store.ErrBadCursor) {
+			p := newProblem(http.StatusUnprocessableEntity, execution.ProblemInvalidRequest, "cursor is not one this API returned")
+			p.Errors = []FieldProblem{{Field: "cursor", Code: fieldInvalid, Detail: "cursor is not one this API returned"}}
+			return p
+		}
+		if err != nil {
+			return err
+		}
+		out := execution.RecordList{Executions: make([]execution.Record, 0, len(page.Executions)), Next: page.Next}
+		for _, e := range page.Executions {
+			out.Executions = append(out.Executions, recordOf(e, false))
+		}
+		encode(w, http.StatusOK, mediaJSON, out)
+		return nil
+	}
+}
+
+// listQuery reads GET /executions' status, limit and cursor.
+func listQuery(v url.Values) (store.Query, []FieldProblem) {
+	var q store.Query
+	var problems []FieldProblem
+	if s := v.Get("status"); s != "" {
+		q.Status = store.Status(s)
+		if !q.Status.Valid() {
+			problems = append(problems, FieldProblem{Field: "status", Code: fieldInvalid,
+				Detail: "status must be queued, running, finished or cancelled"})
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			problems = append(problems, FieldProblem{Field: "limit", Code: fieldInvalid, Detail: "limit must be an integer from 1 to 100"})
+		}
+		q.Limit = n
+	}
+	q.Cursor = v.Get("cursor")
+	return q, problems
+}
+
+// handleCancel serves DELETE /executions/{id}: a queued execution is
+// cancelled at once (200), a running one is asked to stop (202; its record
+// turns cancelled when it has). A synchronous one ends with its request.
+func handleCancel(h *History) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		e, err := h.lookup(r)
+		if err != nil {
+			return err
+		}
+		if !e.Async && !e.Status.Final() {
+			return newProblem(http.StatusConflict, execution.ProblemNotCancellable,
+				"a synchronous execution is cancelled by closing its request")
+		}
+		e, err = h.store.Cancel(r.Context(), e.Caller, e.ID, time.Now())
+		if errors.Is(err, store.ErrFinal) {
+			return newProblem(http.StatusConflict, execution.ProblemNotCancellable, "the execution has ended")
+		}
+		if err != nil {
+			return err
+		}
+		status := http.StatusOK
+		if e.Status == store.Running {
+			status = http.StatusAccepted
+			h.cancelLocal(e.ID, errCancelled)
+		} else {
+			h.broker.notify(e.ID)
+			h.ended(e)
+		}
+		encode(w, status, mediaJSON, recordOf(e, true))
+		return nil
+	}
+}
+
+// recordOf renders a record; list pages leave the result out.
+func recordOf(e *store.Execution, withResult bool) execution.Record {
+	rec := execution.Record{ID: e.ID, Status: string(e.Status), Async: e.Async, CallbackURL: e.CallbackURL, CreatedAt: e.CreatedAt}
+	if !e.StartedAt.IsZero() {
+		rec.StartedAt = &e.StartedAt
+	}
+	if !e.FinishedAt.IsZero() {
+		rec.FinishedAt = &e.FinishedAt
+	}
+	if withResult && e.Status == store.Finished {
+		rec.Result = e.Result
+	}
+	return rec
+}

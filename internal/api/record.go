@@ -1,0 +1,265 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/store"
+)
+
+// write is one pending change to the store: a new record, events of a
+// record, or its end. The writer applies them in order, so a record's
+// events are stored before its final status.
+type write struct {
+	create *store.Execution
+	id     string
+	events []store.Event
+	end    *ending
+	done   chan struct{} // closed once applied (for tests and Close)
+}
+
+// ending is how an execution ended.
+type ending struct {
+	owner  string
+	status store.Status
+	result *execution.Result
+	last   []store.Event // stored with the end: the result event
+	// record is the execution's record as it was created or claimed; with
+	// the end applied, it is what the Finished hook gets.
+	record *store.Execution
+	at     time.Time // when it ended
+}
+
+// enqueue hands w to the writer; it waits only when the writer is far
+// behind (the queue is full), and drops w once Close has stopped it.
+func (h *History) enqueue(w write) {
+	select {
+	case h.writes <- w:
+	case <-h.stop:
+	}
+}
+
+// writer applies the pending writes until Close, then what is left.
+// Consecutive events of one record become one insert.
+func (h *History) writer() {
+	defer close(h.written)
+	for {
+		select {
+		case w := <-h.writes:
+			h.apply(h.batch(w))
+		case <-h.stop:
+			for {
+				select {
+				case w := <-h.writes:
+					h.apply(h.batch(w))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// batch merges into w the events of the same record queued right behind
+// it, and returns the writes to apply.
+func (h *History) batch(w write) []write {
+	out := []write{w}
+	for len(out) < 256 {
+		select {
+		case next := <-h.writes:
+			last := &out[len(out)-1]
+			if next.create == nil && next.end == nil && next.done == nil &&
+				last.create == nil && last.end == nil && last.done == nil && last.id == next.id {
+				last.events = append(last.events, next.events...)
+				continue
+			}
+			out = append(out, next)
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// apply stores a batch of writes in one transaction; if that fails, one by
+// one, so that one bad write loses only itself.
+func (h *History) apply(ws []write) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	batch := make([]store.Write, 0, len(ws))
+	for _, w := range ws {
+		if w.done == nil {
+			batch = append(batch, w.change())
+		}
+	}
+	outcomes, err := h.store.Apply(ctx, batch)
+	if err != nil {
+		h.log.Error().Err(err).Int("writes", len(batch)).Msg("storage: a batch of writes failed; writing them one by one")
+	}
+	i := 0
+	for _, w := range ws {
+		if w.done != nil {
+			close(w.done)
+			continue
+		}
+		if err != nil {
+			h.applyOne(ctx, w)
+		} else {
+			h.applied(w, outcomes[i])
+		}
+		i++
+	}
+}
+
+// change is w as a store write.
+func (w write) change() store.Write {
+	c := store.Write{Create: w.create, ID: w.id, Events: w.events}
+	if w.end != nil {
+		c.Events = w.end.last
+		c.Finish = &store.Ending{Owner: w.end.owner, Status: w.end.status, Result: w.end.result, At: w.end.at}
+	}
+	return c
+}
+
+// applied reports a write that Apply made (or refused with err): event
+// streams are told, and an end goes to the Finished hook.
+func (h *History) applied(w write, err error) {
+	id := w.id
+	if w.create != nil {
+		id = w.create.ID
+	}
+	if err != nil {
+		h.log.Error().Err(err).Str("execution_id", id).Msg("storage: a write was refused")
+		return
+	}
+	h.broker.notify(id)
+	if w.end != nil && h.opts.Finished != nil {
+		e := *w.end.record
+		e.Status, e.Result, e.FinishedAt, e.Request = w.end.status, w.end.result, w.end.at, nil
+		h.ended(&e)
+	}
+}
+
+func (h *History) applyOne(ctx context.Context, w write) {
+	var err error
+	switch {
+	case w.create != nil:
+		err = h.store.Create(ctx, w.create)
+	case w.end != nil:
+		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, w.end.at)
+	default:
+		err = h.store.AppendEvents(ctx, w.id, w.events)
+	}
+	h.applied(w, err)
+}
+
+// flush waits until every write queued before it has been applied.
+func (h *History) flush() {
+	done := make(chan struct{})
+	h.enqueue(write{done: done})
+	select {
+	case <-done:
+	case <-h.written:
+	}
+}
+
+// recorder is a sink that records the events it passes on: a synchronous
+// execution's record is created with its first event (one refused before it
+// started has none), each event gets the next id, and close records the
+// end. Events come masked and capped (the collector has been over them), so
+// the record holds what the client got.
+type recorder struct {
+	sink
+	h        *History
+	id       string
+	record   *store.Execution // as created (sync) or claimed (async)
+	pending  bool             // the record is to be created with the first event
+	created  bool
+	seq      int64
+	skipNext bool // a re-run: its start event is stored already
+	logs     []execution.Log
+	final    *execution.Result
+	last     []store.Event // the result event, stored with the end
+	// stopped is why the execution was stopped before its result; nil, or
+	// errCancelled, or a shutdown (the record is left running for Recover).
+	stopped error
+}
+
+// record wraps out so that the execution's events are recorded: the hook
+// of POST /execute. With no History it returns out.
+func (h *History) record(out sink, job *execution.Job, caller string) sink {
+	if h == nil {
+		return out
+	}
+	now := time.Now()
+	return &recorder{sink: out, h: h, id: job.ID, pending: true, record: &store.Execution{
+		ID: job.ID, Caller: caller, Status: store.Running, Owner: h.owner,
+		Outbound: job.Egress != nil, CreatedAt: now, StartedAt: now,
+	}}
+}
+
+func (r *recorder) event(ev execution.Event) error {
+	r.store(ev)
+	return r.sink.event(ev)
+}
+
+// store records ev.
+func (r *recorder) store(ev execution.Event) {
+	if r.pending {
+		r.h.enqueue(write{create: r.record})
+		r.pending, r.created = false, true
+	}
+	switch ev.Type {
+	case execution.EventStart:
+		if r.skipNext {
+			r.skipNext = false
+			return
+		}
+	case execution.EventLog:
+		r.logs = append(r.logs, *ev.Log)
+	case execution.EventRestart:
+		r.logs = r.logs[:0]
+	case execution.EventResult:
+		res := *ev.Result
+		res.Logs = append([]execution.Log{}, r.logs...)
+		r.final = &res
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	r.seq++
+	stored := store.Event{Seq: r.seq, Type: ev.Type, Data: data}
+	if ev.Type == execution.EventResult {
+		// Stored with the end, in one transaction: a record has its
+		// result event exactly when it has finished.
+		r.last = []store.Event{stored}
+		return
+	}
+	r.h.enqueue(write{id: r.id, events: []store.Event{stored}})
+}
+
+func (r *recorder) close() {
+	r.sink.close()
+	r.end()
+}
+
+// end records how the execution ended: finished with its result, or
+// cancelled (by DELETE, or its client went away). One stopped by a
+// shutdown is left running for the next Recover.
+func (r *recorder) end() {
+	if !r.created {
+		return
+	}
+	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last, record: r.record, at: time.Now()}
+	switch {
+	case r.final != nil:
+	case r.stopped == nil || r.stopped == errCancelled:
+		e.status = store.Cancelled
+	default:
+		return
+	}
+	r.h.enqueue(write{id: r.id, end: e})
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/transpile"
+)
+
+// runner is what a worker runs queued executions with: the backend and
+// the API's options, as POST /execute has them.
+type runner struct {
+	backend execution.Backend
+	opts    Options
+	log     zerolog.Logger
+}
+
+// work claims queued executions and runs them, one at a time, until ctx
+// ends or the History is drained.
+func (h *History) work(ctx context.Context, run *runner) {
+	poll := time.NewTicker(h.opts.Poll)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		e, err := h.claim(ctx)
+		if err == nil {
+			h.runQueued(ctx, run, e)
+			continue
+		}
+		if !errors.Is(err, store.ErrEmpty) && ctx.Err() == nil {
+			h.log.Error().Err(err).Msg("storage: claiming a queued execution failed")
+		}
+		select {
+		case <-ctx.Done():
+		case <-h.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// claim takes the next queued execution, unless the History is drained.
+func (h *History) claim(ctx context.Context) (*store.Execution, error) {
+	h.claimMu.RLock()
+	defer h.claimMu.RUnlock()
+	if h.closed {
+		return nil, store.ErrEmpty
+	}
+	return h.store.Claim(ctx, h.owner, time.Now())
+}
+
+// runQueued runs one claimed execution like POST /execute runs one, its
+// events going to the record only.
+func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	h.track(e.ID, cancel)
+	defer h.untrack(e.ID)
+	log := run.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
+
+	rec := &recorder{sink: discard{}, h: h, id: e.ID, record: e, created: true, seq: e.LastEvent, skipNext: e.LastEvent > 0}
+	defer rec.close()
+	job, res := prepare(run.opts, e)
+	if res != nil {
+		_ = rec.event(execution.Event{Type: execution.EventStart, ID: e.ID})
+		_ = rec.event(execution.Event{Type: execution.EventResult, Result: res})
+		return
+	}
+	col := newCollector(job, run.opts.Limits.MaxLogLineBytes, run.opts.Limits.MaxLogBytes)
+	ts, syntax, err := transpileWaiting(ctx, job)
+	if ctx.Err() != nil {
+		rec.stopped = context.Cause(ctx)
+		return
+	}
+	if err != nil || syntax != nil {
+		if syntax == nil {
+			syntax = &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway could not prepare the execution"}}
+			log.Error().Err(err).Msg("preparing a queued execution failed")
+		}
+		col.result(syntax)
+		_ = rec.event(execution.Event{Type: execution.EventStart, ID: e.ID})
+		_ = rec.event(execution.Event{Type: execution.EventResult, Result: syntax})
+		return
+	}
+	col.ts = ts
+	final, err := h.execute(ctx, run, job, col, rec)
+	if cause := context.Cause(ctx); final == nil && ctx.Err() != nil {
+		rec.stopped = cause
+		log.Info().Err(cause).Msg("queued execution stopped")
+		return
+	}
+	if final == nil {
+		if err == nil {
+			err = errors.New("backend ended the execution without a result")
+		}
+		log.Error().Err(err).Msg("queued execution failed")
+		res := &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway lost the execution"}}
+		col.result(res)
+		_ = rec.event(execution.Event{Type: execution.EventResult, Result: res})
+		return
+	}
+	audit(&log, job, codeHash(job), final, col.lines)
+	observe(run.opts.Metrics, final, col.bytes)
+}
+
+// transpileWaiting is transpileIfNeeded, waiting (with backoff) while the
+// transpiler is busy rather than failing: a queued execution can wait.
+func transpileWaiting(ctx context.Context, job *execution.Job) (*transpile.Output, *execution.Result, error) {
+	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	for attempt := 0; ; attempt++ {
+		ts, syntax, err := transpileIfNeeded(job)
+		if !errors.Is(err, execution.ErrUnavailable) {
+			return ts, syntax, err
+		}
+		if err := wait.Wait(ctx, attempt); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// execute runs job on the backend, waiting (with backoff) while no runtime
+// can take it, and passes its events through col to rec.
+func (h *History) execute(ctx context.Context, run *runner, job *execution.Job, col *collector, rec *recorder) (*execution.Result, error) {
+	var final *execution.Result
+	m := run.opts.Metrics
+	m.InFlight.Inc()
+	defer m.InFlight.Dec()
+	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	for attempt := 0; ; attempt++ {
+		sent := time.Now()
+		err := run.backend.Execute(ctx, job, func(ev execution.Event) error {
+			switch ev.Type {
+			case execution.EventStart:
+				m.IsolateStartSeconds.Observe(time.Since(sent).Seconds())
+			case execution.EventLog:
+				if !col.log(ev.Log) {
+					return nil
+				}
+			case execution.EventResult:
+				col.result(ev.Result)
+				final = ev.Result
+			case execution.EventRestart:
+				col.reset()
+			}
+			return rec.event(ev)
+		})
+		var rejected *execution.RejectedError
+		switch {
+		case errors.As(err, &rejected):
+			res := &execution.Result{Error: &execution.Error{Code: execution.CodeInvalidModule, Message: rejected.Error()}}
+			col.result(res)
+			_ = rec.event(execution.Event{Type: execution.EventResult, Result: res})
+			return res, nil
+		case errors.Is(err, execution.ErrUnavailable) && final == nil:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue // no runtime was free: the execution waits in line
+		}
+		return final, err
+	}
+}
+
+// prepare turns a queued record back into a job, validated again as
+// POST /execute validates (the limits may have changed since it was
+// queued). A request no longer valid ends as a failed result.
+func prepare(opts Options, e *store.Execution) (*execution.Job, *execution.Result) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(e.Request, &members); err != nil {
+		return nil, &execution.Result{ID: e.ID, Outbound: []execution.Outgoing{}, Logs: []execution.Log{},
+			Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the stored request is unreadable"}}
+	}
+	job, problems := validateExecute(members, opts.Limits, opts.Now())
+	if problems != nil {
+		return nil, &execution.Result{ID: e.ID, Outbound: []execution.Outgoing{}, Logs: []execution.Log{},
+			Error: &execution.Error{Code: execution.CodeInvalidModule, Message: "the request is no longer valid: " + summarize(problems)}}
+	}
+	job.ID = e.ID
+	job.Caller = e.Caller
+	if job.ReuseKey != "" {
+		job.ReuseKey = reuseKey(job.Caller, job)
+	}
+	return job, nil
+}
+
+// discard is the sink of a queued execution: nobody waits on the request.
+type discard struct{}
+
+func (discard) event(execution.Event) error { return nil }
+func (discard) started() bool               { return true }
+func (discard) close()                      {}

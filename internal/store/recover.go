@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// abandoned is a running execution whose owner's lease is gone.
+type abandoned struct {
+	id, owner       string
+	async, outbound bool
+	cancelRequested bool
+}
+
+func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error) {
+	var out Recovered
+	if _, err := s.exec(ctx, `DELETE FROM gateway_leases WHERE expires_at < ?`, now.UnixMicro()); err != nil {
+		return out, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, cancel_requested
+		FROM executions WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`), Running)
+	if err != nil {
+		return out, err
+	}
+	var lost []abandoned
+	for rows.Next() {
+		var a abandoned
+		if err := rows.Scan(&a.id, &a.owner, &a.async, &a.outbound, &a.cancelRequested); err != nil {
+			rows.Close()
+			return out, err
+		}
+		lost = append(lost, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, err
+	}
+	for _, a := range lost {
+		done, err := s.recoverOne(ctx, a, now)
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case !done:
+		case a.async && !a.outbound && !a.cancelRequested:
+			out.Requeued = append(out.Requeued, a.id)
+		default:
+			e, err := s.getAny(ctx, a.id)
+			if err != nil {
+				return out, err
+			}
+			out.Crashed = append(out.Crashed, e)
+		}
+	}
+	return out, nil
+}
+
+// recoverOne requeues or ends one abandoned execution and records the event
+// that tells its stream, in one transaction; false if another gateway did
+// it first.
+func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var ev execution.Event
+	var r sql.Result
+	switch {
+	case a.cancelRequested:
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL
+			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Cancelled, now.UnixMicro(), a.id, a.owner, Running)
+	case a.async && !a.outbound:
+		ev = execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, owner = NULL, started_at = NULL
+			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Queued, a.id, a.owner, Running)
+	default:
+		res := CrashedResult(a.id)
+		ev = execution.Event{Type: execution.EventResult, Result: res}
+		body, _ := json.Marshal(res)
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?
+			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Finished, now.UnixMicro(), string(body), a.id, a.owner, Running)
+	}
+	if err != nil {
+		return false, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if ev.Type != "" {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return false, err
+		}
+		// A restart voids the events before it; with none there is
+		// nothing to void, and the re-run's start comes first.
+		having := ""
+		if ev.Type == execution.EventRestart {
+			having = " HAVING COUNT(*) > 0"
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO execution_events (execution_id, seq, type, data)
+			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM execution_events WHERE execution_id = ?`+having),
+			a.id, ev.Type, string(data), a.id)
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, tx.Commit()
+}
+
+// getAny returns record id whoever's it is.
+func (s *sqlStore) getAny(ctx context.Context, id string) (*Execution, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+columns+` FROM executions WHERE id = ?`), id)
+	return scanExecution(row)
+}

@@ -1,0 +1,397 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// sqlStore is the Store on a database/sql database; SQLite and PostgreSQL
+// differ only in placeholders, the claim's row lock and the migrations.
+type sqlStore struct {
+	db       *sql.DB
+	postgres bool
+	lock     io.Closer // SQLite: the file's lock
+}
+
+// migrate applies the embedded migrations of dir.
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, opts ...goose.ProviderOption) error {
+	sub, err := fs.Sub(migrations, "migrations/"+dir)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(dialect, db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// q rewrites a query's ? placeholders for the database.
+func (s *sqlStore) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+const columns = `id, caller, status, async, outbound, request, callback_url, result, owner, attempts,
+	cancel_requested, created_at, started_at, finished_at`
+
+// micros is t in Unix microseconds, or NULL for the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanExecution(row scanner) (*Execution, error) {
+	var (
+		e                         Execution
+		request, result, owner    sql.NullString
+		created, started, finishd sql.NullInt64
+	)
+	err := row.Scan(&e.ID, &e.Caller, &e.Status, &e.Async, &e.Outbound, &request, &e.CallbackURL, &result,
+		&owner, &e.Attempts, &e.CancelRequested, &created, &started, &finishd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if request.Valid {
+		e.Request = []byte(request.String)
+	}
+	if result.Valid {
+		e.Result = new(execution.Result)
+		if err := json.Unmarshal([]byte(result.String), e.Result); err != nil {
+			return nil, fmt.Errorf("execution %s: result: %w", e.ID, err)
+		}
+	}
+	e.Owner = owner.String
+	e.CreatedAt, e.StartedAt, e.FinishedAt = fromMicros(created), fromMicros(started), fromMicros(finishd)
+	return &e, nil
+}
+
+func nullString(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func (s *sqlStore) Create(ctx context.Context, e *Execution) error {
+	created, err := s.createIn(ctx, s.db, e)
+	if err == nil && !created {
+		err = ErrExists
+	}
+	return err
+}
+
+func (s *sqlStore) Get(ctx context.Context, caller, id string) (*Execution, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+columns+` FROM executions WHERE id = ? AND caller = ?`), id, caller)
+	return scanExecution(row)
+}
+
+// cursor encodes a position in a caller's list: the seq of the last record
+// of a page.
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 2 || raw[0] != 's' {
+		return 0, ErrBadCursor
+	}
+	seq, err := strconv.ParseInt(string(raw[1:]), 10, 64)
+	if err != nil || seq <= 0 {
+		return 0, ErrBadCursor
+	}
+	return seq, nil
+}
+
+func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 100)
+	before := int64(1<<63 - 1)
+	if q.Cursor != "" {
+		var err error
+		if before, err = decodeCursor(q.Cursor); err != nil {
+			return Page{}, err
+		}
+	}
+	query := `SELECT seq, ` + columns + ` FROM executions WHERE caller = ? AND seq < ?`
+	args := []any{caller, before}
+	if q.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, q.Status)
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return Page{}, err
+	}
+	defer rows.Close()
+	var page Page
+	var last int64
+	for rows.Next() {
+		if len(page.Executions) == limit {
+			page.Next = encodeCursor(last)
+			break
+		}
+		var seq int64
+		e, err := scanExecution(seqScanner{rows, &seq})
+		if err != nil {
+			return Page{}, err
+		}
+		last = seq
+		page.Executions = append(page.Executions, e)
+	}
+	return page, rows.Err()
+}
+
+// seqScanner scans a leading seq column, then the record's columns.
+type seqScanner struct {
+	rows *sql.Rows
+	seq  *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error {
+	return s.rows.Scan(append([]any{s.seq}, dest...)...)
+}
+
+func (s *sqlStore) CountQueued(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM executions WHERE status = ?`), Queued).Scan(&n)
+	return n, err
+}
+
+func (s *sqlStore) Claim(ctx context.Context, owner string, now time.Time) (*Execution, error) {
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE executions
+		SET status = ?, owner = ?, attempts = attempts + 1, started_at = ?
+		WHERE seq = (SELECT seq FROM executions WHERE status = ? ORDER BY seq LIMIT 1`+lock+`)
+		  AND status = ?
+		RETURNING `+columns+`, (SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = executions.id)`),
+		Running, owner, now.UnixMicro(), Queued, Queued)
+	var last int64
+	e, err := scanExecution(lastScanner{row, &last})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrEmpty
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.LastEvent = last
+	return e, nil
+}
+
+// lastScanner scans the record's columns, then one more.
+type lastScanner struct {
+	row  *sql.Row
+	last *int64
+}
+
+func (s lastScanner) Scan(dest ...any) error { return s.row.Scan(append(dest, s.last)...) }
+
+func (s *sqlStore) AppendEvents(ctx context.Context, id string, events []Event) error {
+	return s.insertEvents(ctx, s.db, id, events)
+}
+
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 4*len(events))
+	b.WriteString(`INSERT INTO execution_events (execution_id, seq, type, data) VALUES `)
+	for i, ev := range events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?)")
+		args = append(args, id, ev.Seq, ev.Type, string(ev.Data))
+	}
+	_, err := db.ExecContext(ctx, s.q(b.String()), args...)
+	return err
+}
+
+func (s *sqlStore) Events(ctx context.Context, id string, after int64, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, type, data FROM execution_events
+		WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?`), id, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var data string
+		if err := rows.Scan(&ev.Seq, &ev.Type, &data); err != nil {
+			return nil, err
+		}
+		ev.Data = json.RawMessage(data)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	owned, err := s.finishIn(ctx, tx, id, &Ending{Owner: owner, Status: status, Result: res, At: now}, last)
+	if err != nil {
+		return err
+	}
+	if !owned {
+		return ErrNotOwner
+	}
+	return tx.Commit()
+}
+
+func (s *sqlStore) Cancel(ctx context.Context, caller, id string, now time.Time) (*Execution, error) {
+	// A queued one is cancelled at once; failing that, a running one is
+	// asked to stop (it may have been claimed in between).
+	n, err := s.exec(ctx, `UPDATE executions SET status = ?, finished_at = ?, request = NULL
+		WHERE id = ? AND caller = ? AND status = ?`, Cancelled, now.UnixMicro(), id, caller, Queued)
+	if err == nil && n == 0 {
+		n, err = s.exec(ctx, `UPDATE executions SET cancel_requested = TRUE
+			WHERE id = ? AND caller = ? AND status = ?`, id, caller, Running)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.Get(ctx, caller, id)
+	if err == nil && n == 0 {
+		err = ErrFinal
+	}
+	return e, err
+}
+
+// exec runs a statement and returns how many rows it changed.
+func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	r, err := s.db.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+func (s *sqlStore) CancelRequests(ctx context.Context, owner string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM executions
+		WHERE owner = ? AND status = ? AND cancel_requested`), owner, Running)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *sqlStore) Lease(ctx context.Context, owner string, expires time.Time, renew bool) error {
+	if !renew {
+		_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO gateway_leases (owner, expires_at) VALUES (?, ?)
+			ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at`), owner, expires.UnixMicro())
+		return err
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE gateway_leases SET expires_at = ? WHERE owner = ?`), expires.UnixMicro(), owner)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrNoLease
+	}
+	return nil
+}
+
+func (s *sqlStore) Release(ctx context.Context, owner string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM gateway_leases WHERE owner = ?`), owner)
+	return err
+}
+
+func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
+	cut := before.UnixMicro()
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM execution_events WHERE execution_id IN
+		(SELECT id FROM executions WHERE finished_at < ?)`), cut)
+	if err != nil {
+		return 0, err
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM executions WHERE finished_at < ?`), cut)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}
+
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
+}

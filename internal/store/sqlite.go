@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
+)
+
+// OpenSQLite opens (or creates) the SQLite store in the file at path and
+// applies its migrations. One gateway uses a file: it holds a lock on
+// path+".lock" (ErrInUse when another process does), and when it opens, the
+// leases of any earlier process are dropped, so executions it left running
+// are recovered by the first Recover.
+func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: %w", path, err)
+	}
+	// WAL lets readers run beside the writer; busy_timeout waits for the
+	// writer instead of failing; immediate transactions take the write lock
+	// at BEGIN, so two never deadlock upgrading.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	err = migrate(ctx, db, goose.DialectSQLite3, "sqlite")
+	if err == nil {
+		_, err = db.ExecContext(ctx, `DELETE FROM gateway_leases`)
+	}
+	if err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("storage %s: %w", path, err)
+	}
+	return &sqlStore{db: db, lock: lock}, nil
+}

@@ -1,0 +1,206 @@
+// Package store keeps the gateway's execution records: one per execution,
+// synchronous or queued, with its events, its result and, while it waits or
+// runs, the request it runs. It owns the queue of asynchronous executions
+// (claimed by the gateway's workers) and the leases that tell a gateway's
+// running executions from ones a dead gateway left behind.
+//
+// Two implementations share one schema, one set of queries and one
+// conformance suite (storetest): SQLite in a file (the default, one gateway)
+// and PostgreSQL (any number of gateways on one database). Migrations are
+// embedded and applied by goose when a store opens.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// Status is where an execution is in its life.
+type Status string
+
+// Statuses of an execution. Finished and Cancelled are final.
+const (
+	Queued    Status = "queued"
+	Running   Status = "running"
+	Finished  Status = "finished"
+	Cancelled Status = "cancelled"
+)
+
+// Valid reports whether s is one of the statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case Queued, Running, Finished, Cancelled:
+		return true
+	}
+	return false
+}
+
+// Final reports whether nothing more happens to an execution in status s.
+func (s Status) Final() bool { return s == Finished || s == Cancelled }
+
+// Execution is one execution's record.
+type Execution struct {
+	ID     string
+	Caller string // the API key's name; a key sees only its own records
+	Status Status
+	// Async marks a submission to POST /executions; a synchronous execution
+	// lives in its HTTP request and is never run again.
+	Async bool
+	// Outbound says the request allowed network access: an execution that
+	// may have had side effects is never run twice.
+	Outbound bool
+	// Request is the submitted body (with its secrets) while the execution
+	// is queued or running; it is deleted when the execution ends.
+	Request     []byte
+	CallbackURL string
+	Result      *execution.Result // when finished
+	Owner       string            // the gateway running it
+	Attempts    int               // how many times a gateway claimed it
+	// CancelRequested asks the owner to stop a running execution.
+	CancelRequested bool
+	CreatedAt       time.Time
+	StartedAt       time.Time // zero until it runs
+	FinishedAt      time.Time // zero until it ends
+	// LastEvent is the id of its last event when claimed (a re-run goes on
+	// after it).
+	LastEvent int64
+}
+
+// Event is one stored event of an execution: its id (1, 2, … per
+// execution), type and JSON (an execution.Event).
+type Event struct {
+	Seq  int64
+	Type string
+	Data json.RawMessage
+}
+
+// Write is one change for Apply: a new record (Create), or events of
+// record ID, stored with its end if Finish is set.
+type Write struct {
+	Create *Execution
+	ID     string
+	Events []Event
+	Finish *Ending
+}
+
+// Ending is how a running execution ended (see Store.Finish).
+type Ending struct {
+	Owner  string
+	Status Status
+	Result *execution.Result
+	At     time.Time
+}
+
+// Query selects a caller's records for List.
+type Query struct {
+	Status Status // empty: any
+	Limit  int    // at most this many (default 20, at most 100)
+	Cursor string // from the previous page's Next; empty: the newest
+}
+
+// Page is one page of List: newest first.
+type Page struct {
+	Executions []*Execution
+	Next       string // cursor of the next page; empty when this is the last
+}
+
+// Recovered is what Recover did with executions whose gateway died.
+type Recovered struct {
+	Requeued []string     // ids queued again (async, no network allowed)
+	Crashed  []*Execution // finished as runtime_crashed
+}
+
+// Store keeps execution records. Every method is safe for concurrent use,
+// also from several gateways on one database (PostgreSQL).
+type Store interface {
+	// Create adds a record: queued (async) or running, owned by e.Owner.
+	Create(ctx context.Context, e *Execution) error
+	// Get returns caller's record id, or ErrNotFound (also when it is
+	// another caller's).
+	Get(ctx context.Context, caller, id string) (*Execution, error)
+	// List returns caller's records, newest first. ErrBadCursor if the
+	// cursor is not one List returned.
+	List(ctx context.Context, caller string, q Query) (Page, error)
+	// CountQueued counts the queued executions of every caller.
+	CountQueued(ctx context.Context) (int, error)
+	// Claim takes the oldest queued execution for owner (status running,
+	// Attempts+1), or returns ErrEmpty. Two owners never claim the same one.
+	Claim(ctx context.Context, owner string, now time.Time) (*Execution, error)
+	// AppendEvents stores events of execution id.
+	AppendEvents(ctx context.Context, id string, events []Event) error
+	// Events returns up to limit events of id after event id after.
+	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
+	// Finish ends a running execution of owner with status (Finished or
+	// Cancelled) and result, stores its last events (its result event) in
+	// the same transaction, and deletes its request. ErrNotOwner if it is
+	// not running under owner any more (another gateway recovered it).
+	Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error
+	// Cancel cancels caller's execution id: a queued one at once (its
+	// record comes back Cancelled), a running one by asking its owner
+	// (CancelRequested). ErrNotFound, or ErrFinal if it had ended.
+	Cancel(ctx context.Context, caller, id string, now time.Time) (*Execution, error)
+	// CancelRequests lists owner's running executions asked to stop.
+	CancelRequests(ctx context.Context, owner string) ([]string, error)
+	// Lease holds or renews owner's lease until expires: the gateway is
+	// alive and its running executions are its own. With renew, ErrNoLease
+	// when the lease had been lost (expired and recovered by another).
+	Lease(ctx context.Context, owner string, expires time.Time, renew bool) error
+	// Release gives up owner's lease: its running executions are recovered
+	// by the next Recover.
+	Release(ctx context.Context, owner string) error
+	// Recover deals with the running executions of owners whose lease
+	// expired before now: an async one that allowed no network is queued
+	// again (a restart event tells its stream); any other is finished with
+	// a runtime_crashed result.
+	Recover(ctx context.Context, now time.Time) (Recovered, error)
+	// Apply makes writes in order in one transaction (one commit for many
+	// small writes). errs[i] is the outcome of writes[i]: ErrExists for a
+	// Create of an id that exists, ErrNotOwner for a refused Finish (whose
+	// events are then not stored). err is a failure of the whole: nothing
+	// was written.
+	Apply(ctx context.Context, writes []Write) (errs []error, err error)
+	// Purge deletes records (and their events) that ended before t.
+	Purge(ctx context.Context, before time.Time) (int, error)
+	// Close closes the store.
+	Close() error
+}
+
+// Errors of the store.
+var (
+	ErrNotFound  = errors.New("no such execution")
+	ErrEmpty     = errors.New("no execution is queued")
+	ErrNotOwner  = errors.New("the execution is not running under this owner")
+	ErrFinal     = errors.New("the execution has ended")
+	ErrNoLease   = errors.New("the lease was lost")
+	ErrBadCursor = errors.New("invalid cursor")
+	ErrExists    = errors.New("an execution with this id exists")
+	ErrInUse     = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
+)
+
+// Open opens the store at location: a postgres:// or postgresql:// URL, or
+// else the path of an SQLite file (created with its directory if missing).
+func Open(ctx context.Context, location string) (Store, error) {
+	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
+		return OpenPostgres(ctx, location)
+	}
+	return OpenSQLite(ctx, location)
+}
+
+// CrashedResult is the result of an execution whose gateway died while it
+// ran and that could not safely run again.
+func CrashedResult(id string) *execution.Result {
+	return &execution.Result{
+		ID:       id,
+		Logs:     []execution.Log{},
+		Outbound: []execution.Outgoing{},
+		Error: &execution.Error{
+			Code:    execution.CodeRuntimeCrashed,
+			Message: "the gateway stopped while the execution ran; it may have reached the network, so it was not run again",
+		},
+	}
+}
