@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 tests the log-message path the server keeps for clients without a progress token (MCP logging is deprecated, still functional).
+
 package mcp_test
 
 import (
