@@ -16,6 +16,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/store/storetest"
 )
 
 // TestCallbackSurvivesRestart: a delivery under way when the gateway stops
@@ -157,5 +158,40 @@ func TestCallbackAfterCrash(t *testing.T) {
 	}
 	if n := recv.count(); n != 3 {
 		t.Errorf("receiver got %d requests, want 3", n)
+	}
+}
+
+// TestCallbacksTwoGatewaysOnePostgres: two gateways on one PostgreSQL
+// database, each claiming pending callbacks: every execution's record
+// reaches the receiver exactly once.
+func TestCallbacksTwoGatewaysOnePostgres(t *testing.T) {
+	pg, err := storetest.SharedPostgres()
+	if err != nil {
+		t.Fatalf("PostgreSQL for the test: %v", err)
+	}
+	recv := newHookReceiver(t, http.StatusOK)
+	gatewayURL(t) // starts the shared runtime
+	gws, key := pgGateways(t, pg, shared.backend)
+	const n = 20
+	ids := map[string]bool{}
+	for i := range n {
+		ids[gws[i%2].submit(t, key, map[string]any{"code": guest(""), "callbackUrl": recv.URL})] = true
+	}
+	got := map[string]int{}
+	for range n {
+		h := recv.next(t)
+		if h.verifyErr != nil || !ids[h.delivery] {
+			t.Errorf("callback for %q: verify %v; want one of ours, signed", h.delivery, h.verifyErr)
+		}
+		got[h.delivery]++
+	}
+	for id := range ids {
+		gws[0].awaitCallback(t, id, execution.CallbackDelivered)
+		if got[id] != 1 {
+			t.Errorf("%s received %d times, want once", id, got[id])
+		}
+	}
+	if c := recv.count(); c != n {
+		t.Errorf("receiver got %d requests, want %d", c, n)
 	}
 }
