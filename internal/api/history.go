@@ -116,10 +116,10 @@ func (h *History) start(log zerolog.Logger, run *runner) {
 	if err := h.store.Lease(ctx, h.owner, time.Now().Add(h.opts.LeaseTTL), false); err != nil {
 		log.Error().Err(err).Msg("storage: cannot take the lease; will retry")
 	}
+	h.startCallbacks()
 	go h.writer()
 	h.maintain(ctx)
 	h.purge(ctx)
-	h.startCallbacks()
 	h.bg.Go(func() { h.leaseLoop(ctx) })
 	for range h.opts.Workers {
 		h.bg.Go(func() { h.work(ctx, run) })
