@@ -264,11 +264,11 @@ var Settings = []Setting{
 	{Key: "storage.url", Default: "", Help: "postgres://… URL of a PostgreSQL database to keep records and the queue in instead of storage.path; any number of gateways may share it.", Secret: true, Check: of(checkStorageURL)},
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},
-	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.<name>.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
+	{Key: "storage.max_queued", Default: 1000, Help: "Most executions queued at once (all gateways on one database together); past it POST /executions answers 503 queue_full with Retry-After.", Check: atLeast(1)},
+	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.NAME.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
 	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback, private and other non-public addresses (refused by default, like guest requests): for tests and receivers inside your network."},
 	{Key: "callbacks.timeout", Default: "10s", Help: "Bound on one webhook attempt, from connecting to reading the receiver's status.", Check: positive},
 	{Key: "callbacks.max_retry_time", Default: "10m", Help: "Bound on one webhook delivery, from its first attempt to its last (also across a restart); retries back off from 1s to 1m.", Check: positive},
-	{Key: "storage.max_queued", Default: 1000, Help: "Most executions queued at once (all gateways on one database together); past it POST /executions answers 503 queue_full with Retry-After.", Check: atLeast(1)},
 }
 
 // Load reads the configuration for a command whose flags are in fs (already
