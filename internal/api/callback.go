@@ -164,7 +164,7 @@ func (h *History) deliver(e *store.Execution) {
 	}
 	lost := false
 	res := h.cb.deliverer.Deliver(ctx, webhook.Delivery{
-		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret,
+		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret, Earlier: len(attempts),
 		OnAttempt: func(a webhook.Attempt) {
 			attempts = append(attempts, attemptOf(a))
 			if errors.Is(h.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, false), store.ErrNotOwner) {

@@ -60,8 +60,8 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 
 	g := newHistoryGatewayAt(t, path, api.HistoryOptions{Callbacks: fastRetries()})
 	again := recv.next(t)
-	if again.delivery != id || again.verifyErr != nil {
-		t.Errorf("after restart: delivery %q, verify %v; want %s, signed", again.delivery, again.verifyErr, id)
+	if again.delivery != id || again.verifyErr != nil || again.attempt != "2" {
+		t.Errorf("after restart: delivery %q attempt %q, verify %v; want %s, attempt 2, signed", again.delivery, again.attempt, again.verifyErr, id)
 	}
 	// The restarted gateway has its own keys: read the record from the store.
 	var cb store.Callback
