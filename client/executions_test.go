@@ -33,6 +33,9 @@ func historyServer(t *testing.T, opts api.HistoryOptions) (string, *api.History)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Callbacks.Secret == nil {
+		opts.Callbacks.Secret = func(string) []byte { return []byte("client-test-callback-secret") }
+	}
 	h := api.NewHistory(st, opts)
 	o := testOptions
 	o.History = h
@@ -90,7 +93,8 @@ func TestSubmitFollow(t *testing.T) {
 		t.Errorf("Follow(after 5) ids = %v, want [6 7]", tail)
 	}
 	rec, err := c.Get(t.Context(), acc.ID)
-	if err != nil || rec.Status != execution.StatusFinished || rec.Result == nil || len(rec.Result.Logs) != 5 || rec.CallbackURL != "https://example.com/cb" {
+	if err != nil || rec.Status != execution.StatusFinished || rec.Result == nil || len(rec.Result.Logs) != 5 || rec.CallbackURL != "https://example.com/cb" ||
+		rec.Callback == nil || rec.Callback.URL != "https://example.com/cb" || rec.Callback.State == execution.CallbackWaiting {
 		t.Errorf("Get = %+v, %v; want finished with 5 logs and the callback", rec, err)
 	}
 	list, err := c.List(t.Context(), client.ListOptions{Status: execution.StatusFinished, Limit: 10})

@@ -34,6 +34,36 @@ type Record struct {
 	StartedAt   *time.Time `json:"startedAt,omitempty"`
 	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
 	Result      *Result    `json:"result,omitempty"`
+	// Callback is the delivery to CallbackURL; absent without one.
+	Callback *Callback `json:"callback,omitempty"`
+}
+
+// States of a callback delivery.
+const (
+	CallbackWaiting   = "waiting"   // the execution has not ended
+	CallbackPending   = "pending"   // it has ended; the delivery is under way or will be retried
+	CallbackDelivered = "delivered" // the receiver answered 2xx
+	CallbackFailed    = "failed"    // given up: see Reason
+)
+
+// Callback is the delivery of a record to its callbackUrl: every attempt
+// made, in order. The secret that signs it is never part of it.
+type Callback struct {
+	URL       string            `json:"url"`
+	State     string            `json:"state"`
+	Delivered bool              `json:"delivered"`
+	Reason    string            `json:"reason,omitempty"` // why it failed
+	Attempts  []CallbackAttempt `json:"attempts"`
+}
+
+// CallbackAttempt is one POST of a callback: when it started, the
+// receiver's status (absent without an HTTP answer), why it failed (absent
+// on success) and how long it took.
+type CallbackAttempt struct {
+	At         time.Time `json:"at"`
+	Status     int       `json:"status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	DurationMs float64   `json:"durationMs"`
 }
 
 // RecordList is one page of GET /executions, newest first; Next is the

@@ -26,7 +26,8 @@ func historyURL(t *testing.T) string {
 		t.Fatal(err)
 	}
 	opts := apitest.Options()
-	opts.History = api.NewHistory(st, api.HistoryOptions{Workers: 1})
+	opts.History = api.NewHistory(st, api.HistoryOptions{Workers: 1,
+		Callbacks: api.CallbackOptions{Secret: func(string) []byte { return []byte("exec-async-test-secret") }}})
 	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
 	t.Cleanup(func() {
 		srv.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/config"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
 // openHistory opens the configured store of execution records (PostgreSQL
@@ -32,10 +33,23 @@ func openHistory(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 		Workers:   cfg.Storage.Workers,
 		MaxQueued: cfg.Storage.MaxQueued,
 		Retention: cfg.Storage.Retention,
-		// Finished: webhook delivery (internal/webhook) plugs in here; it
-		// gets every record that reaches finished or cancelled.
+		Callbacks: callbackOptions(cfg),
 	})
 	return h, st, nil
+}
+
+// callbackOptions are the webhook settings: a key's callback_secret, else
+// callbacks.secret, signs its callbacks; without either its callbackUrl is
+// refused.
+func callbackOptions(cfg *config.Config) api.CallbackOptions {
+	return api.CallbackOptions{
+		Secret: cfg.CallbackSecret,
+		Webhook: webhook.Options{
+			AllowPrivate: cfg.Callbacks.AllowPrivate,
+			Timeout:      cfg.Callbacks.Timeout,
+			MaxRetryTime: cfg.Callbacks.MaxRetryTime,
+		},
+	}
 }
 
 // closeHistory waits for the queued executions running here, up to grace,

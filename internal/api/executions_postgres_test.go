@@ -109,7 +109,9 @@ func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := api.NewHistory(st, api.HistoryOptions{Workers: 2, Poll: 20 * time.Millisecond})
+		cb := fastRetries()
+		cb.Secret = func(string) []byte { return callbackSecret }
+		h := api.NewHistory(st, api.HistoryOptions{Workers: 2, Poll: 20 * time.Millisecond, Callbacks: cb})
 		o := apitest.Options()
 		o.Keys = auth.NewKeyring([]auth.Key{entry})
 		o.History = h

@@ -53,6 +53,9 @@ func newHistoryGatewayAt(t *testing.T, path string, opts api.HistoryOptions) *hi
 	}
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
 	opts.Finished = func(_ context.Context, e *store.Execution) { g.finished <- e }
+	if opts.Callbacks.Secret == nil {
+		opts.Callbacks.Secret = func(string) []byte { return callbackSecret }
+	}
 	g.history = api.NewHistory(st, opts)
 	var aliceKey, bobKey auth.Key
 	g.alice, aliceKey = apitest.NewKey(t, "alice")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
 // queueRetryAfter is the Retry-After of a full queue, in seconds.
@@ -26,7 +27,7 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 		if err != nil {
 			return err
 		}
-		callback, problem := callbackURL(members)
+		callback, problem := h.callbackURL(members, callerOf(r.Context()).name)
 		delete(members, "callbackUrl")
 		job, problems := validateExecute(members, opts.Limits, opts.Now())
 		if problem != nil {
@@ -64,21 +65,26 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 	}
 }
 
-// callbackURL reads the optional callbackUrl: an absolute http or https URL.
-func callbackURL(members map[string]json.RawMessage) (string, *FieldProblem) {
+// callbackURL reads the optional callbackUrl: an absolute http or https
+// URL that obeys the egress rules (webhook.ValidateCallbackURL; private and
+// loopback hosts only with Webhook.AllowPrivate), for a caller that has a
+// callback secret to sign it with.
+func (h *History) callbackURL(members map[string]json.RawMessage, caller string) (string, *FieldProblem) {
 	raw, ok := members["callbackUrl"]
 	if !ok {
 		return "", nil
 	}
 	var s string
-	bad := &FieldProblem{Field: "callbackUrl", Code: fieldInvalid, Detail: "callbackUrl must be an absolute http or https URL"}
 	if err := json.Unmarshal(raw, &s); err != nil {
-		bad.Code, bad.Detail = fieldWrongType, "callbackUrl must be a string"
-		return "", bad
+		return "", &FieldProblem{Field: "callbackUrl", Code: fieldWrongType, Detail: "callbackUrl must be a string"}
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(s) > 2048 {
-		return "", bad
+	cb := h.opts.Callbacks
+	if err := webhook.ValidateCallbackURL(s, cb.Webhook.AllowPrivate); err != nil {
+		return "", &FieldProblem{Field: "callbackUrl", Code: fieldInvalid, Detail: "callbackUrl: " + err.Error()}
+	}
+	if len(cb.secretFor(caller)) == 0 {
+		return "", &FieldProblem{Field: "callbackUrl", Code: fieldInvalid,
+			Detail: "callbackUrl needs a callback secret to sign with, and none is configured for this API key (callbacks.secret or auth.keys.<name>.callback_secret)"}
 	}
 	return s, nil
 }
@@ -200,5 +206,6 @@ func recordOf(e *store.Execution, withResult bool) execution.Record {
 	if withResult && e.Status == store.Finished {
 		rec.Result = e.Result
 	}
+	rec.Callback = callbackOf(e)
 	return rec
 }

@@ -31,8 +31,10 @@ type HistoryOptions struct {
 	Poll time.Duration
 	// Finished, if set, is called (on its own goroutine) with the record of
 	// every execution that reaches a final state: finished or cancelled.
-	// Webhook delivery plugs in here.
+	// Webhook delivery does not wait for it: see Callbacks.
 	Finished func(ctx context.Context, e *store.Execution)
+	// Callbacks configure the delivery of records to callback URLs.
+	Callbacks CallbackOptions
 }
 
 // History records every execution in a store, runs the queued ones on its
@@ -57,6 +59,7 @@ type History struct {
 	cancel  context.CancelCauseFunc            // stops workers and the lease loop
 	claimMu sync.RWMutex                       // held shared while claiming
 	closed  bool
+	cb      *callbacks // webhook delivery, from start
 }
 
 // Causes of a cancelled execution context.
@@ -113,6 +116,7 @@ func (h *History) start(log zerolog.Logger, run *runner) {
 	if err := h.store.Lease(ctx, h.owner, time.Now().Add(h.opts.LeaseTTL), false); err != nil {
 		log.Error().Err(err).Msg("storage: cannot take the lease; will retry")
 	}
+	h.startCallbacks()
 	go h.writer()
 	h.maintain(ctx)
 	h.purge(ctx)
@@ -130,7 +134,9 @@ func (h *History) Drain() {
 }
 
 // Close waits for the executions running on the workers until ctx ends,
-// then stops them (they stay running in the store, and the lease is
+// stops the callback deliveries (an attempt under way gets
+// Callbacks.Grace; those stopped stay pending for the next start), then
+// stops the executions (they stay running in the store, and the lease is
 // released, so the next Recover re-queues or ends them), writes what is
 // pending and releases the lease. It does not close the store.
 func (h *History) Close(ctx context.Context) error {
@@ -149,6 +155,7 @@ func (h *History) Close(ctx context.Context) error {
 	case <-idle:
 	case <-ctx.Done():
 	}
+	h.stopCallbacks()
 	h.cancelAll(errShutdown)
 	h.cancel(errShutdown)
 	h.bg.Wait()
@@ -275,12 +282,19 @@ func (h *History) purge(ctx context.Context) {
 	}
 }
 
-// ended hands a final record to the Finished hook.
+// ended hands a final record to the Finished hook and, if it has a
+// callback URL, wakes the delivery loop: the store made its callback
+// pending when it stored the end.
 func (h *History) ended(e *store.Execution) {
-	if h.opts.Finished == nil || e == nil {
+	if e == nil {
 		return
 	}
-	go h.opts.Finished(context.WithoutCancel(context.Background()), e)
+	if e.CallbackURL != "" {
+		h.wakeCallbacks()
+	}
+	if h.opts.Finished != nil {
+		go h.opts.Finished(context.WithoutCancel(context.Background()), e)
+	}
 }
 
 // broker tells event streams that an execution has new events or a new

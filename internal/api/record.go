@@ -135,9 +135,12 @@ func (h *History) applied(w write, err error) {
 		return
 	}
 	h.broker.notify(id)
-	if w.end != nil && h.opts.Finished != nil {
+	if w.end != nil {
 		e := *w.end.record
 		e.Status, e.Result, e.FinishedAt, e.Request = w.end.status, w.end.result, w.end.at, nil
+		if e.CallbackURL != "" {
+			e.Callback.State = store.CallbackPending
+		}
 		h.ended(&e)
 	}
 }

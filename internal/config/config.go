@@ -40,6 +40,16 @@ type Config struct {
 	Effective map[string]string `mapstructure:"-"`
 	Execution ExecutionConfig   `mapstructure:"execution"`
 	Storage   StorageConfig     `mapstructure:"storage"`
+	Callbacks CallbacksConfig   `mapstructure:"callbacks"`
+}
+
+// CallbacksConfig configures webhooks: the records POSTed to the
+// callbackUrl of async executions when they end.
+type CallbacksConfig struct {
+	Secret       Secret        `mapstructure:"secret"`
+	AllowPrivate bool          `mapstructure:"allow_private"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+	MaxRetryTime time.Duration `mapstructure:"max_retry_time"`
 }
 
 // StorageConfig says where execution records and the async queue live.
@@ -77,12 +87,14 @@ type AuthConfig struct {
 }
 
 // KeyConfig is one API key: its hash (from `gateway keys new`), whether it
-// is revoked, and quota overrides (0: the defaults).
+// is revoked, quota overrides (0: the defaults) and the secret signing its
+// callbacks (empty: callbacks.secret).
 type KeyConfig struct {
-	Hash        string `mapstructure:"hash"`
-	Revoked     bool   `mapstructure:"revoked"`
-	Requests    int    `mapstructure:"requests"`
-	Concurrency int    `mapstructure:"concurrency"`
+	Hash           string `mapstructure:"hash"`
+	Revoked        bool   `mapstructure:"revoked"`
+	Requests       int    `mapstructure:"requests"`
+	Concurrency    int    `mapstructure:"concurrency"`
+	CallbackSecret Secret `mapstructure:"callback_secret"`
 }
 
 // QuotaConfig holds the default per-key quotas; 0 means derived (see
@@ -207,7 +219,7 @@ var Settings = []Setting{
 	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped.", Check: derived},
 	{Key: "http.max_request_lifetime", Default: "0s", Flag: "", Help: "Longest a POST /execute may last, from its start to the last byte of its answer, whatever its client does; then the connection is dropped (0s: execution.max_timeout plus 30s)."},
 	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped.", Check: notNegative},
-	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0}}`; in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
+	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0, callback_secret: \"…\"}}` (callback_secret: the key's own callbacks.secret; file only, never shown); in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
 	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
 	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests.", Check: positive},
@@ -253,6 +265,10 @@ var Settings = []Setting{
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},
 	{Key: "storage.max_queued", Default: 1000, Help: "Most executions queued at once (all gateways on one database together); past it POST /executions answers 503 queue_full with Retry-After.", Check: atLeast(1)},
+	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.NAME.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
+	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback, private and other non-public addresses (refused by default, like guest requests): for tests and receivers inside your network."},
+	{Key: "callbacks.timeout", Default: "10s", Help: "Bound on one webhook attempt, from connecting to reading the receiver's status.", Check: positive},
+	{Key: "callbacks.max_retry_time", Default: "10m", Help: "Bound on one webhook delivery, from its first attempt to its last (also across a restart); retries back off from 1s to 1m.", Check: positive},
 }
 
 // Load reads the configuration for a command whose flags are in fs (already
@@ -382,6 +398,20 @@ func unknownKeys(v *viper.Viper) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CallbackSecret returns the secret signing the callbacks of API key
+// name's executions: its own callback_secret, else callbacks.secret; nil
+// if neither is set.
+func (c *Config) CallbackSecret(name string) []byte {
+	s := c.Callbacks.Secret
+	if k, ok := c.Auth.Keys[name]; ok && k.CallbackSecret != "" {
+		s = k.CallbackSecret
+	}
+	if s == "" {
+		return nil
+	}
+	return []byte(s.Value())
 }
 
 // Keys returns the configured API keys in name order.

@@ -214,11 +214,23 @@ func checkKeys(keys map[string]KeyConfig) error {
 		if _, err := auth.ParseHash(k.Hash); err != nil {
 			errs = append(errs, fieldError{name + ".hash", err})
 		}
+		if err := checkCallbackSecret(k.CallbackSecret); err != nil {
+			errs = append(errs, fieldError{name + ".callback_secret", err})
+		}
 		if k.Requests < 0 || k.Concurrency < 0 {
 			errs = append(errs, fieldError{name, errors.New("requests and concurrency must not be negative")})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkCallbackSecret refuses a callback secret too short to sign with;
+// empty is allowed (none).
+func checkCallbackSecret(s Secret) error {
+	if s != "" && len(s) < 16 {
+		return errors.New("must be at least 16 characters")
+	}
+	return nil
 }
 
 // checkShimSecret refuses a secret too short to sign with.

@@ -39,7 +39,7 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 // createIn inserts e unless its id exists (then created is false).
 func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (created bool, err error) {
 	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO executions (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, FALSE, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, FALSE, ?, ?, NULL, '', '[]', '', NULL) ON CONFLICT (id) DO NOTHING`),
 		e.ID, e.Caller, e.Status, e.Async, e.Outbound, nullString(e.Request), e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt))
 	if err != nil {
@@ -61,7 +61,7 @@ func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Endi
 		result = string(b)
 	}
 	r, err := tx.ExecContext(ctx, s.q(`UPDATE executions
-		SET status = ?, result = ?, finished_at = ?, request = NULL
+		SET status = ?, result = ?, finished_at = ?, request = NULL, `+callbackDue+`
 		WHERE id = ? AND owner = ? AND status = ?`),
 		end.Status, result, end.At.UnixMicro(), id, end.Owner, Running)
 	if err != nil {

@@ -72,7 +72,7 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 	var r sql.Result
 	switch {
 	case a.cancelRequested:
-		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, `+callbackDue+`
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Cancelled, now.UnixMicro(), a.id, a.owner, Running)
 	case a.async && !a.outbound:
 		ev = execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}
@@ -82,7 +82,7 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 		res := CrashedResult(a.id)
 		ev = execution.Event{Type: execution.EventResult, Result: res}
 		body, _ := json.Marshal(res)
-		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?, `+callbackDue+`
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Finished, now.UnixMicro(), string(body), a.id, a.owner, Running)
 	}
 	if err != nil {

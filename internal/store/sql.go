@@ -65,7 +65,7 @@ func (s *sqlStore) q(query string) string {
 }
 
 const columns = `id, caller, status, async, outbound, request, callback_url, result, owner, attempts,
-	cancel_requested, created_at, started_at, finished_at`
+	cancel_requested, created_at, started_at, finished_at, callback_state, callback_attempts, callback_reason, callback_owner`
 
 // micros is t in Unix microseconds, or NULL for the zero time.
 func micros(t time.Time) any {
@@ -89,9 +89,12 @@ func scanExecution(row scanner) (*Execution, error) {
 		e                         Execution
 		request, result, owner    sql.NullString
 		created, started, finishd sql.NullInt64
+		cbAttempts                string
+		cbOwner                   sql.NullString
 	)
 	err := row.Scan(&e.ID, &e.Caller, &e.Status, &e.Async, &e.Outbound, &request, &e.CallbackURL, &result,
-		&owner, &e.Attempts, &e.CancelRequested, &created, &started, &finishd)
+		&owner, &e.Attempts, &e.CancelRequested, &created, &started, &finishd,
+		&e.Callback.State, &cbAttempts, &e.Callback.Reason, &cbOwner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -108,6 +111,11 @@ func scanExecution(row scanner) (*Execution, error) {
 		}
 	}
 	e.Owner = owner.String
+	e.Callback.Owner = cbOwner.String
+	e.Callback.Attempts = []execution.CallbackAttempt{}
+	if err := json.Unmarshal([]byte(cbAttempts), &e.Callback.Attempts); err != nil {
+		return nil, fmt.Errorf("execution %s: callback attempts: %w", e.ID, err)
+	}
 	e.CreatedAt, e.StartedAt, e.FinishedAt = fromMicros(created), fromMicros(started), fromMicros(finishd)
 	return &e, nil
 }
@@ -307,7 +315,7 @@ func (s *sqlStore) Finish(ctx context.Context, id, owner string, status Status, 
 func (s *sqlStore) Cancel(ctx context.Context, caller, id string, now time.Time) (*Execution, error) {
 	// A queued one is cancelled at once; failing that, a running one is
 	// asked to stop (it may have been claimed in between).
-	n, err := s.exec(ctx, `UPDATE executions SET status = ?, finished_at = ?, request = NULL
+	n, err := s.exec(ctx, `UPDATE executions SET status = ?, finished_at = ?, request = NULL, `+callbackDue+`
 		WHERE id = ? AND caller = ? AND status = ?`, Cancelled, now.UnixMicro(), id, caller, Queued)
 	if err == nil && n == 0 {
 		n, err = s.exec(ctx, `UPDATE executions SET cancel_requested = TRUE

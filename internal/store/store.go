@@ -69,6 +69,30 @@ type Execution struct {
 	// LastEvent is the id of its last event when claimed (a re-run goes on
 	// after it).
 	LastEvent int64
+	// Callback is the delivery of the record to CallbackURL.
+	Callback Callback
+}
+
+// CallbackState is where the delivery of a record to its callback URL is.
+type CallbackState string
+
+// States of a callback. An execution with a callback URL turns
+// CallbackPending in the transaction that ends it (finished or cancelled),
+// so a delivery is never lost between the end and the send.
+const (
+	CallbackNone      CallbackState = "" // no callback URL, or not ended yet
+	CallbackPending   CallbackState = "pending"
+	CallbackDelivered CallbackState = "delivered"
+	CallbackFailed    CallbackState = "failed"
+)
+
+// Callback is the delivery of a record: its state, the attempts made so far
+// and, if it failed, why. Owner is the gateway that claimed it.
+type Callback struct {
+	State    CallbackState
+	Attempts []execution.CallbackAttempt
+	Reason   string
+	Owner    string
 }
 
 // Event is one stored event of an execution: its id (1, 2, … per
@@ -164,6 +188,15 @@ type Store interface {
 	// events are then not stored). err is a failure of the whole: nothing
 	// was written.
 	Apply(ctx context.Context, writes []Write) (errs []error, err error)
+	// ClaimCallback takes, for owner, the oldest pending callback that no
+	// live gateway holds (its claimant's lease is gone or expired before
+	// now), or returns ErrEmpty. Two live owners never hold the same one.
+	ClaimCallback(ctx context.Context, owner string, now time.Time) (*Execution, error)
+	// SaveCallback stores the attempts of owner's claimed callback id and
+	// its state: still CallbackPending (the claim is kept, or released when
+	// release is set), or CallbackDelivered or CallbackFailed (final).
+	// ErrNotOwner if owner does not hold it any more.
+	SaveCallback(ctx context.Context, id, owner string, c Callback, release bool) error
 	// Purge deletes records (and their events) that ended before t.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Close closes the store.

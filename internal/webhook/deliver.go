@@ -98,6 +98,9 @@ type Delivery struct {
 	// Secret signs Body; PreviousSecrets, during a rotation, sign it too.
 	Secret          []byte
 	PreviousSecrets [][]byte
+	// Earlier is how many attempts an earlier Deliver made (a delivery
+	// resumed after a restart): AttemptHeader goes on from Earlier+1.
+	Earlier int
 	// OnAttempt, if set, is called after each attempt, in order, from the
 	// goroutine running the delivery.
 	OnAttempt func(Attempt)
@@ -212,7 +215,7 @@ func (d *Deliverer) Deliver(ctx context.Context, dl Delivery) Result {
 			res.Reason = notDelivered(n-1, d.stopReason(ctx))
 			return res
 		}
-		a, v, retryAfter := d.attempt(ctx, u, dl, n)
+		a, v, retryAfter := d.attempt(ctx, u, dl, dl.Earlier+n)
 		res.Attempts = append(res.Attempts, a)
 		if dl.OnAttempt != nil {
 			dl.OnAttempt(a)

@@ -37,6 +37,9 @@ func Run(t *testing.T, open Opener) {
 		{"Recover", testRecover},
 		{"Purge", testPurge},
 		{"Apply", testApply},
+		{"CallbackDue", testCallbackDue},
+		{"ClaimCallback", testClaimCallback},
+		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

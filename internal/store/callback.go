@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// callbackDue is the assignment that makes an ending execution's callback
+// pending, if it has a callback URL: part of every statement that ends one.
+const callbackDue = `callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END`
+
+// callbackFree selects pending callbacks no live gateway holds; its one
+// placeholder is now.
+const callbackFree = `callback_state = 'pending' AND (callback_owner IS NULL OR callback_owner NOT IN
+	(SELECT owner FROM gateway_leases WHERE expires_at >= ?))`
+
+func (s *sqlStore) ClaimCallback(ctx context.Context, owner string, now time.Time) (*Execution, error) {
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	at := now.UnixMicro()
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE executions SET callback_owner = ?
+		WHERE seq = (SELECT seq FROM executions WHERE `+callbackFree+` ORDER BY seq LIMIT 1`+lock+`)
+		  AND `+callbackFree+`
+		RETURNING `+columns), owner, at, at)
+	e, err := scanExecution(row)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrEmpty
+	}
+	return e, err
+}
+
+func (s *sqlStore) SaveCallback(ctx context.Context, id, owner string, c Callback, release bool) error {
+	attempts := c.Attempts
+	if attempts == nil {
+		attempts = []execution.CallbackAttempt{}
+	}
+	b, err := json.Marshal(attempts)
+	if err != nil {
+		return err
+	}
+	keep := sql.NullString{String: owner, Valid: c.State == CallbackPending && !release}
+	n, err := s.exec(ctx, `UPDATE executions SET callback_state = ?, callback_attempts = ?, callback_reason = ?, callback_owner = ?
+		WHERE id = ? AND callback_owner = ? AND callback_state = 'pending'`,
+		c.State, string(b), c.Reason, keep, id, owner)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotOwner
+	}
+	return nil
+}
