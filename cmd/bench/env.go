@@ -23,6 +23,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // benchEnv is everything the benchmark talks to.
@@ -37,6 +38,22 @@ type benchEnv struct {
 type gateway struct {
 	backend *local.Pool
 	srv     *httptest.Server
+	history *api.History // nil: records off
+	store   store.Store
+	dir     string // the store's directory
+}
+
+// close stops the gateway and removes its store.
+func (g *gateway) close() {
+	g.srv.Close()
+	if g.history != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		g.history.Close(ctx)
+		cancel()
+		g.store.Close()
+		os.RemoveAll(g.dir)
+	}
+	g.backend.Close()
 }
 
 type bareWorkerd struct {
@@ -104,7 +121,15 @@ func startGateway(processes int, o options) (*gateway, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
+	g := &gateway{backend: backend}
+	if o.records {
+		if err := g.openRecords(); err != nil {
+			backend.Close()
+			return nil, err
+		}
+	}
+	g.srv = httptest.NewServer(api.NewHandler(log, backend, api.Options{
+		History:         g.history,
 		MaxRequestBytes: 1 << 20,
 		Limits: api.Limits{
 			CompatibilityDate: o.date, DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second,
@@ -112,7 +137,23 @@ func startGateway(processes int, o options) (*gateway, error) {
 			MaxCodeBytes: 1 << 20, MaxModules: 16, MaxEnvBytes: 1 << 20,
 		},
 	}))
-	return &gateway{backend: backend, srv: srv}, nil
+	return g, nil
+}
+
+// openRecords gives the gateway an SQLite store of execution records in a
+// directory of its own, as storage.path does by default.
+func (g *gateway) openRecords() error {
+	dir, err := os.MkdirTemp("", "bench-records-")
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(context.Background(), filepath.Join(dir, "executions.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	g.dir, g.store, g.history = dir, st, api.NewHistory(st, api.HistoryOptions{})
+	return nil
 }
 
 const bareConfig = `using Workerd = import "/workerd/workerd.capnp";
@@ -169,8 +210,7 @@ func startBare(ctx context.Context, workerd, dir string, i int) (*bareWorkerd, e
 
 func (e *benchEnv) close() {
 	for _, g := range e.gateways {
-		g.srv.Close()
-		g.backend.Close()
+		g.close()
 	}
 	for _, b := range e.bare {
 		b.cmd.Process.Kill()

@@ -52,7 +52,7 @@ func measureHostile(ctx context.Context, e *benchEnv, o options, r *Report) erro
 	if err != nil {
 		return err
 	}
-	defer func() { g.srv.Close(); g.backend.Close() }()
+	defer g.close()
 	url := g.srv.URL + "/execute"
 	benign := gatewayBody(o.date, "fresh")
 

@@ -55,6 +55,9 @@ type options struct {
 	date       string
 	hostile    int
 	log        io.Writer // the gateways' logs; nil: none
+	// records runs the gateways as shipped: every execution recorded in an
+	// SQLite store (storage.path's default is on).
+	records bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -67,6 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load (the concurrency runs) here")
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
 	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
+	fs.BoolVar(&o.records, "records", true, "record every execution in an SQLite store, as the gateway does by default (false: storage off)")
 	logFile := fs.String("log", "", "write the gateways' logs to this file")
 	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, pool, reuse, node, streaming, hostile, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
