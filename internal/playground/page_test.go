@@ -25,6 +25,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	t.Run("stop, bad fields and refusals", func(t *testing.T) { testStopAndRefusals(t, g, browser) })
 	t.Run("auth error without a key", func(t *testing.T) { testAuth(t, g, browser) })
 	t.Run("curl command reproduces the run", func(t *testing.T) { testCurl(t, g, browser) })
+	t.Run("capabilities picker", func(t *testing.T) { testCapabilities(t, g, browser) })
 }
 
 // pick selects an example as a user would.

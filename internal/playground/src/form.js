@@ -37,7 +37,36 @@ export function readRequest(editor) {
   if (outbound === "list") {
     body.allowOutbound = $("hosts").value.split(",").map((h) => h.trim()).filter(Boolean);
   }
+  const caps = [...document.querySelectorAll("#caps input:checked")].map((c) => c.value);
+  if (caps.length) body.capabilities = caps;
   return { body, errors };
+}
+
+// wanted are the capabilities the last filled request asked for: ticked
+// when the list (which depends on the key) offers them.
+let wanted = [];
+
+/**
+ * showCapabilities offers each capability of list (GET /capabilities) as a
+ * checkbox, keeping the ticks of those still offered; nothing when the
+ * list is empty.
+ */
+export function showCapabilities(list, onChange) {
+  const ticked = new Set([...document.querySelectorAll("#caps input:checked")].map((c) => c.value).concat(wanted));
+  const boxes = list.map((c) => {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = c.name;
+    box.checked = ticked.has(c.name);
+    box.addEventListener("change", onChange);
+    const label = document.createElement("label");
+    label.className = "check";
+    label.title = `${c.methods.join(", ")} under ${c.basePath}`;
+    label.append(box, " " + c.name);
+    return label;
+  });
+  $("caps").replaceChildren(...boxes);
+  $("caps-field").hidden = boxes.length === 0;
 }
 
 /** fill sets the fields from an example or a shared state. */
@@ -51,6 +80,8 @@ export function fill(editor, s) {
   const ob = s.allowOutbound;
   $("outbound").value = Array.isArray(ob) ? "list" : ob === true ? "true" : "false";
   $("hosts").value = Array.isArray(ob) ? ob.join(", ") : "";
+  wanted = Array.isArray(s.capabilities) ? s.capabilities.filter((c) => typeof c === "string") : [];
+  for (const box of document.querySelectorAll("#caps input")) box.checked = wanted.includes(box.value);
   showHosts();
 }
 

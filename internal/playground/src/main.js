@@ -3,7 +3,7 @@
 import { createEditor } from "./editor.js";
 import { examples } from "./examples.js";
 import { curlCommand } from "./curl.js";
-import { readRequest, fill, showHosts, apiKey, encodeState, decodeState } from "./form.js";
+import { readRequest, fill, showHosts, showCapabilities, apiKey, encodeState, decodeState } from "./form.js";
 import { appendLog, showResult, showProblem, showFailure } from "./output.js";
 
 const $ = (id) => document.getElementById(id);
@@ -71,6 +71,28 @@ async function execute(body, signal, started) {
   if (!result) showFailure($("result"), "the stream ended without a result");
 }
 
+let capsAsked = 0; // numbers the GET /capabilities calls: only the last one counts
+
+/**
+ * loadCapabilities asks GET /capabilities with the key as it is now and
+ * offers what the key may use. A refusal (401 before a key is entered) or
+ * a failure offers nothing and shows no error: Run reports those.
+ */
+async function loadCapabilities() {
+  const n = ++capsAsked;
+  let list = [];
+  try {
+    const headers = apiKey.value ? { Authorization: "Bearer " + apiKey.value } : {};
+    const resp = await fetch("/capabilities", { headers });
+    if (resp.ok) list = (await resp.json()).capabilities || [];
+  } catch {
+    list = [];
+  }
+  if (n !== capsAsked) return;
+  showCapabilities(list, updateCurl);
+  updateCurl();
+}
+
 /** ndjson yields the JSON objects of a newline-delimited stream as they arrive. */
 async function* ndjson(stream) {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
@@ -98,6 +120,7 @@ function init() {
   $("language").addEventListener("change", () => { editor.setLanguage($("language").value); updateCurl(); });
   $("outbound").addEventListener("change", () => { showHosts(); updateCurl(); });
   for (const id of ["env", "secrets", "timeout", "hosts", "key"]) $(id).addEventListener("input", updateCurl);
+  $("key").addEventListener("input", loadCapabilities);
   $("run").addEventListener("click", () => run());
   $("stop").addEventListener("click", () => running && running.abort());
   $("copy").addEventListener("click", copyCurl);
@@ -111,6 +134,7 @@ function init() {
   }
   fill(editor, shared || examples[0]);
   updateCurl();
+  loadCapabilities();
 }
 
 async function copyCurl() {

@@ -44,7 +44,8 @@ export function showResult(box, res, elapsed) {
   if (res.response) showResponse(box, res.response);
   for (const o of res.outbound || []) {
     const status = o.denied ? "denied" : (o.status ?? "");
-    field(box, "outbound", `${o.method} ${o.url} ${status}`, o.denied ? "denied" : "");
+    const via = o.capability ? ` (capability ${o.capability})` : "";
+    field(box, "outbound", `${o.method} ${o.url} ${status}${via}`, o.denied ? "denied" : "");
   }
   if (res.truncated) field(box, "truncated", "output was cut at the server's cap");
   if (res.warm) field(box, "warm", "ran in a reused isolate");
