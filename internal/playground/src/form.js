@@ -93,7 +93,8 @@ export function showHosts() {
 /**
  * The API key lives in this page's memory; with "keep for this tab" also in
  * sessionStorage (gone when the tab closes). It is sent only to this origin's
- * POST /execute and never put in a link or the curl command.
+ * POST /execute and GET /capabilities and never put in a link or the curl
+ * command.
  */
 export const apiKey = {
   init() {
