@@ -27,6 +27,10 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", path, err)
 	}
+	if err := createPrivate(path); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 	// WAL lets readers run beside the writer; busy_timeout waits for the
 	// writer instead of failing; immediate transactions take the write lock
 	// at BEGIN, so two never deadlock upgrading.
@@ -47,4 +51,16 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		return nil, fmt.Errorf("storage %s: %w", path, err)
 	}
 	return &sqlStore{db: db, lock: lock}, nil
+}
+
+// createPrivate creates the database file, if missing, readable by the
+// gateway's user only: it holds queued requests with their secrets. SQLite
+// gives its -wal and -shm files the database file's mode. An existing
+// file keeps the mode it has.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
