@@ -29,6 +29,7 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 		callback, problem := callbackURL(members)
 		delete(members, "callbackUrl")
 		job, problems := validateExecute(members, opts.Limits, opts.Now())
+		problems = append(problems, grantCapabilities(members, job, opts.Capabilities, callerOf(r.Context()).name)...)
 		if problem != nil {
 			problems = append([]FieldProblem{*problem}, problems...)
 		}

@@ -24,9 +24,14 @@ import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
 // masked at once, which costs less than a stream through a transform.
 const READ_WHOLE = 64 << 10;
 
-// Request headers a call does not pass on: the connection's own, and any
-// the runtime adds to a request between Workers.
-const DROPPED = /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*)$/i;
+// Request headers a call does not pass on: the connection's own, any the
+// runtime adds to a request between Workers, and those a service takes from
+// the proxy in front of it, which the shim is here: a method or path that
+// overrides the request's own (which would escape the capability's methods
+// and base), and the client's address and scheme.
+const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*" +
+  "|x-http-method|x-http-method-override|x-method-override|x-original-method|x-original-url|x-rewrite-url" +
+  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip)$", "i");
 
 export class Capability extends WorkerEntrypoint {
   async fetch(request) {
