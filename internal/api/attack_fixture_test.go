@@ -44,8 +44,9 @@ type attackFixture struct {
 	logs    *loadertest.Buffer
 }
 
-// startAttackGateway starts the fixture; it ends with the test.
-func startAttackGateway(t *testing.T) *attackFixture {
+// startAttackGateway starts the fixture, its options changed by each of
+// tweak; it ends with the test.
+func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixture {
 	t.Helper()
 	service := &attackService{}
 	service.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +81,9 @@ func startAttackGateway(t *testing.T) *attackFixture {
 	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
 	o.History = g.history
 	o.Capabilities = caps
+	for _, f := range tweak {
+		f(&o)
+	}
 	srv := httptest.NewServer(api.NewHandler(log, pool, o))
 	g.url = srv.URL
 	t.Cleanup(func() {
