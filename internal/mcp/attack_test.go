@@ -1,6 +1,8 @@
 package mcp_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,5 +77,62 @@ func TestAttackSessionFlood(t *testing.T) {
 	wg.Wait()
 	if opened > mcp.DefaultMaxSessions || opened == 0 {
 		t.Errorf("a burst opened %d sessions, want 1 to %d", opened, mcp.DefaultMaxSessions)
+	}
+}
+
+// TestAttackBatchExecutionsAreApart: protocol 2025-03-26 lets one HTTP
+// request carry a JSON-RPC batch, so several execute calls run at once
+// within one HTTP request. Each is an execution of its own: its own id,
+// and only its own outbound requests in its result, whatever the batch
+// holds (so one call cannot hide its requests from its own audit in
+// another's). Batches of two and three calls, and one with a tools/list.
+func TestAttackBatchExecutionsAreApart(t *testing.T) {
+	t.Parallel()
+	base := gateway(t, nil)
+	const old = "2025-03-26"
+	init := post(t, base, nil, strings.Replace(initialize, protocolVersion, old, 1))
+	h := map[string]string{"Mcp-Session-Id": init.header.Get("Mcp-Session-Id"), "MCP-Protocol-Version": old}
+	post(t, base, h, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	call := func(n int) string {
+		code := fmt.Sprintf(`export default { async fetch() {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await sleep(100);
+  try { await fetch("https://host-%d.example/"); } catch {}
+  await sleep(300);
+  return new Response("%d");
+} }`, n, n)
+		args, _ := json.Marshal(map[string]any{"code": code, "allowOutbound": []string{"allowed.example"}})
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"execute","arguments":%s}}`, n, args)
+	}
+	list := `{"jsonrpc":"2.0","id":99,"method":"tools/list"}`
+	for name, batch := range map[string][]string{
+		"two calls":         {call(1), call(2)},
+		"three calls":       {call(1), call(2), call(3)},
+		"a call and a list": {call(1), list, call(2)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := post(t, base, h, "["+strings.Join(batch, ",")+"]")
+			ids := map[string]bool{}
+			for _, ev := range r.events {
+				res, _ := ev["result"].(map[string]any)
+				sc, _ := res["structuredContent"].(map[string]any)
+				if sc == nil {
+					continue
+				}
+				id, body := fmt.Sprint(sc["id"]), fmt.Sprint(sc["response"].(map[string]any)["body"])
+				if ids[id] {
+					t.Errorf("execution id %s given to two calls", id)
+				}
+				ids[id] = true
+				out, _ := json.Marshal(sc["outbound"])
+				want, _ := json.Marshal([]map[string]any{{"method": "GET", "url": "https://host-" + body + ".example/", "denied": true}})
+				if string(out) != string(want) {
+					t.Errorf("call %s: outbound = %s, want only its own request %s", body, out, want)
+				}
+			}
+			if len(ids) != strings.Count(strings.Join(batch, ""), "tools/call") {
+				t.Errorf("%d executions answered, want one per call: %s", len(ids), r.body)
+			}
+		})
 	}
 }
