@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,11 +23,49 @@ import (
 )
 
 // attackService is the service behind the attack tests' capabilities: it
-// records each request's method, URL and headers as they arrived.
+// records each request's method, URL and headers as they arrived. A call
+// of /api/hold/NAME reports NAME on arrived, then waits until the test
+// releases NAME.
 type attackService struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	seen []*http.Request
+	srv     *httptest.Server
+	mu      sync.Mutex
+	seen    []*http.Request
+	holds   map[string]chan struct{}
+	arrived chan string
+}
+
+// hold returns the channel whose closing releases NAME's calls.
+func (s *attackService) hold(name string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.holds[name]
+	if !ok {
+		c = make(chan struct{})
+		s.holds[name] = c
+	}
+	return c
+}
+
+// release lets NAME's calls answer.
+func (s *attackService) release(name string) {
+	c := s.hold(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
+}
+
+// releaseAll lets every call answer, now and later.
+func (s *attackService) releaseAll() {
+	s.mu.Lock()
+	names := slices.Collect(maps.Keys(s.holds))
+	s.mu.Unlock()
+	for _, n := range names {
+		s.release(n)
+	}
 }
 
 func (s *attackService) requests() []*http.Request {
@@ -33,6 +73,9 @@ func (s *attackService) requests() []*http.Request {
 	defer s.mu.Unlock()
 	return slices.Clone(s.seen)
 }
+
+// attackWorkers is how many queued executions the fixture runs at once.
+const attackWorkers = 2
 
 // attackFixture is a gateway with capabilities and execution records, on
 // a workerd pool of its own whose capabilities' network reaches the
@@ -48,14 +91,22 @@ type attackFixture struct {
 // tweak; it ends with the test.
 func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixture {
 	t.Helper()
-	service := &attackService{}
+	service := &attackService{holds: map[string]chan struct{}{}, arrived: make(chan string, 100)}
 	service.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		service.mu.Lock()
 		service.seen = append(service.seen, r.Clone(context.Background()))
 		service.mu.Unlock()
+		if name, ok := strings.CutPrefix(r.URL.Path, "/api/hold/"); ok {
+			service.arrived <- name
+			select {
+			case <-service.hold(name):
+			case <-r.Context().Done():
+			}
+		}
 		_, _ = w.Write([]byte("auth=" + r.Header.Get("Authorization")))
 	}))
 	t.Cleanup(service.srv.Close)
+	t.Cleanup(service.releaseAll) // before the service closes: it waits for held calls
 	base := service.srv.URL + "/api/"
 	secrets := []string{capToken, "Bearer " + capToken}
 	caps := api.Capabilities{
@@ -73,7 +124,7 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 		t.Fatal(err)
 	}
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
-	g.history = api.NewHistory(st, api.HistoryOptions{Finished: func(_ context.Context, e *store.Execution) { g.finished <- e }})
+	g.history = api.NewHistory(st, api.HistoryOptions{Workers: attackWorkers, Finished: func(_ context.Context, e *store.Execution) { g.finished <- e }})
 	var aliceKey, bobKey auth.Key
 	g.alice, aliceKey = apitest.NewKey(t, "alice")
 	g.bob, bobKey = apitest.NewKey(t, "bob")
