@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +97,12 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 		service.mu.Lock()
 		service.seen = append(service.seen, r.Clone(context.Background()))
 		service.mu.Unlock()
+		if code, ok := strings.CutPrefix(r.URL.Path, "/api/redirect/"); ok {
+			w.Header().Set("Location", r.URL.Query().Get("to"))
+			status, _ := strconv.Atoi(code)
+			w.WriteHeader(status)
+			return
+		}
 		if name, ok := strings.CutPrefix(r.URL.Path, "/api/hold/"); ok {
 			service.arrived <- name
 			select {
