@@ -120,6 +120,7 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 		"reader": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken},
 			Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 20, Secrets: secrets},
 		"scoped": {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"alice"}},
+		"few":    {URL: base, Methods: []string{"GET", "POST"}, TimeoutMs: 5000, MaxCalls: 3},
 	}
 	logs := &loadertest.Buffer{}
 	log := zerolog.New(logs)
