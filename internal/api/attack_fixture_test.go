@@ -75,6 +75,14 @@ func (s *attackService) requests() []*http.Request {
 	return slices.Clone(s.seen)
 }
 
+// closedURL is the origin of a loopback port nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
+
 // attackWorkers is how many queued executions the fixture runs at once.
 const attackWorkers = 2
 
@@ -121,6 +129,7 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 			Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 20, Secrets: secrets},
 		"scoped": {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"alice"}},
 		"few":    {URL: base, Methods: []string{"GET", "POST"}, TimeoutMs: 5000, MaxCalls: 3},
+		"down":   {URL: closedURL(t) + "/svc/", Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5},
 	}
 	logs := &loadertest.Buffer{}
 	log := zerolog.New(logs)

@@ -59,3 +59,29 @@ func TestAttackCapabilityRedirects(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackCapabilityErrorsHideTheHost: the guest is never told a
+// capability's host, also not by the error of a call that fails (the
+// service is down) or is refused (a method not allowed), in its message or
+// its stack, whichever URL spelling it used.
+func TestAttackCapabilityErrorsHideTheHost(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t)
+	code := `export default { async fetch(req, env) {
+  const out = [];
+  for (const [u, method] of [["x", "GET"], ["/svc/y", "GET"], ["http://capability.invalid/svc/z", "GET"], ["./w?q=1", "GET"], ["x", "POST"], ["x", "DELETE"]]) {
+    try { const r = await env.down.fetch(u, { method }); out.push("answered " + r.status); } catch (e) { out.push(String(e) + " | " + e.stack); }
+  }
+  return new Response(out.join("\n---\n"));
+} }`
+	res := f.run(t, f.alice, map[string]any{"code": code, "capabilities": []string{"down"}})
+	wantSuccess(t, res)
+	u, _ := url.Parse(f.service.srv.URL) // the closed port is on the same loopback address
+	calls := strings.Split(res.Response.Body, "\n---\n")
+	if len(calls) != 6 || strings.Contains(res.Response.Body, "answered") {
+		t.Fatalf("guest saw %q, want six failed calls", res.Response.Body)
+	}
+	if strings.Contains(res.Response.Body, u.Hostname()) || strings.Contains(res.Response.Body, "localhost") {
+		t.Errorf("an error names the host: %s", res.Response.Body)
+	}
+}
