@@ -17,7 +17,7 @@
 // own fetch (on Cloudflare).
 
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { arrive, countCall } from "./ledger.js";
+import { arrive, countCall, FULL } from "./ledger.js";
 import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
 
 // An answer with a Content-Length up to this many bytes is read whole and
@@ -39,6 +39,7 @@ export class Capability extends WorkerEntrypoint {
     const placed = place(request.url, base);
     const record = await arrive(key, request.method, placed.shown, name);
     if (record === null) throw new Error(`capability ${name}: refused: its execution has ended`);
+    if (record === FULL) throw new Error(`capability ${name}: refused: the execution made as many outbound requests as it may`);
     let why = placed.why ?? null;
     if (why === null && !methods.includes(request.method)) why = `method ${request.method} is not allowed (allowed: ${methods.join(", ")})`;
     if (why === null && countCall(key, name) > maxCalls) why = `more than ${maxCalls} calls in one execution`;
