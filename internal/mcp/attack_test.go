@@ -136,3 +136,41 @@ func TestAttackBatchExecutionsAreApart(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackSessionOfAnotherKey: another key can do nothing with a session
+// it did not open, by any method: not call a tool in it, not read its
+// stream, not close it; the session then still serves its own key.
+func TestAttackSessionOfAnotherKey(t *testing.T) {
+	t.Parallel()
+	var sent map[string]string
+	base := gateway(t, func(o *api.Options) {
+		sent = keys(t, o, map[string]auth.Key{"ci": {}, "other": {}})
+	})
+	init := post(t, base, map[string]string{"Authorization": "Bearer " + sent["ci"]}, initialize)
+	session := init.header.Get("Mcp-Session-Id")
+	if init.status != http.StatusOK || session == "" {
+		t.Fatalf("initialize = %d %s", init.status, init.body)
+	}
+	call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute","arguments":{"code":"export default { fetch() { return new Response('x') } }"}}}`
+	for _, tt := range []struct{ method, body, accept string }{
+		{http.MethodPost, call, "application/json, text/event-stream"},
+		{http.MethodPost, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, "application/json, text/event-stream"},
+		{http.MethodGet, "", "text/event-stream"},
+		{http.MethodDelete, "", "*/*"},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+"/mcp", strings.NewReader(tt.body))
+		req.Header.Set("Authorization", "Bearer "+sent["other"])
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("MCP-Protocol-Version", protocolVersion)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", tt.accept)
+		if r := do(t, req); r.status != http.StatusForbidden {
+			t.Errorf("other key: %s in ci's session = %d %s, want 403", tt.method, r.status, r.body)
+		}
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	r := post(t, base, map[string]string{"Authorization": "Bearer " + sent["ci"], "Mcp-Session-Id": session, "MCP-Protocol-Version": protocolVersion}, list)
+	if r.status != http.StatusOK {
+		t.Errorf("ci's own session after the tries = %d %s, want 200", r.status, r.body)
+	}
+}
