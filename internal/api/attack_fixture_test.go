@@ -111,6 +111,12 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 			w.WriteHeader(status)
 			return
 		}
+		if r.URL.Path == "/api/encoded" { // the echo, encoded as ?as= says
+			as := r.URL.Query().Get("as")
+			w.Header().Set("Content-Encoding", as)
+			_, _ = w.Write(encodeAs(t, as, []byte("auth="+r.Header.Get("Authorization")+" "+strings.Repeat("filler ", 40))))
+			return
+		}
 		if name, ok := strings.CutPrefix(r.URL.Path, "/api/hold/"); ok {
 			service.arrived <- name
 			select {

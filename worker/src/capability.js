@@ -31,7 +31,14 @@ const READ_WHOLE = 64 << 10;
 // and base), and the client's address and scheme.
 const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*" +
   "|x-http-method|x-http-method-override|x-method-override|x-original-method|x-original-url|x-rewrite-url" +
-  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip)$", "i");
+  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip|accept-encoding)$", "i");
+
+// The content codings the runtime decodes in a response (exactly so
+// spelled): the body the shim reads is plain, and masked. An answer in any
+// other coding is refused: its bytes would reach the guest still encoded,
+// where no masking sees an echoed credential. The guest's Accept-Encoding
+// is dropped, so it cannot ask for one.
+const DECODED = new Set(["gzip", "br"]);
 
 export class Capability extends WorkerEntrypoint {
   async fetch(request) {
@@ -76,9 +83,16 @@ export class Capability extends WorkerEntrypoint {
   // masked is the service's response as the guest gets it: every
   // configured value masked in its headers and body.
   async masked(response) {
+    const { name } = this.ctx.props;
+    const coding = response.headers.get("content-encoding");
+    if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
+      await response.body?.cancel();
+      throw new Error(`capability ${name}: refused the service's answer: its Content-Encoding ${JSON.stringify(maskText(coding, this.secrets()))} is not one the gateway can mask`);
+    }
     const secrets = this.secrets();
     const headers = maskHeaders(response.headers, secrets);
     headers.delete("content-length"); // the body's length may change
+    headers.delete("content-encoding"); // the body is decoded
     const length = Number(response.headers.get("content-length") ?? NaN);
     let body;
     if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
