@@ -114,3 +114,33 @@ func TestAttackCapabilityContentEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackCapabilityRanges: a service that serves ranges of its answer
+// (http.ServeContent does) let the guest fetch an echoed credential in
+// pieces, each too short to be masked, and join them. The guest's Range
+// must not reach the service, in any spelling.
+func TestAttackCapabilityRanges(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t)
+	// "auth=Bearer " is 12 bytes: the token starts at 12; cut it in two.
+	for _, tt := range []struct{ header, first, second string }{
+		{"Range", "bytes=0-17", "bytes=18-"},
+		{"range", "bytes=12-17", "bytes=18-99"},
+		{"RANGE", "bytes=-14", "bytes=0-19"},
+		{"Range", "bytes=0-17, 18-40", "bytes=18-"},
+	} {
+		t.Run(tt.header+" "+tt.first, func(t *testing.T) {
+			code := fmt.Sprintf(`export default { async fetch(req, env) {
+  const part = async (r) => { const res = await env.reader.fetch("ranged", { headers: { %q: r } }); return res.status + ":" + await res.text(); };
+  const a = await part(%q), b = await part(%q);
+  return new Response(a + "|" + b + "|" + [...(a + b)].reverse().join(""));
+} }`, tt.header, tt.first, tt.second)
+			res := f.run(t, f.alice, map[string]any{"code": code, "capabilities": []string{"reader"}})
+			wantSuccess(t, res)
+			noCredentials(t, "the joined pieces", strings.NewReplacer("200:", "", "206:", "", "|", "").Replace(res.Response.Body))
+			if !strings.Contains(res.Response.Body, "200:auth=[REDACTED]") {
+				t.Errorf("guest saw %q, want the whole answer, masked", res.Response.Body)
+			}
+		})
+	}
+}

@@ -111,6 +111,10 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 			w.WriteHeader(status)
 			return
 		}
+		if r.URL.Path == "/api/ranged" { // the echo, served with Range support
+			http.ServeContent(w, r, "echo.txt", time.Time{}, strings.NewReader("auth="+r.Header.Get("Authorization")))
+			return
+		}
 		if r.URL.Path == "/api/encoded" { // the echo, encoded as ?as= says
 			as := r.URL.Query().Get("as")
 			w.Header().Set("Content-Encoding", as)

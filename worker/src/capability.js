@@ -31,7 +31,10 @@ const READ_WHOLE = 64 << 10;
 // and base), and the client's address and scheme.
 const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*" +
   "|x-http-method|x-http-method-override|x-method-override|x-original-method|x-original-url|x-rewrite-url" +
-  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip|accept-encoding)$", "i");
+  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip|accept-encoding|range|if-range)$", "i");
+
+// Range and If-Range are dropped too: pieces of an answer, each too short
+// to hold a whole credential, would carry it past the masking.
 
 // The content codings the runtime decodes in a response (exactly so
 // spelled): the body the shim reads is plain, and masked. An answer in any
