@@ -25,6 +25,7 @@ const (
 	CodeMethodNotAllowed     = execution.ProblemMethodNotAllowed
 	CodeNotAcceptable        = execution.ProblemNotAcceptable
 	CodeUnauthorized         = execution.ProblemUnauthorized
+	CodeForbiddenHost        = execution.ProblemForbiddenHost
 	CodeRateLimited          = execution.ProblemRateLimited
 	CodeConcurrencyLimited   = execution.ProblemConcurrencyLimited
 	CodeRuntimeUnavailable   = execution.ProblemRuntimeUnavailable

@@ -14,6 +14,7 @@ const (
 	ProblemMethodNotAllowed     = "method_not_allowed"     // 405
 	ProblemNotAcceptable        = "not_acceptable"         // 406
 	ProblemUnauthorized         = "unauthorized"           // 401: no valid API key
+	ProblemForbiddenHost        = "forbidden_host"         // 403: a non-loopback Host at a keyless gateway
 	ProblemRateLimited          = "rate_limited"           // 429: over the key's request quota
 	ProblemConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
 	ProblemRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -50,6 +51,11 @@ func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := caller{name: AnonymousKey, requests: quota.Requests, concurrency: quota.Concurrency}
+			if keys.Len() == 0 && rebound(r) {
+				writeProblem(w, r, newProblem(http.StatusForbidden, execution.ProblemForbiddenHost,
+					"with no API keys, a request that reaches a loopback address must name a loopback host, not "+strconvQuote(r.Host)))
+				return
+			}
 			if keys.Len() > 0 {
 				key, err := lookupKey(keys, r.Header.Get("Authorization"))
 				if err != nil {
@@ -82,6 +88,32 @@ func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// rebound reports whether r reached a loopback address but names another
+// host: a web page's own name that DNS rebinding pointed at the gateway
+// (the browser then takes the gateway for the page's origin). Without API
+// keys, reaching loopback is all it takes to be the operator.
+func rebound(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || local == nil || !loopback(local.String()) {
+		return false
+	}
+	return !loopback(r.Host)
+}
+
+// loopback reports whether hostport (a port is optional) is localhost or
+// a loopback IP address.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 var errMalformedAuth = errors.New("malformed Authorization header")

@@ -50,7 +50,7 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 	codes := []string{
 		execution.ProblemMalformedJSON, execution.ProblemUnsupportedMediaType, execution.ProblemBodyTooLarge,
 		execution.ProblemInvalidRequest, execution.ProblemNotFound, execution.ProblemMethodNotAllowed,
-		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemRateLimited,
+		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemForbiddenHost, execution.ProblemRateLimited,
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
 		execution.ProblemQueueFull, execution.ProblemNotCancellable,
 	}

@@ -53,12 +53,13 @@ func (c *collector) log(l *execution.Log) bool {
 		l.Message = cutUTF8(l.Message, c.maxLine)
 		l.Truncated = true
 	}
-	if len(l.Message) > c.budget {
+	// A line costs its newline too, so that empty lines are bounded.
+	if len(l.Message)+1 > c.budget {
 		c.budget = 0
 		c.truncated = true
 		return false
 	}
-	c.budget -= len(l.Message)
+	c.budget -= len(l.Message) + 1
 	c.bytes += len(l.Message)
 	if l.Truncated {
 		c.truncated = true

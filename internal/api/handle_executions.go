@@ -30,6 +30,7 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 		callback, problem := h.callbackURL(members, callerOf(r.Context()).name)
 		delete(members, "callbackUrl")
 		job, problems := validateExecute(members, opts.Limits, opts.Now())
+		problems = append(problems, grantCapabilities(members, job, opts.Capabilities, callerOf(r.Context()).name)...)
 		if problem != nil {
 			problems = append([]FieldProblem{*problem}, problems...)
 		}

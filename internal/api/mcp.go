@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/mcp"
 )
@@ -35,16 +37,26 @@ func newMCP(opts Options, execute http.Handler) http.Handler {
 		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
 		KeysRequired:    opts.Keys.Len() > 0,
 		Capabilities:    list,
+		TooManySessions: handle(func(http.ResponseWriter, *http.Request) error {
+			p := newProblem(http.StatusTooManyRequests, execution.ProblemRateLimited,
+				"this API key has the most MCP sessions open it may have; close one (DELETE /mcp) or let an idle one expire")
+			p.retryAfter = 60
+			return p
+		}),
 	})
 }
 
 // runInProcess serves an execution request to h as a POST /execute asking
-// for NDJSON, in the context of the MCP request that carried it (its caller,
-// logger and id; it ends when that client goes away or the call is
-// cancelled), and reads the events as the handler writes them.
+// for NDJSON, in the context of the MCP request that carried it (its caller
+// and logger; it ends when that client goes away or the call is cancelled),
+// and reads the events as the handler writes them. Each execution gets an
+// id of its own: one MCP request may carry several calls (a JSON-RPC batch),
+// and executions sharing an id would share their records and audit.
 func runInProcess(h http.Handler) mcp.Runner {
 	return func(ctx context.Context, r *http.Request, args json.RawMessage, log func(execution.Log)) (mcp.Outcome, error) {
-		run, cancel := context.WithCancel(r.Context())
+		id := newID()
+		logger := zerolog.Ctx(r.Context()).With().Str("execution_id", id).Logger()
+		run, cancel := context.WithCancel(logger.WithContext(context.WithValue(r.Context(), idKey, id)))
 		defer cancel()
 		defer context.AfterFunc(ctx, cancel)()
 		req, err := http.NewRequestWithContext(run, http.MethodPost, "/execute", bytes.NewReader(args))

@@ -135,7 +135,7 @@ func stalledReader(t *testing.T, addr, accept, code string, timeoutMs int) (net.
 		return nil, err
 	}
 	body, _ := json.Marshal(map[string]any{"code": code, "timeoutMs": timeoutMs})
-	fmt.Fprintf(conn, "POST /execute HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nAccept: %s\r\nContent-Length: %d\r\n\r\n%s", accept, len(body), body)
+	fmt.Fprintf(conn, "POST /execute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: %s\r\nContent-Length: %d\r\n\r\n%s", accept, len(body), body)
 	head := make([]byte, 100)
 	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	if _, err := io.ReadFull(conn, head); err != nil {

@@ -167,8 +167,9 @@ func (h *History) execute(ctx context.Context, run *runner, job *execution.Job, 
 }
 
 // prepare turns a queued record back into a job, validated again as
-// POST /execute validates (the limits may have changed since it was
-// queued). A request no longer valid ends as a failed result.
+// POST /execute validates (the limits, and the capabilities its caller's
+// key may use, may have changed since it was queued), and only while the
+// key that queued it is configured and not revoked. A request no longer valid ends as a failed result.
 func prepare(opts Options, e *store.Execution) (*execution.Job, *execution.Result) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(e.Request, &members); err != nil {
@@ -176,6 +177,11 @@ func prepare(opts Options, e *store.Execution) (*execution.Job, *execution.Resul
 			Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the stored request is unreadable"}}
 	}
 	job, problems := validateExecute(members, opts.Limits, opts.Now())
+	problems = append(problems, grantCapabilities(members, job, opts.Capabilities, e.Caller)...)
+	if opts.Keys.Len() > 0 && !opts.Keys.Active(e.Caller) {
+		problems = append(problems, FieldProblem{Field: "caller", Code: fieldInvalid,
+			Detail: "the API key that queued it is revoked or no longer configured"})
+	}
 	if problems != nil {
 		return nil, &execution.Result{ID: e.ID, Outbound: []execution.Outgoing{}, Logs: []execution.Log{},
 			Error: &execution.Error{Code: execution.CodeInvalidModule, Message: "the request is no longer valid: " + summarize(problems)}}

@@ -48,6 +48,16 @@ func (k *Keyring) Len() int {
 	return len(k.keys)
 }
 
+// Active reports whether a key named name is configured and not revoked.
+func (k *Keyring) Active(name string) bool {
+	for i := range k.Len() {
+		if k.keys[i].Name == name {
+			return !k.keys[i].Revoked
+		}
+	}
+	return false
+}
+
 // Lookup returns the key whose hash matches presented. It compares with
 // every key, in constant time, whatever matches.
 func (k *Keyring) Lookup(presented string) (*Key, error) {

@@ -59,6 +59,11 @@ type Options struct {
 	// Capabilities lists the capabilities the caller of r may use (GET
 	// /capabilities); nil (no capabilities configured): no list_capabilities tool.
 	Capabilities func(r *http.Request) execution.CapabilityList
+	// MaxSessions bounds the sessions one caller may have open; default
+	// DefaultMaxSessions. TooManySessions answers a request that would open
+	// one more (default: a plain 429).
+	MaxSessions     int
+	TooManySessions http.Handler
 }
 
 // DefaultSessionTimeout is how long a session may stay idle by default.
@@ -80,6 +85,14 @@ func New(opts Options) http.Handler {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
+	}
+	if opts.TooManySessions == nil {
+		opts.TooManySessions = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "too many MCP sessions open", http.StatusTooManyRequests)
+		})
+	}
 	server := sdk.NewServer(&sdk.Implementation{Name: "dynamic-workers-gateway", Title: "Dynamic Workers gateway", Version: opts.Version},
 		&sdk.ServerOptions{Instructions: instructions})
 	addTools(server, opts)
@@ -89,7 +102,9 @@ func New(opts Options) http.Handler {
 		MaxRequestBodyBytes:        opts.MaxRequestBytes,
 		DisableLocalhostProtection: opts.KeysRequired,
 	})
-	return http.NewCrossOriginProtection().Handler(bindRequest(opts.Caller, h))
+	limit := &sessionLimit{server: server, caller: opts.Caller, max: opts.MaxSessions, refuse: opts.TooManySessions,
+		next: bindRequest(opts.Caller, h), owners: map[string]string{}, opening: map[string]int{}}
+	return http.NewCrossOriginProtection().Handler(limit)
 }
 
 // addTools registers the server's tools.

@@ -17,16 +17,31 @@
 // own fetch (on Cloudflare).
 
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { arrive, countCall } from "./ledger.js";
+import { arrive, countCall, FULL } from "./ledger.js";
 import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
 
 // An answer with a Content-Length up to this many bytes is read whole and
 // masked at once, which costs less than a stream through a transform.
 const READ_WHOLE = 64 << 10;
 
-// Request headers a call does not pass on: the connection's own, and any
-// the runtime adds to a request between Workers.
-const DROPPED = /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*)$/i;
+// Request headers a call does not pass on: the connection's own, any the
+// runtime adds to a request between Workers, and those a service takes from
+// the proxy in front of it, which the shim is here: a method or path that
+// overrides the request's own (which would escape the capability's methods
+// and base), and the client's address and scheme.
+const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*" +
+  "|x-http-method|x-http-method-override|x-method-override|x-original-method|x-original-url|x-rewrite-url" +
+  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip|accept-encoding|range|if-range)$", "i");
+
+// Range and If-Range are dropped too: pieces of an answer, each too short
+// to hold a whole credential, would carry it past the masking.
+
+// The content codings the runtime decodes in a response (exactly so
+// spelled): the body the shim reads is plain, and masked. An answer in any
+// other coding is refused: its bytes would reach the guest still encoded,
+// where no masking sees an echoed credential. The guest's Accept-Encoding
+// is dropped, so it cannot ask for one.
+const DECODED = new Set(["gzip", "br"]);
 
 export class Capability extends WorkerEntrypoint {
   async fetch(request) {
@@ -34,6 +49,7 @@ export class Capability extends WorkerEntrypoint {
     const placed = place(request.url, base);
     const record = await arrive(key, request.method, placed.shown, name);
     if (record === null) throw new Error(`capability ${name}: refused: its execution has ended`);
+    if (record === FULL) throw new Error(`capability ${name}: refused: the execution made as many outbound requests as it may`);
     let why = placed.why ?? null;
     if (why === null && !methods.includes(request.method)) why = `method ${request.method} is not allowed (allowed: ${methods.join(", ")})`;
     if (why === null && countCall(key, name) > maxCalls) why = `more than ${maxCalls} calls in one execution`;
@@ -70,9 +86,16 @@ export class Capability extends WorkerEntrypoint {
   // masked is the service's response as the guest gets it: every
   // configured value masked in its headers and body.
   async masked(response) {
+    const { name } = this.ctx.props;
+    const coding = response.headers.get("content-encoding");
+    if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
+      await response.body?.cancel();
+      throw new Error(`capability ${name}: refused the service's answer: its Content-Encoding ${JSON.stringify(maskText(coding, this.secrets()))} is not one the gateway can mask`);
+    }
     const secrets = this.secrets();
     const headers = maskHeaders(response.headers, secrets);
     headers.delete("content-length"); // the body's length may change
+    headers.delete("content-encoding"); // the body is decoded
     const length = Number(response.headers.get("content-length") ?? NaN);
     let body;
     if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {

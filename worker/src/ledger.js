@@ -58,16 +58,23 @@ function remember(key) {
   if (ended.size > MAX_ENDED) ended.delete(ended.keys().next().value);
 }
 
+// FULL is what arrive returns for a request past an execution's
+// MAX_RECORDS: it is refused, so that every request that goes out is in
+// the execution's records (a guest cannot fill them with refused requests
+// and then go out unrecorded).
+export const FULL = Object.freeze({ full: true });
+
 // arrive is the Outbound and Capability entrypoints' report of a request:
-// it returns the record to complete (with status or denied), or null when
-// the execution under key has ended (also while the request waited). A key
-// never registered here gets a record kept nowhere. capability, if given,
-// names the capability a call goes through.
+// it returns the record to complete (with status or denied), null when the
+// execution under key has ended (also while the request waited), or FULL.
+// A key never registered here gets a record kept nowhere. capability, if
+// given, names the capability a call goes through.
 export async function arrive(key, method, url, capability) {
   const record = capability === undefined ? { method, url } : { method, url, capability };
   const entry = open.get(key);
   if (entry === undefined) return ended.has(key) ? null : record;
-  if (entry.records.length < MAX_RECORDS) entry.records.push(record);
+  if (entry.records.length >= MAX_RECORDS) return FULL;
+  entry.records.push(record);
   if (entry.arrived !== null) {
     entry.arrived();
     entry.arrived = null;

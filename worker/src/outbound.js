@@ -10,7 +10,8 @@
 
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { decide } from "./egress.js";
-import { arrive } from "./ledger.js";
+import { arrive, FULL } from "./ledger.js";
+import CAPS from "./caps.json" with { type: "json" };
 
 // How workerd's network service refuses a connection. The runtime this
 // gateway pins says only "internal error; reference = <id>" to JavaScript and
@@ -48,6 +49,9 @@ export class Outbound extends WorkerEntrypoint {
     const entry = await arrive(key, request.method, request.url);
     if (entry === null) {
       throw new Error(`outbound request to ${url.host} denied: its execution has ended`);
+    }
+    if (entry === FULL) {
+      throw new Error(`outbound request to ${url.host} denied: the execution made ${CAPS.maxOutboundRecords} requests, its most`);
     }
     const why = decide(url, { hosts, deny });
     if (why !== null) {

@@ -3,7 +3,7 @@
 // be told, and nothing is recorded for an execution that has ended.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { begin, arrive, size } from "../src/ledger.js";
+import { begin, arrive, size, FULL } from "../src/ledger.js";
 import CAPS from "../src/caps.json" with { type: "json" };
 
 test("the first request waits until the net line is confirmed", async () => {
@@ -106,13 +106,14 @@ test("a re-used key does not let an ended registration remove the new one", asyn
   assert.equal(size(), 0);
 });
 
-test("an execution keeps its first maxOutboundRecords requests (caps.json), every one still decided", async () => {
+test("an execution keeps its first maxOutboundRecords requests (caps.json); past them requests are refused (FULL)", async () => {
   const ledger = begin("exec-cap");
   ledger.confirm();
   const n = CAPS.maxOutboundRecords + 5;
   const records = [];
   for (let i = 0; i < n; i++) records.push(await arrive("exec-cap", "GET", `https://a.example/${i}`));
-  assert.equal(records.filter((r) => r !== null).length, n, "a request past the cap was refused");
+  assert.equal(records.filter((r) => r !== null && r !== FULL).length, CAPS.maxOutboundRecords);
+  assert.deepEqual(records.slice(CAPS.maxOutboundRecords), Array(5).fill(FULL), "a request past the cap went out unrecorded");
   const kept = ledger.take();
   assert.equal(kept.length, CAPS.maxOutboundRecords);
   assert.equal(kept.at(-1).url, `https://a.example/${CAPS.maxOutboundRecords - 1}`);

@@ -110,9 +110,14 @@ export const apiKey = {
   get value() { return $("key").value.trim(); },
 };
 
-/** encodeState returns a URL fragment holding the request (never the key). */
+/**
+ * encodeState returns a URL fragment holding the request, never the key or
+ * the secrets' values: an address lands in the browser's history and in
+ * whatever a link is pasted to.
+ */
 export function encodeState(body) {
-  const bytes = new TextEncoder().encode(JSON.stringify(body));
+  const { secrets, ...shared } = body;
+  const bytes = new TextEncoder().encode(JSON.stringify(shared));
   let bin = "";
   for (const b of bytes) bin += String.fromCharCode(b);
   return "#r=" + btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");

@@ -280,11 +280,13 @@ function capture(level) {
     // to the exact byte count.
     const truncated = message.length > OPTIONS.maxLogLineBytes;
     message = cut(message, OPTIONS.maxLogLineBytes);
-    if (message.length > state.budget) {
+    // Each line costs its newline too: a loop of empty lines would
+    // otherwise cost nothing and make events without end.
+    if (message.length + 1 > state.budget) {
       state.dropped = true;
       return;
     }
-    state.budget -= message.length;
+    state.budget -= message.length + 1;
     emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""},"ms":${dateNow()}}`);
   };
 }

@@ -1,0 +1,103 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dynamic-workers/gateway/execution"
+)
+
+// run executes body (a POST /execute request) as key and returns the result.
+func (f *attackFixture) run(t *testing.T, key string, body map[string]any) *execution.Result {
+	t.Helper()
+	resp, data := f.call(t, key, http.MethodPost, "/execute", body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /execute = %d %s, want 200", resp.StatusCode, data)
+	}
+	var res execution.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+// TestAttackCapabilityProxyHeaders: a capability allows GET under /api/,
+// but many services take the method or the path from a header a proxy in
+// front of them is trusted to set (X-HTTP-Method-Override, X-Original-URL)
+// and the client's address from Forwarded and X-Forwarded-*. The shim is
+// that proxy: a guest's header of that kind, in any spelling, must not
+// reach the service, while its other headers do.
+func TestAttackCapabilityProxyHeaders(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t)
+	headers := []string{
+		"X-HTTP-Method-Override", "x-http-method", "X-Method-Override", "X-HTTP-METHOD-OVERRIDE",
+		"X-Original-URL", "x-rewrite-url", "X-Original-Method",
+		"Forwarded", "X-Forwarded-For", "x-forwarded-host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Real-IP", "X-Client-IP",
+	}
+	for i, h := range headers {
+		t.Run(h, func(t *testing.T) {
+			code := fmt.Sprintf(`export default { async fetch(req, env) {
+  const r = await env.reader.fetch("probe/%d", { headers: { %q: "DELETE /admin 10.0.0.1", "X-Trace-Id": "t-%d" } });
+  return new Response(String(r.status));
+} }`, i, h, i)
+			res := f.run(t, f.alice, map[string]any{"code": code, "capabilities": []string{"reader"}})
+			wantSuccess(t, res)
+			var got *http.Request
+			for _, r := range f.service.requests() {
+				if r.URL.Path == fmt.Sprintf("/api/probe/%d", i) {
+					got = r
+				}
+			}
+			if got == nil {
+				t.Fatalf("the call never reached the service (guest answered %q)", res.Response.Body)
+			}
+			if v := got.Header.Get(h); v != "" {
+				t.Errorf("the service got %s: %q from the guest", h, v)
+			}
+			if got.Method != http.MethodGet || got.Header.Get("X-Trace-Id") != fmt.Sprintf("t-%d", i) {
+				t.Errorf("the service got %s with X-Trace-Id %q, want GET with the guest's own header", got.Method, got.Header.Get("X-Trace-Id"))
+			}
+		})
+	}
+}
+
+// TestAttackAsyncCapabilities: POST /executions takes the same request as
+// POST /execute, so its capabilities are checked against the caller's key
+// before it is queued (a name that does not exist, one the key may not
+// use, one named twice: 422 naming the field), and a queued execution's
+// guest gets the bindings it asked for.
+func TestAttackAsyncCapabilities(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t)
+	code := guest(`const r = await env.reader.fetch("async"); return new Response(r.status + " " + await r.text());`)
+	for _, tt := range []struct {
+		name  string
+		caps  any
+		field string
+	}{
+		{"another key's capability", []string{"scoped"}, "capabilities[0]"},
+		{"no such capability", []string{"reader", "nope"}, "capabilities[1]"},
+		{"named twice", []string{"reader", "reader"}, "capabilities[1]"},
+		{"not a list", "reader", "capabilities"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, data := f.call(t, f.bob, http.MethodPost, "/executions", map[string]any{"code": code, "capabilities": tt.caps})
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(data), `"field":"`+tt.field+`"`) {
+				t.Errorf("POST /executions = %d %s, want 422 naming %s", resp.StatusCode, data, tt.field)
+			}
+		})
+	}
+	id := f.submit(t, f.alice, map[string]any{"code": code, "capabilities": []string{"reader"}})
+	rec := f.await(t, f.alice, id, "finished")
+	if rec.Result == nil || !rec.Result.Success || rec.Result.Response == nil || rec.Result.Response.Body != "200 auth=[REDACTED]" {
+		t.Fatalf("queued execution's result = %+v, want the capability's masked answer", rec.Result)
+	}
+	want := execution.Outgoing{Method: "GET", URL: "/api/async", Status: 200, Capability: "reader"}
+	if len(rec.Result.Outbound) != 1 || rec.Result.Outbound[0] != want {
+		t.Errorf("outbound = %+v, want %+v", rec.Result.Outbound, want)
+	}
+}
