@@ -112,7 +112,7 @@ func TestCallbackAfterCrash(t *testing.T) {
 		if err := st.Create(ctx, &e); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Claim(ctx, "gw_dead", now); err != nil {
+		if _, err := st.Claim(ctx, "gw_dead", now, store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

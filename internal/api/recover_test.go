@@ -33,7 +33,7 @@ func TestRecoverAbandoned(t *testing.T) {
 		if err := st.Create(t.Context(), &e); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Claim(t.Context(), "gw_dead", time.Now()); err != nil {
+		if _, err := st.Claim(t.Context(), "gw_dead", time.Now(), store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,7 +51,7 @@ func (h *History) claim(ctx context.Context) (*store.Execution, error) {
 	if h.closed {
 		return nil, store.ErrEmpty
 	}
-	return h.store.Claim(ctx, h.owner, time.Now())
+	return h.store.Claim(ctx, h.owner, time.Now(), store.Limits{})
 }
 
 // runQueued runs one claimed execution like POST /execute runs one, its

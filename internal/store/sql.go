@@ -218,34 +218,6 @@ func (s *sqlStore) CountQueued(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (s *sqlStore) Claim(ctx context.Context, owner string, now time.Time) (*Execution, error) {
-	lock := ""
-	if s.postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
-	// The oldest queued execution of the callers with the fewest queued
-	// ones running: one caller's backlog does not hold every worker while
-	// another's execution waits.
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE executions
-		SET status = ?, owner = ?, attempts = attempts + 1, started_at = ?
-		WHERE seq = (SELECT q.seq FROM executions q WHERE q.status = ?
-		    ORDER BY (SELECT COUNT(*) FROM executions r WHERE r.status = ? AND r.async = ? AND r.caller = q.caller), q.seq
-		    LIMIT 1`+lock+`)
-		  AND status = ?
-		RETURNING `+columns+`, (SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = executions.id)`),
-		Running, owner, now.UnixMicro(), Queued, Running, true, Queued)
-	var last int64
-	e, err := scanExecution(lastScanner{row, &last})
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrEmpty
-	}
-	if err != nil {
-		return nil, err
-	}
-	e.LastEvent = last
-	return e, nil
-}
-
 // lastScanner scans the record's columns, then one more.
 type lastScanner struct {
 	row  *sql.Row

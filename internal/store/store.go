@@ -152,9 +152,17 @@ type Store interface {
 	List(ctx context.Context, caller string, q Query) (Page, error)
 	// CountQueued counts the queued executions of every caller.
 	CountQueued(ctx context.Context) (int, error)
+	// Enqueue adds the queued execution e unless the queue holds b.Total
+	// executions (ErrQueueFull) or e.Caller's b.PerCaller
+	// (ErrCallerQueueFull). A caller's count is exact, also across
+	// gateways; the total may be passed by submissions of other callers
+	// made at the same moment.
+	Enqueue(ctx context.Context, e *Execution, b Bounds) error
 	// Claim takes the oldest queued execution for owner (status running,
-	// Attempts+1), or returns ErrEmpty. Two owners never claim the same one.
-	Claim(ctx context.Context, owner string, now time.Time) (*Execution, error)
+	// Attempts+1) among the callers with fewer than their lim executions
+	// running, or returns ErrEmpty. Two owners never claim the same one, and
+	// claims are serialized, so lim holds across gateways.
+	Claim(ctx context.Context, owner string, now time.Time, lim Limits) (*Execution, error)
 	// AppendEvents stores events of execution id.
 	AppendEvents(ctx context.Context, id string, events []Event) error
 	// Events returns up to limit events of id after event id after.

@@ -55,7 +55,7 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := s.Create(t.Context(), &store.Execution{ID: "ex_1", Caller: "a", Status: store.Queued, Async: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Claim(t.Context(), "old", time.Now()); err != nil {
+	if _, err := s.Claim(t.Context(), "old", time.Now(), store.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Lease(t.Context(), "old", time.Now().Add(time.Hour), false); err != nil {

@@ -22,7 +22,7 @@ func testCallbackDue(t *testing.T, s store.Store) {
 	create(t, s, store.Execution{ID: "ex_crash", Caller: "a", Async: true, Outbound: true, CallbackURL: cb, Request: []byte(`{}`)})
 	create(t, s, store.Execution{ID: "ex_rerun", Caller: "a", Async: true, CallbackURL: cb, Request: []byte(`{}`)})
 	for _, id := range []string{"ex_fin", "ex_none"} {
-		if c, err := s.Claim(ctx, "gw1", t0); err != nil || c.ID != id || c.Callback.State != store.CallbackNone {
+		if c, err := s.Claim(ctx, "gw1", t0, store.Limits{}); err != nil || c.ID != id || c.Callback.State != store.CallbackNone {
 			t.Fatalf("Claim = %+v, %v; want %s, no callback state yet", c, err, id)
 		}
 		if err := s.Finish(ctx, id, "gw1", store.Finished, &execution.Result{ID: id}, nil, t0); err != nil {
@@ -33,7 +33,7 @@ func testCallbackDue(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := s.Claim(ctx, "dead", t0); err != nil {
+		if _, err := s.Claim(ctx, "dead", t0, store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

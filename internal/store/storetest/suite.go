@@ -31,6 +31,10 @@ func Run(t *testing.T, open Opener) {
 		{"List", testList},
 		{"Claim", testClaim},
 		{"ClaimConcurrent", testClaimConcurrent},
+		{"ClaimLimits", testClaimLimits},
+		{"ClaimLimitsConcurrent", testClaimLimitsConcurrent},
+		{"EnqueueBounds", testEnqueueBounds},
+		{"EnqueueConcurrent", testEnqueueConcurrent},
 		{"Events", testEvents},
 		{"Finish", testFinish},
 		{"Cancel", testCancel},
@@ -141,7 +145,7 @@ func testList(t *testing.T, s store.Store) {
 }
 
 func testClaim(t *testing.T, s store.Store) {
-	if _, err := s.Claim(t.Context(), "gw1", t0); !errors.Is(err, store.ErrEmpty) {
+	if _, err := s.Claim(t.Context(), "gw1", t0, store.Limits{}); !errors.Is(err, store.ErrEmpty) {
 		t.Fatalf("Claim(empty) = %v, want ErrEmpty", err)
 	}
 	create(t, s, store.Execution{ID: "ex_1", Caller: "a", Async: true})
@@ -151,7 +155,7 @@ func testClaim(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"ex_1", "ex_2"} {
-		e, err := s.Claim(t.Context(), "gw1", t0.Add(time.Second))
+		e, err := s.Claim(t.Context(), "gw1", t0.Add(time.Second), store.Limits{})
 		if err != nil {
 			t.Fatalf("Claim = %v", err)
 		}
@@ -162,7 +166,7 @@ func testClaim(t *testing.T, s store.Store) {
 			t.Errorf("Claim(%s).LastEvent = %d, want %d", want, e.LastEvent, wantLast)
 		}
 	}
-	if _, err := s.Claim(t.Context(), "gw1", t0); !errors.Is(err, store.ErrEmpty) {
+	if _, err := s.Claim(t.Context(), "gw1", t0, store.Limits{}); !errors.Is(err, store.ErrEmpty) {
 		t.Errorf("Claim(all claimed) = %v, want ErrEmpty", err)
 	}
 	if n, err := s.CountQueued(t.Context()); err != nil || n != 0 {
@@ -186,7 +190,7 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			for {
-				e, err := s.Claim(t.Context(), fmt.Sprintf("gw%d", w), t0)
+				e, err := s.Claim(t.Context(), fmt.Sprintf("gw%d", w), t0, store.Limits{})
 				if errors.Is(err, store.ErrEmpty) {
 					return
 				}
@@ -255,7 +259,7 @@ func jsonEqual(got json.RawMessage, want string) bool {
 
 func testFinish(t *testing.T, s store.Store) {
 	create(t, s, store.Execution{ID: "ex_f", Caller: "a", Async: true, Request: []byte(`{"secrets":{"k":"v"}}`)})
-	if _, err := s.Claim(t.Context(), "gw1", t0); err != nil {
+	if _, err := s.Claim(t.Context(), "gw1", t0, store.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	res := &execution.Result{ID: "ex_f", Success: true, Stdout: "hi", Logs: []execution.Log{{Level: "log", Stream: "stdout", Message: "hi", Time: t0}}, Outbound: []execution.Outgoing{}}
@@ -305,7 +309,7 @@ func testCancel(t *testing.T, s store.Store) {
 	if _, err := s.Cancel(ctx, "a", "ex_q", t0); !errors.Is(err, store.ErrFinal) {
 		t.Errorf("Cancel(cancelled) = %v, want ErrFinal", err)
 	}
-	if _, err := s.Claim(ctx, "gw1", t0); !errors.Is(err, store.ErrEmpty) {
+	if _, err := s.Claim(ctx, "gw1", t0, store.Limits{}); !errors.Is(err, store.ErrEmpty) {
 		t.Errorf("Claim after cancel = %v, want ErrEmpty", err)
 	}
 	e, err = s.Cancel(ctx, "a", "ex_r", t0)
@@ -338,7 +342,7 @@ func testRecover(t *testing.T, s store.Store) {
 	} {
 		e.Caller, e.Request = "a", []byte(`{}`)
 		create(t, s, e)
-		if c, err := s.Claim(ctx, "dead", t0); err != nil || c.ID != e.ID {
+		if c, err := s.Claim(ctx, "dead", t0, store.Limits{}); err != nil || c.ID != e.ID {
 			t.Fatalf("Claim = %v, %v; want %s", c, err, e.ID)
 		}
 	}
@@ -387,7 +391,7 @@ func testRecover(t *testing.T, s store.Store) {
 	if e, _ := s.Get(ctx, "a", "ex_mine"); e.Status != store.Running {
 		t.Errorf("ex_mine (live owner) = %s, want running", e.Status)
 	}
-	c, err := s.Claim(ctx, "alive", t0.Add(21*time.Second))
+	c, err := s.Claim(ctx, "alive", t0.Add(21*time.Second), store.Limits{})
 	if err != nil || c.ID != "ex_pure" || c.Attempts != 2 || c.LastEvent != 2 {
 		t.Errorf("Claim after Recover = %+v, %v; want ex_pure, attempt 2, last event 2", c, err)
 	}
