@@ -31,6 +31,7 @@ const (
 	CodeRuntimeUnavailable   = execution.ProblemRuntimeUnavailable
 	CodeInternal             = execution.ProblemInternal
 	CodeQueueFull            = execution.ProblemQueueFull
+	CodeQueueLimited         = execution.ProblemQueueLimited
 	CodeNotCancellable       = execution.ProblemNotCancellable
 )
 

@@ -19,6 +19,7 @@ const (
 	ProblemConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
 	ProblemRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry
 	ProblemQueueFull            = "queue_full"             // 503: the async queue is full; retry
+	ProblemQueueLimited         = "queue_limited"          // 429: the key has its bound of executions queued
 	ProblemNotCancellable       = "not_cancellable"        // 409: it has ended, or runs synchronously
 	ProblemInternal             = "internal"               // 500
 )

@@ -30,10 +30,11 @@ func openHistory(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 	}
 	log.Info().Str("storage", kind).Msg("storage: execution records and the async queue are ready")
 	h := api.NewHistory(st, api.HistoryOptions{
-		Workers:   cfg.Storage.Workers,
-		MaxQueued: cfg.Storage.MaxQueued,
-		Retention: cfg.Storage.Retention,
-		Callbacks: callbackOptions(cfg),
+		Workers:         cfg.Storage.Workers,
+		MaxQueued:       cfg.Storage.MaxQueued,
+		MaxQueuedPerKey: cfg.MaxQueuedPerKey(),
+		Retention:       cfg.Storage.Retention,
+		Callbacks:       callbackOptions(cfg),
 	})
 	return h, st, nil
 }

@@ -37,6 +37,7 @@ type caller struct {
 	name        string
 	requests    int
 	concurrency int
+	maxQueued   int // queued executions; 0: the History's default
 }
 
 func callerOf(ctx context.Context) caller {
@@ -79,6 +80,7 @@ func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http
 				if key.Concurrency > 0 {
 					c.concurrency = key.Concurrency
 				}
+				c.maxQueued = key.MaxQueued
 			}
 			zerolog.Ctx(r.Context()).UpdateContext(func(l zerolog.Context) zerolog.Context {
 				return l.Str("key", c.name)
@@ -143,15 +145,17 @@ func rateLimit(quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler 
 	)
 }
 
-// concurrencyLimit bounds the executions each key has running at once.
-func concurrencyLimit(m *metrics.Metrics) func(http.Handler) http.Handler {
+// concurrencyLimit bounds the executions each key has running at once:
+// those it serves and the key's queued executions that h's workers run on
+// this gateway (h may be nil).
+func concurrencyLimit(m *metrics.Metrics, h *History) func(http.Handler) http.Handler {
 	var mu sync.Mutex
 	running := map[string]int{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := callerOf(r.Context())
 			mu.Lock()
-			if running[c.name] >= c.concurrency {
+			if running[c.name]+h.runningHere(c.name) >= c.concurrency {
 				mu.Unlock()
 				hlog.FromRequest(r).Warn().Int("limit", c.concurrency).Msg("concurrency limited")
 				m.Limited.WithLabelValues(c.name, "concurrency").Inc()

@@ -52,7 +52,7 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 		execution.ProblemInvalidRequest, execution.ProblemNotFound, execution.ProblemMethodNotAllowed,
 		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemForbiddenHost, execution.ProblemRateLimited,
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
-		execution.ProblemQueueFull, execution.ProblemNotCancellable,
+		execution.ProblemQueueFull, execution.ProblemQueueLimited, execution.ProblemNotCancellable,
 	}
 	for _, c := range codes {
 		if !spec[c] {

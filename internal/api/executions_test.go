@@ -311,6 +311,24 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// TestQueuePerKey checks the per-key bound on the queue: past it that key
+// gets 429 queue_limited with Retry-After; the other key still queues.
+func TestQueuePerKey(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{MaxQueued: 10, MaxQueuedPerKey: 3})
+	g.history.Drain()
+	for range 3 {
+		g.submit(t, g.alice, map[string]any{"code": guest("")})
+	}
+	resp, data := g.call(t, g.alice, http.MethodPost, "/executions", map[string]any{"code": guest("")})
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(data), execution.ProblemQueueLimited) || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("submission over the key's bound = %d (Retry-After %q) %s, want 429 queue_limited with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"), data)
+	}
+	for range 3 {
+		g.submit(t, g.bob, map[string]any{"code": guest("")})
+	}
+}
+
 // TestCancel cancels a queued and a running execution.
 func TestCancel(t *testing.T) {
 	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})

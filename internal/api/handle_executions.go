@@ -39,31 +39,51 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 			p.Errors = problems
 			return p
 		}
-		if n, err := h.store.CountQueued(r.Context()); err != nil {
-			return err
-		} else if n >= h.opts.MaxQueued {
-			p := newProblem(http.StatusServiceUnavailable, execution.ProblemQueueFull,
-				"the queue of executions is full; retry after Retry-After seconds")
-			p.retryAfter = queueRetryAfter
-			return p
-		}
 		body, err := json.Marshal(members)
 		if err != nil {
 			return err
 		}
 		id := executionID(r.Context())
-		err = h.store.Create(r.Context(), &store.Execution{
+		err = h.store.Enqueue(r.Context(), &store.Execution{
 			ID: id, Caller: callerOf(r.Context()).name, Status: store.Queued, Async: true,
 			Outbound: job.Egress != nil, Request: body, CallbackURL: callback, CreatedAt: time.Now(),
-		})
+		}, h.queueBounds(callerOf(r.Context())))
 		if err != nil {
-			return err
+			return queueProblem(err)
 		}
 		h.signal()
 		w.Header().Set("Location", "/executions/"+id)
 		encode(w, http.StatusAccepted, mediaJSON, execution.Accepted{ID: id, Status: execution.StatusQueued})
 		return nil
 	}
+}
+
+// queueBounds are the bounds of c's submission: the queue's and c's own.
+func (h *History) queueBounds(c caller) store.Bounds {
+	per := h.opts.MaxQueuedPerKey
+	if c.maxQueued > 0 {
+		per = c.maxQueued
+	}
+	return store.Bounds{Total: h.opts.MaxQueued, PerCaller: per}
+}
+
+// queueProblem is the answer to a refused submission: 503 queue_full when
+// the queue is full, 429 queue_limited when the key has its bound queued
+// (its own doing, like its other quotas), both with Retry-After.
+func queueProblem(err error) error {
+	var p *Problem
+	switch {
+	case errors.Is(err, store.ErrQueueFull):
+		p = newProblem(http.StatusServiceUnavailable, execution.ProblemQueueFull,
+			"the queue of executions is full; retry after Retry-After seconds")
+	case errors.Is(err, store.ErrCallerQueueFull):
+		p = newProblem(http.StatusTooManyRequests, execution.ProblemQueueLimited,
+			"this API key has its bound of executions queued; retry after Retry-After seconds, or when one has started")
+	default:
+		return err
+	}
+	p.retryAfter = queueRetryAfter
+	return p
 }
 
 // callbackURL reads the optional callbackUrl: an absolute http or https

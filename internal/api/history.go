@@ -20,6 +20,10 @@ type HistoryOptions struct {
 	// MaxQueued bounds the queue: past it POST /executions answers 503
 	// (default 1000).
 	MaxQueued int
+	// MaxQueuedPerKey bounds one key's queued executions, unless its
+	// auth.Key.MaxQueued does: past it POST /executions answers 429 to that
+	// key only (default MaxQueued).
+	MaxQueuedPerKey int
 	// Retention is how long a record is kept after it ends (default 7 days).
 	Retention time.Duration
 	// LeaseTTL is how long the gateway's lease on its running executions
@@ -55,6 +59,7 @@ type History struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // executions running here
+	callers map[string]int                     // how many of them per key
 	bg      sync.WaitGroup                     // workers and the lease loop
 	cancel  context.CancelCauseFunc            // stops workers and the lease loop
 	claimMu sync.RWMutex                       // held shared while claiming
@@ -77,6 +82,9 @@ func NewHistory(st store.Store, opts HistoryOptions) *History {
 	if opts.MaxQueued <= 0 {
 		opts.MaxQueued = 1000
 	}
+	if opts.MaxQueuedPerKey <= 0 {
+		opts.MaxQueuedPerKey = opts.MaxQueued
+	}
 	if opts.Retention <= 0 {
 		opts.Retention = 7 * 24 * time.Hour
 	}
@@ -97,6 +105,7 @@ func NewHistory(st store.Store, opts HistoryOptions) *History {
 		written: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		running: map[string]context.CancelCauseFunc{},
+		callers: map[string]int{},
 		broker:  broker{waiting: map[string]chan struct{}{}},
 	}
 }
@@ -173,17 +182,32 @@ func (h *History) busy() bool {
 	return len(h.running) > 0
 }
 
-// track registers a running execution's cancel function.
-func (h *History) track(id string, cancel context.CancelCauseFunc) {
+// track registers a running execution of caller and its cancel function.
+func (h *History) track(id, caller string, cancel context.CancelCauseFunc) {
 	h.mu.Lock()
 	h.running[id] = cancel
+	h.callers[caller]++
 	h.mu.Unlock()
 }
 
-func (h *History) untrack(id string) {
+func (h *History) untrack(id, caller string) {
 	h.mu.Lock()
 	delete(h.running, id)
+	if h.callers[caller]--; h.callers[caller] <= 0 {
+		delete(h.callers, caller)
+	}
 	h.mu.Unlock()
+}
+
+// runningHere counts caller's queued executions running on this gateway
+// (0 for a nil History).
+func (h *History) runningHere(caller string) int {
+	if h == nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.callers[caller]
 }
 
 // cancelLocal stops execution id if it runs here.

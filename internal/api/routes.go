@@ -23,7 +23,7 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	m := opts.Metrics
 	// One rate and one concurrency limiter for POST /execute and the MCP
 	// execute tool: a key's quota counts executions, whichever way they come.
-	rate, concurrency := rateLimit(opts.Quota, m), concurrencyLimit(m)
+	rate, concurrency := rateLimit(opts.Quota, m), concurrencyLimit(m, opts.History)
 	execute := handle(handleExecute(backend, opts))
 	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rate, concurrency).
 		Method(http.MethodPost, "/execute", execute)

@@ -82,7 +82,7 @@ func NewHandler(log zerolog.Logger, backend execution.Backend, opts Options) htt
 		opts.Quota.Concurrency = 1 << 30
 	}
 	if opts.History != nil {
-		opts.History.start(log, &runner{backend: backend, opts: opts, log: log})
+		opts.History.start(log, &runner{backend: backend, opts: opts, log: log, limits: concurrencyLimits(opts)})
 	}
 	return routes(log, backend, opts)
 }

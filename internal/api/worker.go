@@ -20,6 +20,8 @@ type runner struct {
 	backend execution.Backend
 	opts    Options
 	log     zerolog.Logger
+	// limits are the keys' concurrency quotas, which claims obey.
+	limits store.Limits
 }
 
 // work claims queued executions and runs them, one at a time, until ctx
@@ -28,7 +30,7 @@ func (h *History) work(ctx context.Context, run *runner) {
 	poll := time.NewTicker(h.opts.Poll)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		e, err := h.claim(ctx)
+		e, err := h.claim(ctx, run.limits)
 		if err == nil {
 			h.runQueued(ctx, run, e)
 			continue
@@ -44,14 +46,15 @@ func (h *History) work(ctx context.Context, run *runner) {
 	}
 }
 
-// claim takes the next queued execution, unless the History is drained.
-func (h *History) claim(ctx context.Context) (*store.Execution, error) {
+// claim takes the next queued execution of a key under its concurrency
+// quota, unless the History is drained.
+func (h *History) claim(ctx context.Context, lim store.Limits) (*store.Execution, error) {
 	h.claimMu.RLock()
 	defer h.claimMu.RUnlock()
 	if h.closed {
 		return nil, store.ErrEmpty
 	}
-	return h.store.Claim(ctx, h.owner, time.Now(), store.Limits{})
+	return h.store.Claim(ctx, h.owner, time.Now(), lim)
 }
 
 // runQueued runs one claimed execution like POST /execute runs one, its
@@ -59,8 +62,8 @@ func (h *History) claim(ctx context.Context) (*store.Execution, error) {
 func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	h.track(e.ID, cancel)
-	defer h.untrack(e.ID)
+	h.track(e.ID, e.Caller, cancel)
+	defer h.untrack(e.ID, e.Caller)
 	log := run.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
 
 	rec := &recorder{sink: discard{}, h: h, id: e.ID, record: e, created: true, seq: e.LastEvent, skipNext: e.LastEvent > 0}
@@ -200,3 +203,15 @@ type discard struct{}
 func (discard) event(execution.Event) error { return nil }
 func (discard) started() bool               { return true }
 func (discard) close()                      {}
+
+// concurrencyLimits are the keys' concurrency quotas as the store's claim
+// limits: each key's own, else the default.
+func concurrencyLimits(opts Options) store.Limits {
+	lim := store.Limits{Default: opts.Quota.Concurrency, Callers: map[string]int{}}
+	for _, k := range opts.Keys.All() {
+		if k.Concurrency > 0 {
+			lim.Callers[k.Name] = k.Concurrency
+		}
+	}
+	return lim
+}

@@ -22,6 +22,7 @@ type Key struct {
 	Revoked     bool
 	Requests    int // per-key request quota per window; 0: the default
 	Concurrency int // per-key concurrent executions; 0: the default
+	MaxQueued   int // per-key queued executions; 0: the default
 }
 
 // Keyring is the set of configured keys.
@@ -121,4 +122,12 @@ func ParseHash(s string) ([sha256.Size]byte, error) {
 	}
 	copy(out[:], b)
 	return out, nil
+}
+
+// All returns a copy of the keys.
+func (k *Keyring) All() []Key {
+	if k == nil {
+		return nil
+	}
+	return append([]Key(nil), k.keys...)
 }

@@ -59,6 +59,9 @@ type StorageConfig struct {
 	Retention time.Duration `mapstructure:"retention"`
 	Workers   int           `mapstructure:"workers"`
 	MaxQueued int           `mapstructure:"max_queued"`
+	// MaxQueuedPerKey bounds one key's queued executions; 0: derived (see
+	// Config.MaxQueuedPerKey).
+	MaxQueuedPerKey int `mapstructure:"max_queued_per_key"`
 }
 
 // LogConfig configures the gateway's own log.
@@ -94,6 +97,7 @@ type KeyConfig struct {
 	Revoked        bool   `mapstructure:"revoked"`
 	Requests       int    `mapstructure:"requests"`
 	Concurrency    int    `mapstructure:"concurrency"`
+	MaxQueued      int    `mapstructure:"max_queued"`
 	CallbackSecret Secret `mapstructure:"callback_secret"`
 }
 
@@ -219,7 +223,7 @@ var Settings = []Setting{
 	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped.", Check: derived},
 	{Key: "http.max_request_lifetime", Default: "0s", Flag: "", Help: "Longest a POST /execute may last, from its start to the last byte of its answer, whatever its client does; then the connection is dropped (0s: execution.max_timeout plus 30s)."},
 	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped.", Check: notNegative},
-	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0, callback_secret: \"…\"}}` (callback_secret: the key's own callbacks.secret; file only, never shown); in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
+	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0, max_queued: 0, callback_secret: \"…\"}}` (callback_secret: the key's own callbacks.secret; file only, never shown); in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
 	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
 	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests.", Check: positive},
@@ -265,6 +269,7 @@ var Settings = []Setting{
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},
 	{Key: "storage.max_queued", Default: 1000, Help: "Most executions queued at once (all gateways on one database together); past it POST /executions answers 503 queue_full with Retry-After.", Check: atLeast(1)},
+	{Key: "storage.max_queued_per_key", Default: 0, Help: "Most executions one key may have queued at once (all gateways on one database together; per-key override: max_queued); past it POST /executions answers 429 queue_limited with Retry-After, and other keys still queue. 0: with API keys, a quarter of storage.max_queued (at least 1); with none (one anonymous caller), storage.max_queued.", Check: derived},
 	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.NAME.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
 	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback, private and other non-public addresses (refused by default, like guest requests): for tests and receivers inside your network."},
 	{Key: "callbacks.timeout", Default: "10s", Help: "Bound on one webhook attempt, from connecting to reading the receiver's status.", Check: positive},
@@ -420,7 +425,7 @@ func (c *Config) Keys() []auth.Key {
 	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
 		k := c.Auth.Keys[name]
 		hash, _ := auth.ParseHash(k.Hash) // validated
-		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency})
+		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency, MaxQueued: k.MaxQueued})
 	}
 	return keys
 }

@@ -33,3 +33,17 @@ func (c *Config) PoolCapacity() int {
 	}
 	return processes*c.Runtime.MaxConcurrency + c.Runtime.QueueSize
 }
+
+// MaxQueuedPerKey is the most executions one key may have queued:
+// storage.max_queued_per_key, else (0) with API keys a quarter of
+// storage.max_queued, so one key's backlog leaves room for others; with
+// none (one anonymous caller), storage.max_queued.
+func (c *Config) MaxQueuedPerKey() int {
+	if n := c.Storage.MaxQueuedPerKey; n > 0 {
+		return n
+	}
+	if len(c.Auth.Keys) == 0 {
+		return c.Storage.MaxQueued
+	}
+	return max(1, c.Storage.MaxQueued/4)
+}

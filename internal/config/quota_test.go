@@ -69,3 +69,30 @@ func TestDeliveryLimitsValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxQueuedPerKey(t *testing.T) {
+	t.Parallel()
+	keys := "ci=sha256:" + strings.Repeat("0", 64)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"no keys: the whole queue", map[string]string{"GATEWAY_STORAGE_MAX_QUEUED": "100"}, 100},
+		{"keys: a quarter of the queue", map[string]string{"GATEWAY_AUTH_KEYS": keys, "GATEWAY_STORAGE_MAX_QUEUED": "100"}, 25},
+		{"keys, tiny queue: at least 1", map[string]string{"GATEWAY_AUTH_KEYS": keys, "GATEWAY_STORAGE_MAX_QUEUED": "2"}, 1},
+		{"set: as set", map[string]string{"GATEWAY_AUTH_KEYS": keys, "GATEWAY_STORAGE_MAX_QUEUED_PER_KEY": "7"}, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := load(t, nil, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.MaxQueuedPerKey(); got != tt.want {
+				t.Errorf("MaxQueuedPerKey() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
