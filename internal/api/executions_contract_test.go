@@ -24,7 +24,7 @@ func TestExecutionsContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1, MaxQueued: 2})
+	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1, MaxQueued: 3, MaxQueuedPerKey: 2})
 	doc.Servers = openapi3.Servers{{URL: g.url}}
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
@@ -34,10 +34,11 @@ func TestExecutionsContract(t *testing.T) {
 	g.await(t, g.alice, done, execution.StatusFinished)
 	g.history.Drain()
 	queued := g.submit(t, g.alice, map[string]any{"code": guest("")})
+	key := g.alice
 	check := func(method, path, body string, status int) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), method, g.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+g.alice)
+		req.Header.Set("Authorization", "Bearer "+key)
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
@@ -53,7 +54,11 @@ func TestExecutionsContract(t *testing.T) {
 		sendValidated(t, input, method, g.url+path, body, status)
 	}
 	check("POST", "/executions", `{"code": "export default { fetch() { return new Response('x'); } }", "callbackUrl": "https://example.com/cb"}`, 202)
-	check("POST", "/executions", `{"code": "export default { fetch() { return new Response('x'); } }"}`, 503)
+	check("POST", "/executions", `{"code": "export default { fetch() { return new Response('x'); } }"}`, 429) // alice's bound
+	g.submit(t, g.bob, map[string]any{"code": guest("")})
+	key = g.bob
+	check("POST", "/executions", `{"code": "export default { fetch() { return new Response('x'); } }"}`, 503) // the queue's
+	key = g.alice
 	check("POST", "/executions", `{"code": 1, "callbackUrl": "ftp://x"}`, 422)
 	check("GET", "/executions", "", 200)
 	check("GET", "/executions?status=finished&limit=1", "", 200)

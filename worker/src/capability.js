@@ -43,9 +43,14 @@ const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-enc
 // is dropped, so it cannot ask for one.
 const DECODED = new Set(["gzip", "br"]);
 
+// Capability is the entrypoint. Its one method is fetch: every other
+// member of its prototype could be called by the guest over RPC on the
+// stub (env.<capability>.secrets() would hand over the credentials), so the
+// helpers below are module functions, given the props they need.
 export class Capability extends WorkerEntrypoint {
   async fetch(request) {
-    const { key, name, url: base, methods, maxCalls } = this.ctx.props;
+    const props = this.ctx.props;
+    const { key, name, url: base, methods, maxCalls } = props;
     const placed = place(request.url, base);
     const record = await arrive(key, request.method, placed.shown, name);
     if (record === null) throw new Error(`capability ${name}: refused: its execution has ended`);
@@ -57,59 +62,60 @@ export class Capability extends WorkerEntrypoint {
       record.denied = true;
       throw new Error(`capability ${name}: refused: ${why}`);
     }
-    const response = await this.send(request, placed.url);
+    const response = await send(props, this.env.CAPABILITY_NETWORK, request, placed.url);
     record.status = response.status;
-    return this.masked(response);
+    return masked(props, response);
   }
+}
 
-  // send makes the call: the guest's headers and body, the configured
-  // headers over them, no redirect followed (a Location goes back to the
-  // guest, the headers stay here), within the per-call timeout.
-  async send(request, url) {
-    const { name, headers, timeoutMs } = this.ctx.props;
-    const out = new Headers();
-    for (const [h, v] of request.headers) {
-      if (!DROPPED.test(h)) out.set(h, v);
-    }
-    for (const [h, v] of Object.entries(headers ?? {})) out.set(h, v);
-    const init = { method: request.method, headers: out, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
-    if (request.method !== "GET" && request.method !== "HEAD") init.body = request.body;
-    const network = this.env.CAPABILITY_NETWORK ?? { fetch: (r) => fetch(r) };
-    try {
-      return await network.fetch(new Request(url, init));
-    } catch (err) {
-      const message = err?.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : String(err?.message ?? err);
-      throw new Error(`capability ${name}: call failed: ${maskText(message, this.secrets())}`);
-    }
+// send makes the call through network (the shim's own fetch if none): the
+// guest's headers and body, the configured headers over them, no redirect
+// followed (a Location goes back to the guest, the headers stay here),
+// within the per-call timeout.
+async function send(props, network, request, url) {
+  const { name, headers, timeoutMs } = props;
+  const out = new Headers();
+  for (const [h, v] of request.headers) {
+    if (!DROPPED.test(h)) out.set(h, v);
   }
+  for (const [h, v] of Object.entries(headers ?? {})) out.set(h, v);
+  const init = { method: request.method, headers: out, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
+  if (request.method !== "GET" && request.method !== "HEAD") init.body = request.body;
+  const via = network ?? { fetch: (r) => fetch(r) };
+  try {
+    return await via.fetch(new Request(url, init));
+  } catch (err) {
+    const message = err?.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : String(err?.message ?? err);
+    throw new Error(`capability ${name}: call failed: ${maskText(message, secretsOf(props))}`);
+  }
+}
 
-  // masked is the service's response as the guest gets it: every
-  // configured value masked in its headers and body.
-  async masked(response) {
-    const { name } = this.ctx.props;
-    const coding = response.headers.get("content-encoding");
-    if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
-      await response.body?.cancel();
-      throw new Error(`capability ${name}: refused the service's answer: its Content-Encoding ${JSON.stringify(maskText(coding, this.secrets()))} is not one the gateway can mask`);
-    }
-    const secrets = this.secrets();
-    const headers = maskHeaders(response.headers, secrets);
-    headers.delete("content-length"); // the body's length may change
-    headers.delete("content-encoding"); // the body is decoded
-    const length = Number(response.headers.get("content-length") ?? NaN);
-    let body;
-    if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
-      body = maskBytes(new Uint8Array(await response.arrayBuffer()), secrets);
-    } else {
-      body = maskBody(response.body, secrets);
-    }
-    return new Response(body, { status: response.status, statusText: response.statusText, headers });
+// masked is the service's response as the guest gets it: every
+// configured value masked in its headers and body.
+async function masked(props, response) {
+  const { name } = props;
+  const secrets = secretsOf(props);
+  const coding = response.headers.get("content-encoding");
+  if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
+    await response.body?.cancel();
+    throw new Error(`capability ${name}: refused the service's answer: its Content-Encoding ${JSON.stringify(maskText(coding, secrets))} is not one the gateway can mask`);
   }
+  const headers = maskHeaders(response.headers, secrets);
+  headers.delete("content-length"); // the body's length may change
+  headers.delete("content-encoding"); // the body is decoded
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  let body;
+  if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
+    body = maskBytes(new Uint8Array(await response.arrayBuffer()), secrets);
+  } else {
+    body = maskBody(response.body, secrets);
+  }
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
 
-  // secrets are the values the guest must not see: the configured header
-  // values and the environment variables spliced into them.
-  secrets() {
-    const { headers, mask } = this.ctx.props;
-    return [...Object.values(headers ?? {}), ...(mask ?? [])];
-  }
+// secretsOf are the values the guest must not see: the configured header
+// values and the environment variables spliced into them.
+function secretsOf(props) {
+  const { headers, mask } = props;
+  return [...Object.values(headers ?? {}), ...(mask ?? [])];
 }
