@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -94,5 +96,36 @@ func TestMaxQueuedPerKey(t *testing.T) {
 				t.Errorf("MaxQueuedPerKey() = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestKeyMaxQueued reads a key's own max_queued from a file, and refuses a
+// negative one.
+func TestKeyMaxQueued(t *testing.T) {
+	t.Parallel()
+	hash := "sha256:" + strings.Repeat("ab", 32)
+	for _, tt := range []struct {
+		n       string
+		want    int
+		wantErr bool
+	}{{"3", 3, false}, {"0", 0, false}, {"-1", 0, true}} {
+		yaml := "auth:\n  keys:\n    ci:\n      hash: " + hash + "\n      max_queued: " + tt.n + "\n"
+		file := filepath.Join(t.TempDir(), "gateway.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := load(t, []string{"--config", file}, nil)
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "max_queued") {
+				t.Errorf("max_queued %s: Load = %v, want an error naming max_queued", tt.n, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("max_queued %s: Load = %v", tt.n, err)
+		}
+		if keys := cfg.Keys(); len(keys) != 1 || keys[0].MaxQueued != tt.want {
+			t.Errorf("max_queued %s: Keys() = %+v, want MaxQueued %d", tt.n, keys, tt.want)
+		}
 	}
 }
