@@ -120,37 +120,42 @@ func testClaimLimits(t *testing.T, s store.Store) {
 	}
 }
 
-// testClaimLimitsConcurrent claims from many goroutines as many owners
-// with a limit of 1 for caller a, none finishing: exactly one of a's runs.
+// testClaimLimitsConcurrent claims from many goroutines as many owners,
+// round after round, with a limit of 1 for the round's caller and none
+// finishing: exactly one of its executions runs, every other's does.
 func testClaimLimitsConcurrent(t *testing.T, s store.Store) {
-	const n, workers = 20, 8
-	for i := range n {
-		create(t, s, store.Execution{ID: fmt.Sprintf("ex_a%03d", i), Caller: "a", Async: true})
-		create(t, s, store.Execution{ID: fmt.Sprintf("ex_b%03d", i), Caller: "b", Async: true})
-	}
-	lim := store.Limits{Callers: map[string]int{"a": 1}}
-	var mu sync.Mutex
-	claimed := map[string]int{}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for {
-				e, err := s.Claim(t.Context(), fmt.Sprintf("gw%d", w), t0, lim)
-				if errors.Is(err, store.ErrEmpty) {
-					return
+	const rounds, n, workers = 6, 12, 8
+	lim := store.Limits{Callers: map[string]int{}}
+	for r := range rounds {
+		one := fmt.Sprintf("one%d", r)
+		lim.Callers[one] = 1
+		for i := range n {
+			create(t, s, store.Execution{ID: fmt.Sprintf("ex_%d_one_%03d", r, i), Caller: one, Async: true})
+			create(t, s, store.Execution{ID: fmt.Sprintf("ex_%d_any_%03d", r, i), Caller: "any", Async: true})
+		}
+		var mu sync.Mutex
+		claimed := map[string]int{}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for {
+					e, err := s.Claim(t.Context(), fmt.Sprintf("gw%d", w), t0, lim)
+					if errors.Is(err, store.ErrEmpty) {
+						return
+					}
+					if err != nil {
+						t.Errorf("Claim = %v", err)
+						return
+					}
+					mu.Lock()
+					claimed[e.Caller]++
+					mu.Unlock()
 				}
-				if err != nil {
-					t.Errorf("Claim = %v", err)
-					return
-				}
-				mu.Lock()
-				claimed[e.Caller]++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if claimed["a"] != 1 || claimed["b"] != n {
-		t.Errorf("claimed %v, want a: 1 (its limit), b: %d", claimed, n)
+			})
+		}
+		wg.Wait()
+		if claimed[one] != 1 || claimed["any"] != n {
+			t.Errorf("round %d: claimed %v, want %s: 1 (its limit), any: %d", r, claimed, one, n)
+		}
 	}
 }
