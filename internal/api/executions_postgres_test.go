@@ -98,11 +98,14 @@ func TestTwoGatewaysOnePostgres(t *testing.T) {
 
 // pgGateways starts two gateways with records on one new database of pg,
 // on backend, with one API key for both.
-func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend) ([]*historyGateway, string) {
+func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend, tweak ...func(*auth.Key)) ([]*historyGateway, string) {
 	t.Helper()
 	gatewayURL(t)
 	url := pg.NewDatabase(t)
 	key, entry := apitest.NewKey(t, "ci")
+	for _, f := range tweak {
+		f(&entry)
+	}
 	var gws []*historyGateway
 	for range 2 {
 		st, err := store.Open(t.Context(), url)
@@ -156,4 +159,37 @@ for (let i = 0; i < 10; i++) { console.log("x" + i); await new Promise((r) => se
 
 func splitLines(data []byte) [][]byte {
 	return bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+}
+
+// TestQueuePerKeyTwoGateways sends a burst of one key's submissions to two
+// gateways on one PostgreSQL database at once: exactly the key's bound is
+// queued, every other submission is 429 queue_limited.
+func TestQueuePerKeyTwoGateways(t *testing.T) {
+	pg, err := storetest.SharedPostgres()
+	if err != nil {
+		t.Fatalf("PostgreSQL for the test: %v", err)
+	}
+	const bound, burst = 3, 16
+	gws, key := pgGateways(t, pg, shared.backend, func(k *auth.Key) { k.MaxQueued = bound })
+	for _, g := range gws {
+		g.history.Drain()
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Go(func() {
+			resp, _ := gws[i%2].call(t, key, http.MethodPost, "/executions", map[string]any{"code": guest("")})
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if statuses[http.StatusAccepted] != bound || statuses[http.StatusTooManyRequests] != burst-bound {
+		t.Errorf("statuses of a burst of %d = %v, want %d × 202 and the rest 429", burst, statuses, bound)
+	}
+	if n, err := gws[0].store.CountQueued(t.Context()); err != nil || n != bound {
+		t.Errorf("CountQueued = %d, %v; want %d", n, err, bound)
+	}
 }
