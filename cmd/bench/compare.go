@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 )
 
 // comparison is what one gateway-against-bare measurement sends to each side.
@@ -30,7 +31,8 @@ func measureConcurrency(ctx context.Context, e *benchEnv, o options, r *Report) 
 }
 
 // measureWarm compares the gateway with isolate "reuse" with bare workerd
-// processes serving the same code from LOADER.get under a fixed id.
+// processes serving the same code from LOADER.get under a fixed id; with
+// -cpuprofile it profiles the gateway during these runs too.
 func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	c := comparison{
 		gateway:     []string{e.gateways[runtime.NumCPU()].srv.URL + "/execute"},
@@ -38,8 +40,19 @@ func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
 		gatewayBody: gatewayBody(o.date, "reuse"),
 		bareBody:    bareBody(o.date, guestFlags),
 	}
-	r.Warm = e.compare(ctx, o, c, r)
-	return nil
+	return profile(warmProfile(o.cpuprofile), func() error {
+		r.Warm = e.compare(ctx, o, c, r)
+		return nil
+	})
+}
+
+// warmProfile is where the warm runs' CPU profile goes: beside the
+// concurrency runs' one, as NAME.warm.pprof; none without -cpuprofile.
+func warmProfile(path string) string {
+	if path == "" {
+		return ""
+	}
+	return strings.TrimSuffix(path, ".pprof") + ".warm.pprof"
 }
 
 // compare measures both sides of c at concurrency 1, 2, 4 and 8, o.repeats

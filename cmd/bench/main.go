@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.n, "n", 300, "executions per latency/throughput measurement")
 	fs.IntVar(&o.soak, "soak", 20000, "executions in the soak (0 skips it)")
 	fs.StringVar(&o.out, "out", filepath.Join("bench", "results"), "where to write latest.json and latest.svg")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load (the concurrency runs) here")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway under load here (the concurrency runs; the warm runs go to NAME.warm.pprof)")
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
 	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
 	fs.BoolVar(&o.records, "records", true, "record every execution in an SQLite store, as the gateway does by default (false: storage off)")

@@ -38,7 +38,7 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 
 // createIn inserts e unless its id exists (then created is false).
 func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (created bool, err error) {
-	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO executions (`+columns+`)
+	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, FALSE, ?, ?, NULL, '', '[]', '', NULL) ON CONFLICT (id) DO NOTHING`),
 		e.ID, e.Caller, e.Status, e.Async, e.Outbound, nullString(e.Request), e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt))
@@ -60,7 +60,7 @@ func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Endi
 		}
 		result = string(b)
 	}
-	r, err := tx.ExecContext(ctx, s.q(`UPDATE executions
+	r, err := s.execKept(ctx, tx, s.q(`UPDATE executions
 		SET status = ?, result = ?, finished_at = ?, request = NULL, `+callbackDue+`
 		WHERE id = ? AND owner = ? AND status = ?`),
 		end.Status, result, end.At.UnixMicro(), id, end.Owner, Running)

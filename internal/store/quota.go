@@ -124,11 +124,13 @@ func (s *sqlStore) Enqueue(ctx context.Context, e *Execution, b Bounds) error {
 	if err != nil {
 		return err
 	}
+	// A full queue is full for everyone (503), whatever the caller's own
+	// bound (429) says.
 	switch {
-	case b.PerCaller > 0 && mine >= int64(b.PerCaller):
-		return ErrCallerQueueFull
 	case b.Total > 0 && all >= int64(b.Total):
 		return ErrQueueFull
+	case b.PerCaller > 0 && mine >= int64(b.PerCaller):
+		return ErrCallerQueueFull
 	}
 	q := *e
 	q.Status = Queued
