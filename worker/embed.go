@@ -97,6 +97,7 @@ var Modules = []Module{
 	{Name: "ledger.js", Path: "src/ledger.js", Kind: ModuleES},
 	{Name: "warm.js", Path: "src/warm.js", Kind: ModuleES},
 	{Name: "relay.js", Path: "src/relay.js", Kind: ModuleES},
+	{Name: "modules.js", Path: "src/modules.js", Kind: ModuleES},
 	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
 	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},

@@ -26,32 +26,17 @@
 // /stats (how many executions the Outbound ledger holds, for tests); /health
 // is open.
 
-import WRAPPER from "./guest/__dw_wrapper.js";
-import FORMAT from "./guest/__dw_format.js";
 import { admit, MAX_JOB_BYTES, routeOf } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
-import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
+import { guestModules, RESERVED, WRAPPER_MODULE } from "./modules.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
-import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
 
 export { Outbound } from "./outbound.js";
 export { Capability } from "./capability.js";
 export { Tail } from "./tail.js";
-
-const WRAPPER_MODULE = "__dw_wrapper.js";
-const FORMAT_MODULE = "__dw_format.js";
-const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
-// A CommonJS module whose export is its require: the wrapper loads the
-// formatter with it, synchronously, only when a console call needs it.
-const REQUIRE_MODULE = "__dw_require.js";
-const REQUIRE = "module.exports = (specifier) => require(specifier);";
-
-// A guest module named like the wrapper's, its formatter's or its options'
-// could take its place.
-const RESERVED = /(^|\/)__dw_/i;
 
 export default {
   async fetch(request, env, ctx) {
@@ -127,52 +112,6 @@ function checkCapabilities(caps) {
     if (!ok) return `capability ${JSON.stringify(name)} is malformed`;
   }
   return null;
-}
-
-// guestModules is the guest's module map: the wrapper (its main module), the
-// formatter and the require that loads it, the wrapper's options as data,
-// and the job's own modules, whose names never start with __dw_ (fetch
-// refuses them).
-function guestModules(job) {
-  const modules = {
-    [WRAPPER_MODULE]: { js: WRAPPER },
-    [FORMAT_MODULE]: { js: FORMAT },
-    [REQUIRE_MODULE]: { cjs: REQUIRE },
-    [OPTIONS_MODULE]: {
-      json: {
-        main: job.mainModule,
-        maxResponseBytes: job.maxResponseBytes,
-        maxLogLineBytes: job.maxLogLineBytes,
-        maxLogBytes: job.maxLogBytes,
-        maxErrorText: MAX_ERROR_TEXT,
-        maxErrorName: MAX_ERROR_NAME,
-        reuse: Boolean(job.reuseKey),
-        liveAfterMs: PING_INTERVAL_MS,
-        capabilities: capabilityPaths(job),
-        capabilityOrigin: CAPABILITY_ORIGIN,
-      },
-    },
-  };
-  for (const [name, source] of Object.entries(job.modules)) {
-    modules[name] = moduleFor(name, source);
-  }
-  return modules;
-}
-
-// moduleFor types a module by its name's extension; the gateway accepts only
-// .js, .mjs, .json and .txt here (TypeScript arrives compiled to .js).
-function moduleFor(name, source) {
-  if (name.endsWith(".json")) return { json: JSON.parse(source) };
-  if (name.endsWith(".txt")) return { text: source };
-  return { js: source };
-}
-
-// capabilityPaths maps each capability's name to its base path: the
-// wrapper's binding resolves a relative URL against it (scope.js ORIGIN).
-function capabilityPaths(job) {
-  const paths = {};
-  for (const [name, c] of Object.entries(job.capabilities ?? {})) paths[name] = new URL(c.url).pathname;
-  return paths;
 }
 
 // guestEnv is the job's env with a binding per capability: a stub of the

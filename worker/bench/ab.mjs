@@ -1,0 +1,131 @@
+// An A/B measure of what the capture wrapper costs per fresh isolate,
+// taken inside workerd so the machine's noise matters less: one workerd
+// process holds the shim's sources of two versions (git refs, or "." for the
+// working tree) and, per round, creates `loops` isolates one after another
+// with each version's module map (src/modules.js guestModules) and a bare
+// isolate of the same guest, in alternating order. It prints the median
+// milliseconds per isolate of each and B's ratio to A.
+//
+//   node worker/bench/ab.mjs [refA=HEAD] [refB=.] [rounds=10] [loops=50]
+//
+// Run from the repository's root. A round's figure includes the guest's own
+// console.log and the buffered answer being read, as the gateway's path does.
+import { execFileSync, spawn } from "node:child_process";
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import net from "node:net";
+
+const [refA = "HEAD", refB = ".", rounds = "10", loops = "50"] = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), "dw-ab-"));
+
+function extract(ref, into) {
+  if (ref === ".") {
+    cpSync("worker/src", join(dir, into), { recursive: true });
+    return;
+  }
+  execFileSync("sh", ["-c", `git archive ${JSON.stringify(ref)} worker/src | tar -x -C ${JSON.stringify(dir)} && mv ${JSON.stringify(join(dir, "worker/src"))} ${JSON.stringify(join(dir, into))} && rm -r ${JSON.stringify(join(dir, "worker"))}`]);
+}
+
+function files(root) {
+  const out = [];
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    if (statSync(path).isDirectory()) out.push(...files(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+function moduleEntry(path) {
+  const name = relative(dir, path);
+  if (name.endsWith(".json")) return `(name = "${name}", json = embed "${name}")`;
+  if (name.includes("/guest/")) return `(name = "${name}", text = embed "${name}")`;
+  return `(name = "${name}", esModule = embed "${name}")`;
+}
+
+const HARNESS = `
+import { guestModules as a } from "./a/modules.js";
+import { guestModules as b } from "./b/modules.js";
+const code = 'export default { fetch() { console.log("hi"); return new Response("ok"); } }';
+const job = () => ({ id: "x", mainModule: "main.js", modules: { "main.js": code }, maxResponseBytes: 1 << 20,
+  maxLogLineBytes: 16384, maxLogBytes: 1 << 20 });
+const sides = {
+  a: () => ({ mainModule: "__dw_wrapper.js", modules: a(job()), entry: "buffered" }),
+  b: () => ({ mainModule: "__dw_wrapper.js", modules: b(job()), entry: "buffered" }),
+  bare: () => ({ mainModule: "main.js", modules: { "main.js": code }, entry: undefined }),
+};
+export default {
+  async fetch(request, env) {
+    const { side, loops } = await request.json();
+    const start = performance.now();
+    let t = Date.now();
+    for (let i = 0; i < loops; i++) {
+      const { mainModule, modules, entry } = sides[side]();
+      const worker = env.LOADER.load({ compatibilityDate: "2026-11-17", compatibilityFlags: [], mainModule, modules, env: {}, globalOutbound: null });
+      const text = await (await worker.getEntrypoint(entry).fetch("http://localhost/")).text();
+      if (!text.includes(side === "bare" ? "ok" : '"t":"response"')) throw new Error(side + ": " + text);
+    }
+    return Response.json({ ms: (Date.now() - t) / loops });
+  },
+};
+`;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+extract(refA, "a");
+extract(refB, "b");
+writeFileSync(join(dir, "harness.js"), HARNESS);
+const port = await freePort();
+const mods = ["harness.js", ...files(join(dir, "a")), ...files(join(dir, "b"))]
+  .map((p) => (p === "harness.js" ? `(name = "harness.js", esModule = embed "harness.js")` : moduleEntry(p)));
+writeFileSync(join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "h", worker = .h)],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "h")],
+);
+const h :Workerd.Worker = (
+  modules = [${mods.join(",\n    ")}],
+  compatibilityDate = "2026-11-17",
+  bindings = [(name = "LOADER", workerLoader = ())],
+);
+`);
+const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "inherit"] });
+
+async function measure(side, n) {
+  for (let tries = 0; ; tries++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: JSON.stringify({ side, loops: n }) });
+      if (!r.ok) throw new Error(`${side}: ${r.status} ${await r.text()}`);
+      return (await r.json()).ms;
+    } catch (err) {
+      if (tries > 100 || !(err.cause?.code === "ECONNREFUSED")) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+try {
+  const got = { a: [], b: [], bare: [] };
+  for (const side of ["a", "b", "bare"]) await measure(side, 10); // warm up
+  for (let i = 0; i < Number(rounds); i++) {
+    const order = i % 2 === 0 ? ["a", "b", "bare"] : ["b", "a", "bare"];
+    for (const side of order) got[side].push(await measure(side, Number(loops)));
+  }
+  const a = median(got.a), b = median(got.b), bare = median(got.bare);
+  console.log(`A ${refA}: ${a.toFixed(3)} ms/isolate   B ${refB}: ${b.toFixed(3)} ms/isolate   bare: ${bare.toFixed(3)} ms/isolate`);
+  console.log(`B/A ${(b / a).toFixed(3)}   B-A ${(b - a).toFixed(3)} ms   A-bare ${(a - bare).toFixed(3)} ms   B-bare ${(b - bare).toFixed(3)} ms`);
+  console.log(`per-round B-A: ${got.a.map((x, i) => (got.b[i] - x).toFixed(2)).join(" ")}`);
+} finally {
+  workerd.kill();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,67 @@
+// The module map of every guest isolate: the capture wrapper in front of the
+// job's own modules, and what the wrapper needs beside it. The shim hands it
+// to env.LOADER.load or LOADER.get (index.js).
+
+import WRAPPER from "./guest/__dw_wrapper.js";
+import FORMAT from "./guest/__dw_format.js";
+import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
+import { PING_INTERVAL_MS } from "./relay.js";
+import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
+
+export const WRAPPER_MODULE = "__dw_wrapper.js";
+const FORMAT_MODULE = "__dw_format.js";
+const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
+// A CommonJS module whose export is its require: the wrapper loads the
+// formatter with it, synchronously, only when a console call needs it.
+const REQUIRE_MODULE = "__dw_require.js";
+const REQUIRE = "module.exports = (specifier) => require(specifier);";
+
+// A guest module named like the wrapper's, its formatter's or its options'
+// could take its place.
+export const RESERVED = /(^|\/)__dw_/i;
+
+// guestModules is the guest's module map: the wrapper (its main module), the
+// formatter and the require that loads it, the wrapper's options as data,
+// and the job's own modules, whose names never start with __dw_ (fetch
+// refuses them).
+export function guestModules(job) {
+  const modules = {
+    [WRAPPER_MODULE]: { js: WRAPPER },
+    [FORMAT_MODULE]: { js: FORMAT },
+    [REQUIRE_MODULE]: { cjs: REQUIRE },
+    [OPTIONS_MODULE]: {
+      json: {
+        main: job.mainModule,
+        maxResponseBytes: job.maxResponseBytes,
+        maxLogLineBytes: job.maxLogLineBytes,
+        maxLogBytes: job.maxLogBytes,
+        maxErrorText: MAX_ERROR_TEXT,
+        maxErrorName: MAX_ERROR_NAME,
+        reuse: Boolean(job.reuseKey),
+        liveAfterMs: PING_INTERVAL_MS,
+        capabilities: capabilityPaths(job),
+        capabilityOrigin: CAPABILITY_ORIGIN,
+      },
+    },
+  };
+  for (const [name, source] of Object.entries(job.modules)) {
+    modules[name] = moduleFor(name, source);
+  }
+  return modules;
+}
+
+// moduleFor types a module by its name's extension; the gateway accepts only
+// .js, .mjs, .json and .txt here (TypeScript arrives compiled to .js).
+function moduleFor(name, source) {
+  if (name.endsWith(".json")) return { json: JSON.parse(source) };
+  if (name.endsWith(".txt")) return { text: source };
+  return { js: source };
+}
+
+// capabilityPaths maps each capability's name to its base path: the
+// wrapper's binding resolves a relative URL against it (scope.js ORIGIN).
+function capabilityPaths(job) {
+  const paths = {};
+  for (const [name, c] of Object.entries(job.capabilities ?? {})) paths[name] = new URL(c.url).pathname;
+  return paths;
+}
