@@ -1,17 +1,20 @@
 // An A/B measure of what the capture wrapper costs per fresh isolate,
-// taken inside workerd so the machine's noise matters less: one workerd
-// process holds the shim's sources of two versions (git refs, or "." for the
-// working tree) and, per round, creates `loops` isolates one after another
-// with each version's module map (src/modules.js guestModules) and a bare
-// isolate of the same guest, in alternating order. It prints the median
-// milliseconds per isolate of each and B's ratio to A.
+// taken inside workerd so the machine's noise matters less. One workerd
+// process holds the shim's sources of two versions: git refs, "." for the
+// working tree, or a directory holding a copy of worker/src. Per round it
+// creates `loops` isolates one after another with each version's module map
+// (src/modules.js guestModules, so both must have that file) and as many
+// bare isolates of the same guest, the versions' order alternating from
+// round to round. It prints the median
+// milliseconds per isolate of each, B's difference to A and each round's.
 //
 //   node worker/bench/ab.mjs [refA=HEAD] [refB=.] [rounds=10] [loops=50]
 //
-// Run from the repository's root. A round's figure includes the guest's own
-// console.log and the buffered answer being read, as the gateway's path does.
+// Run from the repository's root. A wrapped isolate's figure includes the
+// guest's console.log and the buffered answer, read by the caller, as the
+// shim's path does; a bare one's its body read by the caller.
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import net from "node:net";
@@ -20,11 +23,13 @@ const [refA = "HEAD", refB = ".", rounds = "10", loops = "50"] = process.argv.sl
 const dir = mkdtempSync(join(tmpdir(), "dw-ab-"));
 
 function extract(ref, into) {
-  if (ref === ".") {
-    cpSync("worker/src", join(dir, into), { recursive: true });
+  if (ref === "." || existsSync(ref)) {
+    cpSync(ref === "." ? "worker/src" : ref, join(dir, into), { recursive: true });
     return;
   }
-  execFileSync("sh", ["-c", `git archive ${JSON.stringify(ref)} worker/src | tar -x -C ${JSON.stringify(dir)} && mv ${JSON.stringify(join(dir, "worker/src"))} ${JSON.stringify(join(dir, into))} && rm -r ${JSON.stringify(join(dir, "worker"))}`]);
+  const tar = execFileSync("git", ["archive", ref, "worker/src"], { maxBuffer: 1 << 28 });
+  mkdirSync(join(dir, into));
+  execFileSync("tar", ["-x", "--strip-components=2", "-C", join(dir, into)], { input: tar });
 }
 
 function files(root) {
@@ -62,7 +67,8 @@ export default {
     let t = Date.now();
     for (let i = 0; i < loops; i++) {
       const { mainModule, modules, entry } = sides[side]();
-      const worker = env.LOADER.load({ compatibilityDate: "2026-11-17", compatibilityFlags: [], mainModule, modules, env: {}, globalOutbound: null });
+      const worker = env.LOADER.load({ compatibilityDate: "2026-11-17", compatibilityFlags: [], mainModule, modules,
+        env: {}, globalOutbound: null });
       const text = await (await worker.getEntrypoint(entry).fetch("http://localhost/")).text();
       if (!text.includes(side === "bare" ? "ok" : '"t":"response"')) throw new Error(side + ": " + text);
     }
@@ -99,7 +105,8 @@ const h :Workerd.Worker = (
   bindings = [(name = "LOADER", workerLoader = ())],
 );
 `);
-const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "inherit"] });
+const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")],
+  { stdio: ["ignore", "ignore", "inherit"] });
 
 async function measure(side, n) {
   for (let tries = 0; ; tries++) {
