@@ -5,10 +5,12 @@
 // creates `loops` isolates one after another with each version's module map
 // (src/modules.js guestModules, so both must have that file) and as many
 // bare isolates of the same guest, the versions' order alternating from
-// round to round. It prints the median
-// milliseconds per isolate of each, B's difference to A and each round's.
+// round to round. It prints the median milliseconds per isolate of each,
+// B's difference to A and each round's.
 //
-//   node worker/bench/ab.mjs [refA=HEAD] [refB=.] [rounds=10] [loops=50]
+//   node worker/bench/ab.mjs [refA=HEAD] [refB=.] [rounds=10] [loops=50] [logArgs='"hi"']
+//
+// The guest logs console.log(logArgs) and answers "ok".
 //
 // Run from the repository's root. A wrapped isolate's figure includes the
 // guest's console.log and the buffered answer, read by the caller, as the
@@ -19,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import net from "node:net";
 
-const [refA = "HEAD", refB = ".", rounds = "10", loops = "50"] = process.argv.slice(2);
+const [refA = "HEAD", refB = ".", rounds = "10", loops = "50", logArgs = '"hi"'] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), "dw-ab-"));
 
 function extract(ref, into) {
@@ -52,7 +54,7 @@ function moduleEntry(path) {
 const HARNESS = `
 import { guestModules as a } from "./a/modules.js";
 import { guestModules as b } from "./b/modules.js";
-const code = 'export default { fetch() { console.log("hi"); return new Response("ok"); } }';
+const code = ${JSON.stringify(`export default { fetch() { console.log(${logArgs}); return new Response("ok"); } }`)};
 const job = () => ({ id: "x", mainModule: "main.js", modules: { "main.js": code }, maxResponseBytes: 1 << 20,
   maxLogLineBytes: 16384, maxLogBytes: 1 << 20 });
 const sides = {

@@ -17,8 +17,8 @@
 // encoder that hands JSON.stringify only primitive strings.
 //
 // The formatter (__dw_format.js) is loaded by a synchronous require the
-// first time a console call needs it, not in every isolate: a plain string
-// needs none. Loaded after the guest ran, it may capture what the guest
+// first time a console call needs it, not in every isolate: strings, numbers
+// and the like need none. Loaded after the guest ran, it may capture what the guest
 // replaced; that can only change the text it returns, which the wrapper
 // takes only as a primitive string and encodes itself. requireModule is the
 // require of a CommonJS module beside it (__dw_require.js), taken at load
@@ -77,6 +77,7 @@ const fromCharCode = String.fromCharCode;
 const toBase64 = btoa;
 const stringSlice = uncurry(String.prototype.slice);
 const stringReplaceAll = uncurry(String.prototype.replaceAll);
+const stringIncludes = uncurry(String.prototype.includes);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const encode = uncurry(TextEncoder.prototype.encode);
 const decode = uncurry(TextDecoder.prototype.decode);
@@ -256,10 +257,37 @@ function loadFormat() {
   return typeof mod.format === "function" ? mod.format : mod.default.format;
 }
 
+// plain renders console arguments that need no formatter as it would:
+// strings, numbers, booleans, null and undefined, with no "%" in a leading
+// string (the only one format reads specifiers from), joined by spaces;
+// strings as they are, -0 as "-0". It returns null for anything else. Loading
+// the formatter costs an isolate about 0.4 ms.
+function plain(args) {
+  let out = "";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    let piece;
+    if (typeof arg === "string") {
+      if (i === 0 && stringIncludes(arg, "%")) return null;
+      piece = arg;
+    } else if (typeof arg === "number") {
+      piece = arg === 0 && 1 / arg < 0 ? "-0" : `${arg}`;
+    } else if (typeof arg === "boolean" || arg === null || arg === undefined) {
+      piece = `${arg}`;
+    } else {
+      return null;
+    }
+    out += i === 0 ? piece : " " + piece;
+  }
+  return out;
+}
+
 function formatted(args) {
-  // One string is its own message (as format would have it): the
-  // formatter is not needed for the commonest console call.
+  // The commonest console calls need no formatter. One string is its own
+  // message, "%" or not.
   if (args.length === 1 && typeof args[0] === "string") return args[0];
+  const simple = plain(args);
+  if (simple !== null) return simple;
   try {
     if (format === null) format = loadFormat();
     const message = reflectApply(format, undefined, args);
