@@ -18,9 +18,9 @@
 //
 // The formatter (__dw_format.js) is loaded by a synchronous require the
 // first time a console call needs it, not in every isolate: strings, numbers
-// and the like need none. Loaded after the guest ran, it may capture what the guest
-// replaced; that can only change the text it returns, which the wrapper
-// takes only as a primitive string and encodes itself. requireModule is the
+// and the like need none. Loaded after the guest ran, it may capture what
+// the guest replaced; that can only change the text it returns, which the
+// wrapper takes only as a primitive string and encodes itself. requireModule is the
 // require of a CommonJS module beside it (__dw_require.js), taken at load
 // time like everything else.
 //
@@ -261,7 +261,7 @@ function loadFormat() {
 // strings, numbers, booleans, null and undefined, with no "%" in a leading
 // string (the only one format reads specifiers from), joined by spaces;
 // strings as they are, -0 as "-0". It returns null for anything else. Loading
-// the formatter costs an isolate about 0.4 ms.
+// the formatter costs an isolate about 0.8 ms.
 function plain(args) {
   let out = "";
   for (let i = 0; i < args.length; i++) {
