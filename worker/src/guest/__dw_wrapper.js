@@ -20,9 +20,9 @@
 // first time a console call needs it, not in every isolate: strings, numbers
 // and the like need none. Loaded after the guest ran, it may capture what
 // the guest replaced; that can only change the text it returns, which the
-// wrapper takes only as a primitive string and encodes itself. requireModule is the
-// require of a CommonJS module beside it (__dw_require.js), taken at load
-// time like everything else.
+// wrapper takes only as a primitive string and encodes itself.
+// requireModule is the require of a CommonJS module beside it
+// (__dw_require.js), taken at load time like everything else.
 //
 // Its options come as data, a JSON module beside it (__dw_options.json; no
 // guest module may be named __dw_*). A guest module may import that object
