@@ -151,3 +151,40 @@ func TestAttackPurgeKeepsPendingCallbacks(t *testing.T) {
 		}
 	})
 }
+
+// TestAttackCrashLoopBounded: an execution that was running each time its
+// gateway died (a guest that brings its gateway down would be one) is
+// queued again after each crash only until it has been claimed
+// store.MaxRuns times; then it ends as runtime_crashed instead of taking
+// every gateway that claims it down, forever.
+func TestAttackCrashLoopBounded(t *testing.T) {
+	openBoth(t, func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		if err := s.Create(ctx, &store.Execution{ID: "ex_poison", Caller: "a", Status: store.Queued, Async: true,
+			Request: []byte(`{}`), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		for run := 1; run <= store.MaxRuns; run++ {
+			if e, err := s.Claim(ctx, "gw_"+strconv.Itoa(run), now, store.Limits{}); err != nil || e.ID != "ex_poison" {
+				t.Fatalf("run %d: Claim = %+v, %v; want ex_poison", run, e, err)
+			}
+			rec, err := s.Recover(ctx, now.Add(time.Duration(run)*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			requeued := len(rec.Requeued) == 1
+			if want := run < store.MaxRuns; requeued != want || len(rec.Crashed) == 1 == want {
+				t.Fatalf("run %d: Recover = %+v; want requeued %v", run, rec, want)
+			}
+		}
+		e, err := s.Get(ctx, "a", "ex_poison")
+		if err != nil || e.Status != store.Finished || e.Result == nil || e.Result.Error == nil ||
+			e.Result.Error.Code != execution.CodeRuntimeCrashed {
+			t.Errorf("Get(ex_poison) = %+v, %v; want finished runtime_crashed", e, err)
+		}
+		if _, err := s.Claim(ctx, "gw_next", now, store.Limits{}); !errors.Is(err, store.ErrEmpty) {
+			t.Errorf("Claim after the bound = %v, want ErrEmpty", err)
+		}
+	})
+}
