@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,30 @@ func signal(arrived chan<- struct{}) {
 	select {
 	case arrived <- struct{}{}:
 	default:
+	}
+}
+
+// TestAttack2CallbackBodyMasksSecrets: the callback body is the record, so
+// a secret the guest prints, in several spellings, arrives masked; the
+// submitted request (which holds the secret) and the signing secret are
+// not in it; and the callback of one key never carries another's record.
+func TestAttack2CallbackBodyMasksSecrets(t *testing.T) {
+	recv := newHookReceiver(t, http.StatusOK)
+	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+	const secret = "cb-s3cr3t-V4lue-Zq"
+	code := guest(`console.log(env.TOKEN); console.log(JSON.stringify({ t: env.TOKEN })); console.error(encodeURIComponent(env.TOKEN + "/x"));
+  console.log([env.TOKEN]); throw new Error("boom " + env.TOKEN);`)
+	bobID := g.submit(t, g.bob, map[string]any{"code": guest(`console.log("bob's output");`)})
+	g.await(t, g.bob, bobID, "finished")
+	id := g.submit(t, g.alice, map[string]any{"code": code, "secrets": map[string]string{"TOKEN": secret}, "callbackUrl": recv.URL + "/cb"})
+	h := recv.next(t)
+	body := string(h.body)
+	for _, leak := range []string{secret, url.QueryEscape(secret), string(callbackSecret), `"secrets"`, "encodeURIComponent", "bob's output", bobID} {
+		if strings.Contains(body, leak) {
+			t.Errorf("callback body carries %q: %s", leak, body)
+		}
+	}
+	if !strings.Contains(body, id) || strings.Count(body, "[REDACTED]") < 5 {
+		t.Errorf("callback body = %s, want %s's record with each line's secret masked", body, id)
 	}
 }
