@@ -38,7 +38,10 @@ func (o CallbackOptions) secretFor(caller string) []byte {
 
 // callbacks is the History's webhook delivery: a loop claiming pending
 // callbacks from the store (this gateway's and those a stopped gateway
-// left), and one goroutine per delivery, at most Webhook.MaxInFlight.
+// left), and one goroutine per delivery, at most Webhook.MaxInFlight, and
+// at most perKey of them for one key: a key whose receiver holds every
+// delivery it gets for the whole retry time (never answers, asks to retry
+// later, fails) cannot hold up the other keys' callbacks.
 type callbacks struct {
 	deliverer  *webhook.Deliverer
 	slots      chan struct{}
@@ -47,6 +50,33 @@ type callbacks struct {
 	loopDone   chan struct{}
 	deliveries sync.WaitGroup
 	maxRetry   time.Duration
+	perKey     int
+
+	mu   sync.Mutex
+	busy map[string]int // deliveries running, by key
+}
+
+// full returns the keys that have perKey deliveries running.
+func (c *callbacks) full() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []string
+	for k, n := range c.busy {
+		if n >= c.perKey {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// count adds d to key's running deliveries.
+func (c *callbacks) count(key string, d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy[key] += d
+	if c.busy[key] <= 0 {
+		delete(c.busy, key)
+	}
 }
 
 // startCallbacks starts the delivery loop.
@@ -65,6 +95,8 @@ func (h *History) startCallbacks() {
 		stopping:  make(chan struct{}),
 		loopDone:  make(chan struct{}),
 		maxRetry:  o.MaxRetryTime,
+		perKey:    max(1, o.MaxInFlight/2),
+		busy:      map[string]int{},
 	}
 	go h.callbackLoop()
 }
@@ -112,9 +144,12 @@ func (h *History) callbackLoop() {
 		}
 		e, err := h.claimCallback()
 		if err == nil {
+			h.cb.count(e.Caller, 1)
 			h.cb.deliveries.Add(1)
 			go func() {
 				defer h.cb.deliveries.Done()
+				defer h.wakeCallbacks() // its key's others may be claimed now
+				defer h.cb.count(e.Caller, -1)
 				defer func() { <-h.cb.slots }()
 				h.deliver(e)
 			}()
@@ -136,7 +171,7 @@ func (h *History) callbackLoop() {
 func (h *History) claimCallback() (*store.Execution, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return h.store.ClaimCallback(ctx, h.owner, time.Now())
+	return h.store.ClaimCallback(ctx, h.owner, time.Now(), h.cb.full()...)
 }
 
 // deliver sends one claimed callback and keeps each attempt in the record.

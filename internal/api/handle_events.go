@@ -34,6 +34,12 @@ func handleEvents(h *History, opts Options) handlerFunc {
 		if err != nil {
 			return err
 		}
+		done, ok := h.openStream(e.Caller)
+		if !ok {
+			return newProblem(http.StatusTooManyRequests, execution.ProblemConcurrencyLimited,
+				"this API key has "+strconv.Itoa(MaxEventStreamsPerKey)+" event streams open; close one first")
+		}
+		defer done()
 		hdr := w.Header()
 		hdr.Set("Content-Type", map[bool]string{true: mediaSSE, false: mediaNDJSON}[sse])
 		hdr.Set("Cache-Control", "no-store")
@@ -45,6 +51,29 @@ func handleEvents(h *History, opts Options) handlerFunc {
 		}
 		return nil
 	}
+}
+
+// MaxEventStreamsPerKey bounds the event streams one key has open on a
+// gateway: each holds a goroutine and reads the store every poll while its
+// execution has not ended.
+const MaxEventStreamsPerKey = 64
+
+// openStream counts an event stream of caller, unless it has
+// MaxEventStreamsPerKey open; done uncounts it.
+func (h *History) openStream(caller string) (done func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams[caller] >= MaxEventStreamsPerKey {
+		return nil, false
+	}
+	h.streams[caller]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.streams[caller]--; h.streams[caller] == 0 {
+			delete(h.streams, caller)
+		}
+	}, true
 }
 
 // resumePoint is the id of the last event the client has seen: 0 for none.

@@ -60,6 +60,7 @@ type History struct {
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // executions running here
 	callers map[string]int                     // how many of them per key
+	streams map[string]int                     // open event streams per key
 	bg      sync.WaitGroup                     // workers and the lease loop
 	cancel  context.CancelCauseFunc            // stops workers and the lease loop
 	claimMu sync.RWMutex                       // held shared while claiming
@@ -106,6 +107,7 @@ func NewHistory(st store.Store, opts HistoryOptions) *History {
 		wake:    make(chan struct{}, 1),
 		running: map[string]context.CancelCauseFunc{},
 		callers: map[string]int{},
+		streams: map[string]int{},
 		broker:  broker{waiting: map[string]chan struct{}{}},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -19,16 +20,25 @@ const callbackDue = `callback_state = CASE WHEN callback_url <> '' THEN 'pending
 const callbackFree = `callback_state = 'pending' AND (callback_owner IS NULL OR callback_owner NOT IN
 	(SELECT owner FROM gateway_leases WHERE expires_at >= ?))`
 
-func (s *sqlStore) ClaimCallback(ctx context.Context, owner string, now time.Time) (*Execution, error) {
+func (s *sqlStore) ClaimCallback(ctx context.Context, owner string, now time.Time, skip ...string) (*Execution, error) {
 	lock := ""
 	if s.postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	at := now.UnixMicro()
+	args := []any{owner, at}
+	notSkipped := ""
+	if len(skip) > 0 {
+		notSkipped = ` AND caller NOT IN (?` + strings.Repeat(`, ?`, len(skip)-1) + `)`
+		for _, c := range skip {
+			args = append(args, c)
+		}
+	}
+	args = append(args, at)
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE executions SET callback_owner = ?
-		WHERE seq = (SELECT seq FROM executions WHERE `+callbackFree+` ORDER BY seq LIMIT 1`+lock+`)
+		WHERE seq = (SELECT seq FROM executions WHERE `+callbackFree+notSkipped+` ORDER BY seq LIMIT 1`+lock+`)
 		  AND `+callbackFree+`
-		RETURNING `+columns), owner, at, at)
+		RETURNING `+columns), args...)
 	e, err := scanExecution(row)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrEmpty

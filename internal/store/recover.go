@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -14,6 +15,18 @@ type abandoned struct {
 	id, owner       string
 	async, outbound bool
 	cancelRequested bool
+	runs            int // times claimed
+}
+
+// MaxRuns bounds how many times an execution is claimed: one that was
+// running each time its gateway died (maybe its doing) is not queued again
+// past it, but finished as runtime_crashed.
+const MaxRuns = 3
+
+// requeue reports whether a is queued again: it may run again (async, no
+// network, not cancelled) and has not had its MaxRuns.
+func (a abandoned) requeue() bool {
+	return a.async && !a.outbound && !a.cancelRequested && a.runs < MaxRuns
 }
 
 func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error) {
@@ -21,7 +34,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 	if _, err := s.exec(ctx, `DELETE FROM gateway_leases WHERE expires_at < ?`, now.UnixMicro()); err != nil {
 		return out, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, cancel_requested
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, cancel_requested, attempts
 		FROM executions WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`), Running)
 	if err != nil {
 		return out, err
@@ -29,7 +42,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 	var lost []abandoned
 	for rows.Next() {
 		var a abandoned
-		if err := rows.Scan(&a.id, &a.owner, &a.async, &a.outbound, &a.cancelRequested); err != nil {
+		if err := rows.Scan(&a.id, &a.owner, &a.async, &a.outbound, &a.cancelRequested, &a.runs); err != nil {
 			rows.Close()
 			return out, err
 		}
@@ -46,7 +59,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 		}
 		switch {
 		case !done:
-		case a.async && !a.outbound && !a.cancelRequested:
+		case a.requeue():
 			out.Requeued = append(out.Requeued, a.id)
 		default:
 			e, err := s.getAny(ctx, a.id)
@@ -74,12 +87,15 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 	case a.cancelRequested:
 		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, `+callbackDue+`
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Cancelled, now.UnixMicro(), a.id, a.owner, Running)
-	case a.async && !a.outbound:
+	case a.requeue():
 		ev = execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}
 		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, owner = NULL, started_at = NULL
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Queued, a.id, a.owner, Running)
 	default:
 		res := CrashedResult(a.id)
+		if a.async && !a.outbound && !a.cancelRequested {
+			res.Error.Message = fmt.Sprintf("the gateway stopped while the execution ran, after %d runs of it; it was not run again", a.runs)
+		}
 		ev = execution.Event{Type: execution.EventResult, Result: res}
 		body, _ := json.Marshal(res)
 		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?, `+callbackDue+`

@@ -407,14 +407,18 @@ func (s *sqlStore) Release(ctx context.Context, owner string) error {
 	return err
 }
 
+// purgeable selects the records Purge deletes: ended before its one
+// placeholder, with no callback still to deliver (it carries the record).
+const purgeable = `finished_at < ? AND callback_state <> 'pending'`
+
 func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
 	cut := before.UnixMicro()
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM execution_events WHERE execution_id IN
-		(SELECT id FROM executions WHERE finished_at < ?)`), cut)
+		(SELECT id FROM executions WHERE `+purgeable+`)`), cut)
 	if err != nil {
 		return 0, err
 	}
-	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM executions WHERE finished_at < ?`), cut)
+	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM executions WHERE `+purgeable), cut)
 	if err != nil {
 		return 0, err
 	}

@@ -199,13 +199,17 @@ type Store interface {
 	// ClaimCallback takes, for owner, the oldest pending callback that no
 	// live gateway holds (its claimant's lease is gone or expired before
 	// now), or returns ErrEmpty. Two live owners never hold the same one.
-	ClaimCallback(ctx context.Context, owner string, now time.Time) (*Execution, error)
+	// Callbacks of the callers in skip are left alone (the owner already
+	// sends as many of theirs as one caller may).
+	ClaimCallback(ctx context.Context, owner string, now time.Time, skip ...string) (*Execution, error)
 	// SaveCallback stores the attempts of owner's claimed callback id and
 	// its state: still CallbackPending (the claim is kept, or released when
 	// release is set), or CallbackDelivered or CallbackFailed (final).
 	// ErrNotOwner if owner does not hold it any more.
 	SaveCallback(ctx context.Context, id, owner string, c Callback, release bool) error
-	// Purge deletes records (and their events) that ended before t.
+	// Purge deletes records (and their events) that ended before t, but
+	// not one whose callback is still pending: it goes once delivered or
+	// given up.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Close closes the store.
 	Close() error

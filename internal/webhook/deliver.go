@@ -177,6 +177,9 @@ func New(opts Options) *Deliverer {
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: opts.Timeout,
 		TLSClientConfig:     opts.TLSConfig,
+		// The receiver's head is read into memory: bound it as its body
+		// is (the default is 10 MB, per delivery in flight).
+		MaxResponseHeaderBytes: maxResponseRead,
 	}
 	d.client = &http.Client{
 		Transport: transport,

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/dynamic-workers/gateway/internal/egress"
 )
@@ -53,8 +56,23 @@ func parseCallbackURL(raw string, allowPrivate bool) (*url.URL, error) {
 		if err := egress.CheckHost(u.Hostname()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 		}
+		if err := egress.CheckHost(foldHost(u.Hostname())); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+		}
 	}
 	return u, nil
+}
+
+// foldHost is a non-ASCII host as the HTTP client will connect to it: Go
+// maps a host through IDNA before it dials, which folds compatibility
+// forms (NFKC) and the ideographic full stops, so that "１２７.０.０.１" and
+// "①②⑦.⓪.⓪.①" reach 127.0.0.1. Checking the folded host refuses those at
+// submission, as their plain spelling is.
+func foldHost(host string) string {
+	if !strings.ContainsFunc(host, func(r rune) bool { return r > unicode.MaxASCII }) {
+		return host
+	}
+	return strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".").Replace(norm.NFKC.String(host))
 }
 
 // urlErrorReason drops the URL itself from a parse error, which may carry
