@@ -14,23 +14,11 @@ import (
 // paths, never their credentials. The error is a *Error when the gateway
 // refused the request.
 func (c *Client) Capabilities(ctx context.Context) ([]execution.CapabilityInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/capabilities", nil)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	req.Header.Set("Accept", mediaJSON)
-	req.Header.Set("User-Agent", userAgent)
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.call(ctx, http.MethodGet, "/capabilities", nil, mediaJSON)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp)
-	}
 	var list execution.CapabilityList
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		return nil, fmt.Errorf("client: decode capabilities: %w", err)

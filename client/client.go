@@ -16,7 +16,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,29 +161,7 @@ func (c *Client) Stream(ctx context.Context, req *execution.Request) (*Stream, e
 // post sends body to /execute asking for accept. Any answer but a 2xx one
 // is returned as a *Error, its body read and closed.
 func (c *Client) post(ctx context.Context, body []byte, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/execute", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	req.Header.Set("Content-Type", mediaJSON)
-	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", userAgent)
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, responseError(resp)
-	}
-	if !hasMediaType(resp.Header.Get("Content-Type"), accept) {
-		resp.Body.Close()
-		return nil, fmt.Errorf("client: gateway answered %q, want %s", resp.Header.Get("Content-Type"), accept)
-	}
-	return resp, nil
+	return c.call(ctx, http.MethodPost, "/execute", body, accept)
 }
 
 // retryAfter decides whether attempt's outcome is retried, and after how long.
