@@ -390,6 +390,7 @@ func deploySecret(configured string, rotate, dryRun bool, stdout io.Writer) (str
 func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Options {
 	quota := cfg.Quotas()
 	return api.Options{
+		Version:         version,
 		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
 		OpenAPI:         gateway.OpenAPI,
 		Heartbeat:       cfg.HTTP.SSEHeartbeat,

@@ -37,6 +37,7 @@ func newMCP(opts Options, execute http.Handler) http.Handler {
 		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
 		KeysRequired:    opts.Keys.Len() > 0,
 		Capabilities:    list,
+		Version:         opts.Version,
 		TooManySessions: handle(func(http.ResponseWriter, *http.Request) error {
 			p := newProblem(http.StatusTooManyRequests, execution.ProblemRateLimited,
 				"this API key has the most MCP sessions open it may have; close one (DELETE /mcp) or let an idle one expire")

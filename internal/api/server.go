@@ -16,6 +16,8 @@ import (
 
 // Options configure the API.
 type Options struct {
+	// Version is the gateway's version, told to MCP clients ("dev" if empty).
+	Version         string
 	MaxRequestBytes int64
 	Limits          Limits
 	OpenAPI         []byte           // served at /openapi.yaml
