@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -74,18 +73,7 @@ func TestKillRestartCallbacks(t *testing.T) {
 	const n = 5
 	var ids []string
 	for range n {
-		body, _ := json.Marshal(map[string]any{"code": `export default { fetch() { return new Response("x"); } }`, "callbackUrl": srv.URL + "/hook"})
-		resp, err := http.Post(g.base+"/executions", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var acc execution.Accepted
-		_ = json.NewDecoder(resp.Body).Decode(&acc)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST /executions = %d", resp.StatusCode)
-		}
-		ids = append(ids, acc.ID)
+		ids = append(ids, submit(t, g.base, map[string]any{"code": `export default { fetch() { return new Response("x"); } }`, "callbackUrl": srv.URL + "/hook"}))
 	}
 	select {
 	case <-recv.first:
@@ -105,12 +93,8 @@ func TestKillRestartCallbacks(t *testing.T) {
 		_ = g.cmd.Process.Signal(syscall.SIGTERM)
 		<-g.done
 	}()
-	deadline := time.Now().Add(120 * time.Second)
-	for !allDelivered(t, g.base, ids) {
-		if time.Now().After(deadline) {
-			t.Fatalf("callbacks not all delivered within 120s of the restart:\n%s", g.stdout.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Until(120*time.Second, func() bool { return allDelivered(t, g.base, ids) }) {
+		t.Fatalf("callbacks not all delivered within 120s of the restart:\n%s", g.stdout.String())
 	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()

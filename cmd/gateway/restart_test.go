@@ -17,6 +17,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // process is a gateway binary running as its own process.
@@ -73,6 +74,23 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// submit queues req on the gateway at base and returns the execution's id.
+func submit(t *testing.T, base string, req map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(base+"/executions", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var acc execution.Accepted
+	_ = json.NewDecoder(resp.Body).Decode(&acc)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /executions = %d", resp.StatusCode)
+	}
+	return acc.ID
+}
+
 // finishedRecords lists the finished records by id.
 func finishedRecords(t *testing.T, base string) map[string]execution.Record {
 	t.Helper()
@@ -113,18 +131,7 @@ func killRestart(t *testing.T, bin string, sig syscall.Signal) {
   await new Promise((r) => setTimeout(r, 150));
   return new Response("done %d");
 } }`, i, i)
-		body, _ := json.Marshal(map[string]any{"code": code})
-		resp, err := http.Post(g.base+"/executions", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var acc execution.Accepted
-		_ = json.NewDecoder(resp.Body).Decode(&acc)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST /executions = %d", resp.StatusCode)
-		}
-		ids = append(ids, acc.ID)
+		ids = append(ids, submit(t, g.base, map[string]any{"code": code}))
 	}
 	// Kill it once a few have finished, with most still queued.
 	deadline := time.Now().Add(60 * time.Second)
@@ -141,17 +148,9 @@ func killRestart(t *testing.T, bin string, sig syscall.Signal) {
 	dbPath := strings.TrimPrefix(env[0], "GATEWAY_STORAGE_PATH=")
 	before := finishedInStore(t, dbPath)
 	g = startProcess(t, bin, env...)
-	deadline = time.Now().Add(120 * time.Second)
 	var after map[string]execution.Record
-	for {
-		after = finishedRecords(t, g.base)
-		if len(after) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d finished within 120s of the restart:\n%s", len(after), n, g.stdout.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Until(120*time.Second, func() bool { after = finishedRecords(t, g.base); return len(after) == n }) {
+		t.Fatalf("%d of %d finished within 120s of the restart:\n%s", len(after), n, g.stdout.String())
 	}
 	for id, r := range before {
 		if a := after[id]; !a.FinishedAt.Equal(r) {

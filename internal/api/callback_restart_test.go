@@ -17,6 +17,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/store/storetest"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // TestCallbackSurvivesRestart: a delivery under way when the gateway stops
@@ -65,15 +66,14 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 	}
 	// The restarted gateway has its own keys: read the record from the store.
 	var cb store.Callback
-	deadline := time.Now().Add(60 * time.Second)
-	for cb.State != store.CallbackDelivered && time.Now().Before(deadline) {
+	testwait.Until(60*time.Second, func() bool {
 		e, err := g.store.Get(t.Context(), "alice", id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cb = e.Callback
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cb.State == store.CallbackDelivered
+	})
 	if cb.State != store.CallbackDelivered || len(cb.Attempts) != 2 || cb.Attempts[0].Error == "" || cb.Attempts[1].Status != http.StatusOK {
 		t.Errorf("after restart: callback %+v, want delivered, the cut attempt then a 200", cb)
 	}

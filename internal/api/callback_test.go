@@ -13,6 +13,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -96,17 +97,14 @@ func fastRetries() api.CallbackOptions {
 // awaitCallback polls id's record until its callback is in state.
 func (g *historyGateway) awaitCallback(t *testing.T, id, state string) *execution.Callback {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, rec := g.record(t, g.alice, id)
-		if rec.Callback != nil && rec.Callback.State == state {
-			return rec.Callback
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("execution %s: callback %+v after 60s, want %s", id, rec.Callback, state)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var rec execution.Record
+	if !testwait.Until(60*time.Second, func() bool {
+		_, rec = g.record(t, g.alice, id)
+		return rec.Callback != nil && rec.Callback.State == state
+	}) {
+		t.Fatalf("execution %s: callback %+v after 60s, want %s", id, rec.Callback, state)
 	}
+	return rec.Callback
 }
 
 // TestCallbackDelivered: an async execution with a callbackUrl ends; the

@@ -20,6 +20,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // guest is a Worker module whose fetch handler runs body, then answers ok
@@ -119,17 +120,15 @@ func (g *historyGateway) record(t *testing.T, key, id string) (int, execution.Re
 // the request's path, a moment after its answer), failing after 60s.
 func (g *historyGateway) await(t *testing.T, key, id, status string) execution.Record {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, rec := g.record(t, key, id)
-		if code == http.StatusOK && rec.Status == status {
-			return rec
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("execution %s: %d %s after 60s, want %s", id, code, rec.Status, status)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var code int
+	var rec execution.Record
+	if !testwait.Until(60*time.Second, func() bool {
+		code, rec = g.record(t, key, id)
+		return code == http.StatusOK && rec.Status == status
+	}) {
+		t.Fatalf("execution %s: %d %s after 60s, want %s", id, code, rec.Status, status)
 	}
+	return rec
 }
 
 // submit posts body to /executions as key and returns the id.

@@ -23,6 +23,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // floodCode logs about 2 MB at once (the gateway keeps the 1 MiB log cap)
@@ -111,12 +112,8 @@ func (g *slowGateway) metric(sample string) float64 {
 // waitFor polls cond until it holds, failing the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(timeout, cond) {
+		t.Fatalf("%s: not within %v", what, timeout)
 	}
 }
 
@@ -270,17 +267,23 @@ func TestSlowClientOverflowCancelsExecution(t *testing.T) {
   return new Response("too late");
 } }`
 	conn, err := stalledReader(t, g.srv.Listener.Addr().String(), "application/x-ndjson", code, 28000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// Bounds well under the guest's 25 s sleep.
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("gateway log:\n%.3000s", g.logs.String())
 		}
 	})
-	waitFor(t, 15*time.Second, "overflowing connection dropped", func() bool { return g.state(conn) == http.StateClosed })
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// On a loaded machine the guest's lines can fill the buffer before
+		// the answer's first bytes leave: the gateway drops the connection
+		// sooner, with nothing sent. The checks below still say why.
+	case err != nil:
+		t.Fatal(err)
+	default:
+		defer conn.Close()
+		// Bounds well under the guest's 25 s sleep.
+		waitFor(t, 15*time.Second, "overflowing connection dropped", func() bool { return g.state(conn) == http.StateClosed })
+	}
 	waitFor(t, 5*time.Second, "runtime slot released", func() bool { return g.metric("gateway_executions_in_flight") == 0 })
 	if n := g.metric(`gateway_slow_client_drops_total{reason="buffer_full"}`); n != 1 {
 		t.Errorf("gateway_slow_client_drops_total{reason=\"buffer_full\"} = %v, want 1", n)

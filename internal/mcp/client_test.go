@@ -13,6 +13,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // seedCode is the guest of the seed's "Execute Code" example.
@@ -268,12 +269,8 @@ func TestConsoleLinesStream(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testwait.Until(5*time.Second, cond) {
+		t.Fatal("condition not met within 5s")
 	}
 }
 

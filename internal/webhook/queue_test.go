@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamic-workers/gateway/internal/testwait"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -200,10 +201,8 @@ func checkClosedResults(t *testing.T, got []webhook.Result) {
 func settleGoroutines(t *testing.T) {
 	t.Helper()
 	var left string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if left = leftover(); left == "" {
-			return
-		}
+	if testwait.Until(5*time.Second, func() bool { left = leftover(); return left == "" }) {
+		return
 	}
 	t.Errorf("goroutines left after Close:\n%s", left)
 }

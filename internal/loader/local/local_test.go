@@ -16,6 +16,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 func alive(pid int) bool {
@@ -61,12 +62,8 @@ func TestRecoversWhenWorkerdIsKilled(t *testing.T) {
 
 	// A new process comes up on its own and serves executions (its start
 	// signals nothing here: poll, with a deadline).
-	deadline := time.Now().Add(30 * time.Second)
-	for pids := l.PIDs(); len(pids) == 0 || pids[0] == pid; pids = l.PIDs() {
-		if time.Now().After(deadline) {
-			t.Fatal("no new runtime process within 30s of the kill")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { pids := l.PIDs(); return len(pids) > 0 && pids[0] != pid }) {
+		t.Fatal("no new runtime process within 30s of the kill")
 	}
 	loadertest.WaitReady(t, l, 10*time.Second)
 	events, err := loadertest.Run(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second))
@@ -134,12 +131,8 @@ func TestBrokenRuntimeIsRetriedNotFatal(t *testing.T) {
 	}
 	// A start signals nothing: poll the file the script appends to, with a
 	// deadline, until the runtime was started again after failing.
-	deadline := time.Now().Add(30 * time.Second)
-	for countLines(starts) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broken runtime was started %d times in 30s, want it retried", countLines(starts))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { return countLines(starts) >= 3 }) {
+		t.Fatalf("the broken runtime was started %d times in 30s, want it retried", countLines(starts))
 	}
 	if err := os.WriteFile(fixed, nil, 0o644); err != nil {
 		t.Fatal(err)

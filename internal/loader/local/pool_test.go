@@ -20,6 +20,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 const spin = `export default { fetch() { console.log("spinning"); for (;;) {} } }`
@@ -178,18 +179,21 @@ func TestKillDuringLoadFailsOnlyItsExecutions(t *testing.T) {
 	// Poll (with a deadline) for states that send no event: the
 	// replacement serving, then every caller past an execution sent after
 	// its first one ended.
-	deadline := time.Now().Add(30 * time.Second)
-	for procs, _ := l.Stats(); procs["ready"] != 2 || slices.Contains(l.PIDs(), victim); procs, _ = l.Stats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("processes %v, PIDs %v 30s after killing %d, want a replacement serving", procs, l.PIDs(), victim)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var procs map[string]int
+	if !testwait.Until(30*time.Second, func() bool {
+		procs, _ = l.Stats()
+		return procs["ready"] == 2 && !slices.Contains(l.PIDs(), victim)
+	}) {
+		t.Fatalf("processes %v, PIDs %v 30s after killing %d, want a replacement serving", procs, l.PIDs(), victim)
 	}
-	for w := range callers {
-		for callers[w].done.Load() < 2 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+	testwait.Until(30*time.Second, func() bool { // the outcomes below say what was missing
+		for w := range callers {
+			if callers[w].done.Load() < 2 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	close(stop)
 	wg.Wait()
 	for w := range callers {
@@ -265,12 +269,9 @@ func TestQueueFull(t *testing.T) {
 		queued <- res
 	}()
 	// Nothing signals that an execution joined the queue: poll for it.
-	deadline := time.Now().Add(30 * time.Second)
-	for _, n := l.Stats(); n != 1; _, n = l.Stats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("queued = %d after 30s, want 1", n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { _, n := l.Stats(); return n == 1 }) {
+		_, n := l.Stats()
+		t.Fatalf("queued = %d after 30s, want 1", n)
 	}
 	// A third that waited (for the hour-long queue timeout) would be ended
 	// by this context instead of refused.
@@ -325,8 +326,9 @@ func (r *replacements) only(want string) ([]string, bool) {
 func serveUntilReplaced(t *testing.T, l *local.Pool, deadline time.Duration) []int {
 	t.Helper()
 	seen := []int{}
-	end := time.Now().Add(deadline)
-	for i := 0; len(seen) < 3 && time.Now().Before(end); i++ {
+	i := 0
+	testwait.Until(deadline, func() bool { // the caller checks how many were seen
+		defer func() { i++ }()
 		if err := l.Ready(context.Background()); err != nil {
 			t.Fatalf("not ready before execution %d: %v", i, err)
 		}
@@ -338,8 +340,8 @@ func serveUntilReplaced(t *testing.T, l *local.Pool, deadline time.Duration) []i
 				seen = append(seen, pid)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(seen) >= 3
+	})
 	return seen
 }
 
@@ -360,12 +362,8 @@ func TestRecyclingKeepsServing(t *testing.T) {
 		t.Errorf("replacements = %v, want only recycle/executions", got)
 	}
 	// An exit signals nothing here: poll, with a deadline.
-	deadline := time.Now().Add(30 * time.Second)
 	for _, pid := range seen[:len(seen)-1] {
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if alive(pid) {
+		if !testwait.Until(30*time.Second, func() bool { return !alive(pid) }) {
 			t.Errorf("recycled process %d still running", pid)
 		}
 	}
@@ -410,11 +408,7 @@ func TestReuseKeysAreBounded(t *testing.T) {
 	}
 	// The replacement serving signals nothing here: poll, with a deadline
 	// wide enough for workerd to start on a loaded machine.
-	deadline := time.Now().Add(30 * time.Second)
-	for slices.Contains(l.PIDs(), first) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if slices.Contains(l.PIDs(), first) {
+	if !testwait.Until(30*time.Second, func() bool { return !slices.Contains(l.PIDs(), first) }) {
 		t.Errorf("PIDs = %v: the process holding 3 warm isolates was not replaced", l.PIDs())
 	}
 	if got, ok := rep.only("recycle/reuse_keys"); !ok {
