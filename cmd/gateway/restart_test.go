@@ -134,12 +134,8 @@ func killRestart(t *testing.T, bin string, sig syscall.Signal) {
 		ids = append(ids, submit(t, g.base, map[string]any{"code": code}))
 	}
 	// Kill it once a few have finished, with most still queued.
-	deadline := time.Now().Add(60 * time.Second)
-	for len(finishedRecords(t, g.base)) < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no executions finished within 60s:\n%s", g.stdout.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(60*time.Second, func() bool { return len(finishedRecords(t, g.base)) >= 4 }) {
+		t.Fatalf("no executions finished within 60s:\n%s", g.stdout.String())
 	}
 	if err := g.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
