@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -196,6 +197,60 @@ func TestSyncExecutionRecorded(t *testing.T) {
 	}
 	if resp, data := g.call(t, g.alice, http.MethodDelete, "/executions/"+res.ID, nil); resp.StatusCode != http.StatusConflict {
 		t.Errorf("DELETE a finished record = %d %s, want 409", resp.StatusCode, data)
+	}
+}
+
+// TestSyncRecordWhileRunning checks that a synchronous execution still
+// running after the hold (its record is written whole when it ends sooner)
+// is visible while it runs, with its events so far, and ends with all of
+// them.
+func TestSyncRecordWhileRunning(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{})
+	body, _ := json.Marshal(map[string]any{
+		"code": guest(`console.log("first"); await new Promise((r) => setTimeout(r, 1500)); console.log("second");`),
+	})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, g.url+"/execute", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.alice)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	id := resp.Header.Get(api.ExecutionIDHeader)
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("POST /execute = %d, id %q", resp.StatusCode, id)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() && !strings.Contains(lines.Text(), `"first"`) {
+	}
+	// The guest sleeps 1.5 s now: its record appears running, with the
+	// start and the first log.
+	rec := g.await(t, g.alice, id, execution.StatusRunning)
+	if rec.FinishedAt != nil || rec.Result != nil {
+		t.Errorf("running record = %+v, want no end and no result", rec)
+	}
+	var evs []store.Event
+	testwait.Until(10*time.Second, func() bool {
+		evs, _ = g.store.Events(t.Context(), id, 0, 10)
+		return len(evs) >= 2
+	})
+	if len(evs) != 2 || evs[0].Type != execution.EventStart || !strings.Contains(string(evs[1].Data), `"first"`) {
+		t.Errorf("events stored while running = %v; want the start and the first log", evs)
+	}
+	for lines.Scan() {
+	}
+	rec = g.await(t, g.alice, id, execution.StatusFinished)
+	if rec.Result == nil || len(rec.Result.Logs) != 2 {
+		t.Fatalf("finished record = %+v, want its result with both logs", rec)
+	}
+	_, events := g.call(t, g.alice, http.MethodGet, "/executions/"+id+"/events", nil)
+	if n := strings.Count(string(events), "\n"); n != 4 {
+		t.Errorf("events after the end = %d lines, want 4 (start, 2 logs, result): %s", n, events)
 	}
 }
 

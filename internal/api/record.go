@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -10,7 +11,7 @@ import (
 )
 
 // write is one pending change to the store: a new record, events of a
-// record, or its end. The writer applies them in order, so a record's
+// record, or its end, or a new record with its events and maybe its end. The writer applies them in order, so a record's
 // events are stored before its final status.
 type write struct {
 	create *store.Execution
@@ -91,7 +92,7 @@ func (h *History) batch(w write) []write {
 
 // batchLinger is how long the writer waits for more writes before it
 // applies a batch: how much later than its answer a record may appear.
-const batchLinger = 2 * time.Millisecond
+const batchLinger = 10 * time.Millisecond
 
 // apply stores a batch of writes in one transaction; if that fails, one by
 // one, so that one bad write loses only itself.
@@ -127,7 +128,7 @@ func (h *History) apply(ws []write) {
 func (w write) change() store.Write {
 	c := store.Write{Create: w.create, ID: w.id, Events: w.events}
 	if w.end != nil {
-		c.Events = w.end.last
+		c.Events = append(w.events[:len(w.events):len(w.events)], w.end.last...)
 		c.Finish = &store.Ending{Owner: w.end.owner, Status: w.end.status, Result: w.end.result, At: w.end.at}
 	}
 	return c
@@ -157,13 +158,16 @@ func (h *History) applied(w write, err error) {
 
 func (h *History) applyOne(ctx context.Context, w write) {
 	var err error
-	switch {
-	case w.create != nil:
+	c := w.change()
+	if w.create != nil {
 		err = h.store.Create(ctx, w.create)
+	}
+	switch {
+	case err != nil:
 	case w.end != nil:
-		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, w.end.last, w.end.at)
-	default:
-		err = h.store.AppendEvents(ctx, w.id, w.events)
+		err = h.store.Finish(ctx, w.id, w.end.owner, w.end.status, w.end.result, c.Events, w.end.at)
+	case len(c.Events) > 0:
+		err = h.store.AppendEvents(ctx, w.id, c.Events)
 	}
 	h.applied(w, err)
 }
@@ -178,18 +182,28 @@ func (h *History) flush() {
 	}
 }
 
-// recorder is a sink that records the events it passes on: a synchronous
-// execution's record is created with its first event (one refused before it
-// started has none), each event gets the next id, and close records the
-// end. Events come masked and capped (the collector has been over them), so
-// the record holds what the client got.
+// recorder is a sink that records the events it passes on. Events come
+// masked and capped (the collector has been over them), so the record holds
+// what the client got; each gets the next id, and close records the end.
+//
+// A synchronous execution's record is written once: the events wait here
+// until it ends, then go to the writer with the record, already ended, as
+// one write (one insert of the record, none to update it). One still running
+// after holdRecord is created then, with the events so far, and its later
+// events follow as they come, so that a long execution can be watched. One
+// refused before it started has no events and no record.
 type recorder struct {
 	sink
-	h        *History
-	id       string
-	record   *store.Execution // as created (sync) or claimed (async)
-	pending  bool             // the record is to be created with the first event
-	created  bool
+	h      *History
+	id     string
+	record *store.Execution // as created (sync) or claimed (async)
+
+	mu      sync.Mutex // guards what follows: the hold's timer writes too
+	pending bool       // the record is to be created, with held
+	held    []store.Event
+	timer   *time.Timer // ends the hold
+	created bool
+
 	seq      int64
 	skipNext bool // a re-run: its start event is stored already
 	logs     []execution.Log
@@ -200,6 +214,11 @@ type recorder struct {
 	stopped error
 }
 
+// holdRecord is how long a synchronous execution's record waits to be
+// written whole, once it has ended: most end sooner. A running one is
+// visible in GET /executions after it.
+const holdRecord = 50 * time.Millisecond
+
 // record wraps out so that the execution's events are recorded: the hook
 // of POST /execute. With no History it returns out.
 func (h *History) record(out sink, job *execution.Job, caller string) sink {
@@ -207,10 +226,12 @@ func (h *History) record(out sink, job *execution.Job, caller string) sink {
 		return out
 	}
 	now := time.Now()
-	return &recorder{sink: out, h: h, id: job.ID, pending: true, record: &store.Execution{
+	r := &recorder{sink: out, h: h, id: job.ID, pending: true, record: &store.Execution{
 		ID: job.ID, Caller: caller, Status: store.Running, Owner: h.owner,
 		Outbound: job.Egress != nil, CreatedAt: now, StartedAt: now,
 	}}
+	r.timer = time.AfterFunc(holdRecord, r.release)
+	return r
 }
 
 func (r *recorder) event(ev execution.Event) error {
@@ -218,12 +239,19 @@ func (r *recorder) event(ev execution.Event) error {
 	return r.sink.event(ev)
 }
 
+// release ends the hold: an execution that has events and is still running
+// gets its record, with them.
+func (r *recorder) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending && len(r.held) > 0 {
+		r.h.enqueue(write{create: r.record, id: r.id, events: r.held})
+		r.pending, r.created, r.held = false, true, nil
+	}
+}
+
 // store records ev.
 func (r *recorder) store(ev execution.Event) {
-	if r.pending {
-		r.h.enqueue(write{create: r.record})
-		r.pending, r.created = false, true
-	}
 	switch ev.Type {
 	case execution.EventStart:
 		if r.skipNext {
@@ -251,6 +279,12 @@ func (r *recorder) store(ev execution.Event) {
 		r.last = []store.Event{stored}
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending {
+		r.held = append(r.held, stored)
+		return
+	}
 	r.h.enqueue(write{id: r.id, events: []store.Event{stored}})
 }
 
@@ -263,8 +297,13 @@ func (r *recorder) close() {
 // cancelled (by DELETE, or its client went away). One stopped by a
 // shutdown is left running for the next Recover.
 func (r *recorder) end() {
-	if !r.created {
-		return
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending && len(r.held) == 0 && r.last == nil {
+		return // refused before it started: no record
 	}
 	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last, record: r.record, at: time.Now()}
 	switch {
@@ -272,6 +311,18 @@ func (r *recorder) end() {
 	case r.stopped == nil || r.stopped == errCancelled:
 		e.status = store.Cancelled
 	default:
+		if r.pending { // a shutdown: the record is written running, for Recover
+			r.h.enqueue(write{create: r.record, id: r.id, events: r.held})
+		}
+		return
+	}
+	if r.pending {
+		// Written whole: the record as it ended, with its events.
+		r.h.enqueue(write{create: r.record, id: r.id, events: r.held, end: e})
+		r.pending, r.created, r.held = false, true, nil
+		return
+	}
+	if !r.created {
 		return
 	}
 	r.h.enqueue(write{id: r.id, end: e})

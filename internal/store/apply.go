@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
@@ -16,10 +18,19 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 	for i, w := range writes {
 		var err error
 		switch {
+		case w.Create != nil && w.Finish != nil:
+			var created bool
+			if created, err = s.createEndedIn(ctx, tx, w.Create, w.Finish); !created {
+				errs[i] = ErrExists
+			} else if err == nil {
+				err = s.insertEvents(ctx, tx, w.Create.ID, w.Events)
+			}
 		case w.Create != nil:
 			var created bool
 			if created, err = s.createIn(ctx, tx, w.Create); !created {
 				errs[i] = ErrExists
+			} else if err == nil {
+				err = s.insertEvents(ctx, tx, w.Create.ID, w.Events)
 			}
 		case w.Finish != nil:
 			var owned bool
@@ -38,10 +49,32 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 
 // createIn inserts e unless its id exists (then created is false).
 func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (created bool, err error) {
+	return s.insertRecord(ctx, tx, e, e.Status, nullString(e.Request), nil, nil, "")
+}
+
+// createEndedIn inserts e as it ended, in one statement: what createIn and
+// then finishIn would leave, for an execution whose record is written only
+// once it has ended (a short synchronous one).
+func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending) (created bool, err error) {
+	result, err := resultJSON(end.Result)
+	if err != nil {
+		return false, err
+	}
+	callback := ""
+	if e.CallbackURL != "" {
+		callback = string(CallbackPending)
+	}
+	return s.insertRecord(ctx, tx, e, end.Status, nil, result, end.At.UnixMicro(), callback)
+}
+
+// insertRecord inserts e with the given status, request, result, end time
+// and callback state, unless its id exists (then created is false).
+func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string) (created bool, err error) {
 	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, FALSE, ?, ?, NULL, '', '[]', '', NULL) ON CONFLICT (id) DO NOTHING`),
-		e.ID, e.Caller, e.Status, e.Async, e.Outbound, nullString(e.Request), e.CallbackURL,
-		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL) ON CONFLICT (id) DO NOTHING`),
+		e.ID, e.Caller, status, e.Async, e.Outbound, request, e.CallbackURL, result,
+		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt),
+		finishedAt, callback)
 	if err != nil {
 		return false, err
 	}
@@ -49,16 +82,24 @@ func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (creat
 	return n == 1, err
 }
 
+// resultJSON is r as stored: JSON text, or NULL for none.
+func resultJSON(r *execution.Result) (any, error) {
+	if r == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
 // finishIn ends a running execution of end.Owner and stores last with it;
 // owned is false, and nothing changes, if it is not running under end.Owner.
 func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Ending, last []Event) (owned bool, err error) {
-	var result any
-	if end.Result != nil {
-		b, err := json.Marshal(end.Result)
-		if err != nil {
-			return false, err
-		}
-		result = string(b)
+	result, err := resultJSON(end.Result)
+	if err != nil {
+		return false, err
 	}
 	r, err := s.execKept(ctx, tx, s.q(`UPDATE executions
 		SET status = ?, result = ?, finished_at = ?, request = NULL, `+callbackDue+`

@@ -103,8 +103,10 @@ type Event struct {
 	Data json.RawMessage
 }
 
-// Write is one change for Apply: a new record (Create), or events of
-// record ID, stored with its end if Finish is set.
+// Write is one change for Apply: a new record (Create) with its first
+// Events, or events of record ID, stored with its end if Finish is set.
+// Create and Finish together make a record that has ended already, with
+// its Events: one insert, for an execution written only once it has ended.
 type Write struct {
 	Create *Execution
 	ID     string

@@ -471,4 +471,42 @@ func testApply(t *testing.T, s store.Store) {
 	if e, _ := s.Get(ctx, "a", "ex_old"); e.Status != store.Queued {
 		t.Errorf("ex_old = %s, want still queued", e.Status)
 	}
+
+	// A record written once it has ended: Create and Finish in one write,
+	// its events with it; an id that exists is refused with its events.
+	done := &execution.Result{ID: "ex_done", Success: true, Stdout: "hi"}
+	ended := t0.Add(time.Second)
+	errs, err = s.Apply(ctx, []store.Write{
+		{Create: &store.Execution{ID: "ex_done", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0, StartedAt: t0},
+			Events: []store.Event{ev(1, "start"), ev(2, "log"), ev(3, "result")},
+			Finish: &store.Ending{Owner: "gw", Status: store.Finished, Result: done, At: ended}},
+		{Create: &store.Execution{ID: "ex_old", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0},
+			Events: []store.Event{ev(1, "start")},
+			Finish: &store.Ending{Owner: "gw", Status: store.Cancelled, At: ended}},
+		{Create: &store.Execution{ID: "ex_long", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0},
+			Events: []store.Event{ev(1, "start"), ev(2, "log")}},
+	})
+	if err != nil {
+		t.Fatalf("Apply (ended records) = %v", err)
+	}
+	if errs[0] != nil || !errors.Is(errs[1], store.ErrExists) || errs[2] != nil {
+		t.Errorf("Apply (ended records) outcomes = %v, want [nil ErrExists nil]", errs)
+	}
+	e, err := s.Get(ctx, "a", "ex_done")
+	if err != nil || e.Status != store.Finished || e.Result == nil || e.Result.Stdout != "hi" ||
+		!e.FinishedAt.Equal(ended) || !e.StartedAt.Equal(t0) || e.Owner != "gw" {
+		t.Errorf("ex_done = %+v, %v; want finished at %v with its result", e, err, ended)
+	}
+	if evs, _ := s.Events(ctx, "ex_done", 0, 10); len(evs) != 3 || evs[2].Type != "result" {
+		t.Errorf("ex_done events = %v, want start, log, result", evs)
+	}
+	if evs, _ := s.Events(ctx, "ex_old", 0, 10); len(evs) != 0 {
+		t.Errorf("ex_old events = %v, want none (its Create was refused)", evs)
+	}
+	if e, err := s.Get(ctx, "a", "ex_long"); err != nil || e.Status != store.Running {
+		t.Errorf("ex_long = %+v, %v; want running", e, err)
+	}
+	if evs, _ := s.Events(ctx, "ex_long", 0, 10); len(evs) != 2 {
+		t.Errorf("ex_long events = %v, want the 2 it was created with", evs)
+	}
 }
