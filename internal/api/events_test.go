@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,17 +116,8 @@ for (let i = 1; i <= 20; i++) {
 // another connection while POST /execute streams it.
 func TestEventsOfSyncExecution(t *testing.T) {
 	g := newHistoryGateway(t, api.HistoryOptions{})
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, g.url+"/execute", strings.NewReader(
-		`{"code": `+strconv.Quote(guest(`for (let i = 0; i < 10; i++) { console.log("s" + i); await new Promise((r) => setTimeout(r, 20)); }`))+`}`))
-	req.Header.Set("Authorization", "Bearer "+g.alice)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, id := g.streamExecute(t, guest(`for (let i = 0; i < 10; i++) { console.log("s" + i); await new Promise((r) => setTimeout(r, 20)); }`))
 	defer resp.Body.Close()
-	id := resp.Header.Get(api.ExecutionIDHeader)
 	direct := readEvents(t, withEventIDs(resp.Body), false, 2) // start and the first log: it runs
 	if len(direct) != 2 {
 		t.Fatalf("POST /execute stream: %d events, want 2", len(direct))

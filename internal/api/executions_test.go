@@ -200,15 +200,11 @@ func TestSyncExecutionRecorded(t *testing.T) {
 	}
 }
 
-// TestSyncRecordWhileRunning checks that a synchronous execution still
-// running after the hold (its record is written whole when it ends sooner)
-// is visible while it runs, with its events so far, and ends with all of
-// them.
-func TestSyncRecordWhileRunning(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
-	body, _ := json.Marshal(map[string]any{
-		"code": guest(`console.log("first"); await new Promise((r) => setTimeout(r, 1500)); console.log("second");`),
-	})
+// streamExecute posts code to /execute as alice, asking for NDJSON, and
+// returns the streaming response and the execution's id.
+func (g *historyGateway) streamExecute(t *testing.T, code string) (*http.Response, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"code": code})
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, g.url+"/execute", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -220,11 +216,22 @@ func TestSyncRecordWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	id := resp.Header.Get(api.ExecutionIDHeader)
 	if resp.StatusCode != http.StatusOK || id == "" {
+		resp.Body.Close()
 		t.Fatalf("POST /execute = %d, id %q", resp.StatusCode, id)
 	}
+	return resp, id
+}
+
+// TestSyncRecordWhileRunning checks that a synchronous execution still
+// running after the hold (its record is written whole when it ends sooner)
+// is visible while it runs, with its events so far, and ends with all of
+// them.
+func TestSyncRecordWhileRunning(t *testing.T) {
+	g := newHistoryGateway(t, api.HistoryOptions{})
+	resp, id := g.streamExecute(t, guest(`console.log("first"); await new Promise((r) => setTimeout(r, 1500)); console.log("second");`))
+	defer resp.Body.Close()
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() && !strings.Contains(lines.Text(), `"first"`) {
 	}
