@@ -13,6 +13,7 @@ import (
 type comparison struct {
 	gateway, bare         []string // URLs, round-robin
 	gatewayBody, bareBody []byte
+	gatewayPIDs, barePIDs func() []int // each side's workerd processes
 }
 
 // measureConcurrency compares the gateway (fresh isolates) with as many bare
@@ -23,6 +24,8 @@ func measureConcurrency(ctx context.Context, e *benchEnv, o options, r *Report) 
 		bare:        e.bareURLs("/"),
 		gatewayBody: gatewayBody(o.date, "fresh"),
 		bareBody:    bareBody(o.date, guestFlags),
+		gatewayPIDs: e.gateways[runtime.NumCPU()].backend.PIDs,
+		barePIDs:    e.barePIDs,
 	}
 	return profile(o.cpuprofile, func() error {
 		r.Concurrency = e.compare(ctx, o, c, r)
@@ -39,6 +42,8 @@ func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
 		bare:        e.bareURLs("/warm"),
 		gatewayBody: gatewayBody(o.date, "reuse"),
 		bareBody:    bareBody(o.date, guestFlags),
+		gatewayPIDs: e.gateways[runtime.NumCPU()].backend.PIDs,
+		barePIDs:    e.barePIDs,
 	}
 	return profile(warmProfile(o.cpuprofile), func() error {
 		r.Warm = e.compare(ctx, o, c, r)
@@ -71,8 +76,16 @@ func (e *benchEnv) compare(ctx context.Context, o options, c comparison, r *Repo
 		var p50Ratio, tpRatio []float64
 		for i := range o.repeats {
 			sides := []func(){
-				func() { g.add(e.load(ctx, c.gateway, c.gatewayBody, o.n, conc, `"success":true`), r) },
-				func() { b.add(e.load(ctx, c.bare, c.bareBody, o.n, conc, "ok"), r) },
+				func() {
+					g.addCPU(measureCPU(o.n, c.gatewayPIDs, func() {
+						g.add(e.load(ctx, c.gateway, c.gatewayBody, o.n, conc, `"success":true`), r)
+					}))
+				},
+				func() {
+					b.addCPU(measureCPU(o.n, c.barePIDs, func() {
+						b.add(e.load(ctx, c.bare, c.bareBody, o.n, conc, "ok"), r)
+					}))
+				},
 			}
 			if i%2 == 1 {
 				slices.Reverse(sides)
@@ -92,7 +105,12 @@ func (e *benchEnv) compare(ctx context.Context, o options, c comparison, r *Repo
 }
 
 // sideSamples collects one side's figures over the repeats.
-type sideSamples struct{ p50, p99, throughput []float64 }
+type sideSamples struct{ p50, p99, throughput, process, runtime []float64 }
+
+func (s *sideSamples) addCPU(c cpuSample) {
+	s.process = append(s.process, c.process)
+	s.runtime = append(s.runtime, c.runtime)
+}
 
 func (s *sideSamples) add(res loadRun, r *Report) {
 	s.p50 = append(s.p50, ms(res.p(.5)))
@@ -102,7 +120,8 @@ func (s *sideSamples) add(res loadRun, r *Report) {
 }
 
 func (s *sideSamples) side() Side {
-	return Side{P50: stat(s.p50), P99: stat(s.p99), Throughput: stat(s.throughput)}
+	return Side{P50: stat(s.p50), P99: stat(s.p99), Throughput: stat(s.throughput),
+		ProcessCPU: stat(s.process), RuntimeCPU: stat(s.runtime)}
 }
 
 // printComparison prints the fresh and warm comparisons as one table, and
@@ -129,7 +148,33 @@ func (r *Report) printComparison(w io.Writer) {
 				c.P50Ratio.short(), c.ThroughputRatio.short())
 		}
 	}
+	r.printCPU(w)
 	r.printTargets(w, "Targets against the bare loader and the floor (issue 14)", true)
+}
+
+// printCPU prints where each side's CPU went per execution, from the
+// same runs: the gateway's own share is the bench process's CPU on the
+// gateway side less the load generator's (the bench process's on the bare
+// side, which sends the same requests).
+func (r *Report) printCPU(w io.Writer) {
+	fmt.Fprintln(w, "\nCPU per execution, µs (medians of repeats): the gateway process (load generator taken off), its workerd; the bare workerd")
+	fmt.Fprintf(w, "  %-5s %-4s | %-9s %-9s %-9s | %-9s | %s\n", "", "conc", "gateway", "its wd", "total", "bare wd", "ratio")
+	for _, block := range []struct {
+		name string
+		rows []ConcurrencyRow
+	}{{"fresh", r.Concurrency}, {"warm", r.Warm}} {
+		for _, c := range block.rows {
+			gw := c.Gateway.ProcessCPU.Median - c.Bare.ProcessCPU.Median
+			total := gw + c.Gateway.RuntimeCPU.Median
+			bare := c.Bare.RuntimeCPU.Median
+			ratio := 0.0
+			if bare > 0 {
+				ratio = total / bare
+			}
+			fmt.Fprintf(w, "  %-5s %-4d | %-9.0f %-9.0f %-9.0f | %-9.0f | %.2f\n", block.name, c.Concurrency,
+				gw, c.Gateway.RuntimeCPU.Median, total, bare, ratio)
+		}
+	}
 }
 
 // short is s in a table cell: the median, and the range if the repeats

@@ -219,6 +219,15 @@ func (e *benchEnv) close() {
 	os.RemoveAll(e.dir)
 }
 
+// barePIDs are the bare workerd processes.
+func (e *benchEnv) barePIDs() []int {
+	var pids []int
+	for _, b := range e.bare {
+		pids = append(pids, b.cmd.Process.Pid)
+	}
+	return pids
+}
+
 // bareURLs is path on every bare workerd process.
 func (e *benchEnv) bareURLs(path string) []string {
 	var urls []string

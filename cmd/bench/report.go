@@ -40,6 +40,11 @@ type Side struct {
 	P50        Stat `json:"p50Ms"`
 	P99        Stat `json:"p99Ms"`
 	Throughput Stat `json:"throughput"`
+	// CPU per execution, µs: of the bench's own process (for the gateway
+	// side the gateway and the load generator, for the bare side the load
+	// generator alone) and of the side's workerd processes.
+	ProcessCPU Stat `json:"processCpuUs"`
+	RuntimeCPU Stat `json:"runtimeCpuUs"`
 }
 
 // ConcurrencyRow compares gateway and bare loader at one concurrency. The
