@@ -575,14 +575,22 @@ function trackBackground(ctx) {
   return background;
 }
 
+// mainNamespace is the main module's namespace once imported: a warm
+// isolate's later executions skip the dynamic import (the same object
+// again, its bindings live). An import that failed is tried again.
+let mainNamespace = null;
+
 async function run(request, env, ctx) {
   const background = trackBackground(ctx);
   if (CAPABILITIES.n > 0) bindCapabilities(env);
-  let mod;
-  try {
-    mod = await own(import(MAIN));
-  } catch (err) {
-    return describeError(err, "exception");
+  let mod = mainNamespace;
+  if (mod === null) {
+    try {
+      mod = await own(import(MAIN));
+    } catch (err) {
+      return describeError(err, "exception");
+    }
+    mainNamespace = mod;
   }
   const handler = findHandler(mod);
   if (handler === null) {
