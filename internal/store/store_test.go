@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -90,4 +92,43 @@ func TestSQLiteOneGateway(t *testing.T) {
 		t.Fatalf("Open after Close = %v", err)
 	}
 	second.Close()
+}
+
+// TestLogFloodRows checks that a flood of log events is stored in few rows
+// (what recording a guest that prints in a loop costs the writer), read
+// from the SQLite file itself.
+func TestLogFloodRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "executions.db")
+	s, err := store.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(t.Context(), &store.Execution{ID: "ex_f", Caller: "a", Status: store.Running, Owner: "gw"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10000
+	evs := make([]store.Event, n)
+	for i := range evs {
+		evs[i] = store.Event{Seq: int64(i + 1), Type: "log", Data: json.RawMessage(`{"type":"log","message":"flood"}`)}
+	}
+	if err := s.AppendEvents(t.Context(), "ex_f", evs); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM execution_events WHERE execution_id = 'ex_f'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows > n/200 {
+		t.Errorf("%d log events stored in %d rows, want at most %d", n, rows, n/200)
+	}
+	got, err := s.Events(t.Context(), "ex_f", n-3, 10)
+	if err != nil || len(got) != 3 || got[0].Seq != n-2 || got[2].Seq != n {
+		t.Errorf("the last events = %v, %v; want seqs %d..%d", got, err, n-2, n)
+	}
 }
