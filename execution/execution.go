@@ -7,6 +7,7 @@
 package execution
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -228,8 +229,31 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("unknown event type %q", e.Type)
 }
 
+// logPrefix starts a log event as the shim and MarshalJSON write it.
+var logPrefix = []byte(`{"type":"log",`)
+
 // UnmarshalJSON reads an event written by MarshalJSON.
 func (e *Event) UnmarshalJSON(data []byte) error {
+	if bytes.HasPrefix(data, logPrefix) {
+		// The commonest event, read in one pass, not two: its type and its
+		// fields together. The type is checked as the general path checks
+		// it (the last "type" counts), which any other outcome takes.
+		var v struct {
+			Type   string `json:"type"`
+			ID     string `json:"id"`
+			Reason string `json:"reason"`
+			Log
+		}
+		if err := json.Unmarshal(data, &v); err == nil && v.Type == EventLog {
+			*e = Event{Type: EventLog, Log: &v.Log}
+			return nil
+		}
+	}
+	return e.unmarshalByType(data)
+}
+
+// unmarshalByType reads an event in two passes: its type, then its fields.
+func (e *Event) unmarshalByType(data []byte) error {
 	var head struct {
 		Type   string `json:"type"`
 		ID     string `json:"id"`

@@ -41,6 +41,7 @@ func newSink(w http.ResponseWriter, r *http.Request, media string, opts Options)
 type aggregateSink struct {
 	o    *outbox
 	logs []execution.Log
+	body []byte // the result as answered (no newline), once it has been
 }
 
 func (s *aggregateSink) event(ev execution.Event) error {
@@ -59,6 +60,7 @@ func (s *aggregateSink) event(ev execution.Event) error {
 		if err != nil {
 			return err
 		}
+		s.body = bytes.TrimSuffix(body, []byte("\n"))
 		h := s.o.w.Header()
 		h.Set("Content-Type", mediaJSON)
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -99,10 +101,13 @@ func (s *streamSink) event(ev execution.Event) error {
 	if !s.o.started() {
 		s.begin()
 	}
-	data, err := marshal(ev) // ends with \n
+	// MarshalJSON's output is compact already: json's encoder would only
+	// check and copy it again.
+	data, err := ev.MarshalJSON()
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
 	if s.sse {
 		var b bytes.Buffer
 		b.Grow(len(data) + len(ev.Type) + 16)

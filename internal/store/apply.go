@@ -56,7 +56,7 @@ func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (creat
 // then finishIn would leave, for an execution whose record is written only
 // once it has ended (a short synchronous one).
 func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending) (created bool, err error) {
-	result, err := resultJSON(end.Result)
+	result, err := endingResult(end)
 	if err != nil {
 		return false, err
 	}
@@ -82,6 +82,15 @@ func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, st
 	return n == 1, err
 }
 
+// endingResult is end's result as stored: its ResultJSON, or its Result
+// encoded, or NULL for none.
+func endingResult(end *Ending) (any, error) {
+	if len(end.ResultJSON) > 0 {
+		return string(end.ResultJSON), nil
+	}
+	return resultJSON(end.Result)
+}
+
 // resultJSON is r as stored: JSON text, or NULL for none.
 func resultJSON(r *execution.Result) (any, error) {
 	if r == nil {
@@ -97,7 +106,7 @@ func resultJSON(r *execution.Result) (any, error) {
 // finishIn ends a running execution of end.Owner and stores last with it;
 // owned is false, and nothing changes, if it is not running under end.Owner.
 func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Ending, last []Event) (owned bool, err error) {
-	result, err := resultJSON(end.Result)
+	result, err := endingResult(end)
 	if err != nil {
 		return false, err
 	}

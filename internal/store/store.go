@@ -119,7 +119,11 @@ type Ending struct {
 	Owner  string
 	Status Status
 	Result *execution.Result
-	At     time.Time
+	// ResultJSON, if set, is Result as JSON, which the caller had encoded
+	// already: it is stored as it is (a result with a guest's megabyte of
+	// logs costs milliseconds to encode).
+	ResultJSON json.RawMessage
+	At         time.Time
 }
 
 // Query selects a caller's records for List.

@@ -542,12 +542,15 @@ func testApply(t *testing.T, s store.Store) {
 			Finish: &store.Ending{Owner: "gw", Status: store.Cancelled, At: ended}},
 		{Create: &store.Execution{ID: "ex_long", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0},
 			Events: []store.Event{ev(1, "start"), ev(2, "log")}},
+		{Create: &store.Execution{ID: "ex_encoded", Caller: "a", Status: store.Running, Owner: "gw", CreatedAt: t0},
+			Finish: &store.Ending{Owner: "gw", Status: store.Finished, Result: done,
+				ResultJSON: json.RawMessage(`{"id":"ex_encoded","success":true,"stdout":"as encoded"}`), At: ended}},
 	})
 	if err != nil {
 		t.Fatalf("Apply (ended records) = %v", err)
 	}
-	if errs[0] != nil || !errors.Is(errs[1], store.ErrExists) || errs[2] != nil {
-		t.Errorf("Apply (ended records) outcomes = %v, want [nil ErrExists nil]", errs)
+	if errs[0] != nil || !errors.Is(errs[1], store.ErrExists) || errs[2] != nil || errs[3] != nil {
+		t.Errorf("Apply (ended records) outcomes = %v, want [nil ErrExists nil nil]", errs)
 	}
 	e, err := s.Get(ctx, "a", "ex_done")
 	if err != nil || e.Status != store.Finished || e.Result == nil || e.Result.Stdout != "hi" ||
@@ -559,6 +562,9 @@ func testApply(t *testing.T, s store.Store) {
 	}
 	if evs, _ := s.Events(ctx, "ex_old", 0, 10); len(evs) != 0 {
 		t.Errorf("ex_old events = %v, want none (its Create was refused)", evs)
+	}
+	if e, err := s.Get(ctx, "a", "ex_encoded"); err != nil || e.Result == nil || e.Result.Stdout != "as encoded" {
+		t.Errorf("ex_encoded = %+v, %v; want the result stored as it was encoded", e, err)
 	}
 	if e, err := s.Get(ctx, "a", "ex_long"); err != nil || e.Status != store.Running {
 		t.Errorf("ex_long = %+v, %v; want running", e, err)
