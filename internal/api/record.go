@@ -28,7 +28,7 @@ type ending struct {
 	// resultJSON is result as the client got it, if the answer was one
 	// JSON result: stored as it is, not encoded again.
 	resultJSON []byte
-	last   []store.Event // stored with the end: the result event
+	last       []store.Event // stored with the end: the result event
 	// record is the execution's record as it was created or claimed; with
 	// the end applied, it is what the Finished hook gets.
 	record *store.Execution
