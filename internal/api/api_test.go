@@ -114,7 +114,7 @@ func post(t *testing.T, path, contentType string, body any) (*http.Response, []b
 }
 
 // do sends req and returns the response with its whole body read.
-func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+func do(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

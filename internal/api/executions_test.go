@@ -40,13 +40,13 @@ type historyGateway struct {
 	finished   chan *store.Execution // what the Finished hook was given
 }
 
-func newHistoryGateway(t *testing.T, opts api.HistoryOptions) *historyGateway {
+func newHistoryGateway(t testing.TB, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
 	return newHistoryGatewayAt(t, filepath.Join(t.TempDir(), "executions.db"), opts)
 }
 
 // newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
-func newHistoryGatewayAt(t *testing.T, path string, opts api.HistoryOptions) *historyGateway {
+func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
 	gatewayURL(t) // starts the shared runtime
 	st, err := store.Open(t.Context(), path)
@@ -80,7 +80,7 @@ func newHistoryGatewayAt(t *testing.T, path string, opts api.HistoryOptions) *hi
 }
 
 // call sends a request with key and returns the response and its body.
-func (g *historyGateway) call(t *testing.T, key, method, path string, body any, header ...string) (*http.Response, []byte) {
+func (g *historyGateway) call(t testing.TB, key, method, path string, body any, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -258,6 +258,13 @@ func TestSyncRecordWhileRunning(t *testing.T) {
 	_, events := g.call(t, g.alice, http.MethodGet, "/executions/"+id+"/events", nil)
 	if n := strings.Count(string(events), "\n"); n != 4 {
 		t.Errorf("events after the end = %d lines, want 4 (start, 2 logs, result): %s", n, events)
+	}
+	// Closing the History twice (the test's cleanup closes it a third
+	// time) is harmless.
+	for range 2 {
+		if err := g.history.Close(t.Context()); err != nil {
+			t.Errorf("History.Close = %v", err)
+		}
 	}
 }
 

@@ -66,6 +66,8 @@ type History struct {
 	claimMu sync.RWMutex                       // held shared while claiming
 	closed  bool
 	cb      *callbacks // webhook delivery, from start
+	closeMu sync.Mutex // held by Close
+	done    bool       // Close has run
 }
 
 // Causes of a cancelled execution context.
@@ -149,12 +151,19 @@ func (h *History) Drain() {
 // Callbacks.Grace; those stopped stay pending for the next start), then
 // stops the executions (they stay running in the store, and the lease is
 // released, so the next Recover re-queues or ends them), writes what is
-// pending and releases the lease. It does not close the store.
+// pending and releases the lease. It does not close the store. Closing
+// again does nothing.
 func (h *History) Close(ctx context.Context) error {
 	h.Drain()
 	if h.cancel == nil {
 		return nil // never started
 	}
+	h.closeMu.Lock()
+	defer h.closeMu.Unlock()
+	if h.done {
+		return nil
+	}
+	h.done = true
 	idle := make(chan struct{})
 	go func() {
 		for h.busy() {
