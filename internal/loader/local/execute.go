@@ -12,43 +12,53 @@ import (
 // Execute runs job on the least-loaded healthy runtime process. Code that
 // blocked or blew up a process before (quarantined) runs on a process of
 // its own. When the process is lost because of another execution on it,
-// job runs again, once, on a healthy process if that is safe: the guest has
-// not touched the network, and the logs it sent, if any, are voided by a
-// restart event first. The start event is sent once.
+// job runs again on a healthy process if that is safe: the guest has not
+// touched the network, and the logs it sent, if any, are voided by a
+// restart event first. It runs at most MaxRuns times, and after its first
+// run again only for a loss that named another execution: a benign
+// execution can be unlucky twice while hostile code is still new (a
+// spinner's process, then a bomb's), but a loss nobody explains ends it.
+// The start event is sent once.
 func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
 	st := &runState{emit: emit, timeout: job.Timeout}
-	first := &attempt{job: job}
+	first := &attempt{job: job, runs: 1}
 	if l.quarantine.holds(job) {
 		first.isolation = isolateQuarantined
 	}
-	again, err := l.runOnce(ctx, job, st, first)
-	if !again {
-		return err
-	}
-	l.reruns.Add(1)
-	if st.logs > 0 {
-		if err := emit(execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}); err != nil {
+	for a := first; ; {
+		again, err := l.runOnce(ctx, a.job, st, a)
+		if !again {
 			return err
 		}
-		st.logs = 0
+		l.reruns.Add(1)
+		if st.logs > 0 {
+			if err := emit(execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}); err != nil {
+				return err
+			}
+			st.logs = 0
+		}
+		// The run again has what is left of the execution's timeout: its
+		// caller asked for a result within timeoutMs, whoever cost it the
+		// earlier runs.
+		left := job.Timeout - time.Since(first.started)
+		if left <= 0 {
+			return st.send(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v (its runtime was lost to another execution and there was no time left to run it again)", job.Timeout))
+		}
+		rest := *job
+		rest.Timeout = left
+		next := &attempt{job: &rest, rerun: true, runs: a.runs + 1, isolation: first.isolation, firstStarted: first.started}
+		if st.alone {
+			next.isolation = isolateRerun
+		}
+		a = next
 	}
-	// The run again has what is left of the execution's timeout: its caller
-	// asked for a result within timeoutMs, whoever cost it the first run.
-	left := job.Timeout - time.Since(first.started)
-	if left <= 0 {
-		return st.send(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v (its runtime was lost to another execution and there was no time left to run it again)", job.Timeout))
-	}
-	rest := *job
-	rest.Timeout = left
-	second := &attempt{job: &rest, rerun: true, isolation: first.isolation, firstStarted: first.started}
-	if st.alone {
-		second.isolation = isolateRerun
-	}
-	_, err = l.runOnce(ctx, &rest, st, second)
-	return err
 }
+
+// MaxRuns bounds how many times one execution runs when its runtime
+// process is lost to others.
+const MaxRuns = 3
 
 // runState follows what an execution has sent its caller across its runs.
 type runState struct {
@@ -135,11 +145,13 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 }
 
 // runsAgain says whether attempt a, which lost its process for verdict v,
-// runs again: not the suspect, not a second time, not when the pool is
-// stopping, and only if its guest cannot have reached the network (no
-// outbound policy, or no outbound request attempted yet).
+// runs again: not the suspect, not past MaxRuns, a run again only for a
+// loss that named another execution, not when the pool is stopping, and
+// only if its guest cannot have reached the network (no outbound policy,
+// or no outbound request attempted yet).
 func runsAgain(a *attempt, v verdict, job *execution.Job, net bool) bool {
-	return v.suspect != a && !a.rerun && v.cause != causeShutdown && (job.Egress == nil || !net)
+	return v.suspect != a && max(a.runs, 1) < MaxRuns && (!a.rerun || v.suspect != nil) &&
+		v.cause != causeShutdown && (job.Egress == nil || !net)
 }
 
 // suspectFailure is the result of the execution blamed for its process's end.

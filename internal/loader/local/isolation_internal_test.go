@@ -247,7 +247,11 @@ func TestRunsAgain(t *testing.T) {
 		{"outbound allowed, not used", a, verdict{cause: causeCrash}, online, false, true},
 		{"outbound used", a, verdict{cause: causeCrash}, online, true, false},
 		{"the suspect", a, verdict{cause: causeMemory, suspect: a}, offline, false, false},
-		{"second run", &attempt{rerun: true}, verdict{cause: causeSpin, suspect: other}, offline, false, false},
+		{"second run, another named", &attempt{rerun: true, runs: 2}, verdict{cause: causeMemory, suspect: other}, offline, false, true},
+		{"second run, nobody named", &attempt{rerun: true, runs: 2}, verdict{cause: causeCrash}, offline, false, false},
+		{"second run, unresponsive", &attempt{rerun: true, runs: 2}, verdict{cause: causeUnresponsive}, offline, false, false},
+		{"last run", &attempt{rerun: true, runs: MaxRuns}, verdict{cause: causeSpin, suspect: other}, offline, false, false},
+		{"second run, outbound used", &attempt{rerun: true, runs: 2}, verdict{cause: causeSpin, suspect: other}, online, true, false},
 		{"shutdown", a, verdict{cause: causeShutdown}, offline, false, false},
 	}
 	for _, tt := range tests {

@@ -96,6 +96,49 @@ func TestSpinnersNeighbourRunsAgain(t *testing.T) {
 	}
 }
 
+// TestNeighbourLostTwiceRunsAgain: an execution that loses its process to
+// a spinner, and its run again to a second spinner (other code, so not
+// quarantined yet), runs a third time and succeeds: while hostile code is
+// new, a benign execution can be unlucky twice. Its caller sees one start,
+// a restart before each run again, and success.
+func TestNeighbourLostTwiceRunsAgain(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer l.Close()
+	logs := make(chan struct{}, 4) // one per "waiting" the neighbour prints
+	done := make(chan []execution.Event, 1)
+	go func() {
+		var events []execution.Event
+		err := l.Execute(t.Context(), loadertest.Job("neighbour", waiter(1500*time.Millisecond), 30*time.Second), func(ev execution.Event) error {
+			events = append(events, ev)
+			if ev.Type == execution.EventLog {
+				logs <- struct{}{}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("Execute(neighbour) = %v", err)
+		}
+		done <- events
+	}()
+	for i, code := range []string{spin, "// another\n" + spin} {
+		<-logs // the neighbour runs (again)
+		if res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprintf("spin%d", i), code, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+			t.Fatalf("spinner %d = %+v, want timeout", i, res.Error)
+		}
+	}
+	events := <-done
+	if got := loadertest.LastResult(t, events); !got.Success || got.Response.Body != "ok" {
+		t.Fatalf("neighbour = %+v, want success", got.Error)
+	}
+	if got := eventTypes(events); got != "start,log,restart,log,restart,log,result" {
+		t.Errorf("neighbour events = %s, want start,log,restart,log,restart,log,result", got)
+	}
+	if n := l.Reruns(); n != 2 {
+		t.Errorf("Reruns() = %d, want 2 (the neighbour twice, never a spinner)", n)
+	}
+}
+
 // TestRunAgainKeepsTheTimeout: an execution run again has only what is left
 // of its timeout, not a new one. The neighbour needs 3 s of its 4 s; it
 // loses 1 s or more to the spinner's deadline, so its run again cannot

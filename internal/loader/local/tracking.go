@@ -13,7 +13,8 @@ type attempt struct {
 	job      *execution.Job
 	started  time.Time // when it got its place on a process
 	deadline time.Time // when its timeout ends
-	rerun    bool      // this is the execution's second run
+	rerun    bool      // this is a run again of the execution
+	runs     int       // which run of the execution this is: 1 for its first
 	// firstStarted is when the execution's first run got its place: the
 	// order runs again take turns in.
 	firstStarted time.Time
