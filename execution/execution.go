@@ -192,8 +192,8 @@ const (
 )
 
 // Event is one line of a streamed execution: start, then a log per console
-// call, then exactly one result. A restart may come once before the result;
-// the logs before it are void.
+// call, then exactly one result. A restart may come before the result, at
+// most twice; the logs before it are void.
 type Event struct {
 	Type   string
 	ID     string  // start
