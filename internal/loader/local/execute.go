@@ -14,11 +14,10 @@ import (
 // its own. When the process is lost because of another execution on it,
 // job runs again on a healthy process if that is safe: the guest has not
 // touched the network, and the logs it sent, if any, are voided by a
-// restart event first. It runs at most MaxRuns times, and after its first
-// run again only for a loss that named another execution: a benign
-// execution can be unlucky twice while hostile code is still new (a
-// spinner's process, then a bomb's), but a loss nobody explains ends it.
-// The start event is sent once.
+// restart event first. It runs at most MaxRuns times: a benign execution
+// can be unlucky twice while hostile code is still new (a spinner's
+// process, then a bomb's). After a loss that named no execution to blame
+// it runs again alone, on the rerun process. The start event is sent once.
 func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
@@ -145,13 +144,13 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 }
 
 // runsAgain says whether attempt a, which lost its process for verdict v,
-// runs again: not the suspect, not past MaxRuns, a run again only for a
-// loss that named another execution, not when the pool is stopping, and
-// only if its guest cannot have reached the network (no outbound policy,
-// or no outbound request attempted yet).
+// runs again: not the suspect, not past MaxRuns, not when the pool is
+// stopping, and only if its guest cannot have reached the network (no
+// outbound policy, or no outbound request attempted yet). After a loss
+// that named nobody it runs again alone (Execute), where, were it the
+// cause, it would be named.
 func runsAgain(a *attempt, v verdict, job *execution.Job, net bool) bool {
-	return v.suspect != a && max(a.runs, 1) < MaxRuns && (!a.rerun || v.suspect != nil) &&
-		v.cause != causeShutdown && (job.Egress == nil || !net)
+	return v.suspect != a && max(a.runs, 1) < MaxRuns && v.cause != causeShutdown && (job.Egress == nil || !net)
 }
 
 // suspectFailure is the result of the execution blamed for its process's end.
