@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
 
 // BenchmarkWarmExecute runs a hello world in a warm isolate through the pool
@@ -47,7 +47,7 @@ func BenchmarkWarmExecute(b *testing.B) {
 // BenchmarkWarmCPU runs a hello world in a warm isolate through the pool
 // alone, four at a time, buffered, and reports the CPU time workerd spends
 // per execution (the shim, the wrapper and the runtime's HTTP, from
-// /proc/PID/stat of the workerd processes this test started) and the
+// /proc/PID/stat of the pool's processes) and the
 // executions per second.
 // Run: go test -run '^$' -bench WarmCPU -benchtime 4000x ./internal/loader/local
 func BenchmarkWarmCPU(b *testing.B) {
@@ -61,7 +61,7 @@ func BenchmarkWarmCPU(b *testing.B) {
 		}
 	}
 	run()
-	cpu0 := workerdCPU(b)
+	cpu0 := workerdCPU(l)
 	start := time.Now()
 	b.SetParallelism(2) // 4 at a time on 2 cores
 	b.RunParallel(func(pb *testing.PB) {
@@ -71,53 +71,20 @@ func BenchmarkWarmCPU(b *testing.B) {
 	})
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exec/s")
-	b.ReportMetric(float64((workerdCPU(b)-cpu0).Microseconds())/float64(b.N), "workerd-cpu-µs/op")
+	b.ReportMetric(float64((workerdCPU(l)-cpu0).Microseconds())/float64(b.N), "workerd-cpu-µs/op")
 }
 
-// workerdCPU is the CPU time (user and system) of the workerd processes
-// this process started, children or grandchildren.
-func workerdCPU(tb testing.TB) time.Duration {
-	tb.Helper()
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		tb.Skip("no /proc")
-	}
-	me := os.Getpid()
+// workerdCPU is the CPU time (user and system) the pool's processes have
+// used, from field 14 and 15 of /proc/PID/stat (after the command's ")").
+func workerdCPU(l *local.Pool) time.Duration {
 	var ticks int64
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
+	for _, pid := range l.PIDs() {
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 12 {
+			utime, _ := strconv.ParseInt(f[11], 10, 64)
+			stime, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += utime + stime
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		end := strings.LastIndexByte(s, ')')
-		if end < 0 || !strings.Contains(s[:end], "workerd") {
-			continue
-		}
-		f := strings.Fields(s[end+2:]) // from field 3, state
-		ppid, _ := strconv.Atoi(f[1])
-		if ppid != me && parentOf(ppid) != me {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += utime + stime
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func parentOf(pid int) int {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(stat)
-	end := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[end+2:])
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
 }
