@@ -296,6 +296,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		DrainTimeout:     cfg.Runtime.DrainTimeout,
 		V8HeapMB:         cfg.Runtime.V8HeapMB,
 		ReuseKeys:        cfg.Runtime.ReuseKeys,
+		Spare:            cfg.Runtime.Spare,
 		MaxEventBytes:    maxEventBytes(cfg),
 		OnReplace:        m.RuntimeEvent,
 		OnLogDropped:     m.RuntimeLogLinesDropped,

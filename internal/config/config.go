@@ -159,6 +159,7 @@ type RuntimeConfig struct {
 	DrainTimeout   time.Duration `mapstructure:"drain_timeout"`
 	V8HeapMB       int           `mapstructure:"v8_heap_mb"`
 	ReuseKeys      int           `mapstructure:"reuse_keys"`
+	Spare          bool          `mapstructure:"spare"`
 
 	MemoryLimitMB int `mapstructure:"memory_limit_mb"`
 	// UnresponsiveKill is how long a process may fail its probes before it is
@@ -250,6 +251,7 @@ var Settings = []Setting{
 	{Key: "runtime.recycle_rss_mb", Default: 512, Flag: "", Help: "Replace a process gracefully when its resident memory exceeds this many MiB (0: never).", Check: notNegative},
 	{Key: "runtime.memory_limit_mb", Default: 1024, Flag: "", Help: "Hard memory bound of each process in MiB, counting everything (ArrayBuffers, wasm memory, strings outside the V8 heap): a cgroup (v2 memory.max, or v1) per process where the gateway may create one, else a watchdog that kills a process past it at probe frequency. The execution blamed ends memory_limit; the others on the process run again. 0: none.", Check: zeroOrAtLeast(128)},
 	{Key: "runtime.unresponsive_kill", Default: "0s", Flag: "", Help: "A process that fails its probes this long is killed and replaced, whatever it holds (0: twenty probe intervals, 5 s with the default probe interval). An execution that keeps its process busy without yielding this long loses it; the others on it run again.", Check: notNegative},
+	{Key: "runtime.spare", Default: true, Help: "Keep one more workerd process started and idle, to take the place of a pool process that is lost (killed for a spinning guest, out of memory, crashed) at once, instead of every execution waiting while a new one starts."},
 	{Key: "runtime.reuse_keys", Default: 100, Help: "Reuse keys (isolate \"reuse\": one per distinct code, env and caller) one process may hold; each key keeps up to 4 warm isolates, one per execution running at once. Reaching it replaces the process gracefully, since workerd never evicts them.", Check: atLeast(1)},
 	{Key: "runtime.drain_timeout", Default: "60s", Flag: "", Help: "How long a process being replaced may finish its executions before it is stopped.", Check: positive},
 	{Key: "runtime.v8_heap_mb", Default: 512, Flag: "", Help: "V8 heap limit of each isolate in MiB (0: V8's default). A guest past it ends with memory_limit; its process is replaced.", Check: zeroOrAtLeast(64)},

@@ -119,10 +119,10 @@ func (m *Metrics) WatchRuntime(stats func() RuntimeStats) {
 		Name: "gateway_executions_queued",
 		Help: "Executions waiting for a free runtime process.",
 	}, func() float64 { return float64(stats().Queued) }))
-	for _, state := range []string{"ready", "unresponsive", "draining", "isolation"} {
+	for _, state := range []string{"ready", "unresponsive", "draining", "isolation", "spare"} {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "gateway_runtime_processes",
-			Help:        "workerd processes by state: ready (taking executions), unresponsive (missed a probe), draining (being replaced), isolation (running quarantined code or lone re-runs, one at a time).",
+			Help:        "workerd processes by state: ready (taking executions), unresponsive (missed a probe), draining (being replaced), isolation (running quarantined code or lone re-runs, one at a time), spare (started and idle, to replace a lost process at once).",
 			ConstLabels: prometheus.Labels{"state": state},
 		}, func() float64 { return float64(stats().Processes[state]) }))
 	}

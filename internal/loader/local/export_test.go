@@ -27,3 +27,12 @@ func (l *Pool) Cgroups() []string {
 	dirs, _ := filepath.Glob(filepath.Join(l.bound.dir, l.prefix+"-*"))
 	return dirs
 }
+
+// SparePID is the process id of the spare process waiting to be taken, or
+// 0 while there is none.
+func (l *Pool) SparePID() int {
+	if p := l.spare.Load(); p != nil {
+		return p.pid()
+	}
+	return 0
+}

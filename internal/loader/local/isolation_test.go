@@ -17,6 +17,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // waiter logs one line, then waits d before answering "ok".
@@ -136,6 +137,36 @@ func TestNeighbourLostTwiceRunsAgain(t *testing.T) {
 	}
 	if n := l.Reruns(); n != 2 {
 		t.Errorf("Reruns() = %d, want 2 (the neighbour twice, never a spinner)", n)
+	}
+}
+
+// TestSpareTakesOver: with a spare, the process killed for a spinner is
+// replaced by the spare, already started before the kill, and a new spare
+// starts; the pool serves on. (How much sooner is in docs/performance.md:
+// no timing here.)
+func TestSpareTakesOver(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) { c.Spare = true })
+	defer l.Close()
+	var spare int
+	if !testwait.Until(30*time.Second, func() bool { spare = l.SparePID(); return spare != 0 }) {
+		t.Fatal("no spare process after 30s")
+	}
+	before := l.PIDs()[0]
+	if res, _ := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+		t.Fatalf("spinner = %+v, want timeout", res.Error)
+	}
+	if !testwait.Until(30*time.Second, func() bool { pids := l.PIDs(); return len(pids) > 0 && pids[0] != before }) {
+		t.Fatalf("the spinner's process %d still serves after 30s", before)
+	}
+	if got := l.PIDs()[0]; got != spare {
+		t.Errorf("the slot's new process = %d, want the spare %d", got, spare)
+	}
+	if !testwait.Until(30*time.Second, func() bool { s := l.SparePID(); return s != 0 && s != spare }) {
+		t.Error("no new spare after 30s")
+	}
+	if res, _ := loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
+		t.Errorf("execution after the takeover = %+v, want success", res.Error)
 	}
 }
 

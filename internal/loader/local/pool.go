@@ -48,7 +48,11 @@ type Config struct {
 	// ReuseKeys bounds the warm isolates (isolate "reuse" keys) one process
 	// holds; reaching it recycles the process, since workerd never evicts
 	// them (default 100).
-	ReuseKeys     int
+	ReuseKeys int
+	// Spare keeps one more process started and idle: a pool slot whose
+	// process was lost takes it at once instead of starting one (about
+	// half a second, while the executions wait in the queue).
+	Spare         bool
 	V8HeapMB      int      // V8 heap limit of each isolate (--max-old-space-size); 0: V8's own
 	MaxEventBytes int      // bound of one line of the shim's event stream; default 4 MiB
 	DenyAddresses []string // IP addresses guest code must never reach (the gateway's own)
@@ -117,6 +121,10 @@ type Pool struct {
 	// quarantine holds code that blocked or blew up a process: it runs alone.
 	quarantine *quarantine
 	reruns     atomic.Int64 // executions run again after losing their process
+	// spares hands the spare process to a slot that needs one (Config.Spare;
+	// nil without); spare is the one waiting, if any.
+	spares chan *process
+	spare  atomic.Pointer[process]
 
 	mu    sync.Mutex
 	slots []*slot
@@ -212,6 +220,10 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 		l.slots = append(l.slots, s)
 		l.wg.Go(func() { l.supervise(ctx, s) })
 	}
+	if cfg.Spare {
+		l.spares = make(chan *process)
+		l.wg.Go(func() { l.keepSpare(ctx) })
+	}
 	return l, nil
 }
 
@@ -252,8 +264,9 @@ func (l *Pool) Ready(ctx context.Context) error {
 }
 
 // Stats counts the pool's processes by state (ready, unresponsive,
-// draining, and isolation for those that run one execution at a time, once
-// started) and the executions waiting in its queues.
+// draining, isolation for those that run one execution at a time, once
+// started, and spare for the one waiting to replace a lost one) and the
+// executions waiting in its queues.
 func (l *Pool) Stats() (processes map[string]int, queued int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -272,6 +285,9 @@ func (l *Pool) Stats() (processes map[string]int, queued int) {
 		if s != nil && s.proc != nil {
 			processes["isolation"]++
 		}
+	}
+	if l.spare.Load() != nil {
+		processes["spare"]++
 	}
 	return processes, l.waiting + l.isoWait[0] + l.isoWait[1]
 }

@@ -19,7 +19,7 @@ func (l *Pool) supervise(ctx context.Context, s *slot) {
 	failures := 0    // in a row, for restartBackoff
 	var old *process // a process being replaced while still serving
 	for ctx.Err() == nil {
-		p, err := l.start(ctx, s)
+		p, err := l.startOrTake(ctx, s)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Dur("retry_in", restartBackoff.Delay(failures)).Msg("runtime failed to start")
@@ -72,6 +72,49 @@ func (l *Pool) supervise(ctx context.Context, s *slot) {
 		if !explained {
 			failures++
 		}
+	}
+}
+
+// startOrTake gives pool slot s the spare process if one is waiting, else
+// starts one. The isolation slots always start their own: the quarantine
+// process runs at a lower priority.
+func (l *Pool) startOrTake(ctx context.Context, s *slot) (*process, error) {
+	if l.spares != nil && s.isolation == isolateNone {
+		select {
+		case p := <-l.spares:
+			if p.running() {
+				return p, nil
+			}
+		default:
+		}
+	}
+	return l.start(ctx, s)
+}
+
+// keepSpare keeps one process started and idle until a slot takes it, then
+// starts the next; one that dies while it waits is replaced. Close stops it.
+func (l *Pool) keepSpare(ctx context.Context) {
+	idle := &slot{index: -1, isolation: isolateNone}
+	failures := 0
+	for ctx.Err() == nil {
+		p, err := l.start(ctx, idle)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Error().Err(err).Dur("retry_in", restartBackoff.Delay(failures)).Msg("spare runtime failed to start")
+			}
+			_ = restartBackoff.Wait(ctx, failures)
+			failures++
+			continue
+		}
+		failures = 0
+		l.spare.Store(p)
+		select {
+		case l.spares <- p:
+		case <-p.exited:
+		case <-ctx.Done():
+			p.stop(stopGrace)
+		}
+		l.spare.Store(nil)
 	}
 }
 
