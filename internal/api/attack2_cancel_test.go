@@ -33,6 +33,10 @@ func TestAttack2CancelRacesFinish(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// Not a wait for an event: the attack is a DELETE at an
+				// arbitrary moment of the run, so the delays are spread
+				// over it on purpose (before, about when, and after it
+				// ends); whichever order results, the checks hold.
 				time.Sleep(time.Duration(i) * 12 * time.Millisecond)
 				resp, body := g.call(t, g.alice, http.MethodDelete, "/executions/"+id, nil)
 				switch resp.StatusCode {

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
@@ -44,6 +45,29 @@ func (c *collector) reset() {
 	c.stdout.Reset()
 	c.stderr.Reset()
 	c.truncated, c.hasStdout, c.hasStderr = false, false, false
+}
+
+// passOn is the backend's event callback for one execution, sync or
+// queued: it times the isolate's start from sent, passes each log through
+// the collector (one past the cap is dropped), resets it on a restart,
+// keeps the result in *final, and hands each event on to out.
+func (c *collector) passOn(m *metrics.Metrics, sent time.Time, final **execution.Result, out func(execution.Event) error) func(execution.Event) error {
+	return func(ev execution.Event) error {
+		switch ev.Type {
+		case execution.EventStart:
+			m.IsolateStartSeconds.Observe(time.Since(sent).Seconds())
+		case execution.EventLog:
+			if !c.log(ev.Log) {
+				return nil // over the execution's log cap: dropped
+			}
+		case execution.EventResult:
+			c.result(ev.Result)
+			*final = ev.Result
+		case execution.EventRestart:
+			c.reset()
+		}
+		return out(ev)
+	}
 }
 
 // log prepares l for the client; false means it is over the cap and dropped.

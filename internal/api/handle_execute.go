@@ -73,23 +73,7 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 		var final *execution.Result
 		m.InFlight.Inc()
 		defer m.InFlight.Dec()
-		sent := time.Now()
-		err = backend.Execute(r.Context(), job, func(ev execution.Event) error {
-			switch ev.Type {
-			case execution.EventStart:
-				m.IsolateStartSeconds.Observe(time.Since(sent).Seconds())
-			case execution.EventLog:
-				if !col.log(ev.Log) {
-					return nil // over the execution's log cap: dropped
-				}
-			case execution.EventResult:
-				col.result(ev.Result)
-				final = ev.Result
-			case execution.EventRestart:
-				col.reset()
-			}
-			return out.event(ev)
-		})
+		err = backend.Execute(r.Context(), job, col.passOn(m, time.Now(), &final, out.event))
 		return finish(r, job, hash, out, col, final, err, m)
 	}
 }

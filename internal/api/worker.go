@@ -135,23 +135,7 @@ func (h *History) execute(ctx context.Context, run *runner, job *execution.Job, 
 	defer m.InFlight.Dec()
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 	for attempt := 0; ; attempt++ {
-		sent := time.Now()
-		err := run.backend.Execute(ctx, job, func(ev execution.Event) error {
-			switch ev.Type {
-			case execution.EventStart:
-				m.IsolateStartSeconds.Observe(time.Since(sent).Seconds())
-			case execution.EventLog:
-				if !col.log(ev.Log) {
-					return nil
-				}
-			case execution.EventResult:
-				col.result(ev.Result)
-				final = ev.Result
-			case execution.EventRestart:
-				col.reset()
-			}
-			return rec.event(ev)
-		})
+		err := run.backend.Execute(ctx, job, col.passOn(m, time.Now(), &final, rec.event))
 		var rejected *execution.RejectedError
 		switch {
 		case errors.As(err, &rejected):

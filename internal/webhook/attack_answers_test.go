@@ -41,7 +41,9 @@ func rawReceiver(t *testing.T, answer func(c net.Conn)) string {
 	return "http://" + ln.Addr().String() + "/hook"
 }
 
-// drip writes b one byte at a time, 50 ms apart, until the peer goes.
+// drip writes b one byte at a time, 50 ms apart, until the peer goes. The
+// pause is the attack (a receiver that answers slowly enough to hold an
+// attempt past its timeout), not a wait for an event.
 func drip(c net.Conn, b string) {
 	for i := range len(b) {
 		if _, err := c.Write([]byte{b[i]}); err != nil {
