@@ -11,7 +11,7 @@ GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
 PLAYGROUND := internal/playground
 
-.PHONY: build run test test-go test-worker test-postgres postgres lint bench clean playground screenshot
+.PHONY: build run test test-go test-worker test-postgres system-deps lint bench clean playground screenshot
 
 build: bin/gateway $(WORKERD)
 
@@ -32,7 +32,7 @@ test: lint test-worker test-go
 test-worker: $(WORKERD)
 	cd worker && node --test test/
 
-test-go: $(WORKERD) postgres
+test-go: $(WORKERD) system-deps
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
@@ -49,15 +49,29 @@ playground:
 screenshot: $(WORKERD)
 	$(GO) test -count=1 -run 'TestPlaygroundInBrowser/console' ./$(PLAYGROUND) -screenshot $(CURDIR)/docs/playground.png
 
-# The store's tests (and the two-gateway test) run against a real PostgreSQL
-# server that they start themselves in a temporary directory; they need its
-# binaries, Debian's postgresql package, and fail without them.
+# Debian packages the tests need, installed when missing (with sudo when not
+# root), so that `make test` on a fresh clone needs nothing done by hand:
+# postgresql's server binaries (the store's tests and the two-gateway test
+# start a throwaway server of their own in a temporary directory) and chromium
+# (the playground's browser test; CHROMIUM=path uses another). Where they
+# cannot be installed this fails with the command that would install them.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
-		($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql)
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -z "$$missing" ] && exit 0; \
+	cmd="$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends$$missing"; \
+	if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; }; then \
+		echo "make test needs these Debian packages and cannot install them here:$$missing"; \
+		echo "install them (on Debian or Ubuntu, as root: apt-get install -y$$missing), then run make test again"; \
+		exit 1; \
+	fi; \
+	echo "make test: installing what the tests need and this machine lacks:$$missing (Debian packages; a minute or two)"; \
+	echo "$$cmd"; \
+	sh -c "$$cmd" || { echo "installing$$missing failed; run it yourself: $$cmd"; exit 1; }
 
-test-postgres: postgres
+test-postgres: system-deps
 	$(GO) test -count=1 -run 'Postgres|AcrossGateways' ./internal/store/ ./internal/api/
 
 # staticcheck comes from the Go module proxy at a pinned version.

@@ -53,7 +53,7 @@ func startGateways(t *testing.T) *gateways {
 }
 
 // chromium returns Debian's chromium, failing (not skipping) the test when
-// it is missing: `.ci/run` and the README's set-up install it.
+// it is missing: `make test` installs it first (make system-deps).
 func chromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser"} {
@@ -65,7 +65,7 @@ func chromium(t *testing.T) string {
 		}
 	}
 	t.Fatal("chromium not found: the playground's browser test needs it " +
-		"(apt-get install -y chromium, as .ci/run does; or set CHROMIUM to its path)")
+		"(make test installs Debian's chromium when missing: make system-deps; or set CHROMIUM to its path)")
 	return ""
 }
 

@@ -59,7 +59,7 @@ func binDir() (string, error) {
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(matches) == 0 {
-		return "", errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found: install the postgresql package (make test-postgres installs it)")
+		return "", errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found: install the postgresql package (make test installs it when missing: make system-deps)")
 	}
 	return filepath.Dir(matches[len(matches)-1]), nil
 }
