@@ -204,6 +204,7 @@ type recorder struct {
 	pending bool       // the record is to be created, with held
 	held    []store.Event
 	timer   *time.Timer // ends the hold
+	over    bool        // the hold is over: the first event creates the record
 	created bool
 
 	seq      int64
@@ -242,11 +243,19 @@ func (r *recorder) event(ev execution.Event) error {
 }
 
 // release ends the hold: an execution that has events and is still running
-// gets its record, with them.
+// gets its record, with them; one with none yet (its start was slower than
+// the hold, as under load) gets it with its first event.
 func (r *recorder) release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pending && len(r.held) > 0 {
+	r.over = true
+	r.create()
+}
+
+// create writes the held record once the hold is over and it has events.
+// r.mu is held.
+func (r *recorder) create() {
+	if r.over && r.pending && len(r.held) > 0 {
 		r.h.enqueue(write{create: r.record, id: r.id, events: r.held})
 		r.pending, r.created, r.held = false, true, nil
 	}
@@ -288,6 +297,7 @@ func (r *recorder) store(ev execution.Event) {
 	defer r.mu.Unlock()
 	if r.pending {
 		r.held = append(r.held, stored)
+		r.create()
 		return
 	}
 	r.h.enqueue(write{id: r.id, events: []store.Event{stored}})
