@@ -37,6 +37,7 @@ type CapsFile struct {
 	MaxOutboundRecords int   `json:"maxOutboundRecords"` // outbound requests recorded per execution
 	MaxErrorName       int   `json:"maxErrorName"`       // longest error name the wrapper sends, in UTF-16 units
 	MaxErrorText       int   `json:"maxErrorText"`       // longest error message or stack, in UTF-16 units
+	LogLineCost        int   `json:"logLineCost"`        // a console line's cost against the log budget besides its bytes
 }
 
 func mustParseCaps(data []byte) CapsFile {
@@ -49,7 +50,7 @@ func mustParseCaps(data []byte) CapsFile {
 
 // capNames are the members of the caps file, spelled exactly: the shim reads
 // them by name, while encoding/json matches names in any case.
-var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText"}
+var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText", "logLineCost"}
 
 // parseCaps reads the caps file: every cap present and positive, no member
 // but them and the comment.
@@ -73,7 +74,7 @@ func parseCaps(data []byte) (CapsFile, error) {
 		return CapsFile{}, err
 	}
 	c := file.CapsFile
-	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText)} {
+	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost)} {
 		if value <= 0 {
 			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
 		}

@@ -10,9 +10,11 @@ import (
 // with a zero the shim does not have.
 func TestParseCapsRefusesMalformedFiles(t *testing.T) {
 	t.Parallel()
-	good := `"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50`
+	good := `"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8`
 	bad := map[string]string{
-		"maxJobBytes missing":   `{"maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
+		"maxJobBytes missing":   `{"maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8}`,
+		"logLineCost missing":   `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
+		"logLineCost 0":         `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 0}`,
 		"maxOutboundRecords 0":  `{"maxJobBytes": 100, "maxOutboundRecords": 0, "maxErrorName": 5, "maxErrorText": 50}`,
 		"maxErrorName negative": `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": -5, "maxErrorText": 50}`,
 		"maxErrorText string":   `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": "50"}`,
@@ -28,8 +30,8 @@ func TestParseCapsRefusesMalformedFiles(t *testing.T) {
 		}
 	}
 	caps, err := parseCaps([]byte(`{"comment": "c", ` + good + `}`))
-	if err != nil || caps != (CapsFile{MaxJobBytes: 100, MaxOutboundRecords: 10, MaxErrorName: 5, MaxErrorText: 50}) {
-		t.Errorf("parseCaps = %+v, %v; want the four caps", caps, err)
+	if err != nil || caps != (CapsFile{MaxJobBytes: 100, MaxOutboundRecords: 10, MaxErrorName: 5, MaxErrorText: 50, LogLineCost: 8}) {
+		t.Errorf("parseCaps = %+v, %v; want the five caps", caps, err)
 	}
 }
 

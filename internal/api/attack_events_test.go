@@ -1,47 +1,73 @@
 package api_test
 
 import (
-	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // attackLogBytes is the console budget of the flood tests' gateway.
-const attackLogBytes = 2000
+const attackLogBytes = 20000
 
 // TestAttackEmptyLinesFlood: a guest's console output is bounded by
-// execution.max_log_bytes, but a line with an empty message cost nothing
-// against it, so a loop of empty console calls made a million log events:
-// each one sent to the client, stored as an event row, and a newline in
-// stdout. Every line must count (its newline), in every spelling of an
-// empty line.
+// execution.max_log_bytes, but a line with an empty (or one-byte) message
+// cost only its newline against it, so 2,000,000 empty console calls kept
+// 1,048,576 log events: an 87 MB result and 187 MB stored. Every line must
+// cost a fixed amount besides its bytes, in every spelling of a short line,
+// so the result, the stored record and every stream stay proportional to
+// the budget.
 func TestAttackEmptyLinesFlood(t *testing.T) {
 	t.Parallel()
 	f := startAttackGateway(t, func(o *api.Options) { o.Limits.MaxLogBytes = attackLogBytes })
-	for _, call := range []string{`console.log()`, `console.log("")`, `console.error("")`, `console.info(...[])`, `console.warn("%s", "")`, `console.debug(String())`} {
+	maxLines := attackLogBytes / worker.Caps.LogLineCost
+	// What one kept line may cost at most in any of the outputs (its record
+	// in JSON, its event in NDJSON, its stdout line), plus a fixed part.
+	maxBytes := 4*attackLogBytes + 4096
+	calls := []string{
+		`console.log()`, `console.log("")`, `console.error("")`, `console.info(...[])`, `console.warn("%s", "")`,
+		`console.debug(String())`, `console.log("\n")`, `console.log(" ")`, `console.log("%c", "color: red")`,
+		`console.log(...[""])`, `console.log(0)`, `console.trace === undefined || console.log("\t")`,
+	}
+	for _, call := range calls {
 		t.Run(call, func(t *testing.T) {
-			code := guest(fmt.Sprintf(`for (let i = 0; i < 50000; i++) %s;`, call))
-			res := f.run(t, f.alice, map[string]any{"code": code})
-			if n := len(res.Logs); n > attackLogBytes {
-				t.Errorf("result holds %d log lines, want at most %d (the budget)", n, attackLogBytes)
+			t.Parallel()
+			code := guest(fmt.Sprintf(`for (let i = 0; i < 200000; i++) %s;`, call))
+			resp, answer := f.call(t, f.alice, http.MethodPost, "/execute", map[string]any{"code": code})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST /execute = %d %s", resp.StatusCode, answer)
 			}
-			if n := len(res.Stdout) + len(res.Stderr); n > attackLogBytes {
-				t.Errorf("stdout and stderr hold %d bytes, want at most %d", n, attackLogBytes)
+			var res execution.Result
+			if err := json.Unmarshal(answer, &res); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(res.Logs); n > maxLines {
+				t.Errorf("result holds %d log lines, want at most %d (the budget over the cost of a line)", n, maxLines)
+			}
+			if len(answer) > maxBytes {
+				t.Errorf("the answer is %d bytes, want at most %d", len(answer), maxBytes)
 			}
 			if !res.Truncated {
 				t.Error("result not marked truncated")
 			}
 			f.await(t, f.alice, res.ID, "finished")
+			_, record := f.call(t, f.alice, http.MethodGet, "/executions/"+res.ID, nil)
+			if len(record) > maxBytes {
+				t.Errorf("GET /executions/{id} is %d bytes, want at most %d", len(record), maxBytes)
+			}
 			body := f.openEvents(t, f.alice, res.ID, "application/x-ndjson", "")
 			defer body.Close()
-			events := 0
-			for sc := bufio.NewScanner(body); sc.Scan(); {
-				events++
+			events, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if events > attackLogBytes+2 {
-				t.Errorf("the record holds %d events, want at most %d", events, attackLogBytes+2)
+			if len(events) > maxBytes {
+				t.Errorf("the event stream is %d bytes, want at most %d", len(events), maxBytes)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/metrics"
 	"github.com/dynamic-workers/gateway/internal/redact"
 	"github.com/dynamic-workers/gateway/internal/transpile"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // collector applies the gateway's rules to an execution's events as they
@@ -77,13 +78,16 @@ func (c *collector) log(l *execution.Log) bool {
 		l.Message = cutUTF8(l.Message, c.maxLine)
 		l.Truncated = true
 	}
-	// A line costs its newline too, so that empty lines are bounded.
-	if len(l.Message)+1 > c.budget {
+	// A line costs a fixed amount besides its bytes (about what its record
+	// costs), so that empty lines are bounded by count too: the stored
+	// record, the answer and every stream stay proportional to the budget.
+	cost := len(l.Message) + worker.Caps.LogLineCost
+	if cost > c.budget {
 		c.budget = 0
 		c.truncated = true
 		return false
 	}
-	c.budget -= len(l.Message) + 1
+	c.budget -= cost
 	c.bytes += len(l.Message)
 	if l.Truncated {
 		c.truncated = true

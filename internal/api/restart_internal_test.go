@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // TestRestartVoidsEarlierLogs: after a restart event the JSON answer and the
@@ -15,7 +16,8 @@ func TestRestartVoidsEarlierLogs(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
 	out := newSink(rec, httptest.NewRequest("POST", "/execute", nil), mediaJSON, Options{})
-	col := newCollector(&execution.Job{ID: "ex_1"}, 0, 10)
+	// Room for "old-out" and "old", each costing its bytes and a line's cost.
+	col := newCollector(&execution.Job{ID: "ex_1"}, 0, 2*worker.Caps.LogLineCost+10)
 	at := time.Unix(0, 0).UTC()
 	events := []execution.Event{
 		{Type: execution.EventStart, ID: "ex_1"},
@@ -45,7 +47,7 @@ func TestRestartVoidsEarlierLogs(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}
-	// The budget of 10 bytes was spent on "old-out" and "old"; after the
+	// The budget was spent on "old-out" and "old"; after the
 	// restart "new-out" fits again, untruncated.
 	if res.Stdout != "new-out" || res.Stderr != "" || len(res.Logs) != 1 || res.Logs[0].Message != "new-out" || res.Truncated {
 		t.Errorf("result = stdout %q, stderr %q, logs %v, truncated %v; want only the new run's log", res.Stdout, res.Stderr, res.Logs, res.Truncated)

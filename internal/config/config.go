@@ -260,7 +260,7 @@ var Settings = []Setting{
 	{Key: "execution.max_timeout", Default: "60s", Flag: "", Help: "Largest timeoutMs a request may ask for."},
 	{Key: "execution.max_response_bytes", Default: int64(1 << 20), Flag: "", Help: "Largest guest response body kept; longer ones are cut and marked truncated.", Check: positive},
 	{Key: "execution.max_log_line_bytes", Default: 65536, Flag: "", Help: "Longest console message kept, in bytes; longer ones are cut and marked truncated.", Check: atLeast(64)},
-	{Key: "execution.max_log_bytes", Default: 1 << 20, Flag: "", Help: "Console output kept per execution, in bytes, each line counting its newline; past it console calls are dropped and the result is marked truncated."},
+	{Key: "execution.max_log_bytes", Default: 1 << 20, Flag: "", Help: "Console output kept per execution, in bytes, each line counting its bytes plus 64 (so 1 MiB keeps at most 16,384 lines, however short); past it console calls are dropped and the result is marked truncated."},
 	{Key: "execution.max_code_bytes", Default: 8 << 20, Flag: "", Help: "Largest total size of an execution's code or modules, in bytes.", Check: positive},
 	{Key: "execution.max_modules", Default: 64, Flag: "", Help: "Most modules an execution may have.", Check: atLeast(1)},
 	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB).", Check: atLeast(2)},

@@ -4,7 +4,7 @@
 
 import WRAPPER from "./guest/__dw_wrapper.js";
 import FORMAT from "./guest/__dw_format.js";
-import { MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
+import { LOG_LINE_COST, MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { PING_INTERVAL_MS } from "./relay.js";
 import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
 
@@ -35,6 +35,7 @@ export function guestModules(job) {
         maxResponseBytes: job.maxResponseBytes,
         maxLogLineBytes: job.maxLogLineBytes,
         maxLogBytes: job.maxLogBytes,
+        logLineCost: LOG_LINE_COST,
         maxErrorText: MAX_ERROR_TEXT,
         maxErrorName: MAX_ERROR_NAME,
         reuse: Boolean(job.reuseKey),

@@ -27,6 +27,8 @@ export const ERROR_CODES = new Set([
 // The longest error name, message and stack the wrapper sends (UTF-16 units).
 export const MAX_ERROR_NAME = CAPS.maxErrorName;
 export const MAX_ERROR_TEXT = CAPS.maxErrorText;
+// What a console line costs against the log budget besides its own length.
+export const LOG_LINE_COST = CAPS.logLineCost;
 
 // Room a response record needs besides its body: its headers and the rest.
 const RECORD_OVERHEAD = 1 << 20;

@@ -34,7 +34,7 @@ import requireModule from "./__dw_require.js";
 import options from "./__dw_options.json";
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
-  maxLogBytes: options.maxLogBytes, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
+  maxLogBytes: options.maxLogBytes, logLineCost: options.logLineCost, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
   liveAfterMs: options.liveAfterMs };
 const MAIN = "./" + options.main;
 
@@ -308,13 +308,14 @@ function capture(level) {
     // to the exact byte count.
     const truncated = message.length > OPTIONS.maxLogLineBytes;
     message = cut(message, OPTIONS.maxLogLineBytes);
-    // Each line costs its newline too: a loop of empty lines would
-    // otherwise cost nothing and make events without end.
-    if (message.length + 1 > state.budget) {
+    // Each line costs a fixed amount besides its length (about what its
+    // record costs to store and send): a loop of empty lines would
+    // otherwise make events without end for almost nothing.
+    if (message.length + OPTIONS.logLineCost > state.budget) {
       state.dropped = true;
       return;
     }
-    state.budget -= message.length + 1;
+    state.budget -= message.length + OPTIONS.logLineCost;
     emit(state, `{"t":"log","level":${q(level)},"message":${q(message)}${truncated ? ',"truncated":true' : ""},"ms":${dateNow()}}`);
   };
 }
