@@ -33,6 +33,8 @@ const (
 	CodeQueueFull            = execution.ProblemQueueFull
 	CodeQueueLimited         = execution.ProblemQueueLimited
 	CodeNotCancellable       = execution.ProblemNotCancellable
+	CodeStorageUnavailable   = execution.ProblemStorageUnavailable
+	CodeRecordNotStored      = execution.ProblemRecordNotStored
 )
 
 // ErrIncompleteStream means a stream ended before its result event: the

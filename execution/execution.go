@@ -31,7 +31,26 @@ type Request struct {
 	// Capabilities names the operator's services the guest may call
 	// through env.<name> (GET /capabilities lists them).
 	Capabilities []string `json:"capabilities,omitempty"`
+	// Retry says whether the execution runs again when its run is lost to
+	// something else (its runtime process or its gateway died): RetryAuto
+	// (the default, also ""), RetryAlways or RetryNever.
+	Retry string `json:"retry,omitempty"`
 }
+
+// Retry policies of Request.Retry.
+const (
+	// RetryAuto runs an execution again only if it cannot have had a side
+	// effect: no outbound request or capability call made yet (after a
+	// gateway died, none allowed at all, since what the dead gateway saw
+	// is lost).
+	RetryAuto = "auto"
+	// RetryAlways runs it again whatever it did (at most 3 runs in all):
+	// the request says it is idempotent. Its result lists the calls of
+	// every run, each marked with its run.
+	RetryAlways = "always"
+	// RetryNever never runs it again: a lost run ends runtime_crashed.
+	RetryNever = "never"
+)
 
 // Limits are per-execution resource limits, enforced by Cloudflare on the
 // cloudflare backend. Zero means the server's setting.

@@ -87,7 +87,15 @@ type Job struct {
 	// Caller names who sent the job (the API key's name): code that blocked
 	// or blew up a runtime is quarantined per caller.
 	Caller string `json:"-"`
+	// Retry is the request's retry policy: "" (RetryAuto), RetryAlways or
+	// RetryNever. A runtime that loses a run to something else runs it
+	// again only as it allows.
+	Retry string `json:"-"`
 }
+
+// SideEffects reports whether the job may have effects outside its isolate:
+// it may reach the network or call capabilities.
+func (j *Job) SideEffects() bool { return j.Egress != nil || len(j.Capabilities) > 0 }
 
 // EgressPolicy says where an execution's guest may send requests (the
 // request's allowOutbound, resolved). Loopback, private and other

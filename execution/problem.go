@@ -21,5 +21,7 @@ const (
 	ProblemQueueFull            = "queue_full"             // 503: the async queue is full; retry
 	ProblemQueueLimited         = "queue_limited"          // 429: the key has its bound of executions queued
 	ProblemNotCancellable       = "not_cancellable"        // 409: it has ended, or runs synchronously
+	ProblemStorageUnavailable   = "storage_unavailable"    // 503: the store of records refuses writes; nothing ran; retry
+	ProblemRecordNotStored      = "record_not_stored"      // 500: it ran, but its record could not be stored: not reported
 	ProblemInternal             = "internal"               // 500
 )

@@ -24,17 +24,25 @@ func openHistory(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 		log.Info().Msg("storage: off (no storage.path or storage.url); executions are not recorded")
 		return nil, nil, nil
 	}
-	st, err := store.Open(ctx, location)
+	st, err := store.OpenWith(ctx, location, store.Options{MaxFileBytes: cfg.Storage.MaxFileBytes})
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info().Str("storage", kind).Msg("storage: execution records and the async queue are ready")
+	perKey := map[string]int64{}
+	for _, k := range cfg.Keys() {
+		if k.MaxStoredBytes > 0 {
+			perKey[k.Name] = k.MaxStoredBytes
+		}
+	}
 	h := api.NewHistory(st, api.HistoryOptions{
-		Workers:         cfg.Storage.Workers,
-		MaxQueued:       cfg.Storage.MaxQueued,
-		MaxQueuedPerKey: cfg.MaxQueuedPerKey(),
-		Retention:       cfg.Storage.Retention,
-		Callbacks:       callbackOptions(cfg),
+		Workers:              cfg.Storage.Workers,
+		MaxQueued:            cfg.Storage.MaxQueued,
+		MaxQueuedPerKey:      cfg.MaxQueuedPerKey(),
+		Retention:            cfg.Storage.Retention,
+		Callbacks:            callbackOptions(cfg),
+		MaxStoredBytesPerKey: cfg.MaxStoredBytesPerKey(),
+		StoredBytesPerKey:    perKey,
 	})
 	return h, st, nil
 }

@@ -51,11 +51,15 @@ func TestAttackOtherKeysRecords(t *testing.T) {
 			t.Errorf("bob: %s %s = %d %s, want 404", tt.method, tt.path, resp.StatusCode, body)
 		}
 	}
-	for _, q := range []string{"", "?status=finished", "?status=queued", "?cursor=" + url.QueryEscape(list.Next), "?limit=100"} {
+	for _, q := range []string{"", "?status=finished", "?status=queued", "?limit=100"} {
 		_, data := f.call(t, f.bob, http.MethodGet, "/executions"+q, nil)
 		if strings.Contains(string(data), id) || !strings.Contains(string(data), `"executions":[]`) {
 			t.Errorf("bob: GET /executions%s = %s, want none of alice's", q, data)
 		}
+	}
+	// Cursors are sealed to their key: alice's is no cursor for bob.
+	if resp, data := f.call(t, f.bob, http.MethodGet, "/executions?cursor="+url.QueryEscape(list.Next), nil); resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(string(data), id) {
+		t.Errorf("bob: GET /executions with alice's cursor = %d %s, want 422", resp.StatusCode, data)
 	}
 	if code, rec := f.record(t, f.alice, id); code != http.StatusOK || rec.Status != "finished" {
 		t.Errorf("alice's execution after bob's tries: %d %s", code, rec.Status)

@@ -192,7 +192,7 @@ func (h *History) deliver(e *store.Execution) {
 			Reason: "not sent: no callback secret is configured for the key"}, false)
 		return
 	}
-	body, err := marshal(recordOf(e, true))
+	body, err := renderRecord(e)
 	if err != nil {
 		log.Error().Err(err).Msg("callback: cannot encode the record")
 		return

@@ -53,6 +53,7 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemForbiddenHost, execution.ProblemRateLimited,
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
 		execution.ProblemQueueFull, execution.ProblemQueueLimited, execution.ProblemNotCancellable,
+		execution.ProblemStorageUnavailable, execution.ProblemRecordNotStored,
 	}
 	for _, c := range codes {
 		if !spec[c] {

@@ -68,6 +68,14 @@ func toProblem(err error) *Problem {
 		p.retryAfter = max(1, int(math.Ceil(limited.RetryAfter.Seconds())))
 		return p
 	}
+	if errors.Is(err, errRecordLost) {
+		// Not a 503: the execution ran, so a blind retry could run it twice.
+		return newProblem(http.StatusInternalServerError, execution.ProblemRecordNotStored,
+			"the execution ran, but its record could not be stored (the store refuses writes), so its result is not reported; the gateway keeps trying to store it, under the id in instance")
+	}
+	if errors.Is(err, ErrStorageFailing) {
+		return storageProblem()
+	}
 	if errors.Is(err, execution.ErrUnavailable) {
 		p := newProblem(http.StatusServiceUnavailable, execution.ProblemRuntimeUnavailable, "no runtime can take the execution now; retry later")
 		p.retryAfter = 1

@@ -48,11 +48,17 @@ func newHistoryGateway(t testing.TB, opts api.HistoryOptions) *historyGateway {
 // newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
 func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
-	gatewayURL(t) // starts the shared runtime
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newHistoryGatewayOn(t, st, opts)
+}
+
+// newHistoryGatewayOn is newHistoryGateway on st, which it closes.
+func newHistoryGatewayOn(t testing.TB, st store.Store, opts api.HistoryOptions) *historyGateway {
+	t.Helper()
+	gatewayURL(t) // starts the shared runtime
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
 	opts.Finished = func(_ context.Context, e *store.Execution) { g.finished <- e }
 	if opts.Callbacks.Secret == nil {

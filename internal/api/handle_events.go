@@ -58,22 +58,50 @@ func handleEvents(h *History, opts Options) handlerFunc {
 // execution has not ended.
 const MaxEventStreamsPerKey = 64
 
+// MaxReadsPerKey bounds the record reads (GET /executions and GET
+// /executions/{id}) one key has in flight on a gateway: a read holds one
+// record's result at most, so a key's reads hold at most this many; past
+// it, 429, and other keys' reads go on.
+const MaxReadsPerKey = 16
+
 // openStream counts an event stream of caller, unless it has
 // MaxEventStreamsPerKey open; done uncounts it.
 func (h *History) openStream(caller string) (done func(), ok bool) {
+	return h.count(h.streams, caller, MaxEventStreamsPerKey)
+}
+
+// count counts one more of caller's in n unless it has limit; done
+// uncounts it.
+func (h *History) count(n map[string]int, caller string, limit int) (done func(), ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.streams[caller] >= MaxEventStreamsPerKey {
+	if n[caller] >= limit {
 		return nil, false
 	}
-	h.streams[caller]++
+	n[caller]++
 	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if h.streams[caller]--; h.streams[caller] == 0 {
-			delete(h.streams, caller)
+		if n[caller]--; n[caller] == 0 {
+			delete(n, caller)
 		}
 	}, true
+}
+
+// limitReads bounds the reads of one key in flight: MaxReadsPerKey, then
+// 429 concurrency_limited.
+func (h *History) limitReads(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		done, ok := h.count(h.reads, callerOf(r.Context()).name, MaxReadsPerKey)
+		if !ok {
+			p := newProblem(http.StatusTooManyRequests, execution.ProblemConcurrencyLimited,
+				"this API key has "+strconv.Itoa(MaxReadsPerKey)+" reads of its records in flight; retry when one has ended")
+			p.retryAfter = 1
+			return p
+		}
+		defer done()
+		return next(w, r)
+	}
 }
 
 // resumePoint is the id of the last event the client has seen: 0 for none.
@@ -140,7 +168,7 @@ func (h *History) follow(r *http.Request, e *store.Execution, after int64, s *ev
 				}
 			}
 		}
-		if e, err = h.store.Get(ctx, e.Caller, e.ID); err != nil {
+		if e, err = h.store.Head(ctx, e.Caller, e.ID); err != nil {
 			return err
 		}
 	}

@@ -44,6 +44,9 @@ func handleExecute(backend execution.Backend, opts Options) handlerFunc {
 			p.Errors = problems
 			return p
 		}
+		if err := opts.History.Ready(); err != nil {
+			return err // its record could not be kept: nothing runs
+		}
 		job.ID = executionID(r.Context())
 		job.Buffered = media == mediaJSON
 		hash := codeHash(job)
@@ -96,6 +99,12 @@ func finish(r *http.Request, job *execution.Job, hash string, out sink, col *col
 		if errors.Is(err, errSlowClient) || errors.Is(err, errLifetime) {
 			// The outbox counted and logged it; the client is the cause.
 			log.Info().Err(err).Msg("execution cancelled: the client reads too slowly")
+			return nil
+		}
+		if errors.Is(err, errRecordLost) {
+			// Its result is not sent as if it were kept: the stream is cut.
+			log.Error().Err(err).Msg("execution ended but its record could not be stored; stream cut")
+			out.abort(err)
 			return nil
 		}
 		log.Error().Err(err).Msg("execution failed mid-stream")

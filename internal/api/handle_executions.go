@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -39,6 +40,9 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 			p.Errors = problems
 			return p
 		}
+		if err := h.Ready(); err != nil {
+			return err
+		}
 		body, err := json.Marshal(members)
 		if err != nil {
 			return err
@@ -46,7 +50,7 @@ func handleSubmit(h *History, opts Options) handlerFunc {
 		id := executionID(r.Context())
 		err = h.store.Enqueue(r.Context(), &store.Execution{
 			ID: id, Caller: callerOf(r.Context()).name, Status: store.Queued, Async: true,
-			Outbound: job.Egress != nil, Request: body, CallbackURL: callback, CreatedAt: time.Now(),
+			Outbound: job.SideEffects(), Retry: job.Retry, Request: body, CallbackURL: callback, CreatedAt: time.Now(),
 		}, h.queueBounds(callerOf(r.Context())))
 		if err != nil {
 			return queueProblem(err)
@@ -110,27 +114,43 @@ func (h *History) callbackURL(members map[string]json.RawMessage, caller string)
 	return s, nil
 }
 
-// handleGet serves GET /executions/{id}: the caller's own record.
+// handleGet serves GET /executions/{id}: the caller's own record, its
+// result as stored (spliced in, not decoded and encoded again).
 func handleGet(h *History) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		e, err := h.lookup(r)
+		id := chi.URLParam(r, "id")
+		e, err := h.store.Get(r.Context(), callerOf(r.Context()).name, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(id)
+		}
 		if err != nil {
 			return err
 		}
-		encode(w, http.StatusOK, mediaJSON, recordOf(e, true))
-		return nil
+		body, err := renderRecord(e)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", mediaJSON)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		_, err = w.Write(body)
+		return err
 	}
 }
 
-// lookup finds the caller's record named by the route's id: another
-// caller's record is as unknown as one that never was.
+// lookup finds the caller's record named by the route's id, without its
+// result: another caller's record is as unknown as one that never was.
 func (h *History) lookup(r *http.Request) (*store.Execution, error) {
 	id := chi.URLParam(r, "id")
-	e, err := h.store.Get(r.Context(), callerOf(r.Context()).name, id)
+	e, err := h.store.Head(r.Context(), callerOf(r.Context()).name, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, newProblem(http.StatusNotFound, execution.ProblemNotFound, "no execution "+strconvQuote(id))
+		return nil, notFound(id)
 	}
 	return e, err
+}
+
+func notFound(id string) error {
+	return newProblem(http.StatusNotFound, execution.ProblemNotFound, "no execution "+strconvQuote(id))
 }
 
 // handleList serves GET /executions: the caller's records, newest first.
@@ -210,9 +230,34 @@ func handleCancel(h *History) handlerFunc {
 			h.broker.notify(e.ID)
 			h.ended(e)
 		}
-		encode(w, status, mediaJSON, recordOf(e, true))
-		return nil
+		body, err := renderRecord(e)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", mediaJSON)
+		w.WriteHeader(status)
+		_, err = w.Write(body)
+		return err
 	}
+}
+
+// renderRecord is e as GET /executions/{id} and a callback send it, JSON
+// ending with a newline: its result is the one it holds in memory, or the
+// stored JSON spliced in as it is (a result may be megabytes: decoding and
+// encoding it again cost seconds and a multiple of its size).
+func renderRecord(e *store.Execution) ([]byte, error) {
+	rec := recordOf(e, true)
+	body, err := marshal(rec)
+	if err != nil || rec.Result != nil || e.Status != store.Finished || len(e.ResultJSON) == 0 {
+		return body, err
+	}
+	// body is {...}\n: the result goes in before the closing brace.
+	head := bytes.TrimSuffix(bytes.TrimSpace(body), []byte("}"))
+	out := make([]byte, 0, len(head)+len(e.ResultJSON)+12)
+	out = append(out, head...)
+	out = append(out, `,"result":`...)
+	out = append(out, e.ResultJSON...)
+	return append(out, "}\n"...), nil
 }
 
 // recordOf renders a record; list pages leave the result out.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dynamic-workers/gateway/internal/metrics"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -39,6 +40,11 @@ type HistoryOptions struct {
 	Finished func(ctx context.Context, e *store.Execution)
 	// Callbacks configure the delivery of records to callback URLs.
 	Callbacks CallbackOptions
+	// MaxStoredBytesPerKey bounds the bytes one key's records take in the
+	// store (results and events): past it its oldest ended records are
+	// deleted. StoredBytesPerKey overrides it per key name. 0: no bound.
+	MaxStoredBytesPerKey int64
+	StoredBytesPerKey    map[string]int64
 }
 
 // History records every execution in a store, runs the queued ones on its
@@ -61,6 +67,7 @@ type History struct {
 	running map[string]context.CancelCauseFunc // executions running here
 	callers map[string]int                     // how many of them per key
 	streams map[string]int                     // open event streams per key
+	reads   map[string]int                     // record reads in flight per key
 	bg      sync.WaitGroup                     // workers and the lease loop
 	cancel  context.CancelCauseFunc            // stops workers and the lease loop
 	claimMu sync.RWMutex                       // held shared while claiming
@@ -68,6 +75,7 @@ type History struct {
 	cb      *callbacks // webhook delivery, from start
 	closeMu sync.Mutex // held by Close
 	done    bool       // Close has run
+	health  health     // whether the store takes writes (storage.go)
 }
 
 // Causes of a cancelled execution context.
@@ -110,7 +118,9 @@ func NewHistory(st store.Store, opts HistoryOptions) *History {
 		running: map[string]context.CancelCauseFunc{},
 		callers: map[string]int{},
 		streams: map[string]int{},
+		reads:   map[string]int{},
 		broker:  broker{waiting: map[string]chan struct{}{}},
+		health:  health{m: metrics.New()},
 	}
 }
 
@@ -124,6 +134,9 @@ func (h *History) start(log zerolog.Logger, run *runner) {
 		return // started by an earlier NewHandler
 	}
 	h.log = log
+	if run.opts.Metrics != nil {
+		h.health.m = run.opts.Metrics
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	h.cancel = cancel
 	if err := h.store.Lease(ctx, h.owner, time.Now().Add(h.opts.LeaseTTL), false); err != nil {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -15,9 +17,14 @@ import (
 type write struct {
 	create *store.Execution
 	id     string
+	caller string // whose record it is: its bytes count against their bound
 	events []store.Event
 	end    *ending
 	done   chan struct{} // closed once applied (for tests and Close)
+	// stored, if set, gets the outcome once the write has been applied or
+	// has failed (it then waits in the backlog, to be tried again): a
+	// synchronous execution's answer waits for its record.
+	stored chan error
 }
 
 // ending is how an execution ended.
@@ -45,13 +52,22 @@ func (h *History) enqueue(w write) {
 }
 
 // writer applies the pending writes until Close, then what is left.
-// Consecutive events of one record become one insert.
+// Consecutive events of one record become one insert. While the store
+// refuses writes, it tries the refused ones again every retryEvery.
 func (h *History) writer() {
 	defer close(h.written)
+	tick := time.NewTicker(retryEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case w := <-h.writes:
 			h.apply(h.batch(w))
+		case <-tick.C:
+			if h.Ready() != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				h.retry(ctx)
+				cancel()
+			}
 		case <-h.stop:
 			for {
 				select {
@@ -68,36 +84,49 @@ func (h *History) writer() {
 // batch merges into w the events of the same record queued right behind
 // it, and the writes that come within batchLinger after it, and returns the
 // writes to apply: one transaction per batch, not per write, which under
-// load was most of the writer's cost (a commit each).
+// load was most of the writer's cost (a commit each). A write someone waits
+// for (stored) ends the lingering: the batch is what is queued by then.
 func (h *History) batch(w write) []write {
 	out := []write{w}
+	urgent := w.stored != nil
 	linger := time.NewTimer(batchLinger)
 	defer linger.Stop()
 	for len(out) < 256 {
-		select {
-		case next := <-h.writes:
-			last := &out[len(out)-1]
-			if next.create == nil && next.end == nil && next.done == nil &&
-				last.create == nil && last.end == nil && last.done == nil && last.id == next.id {
-				last.events = append(last.events, next.events...)
-				continue
+		var next write
+		if urgent {
+			select {
+			case next = <-h.writes:
+			default:
+				return out
 			}
-			out = append(out, next)
-		case <-linger.C:
-			return out
-		case <-h.stop:
-			return out
+		} else {
+			select {
+			case next = <-h.writes:
+			case <-linger.C:
+				return out
+			case <-h.stop:
+				return out
+			}
 		}
+		urgent = urgent || next.stored != nil
+		last := &out[len(out)-1]
+		if next.create == nil && next.end == nil && next.done == nil && next.stored == nil &&
+			last.create == nil && last.end == nil && last.done == nil && last.stored == nil && last.id == next.id {
+			last.events = append(last.events, next.events...)
+			continue
+		}
+		out = append(out, next)
 	}
 	return out
 }
 
 // batchLinger is how long the writer waits for more writes before it
-// applies a batch: how much later than its answer a record may appear.
+// applies a batch that no one waits for.
 const batchLinger = 10 * time.Millisecond
 
 // apply stores a batch of writes in one transaction; if that fails, one by
-// one, so that one bad write loses only itself.
+// one, so that one bad write loses only itself. Then it keeps the keys
+// whose records grew under their storage bound.
 func (h *History) apply(ws []write) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -111,19 +140,28 @@ func (h *History) apply(ws []write) {
 	if err != nil {
 		h.log.Error().Err(err).Int("writes", len(batch)).Msg("storage: a batch of writes failed; writing them one by one")
 	}
-	i := 0
+	i, failed := 0, false
+	grew := map[string]bool{}
 	for _, w := range ws {
 		if w.done != nil {
 			close(w.done)
 			continue
 		}
-		if err != nil {
-			h.applyOne(ctx, w)
-		} else {
+		if err == nil {
 			h.applied(w, outcomes[i])
+			i++
+		} else if h.applyOne(ctx, w, false) != nil {
+			failed = true
+			continue
 		}
-		i++
+		if w.caller != "" {
+			grew[w.caller] = true
+		}
 	}
+	if !failed {
+		h.storeWorks()
+	}
+	h.bound(ctx, grew)
 }
 
 // change is w as a store write.
@@ -136,9 +174,13 @@ func (w write) change() store.Write {
 	return c
 }
 
-// applied reports a write that Apply made (or refused with err): event
-// streams are told, and an end goes to the Finished hook.
+// applied reports a write that Apply made (or refused with err: another
+// gateway owns the execution now, or its record exists): its waiter is
+// told, event streams are told, and an end goes to the Finished hook.
 func (h *History) applied(w write, err error) {
+	if w.stored != nil {
+		w.stored <- err
+	}
 	id := w.id
 	if w.create != nil {
 		id = w.create.ID
@@ -158,11 +200,21 @@ func (h *History) applied(w write, err error) {
 	}
 }
 
-func (h *History) applyOne(ctx context.Context, w write) {
+// applyOne applies w alone. A refusal (ErrExists, ErrNotOwner) is w's
+// outcome; any other error is the store failing: w is kept to be tried
+// again (failed), and the error returned. Tried again (retry), a create
+// refused as existing is one an earlier try made before the rest failed.
+func (h *History) applyOne(ctx context.Context, w write, retry bool) error {
 	var err error
 	c := w.change()
 	if w.create != nil {
 		err = h.store.Create(ctx, w.create)
+		if retry && errors.Is(err, store.ErrExists) {
+			err = nil
+		}
+		if err == nil {
+			w.create = nil // made: a later retry goes on from here
+		}
 	}
 	switch {
 	case err != nil:
@@ -171,7 +223,12 @@ func (h *History) applyOne(ctx context.Context, w write) {
 	case len(c.Events) > 0:
 		err = h.store.AppendEvents(ctx, w.id, c.Events)
 	}
+	if err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrNotOwner) {
+		h.failed(w, err)
+		return err
+	}
 	h.applied(w, err)
+	return nil
 }
 
 // flush waits until every write queued before it has been applied.
@@ -206,6 +263,11 @@ type recorder struct {
 	timer   *time.Timer // ends the hold
 	over    bool        // the hold is over: the first event creates the record
 	created bool
+	ended   bool // the end is written (or on its way)
+	// sync marks a synchronous execution's record: its result is passed on
+	// to the client only once the record, ended, is stored, so that the
+	// client can read it as soon as it has its answer.
+	sync bool
 
 	seq      int64
 	skipNext bool // a re-run: its start event is stored already
@@ -229,9 +291,9 @@ func (h *History) record(out sink, job *execution.Job, caller string) sink {
 		return out
 	}
 	now := time.Now()
-	r := &recorder{sink: out, h: h, id: job.ID, pending: true, record: &store.Execution{
+	r := &recorder{sink: out, h: h, id: job.ID, pending: true, sync: true, record: &store.Execution{
 		ID: job.ID, Caller: caller, Status: store.Running, Owner: h.owner,
-		Outbound: job.Egress != nil, CreatedAt: now, StartedAt: now,
+		Outbound: job.SideEffects(), Retry: job.Retry, CreatedAt: now, StartedAt: now,
 	}}
 	r.timer = time.AfterFunc(holdRecord, r.release)
 	return r
@@ -239,7 +301,43 @@ func (h *History) record(out sink, job *execution.Job, caller string) sink {
 
 func (r *recorder) event(ev execution.Event) error {
 	r.store(ev)
+	if ev.Type == execution.EventResult && r.sync {
+		// The answer's result is what is stored: encoded once, first.
+		if agg, ok := r.sink.(*aggregateSink); ok {
+			if err := agg.prepare(ev); err != nil {
+				return err
+			}
+		}
+		if err := r.endNow(); err != nil {
+			return fmt.Errorf("%w: %w", errRecordLost, err)
+		}
+	}
 	return r.sink.event(ev)
+}
+
+// abort stops the answer without its end: the client sees it cut.
+func (r *recorder) abort(err error) { r.sink.abort(err) }
+
+// endNow stores the execution's end and waits until it is stored: nil, or
+// why it was not (it is kept and tried again, but the answer cannot say it
+// was kept).
+func (r *recorder) endNow() error {
+	w, ok := r.ending()
+	if !ok {
+		return nil
+	}
+	w.stored = make(chan error, 1)
+	select {
+	case r.h.writes <- w:
+	case <-r.h.stop:
+		return errShutdown
+	}
+	select {
+	case err := <-w.stored:
+		return err
+	case <-r.h.written:
+		return errShutdown
+	}
 }
 
 // release ends the hold: an execution that has events and is still running
@@ -256,7 +354,7 @@ func (r *recorder) release() {
 // r.mu is held.
 func (r *recorder) create() {
 	if r.over && r.pending && len(r.held) > 0 {
-		r.h.enqueue(write{create: r.record, id: r.id, events: r.held})
+		r.h.enqueue(write{create: r.record, id: r.id, caller: r.record.Caller, events: r.held})
 		r.pending, r.created, r.held = false, true, nil
 	}
 }
@@ -300,7 +398,7 @@ func (r *recorder) store(ev execution.Event) {
 		r.create()
 		return
 	}
-	r.h.enqueue(write{id: r.id, events: []store.Event{stored}})
+	r.h.enqueue(write{id: r.id, caller: r.record.Caller, events: []store.Event{stored}})
 }
 
 func (r *recorder) close() {
@@ -312,14 +410,25 @@ func (r *recorder) close() {
 // cancelled (by DELETE, or its client went away). One stopped by a
 // shutdown is left running for the next Recover.
 func (r *recorder) end() {
+	if w, ok := r.ending(); ok {
+		r.h.enqueue(w)
+	}
+}
+
+// ending is the write that records how the execution ended, once: false
+// when there is none to make (refused before it started, ended already, or
+// never created).
+func (r *recorder) ending() (write, bool) {
 	if r.timer != nil {
 		r.timer.Stop()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pending && len(r.held) == 0 && r.last == nil {
-		return // refused before it started: no record
+	if r.ended || r.pending && len(r.held) == 0 && r.last == nil {
+		return write{}, false // refused before it started: no record
 	}
+	r.ended = true
+	caller := r.record.Caller
 	e := &ending{owner: r.h.owner, status: store.Finished, result: r.final, last: r.last, record: r.record, at: time.Now()}
 	switch {
 	case r.final != nil:
@@ -330,18 +439,19 @@ func (r *recorder) end() {
 		e.status = store.Cancelled
 	default:
 		if r.pending { // a shutdown: the record is written running, for Recover
-			r.h.enqueue(write{create: r.record, id: r.id, events: r.held})
+			r.pending, r.created = false, true
+			return write{create: r.record, id: r.id, caller: caller, events: r.held}, true
 		}
-		return
+		return write{}, false
 	}
 	if r.pending {
 		// Written whole: the record as it ended, with its events.
-		r.h.enqueue(write{create: r.record, id: r.id, events: r.held, end: e})
+		w := write{create: r.record, id: r.id, caller: caller, events: r.held, end: e}
 		r.pending, r.created, r.held = false, true, nil
-		return
+		return w, true
 	}
 	if !r.created {
-		return
+		return write{}, false
 	}
-	r.h.enqueue(write{id: r.id, end: e})
+	return write{id: r.id, caller: caller, end: e}, true
 }

@@ -35,13 +35,13 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	if h := opts.History; h != nil {
 		keyed := r.With(authenticate(opts.Keys, opts.Quota, m))
 		keyed.With(rate).Method(http.MethodPost, "/executions", handle(handleSubmit(h, opts)))
-		keyed.Method(http.MethodGet, "/executions", handle(handleList(h)))
-		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(h)))
+		keyed.Method(http.MethodGet, "/executions", handle(h.limitReads(handleList(h))))
+		keyed.Method(http.MethodGet, "/executions/{id}", handle(h.limitReads(handleGet(h))))
 		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(h)))
 		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(h, opts)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
-	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend)))
+	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend, opts.History)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
 	page := playground.Handler(playground.Options{KeyRequired: func() bool { return opts.Keys.Len() > 0 }})
 	r.Method(http.MethodGet, "/", http.RedirectHandler(playground.Path, http.StatusFound))
@@ -75,9 +75,12 @@ func handleHealthz() handlerFunc {
 	}
 }
 
-func handleReadyz(backend execution.Backend) handlerFunc {
+func handleReadyz(backend execution.Backend, h *History) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := backend.Ready(r.Context()); err != nil {
+			return err
+		}
+		if err := h.Ready(); err != nil {
 			return err
 		}
 		encode(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})

@@ -23,6 +23,9 @@ type sink interface {
 	// is over, or the client failed; in the last two cases it drops the
 	// connection.
 	close()
+	// abort stops the response where it is, for err: close then drops the
+	// connection, so the client sees it cut short.
+	abort(err error)
 }
 
 // newSink returns the sink for the negotiated media type.
@@ -44,6 +47,21 @@ type aggregateSink struct {
 	body []byte // the result as answered (no newline), once it has been
 }
 
+// prepare encodes the result of ev, the result event, as the answer.
+func (s *aggregateSink) prepare(ev execution.Event) error {
+	res := *ev.Result
+	res.Logs = s.logs
+	if res.Logs == nil {
+		res.Logs = []execution.Log{}
+	}
+	body, err := marshal(&res)
+	if err != nil {
+		return err
+	}
+	s.body = bytes.TrimSuffix(body, []byte("\n"))
+	return nil
+}
+
 func (s *aggregateSink) event(ev execution.Event) error {
 	switch ev.Type {
 	case execution.EventLog:
@@ -51,16 +69,12 @@ func (s *aggregateSink) event(ev execution.Event) error {
 	case execution.EventRestart:
 		s.logs = s.logs[:0] // the execution runs again
 	case execution.EventResult:
-		res := *ev.Result
-		res.Logs = s.logs
-		if res.Logs == nil {
-			res.Logs = []execution.Log{}
+		if s.body == nil {
+			if err := s.prepare(ev); err != nil {
+				return err
+			}
 		}
-		body, err := marshal(&res)
-		if err != nil {
-			return err
-		}
-		s.body = bytes.TrimSuffix(body, []byte("\n"))
+		body := append(s.body[:len(s.body):len(s.body)], '\n')
 		h := s.o.w.Header()
 		h.Set("Content-Type", mediaJSON)
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -71,8 +85,9 @@ func (s *aggregateSink) event(ev execution.Event) error {
 	return nil
 }
 
-func (s *aggregateSink) started() bool { return s.o.started() }
-func (s *aggregateSink) close()        { s.o.close() }
+func (s *aggregateSink) started() bool   { return s.o.started() }
+func (s *aggregateSink) close()          { s.o.close() }
+func (s *aggregateSink) abort(err error) { s.o.fail(err, "") }
 
 // streamSink sends each event as soon as it happens.
 type streamSink struct {
@@ -80,8 +95,9 @@ type streamSink struct {
 	sse bool
 }
 
-func (s *streamSink) started() bool { return s.o.started() }
-func (s *streamSink) close()        { s.o.close() }
+func (s *streamSink) started() bool   { return s.o.started() }
+func (s *streamSink) close()          { s.o.close() }
+func (s *streamSink) abort(err error) { s.o.fail(err, "") }
 
 // begin sends the headers and hands the response to the outbox's writer.
 func (s *streamSink) begin() {

@@ -54,7 +54,7 @@ var (
 // problems are reported.
 var requestFields = []string{
 	"code", "language", "modules", "mainModule", "env", "secrets", "allowOutbound",
-	"compatibilityDate", "compatibilityFlags", "timeoutMs", "limits", "request", "isolate",
+	"compatibilityDate", "compatibilityFlags", "timeoutMs", "limits", "request", "isolate", "retry",
 	"capabilities", // checked against the caller's key by grantCapabilities
 }
 
@@ -131,6 +131,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 	v.limits(members, job)
 	v.guestRequest(members, job)
 	v.isolate(members, job)
+	v.retry(members, job)
 	if len(v.problems) > 0 {
 		return nil, v.problems
 	}
@@ -306,6 +307,21 @@ func (v *validator) limits(members map[string]json.RawMessage, job *execution.Jo
 	}
 	if *job.Limits == (execution.Limits{}) {
 		job.Limits = nil
+	}
+}
+
+// retry reads the retry policy: "auto" (the default), "always" or "never".
+func (v *validator) retry(members map[string]json.RawMessage, job *execution.Job) {
+	var retry string
+	if !v.decode("retry", members["retry"], &retry, `"auto", "always" or "never"`) {
+		return
+	}
+	switch retry {
+	case execution.RetryAuto:
+	case execution.RetryAlways, execution.RetryNever:
+		job.Retry = retry
+	default:
+		v.add("retry", fieldInvalid, `retry must be "auto", "always" or "never", not %q`, retry)
 	}
 }
 

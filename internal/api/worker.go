@@ -187,6 +187,7 @@ type discard struct{}
 func (discard) event(execution.Event) error { return nil }
 func (discard) started() bool               { return true }
 func (discard) close()                      {}
+func (discard) abort(error)                 {}
 
 // concurrencyLimits are the keys' concurrency quotas as the store's claim
 // limits: each key's own, else the default.

@@ -23,6 +23,8 @@ type Key struct {
 	Requests    int // per-key request quota per window; 0: the default
 	Concurrency int // per-key concurrent executions; 0: the default
 	MaxQueued   int // per-key queued executions; 0: the default
+	// MaxStoredBytes bounds the bytes of the key's records; 0: the default.
+	MaxStoredBytes int64
 }
 
 // Keyring is the set of configured keys.

@@ -62,6 +62,11 @@ type StorageConfig struct {
 	// MaxQueuedPerKey bounds one key's queued executions; 0: derived (see
 	// Config.MaxQueuedPerKey).
 	MaxQueuedPerKey int `mapstructure:"max_queued_per_key"`
+	// MaxBytesPerKey bounds the bytes one key's records take; 0: derived
+	// (see Config.MaxStoredBytesPerKey).
+	MaxBytesPerKey int64 `mapstructure:"max_bytes_per_key"`
+	// MaxFileBytes bounds the SQLite file; 0: no bound.
+	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 }
 
 // LogConfig configures the gateway's own log.
@@ -98,6 +103,7 @@ type KeyConfig struct {
 	Requests       int    `mapstructure:"requests"`
 	Concurrency    int    `mapstructure:"concurrency"`
 	MaxQueued      int    `mapstructure:"max_queued"`
+	MaxStoredBytes int64  `mapstructure:"max_stored_bytes"`
 	CallbackSecret Secret `mapstructure:"callback_secret"`
 }
 
@@ -271,6 +277,8 @@ var Settings = []Setting{
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},
 	{Key: "storage.max_queued", Default: 1000, Help: "Most executions queued at once (all gateways on one database together); past it POST /executions answers 503 queue_full with Retry-After.", Check: atLeast(1)},
+	{Key: "storage.max_bytes_per_key", Default: int64(0), Help: "Most bytes one key's records may take in the store (their results and events; all gateways on one database together; per-key override: max_stored_bytes); past it the key's oldest ended records are deleted, down to nine tenths of it. 0: room for 100 executions that used their whole output budget, 100 × (4 × execution.max_log_bytes + 2 × execution.max_response_bytes) (600 MiB at the defaults).", Check: derived},
+	{Key: "storage.max_file_bytes", Default: int64(0), Help: "Largest size of the SQLite file (storage.path); past it writes are refused as on a full disk: /readyz answers 503 and executions are refused with 503 storage_unavailable until records are deleted. 0: no bound but the disk's.", Check: atLeastSaying(0, "must not be negative (0: no bound)")},
 	{Key: "storage.max_queued_per_key", Default: 0, Help: "Most executions one key may have queued at once (all gateways on one database together; per-key override: max_queued); past it POST /executions answers 429 queue_limited with Retry-After, and other keys still queue. 0: with API keys, a quarter of storage.max_queued (at least 1); with none (one anonymous caller), storage.max_queued.", Check: derived},
 	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.NAME.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
 	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback, private and other non-public addresses (refused by default, like guest requests): for tests and receivers inside your network."},
@@ -427,7 +435,8 @@ func (c *Config) Keys() []auth.Key {
 	for _, name := range slices.Sorted(maps.Keys(c.Auth.Keys)) {
 		k := c.Auth.Keys[name]
 		hash, _ := auth.ParseHash(k.Hash) // validated
-		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency, MaxQueued: k.MaxQueued})
+		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency,
+			MaxQueued: k.MaxQueued, MaxStoredBytes: k.MaxStoredBytes})
 	}
 	return keys
 }

@@ -47,3 +47,16 @@ func (c *Config) MaxQueuedPerKey() int {
 	}
 	return max(1, c.Storage.MaxQueued/4)
 }
+
+// MaxStoredBytesPerKey is the most bytes one key's records may take in the
+// store: storage.max_bytes_per_key, else (0) room for 100 executions that
+// used their whole output budget (a record holds its logs about four
+// times over: as events, in the result's logs, in stdout or stderr, and
+// their records' overhead; and its response body twice, in the result and
+// its event).
+func (c *Config) MaxStoredBytesPerKey() int64 {
+	if n := c.Storage.MaxBytesPerKey; n > 0 {
+		return n
+	}
+	return 100 * (4*int64(c.Execution.MaxLogBytes) + 2*c.Execution.MaxResponseBytes)
+}

@@ -217,8 +217,8 @@ func checkKeys(keys map[string]KeyConfig) error {
 		if err := checkCallbackSecret(k.CallbackSecret); err != nil {
 			errs = append(errs, fieldError{name + ".callback_secret", err})
 		}
-		if k.Requests < 0 || k.Concurrency < 0 || k.MaxQueued < 0 {
-			errs = append(errs, fieldError{name, errors.New("requests, concurrency and max_queued must not be negative")})
+		if k.Requests < 0 || k.Concurrency < 0 || k.MaxQueued < 0 || k.MaxStoredBytes < 0 {
+			errs = append(errs, fieldError{name, errors.New("requests, concurrency, max_queued and max_stored_bytes must not be negative")})
 		}
 	}
 	return errors.Join(errs...)

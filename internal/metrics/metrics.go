@@ -29,6 +29,10 @@ type Metrics struct {
 	RuntimeLogDropped   prometheus.Counter     // runtime log lines over the rate limit
 	HTTPRequests        *prometheus.CounterVec // route, method, status
 	HTTPSeconds         *prometheus.HistogramVec
+	StorageFailing      prometheus.Gauge   // 1 while the store refuses writes
+	RecordWritesFailed  prometheus.Counter // writes of records the store refused
+	RecordsEvicted      prometheus.Counter // records deleted to keep a key under its storage bound
+	RecordsLost         prometheus.Counter // failed writes given up (the retry backlog was full)
 }
 
 // New creates the metrics, with Go and process collectors, in a registry of
@@ -96,13 +100,29 @@ func New() *Metrics {
 			Help:    "HTTP request duration by route pattern and method (streams last as long as their executions).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
+		StorageFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_storage_failing",
+			Help: "1 while the store refuses writes (a full disk, a database down): /readyz answers 503 and executions that need a record are refused.",
+		}),
+		RecordWritesFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_record_writes_failed_total",
+			Help: "Writes of execution records the store refused; each is kept and tried again until it is stored.",
+		}),
+		RecordsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_records_evicted_total",
+			Help: "Records deleted, oldest first, to keep an API key under its storage bound (storage.max_bytes_per_key).",
+		}),
+		RecordsLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_record_writes_lost_total",
+			Help: "Writes of execution records given up while the store refused writes, because the backlog kept for retrying them was full.",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Executions, m.ExecutionSeconds, m.IsolateStartSeconds, m.InFlight, m.LogBytes,
 		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients, m.RuntimeLogDropped,
-		m.HTTPRequests, m.HTTPSeconds,
+		m.HTTPRequests, m.HTTPSeconds, m.StorageFailing, m.RecordWritesFailed, m.RecordsEvicted, m.RecordsLost,
 	)
 	return m
 }

@@ -68,18 +68,30 @@ func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, e
 }
 
 // insertRecord inserts e with the given status, request, result, end time
-// and callback state, unless its id exists (then created is false).
+// and callback state, unless its id exists (then created is false); its
+// result's bytes count for its caller.
 func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string) (created bool, err error) {
-	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL) ON CONFLICT (id) DO NOTHING`),
-		e.ID, e.Caller, status, e.Async, e.Outbound, request, e.CallbackURL, result,
+	size := 0
+	if r, ok := result.(string); ok {
+		size = len(r)
+	}
+	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		e.ID, e.Caller, status, e.Async, e.Outbound, e.Retry, e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt),
-		finishedAt, callback)
+		finishedAt, callback, request, result, size)
 	if err != nil {
 		return false, err
 	}
-	n, err := r.RowsAffected()
-	return n == 1, err
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if size == 0 {
+		return true, nil
+	}
+	_, err = s.execKept(ctx, tx, s.q(`INSERT INTO caller_usage (caller, bytes) VALUES (?, ?)
+		ON CONFLICT (caller) DO UPDATE SET bytes = caller_usage.bytes + excluded.bytes`), e.Caller, size)
+	return true, err
 }
 
 // endingResult is end's result as stored: its ResultJSON, or its Result
@@ -110,14 +122,21 @@ func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Endi
 	if err != nil {
 		return false, err
 	}
+	size := 0
+	if r, ok := result.(string); ok {
+		size = len(r)
+	}
 	r, err := s.execKept(ctx, tx, s.q(`UPDATE executions
-		SET status = ?, result = ?, finished_at = ?, request = NULL, `+callbackDue+`
+		SET status = ?, result = ?, finished_at = ?, request = NULL, bytes = bytes + ?, `+callbackDue+`
 		WHERE id = ? AND owner = ? AND status = ?`),
-		end.Status, result, end.At.UnixMicro(), id, end.Owner, Running)
+		end.Status, result, end.At.UnixMicro(), size, id, end.Owner, Running)
 	if err != nil {
 		return false, err
 	}
 	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if err := s.addUsage(ctx, tx, id, size); err != nil {
 		return false, err
 	}
 	return true, s.insertEvents(ctx, tx, id, last)

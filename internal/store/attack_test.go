@@ -179,8 +179,11 @@ func TestAttackCrashLoopBounded(t *testing.T) {
 			}
 		}
 		e, err := s.Get(ctx, "a", "ex_poison")
-		if err != nil || e.Status != store.Finished || e.Result == nil || e.Result.Error == nil ||
-			e.Result.Error.Code != execution.CodeRuntimeCrashed {
+		var res *execution.Result
+		if err == nil {
+			res, err = e.DecodedResult()
+		}
+		if err != nil || e.Status != store.Finished || res == nil || res.Error == nil || res.Error.Code != execution.CodeRuntimeCrashed {
 			t.Errorf("Get(ex_poison) = %+v, %v; want finished runtime_crashed", e, err)
 		}
 		if _, err := s.Claim(ctx, "gw_next", now, store.Limits{}); !errors.Is(err, store.ErrEmpty) {

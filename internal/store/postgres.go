@@ -33,7 +33,12 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: postgres: %w", err)
 	}
-	return &sqlStore{db: db, postgres: true}, nil
+	st := &sqlStore{db: db, postgres: true}
+	if err := st.loadCursorKey(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: postgres: %w", err)
+	}
+	return st, nil
 }
 
 // errUnparsableURL replaces pgx's error for a URL it cannot parse: that

@@ -96,7 +96,7 @@ func (s *sqlStore) Claim(ctx context.Context, owner string, now time.Time, lim L
 		RETURNING `+columns+`, (SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = executions.id)`),
 		args...)
 	var last int64
-	e, err := scanExecution(lastScanner{row, &last})
+	e, err := scanExecution(row, &last)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrEmpty
 	}

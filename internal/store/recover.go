@@ -14,6 +14,7 @@ import (
 type abandoned struct {
 	id, owner       string
 	async, outbound bool
+	retry           string
 	cancelRequested bool
 	runs            int // times claimed
 }
@@ -23,10 +24,21 @@ type abandoned struct {
 // past it, but finished as runtime_crashed.
 const MaxRuns = 3
 
-// requeue reports whether a is queued again: it may run again (async, no
-// network, not cancelled) and has not had its MaxRuns.
+// requeue reports whether a is queued again: it may run again (async, not
+// cancelled; no network or capabilities allowed, unless its retry policy
+// says always; never if it says never) and has not had its MaxRuns.
 func (a abandoned) requeue() bool {
-	return a.async && !a.outbound && !a.cancelRequested && a.runs < MaxRuns
+	return a.mayRerun() && a.runs < MaxRuns
+}
+
+func (a abandoned) mayRerun() bool {
+	switch {
+	case !a.async || a.cancelRequested || a.retry == execution.RetryNever:
+		return false
+	case a.retry == execution.RetryAlways:
+		return true
+	}
+	return !a.outbound
 }
 
 func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error) {
@@ -34,7 +46,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 	if _, err := s.exec(ctx, `DELETE FROM gateway_leases WHERE expires_at < ?`, now.UnixMicro()); err != nil {
 		return out, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, cancel_requested, attempts
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, retry, cancel_requested, attempts
 		FROM executions WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`), Running)
 	if err != nil {
 		return out, err
@@ -42,7 +54,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 	var lost []abandoned
 	for rows.Next() {
 		var a abandoned
-		if err := rows.Scan(&a.id, &a.owner, &a.async, &a.outbound, &a.cancelRequested, &a.runs); err != nil {
+		if err := rows.Scan(&a.id, &a.owner, &a.async, &a.outbound, &a.retry, &a.cancelRequested, &a.runs); err != nil {
 			rows.Close()
 			return out, err
 		}
@@ -83,6 +95,7 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 	defer tx.Rollback()
 	var ev execution.Event
 	var r sql.Result
+	resultBytes := 0
 	switch {
 	case a.cancelRequested:
 		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, `+callbackDue+`
@@ -93,18 +106,25 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Queued, a.id, a.owner, Running)
 	default:
 		res := CrashedResult(a.id)
-		if a.async && !a.outbound && !a.cancelRequested {
+		switch {
+		case a.mayRerun():
 			res.Error.Message = fmt.Sprintf("the gateway stopped while the execution ran, after %d runs of it; it was not run again", a.runs)
+		case a.async && a.retry == execution.RetryNever:
+			res.Error.Message = "the gateway stopped while the execution ran; its retry policy is never, so it was not run again"
 		}
 		ev = execution.Event{Type: execution.EventResult, Result: res}
 		body, _ := json.Marshal(res)
-		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?, `+callbackDue+`
-			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Finished, now.UnixMicro(), string(body), a.id, a.owner, Running)
+		resultBytes = len(body)
+		r, err = tx.ExecContext(ctx, s.q(`UPDATE executions SET status = ?, finished_at = ?, request = NULL, result = ?, bytes = bytes + ?, `+callbackDue+`
+			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Finished, now.UnixMicro(), string(body), len(body), a.id, a.owner, Running)
 	}
 	if err != nil {
 		return false, err
 	}
 	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if err := s.addUsage(ctx, tx, a.id, resultBytes); err != nil {
 		return false, err
 	}
 	if ev.Type != "" {
@@ -118,11 +138,18 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 		if ev.Type == execution.EventRestart {
 			having = " HAVING COUNT(*) > 0"
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO execution_events (execution_id, seq, type, data)
+		r, err := tx.ExecContext(ctx, s.q(`INSERT INTO execution_events (execution_id, seq, type, data)
 			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM execution_events WHERE execution_id = ?`+having),
 			a.id, ev.Type, string(data), a.id)
 		if err != nil {
 			return false, err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return false, err
+		} else if n > 0 {
+			if err := s.addBytes(ctx, tx, a.id, len(data)); err != nil {
+				return false, err
+			}
 		}
 	}
 	return true, tx.Commit()

@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +33,9 @@ type sqlStore struct {
 	// execution, prepared once, by query text: SQLite otherwise parses each
 	// anew, which was a third of the writer's CPU.
 	stmts sync.Map // string → *sql.Stmt
+	// cursors seals list cursors (cursor.go): its key is in the database,
+	// shared by every gateway on it.
+	cursors cipher.Block
 }
 
 // execKept runs query (already through q) on db, a *sql.DB or a *sql.Tx,
@@ -100,8 +103,14 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-const columns = `id, caller, status, async, outbound, request, callback_url, result, owner, attempts,
+// metaColumns are a record's columns but its request and result: what
+// Head, List and the event streams read (a result may be megabytes, and a
+// read never loads more than it sends).
+const metaColumns = `id, caller, status, async, outbound, retry, callback_url, owner, attempts,
 	cancel_requested, created_at, started_at, finished_at, callback_state, callback_attempts, callback_reason, callback_owner`
+
+// columns are all of a record's columns: its request and result last.
+const columns = metaColumns + `, request, result`
 
 // micros is t in Unix microseconds, or NULL for the zero time.
 func micros(t time.Time) any {
@@ -120,31 +129,23 @@ func fromMicros(v sql.NullInt64) time.Time {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanExecution(row scanner) (*Execution, error) {
+// scanMeta scans metaColumns, then more.
+func scanMeta(row scanner, more ...any) (*Execution, error) {
 	var (
 		e                         Execution
-		request, result, owner    sql.NullString
+		owner, cbOwner            sql.NullString
 		created, started, finishd sql.NullInt64
 		cbAttempts                string
-		cbOwner                   sql.NullString
 	)
-	err := row.Scan(&e.ID, &e.Caller, &e.Status, &e.Async, &e.Outbound, &request, &e.CallbackURL, &result,
+	dest := []any{&e.ID, &e.Caller, &e.Status, &e.Async, &e.Outbound, &e.Retry, &e.CallbackURL,
 		&owner, &e.Attempts, &e.CancelRequested, &created, &started, &finishd,
-		&e.Callback.State, &cbAttempts, &e.Callback.Reason, &cbOwner)
+		&e.Callback.State, &cbAttempts, &e.Callback.Reason, &cbOwner}
+	err := row.Scan(append(dest, more...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
-	}
-	if request.Valid {
-		e.Request = []byte(request.String)
-	}
-	if result.Valid {
-		e.Result = new(execution.Result)
-		if err := json.Unmarshal([]byte(result.String), e.Result); err != nil {
-			return nil, fmt.Errorf("execution %s: result: %w", e.ID, err)
-		}
 	}
 	e.Owner = owner.String
 	e.Callback.Owner = cbOwner.String
@@ -154,6 +155,23 @@ func scanExecution(row scanner) (*Execution, error) {
 	}
 	e.CreatedAt, e.StartedAt, e.FinishedAt = fromMicros(created), fromMicros(started), fromMicros(finishd)
 	return &e, nil
+}
+
+// scanExecution scans columns: the result is kept as the JSON it is
+// stored as (ResultJSON), not decoded.
+func scanExecution(row scanner, more ...any) (*Execution, error) {
+	var req, res sql.NullString
+	e, err := scanMeta(row, append([]any{&req, &res}, more...)...)
+	if err != nil {
+		return nil, err
+	}
+	if req.Valid {
+		e.Request = []byte(req.String)
+	}
+	if res.Valid {
+		e.ResultJSON = json.RawMessage(res.String)
+	}
+	return e, nil
 }
 
 func nullString(b []byte) any {
@@ -172,26 +190,18 @@ func (s *sqlStore) Create(ctx context.Context, e *Execution) error {
 }
 
 func (s *sqlStore) Get(ctx context.Context, caller, id string) (*Execution, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+columns+` FROM executions WHERE id = ? AND caller = ?`), id, caller)
-	return scanExecution(row)
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+metaColumns+`, result FROM executions WHERE id = ? AND caller = ?`), id, caller)
+	var res sql.NullString
+	e, err := scanMeta(row, &res)
+	if err == nil && res.Valid {
+		e.ResultJSON = json.RawMessage(res.String)
+	}
+	return e, err
 }
 
-// cursor encodes a position in a caller's list: the seq of the last record
-// of a page.
-func encodeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
-}
-
-func decodeCursor(c string) (int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(raw) < 2 || raw[0] != 's' {
-		return 0, ErrBadCursor
-	}
-	seq, err := strconv.ParseInt(string(raw[1:]), 10, 64)
-	if err != nil || seq <= 0 {
-		return 0, ErrBadCursor
-	}
-	return seq, nil
+func (s *sqlStore) Head(ctx context.Context, caller, id string) (*Execution, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+metaColumns+` FROM executions WHERE id = ? AND caller = ?`), id, caller)
+	return scanMeta(row)
 }
 
 func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, error) {
@@ -203,11 +213,11 @@ func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, erro
 	before := int64(1<<63 - 1)
 	if q.Cursor != "" {
 		var err error
-		if before, err = decodeCursor(q.Cursor); err != nil {
+		if before, err = s.decodeCursor(caller, q.Cursor); err != nil {
 			return Page{}, err
 		}
 	}
-	query := `SELECT seq, ` + columns + ` FROM executions WHERE caller = ? AND seq < ?`
+	query := `SELECT ` + metaColumns + `, seq FROM executions WHERE caller = ? AND seq < ?`
 	args := []any{caller, before}
 	if q.Status != "" {
 		query += ` AND status = ?`
@@ -224,11 +234,11 @@ func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, erro
 	var last int64
 	for rows.Next() {
 		if len(page.Executions) == limit {
-			page.Next = encodeCursor(last)
+			page.Next = s.encodeCursor(caller, last)
 			break
 		}
 		var seq int64
-		e, err := scanExecution(seqScanner{rows, &seq})
+		e, err := scanMeta(rows, &seq)
 		if err != nil {
 			return Page{}, err
 		}
@@ -238,32 +248,22 @@ func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, erro
 	return page, rows.Err()
 }
 
-// seqScanner scans a leading seq column, then the record's columns.
-type seqScanner struct {
-	rows *sql.Rows
-	seq  *int64
-}
-
-func (s seqScanner) Scan(dest ...any) error {
-	return s.rows.Scan(append([]any{s.seq}, dest...)...)
-}
-
 func (s *sqlStore) CountQueued(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM executions WHERE status = ?`), Queued).Scan(&n)
 	return n, err
 }
 
-// lastScanner scans the record's columns, then one more.
-type lastScanner struct {
-	row  *sql.Row
-	last *int64
-}
-
-func (s lastScanner) Scan(dest ...any) error { return s.row.Scan(append(dest, s.last)...) }
-
 func (s *sqlStore) AppendEvents(ctx context.Context, id string, events []Event) error {
-	return s.insertEvents(ctx, s.db, id, events)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.insertEvents(ctx, tx, id, events); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // execer is a database or a transaction.
@@ -317,11 +317,16 @@ func eventRows(events []Event) []Event {
 	return rows
 }
 
+// insertEvents stores events of id, counting their bytes for its caller.
 func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	rows := eventRows(events)
+	size := 0
+	for _, ev := range rows {
+		size += len(ev.Data)
+	}
 	if !s.postgres {
 		// SQLite: one kept statement run per row costs less than parsing
 		// a statement of as many rows (there is no round trip to save).
@@ -330,7 +335,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, event
 				return err
 			}
 		}
-		return nil
+		return s.addBytes(ctx, db, id, size)
 	}
 	var b strings.Builder
 	args := make([]any, 0, 4*len(rows))
@@ -342,8 +347,10 @@ func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, event
 		b.WriteString("(?, ?, ?, ?)")
 		args = append(args, id, ev.Seq, ev.Type, string(ev.Data))
 	}
-	_, err := db.ExecContext(ctx, s.q(b.String()), args...)
-	return err
+	if _, err := db.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+		return err
+	}
+	return s.addBytes(ctx, db, id, size)
 }
 
 // insertEvent stores one row of events (SQLite).
@@ -468,25 +475,6 @@ func (s *sqlStore) Lease(ctx context.Context, owner string, expires time.Time, r
 func (s *sqlStore) Release(ctx context.Context, owner string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM gateway_leases WHERE owner = ?`), owner)
 	return err
-}
-
-// purgeable selects the records Purge deletes: ended before its one
-// placeholder, with no callback still to deliver (it carries the record).
-const purgeable = `finished_at < ? AND callback_state <> 'pending'`
-
-func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
-	cut := before.UnixMicro()
-	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM execution_events WHERE execution_id IN
-		(SELECT id FROM executions WHERE `+purgeable+`)`), cut)
-	if err != nil {
-		return 0, err
-	}
-	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM executions WHERE `+purgeable), cut)
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.RowsAffected()
-	return int(n), err
 }
 
 func (s *sqlStore) Close() error {

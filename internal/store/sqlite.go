@@ -18,6 +18,13 @@ import (
 // leases of any earlier process are dropped, so executions it left running
 // are recovered by the first Recover.
 func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	return openSQLite(ctx, path, Options{})
+}
+
+// sqlitePageSize is SQLite's default page size, which the gateway keeps.
+const sqlitePageSize = 4096
+
+func openSQLite(ctx context.Context, path string, opts Options) (Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
@@ -39,6 +46,11 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	// recording writer's cost.
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)"
+	if opts.MaxFileBytes > 0 {
+		// Past max_page_count SQLite refuses a write with SQLITE_FULL, as
+		// it does on a full disk.
+		dsn += fmt.Sprintf("&_pragma=max_page_count(%d)", max(1, opts.MaxFileBytes/sqlitePageSize))
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		lock.Close()
@@ -53,7 +65,13 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("storage %s: %w", path, err)
 	}
-	return &sqlStore{db: db, lock: lock}, nil
+	st := &sqlStore{db: db, lock: lock}
+	if err := st.loadCursorKey(ctx); err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("storage %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // createPrivate creates the database file, if missing, readable by the

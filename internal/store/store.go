@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -51,16 +52,25 @@ type Execution struct {
 	// Async marks a submission to POST /executions; a synchronous execution
 	// lives in its HTTP request and is never run again.
 	Async bool
-	// Outbound says the request allowed network access: an execution that
-	// may have had side effects is never run twice.
+	// Outbound says the request allowed network access or capabilities:
+	// the execution may have had side effects, so it runs again after its
+	// gateway died only if Retry is execution.RetryAlways.
 	Outbound bool
+	// Retry is the request's retry policy (execution.RetryAuto, RetryAlways,
+	// RetryNever).
+	Retry string
 	// Request is the submitted body (with its secrets) while the execution
 	// is queued or running; it is deleted when the execution ends.
 	Request     []byte
 	CallbackURL string
-	Result      *execution.Result // when finished
-	Owner       string            // the gateway running it
-	Attempts    int               // how many times a gateway claimed it
+	// Result is the result of a record the gateway holds in memory (the
+	// Finished hook's); ResultJSON is the result as stored, which a record
+	// read from the store carries instead, undecoded: a result may be
+	// megabytes, and what reads it mostly sends it on as it is.
+	Result     *execution.Result
+	ResultJSON json.RawMessage
+	Owner      string // the gateway running it
+	Attempts   int    // how many times a gateway claimed it
 	// CancelRequested asks the owner to stop a running execution.
 	CancelRequested bool
 	CreatedAt       time.Time
@@ -71,6 +81,19 @@ type Execution struct {
 	LastEvent int64
 	// Callback is the delivery of the record to CallbackURL.
 	Callback Callback
+}
+
+// DecodedResult returns e's result: Result, or ResultJSON decoded; nil if
+// it has none.
+func (e *Execution) DecodedResult() (*execution.Result, error) {
+	if e.Result != nil || len(e.ResultJSON) == 0 {
+		return e.Result, nil
+	}
+	var r execution.Result
+	if err := json.Unmarshal(e.ResultJSON, &r); err != nil {
+		return nil, fmt.Errorf("execution %s: result: %w", e.ID, err)
+	}
+	return &r, nil
 }
 
 // CallbackState is where the delivery of a record to its callback URL is.
@@ -150,12 +173,23 @@ type Recovered struct {
 type Store interface {
 	// Create adds a record: queued (async) or running, owned by e.Owner.
 	Create(ctx context.Context, e *Execution) error
-	// Get returns caller's record id, or ErrNotFound (also when it is
-	// another caller's).
+	// Get returns caller's record id with its result (ResultJSON), without
+	// its request, or ErrNotFound (also when it is another caller's).
 	Get(ctx context.Context, caller, id string) (*Execution, error)
-	// List returns caller's records, newest first. ErrBadCursor if the
-	// cursor is not one List returned.
+	// Head returns caller's record id without its request and result, or
+	// ErrNotFound.
+	Head(ctx context.Context, caller, id string) (*Execution, error)
+	// List returns caller's records, newest first, without their requests
+	// and results. ErrBadCursor if the cursor is not one List returned for
+	// caller (cursors are sealed: they tell nothing of other callers).
 	List(ctx context.Context, caller string, q Query) (Page, error)
+	// Usage is how many bytes caller's records take in the store: their
+	// results and events.
+	Usage(ctx context.Context, caller string) (int64, error)
+	// Evict deletes caller's oldest ended records (with their events; not
+	// one whose callback is still pending, nor its newest record) until its
+	// usage is at most keep, and returns how many it deleted.
+	Evict(ctx context.Context, caller string, keep int64) (int, error)
 	// CountQueued counts the queued executions of every caller.
 	CountQueued(ctx context.Context) (int, error)
 	// Enqueue adds the queued execution e unless the queue holds b.Total
@@ -192,9 +226,10 @@ type Store interface {
 	// by the next Recover.
 	Release(ctx context.Context, owner string) error
 	// Recover deals with the running executions of owners whose lease
-	// expired before now: an async one that allowed no network is queued
-	// again (a restart event tells its stream); any other is finished with
-	// a runtime_crashed result.
+	// expired before now: an async one that may run again (no network or
+	// capabilities allowed, or its Retry says always; not RetryNever) is
+	// queued again (a restart event tells its stream); any other is
+	// finished with a runtime_crashed result.
 	Recover(ctx context.Context, now time.Time) (Recovered, error)
 	// Apply makes writes in order in one transaction (one commit for many
 	// small writes). errs[i] is the outcome of writes[i]: ErrExists for a
@@ -217,6 +252,9 @@ type Store interface {
 	// not one whose callback is still pending: it goes once delivered or
 	// given up.
 	Purge(ctx context.Context, before time.Time) (int, error)
+	// Probe writes a little data and deletes it: whether the store takes
+	// writes now.
+	Probe(ctx context.Context) error
 	// Close closes the store.
 	Close() error
 }
@@ -236,10 +274,22 @@ var (
 // Open opens the store at location: a postgres:// or postgresql:// URL, or
 // else the path of an SQLite file (created with its directory if missing).
 func Open(ctx context.Context, location string) (Store, error) {
+	return OpenWith(ctx, location, Options{})
+}
+
+// Options tune a store as it opens.
+type Options struct {
+	// MaxFileBytes bounds an SQLite file: past it writes are refused as on
+	// a full disk. 0: no bound. PostgreSQL ignores it.
+	MaxFileBytes int64
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, location string, opts Options) (Store, error) {
 	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
 		return OpenPostgres(ctx, location)
 	}
-	return OpenSQLite(ctx, location)
+	return openSQLite(ctx, location, opts)
 }
 
 // CrashedResult is the result of an execution whose gateway died while it

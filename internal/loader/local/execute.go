@@ -145,12 +145,22 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 
 // runsAgain says whether attempt a, which lost its process for verdict v,
 // runs again: not the suspect, not past MaxRuns, not when the pool is
-// stopping, and only if its guest cannot have reached the network (no
-// outbound policy, or no outbound request attempted yet). After a loss
-// that named nobody it runs again alone (Execute), where, were it the
-// cause, it would be named.
+// stopping, and as its retry policy allows: never; always; or (auto) only
+// if its guest cannot have had a side effect, no outbound request or
+// capability call attempted yet (net: the shim announces the first before
+// it goes out). After a loss that named nobody it runs again alone
+// (Execute), where, were it the cause, it would be named.
 func runsAgain(a *attempt, v verdict, job *execution.Job, net bool) bool {
-	return v.suspect != a && max(a.runs, 1) < MaxRuns && v.cause != causeShutdown && (job.Egress == nil || !net)
+	if v.suspect == a || max(a.runs, 1) >= MaxRuns || v.cause == causeShutdown {
+		return false
+	}
+	switch job.Retry {
+	case execution.RetryNever:
+		return false
+	case execution.RetryAlways:
+		return true
+	}
+	return !net
 }
 
 // suspectFailure is the result of the execution blamed for its process's end.

@@ -232,6 +232,10 @@ func TestRunsAgain(t *testing.T) {
 	t.Parallel()
 	a, other := &attempt{}, &attempt{}
 	offline, online := &execution.Job{}, &execution.Job{Egress: &execution.EgressPolicy{Hosts: []string{"*"}}}
+	// A capability call is a side effect as an outbound request is: the
+	// shim announces either (net) before it goes out.
+	capable := &execution.Job{Capabilities: map[string]execution.Capability{"inventory": {}}}
+	always, never := &execution.Job{Capabilities: capable.Capabilities, Retry: execution.RetryAlways}, &execution.Job{Retry: execution.RetryNever}
 	tests := []struct {
 		name string
 		a    *attempt
@@ -253,6 +257,14 @@ func TestRunsAgain(t *testing.T) {
 		{"last run", &attempt{rerun: true, runs: MaxRuns}, verdict{cause: causeSpin, suspect: other}, offline, false, false},
 		{"second run, outbound used", &attempt{rerun: true, runs: 2}, verdict{cause: causeSpin, suspect: other}, online, true, false},
 		{"shutdown", a, verdict{cause: causeShutdown}, offline, false, false},
+		{"capability granted, not called", a, verdict{cause: causeCrash}, capable, false, true},
+		{"capability called", a, verdict{cause: causeSpin, suspect: other}, capable, true, false},
+		{"capability called, second run", &attempt{rerun: true, runs: 2}, verdict{cause: causeSpin, suspect: other}, capable, true, false},
+		{"retry always, capability called", a, verdict{cause: causeSpin, suspect: other}, always, true, true},
+		{"retry always, the suspect", a, verdict{cause: causeMemory, suspect: a}, always, true, false},
+		{"retry always, last run", &attempt{rerun: true, runs: MaxRuns}, verdict{cause: causeSpin, suspect: other}, always, true, false},
+		{"retry never, nothing done", a, verdict{cause: causeSpin, suspect: other}, never, false, false},
+		{"retry never, crash", a, verdict{cause: causeCrash}, never, false, false},
 	}
 	for _, tt := range tests {
 		if got := runsAgain(tt.a, tt.v, tt.job, tt.net); got != tt.want {

@@ -3,10 +3,13 @@
 package storetest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"CallbackDue", testCallbackDue},
 		{"ClaimCallback", testClaimCallback},
 		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
+		{"Usage", testUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,9 +81,16 @@ func testCreateGet(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Get = %v", err)
 	}
-	if got.Status != store.Queued || !got.Async || !got.Outbound || string(got.Request) != `{"code":"x"}` ||
-		got.CallbackURL != "https://example.com/cb" || !got.CreatedAt.Equal(t0) || !got.StartedAt.IsZero() || got.Result != nil {
-		t.Errorf("Get = %+v, want the record created", got)
+	if got.Status != store.Queued || !got.Async || !got.Outbound || got.Request != nil ||
+		got.CallbackURL != "https://example.com/cb" || !got.CreatedAt.Equal(t0) || !got.StartedAt.IsZero() || got.ResultJSON != nil {
+		t.Errorf("Get = %+v, want the record created, without its request", got)
+	}
+	head, err := s.Head(t.Context(), "alice", "ex_a")
+	if err != nil || head.ID != "ex_a" || head.Status != store.Queued || head.Request != nil || head.ResultJSON != nil {
+		t.Errorf("Head = %+v, %v; want the record without request and result", head, err)
+	}
+	if _, err := s.Head(t.Context(), "bob", "ex_a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Head(another caller) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.Get(t.Context(), "bob", "ex_a"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(another caller) = %v, want ErrNotFound", err)
@@ -138,10 +149,45 @@ func testList(t *testing.T, s store.Store) {
 			t.Errorf("List(running) has %s in %s", e.ID, e.Status)
 		}
 	}
-	for _, bad := range []string{"nope", "eDk", "!!", "c0", "cy0x"} {
+	for _, bad := range []string{"nope", "eDk", "!!", "c0", "cy0x", "czU", "czEwMA", "AAAAAAAAAAAAAAAAAAAAAA"} {
 		if _, err := s.List(t.Context(), "alice", store.Query{Cursor: bad}); !errors.Is(err, store.ErrBadCursor) {
 			t.Errorf("List(cursor %q) = %v, want ErrBadCursor", bad, err)
 		}
+	}
+	testSealedCursors(t, s)
+}
+
+// testSealedCursors: a cursor tells nothing of the records of other
+// callers (it is not the global seq in the clear, whose gaps would show
+// their traffic) and is refused for another caller or once tampered with.
+func testSealedCursors(t *testing.T, s store.Store) {
+	first, err := s.List(t.Context(), "alice", store.Query{Limit: 1})
+	if err != nil || first.Next == "" {
+		t.Fatalf("List(limit 1) = %+v, %v; want a next page", first, err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(first.Next)
+	if err != nil {
+		t.Fatalf("cursor %q is not base64url: %v", first.Next, err)
+	}
+	for n := int64(1); n < 200; n++ {
+		if bytes.Contains(raw, []byte(strconv.FormatInt(n, 10))) && len(raw) < 4 || bytes.Equal(raw, []byte("s"+strconv.FormatInt(n, 10))) {
+			t.Errorf("cursor %q holds a seq in the clear", first.Next)
+		}
+	}
+	if _, err := s.List(t.Context(), "bob", store.Query{Cursor: first.Next}); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("List(bob, alice's cursor) = %v, want ErrBadCursor", err)
+	}
+	for i := range raw {
+		tampered := bytes.Clone(raw)
+		tampered[i] ^= 0x01
+		c := base64.RawURLEncoding.EncodeToString(tampered)
+		if _, err := s.List(t.Context(), "alice", store.Query{Cursor: c}); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("List(cursor with byte %d flipped) = %v, want ErrBadCursor", i, err)
+		}
+	}
+	second, err := s.List(t.Context(), "alice", store.Query{Limit: 1, Cursor: first.Next})
+	if err != nil || len(second.Executions) != 1 || second.Executions[0].ID == first.Executions[0].ID {
+		t.Errorf("List(next) = %+v, %v; want the next record", second, err)
 	}
 }
 
@@ -343,8 +389,8 @@ func testFinish(t *testing.T, s store.Store) {
 	if got.Status != store.Finished || got.Request != nil || !got.FinishedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("after Finish: status %s, request %q, finished %v; want finished, no request, %v", got.Status, got.Request, got.FinishedAt, t0.Add(time.Minute))
 	}
-	if got.Result == nil || got.Result.Stdout != "hi" || !got.Result.Success || len(got.Result.Logs) != 1 || !got.Result.Logs[0].Time.Equal(t0) {
-		t.Errorf("after Finish: result %+v, want the result given", got.Result)
+	if res, err := got.DecodedResult(); err != nil || res == nil || res.Stdout != "hi" || !res.Success || len(res.Logs) != 1 || !res.Logs[0].Time.Equal(t0) {
+		t.Errorf("after Finish: result %+v, %v; want the result given", res, err)
 	}
 }
 
@@ -391,11 +437,14 @@ func testRecover(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	// Claimed by the dead gateway: safe to rerun, with side effects, asked to stop.
+	// Claimed by the dead gateway: safe to rerun, with side effects, asked
+	// to stop; with side effects but idempotent; safe but never to run again.
 	for _, e := range []store.Execution{
 		{ID: "ex_pure", Async: true},
 		{ID: "ex_net", Async: true, Outbound: true},
 		{ID: "ex_stop", Async: true},
+		{ID: "ex_idem", Async: true, Outbound: true, Retry: execution.RetryAlways},
+		{ID: "ex_never", Async: true, Retry: execution.RetryNever},
 	} {
 		e.Caller, e.Request = "a", []byte(`{}`)
 		create(t, s, e)
@@ -420,21 +469,23 @@ func testRecover(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.Requeued, []string{"ex_pure"}) {
-		t.Errorf("Recover requeued %v, want [ex_pure]", got.Requeued)
+	slices.Sort(got.Requeued)
+	if !slices.Equal(got.Requeued, []string{"ex_idem", "ex_pure"}) {
+		t.Errorf("Recover requeued %v, want [ex_idem ex_pure]", got.Requeued)
 	}
 	var ended []string
 	for _, e := range got.Crashed {
 		ended = append(ended, e.ID+":"+string(e.Status))
 	}
 	slices.Sort(ended)
-	if want := []string{"ex_net:finished", "ex_stop:cancelled", "ex_sync:finished"}; !slices.Equal(ended, want) {
+	if want := []string{"ex_net:finished", "ex_never:finished", "ex_stop:cancelled", "ex_sync:finished"}; !slices.Equal(ended, want) {
 		t.Errorf("Recover ended %v, want %v", ended, want)
 	}
-	for _, id := range []string{"ex_net", "ex_sync"} {
+	for _, id := range []string{"ex_net", "ex_sync", "ex_never"} {
 		e, _ := s.Get(ctx, "a", id)
-		if e.Result == nil || e.Result.Error == nil || e.Result.Error.Code != execution.CodeRuntimeCrashed || e.Request != nil {
-			t.Errorf("%s after Recover = %+v, want runtime_crashed, request deleted", id, e)
+		res, err := e.DecodedResult()
+		if err != nil || res == nil || res.Error == nil || res.Error.Code != execution.CodeRuntimeCrashed || e.Request != nil {
+			t.Errorf("%s after Recover = %+v (result %+v, %v), want runtime_crashed, request deleted", id, e, res, err)
 		}
 		evs, _ := s.Events(ctx, id, 0, 10)
 		if len(evs) != 1 || evs[0].Type != execution.EventResult {
@@ -516,7 +567,7 @@ func testApply(t *testing.T, s store.Store) {
 			t.Errorf("Apply outcome %d = %v, want %v", i, errs[i], want[i])
 		}
 	}
-	if e, err := s.Get(ctx, "a", "ex_new"); err != nil || e.Status != store.Finished || e.Result == nil || !e.Result.Success {
+	if e, err := s.Get(ctx, "a", "ex_new"); err != nil || e.Status != store.Finished || resultOf(e) == nil || !resultOf(e).Success {
 		t.Errorf("ex_new after Apply = %+v, %v; want finished with its result", e, err)
 	}
 	if evs, _ := s.Events(ctx, "ex_new", 0, 10); len(evs) != 3 {
@@ -553,7 +604,7 @@ func testApply(t *testing.T, s store.Store) {
 		t.Errorf("Apply (ended records) outcomes = %v, want [nil ErrExists nil nil]", errs)
 	}
 	e, err := s.Get(ctx, "a", "ex_done")
-	if err != nil || e.Status != store.Finished || e.Result == nil || e.Result.Stdout != "hi" ||
+	if err != nil || e.Status != store.Finished || resultOf(e) == nil || resultOf(e).Stdout != "hi" ||
 		!e.FinishedAt.Equal(ended) || !e.StartedAt.Equal(t0) || e.Owner != "gw" {
 		t.Errorf("ex_done = %+v, %v; want finished at %v with its result", e, err, ended)
 	}
@@ -563,7 +614,7 @@ func testApply(t *testing.T, s store.Store) {
 	if evs, _ := s.Events(ctx, "ex_old", 0, 10); len(evs) != 0 {
 		t.Errorf("ex_old events = %v, want none (its Create was refused)", evs)
 	}
-	if e, err := s.Get(ctx, "a", "ex_encoded"); err != nil || e.Result == nil || e.Result.Stdout != "as encoded" {
+	if e, err := s.Get(ctx, "a", "ex_encoded"); err != nil || resultOf(e) == nil || resultOf(e).Stdout != "as encoded" {
 		t.Errorf("ex_encoded = %+v, %v; want the result stored as it was encoded", e, err)
 	}
 	if e, err := s.Get(ctx, "a", "ex_long"); err != nil || e.Status != store.Running {
@@ -572,4 +623,10 @@ func testApply(t *testing.T, s store.Store) {
 	if evs, _ := s.Events(ctx, "ex_long", 0, 10); len(evs) != 2 {
 		t.Errorf("ex_long events = %v, want the 2 it was created with", evs)
 	}
+}
+
+// resultOf is e's result, decoded; nil if it has none or it does not decode.
+func resultOf(e *store.Execution) *execution.Result {
+	r, _ := e.DecodedResult()
+	return r
 }

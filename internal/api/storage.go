@@ -1,0 +1,212 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/metrics"
+)
+
+// What the gateway does when the store refuses writes (a full disk, a
+// database down): nothing that needs a record is started, nothing reports
+// success without its record, and nothing already written for is dropped
+// while there is room to keep it.
+//
+//   - A write the store refuses (not a refusal of its content: an existing
+//     id, another gateway's execution) makes the History failing: /readyz
+//     answers 503, and POST /execute, POST /executions and the MCP execute
+//     tool answer 503 storage_unavailable before running anything.
+//   - The refused write is kept in a backlog, bounded in bytes, and tried
+//     again every second, in order; past the bound the oldest are given up
+//     (gateway_record_writes_lost_total, and the log). A synchronous
+//     execution whose record could not be stored answers 503 (JSON) or has
+//     its stream cut before the result: its result is not reported as if
+//     kept.
+//   - The History stops failing when the backlog has been written and a
+//     probe write succeeds.
+
+// ErrStorageFailing is the History's readiness while the store refuses
+// writes.
+var ErrStorageFailing = errors.New("storage: the store refuses writes")
+
+// errRecordLost ends a synchronous execution whose record the store
+// refused: its answer is not sent as if the record existed.
+var errRecordLost = errors.New("the execution's record could not be stored")
+
+// maxBacklogBytes bounds the writes kept to be tried again while the store
+// refuses them.
+const maxBacklogBytes = 64 << 20
+
+// retryEvery is how often a failing store is tried again.
+const retryEvery = time.Second
+
+// health is the History's view of its store.
+type health struct {
+	mu      sync.Mutex
+	failing bool
+	since   time.Time
+	backlog []write
+	bytes   int
+	m       *metrics.Metrics
+}
+
+// failed keeps w, which the store refused with err, to try it again.
+func (h *History) failed(w write, err error) {
+	if w.stored != nil {
+		w.stored <- err
+		w.stored = nil
+	}
+	h.health.mu.Lock()
+	defer h.health.mu.Unlock()
+	hl := &h.health
+	hl.m.RecordWritesFailed.Inc()
+	if !hl.failing {
+		hl.failing, hl.since = true, time.Now()
+		hl.m.StorageFailing.Set(1)
+		h.log.Error().Err(err).Msg("storage: the store refuses writes; refusing executions until it takes them again")
+	}
+	hl.backlog = append(hl.backlog, w)
+	hl.bytes += w.size()
+	for hl.bytes > maxBacklogBytes && len(hl.backlog) > 1 {
+		lost := hl.backlog[0]
+		hl.backlog = hl.backlog[1:]
+		hl.bytes -= lost.size()
+		hl.m.RecordsLost.Inc()
+		h.log.Error().Str("execution_id", lost.recordID()).Msg("storage: gave up a write of a record; the backlog of refused writes is full")
+	}
+}
+
+// size is about how many bytes w holds.
+func (w write) size() int {
+	n := 256
+	for _, ev := range w.events {
+		n += len(ev.Data)
+	}
+	if w.end != nil {
+		n += len(w.end.resultJSON)
+		for _, ev := range w.end.last {
+			n += len(ev.Data)
+		}
+	}
+	return n
+}
+
+func (w write) recordID() string {
+	if w.create != nil {
+		return w.create.ID
+	}
+	return w.id
+}
+
+// storeWorks is told that a write succeeded. The History stops failing
+// once its backlog is written (retry does that).
+func (h *History) storeWorks() {
+	h.health.mu.Lock()
+	defer h.health.mu.Unlock()
+	if h.health.failing && len(h.health.backlog) == 0 {
+		h.recovered()
+	}
+}
+
+// recovered ends the failing state; h.health.mu is held.
+func (h *History) recovered() {
+	h.health.failing = false
+	h.health.m.StorageFailing.Set(0)
+	h.log.Info().Dur("after", time.Since(h.health.since)).Msg("storage: the store takes writes again")
+}
+
+// retry tries the backlog again, in order, then a probe write; the first
+// failure stops it until the next try. It runs on the writer's goroutine,
+// as apply does.
+func (h *History) retry(ctx context.Context) {
+	h.health.mu.Lock()
+	failing := h.health.failing
+	backlog := h.health.backlog
+	h.health.backlog, h.health.bytes = nil, 0
+	h.health.mu.Unlock()
+	if !failing {
+		return
+	}
+	for i, w := range backlog {
+		if err := h.applyOne(ctx, w, true); err != nil {
+			// applyOne kept w again (what of it was made is off it now):
+			// the rest goes after it, in order.
+			h.health.mu.Lock()
+			h.health.backlog = append(h.health.backlog, backlog[i+1:]...)
+			h.health.bytes = 0
+			for _, w := range h.health.backlog {
+				h.health.bytes += w.size()
+			}
+			h.health.mu.Unlock()
+			return
+		}
+	}
+	if err := h.store.Probe(ctx); err != nil {
+		return
+	}
+	h.health.mu.Lock()
+	defer h.health.mu.Unlock()
+	if h.health.failing && len(h.health.backlog) == 0 {
+		h.recovered()
+	}
+}
+
+// Ready reports whether the History's store takes writes
+// (ErrStorageFailing if not). A nil History is ready.
+func (h *History) Ready() error {
+	if h == nil {
+		return nil
+	}
+	h.health.mu.Lock()
+	defer h.health.mu.Unlock()
+	if h.health.failing {
+		return ErrStorageFailing
+	}
+	return nil
+}
+
+// storageProblem is the answer to an execution that needs a record while
+// the store refuses writes.
+func storageProblem() *Problem {
+	p := newProblem(http.StatusServiceUnavailable, execution.ProblemStorageUnavailable,
+		"the store of execution records refuses writes (full, or unreachable), so no execution that needs a record is started; retry after Retry-After seconds")
+	p.retryAfter = int(retryEvery/time.Second) * 5
+	return p
+}
+
+// bound keeps each caller in grew under its storage bound: past it, its
+// oldest ended records are deleted until it is back to nine tenths of it.
+func (h *History) bound(ctx context.Context, grew map[string]bool) {
+	for caller := range grew {
+		limit := h.storedBytesFor(caller)
+		if limit <= 0 {
+			continue
+		}
+		used, err := h.store.Usage(ctx, caller)
+		if err != nil || used <= limit {
+			continue
+		}
+		n, err := h.store.Evict(ctx, caller, limit-limit/10)
+		if err != nil {
+			h.log.Error().Err(err).Str("key", caller).Msg("storage: evicting old records failed")
+			continue
+		}
+		if n > 0 {
+			h.health.m.RecordsEvicted.Add(float64(n))
+			h.log.Info().Str("key", caller).Int("records", n).Int64("bound_bytes", limit).Msg("storage: deleted the key's oldest records to keep it under its storage bound")
+		}
+	}
+}
+
+// storedBytesFor is caller's storage bound: its own, or the default; 0 for
+// none.
+func (h *History) storedBytesFor(caller string) int64 {
+	if n, ok := h.opts.StoredBytesPerKey[caller]; ok && n > 0 {
+		return n
+	}
+	return h.opts.MaxStoredBytesPerKey
+}
