@@ -270,7 +270,7 @@ func TestCapabilityRequestValidation(t *testing.T) {
 func TestCapabilityList(t *testing.T) {
 	t.Parallel()
 	f := capabilityGateway(t)
-	for key, want := range map[string][]string{f.ci: {"bench", "inventory", "limited", "scoped", "slow"}, f.other: {"bench", "inventory", "limited", "slow"}} {
+	for key, want := range map[string][]string{f.ci: {"bench", "inventory", "limited", "open", "scoped", "slow"}, f.other: {"bench", "inventory", "limited", "open", "slow"}} {
 		status, data := f.call(t, key, http.MethodGet, "/capabilities", nil)
 		var list struct {
 			Capabilities []struct {
