@@ -173,7 +173,7 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 		"scoped":  {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"ci"}},
 		"slow":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 300, MaxCalls: 5},
 		"bench":   {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 60000, MaxCalls: 1000, Secrets: secrets},
-		"open":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 60000, MaxCalls: 5},
+		"open":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 60000, MaxCalls: 5, ForwardHeaders: []string{"accept"}, MaxAnswerBytes: 64 << 20},
 	}
 	ci, ciKey := apitest.NewKey(t, "ci")
 	other, otherKey := apitest.NewKey(t, "other")
