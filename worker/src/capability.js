@@ -6,7 +6,9 @@
 // guest holds only a stub, whose fetch arrives here as a request. So the
 // headers are added here, outside the guest's isolate, and the guest sees
 // none of them: not in env, not on the stub, not in what comes back (their
-// values are masked in the response's headers and body).
+// values are masked in the response's status text, headers and body). An
+// answer longer than maxAnswerBytes is cut: the masking's work per call is
+// bound.
 //
 // Every call, allowed or refused, is reported to the ledger like an
 // outbound request (the first one makes the shim tell the gateway the
@@ -18,10 +20,12 @@
 
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { arrive, countCall, FULL } from "./ledger.js";
-import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
+import { place } from "./scope.js";
+import { maskHeaders, maskBody, maskBytes, maskText } from "./mask.js";
+import RULES from "./capability-rules.json" with { type: "json" };
 
 // An answer with a Content-Length up to this many bytes is read whole and
-// masked at once, which costs less than a stream through a transform.
+// masked at once, which costs less than a stream.
 const READ_WHOLE = 64 << 10;
 
 // Request headers a call does not pass on: the connection's own, any the
@@ -91,9 +95,11 @@ async function send(props, network, request, url) {
 }
 
 // masked is the service's response as the guest gets it: every
-// configured value masked in its headers and body.
+// configured value masked in its status text, headers and body; a body
+// longer than maxAnswerBytes cut there.
 async function masked(props, response) {
   const { name } = props;
+  const limit = props.maxAnswerBytes ?? RULES.maxAnswerBytes;
   const secrets = secretsOf(props);
   const coding = response.headers.get("content-encoding");
   if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
@@ -104,13 +110,20 @@ async function masked(props, response) {
   headers.delete("content-length"); // the body's length may change
   headers.delete("content-encoding"); // the body is decoded
   const length = Number(response.headers.get("content-length") ?? NaN);
+  const tooLong = (n) => `capability ${name}: the service's answer was cut: it is longer than ${n} bytes, the most one call passes on (max_answer_bytes)`;
+  if (response.body !== null && Number.isSafeInteger(length) && length > limit && coding === null) {
+    await response.body.cancel();
+    throw new Error(tooLong(limit));
+  }
   let body;
-  if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
+  if (Number.isSafeInteger(length) && length <= limit && coding === null && secrets.every((s) => s === "")) {
+    body = response.body; // nothing to mask, and its length known: as it comes
+  } else if (response.body !== null && Number.isSafeInteger(length) && length <= Math.min(READ_WHOLE, limit) && coding === null) {
     body = maskBytes(new Uint8Array(await response.arrayBuffer()), secrets);
   } else {
-    body = maskBody(response.body, secrets);
+    body = maskBody(response.body, secrets, limit, tooLong);
   }
-  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+  return new Response(body, { status: response.status, statusText: maskText(response.statusText, secrets), headers });
 }
 
 // secretsOf are the values the guest must not see: the configured header
