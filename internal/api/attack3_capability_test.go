@@ -2,12 +2,141 @@ package api_test
 
 import (
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
 )
+
+// manyCalls lets the capability name take 200 calls per execution: a
+// before-the-fix run must not see later probes refused for max_calls.
+func manyCalls(name string) func(*api.Options) {
+	return func(o *api.Options) {
+		c := o.Capabilities[name]
+		c.MaxCalls = 200
+		o.Capabilities[name] = c
+	}
+}
+
+// capabilityProbe is one call a guest makes through a capability in the
+// round-three attack tests: its path (relative to the base, a ?probe=N
+// added to find it at the service) and init (a JS object literal).
+type capabilityProbe struct {
+	family, path, init string
+}
+
+// probeCapability makes each call through the capability name in one
+// execution and returns, for each, what the guest got: "refused MESSAGE"
+// or "ok STATUS", and the execution's outbound records.
+func probeCapability(t *testing.T, f *attackFixture, name string, probes []capabilityProbe) ([]string, []execution.Outgoing) {
+	t.Helper()
+	var calls strings.Builder
+	for i, p := range probes {
+		sep := "?"
+		if strings.Contains(p.path, "?") {
+			sep = "&"
+		}
+		init := p.init
+		if init == "" {
+			init = "{}"
+		}
+		fmt.Fprintf(&calls, "  await call(%q, %s);\n", p.path+sep+"probe="+strconv.Itoa(i), init)
+	}
+	code := fmt.Sprintf(`export default { async fetch(req, env) {
+  const out = [];
+  const call = async (u, init) => {
+    try { const r = await env[%q].fetch(u, init); await r.arrayBuffer(); out.push("ok " + r.status); }
+    catch (e) { out.push("refused " + e.message); }
+  };
+%s  return new Response(out.join("\n"));
+} }`, name, calls.String())
+	res := f.run(t, f.alice, map[string]any{"code": code, "capabilities": []string{name}})
+	wantSuccess(t, res)
+	lines := strings.Split(res.Response.Body, "\n")
+	if len(lines) != len(probes) {
+		t.Fatalf("guest answered %q, want a line per call", res.Response.Body)
+	}
+	return lines, res.Outbound
+}
+
+// reached returns the requests of probe i that reached the service.
+func (s *attackService) reached(i int) []*http.Request {
+	var out []*http.Request
+	for _, r := range s.requests() {
+		if r.URL.Query().Get("probe") == strconv.Itoa(i) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// wantRefused fails unless every probe was refused by the shim, recorded
+// denied under the capability, and never reached the service.
+func wantRefused(t *testing.T, f *attackFixture, name string, probes []capabilityProbe, lines []string, outbound []execution.Outgoing) {
+	t.Helper()
+	if len(outbound) != len(probes) {
+		t.Fatalf("%d outbound records for %d calls: %+v", len(outbound), len(probes), outbound)
+	}
+	for i, p := range probes {
+		if !strings.HasPrefix(lines[i], "refused capability "+name+": refused: ") || !outbound[i].Denied || outbound[i].Capability != name {
+			t.Errorf("%s: fetch(%q %s) = %q, record %+v; want refused and recorded denied", p.family, p.path, p.init, lines[i], outbound[i])
+		}
+		if got := f.service.reached(i); len(got) > 0 {
+			t.Errorf("%s: fetch(%q %s) reached the service as %s %s", p.family, p.path, p.init, got[0].Method, got[0].URL.RequestURI())
+		}
+	}
+}
+
+// TestAttackCapabilityPathNormalised: the URL parser in the guest resolves
+// dot segments and the shim placed what it gave under the base, but the
+// service is not that parser. Tomcat, Jetty and Spring drop ";" path
+// parameters ("..;/admin" is "../admin" to them), IIS decodes "%u" escapes
+// and overlong UTF-8, servers fold Unicode (NFKC: "．" is ".") or map it to
+// ASCII (Windows best fit: "∕" is "/"), or decode an escape of an
+// unreserved character into it. Every such spelling lay under the base as
+// the parser reads it and reached the service; each family is refused now.
+func TestAttackCapabilityPathNormalised(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t, manyCalls("reader"))
+	families := map[string][]string{
+		"path parameters":        {"..;/admin", "items/..;/..;/admin", "..;x=1/admin", "items;jsessionid=0", "%2e%2e;/admin"},
+		"%u escapes":             {"%u002e%u002e/admin", "%U002E%U002E/admin", "items%u2215..%u2215admin", "x%u005c..%u005cadmin"},
+		"overlong UTF-8":         {"%c0%ae%c0%ae/admin", "%e0%80%ae%e0%80%ae/admin", "items%c0%af..%c0%afadmin", "%C1%9C..%C1%9Cadmin"},
+		"Unicode dots, slashes":  {"．．/admin", "%EF%BC%8E%EF%BC%8E/admin", "items／..／admin", "%E2%80%A4%E2%80%A4/admin", "items∕..∕admin", "items＼..＼admin"},
+		"escapes of safe chars":  {"%41dmin", "items%2Dx", "%7e/admin", "x%3A"},
+		"escapes of separators":  {"items%3B/admin", "items%3Fx", "items%23x", "items%09x"},
+		"double escapes":         {"%252e%252e/admin", "%25%32%65%25%32%65/admin", "items%255c..%255cadmin"},
+		"empty and dot segments": {"items//admin", ".../admin", "..../admin"},
+	}
+	var probes []capabilityProbe
+	for _, family := range slices.Sorted(func(yield func(string) bool) {
+		for k := range families {
+			yield(k)
+		}
+	}) {
+		if len(families[family]) < 3 {
+			t.Fatalf("%s: fewer than three spellings", family)
+		}
+		for _, path := range families[family] {
+			probes = append(probes, capabilityProbe{family: family, path: path})
+		}
+	}
+	lines, outbound := probeCapability(t, f, "reader", probes)
+	wantRefused(t, f, "reader", probes, lines, outbound)
+	// What is allowed still goes: escapes of characters that are not
+	// plain, and non-ASCII letters in shortest-form UTF-8.
+	ok := []capabilityProbe{{path: "caf%C3%A9"}, {path: "a%20b"}, {path: "v1/things:batchGet"}, {path: "日本/x"}}
+	lines, _ = probeCapability(t, f, "reader", ok)
+	for i, p := range ok {
+		if lines[i] != "ok 200" {
+			t.Errorf("fetch(%q) = %q, want it to reach the service", p.path, lines[i])
+		}
+	}
+}
 
 // TestAttackCapabilityReasonPhrase: a capability's answer had its headers
 // and body masked, but its status text (the reason phrase of the status
