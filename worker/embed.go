@@ -222,6 +222,7 @@ var Modules = []Module{
 	{Name: "capability.js", Path: "src/capability.js", Kind: ModuleES},
 	{Name: "scope.js", Path: "src/scope.js", Kind: ModuleES},
 	{Name: "mask.js", Path: "src/mask.js", Kind: ModuleES},
+	{Name: "override.js", Path: "src/override.js", Kind: ModuleES},
 	{Name: "tail.js", Path: "src/tail.js", Kind: ModuleES},
 	{Name: "limits.js", Path: "src/limits.js", Kind: ModuleES},
 	{Name: "records.js", Path: "src/records.js", Kind: ModuleES},

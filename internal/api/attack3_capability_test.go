@@ -138,6 +138,98 @@ func TestAttackCapabilityPathNormalised(t *testing.T) {
 	}
 }
 
+// TestAttackCapabilityHeaderSpellings: the shim dropped the proxy headers
+// it knew by name, but servers behind CGI, PHP, nginx or WSGI read "_" as
+// "-" (X_HTTP_METHOD_OVERRIDE is X-HTTP-Method-Override to them), and
+// services take the path or the client from names the list missed
+// (X-Original-URI, X-Envoy-Original-Path, Client-IP). A call now forwards
+// only the headers on the capability's list, so none of these reaches the
+// service, in any spelling.
+func TestAttackCapabilityHeaderSpellings(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t, manyCalls("reader"))
+	families := map[string][]string{
+		"underscore spellings": {"X_HTTP_METHOD_OVERRIDE", "x_http_method", "X_Method_Override", "X_Original_URL", "X_Rewrite_URL", "X_Forwarded_For",
+			"x_forwarded_host", "X_Real_IP", "Accept_Encoding"},
+		"override names missed": {"X-Original-URI", "X-Override-URL", "X-Envoy-Original-Path", "X-MS-HTTP-Method", "X-HTTP-Method-Override2"},
+		"client names missed":   {"Client-IP", "X-Cluster-Client-IP", "X-Host", "Via"},
+	}
+	var probes []capabilityProbe
+	var names []string
+	for _, family := range []string{"underscore spellings", "override names missed", "client names missed"} {
+		for _, h := range families[family] {
+			init := fmt.Sprintf(`{ headers: { %q: "DELETE /admin 10.0.0.1 marker-%d", "Idempotency-Key": "k-%d" } }`, h, len(probes), len(probes))
+			probes = append(probes, capabilityProbe{family: family, path: "headers", init: init})
+			names = append(names, h)
+		}
+	}
+	lines, _ := probeCapability(t, f, "reader", probes)
+	for i, p := range probes {
+		got := f.service.reached(i)
+		if len(got) != 1 || lines[i] != "ok 200" {
+			t.Fatalf("%s: the call with %s reached the service %d times (guest: %q)", p.family, names[i], len(got), lines[i])
+		}
+		for h, values := range got[0].Header {
+			if slices.ContainsFunc(values, func(v string) bool { return strings.Contains(v, fmt.Sprintf("marker-%d", i)) }) {
+				t.Errorf("%s: the guest's %s reached the service as %s", p.family, names[i], h)
+			}
+		}
+		if got[0].Method != http.MethodGet || got[0].Header.Get("Idempotency-Key") != fmt.Sprintf("k-%d", i) {
+			t.Errorf("%s: the service got %s with Idempotency-Key %q, want GET with the listed header", p.family, got[0].Method, got[0].Header.Get("Idempotency-Key"))
+		}
+	}
+}
+
+// TestAttackCapabilityMethodParam: Rails, Laravel and Symfony take a POST's
+// method from a _method parameter (Laravel and Symfony also from the
+// query), so a capability allowing GET and POST let a guest DELETE. A
+// _method naming a method the capability does not allow is refused now,
+// in the query of any call and in a body the service would read as a
+// form, in every spelling those servers read; an allowed one passes, and
+// so does a body the shim cannot read as a form (documented).
+func TestAttackCapabilityMethodParam(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t, manyCalls("few"))
+	post := func(body, contentType string) string {
+		if contentType == "" {
+			return fmt.Sprintf(`{ method: "POST", body: new TextEncoder().encode(%q) }`, body)
+		}
+		return fmt.Sprintf(`{ method: "POST", body: %q, headers: { "content-type": %q } }`, body, contentType)
+	}
+	const form = "application/x-www-form-urlencoded"
+	multipart := func(name, value string) string {
+		return "--XB\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\n" + value + "\r\n--XB--\r\n"
+	}
+	probes := []capabilityProbe{
+		{family: "query", path: "orders?_method=DELETE"},
+		{family: "query", path: "orders?a=1&%5Fmethod=delete"},
+		{family: "query", path: "orders?_METHOD=PUT", init: post("qty=1", form)},
+		{family: "query", path: "orders?.method=PATCH"},
+		{family: "query", path: "orders?_method%5B%5D=DELETE"},
+		{family: "urlencoded body", path: "orders", init: post("_method=DELETE", form)},
+		{family: "urlencoded body", path: "orders", init: post("qty=2&_method=put", form+"; charset=UTF-8")},
+		{family: "urlencoded body", path: "orders", init: post("qty=2;%5F%6Dethod=PATCH", "Application/X-WWW-Form-Urlencoded")},
+		{family: "urlencoded body", path: "orders", init: post("_method=%44ELETE", "")},
+		{family: "multipart body", path: "orders", init: post(multipart(`"_method"`, "DELETE"), "multipart/form-data; boundary=XB")},
+		{family: "multipart body", path: "orders", init: post(multipart(`_METHOD`, "put"), "multipart/form-data; boundary=\"XB\"")},
+		{family: "multipart body", path: "orders", init: post(multipart(`"a"`, "1")+"--XB\r\nContent-Disposition: form-data; name*=UTF-8''%5Fmethod\r\n\r\nDELETE\r\n--XB--", "multipart/form-data; boundary=XB")},
+	}
+	lines, outbound := probeCapability(t, f, "few", probes)
+	wantRefused(t, f, "few", probes, lines, outbound)
+	allowed := []capabilityProbe{
+		{path: "orders?_method=GET"},
+		{path: "orders", init: post("_method=POST&qty=1", form)},
+		{path: "orders", init: post(`{"_method":"DELETE"}`, "application/json")},
+		{path: "orders?payment_method=card"},
+	}
+	lines, _ = probeCapability(t, f, "few", allowed)
+	for i, p := range allowed {
+		if lines[i] != "ok 200" {
+			t.Errorf("fetch(%q %s) = %q, want it to reach the service", p.path, p.init, lines[i])
+		}
+	}
+}
+
 // TestAttackCapabilityReasonPhrase: a capability's answer had its headers
 // and body masked, but its status text (the reason phrase of the status
 // line) reached the guest as the service wrote it, credential and all.
