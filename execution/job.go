@@ -114,6 +114,12 @@ type Capability struct {
 	Methods   []string          `json:"methods"`           // methods allowed, upper case
 	TimeoutMs int64             `json:"timeoutMs"`         // per call
 	MaxCalls  int               `json:"maxCalls"`          // per execution
+	// ForwardHeaders are the guest's request headers passed on (lower
+	// case); empty: the shim's default list.
+	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
+	// MaxAnswerBytes is the longest answer one call passes to the guest;
+	// 0: the shim's default.
+	MaxAnswerBytes int64 `json:"maxAnswerBytes,omitempty"`
 	// Keys are the API key names that may use it; empty: every caller.
 	Keys []string `json:"-"`
 	// Secrets are the values to mask in every output: the header values
@@ -130,6 +136,11 @@ type CapabilityInfo struct {
 	BasePath  string   `json:"basePath"`
 	MaxCalls  int      `json:"maxCalls"`
 	TimeoutMs int64    `json:"timeoutMs"`
+	// ForwardHeaders are the request headers a call passes on; others
+	// are dropped.
+	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
+	// MaxAnswerBytes is the longest answer one call passes on.
+	MaxAnswerBytes int64 `json:"maxAnswerBytes,omitempty"`
 }
 
 // CapabilityList is the body of GET /capabilities.

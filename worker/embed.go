@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
@@ -82,6 +83,136 @@ func parseCaps(data []byte) (CapsFile, error) {
 	return c, nil
 }
 
+// CapabilityRules are what a capability call may pass on, read from
+// src/capability-rules.json, which the shim imports as a JSON module: the
+// headers forwarded by default, those never forwarded, and the bounds on
+// an answer and a form body.
+var CapabilityRules = mustParseCapabilityRules(capabilityRulesJSON)
+
+//go:embed src/capability-rules.json
+var capabilityRulesJSON []byte
+
+// CapabilityRulesFile is the shape of src/capability-rules.json.
+type CapabilityRulesFile struct {
+	ForwardHeaders []string      `json:"forwardHeaders"` // forwarded unless a capability's forward_headers says otherwise
+	NeverForward   []HeaderGroup `json:"neverForward"`   // never forwarded, never set by a capability if framing
+	PathPlain      string        `json:"pathPlain"`      // what a path segment may hold as it is
+	PathEscapable  string        `json:"pathEscapable"`  // ASCII a path segment may hold percent-encoded
+	MaxAnswerBytes int64         `json:"maxAnswerBytes"` // default of max_answer_bytes
+	MaxFormBytes   int64         `json:"maxFormBytes"`   // the longest form body a call may send
+}
+
+// HeaderGroup is a group of header names no capability call forwards, and
+// why.
+type HeaderGroup struct {
+	Group      string   `json:"group"`
+	Why        string   `json:"why"`
+	Names      []string `json:"names"`      // spelled exactly, lower case
+	Prefixes   []string `json:"prefixes"`   // a name starting so
+	Containing []string `json:"containing"` // a name holding one
+}
+
+// Matches reports whether name (lower case) is in the group.
+func (g HeaderGroup) Matches(name string) bool {
+	if slices.Contains(g.Names, name) {
+		return true
+	}
+	for _, p := range g.Prefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, c := range g.Containing {
+		if strings.Contains(name, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// NeverForwarded returns why no capability call forwards the header name
+// (any case), or "" if one may: a name spelled with "_" (which servers
+// behind CGI, PHP, nginx or WSGI read as "-"), or one in a group of
+// NeverForward.
+func (r CapabilityRulesFile) NeverForwarded(name string) string {
+	name = strings.ToLower(name)
+	if strings.Contains(name, "_") {
+		return "servers behind CGI, PHP, nginx or WSGI read _ as -, so a name with _ stands for other headers"
+	}
+	for _, g := range r.NeverForward {
+		if g.Matches(name) {
+			return g.Why
+		}
+	}
+	return ""
+}
+
+// Group returns the group of NeverForward named name.
+func (r CapabilityRulesFile) Group(name string) HeaderGroup {
+	for _, g := range r.NeverForward {
+		if g.Group == name {
+			return g
+		}
+	}
+	return HeaderGroup{}
+}
+
+func mustParseCapabilityRules(data []byte) CapabilityRulesFile {
+	rules, err := parseCapabilityRules(data)
+	if err != nil {
+		panic("worker: src/capability-rules.json: " + err.Error())
+	}
+	return rules
+}
+
+// parseCapabilityRules reads the rules file strictly (no unknown member),
+// and refuses one whose default list forwards a header it never forwards,
+// names not in lower case, a group without why, or a bound not positive.
+func parseCapabilityRules(data []byte) (CapabilityRulesFile, error) {
+	var file struct {
+		Comment string `json:"comment"`
+		CapabilityRulesFile
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		return CapabilityRulesFile{}, err
+	}
+	r := file.CapabilityRulesFile
+	var errs []error
+	if r.MaxAnswerBytes <= 0 || r.MaxFormBytes <= 0 {
+		errs = append(errs, errors.New("maxAnswerBytes and maxFormBytes must be present and positive"))
+	}
+	if len(r.ForwardHeaders) == 0 || len(r.NeverForward) == 0 || r.PathPlain == "" || r.PathEscapable == "" {
+		errs = append(errs, errors.New("forwardHeaders, neverForward, pathPlain and pathEscapable must not be empty"))
+	}
+	if strings.ContainsAny(r.PathPlain+r.PathEscapable, "/\\%;?#") {
+		errs = append(errs, errors.New("pathPlain and pathEscapable must not hold / \\ % ; ? or #"))
+	}
+	for _, g := range r.NeverForward {
+		if g.Group == "" || g.Why == "" {
+			errs = append(errs, fmt.Errorf("a neverForward group without group or why: %+v", g))
+		}
+		for _, n := range slices.Concat(g.Names, g.Prefixes, g.Containing) {
+			if n != strings.ToLower(n) || n == "" {
+				errs = append(errs, fmt.Errorf("%q in group %s must be lower case and not empty", n, g.Group))
+			}
+		}
+	}
+	for _, h := range r.ForwardHeaders {
+		if h != strings.ToLower(h) {
+			errs = append(errs, fmt.Errorf("forwardHeaders: %q must be lower case", h))
+		}
+		if why := r.NeverForwarded(h); why != "" {
+			errs = append(errs, fmt.Errorf("forwardHeaders: %q is never forwarded: %s", h, why))
+		}
+	}
+	if r.Group("framing").Group == "" {
+		errs = append(errs, errors.New("neverForward has no group named framing"))
+	}
+	return r, errors.Join(errs...)
+}
+
 // Modules lists the shim's modules as workerd names them: the main module
 // first, then the guest-side sources it imports as text.
 var Modules = []Module{
@@ -91,6 +222,8 @@ var Modules = []Module{
 	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
 	{Name: "capability.js", Path: "src/capability.js", Kind: ModuleES},
 	{Name: "scope.js", Path: "src/scope.js", Kind: ModuleES},
+	{Name: "mask.js", Path: "src/mask.js", Kind: ModuleES},
+	{Name: "override.js", Path: "src/override.js", Kind: ModuleES},
 	{Name: "tail.js", Path: "src/tail.js", Kind: ModuleES},
 	{Name: "limits.js", Path: "src/limits.js", Kind: ModuleES},
 	{Name: "records.js", Path: "src/records.js", Kind: ModuleES},
@@ -101,6 +234,7 @@ var Modules = []Module{
 	{Name: "modules.js", Path: "src/modules.js", Kind: ModuleES},
 	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
 	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
+	{Name: "capability-rules.json", Path: "src/capability-rules.json", Kind: ModuleJSON},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }

@@ -55,3 +55,34 @@ func TestShimModulesIncludeItsData(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCapabilityRulesRefusesMalformedFiles: a rules file whose default
+// list forwards a header it never forwards, with a member unknown, a bound
+// missing or names not in lower case stops the gateway at start.
+func TestParseCapabilityRulesRefusesMalformedFiles(t *testing.T) {
+	t.Parallel()
+	group := `"neverForward": [{"group": "framing", "why": "w", "names": ["host"], "prefixes": ["x-forwarded-"], "containing": ["override"]}]`
+	rest := `"pathPlain": "abc", "pathEscapable": " ", "maxAnswerBytes": 10, "maxFormBytes": 10`
+	good := `{"forwardHeaders": ["accept"], ` + group + `, ` + rest + `}`
+	if _, err := parseCapabilityRules([]byte(good)); err != nil {
+		t.Fatalf("parseCapabilityRules(good) = %v", err)
+	}
+	bad := map[string]string{
+		"forwards a framing header":  strings.Replace(good, `["accept"]`, `["accept", "host"]`, 1),
+		"forwards by prefix":         strings.Replace(good, `["accept"]`, `["x-forwarded-for"]`, 1),
+		"forwards by containing":     strings.Replace(good, `["accept"]`, `["x-method-override"]`, 1),
+		"forwards an underscore":     strings.Replace(good, `["accept"]`, `["x_custom"]`, 1),
+		"upper case":                 strings.Replace(good, `["accept"]`, `["Accept"]`, 1),
+		"no framing group":           strings.Replace(good, `"framing"`, `"other"`, 1),
+		"no why":                     strings.Replace(good, `"why": "w"`, `"why": ""`, 1),
+		"bound missing":              strings.Replace(good, `, "maxFormBytes": 10`, ``, 1),
+		"unknown member":             strings.Replace(good, `"maxFormBytes": 10`, `"maxFormBytes": 10, "extra": 1`, 1),
+		"a separator in pathPlain":   strings.Replace(good, `"pathPlain": "abc"`, `"pathPlain": "ab;"`, 1),
+		"a percent in pathEscapable": strings.Replace(good, `"pathEscapable": " "`, `"pathEscapable": "%"`, 1),
+	}
+	for name, data := range bad {
+		if _, err := parseCapabilityRules([]byte(data)); err == nil {
+			t.Errorf("%s: parseCapabilityRules succeeded, want an error", name)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +86,52 @@ func closedURL(t *testing.T) string {
 	return srv.URL
 }
 
+// writeReason answers with a reason phrase made from ?as=, where AUTH
+// stands for the Authorization header and TOKEN for its token: Go's server
+// writes only standard reason phrases, so the status line is written on
+// the connection itself.
+func writeReason(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	reason := strings.NewReplacer("AUTH", auth, "TOKEN", strings.TrimPrefix(auth, "Bearer ")).Replace(r.URL.Query().Get("as"))
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = buf.WriteString("HTTP/1.1 200 " + reason + "\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	_ = buf.Flush()
+}
+
+// writeLong answers with ?bytes= bytes of filler: with a Content-Length
+// (?as=length), without one (chunked), or gzip-encoded with the length of
+// its few compressed bytes (gzip). It stops when the caller goes away.
+func writeLong(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
+	filler := bytes.Repeat([]byte("0"), 64<<10)
+	write := func(out io.Writer) {
+		for left := n; left > 0; left -= len(filler) {
+			if _, err := out.Write(filler[:min(left, len(filler))]); err != nil {
+				return
+			}
+		}
+	}
+	switch r.URL.Query().Get("as") {
+	case "length":
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		write(w)
+	case "gzip":
+		var buf bytes.Buffer
+		z := gzip.NewWriter(&buf)
+		write(z)
+		_ = z.Close()
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		_, _ = w.Write(buf.Bytes())
+	default:
+		write(w)
+	}
+}
+
 // attackWorkers is how many queued executions the fixture runs at once.
 const attackWorkers = 2
 
@@ -119,6 +168,14 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 			as := r.URL.Query().Get("as")
 			w.Header().Set("Content-Encoding", as)
 			_, _ = w.Write(encodeAs(t, as, []byte("auth="+r.Header.Get("Authorization")+" "+strings.Repeat("filler ", 40))))
+			return
+		}
+		if r.URL.Path == "/api/reason" { // the echo in the status line's reason phrase
+			writeReason(w, r)
+			return
+		}
+		if r.URL.Path == "/api/long" { // ?bytes= of filler, ?as= length, chunked or gzip
+			writeLong(w, r)
 			return
 		}
 		if name, ok := strings.CutPrefix(r.URL.Path, "/api/hold/"); ok {

@@ -66,7 +66,8 @@ func handleCapabilities(caps Capabilities) handlerFunc {
 }
 
 // list describes, by name, the capabilities the API key named caller may
-// use: methods, base path and bounds, never headers or host.
+// use: methods, base path, the headers a call passes on and bounds, never
+// the headers it adds or the host.
 func (caps Capabilities) list(caller string) execution.CapabilityList {
 	list := []execution.CapabilityInfo{}
 	for _, name := range slices.Sorted(maps.Keys(caps)) {
@@ -78,7 +79,8 @@ func (caps Capabilities) list(caller string) execution.CapabilityList {
 		if u, err := url.Parse(c.URL); err == nil {
 			path = u.Path
 		}
-		list = append(list, execution.CapabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs})
+		list = append(list, execution.CapabilityInfo{Name: name, Methods: c.Methods, BasePath: path, MaxCalls: c.MaxCalls, TimeoutMs: c.TimeoutMs,
+			ForwardHeaders: c.ForwardHeaders, MaxAnswerBytes: c.MaxAnswerBytes})
 	}
 	return execution.CapabilityList{Capabilities: list}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,11 @@ func newCapService() *capService {
 			writeBig(w, r.Header.Get("Authorization"))
 			return
 		}
+		if r.URL.Path == "/api/stream" {
+			n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
+			writeStream(w, n, r.Header.Get("Authorization"))
+			return
+		}
 		if r.URL.Path == "/api/slow" {
 			<-r.Context().Done() // answers only when the caller gives up
 			return
@@ -114,6 +120,24 @@ func writeBig(w http.ResponseWriter, auth string) {
 	}
 }
 
+// streamBlock is the size of the blocks /api/stream writes.
+const streamBlock = 64 << 10
+
+// writeStream answers with n bytes (no Content-Length), in blocks of
+// streamBlock bytes, each holding the Authorization header once among
+// filler: a long answer for masking to stream through.
+func writeStream(w http.ResponseWriter, n int, auth string) {
+	block := []byte(strings.Repeat("filler text, ", streamBlock/13+1)[:streamBlock])
+	copy(block[streamBlock/2:], auth)
+	for n > 0 {
+		k := min(n, len(block))
+		if _, err := w.Write(block[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+}
+
 // capFixture is a gateway with capabilities configured, on its own pool
 // whose capabilities' network reaches the service, and two API keys.
 type capFixture struct {
@@ -121,6 +145,7 @@ type capFixture struct {
 	service   *capService
 	ci, other string             // API keys: "ci" may use every capability, "other" not "scoped"
 	logs      *loadertest.Buffer // the gateway's and the runtime's log
+	pool      *local.Pool
 }
 
 var (
@@ -147,7 +172,8 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 		"limited": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 3, Secrets: secrets},
 		"scoped":  {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"ci"}},
 		"slow":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 300, MaxCalls: 5},
-		"bench":   {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 1000, Secrets: secrets},
+		"bench":   {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 60000, MaxCalls: 1000, Secrets: secrets},
+		"open":    {URL: base, Methods: []string{"GET"}, TimeoutMs: 60000, MaxCalls: 5, ForwardHeaders: []string{"accept"}, MaxAnswerBytes: 64 << 20},
 	}
 	ci, ciKey := apitest.NewKey(t, "ci")
 	other, otherKey := apitest.NewKey(t, "other")
@@ -162,7 +188,7 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 	opts.Keys = auth.NewKeyring([]auth.Key{ciKey, otherKey})
 	opts.Capabilities = caps
 	srv := httptest.NewServer(api.NewHandler(log, pool, opts))
-	return &capFixture{url: srv.URL, service: service, ci: ci, other: other, logs: logs}
+	return &capFixture{url: srv.URL, service: service, ci: ci, other: other, logs: logs, pool: pool}
 }
 
 // call posts body to path with key and returns the status and the body.

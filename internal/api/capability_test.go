@@ -270,13 +270,16 @@ func TestCapabilityRequestValidation(t *testing.T) {
 func TestCapabilityList(t *testing.T) {
 	t.Parallel()
 	f := capabilityGateway(t)
-	for key, want := range map[string][]string{f.ci: {"bench", "inventory", "limited", "scoped", "slow"}, f.other: {"bench", "inventory", "limited", "slow"}} {
+	for key, want := range map[string][]string{f.ci: {"bench", "inventory", "limited", "open", "scoped", "slow"}, f.other: {"bench", "inventory", "limited", "open", "slow"}} {
 		status, data := f.call(t, key, http.MethodGet, "/capabilities", nil)
 		var list struct {
 			Capabilities []struct {
 				Name     string   `json:"name"`
 				Methods  []string `json:"methods"`
 				BasePath string   `json:"basePath"`
+
+				ForwardHeaders []string `json:"forwardHeaders"`
+				MaxAnswerBytes int64    `json:"maxAnswerBytes"`
 			} `json:"capabilities"`
 		}
 		if err := json.Unmarshal(data, &list); err != nil || status != 200 {
@@ -288,6 +291,9 @@ func TestCapabilityList(t *testing.T) {
 			names = append(names, c.Name)
 			if c.BasePath != "/api/" || len(c.Methods) == 0 {
 				t.Errorf("capability %+v, want base path /api/ and its methods", c)
+			}
+			if c.Name == "open" && (!slices.Equal(c.ForwardHeaders, []string{"accept"}) || c.MaxAnswerBytes != 64<<20) {
+				t.Errorf("capability %+v, want the headers it forwards and its answer bound", c)
 			}
 		}
 		if !slices.Equal(names, want) {

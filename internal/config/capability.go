@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // CapabilityConfig is one operator-defined service guests may call through
@@ -27,6 +28,12 @@ type CapabilityConfig struct {
 	Keys     []string          `mapstructure:"keys"`
 	Timeout  time.Duration     `mapstructure:"timeout"`
 	MaxCalls int               `mapstructure:"max_calls"`
+	// ForwardHeaders are the guest's request headers passed on to the
+	// service (any case); empty: worker.CapabilityRules.ForwardHeaders.
+	ForwardHeaders []string `mapstructure:"forward_headers"`
+	// MaxAnswerBytes is the longest answer (decoded) one call passes to
+	// the guest, masked; 0: worker.CapabilityRules.MaxAnswerBytes.
+	MaxAnswerBytes int64 `mapstructure:"max_answer_bytes"`
 
 	// secrets are the values of the environment variables spliced into
 	// Headers (expand), masked like the header values themselves.
@@ -108,9 +115,9 @@ var (
 	headerToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
-// forbiddenHeaders are header names a capability may not set: the request's
-// own framing and routing, which the runtime sets.
-var forbiddenHeaders = []string{"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive", "proxy-connection"}
+// framing are the header names a capability may not set: the request's own
+// framing and routing, which the runtime sets (capability-rules.json).
+var framing = worker.CapabilityRules.Group("framing")
 
 // expandCapabilities replaces each ${VAR} in the capabilities' URLs and
 // header values with the variable from getenv, and writes header names in
@@ -193,6 +200,14 @@ func checkCapabilities(caps map[string]CapabilityConfig) error {
 		if c.MaxCalls < 0 {
 			bad(".max_calls", errors.New("must not be negative (0: 50)"))
 		}
+		for _, h := range c.ForwardHeaders {
+			if err := checkForwardHeader(h); err != nil {
+				bad(".forward_headers", err)
+			}
+		}
+		if c.MaxAnswerBytes < 0 {
+			bad(".max_answer_bytes", fmt.Errorf("must not be negative (0: %d)", worker.CapabilityRules.MaxAnswerBytes))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -208,13 +223,30 @@ func checkBaseURL(raw string) error {
 		return errors.New("must not hold user info (put credentials in headers)")
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "#"):
 		return errors.New("must not have a query or a fragment")
-	case u.RawPath != "" || strings.ContainsAny(u.Path, "\\%") || slices.Contains(strings.Split(u.Path, "/"), "..") || slices.Contains(strings.Split(u.Path, "/"), "."):
-		return errors.New("its path must be plain: no percent-encoding, backslash, . or .. segments")
+	case u.RawPath != "" || !plainPath(u.Path):
+		return fmt.Errorf("its path must be plain: segments of letters, digits and %s only, no . or .. segments", strings.Trim(worker.CapabilityRules.PathPlain, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"))
 	}
 	if _, _, err := net.SplitHostPort(u.Host); err != nil && strings.Contains(u.Host, ":") && !strings.HasPrefix(u.Host, "[") {
 		return fmt.Errorf("%q has a bad host or port", u.Host)
 	}
 	return nil
+}
+
+// plainPath reports whether a base URL's path holds only the characters a
+// call's path may hold as they are (capability-rules.json pathPlain), and
+// no segment of dots.
+func plainPath(path string) bool {
+	for _, segment := range strings.Split(path, "/") {
+		if strings.Trim(segment, ".") == "" && segment != "" {
+			return false
+		}
+		for _, r := range segment {
+			if !strings.ContainsRune(worker.CapabilityRules.PathPlain, r) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkCapabilityHeader refuses a header name that is not a token or that
@@ -223,11 +255,23 @@ func checkCapabilityHeader(name, value string) error {
 	if !headerToken.MatchString(name) {
 		return fmt.Errorf("%q is not a header name", name)
 	}
-	if slices.Contains(forbiddenHeaders, strings.ToLower(name)) {
+	if framing.Matches(strings.ToLower(name)) {
 		return fmt.Errorf("%s is set by the runtime, not by a capability", name)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		return errors.New("the value must not hold a line break or NUL")
+	}
+	return nil
+}
+
+// checkForwardHeader refuses a name in forward_headers that is not a header
+// name, or that no call forwards (capability-rules.json), saying why.
+func checkForwardHeader(name string) error {
+	if !headerToken.MatchString(name) {
+		return fmt.Errorf("%q is not a header name", name)
+	}
+	if why := worker.CapabilityRules.NeverForwarded(name); why != "" {
+		return fmt.Errorf("%s is never forwarded: %s", name, why)
 	}
 	return nil
 }
@@ -259,6 +303,9 @@ func (c *Config) CapabilitySet() map[string]execution.Capability {
 			MaxCalls:  cc.MaxCalls,
 			Keys:      cc.Keys,
 			Secrets:   slices.Clone(cc.secrets),
+
+			ForwardHeaders: forwardHeaders(cc.ForwardHeaders),
+			MaxAnswerBytes: cc.MaxAnswerBytes,
 		}
 		for h, v := range cc.Headers {
 			capability.Headers[h] = v.Value()
@@ -275,9 +322,26 @@ func (c *Config) CapabilitySet() map[string]execution.Capability {
 		if capability.MaxCalls <= 0 {
 			capability.MaxCalls = DefaultCapabilityMaxCalls
 		}
+		if capability.MaxAnswerBytes <= 0 {
+			capability.MaxAnswerBytes = worker.CapabilityRules.MaxAnswerBytes
+		}
 		out[name] = capability
 	}
 	return out
+}
+
+// forwardHeaders is the list a capability forwards: names in lower case,
+// sorted, each once; the default list if names is empty.
+func forwardHeaders(names []string) []string {
+	if len(names) == 0 {
+		return slices.Clone(worker.CapabilityRules.ForwardHeaders)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.ToLower(n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // baseURL is raw with its path ending in /, so that "under the base" is a

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // writeFile writes a config file into a temporary folder and returns its path.
@@ -180,6 +182,83 @@ func TestCapabilitiesNegativeBounds(t *testing.T) {
 	for _, want := range []string{"capabilities.inv.timeout:", "capabilities.inv.max_calls:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load = %v, want %s named", err, want)
+		}
+	}
+}
+
+// TestCapabilityForwardHeaders: a capability forwards the default list
+// unless it names its own; max_answer_bytes defaults from the shim's
+// rules file.
+func TestCapabilityForwardHeaders(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, `
+capabilities:
+  plain:
+    url: "http://10.0.0.1/"
+  custom:
+    url: "http://10.0.0.1/"
+    forward_headers: [Accept, X-Request-Id, accept]
+    max_answer_bytes: 1048576
+`)
+	cfg, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := cfg.CapabilitySet()
+	if got := set["plain"].ForwardHeaders; !slices.Equal(got, worker.CapabilityRules.ForwardHeaders) || set["plain"].MaxAnswerBytes != worker.CapabilityRules.MaxAnswerBytes {
+		t.Errorf("plain = %v, %d; want the default list and bound", got, set["plain"].MaxAnswerBytes)
+	}
+	if got := set["custom"].ForwardHeaders; !slices.Equal(got, []string{"accept", "x-request-id"}) || set["custom"].MaxAnswerBytes != 1<<20 {
+		t.Errorf("custom = %v, %d; want its own list in lower case, once each, and its bound", got, set["custom"].MaxAnswerBytes)
+	}
+}
+
+// TestCapabilityForwardHeadersRefused: a header no call may forward is
+// refused in forward_headers, in any spelling, each named with why.
+func TestCapabilityForwardHeadersRefused(t *testing.T) {
+	t.Parallel()
+	refused := map[string]string{
+		"X_Forwarded_For": "servers behind CGI", "x_custom": "servers behind CGI", "Content_Type": "servers behind CGI",
+		"X-HTTP-Method-Override": "method or the path", "X-Original-URI": "method or the path", "x-ms-http-method": "method or the path",
+		"X-Forwarded-For": "client's address", "Forwarded": "client's address", "X-Real-IP": "client's address", "Cf-Connecting-Ip": "client's address",
+		"Accept-Encoding": "past the masking", "Range": "past the masking", "If-Range": "past the masking",
+		"Host": "framing", "Content-Length": "framing", "Transfer-Encoding": "framing",
+		"bad header": "not a header name",
+	}
+	var list []string
+	for h := range refused {
+		list = append(list, `"`+h+`"`)
+	}
+	file := writeFile(t, "capabilities:\n  inv:\n    url: \"http://10.0.0.1/\"\n    max_answer_bytes: -1\n    forward_headers: ["+strings.Join(list, ", ")+"]\n")
+	_, err := load(t, []string{"--config", file}, nil)
+	if err == nil {
+		t.Fatal("Load succeeded, want every header refused")
+	}
+	for h, why := range refused {
+		if !strings.Contains(err.Error(), "capabilities.inv.forward_headers: ") || !strings.Contains(err.Error(), h) {
+			t.Errorf("error does not name %s:\n%v", h, err)
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if strings.Contains(line, h+" ") || strings.Contains(line, `"`+h+`"`) {
+				if !strings.Contains(line, why) {
+					t.Errorf("%s refused as %q, want it to say %q", h, line, why)
+				}
+			}
+		}
+	}
+	if !strings.Contains(err.Error(), "capabilities.inv.max_answer_bytes:") {
+		t.Errorf("error does not name max_answer_bytes:\n%v", err)
+	}
+}
+
+// TestCapabilityBasePathPlain: a base path with characters a call's path
+// may not hold as they are (a path parameter, say) is refused.
+func TestCapabilityBasePathPlain(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://10.0.0.1/api;v=1/", "http://10.0.0.1/a|b/", "http://10.0.0.1/.../", "http://10.0.0.1/caf%C3%A9/"} {
+		file := writeFile(t, "capabilities:\n  inv:\n    url: \""+u+"\"\n")
+		if _, err := load(t, []string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), "capabilities.inv.url: its path must be plain") {
+			t.Errorf("Load(%s) = %v, want the path refused", u, err)
 		}
 	}
 }

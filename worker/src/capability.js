@@ -6,7 +6,14 @@
 // guest holds only a stub, whose fetch arrives here as a request. So the
 // headers are added here, outside the guest's isolate, and the guest sees
 // none of them: not in env, not on the stub, not in what comes back (their
-// values are masked in the response's headers and body).
+// values are masked in the response's status text, headers and body).
+//
+// What the guest sends is narrowed to what the capability allows: a path
+// under the base that reads the same to every common server (scope.js),
+// only the request headers on its forwardHeaders list (none that overrides
+// the method or path, or names the client, whatever its spelling), and no
+// _method override to a method it does not allow (override.js). An answer
+// longer than maxAnswerBytes is cut: the masking's work per call is bound.
 //
 // Every call, allowed or refused, is reported to the ledger like an
 // outbound request (the first one makes the shim tell the gateway the
@@ -18,23 +25,27 @@
 
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { arrive, countCall, FULL } from "./ledger.js";
-import { place, maskHeaders, maskBody, maskBytes, maskText } from "./scope.js";
+import { place } from "./scope.js";
+import { maskHeaders, maskBody, maskBytes, maskText } from "./mask.js";
+import { queryOverride, isForm, formOverride } from "./override.js";
+import RULES from "./capability-rules.json" with { type: "json" };
 
 // An answer with a Content-Length up to this many bytes is read whole and
-// masked at once, which costs less than a stream through a transform.
+// masked at once, which costs less than a stream.
 const READ_WHOLE = 64 << 10;
 
-// Request headers a call does not pass on: the connection's own, any the
-// runtime adds to a request between Workers, and those a service takes from
-// the proxy in front of it, which the shim is here: a method or path that
-// overrides the request's own (which would escape the capability's methods
-// and base), and the client's address and scheme.
-const DROPPED = new RegExp("^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|proxy-connection|content-length|cf-.*" +
-  "|x-http-method|x-http-method-override|x-method-override|x-original-method|x-original-url|x-rewrite-url" +
-  "|forwarded|x-forwarded-.*|x-real-ip|x-client-ip|true-client-ip|accept-encoding|range|if-range)$", "i");
-
-// Range and If-Range are dropped too: pieces of an answer, each too short
-// to hold a whole credential, would carry it past the masking.
+// neverForward reports whether a header name (lower case) is one no call
+// passes on, whatever the capability's list: the runtime's framing, a
+// method or path override, the client's address, what would carry a
+// credential past the masking (capability-rules.json), or a name spelled
+// with "_", which many servers read as "-". The gateway refuses such a
+// name in forward_headers; this keeps a list that reached the shim anyway
+// from passing one.
+export function neverForward(name) {
+  if (name.includes("_")) return true;
+  return RULES.neverForward.some((g) => (g.names ?? []).includes(name) || (g.prefixes ?? []).some((p) => name.startsWith(p)) ||
+    (g.containing ?? []).some((c) => name.includes(c)));
+}
 
 // The content codings the runtime decodes in a response (exactly so
 // spelled): the body the shim reads is plain, and masked. An answer in any
@@ -57,30 +68,80 @@ export class Capability extends WorkerEntrypoint {
     if (record === FULL) throw new Error(`capability ${name}: refused: the execution made as many outbound requests as it may`);
     let why = placed.why ?? null;
     if (why === null && !methods.includes(request.method)) why = `method ${request.method} is not allowed (allowed: ${methods.join(", ")})`;
+    if (why === null) why = queryOverride(placed.url.search, methods);
+    const headers = forwarded(props, request.headers);
+    let body = null;
+    if (why === null) ({ why, body } = await checkedBody(request, headers.get("content-type"), methods));
     if (why === null && countCall(key, name) > maxCalls) why = `more than ${maxCalls} calls in one execution`;
     if (why !== null) {
       record.denied = true;
+      await body?.cancel?.();
       throw new Error(`capability ${name}: refused: ${why}`);
     }
-    const response = await send(props, this.env.CAPABILITY_NETWORK, request, placed.url);
+    const response = await send(props, this.env.CAPABILITY_NETWORK, request.method, placed.url, headers, body);
     record.status = response.status;
     return masked(props, response);
   }
 }
 
-// send makes the call through network (the shim's own fetch if none): the
-// guest's headers and body, the configured headers over them, no redirect
-// followed (a Location goes back to the guest, the headers stay here),
-// within the per-call timeout.
-async function send(props, network, request, url) {
-  const { name, headers, timeoutMs } = props;
+// forwarded are the headers a call sends: the guest's on the capability's
+// forwardHeaders list, then the configured ones over them.
+function forwarded(props, guest) {
+  const allowed = props.forwardHeaders ?? RULES.forwardHeaders;
   const out = new Headers();
-  for (const [h, v] of request.headers) {
-    if (!DROPPED.test(h)) out.set(h, v);
+  for (const [h, v] of guest) {
+    if (allowed.includes(h) && !neverForward(h)) out.set(h, v);
   }
-  for (const [h, v] of Object.entries(headers ?? {})) out.set(h, v);
-  const init = { method: request.method, headers: out, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
-  if (request.method !== "GET" && request.method !== "HEAD") init.body = request.body;
+  for (const [h, v] of Object.entries(props.headers ?? {})) out.set(h, v);
+  return out;
+}
+
+// checkedBody returns the body a call sends ({body}) or why it is refused
+// ({why}). A body the service would read as a form is read whole, up to
+// maxFormBytes, and looked into for _method; any other passes as a stream.
+async function checkedBody(request, contentType, methods) {
+  if (request.body === null || request.method === "GET" || request.method === "HEAD") return { why: null, body: null };
+  if (!isForm(contentType)) return { why: null, body: request.body };
+  const bytes = await readUpTo(request.body, RULES.maxFormBytes);
+  if (bytes === null) return { why: `a form body (or one without a Content-Type) longer than ${RULES.maxFormBytes} bytes cannot be checked for _method`, body: null };
+  return { why: formOverride(contentType, bytes, methods), body: bytes };
+}
+
+// readUpTo reads stream whole, or returns null (the stream cancelled) once
+// it holds more than limit bytes.
+async function readUpTo(stream, limit) {
+  const reader = stream.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+// send makes the call through network (the shim's own fetch if none): the
+// headers and body given, no redirect followed (a Location goes back to the
+// guest, the headers stay here), within the per-call timeout.
+async function send(props, network, method, url, headers, body) {
+  const { name, timeoutMs } = props;
+  const init = { method, headers, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
+  if (body !== null) {
+    init.body = body;
+    init.duplex = "half"; // a stream body, sent as it comes
+  }
   const via = network ?? { fetch: (r) => fetch(r) };
   try {
     return await via.fetch(new Request(url, init));
@@ -91,9 +152,11 @@ async function send(props, network, request, url) {
 }
 
 // masked is the service's response as the guest gets it: every
-// configured value masked in its headers and body.
+// configured value masked in its status text, headers and body; a body
+// longer than maxAnswerBytes cut there.
 async function masked(props, response) {
   const { name } = props;
+  const limit = props.maxAnswerBytes ?? RULES.maxAnswerBytes;
   const secrets = secretsOf(props);
   const coding = response.headers.get("content-encoding");
   if (coding !== null && coding.trim().toLowerCase() !== "identity" && !DECODED.has(coding)) {
@@ -104,13 +167,20 @@ async function masked(props, response) {
   headers.delete("content-length"); // the body's length may change
   headers.delete("content-encoding"); // the body is decoded
   const length = Number(response.headers.get("content-length") ?? NaN);
+  const tooLong = (n) => `capability ${name}: the service's answer was cut: it is longer than ${n} bytes, the most one call passes on (max_answer_bytes)`;
+  if (response.body !== null && Number.isSafeInteger(length) && length > limit && coding === null) {
+    await response.body.cancel();
+    throw new Error(tooLong(limit));
+  }
   let body;
-  if (response.body !== null && Number.isSafeInteger(length) && length <= READ_WHOLE) {
+  if (Number.isSafeInteger(length) && length <= limit && coding === null && secrets.every((s) => s === "")) {
+    body = response.body; // nothing to mask, and its length known: as it comes
+  } else if (response.body !== null && Number.isSafeInteger(length) && length <= Math.min(READ_WHOLE, limit) && coding === null) {
     body = maskBytes(new Uint8Array(await response.arrayBuffer()), secrets);
   } else {
-    body = maskBody(response.body, secrets);
+    body = maskBody(response.body, secrets, limit, tooLong);
   }
-  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+  return new Response(body, { status: response.status, statusText: maskText(response.statusText, secrets), headers });
 }
 
 // secretsOf are the values the guest must not see: the configured header

@@ -108,7 +108,9 @@ function checkCapabilities(caps) {
   for (const [name, c] of Object.entries(caps)) {
     const ok = c !== null && typeof c === "object" && typeof c.url === "string" && URL.canParse(c.url) &&
       Array.isArray(c.methods) && Number.isSafeInteger(c.timeoutMs) && c.timeoutMs > 0 &&
-      Number.isSafeInteger(c.maxCalls) && c.maxCalls > 0;
+      Number.isSafeInteger(c.maxCalls) && c.maxCalls > 0 &&
+      (c.forwardHeaders === undefined || (Array.isArray(c.forwardHeaders) && c.forwardHeaders.every((h) => typeof h === "string"))) &&
+      (c.maxAnswerBytes === undefined || (Number.isSafeInteger(c.maxAnswerBytes) && c.maxAnswerBytes > 0));
     if (!ok) return `capability ${JSON.stringify(name)} is malformed`;
   }
   return null;
@@ -120,7 +122,10 @@ function guestEnv(ctx, job, key) {
   const env = { ...(job.env ?? {}) };
   for (const [name, c] of Object.entries(job.capabilities ?? {})) {
     env[name] = ctx.exports.Capability({
-      props: { key, name, url: c.url, headers: c.headers ?? {}, methods: c.methods, timeoutMs: c.timeoutMs, maxCalls: c.maxCalls, mask: c.mask ?? [] },
+      props: {
+        key, name, url: c.url, headers: c.headers ?? {}, methods: c.methods, timeoutMs: c.timeoutMs, maxCalls: c.maxCalls, mask: c.mask ?? [],
+        forwardHeaders: c.forwardHeaders, maxAnswerBytes: c.maxAnswerBytes,
+      },
     });
   }
   return env;
