@@ -166,6 +166,9 @@ type Outgoing struct {
 	// Capability names the capability a call went through; then URL is
 	// the path (and query) on its service.
 	Capability string `json:"capability,omitempty"`
+	// Run is which run of the execution made it (1, 2, …), set when the
+	// execution ran more than once (see Request.Retry).
+	Run int `json:"run,omitempty"`
 }
 
 // Code is the stable machine-readable reason an execution failed.
@@ -208,6 +211,11 @@ const (
 	// (its runtime process was lost because of another execution): a client
 	// discards the logs it has shown; the logs of the new run follow.
 	EventRestart = "restart"
+	// EventOutbound announces an outbound request or capability call of the
+	// guest as it is made, before it is decided or sent (the result's
+	// outbound says how each ended). A restart does not void them: an
+	// execution run again lists the calls of every run.
+	EventOutbound = "outbound"
 )
 
 // Event is one line of a streamed execution: start, then a log per console
@@ -215,10 +223,11 @@ const (
 // most twice; the logs before it are void.
 type Event struct {
 	Type   string
-	ID     string  // start
-	Log    *Log    // log
-	Result *Result // result (Logs unset)
-	Reason string  // restart: why (a Code, e.g. runtime_crashed)
+	ID     string    // start
+	Log    *Log      // log
+	Result *Result   // result (Logs unset)
+	Reason string    // restart: why (a Code, e.g. runtime_crashed)
+	Call   *Outgoing // outbound: the request (no status yet)
 }
 
 // MarshalJSON renders the event as {"type": ..., fields of its payload}.
@@ -244,6 +253,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			Type   string `json:"type"`
 			Reason string `json:"reason"`
 		}{e.Type, e.Reason})
+	case EventOutbound:
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			*Outgoing
+		}{e.Type, e.Call})
 	}
 	return nil, fmt.Errorf("unknown event type %q", e.Type)
 }
@@ -293,6 +307,9 @@ func (e *Event) unmarshalByType(data []byte) error {
 	case EventResult:
 		e.Result = new(Result)
 		return json.Unmarshal(data, e.Result)
+	case EventOutbound:
+		e.Call = new(Outgoing)
+		return json.Unmarshal(data, e.Call)
 	default:
 		return fmt.Errorf("unknown event type %q", head.Type)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,21 +32,52 @@ type collector struct {
 	truncated bool
 	hasStdout bool
 	hasStderr bool
+	// run is which run of the execution this is: 1, and one more after
+	// each restart. earlier holds the calls announced by earlier runs,
+	// current this run's: a result of an execution that ran more than once
+	// lists them all, each with its run.
+	run     int
+	earlier []execution.Outgoing
+	current []execution.Outgoing
 }
 
 func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}
-	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal}
+	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal, run: 1}
 }
 
-// reset forgets the logs collected so far: the execution runs again.
+// reset forgets the logs collected so far: the execution runs again. The
+// calls of the run before are kept.
 func (c *collector) reset() {
 	c.budget, c.bytes, c.lines = c.maxTotal, 0, 0
 	c.stdout.Reset()
 	c.stderr.Reset()
 	c.truncated, c.hasStdout, c.hasStderr = false, false, false
+	c.earlier = append(c.earlier, c.current...)
+	c.current = nil
+	c.run++
+}
+
+// resume takes the events an earlier gateway stored of an execution it
+// ran before it died (up to the restart that queued it again): this run
+// comes after theirs, and their calls are the earlier runs'.
+func (c *collector) resume(events []execution.Event) {
+	for _, ev := range events {
+		switch ev.Type {
+		case execution.EventOutbound:
+			c.call(ev.Call)
+		case execution.EventRestart:
+			c.reset()
+		}
+	}
+}
+
+// call takes an announced request: masked, marked with its run, kept.
+func (c *collector) call(o *execution.Outgoing) {
+	o.Method, o.URL, o.Run = c.mask.Mask(o.Method), c.mask.Mask(o.URL), c.run
+	c.current = append(c.current, *o)
 }
 
 // passOn is the backend's event callback for one execution, sync or
@@ -66,6 +98,8 @@ func (c *collector) passOn(m *metrics.Metrics, sent time.Time, final **execution
 			*final = ev.Result
 		case execution.EventRestart:
 			c.reset()
+		case execution.EventOutbound:
+			c.call(ev.Call)
 		}
 		return out(ev)
 	}
@@ -113,6 +147,15 @@ func (c *collector) result(res *execution.Result) {
 	res.Truncated = res.Truncated || c.truncated
 	if res.Outbound == nil {
 		res.Outbound = []execution.Outgoing{}
+	}
+	if c.run > 1 {
+		// It ran more than once: every call of every run, each with its
+		// run (the earlier ones as announced: how they ended was lost
+		// with their run).
+		for i := range res.Outbound {
+			res.Outbound[i].Run = c.run
+		}
+		res.Outbound = append(slices.Clip(c.earlier), res.Outbound...)
 	}
 	if res.Error != nil {
 		res.Error.Message = c.ts.MapStack(res.Error.Message)

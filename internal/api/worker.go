@@ -75,6 +75,15 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 		return
 	}
 	col := newCollector(job, run.opts.Limits.MaxLogLineBytes, run.opts.Limits.MaxLogBytes)
+	if e.LastEvent > 0 {
+		// A run again after its gateway died: what the earlier runs did
+		// is in its stored events.
+		earlier, err := h.storedEvents(ctx, e.ID, e.LastEvent)
+		if err != nil {
+			log.Error().Err(err).Msg("reading the earlier runs' events failed; the result lists this run's calls only")
+		}
+		col.resume(earlier)
+	}
 	ts, syntax, err := transpileWaiting(ctx, job)
 	if ctx.Err() != nil {
 		rec.stopped = context.Cause(ctx)
@@ -109,6 +118,33 @@ func (h *History) runQueued(ctx context.Context, run *runner, e *store.Execution
 	}
 	audit(&log, job, codeHash(job), final, col.lines)
 	observe(run.opts.Metrics, final, col.bytes)
+}
+
+// storedEvents reads the outbound and restart events of execution id up to
+// event last.
+func (h *History) storedEvents(ctx context.Context, id string, last int64) ([]execution.Event, error) {
+	var out []execution.Event
+	for after := int64(0); after < last; {
+		page, err := h.store.Events(ctx, id, after, eventsPage)
+		if err != nil || len(page) == 0 {
+			return out, err
+		}
+		for _, stored := range page {
+			if stored.Seq > last {
+				return out, nil
+			}
+			after = stored.Seq
+			if stored.Type != execution.EventOutbound && stored.Type != execution.EventRestart {
+				continue
+			}
+			var ev execution.Event
+			if err := json.Unmarshal(stored.Data, &ev); err != nil {
+				return out, err
+			}
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }
 
 // transpileWaiting is transpileIfNeeded, waiting (with backoff) while the

@@ -5,14 +5,18 @@
 //
 //   {"type":"log","level":"log","stream":"stdout","message":"...","time":"..."}
 //   {"type":"net"}
+//   {"type":"outbound","method":"GET","url":"https://...","capability":"..."?}
 //   {"type":"result","success":true,"response":{...},"outbound":[...]}
 //
-// Exactly one result event ends every stream. Two internal lines are not
-// events: {"type":"ping"}, sent while the guest is silent, and {"type":"net"},
-// sent at most once per execution, when the guest's first outbound request
-// reaches the Outbound entrypoint and before that request is decided or sent
-// (the request waits until the line is written), so the gateway knows whether
-// the guest may have reached the network. A request the runtime rejects before
+// Exactly one result event ends every stream. An outbound event announces
+// each request of the guest (an outbound one or a capability call) as it
+// reaches the Outbound or Capability entrypoint, before it is decided or
+// sent: the gateway keeps them, so that the result of an execution run again
+// lists the calls of every run. Two internal lines are not events:
+// {"type":"ping"}, sent while the guest is silent, and {"type":"net"}, sent
+// at most once per execution, before the first outbound event (the first
+// request waits until both are written), so the gateway knows whether the
+// guest may have reached the network. A request the runtime rejects before
 // anything runs (bad compatibility date or flags) gets a 400 with
 // {"field": ..., "message": ...} instead.
 //
@@ -234,8 +238,9 @@ async function start(env, ctx, job, warm, signal, ledger) {
     started: Date.now(),
     outbound: ledger.take,
     locate: () => locateSyntaxError(env, ctx, job),
-    // The first outbound request waits until the gateway is told.
-    onStart: (emit) => ledger.first.then(() => emit({ type: "net" })).then(ledger.confirm, ledger.confirm),
+    // Every outbound request is announced as it arrives; the first waits
+    // until the gateway is told.
+    onStart: (emit) => announce(ledger, emit).then(ledger.confirm, ledger.confirm),
     failure: (err) => failureOf(err, job),
   };
   if (job.buffered) return startBuffered(worker, exec, warm, ledger);
@@ -246,6 +251,20 @@ async function start(env, ctx, job, warm, signal, ledger) {
     return refused(err, ledger);
   }
   return streamed(guest, exec, warm, ledger);
+}
+
+// announce tells the gateway of each outbound request the guest makes, as
+// it arrives, until the execution ends: the first time with the net line
+// before it, after which the first request goes on.
+async function announce(ledger, emit) {
+  let first = true;
+  for (let calls = await ledger.next(); calls !== null; calls = await ledger.next()) {
+    const events = calls.map(({ method, url, capability }) =>
+      capability === undefined ? { type: "outbound", method, url } : { type: "outbound", method, url, capability });
+    await emit(first ? [{ type: "net" }, ...events] : events);
+    if (first) ledger.confirm();
+    first = false;
+  }
 }
 
 // streamed answers with the guest's events as they happen.

@@ -14,7 +14,10 @@
 // shim, and workerd lets neither wait on the other's I/O: the entrypoint only
 // resolves a promise the execution created (workerd runs the continuation in
 // the execution's context) and then polls a flag, with timers of its own, for
-// the execution to say it has told the gateway.
+// the execution to say it has told the gateway. The execution learns of
+// every request the same way (next), to announce each to the gateway as it
+// is made: the gateway keeps them, so that an execution run again lists the
+// calls of every run.
 
 import CAPS from "./caps.json" with { type: "json" };
 
@@ -24,21 +27,41 @@ const MAX_ENDED = 4096;
 const open = new Map(); // key -> entry
 const ended = new Map(); // keys whose execution ended here, oldest first
 
-// begin registers an execution under key. It returns {first, confirm, take}:
-// first resolves when the guest's first outbound request arrives; that
-// request waits until confirm() is called (the gateway was told) or the
-// execution ends. take() ends the registration and returns the requests
-// recorded; it may be called more than once.
+// begin registers an execution under key. It returns {first, next, confirm,
+// take}: first resolves when the guest's first outbound request arrives;
+// that request waits until confirm() is called (the gateway was told) or the
+// execution ends. next() resolves with the requests recorded since the last
+// next() (as soon as there is one), or with null once the execution has
+// ended. take() ends the registration and returns the requests recorded; it
+// may be called more than once.
 export function begin(key) {
   let arrived;
   const first = new Promise((resolve) => {
     arrived = resolve;
   });
-  const entry = { records: [], arrived, confirmed: false, closed: false, calls: new Map() };
+  const entry = { records: [], arrived, confirmed: false, closed: false, calls: new Map(), announced: 0, wake: null };
   open.set(key, entry);
   ended.delete(key);
   return {
     first,
+    next: () =>
+      // Made here, in the execution's context, and resolved here or by
+      // arrive (in the entrypoint's context) or take.
+      new Promise((resolve) => {
+        const deliver = () => {
+          if (entry.records.length > entry.announced) {
+            const fresh = entry.records.slice(entry.announced);
+            entry.announced = entry.records.length;
+            entry.wake = null;
+            resolve(fresh);
+          } else if (entry.closed) {
+            entry.wake = null;
+            resolve(null);
+          }
+        };
+        entry.wake = deliver;
+        deliver();
+      }),
     confirm: () => {
       entry.confirmed = true;
     },
@@ -48,6 +71,7 @@ export function begin(key) {
         open.delete(key);
         remember(key);
       }
+      entry.wake?.();
       return entry.records;
     },
   };
@@ -75,6 +99,7 @@ export async function arrive(key, method, url, capability) {
   if (entry === undefined) return ended.has(key) ? null : record;
   if (entry.records.length >= MAX_RECORDS) return FULL;
   entry.records.push(record);
+  entry.wake?.();
   if (entry.arrived !== null) {
     entry.arrived();
     entry.arrived = null;

@@ -118,3 +118,29 @@ test("an execution keeps its first maxOutboundRecords requests (caps.json); past
   assert.equal(kept.length, CAPS.maxOutboundRecords);
   assert.equal(kept.at(-1).url, `https://a.example/${CAPS.maxOutboundRecords - 1}`);
 });
+
+test("next hands over every request as it arrives, in order, then null once the execution ends", async () => {
+  const ledger = begin("exec-next");
+  const seen = [];
+  const announcing = (async () => {
+    for (let calls = await ledger.next(); calls !== null; calls = await ledger.next()) {
+      seen.push(...calls.map((c) => `${c.method} ${c.url}${c.capability ? " via " + c.capability : ""}`));
+      ledger.confirm();
+    }
+  })();
+  await arrive("exec-next", "GET", "https://a.example/1");
+  // Two at once, and one through a capability.
+  await Promise.all([arrive("exec-next", "POST", "https://a.example/2"), arrive("exec-next", "PUT", "/api/3", "orders")]);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(seen, ["GET https://a.example/1", "POST https://a.example/2", "PUT /api/3 via orders"]);
+  // Requests made while nobody waits on next are handed over at the next call.
+  ledger.take();
+  await announcing;
+  assert.deepEqual(seen.length, 3);
+  const late = begin("exec-late");
+  await Promise.all([arrive("exec-late", "GET", "https://b.example/"), (async () => late.confirm())()]);
+  assert.deepEqual(await late.next(), [{ method: "GET", url: "https://b.example/" }]);
+  late.take();
+  assert.equal(await late.next(), null);
+  assert.equal(size(), 0);
+});

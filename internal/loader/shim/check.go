@@ -40,8 +40,24 @@ func checkEvent(ev *execution.Event) error {
 		return checkLog(ev.Log)
 	case execution.EventResult:
 		return checkResult(ev.Result)
+	case execution.EventOutbound:
+		return checkOutgoing(ev.Call)
 	}
 	return fmt.Errorf("%w: event type %q", errMalformed, ev.Type)
+}
+
+// checkOutgoing checks an announced request: it comes from the shim's
+// entrypoints, not the guest, but carries the guest's method and URL.
+func checkOutgoing(o *execution.Outgoing) error {
+	switch {
+	case o == nil:
+		return fmt.Errorf("%w: outbound without a body", errMalformed)
+	case !isToken(o.Method), o.Status != 0, o.Denied, o.Run != 0:
+		return fmt.Errorf("%w: outbound method %q status %d", errMalformed, o.Method, o.Status)
+	case o.Capability != "" && !execution.ValidCapabilityName(o.Capability):
+		return fmt.Errorf("%w: outbound capability %q", errMalformed, o.Capability)
+	}
+	return nil
 }
 
 func checkLog(l *execution.Log) error {
