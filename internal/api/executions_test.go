@@ -48,6 +48,12 @@ func newHistoryGateway(t testing.TB, opts api.HistoryOptions) *historyGateway {
 // newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
 func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
+	return newLoggedHistoryGateway(t, path, opts, zerolog.Nop())
+}
+
+// newLoggedHistoryGateway is newHistoryGatewayAt writing its log to log.
+func newLoggedHistoryGateway(t testing.TB, path string, opts api.HistoryOptions, log zerolog.Logger) *historyGateway {
+	t.Helper()
 	gatewayURL(t) // starts the shared runtime
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
@@ -65,7 +71,7 @@ func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *hi
 	o := apitest.Options()
 	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
 	o.History = g.history
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
+	srv := httptest.NewServer(api.NewHandler(log, shared.backend, o))
 	g.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()
