@@ -54,7 +54,7 @@ func callbackOptions(cfg *config.Config) api.CallbackOptions {
 	return api.CallbackOptions{
 		Secret: cfg.CallbackSecret,
 		Webhook: webhook.Options{
-			AllowPrivate: cfg.Callbacks.AllowPrivate,
+			Reach:        cfg.CallbackReach(),
 			Timeout:      cfg.Callbacks.Timeout,
 			MaxRetryTime: cfg.Callbacks.MaxRetryTime,
 		},

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/webhook"
@@ -19,7 +21,7 @@ type CallbackOptions struct {
 	// one (or a nil Secret) cannot submit a callbackUrl: nothing is ever
 	// sent unsigned.
 	Secret func(caller string) []byte
-	// Webhook configures the deliveries: AllowPrivate (also applied when a
+	// Webhook configures the deliveries: Reach (also applied when a
 	// callbackUrl is submitted), Timeout, MaxRetryTime, MaxInFlight (the
 	// deliveries this gateway sends at once), Backoff.
 	Webhook webhook.Options
@@ -202,6 +204,7 @@ func (h *History) deliver(e *store.Execution) {
 		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret, Earlier: len(attempts),
 		OnAttempt: func(a webhook.Attempt) {
 			attempts = append(attempts, attemptOf(a))
+			logAttempt(log, len(attempts), a)
 			if errors.Is(h.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, false), store.ErrNotOwner) {
 				lost = true
 				cancel()
@@ -219,6 +222,23 @@ func (h *History) deliver(e *store.Execution) {
 		log.Warn().Int("attempts", len(attempts)).Str("reason", res.Reason).Msg("callback: not delivered")
 		h.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Reason: res.Reason}, false)
 	}
+}
+
+// logAttempt logs a failed attempt: the reason the record gives the
+// tenant, and the full error (never the URL, whose query may hold a token)
+// that the record leaves out.
+func logAttempt(log zerolog.Logger, n int, a webhook.Attempt) {
+	if a.Error == "" {
+		return
+	}
+	ev := log.Info().Int("attempt", n).Str("reason", a.Error)
+	if a.Status != 0 {
+		ev = ev.Int("status", a.Status)
+	}
+	if a.Cause != nil {
+		ev = ev.AnErr("cause", a.Cause)
+	}
+	ev.Msg("callback: attempt failed")
 }
 
 // stopped reports whether the gateway is stopping its deliveries.

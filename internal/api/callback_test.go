@@ -89,7 +89,7 @@ func (r *hookReceiver) next(t *testing.T) hook {
 // retries after 10 to 20 ms.
 func fastRetries() api.CallbackOptions {
 	return api.CallbackOptions{Webhook: webhook.Options{
-		AllowPrivate: true, Timeout: 30 * time.Second,
+		Reach: webhook.Reach{AllowPrivate: true}, Timeout: 30 * time.Second,
 		Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 	}}
 }

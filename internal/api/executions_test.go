@@ -48,15 +48,27 @@ func newHistoryGateway(t testing.TB, opts api.HistoryOptions) *historyGateway {
 // newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
 func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *historyGateway {
 	t.Helper()
+	return newLoggedHistoryGateway(t, path, opts, zerolog.Nop())
+}
+
+// newLoggedHistoryGateway is newHistoryGatewayAt writing its log to log.
+func newLoggedHistoryGateway(t testing.TB, path string, opts api.HistoryOptions, log zerolog.Logger) *historyGateway {
+	t.Helper()
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHistoryGatewayOn(t, st, opts)
+	return newHistoryGatewayLogged(t, st, opts, log)
 }
 
 // newHistoryGatewayOn is newHistoryGateway on st, which it closes.
 func newHistoryGatewayOn(t testing.TB, st store.Store, opts api.HistoryOptions) *historyGateway {
+	t.Helper()
+	return newHistoryGatewayLogged(t, st, opts, zerolog.Nop())
+}
+
+// newHistoryGatewayLogged is newHistoryGatewayOn writing its log to log.
+func newHistoryGatewayLogged(t testing.TB, st store.Store, opts api.HistoryOptions, log zerolog.Logger) *historyGateway {
 	t.Helper()
 	gatewayURL(t) // starts the shared runtime
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
@@ -71,7 +83,7 @@ func newHistoryGatewayOn(t testing.TB, st store.Store, opts api.HistoryOptions) 
 	o := apitest.Options()
 	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
 	o.History = g.history
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
+	srv := httptest.NewServer(api.NewHandler(log, shared.backend, o))
 	g.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()

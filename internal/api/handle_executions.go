@@ -91,9 +91,9 @@ func queueProblem(err error) error {
 }
 
 // callbackURL reads the optional callbackUrl: an absolute http or https
-// URL that obeys the egress rules (webhook.ValidateCallbackURL; private and
-// loopback hosts only with Webhook.AllowPrivate), for a caller that has a
-// callback secret to sign it with.
+// URL that obeys the egress rules (webhook.ValidateCallbackURL; other
+// addresses than public ones only as Webhook.Reach allows), for a caller
+// that has a callback secret to sign it with.
 func (h *History) callbackURL(members map[string]json.RawMessage, caller string) (string, *FieldProblem) {
 	raw, ok := members["callbackUrl"]
 	if !ok {
@@ -104,7 +104,7 @@ func (h *History) callbackURL(members map[string]json.RawMessage, caller string)
 		return "", &FieldProblem{Field: "callbackUrl", Code: fieldWrongType, Detail: "callbackUrl must be a string"}
 	}
 	cb := h.opts.Callbacks
-	if err := webhook.ValidateCallbackURL(s, cb.Webhook.AllowPrivate); err != nil {
+	if err := webhook.ValidateCallbackURL(s, cb.Webhook.Reach); err != nil {
 		return "", &FieldProblem{Field: "callbackUrl", Code: fieldInvalid, Detail: "callbackUrl: " + err.Error()}
 	}
 	if len(cb.secretFor(caller)) == 0 {

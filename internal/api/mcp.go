@@ -47,12 +47,13 @@ func newMCP(opts Options, execute http.Handler) http.Handler {
 	})
 }
 
-// runInProcess serves an execution request to h as a POST /execute asking
-// for NDJSON, in the context of the MCP request that carried it (its caller
-// and logger; it ends when that client goes away or the call is cancelled),
-// and reads the events as the handler writes them. Each execution gets an
-// id of its own: one MCP request may carry several calls (a JSON-RPC batch),
-// and executions sharing an id would share their records and audit.
+// runInProcess serves an execution request to h as a POST /execute, in
+// the context of the MCP request that carried it (its caller and logger; it
+// ends when that client goes away or the call is cancelled), and takes the
+// events as the handler makes them (eventWriter is an eventConsumer: no
+// encoding, no outbox). Each execution gets an id of its own: one MCP
+// request may carry several calls (a JSON-RPC batch), and executions
+// sharing an id would share their records and audit.
 func runInProcess(h http.Handler) mcp.Runner {
 	return func(ctx context.Context, r *http.Request, args json.RawMessage, log func(execution.Log)) (mcp.Outcome, error) {
 		id := newID()
@@ -74,18 +75,20 @@ func runInProcess(h http.Handler) mcp.Runner {
 }
 
 // eventWriter is the http.ResponseWriter of an in-process execution: it
-// decodes an NDJSON stream of events as it is written, hands each log line
-// on, and keeps the result; any other answer (a problem) it keeps whole.
+// takes the events (consume), hands each log line on, and keeps the result;
+// any other answer (a problem) it keeps whole. An NDJSON stream written to
+// it, should a sink not see it as a consumer, is read into events as it is
+// written.
 type eventWriter struct {
 	header http.Header
-	log    func(execution.Log)
+	log    func(execution.Log) // never waits for the MCP client
 
 	mu     sync.Mutex
 	status int
 	buf    []byte // an unfinished line, or a problem's body
 	logs   []execution.Log
 	result *execution.Result
-	done   bool // the handler returned: later writes are dropped
+	done   bool // the handler returned: later events are dropped
 	err    error
 }
 
@@ -100,50 +103,71 @@ func (w *eventWriter) WriteHeader(status int) {
 	}
 }
 
+// errCallerGone refuses events after the in-process call has returned.
+var errCallerGone = errors.New("the execution's caller is gone")
+
+// consume takes one event of the execution.
+func (w *eventWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.err = errors.Join(w.err, err)
+}
+
+func (w *eventWriter) consume(ev execution.Event) error {
+	w.WriteHeader(http.StatusOK)
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return errCallerGone
+	}
+	var line *execution.Log
+	switch ev.Type {
+	case execution.EventLog:
+		w.logs = append(w.logs, *ev.Log)
+		line = ev.Log
+	case execution.EventRestart:
+		w.logs = w.logs[:0] // the execution runs again
+	case execution.EventResult:
+		res := *ev.Result
+		res.Logs = append([]execution.Log{}, w.logs...)
+		w.result = &res
+	}
+	w.mu.Unlock()
+	if line != nil {
+		w.log(*line)
+	}
+	return nil
+}
+
 func (w *eventWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	w.mu.Lock()
 	if w.done {
 		w.mu.Unlock()
-		return 0, errors.New("the execution's caller is gone")
+		return 0, errCallerGone
 	}
 	w.buf = append(w.buf, p...)
-	var lines []execution.Log
+	var events []execution.Event
 	for w.status == http.StatusOK {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
 			break
 		}
-		if l := w.event(w.buf[:i]); l != nil {
-			lines = append(lines, *l)
+		var ev execution.Event
+		if err := json.Unmarshal(w.buf[:i], &ev); err != nil {
+			w.err = errors.Join(w.err, err)
+		} else {
+			events = append(events, ev)
 		}
 		w.buf = w.buf[i+1:]
 	}
 	w.mu.Unlock()
-	for _, l := range lines {
-		w.log(l) // outside the lock: it waits for the MCP client
+	for _, ev := range events {
+		if err := w.consume(ev); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
-}
-
-// event takes one NDJSON line; a log line comes back to be handed on.
-func (w *eventWriter) event(line []byte) *execution.Log {
-	var ev execution.Event
-	if err := json.Unmarshal(line, &ev); err != nil {
-		w.err = errors.Join(w.err, err)
-		return nil
-	}
-	switch ev.Type {
-	case execution.EventLog:
-		w.logs = append(w.logs, *ev.Log)
-		return ev.Log
-	case execution.EventRestart:
-		w.logs = w.logs[:0] // the execution runs again
-	case execution.EventResult:
-		w.result = ev.Result
-		w.result.Logs = append([]execution.Log{}, w.logs...)
-	}
-	return nil
 }
 
 // outcome is what the handler answered; it ends the writer.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/redact"
+	"github.com/dynamic-workers/gateway/internal/webhook"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -49,6 +50,7 @@ type Config struct {
 type CallbacksConfig struct {
 	Secret       Secret        `mapstructure:"secret"`
 	AllowPrivate bool          `mapstructure:"allow_private"`
+	AllowCIDRs   []string      `mapstructure:"allow_cidrs"`
 	Timeout      time.Duration `mapstructure:"timeout"`
 	MaxRetryTime time.Duration `mapstructure:"max_retry_time"`
 }
@@ -282,7 +284,8 @@ var Settings = []Setting{
 	{Key: "storage.max_file_bytes", Default: int64(0), Help: "Largest size of the SQLite file (storage.path); past it writes are refused as on a full disk: /readyz answers 503 and executions are refused with 503 storage_unavailable until records are deleted. 0: no bound but the disk's.", Check: atLeastSaying(0, "must not be negative (0: no bound)")},
 	{Key: "storage.max_queued_per_key", Default: 0, Help: "Most executions one key may have queued at once (all gateways on one database together; per-key override: max_queued); past it POST /executions answers 429 queue_limited with Retry-After, and other keys still queue. 0: with API keys, a quarter of storage.max_queued (at least 1); with none (one anonymous caller), storage.max_queued.", Check: derived},
 	{Key: "callbacks.secret", Default: "", Help: "Secret (at least 16 characters) signing the webhooks sent to callbackUrl (Gateway-Signature, see docs/webhooks.md), for keys without their own auth.keys.NAME.callback_secret. A key with neither cannot submit a callbackUrl (422): nothing is sent unsigned.", Secret: true, Check: of(checkCallbackSecret)},
-	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback, private and other non-public addresses (refused by default, like guest requests): for tests and receivers inside your network."},
+	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback (127.0.0.0/8, ::1), private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7) and shared CGNAT (100.64.0.0/10) addresses, and local names (refused by default, like guest requests): for tests and receivers inside your network. Never link-local, cloud metadata (169.254.169.254, 100.100.100.200, fd00:ec2::254, …) or other special addresses: only callbacks.allow_cidrs opens those."},
+	{Key: "callbacks.allow_cidrs", Default: []string{}, Help: "Non-public ranges callbackUrl may reach besides what callbacks.allow_private opens, each a CIDR or an address within one non-public range (10.20.0.0/16, 169.254.169.254): a narrower private subnet without allow_private, or a link-local, metadata or special range named on purpose. A range opens a metadata address only when it names that address itself (169.254.0.0/16 does not open 169.254.169.254). In the environment: comma-separated.", Check: of(checkAllowCIDRs)},
 	{Key: "callbacks.timeout", Default: "10s", Help: "Bound on one webhook attempt, from connecting to reading the receiver's status.", Check: positive},
 	{Key: "callbacks.max_retry_time", Default: "10m", Help: "Bound on one webhook delivery, from its first attempt to its last (also across a restart); retries back off from 1s to 1m.", Check: positive},
 }
@@ -326,6 +329,7 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	var cfg Config
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
 		keysFromString,
 		capabilitiesFromString,
 	)
@@ -428,6 +432,18 @@ func (c *Config) CallbackSecret(name string) []byte {
 		return nil
 	}
 	return []byte(s.Value())
+}
+
+// CallbackReach is where callbacks may go: callbacks.allow_private and
+// callbacks.allow_cidrs, validated.
+func (c *Config) CallbackReach() webhook.Reach {
+	r := webhook.Reach{AllowPrivate: c.Callbacks.AllowPrivate}
+	for _, s := range c.Callbacks.AllowCIDRs {
+		if p, err := webhook.ParseAllowCIDR(s); err == nil {
+			r.AllowCIDRs = append(r.AllowCIDRs, p)
+		}
+	}
+	return r
 }
 
 // Keys returns the configured API keys in name order.

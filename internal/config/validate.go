@@ -10,10 +10,12 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
 // Validate checks every setting and reports every problem found, each
@@ -231,6 +233,18 @@ func checkCallbackSecret(s Secret) error {
 		return errors.New("must be at least 16 characters")
 	}
 	return nil
+}
+
+// checkAllowCIDRs refuses callbacks.allow_cidrs entries that are not one
+// non-public range each, naming each by its place in the list.
+func checkAllowCIDRs(list []string) error {
+	var errs []error
+	for i, s := range list {
+		if _, err := webhook.ParseAllowCIDR(s); err != nil {
+			errs = append(errs, fieldError{strconv.Itoa(i), err})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkShimSecret refuses a secret too short to sign with.

@@ -92,26 +92,50 @@ var internalSuffixes = []string{".localhost", ".local", ".internal", ".localdoma
 // CheckHost reports why a URL host (a name, an IPv4 address, or an IPv6
 // address with or without brackets) may never be reached, or nil.
 func CheckHost(host string) error {
+	addr, isAddr, err := ParseHost(host)
+	switch {
+	case err != nil:
+		return err
+	case isAddr:
+		return checkAddr(addr)
+	}
+	return CheckName(host)
+}
+
+// ParseHost reads a URL host as the address it names: an IPv6 address
+// with or without brackets, or IPv4 in any spelling a URL reads as one
+// (2130706433, 0x7f.1, 0177.0.0.1, a trailing dot). isAddr is false for a
+// name; err (wrapping ErrBlockedAddress) is for a host that is spelled as
+// an address but is not a valid one.
+func ParseHost(host string) (addr netip.Addr, isAddr bool, err error) {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
 	if bracketed {
 		host = host[1 : len(host)-1]
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
-		return checkAddr(addr)
+		return addr, true, nil
 	}
 	if bracketed {
-		return fmt.Errorf("[%s] is not a valid IPv6 address: %w", host, ErrBlockedAddress)
+		return netip.Addr{}, false, fmt.Errorf("[%s] is not a valid IPv6 address: %w", host, ErrBlockedAddress)
 	}
 	if endsInNumber(host) {
 		// URLs read such hosts as IPv4 in any of its spellings
-		// (2130706433, 0x7f.1, 0177.0.0.1): check the address they mean.
+		// (2130706433, 0x7f.1, 0177.0.0.1): the address they mean.
 		addr, ok := parseIPv4(host)
 		if !ok {
-			return fmt.Errorf("%s is not a valid address: %w", host, ErrBlockedAddress)
+			return netip.Addr{}, false, fmt.Errorf("%s is not a valid address: %w", host, ErrBlockedAddress)
 		}
-		return checkAddr(addr)
+		return addr, true, nil
 	}
+	return netip.Addr{}, false, nil
+}
+
+// CheckName reports why a host name (not an address) may never be
+// reached: a local or internal name, which resolves through the local
+// network's own resolver or search domains; or nil.
+func CheckName(host string) error {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "" {
 		return fmt.Errorf("empty host: %w", ErrBlockedName)
 	}

@@ -8,11 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"sync"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/dynamic-workers/gateway/execution"
 )
 
 // executeSchema is the execute tool's input schema: the fields of a POST
@@ -31,7 +28,7 @@ export default {
   async fetch(request, env) { console.log("hi", env.NAME); return new Response("done"); }
 }
 
-console.log/info/debug go to stdout, console.warn/error to stderr; each line is also sent as a progress notification (when the call has a progress token) or a log message while the guest runs. The guest has no network unless allowOutbound allows it; env and secrets are its env (secret values are masked as [REDACTED] in everything returned). For several files use modules (name → source) and mainModule instead of code; imports between them are relative ("./util.js"). Read resource ` + guideURI + ` for the full format.
+console.log/info/debug go to stdout, console.warn/error to stderr; while the guest runs its lines are also sent as progress notifications (when the call has a progress token) or log messages, several lines to a notification and at most 10 notifications a second; the result has every line. The guest has no network unless allowOutbound allows it; env and secrets are its env (secret values are masked as [REDACTED] in everything returned). For several files use modules (name → source) and mainModule instead of code; imports between them are relative ("./util.js"). Read resource ` + guideURI + ` for the full format.
 
 The result: structuredContent is the execution result (success, stdout, stderr, logs, response {status, headers, body}, error {code, message, stack}, durationMs); isError is true when success is false or the request was refused (then the text names each field at fault).`
 
@@ -62,7 +59,9 @@ func executeHandler(run Runner) sdk.ToolHandler {
 		if len(args) == 0 {
 			args = json.RawMessage("{}") // /execute then names what is missing
 		}
-		out, err := run(ctx, r, args, notifier(ctx, req))
+		n := newNotifier(sender(ctx, req))
+		out, err := run(ctx, r, args, n.add)
+		n.finish()
 		if err != nil {
 			return nil, err
 		}
@@ -88,30 +87,6 @@ func refused(out Outcome) *sdk.CallToolResult {
 		Content:           []sdk.Content{&sdk.TextContent{Text: p.text(out.RetryAfter)}},
 		StructuredContent: out.Problem,
 		IsError:           true,
-	}
-}
-
-// notifier returns the function that sends a guest's console lines to the
-// client while it runs: as progress notifications when the call has a
-// progress token, else as log messages (which the SDK sends only once the
-// client has set a log level).
-func notifier(ctx context.Context, req *sdk.CallToolRequest) func(execution.Log) {
-	token := req.Params.GetProgressToken()
-	var mu sync.Mutex
-	n := 0
-	return func(l execution.Log) {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		if token != nil {
-			_ = req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
-				ProgressToken: token,
-				Progress:      float64(n),
-				Message:       "[" + l.Stream + "] " + l.Message,
-			})
-			return
-		}
-		_ = req.Session.Log(ctx, &sdk.LoggingMessageParams{Level: logLevel(l.Level), Logger: "guest", Data: l})
 	}
 }
 

@@ -23,7 +23,8 @@ import (
 // (the tool's arguments), r's context holds the authenticated caller and
 // ends when the client goes away, and ctx ends when the call is cancelled.
 // It calls log with each console line as the guest writes it, in order and
-// before it returns.
+// before it returns; log never waits for the MCP client (see
+// NotifyInterval), so the execution is not held up by it.
 type Runner func(ctx context.Context, r *http.Request, args json.RawMessage, log func(execution.Log)) (Outcome, error)
 
 // Outcome is what POST /execute answered: the result of an execution, or

@@ -93,7 +93,7 @@ func TestAttackHostileAnswers(t *testing.T) {
 			t.Parallel()
 			u := rawReceiver(t, tt.answer)
 			// One attempt: the next would wait past the retry time.
-			d := New(Options{AllowPrivate: true, Timeout: timeout, MaxRetryTime: 3 * timeout,
+			d := New(Options{Reach: Reach{AllowPrivate: true}, Timeout: timeout, MaxRetryTime: 3 * timeout,
 				Backoff: backoff.Policy{Min: time.Hour, Max: time.Hour}})
 			t.Cleanup(func() { _ = d.Close(context.Background()) })
 			start := time.Now()

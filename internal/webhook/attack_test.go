@@ -32,7 +32,7 @@ func TestAttackCallbackSpellings(t *testing.T) {
 	t.Cleanup(func() { _ = d.Close(context.Background()) })
 	for _, h := range hosts {
 		u := fmt.Sprintf("http://%s:%d/hook", h, port)
-		if err := ValidateCallbackURL(u, false); err == nil {
+		if err := ValidateCallbackURL(u, Reach{}); err == nil {
 			t.Errorf("ValidateCallbackURL(%q, false) = nil, want refused", u)
 		}
 		res := d.Deliver(t.Context(), Delivery{URL: u, Body: []byte("{}"), Secret: testSecret})
@@ -50,7 +50,7 @@ func TestAttackCallbackSpellings(t *testing.T) {
 func TestAttackCallbackIDNStillAllowed(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"https://bücher.example/cb", "https://xn--bcher-kva.example/cb", "https://例え.jp/cb"} {
-		if err := ValidateCallbackURL(u, false); err != nil {
+		if err := ValidateCallbackURL(u, Reach{}); err != nil {
 			t.Errorf("ValidateCallbackURL(%q, false) = %v, want nil", u, err)
 		}
 	}

@@ -40,9 +40,13 @@ func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (
 	req.Header.Set(AttemptHeader, strconv.Itoa(n))
 	resp, err := d.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may carry a token in its query
+		}
 		a.Duration = time.Since(start)
 		v, reason := d.classifyError(ctx, actx, err)
-		a.Error = reason
+		a.Error, a.Cause = reason, err
 		return a, v, -1
 	}
 	// The answer is read, up to a cap, so the connection can be reused; it
@@ -77,23 +81,18 @@ func classifyStatus(code int) (verdict, string) {
 	}
 }
 
-// classifyError says what a failed request means. ctx is the delivery's,
-// actx the attempt's. The URL is left out of the reason: it may carry a
-// token in its query.
+// classifyError says what a failed request means, and why it failed in
+// the tenant's words. ctx is the delivery's, actx the attempt's.
 func (d *Deliverer) classifyError(ctx, actx context.Context, err error) (verdict, string) {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	switch {
 	case errors.Is(err, ErrRefusedAddress):
-		return giveUp, err.Error()
+		return giveUp, tenantText(err)
 	case ctx.Err() != nil:
 		return giveUp, d.stopReason(ctx)
 	case actx.Err() != nil:
-		return retry, fmt.Sprintf("no answer within %s", d.opts.Timeout)
+		return retry, fmt.Sprintf("timed out: no answer within %s", d.opts.Timeout)
 	default:
-		return retry, err.Error()
+		return retry, tenantText(err)
 	}
 }
 

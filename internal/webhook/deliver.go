@@ -49,9 +49,9 @@ type Options struct {
 	// MaxInFlight bounds the deliveries Submit runs at once; MaxQueued
 	// bounds those waiting for a turn (Submit refuses more).
 	MaxInFlight, MaxQueued int
-	// AllowPrivate lets callbacks reach loopback, private and other
-	// non-public addresses: for tests and receivers inside the network.
-	AllowPrivate bool
+	// Reach says which addresses callbacks may go to; the zero value is
+	// public addresses only.
+	Reach Reach
 	// Backoff is the wait between attempts, unless the receiver sent
 	// Retry-After.
 	Backoff backoff.Policy
@@ -110,10 +110,17 @@ type Delivery struct {
 // JSON: {"at", "status" (absent without an HTTP answer), "error" (absent
 // on success), "durationMs"}.
 type Attempt struct {
-	At       time.Time
-	Status   int    // 0: no HTTP answer
-	Error    string // why it failed, if it did
+	At     time.Time
+	Status int // 0: no HTTP answer
+	// Error says why it failed, if it did, in the tenant's words: what
+	// failed, never the gateway's resolver, the address a name resolved
+	// to or Go's error text.
+	Error    string
 	Duration time.Duration
+	// Cause is the full error of an attempt that got no HTTP answer, for
+	// the gateway's log (never the URL, whose query may hold a token); it
+	// is not kept in the record.
+	Cause error
 }
 
 type attemptJSON struct {
@@ -168,7 +175,7 @@ type Deliverer struct {
 // New returns a Deliverer with opts.
 func New(opts Options) *Deliverer {
 	opts = opts.withDefaults()
-	d := &Deliverer{opts: opts, dialer: newDialer(opts.Resolver, opts.AllowPrivate)}
+	d := &Deliverer{opts: opts, dialer: newDialer(opts.Resolver, opts.Reach)}
 	transport := &http.Transport{
 		Proxy:               nil, // a proxy would connect for us, past the address check
 		DialContext:         d.dialer.DialContext,
@@ -246,7 +253,7 @@ func (d *Deliverer) check(dl Delivery) (string, error) {
 	if len(dl.Secret) == 0 {
 		return "", fmt.Errorf("cannot sign the delivery: %w", ErrNoSecret)
 	}
-	u, err := parseCallbackURL(dl.URL, d.opts.AllowPrivate)
+	u, err := parseCallbackURL(dl.URL, d.opts.Reach)
 	if err != nil {
 		return "", err
 	}

@@ -90,7 +90,7 @@ func (r *receiver) requests() []received {
 // fast is a Deliverer for loopback receivers with short waits.
 func fast(t *testing.T, o webhook.Options) *webhook.Deliverer {
 	t.Helper()
-	o.AllowPrivate = true
+	o.Reach.AllowPrivate = true
 	if o.Backoff.Min == 0 {
 		o.Backoff = backoff.Policy{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	}

@@ -11,10 +11,6 @@ import (
 	"github.com/dynamic-workers/gateway/internal/egress"
 )
 
-// ErrRefusedAddress is wrapped by every connection refused because it
-// would reach a non-public address.
-var ErrRefusedAddress = errors.New("callback refused")
-
 // Resolver looks up a host's addresses; *net.Resolver is one. Tests give
 // their own to make a name resolve where they want.
 type Resolver interface {
@@ -28,19 +24,19 @@ type Resolver interface {
 // address once and to a private one the next time (DNS rebinding) gains
 // nothing.
 type dialer struct {
-	resolver     Resolver
-	allowPrivate bool
-	net          net.Dialer
+	resolver Resolver
+	reach    Reach
+	net      net.Dialer
 	// connect makes the connection to an address already checked; it is
 	// net.Dialer.DialContext, or a test's seam.
 	connect func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func newDialer(r Resolver, allowPrivate bool) *dialer {
+func newDialer(r Resolver, reach Reach) *dialer {
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	d := &dialer{resolver: r, allowPrivate: allowPrivate}
+	d := &dialer{resolver: r, reach: reach}
 	d.net.Control = d.control
 	d.connect = d.net.DialContext
 	return d
@@ -70,31 +66,29 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 	return nil, errors.Join(errs...)
 }
 
-// resolve returns host's addresses, refusing them all if any is not public
-// (a mixed answer is a sign of someone aiming at the private one).
+// resolve returns host's addresses, refusing them all if any is one the
+// reach does not allow (a mixed answer is a sign of someone aiming at
+// it). Its errors say in a tenantError what the tenant may read.
 func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
-	if !d.allowPrivate {
+	if err := d.reach.checkHost(host); err != nil {
+		return nil, hostRefused(err)
+	}
+	if a, isAddr, _ := egress.ParseHost(host); isAddr {
 		// Spellings such as 2130706433 or 0x7f.1 are names to a resolver
-		// but addresses to browsers and to some resolvers: refuse them.
-		if err := egress.CheckHost(host); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRefusedAddress, err)
-		}
+		// but addresses to browsers and to some resolvers: connect to the
+		// address checked.
+		return []netip.Addr{a}, nil
 	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else if addrs, err = d.resolver.LookupNetIP(ctx, "ip", host); err != nil {
-		return nil, err
+	addrs, err := d.resolver.LookupNetIP(ctx, "ip", host)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("%s has no addresses", host)
 	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("%s has no addresses", host)
-	}
-	if d.allowPrivate {
-		return addrs, nil
+	if err != nil {
+		return nil, &tenantError{text: textUnresolved, err: err}
 	}
 	for _, a := range addrs {
-		if err := checkAddr(a); err != nil {
-			return nil, err
+		if err := d.reach.checkAddr(a); err != nil {
+			return nil, &tenantError{text: textNameRefused, err: fmt.Errorf("%s: %w", host, err)}
 		}
 	}
 	return addrs, nil
@@ -102,19 +96,12 @@ func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 
 // control runs just before the socket connects.
 func (d *dialer) control(_, address string, _ syscall.RawConn) error {
-	if d.allowPrivate {
-		return nil
-	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("%w: cannot read %q", ErrRefusedAddress, address)
 	}
-	return checkAddr(ap.Addr())
-}
-
-func checkAddr(a netip.Addr) error {
-	if err := egress.CheckHost(a.WithZone("").String()); err != nil {
-		return fmt.Errorf("%w: %w", ErrRefusedAddress, err)
+	if err := d.reach.checkAddr(ap.Addr()); err != nil {
+		return &tenantError{text: textNameRefused, err: err}
 	}
 	return nil
 }

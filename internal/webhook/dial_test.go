@@ -86,7 +86,7 @@ func TestRefusedSpellings(t *testing.T) {
 		t.Run(tt.host, func(t *testing.T) {
 			t.Parallel()
 			u := fmt.Sprintf("http://%s:%d/hook", tt.host, port)
-			if err := ValidateCallbackURL(u, false); (err == nil) != tt.validationOK {
+			if err := ValidateCallbackURL(u, Reach{}); (err == nil) != tt.validationOK {
 				t.Errorf("ValidateCallbackURL(%q, false) = %v, want error: %v", u, err, !tt.validationOK)
 			}
 			res := d.Deliver(t.Context(), Delivery{URL: u, Body: []byte("{}"), Secret: testSecret})
@@ -96,11 +96,11 @@ func TestRefusedSpellings(t *testing.T) {
 			if tt.validationOK {
 				wantAttempts = 1
 			}
-			if res.Delivered || len(res.Attempts) != wantAttempts || !strings.Contains(res.Reason, "not a public address") &&
+			if res.Delivered || len(res.Attempts) != wantAttempts || !strings.Contains(res.Reason, "callbacks may not reach") &&
 				!strings.Contains(res.Reason, "local or internal host") {
 				t.Errorf("Deliver(%q) = %+v, want refused after %d attempts, saying why", u, res, wantAttempts)
 			}
-			if tt.validationOK && !strings.HasPrefix(res.Reason, "callback refused: ") {
+			if tt.validationOK && res.Reason != textNameRefused {
 				t.Errorf("Deliver(%q) reason = %q, want the connect-time refusal", u, res.Reason)
 			}
 		})
@@ -119,10 +119,10 @@ func TestAllowPrivate(t *testing.T) {
 	srv, hits := counting(t, nil)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	resolver := fakeResolver{"receiver.test": addrs("127.0.0.1"), "localhost": addrs("127.0.0.1")}
-	d := New(Options{AllowPrivate: true, Resolver: resolver, MaxRetryTime: 5 * time.Second})
+	d := New(Options{Reach: Reach{AllowPrivate: true}, Resolver: resolver, MaxRetryTime: 5 * time.Second})
 	t.Cleanup(func() { _ = d.Close(context.Background()) })
 	for _, u := range []string{srv.URL, fmt.Sprintf("http://receiver.test:%d/", port), fmt.Sprintf("http://localhost:%d/", port)} {
-		if err := ValidateCallbackURL(u, true); err != nil {
+		if err := ValidateCallbackURL(u, Reach{AllowPrivate: true}); err != nil {
 			t.Errorf("ValidateCallbackURL(%q, true) = %v, want nil", u, err)
 		}
 		if res := d.Deliver(t.Context(), Delivery{URL: u, Body: []byte("{}"), Secret: testSecret}); !res.Delivered {
@@ -140,7 +140,7 @@ func TestAllowPrivate(t *testing.T) {
 func TestControlRefusesAtConnect(t *testing.T) {
 	t.Parallel()
 	srv, _ := counting(t, nil)
-	d := newDialer(nil, false)
+	d := newDialer(nil, Reach{})
 	c, err := d.net.DialContext(t.Context(), "tcp", srv.Listener.Addr().String())
 	if err == nil {
 		c.Close()

@@ -136,7 +136,7 @@ func TestSubmitQueueFull(t *testing.T) {
 func TestCloseLeavesNothingRunning(t *testing.T) {
 	held := newGate(t, 200)
 	failing := newReceiver(t, answer{status: 503, retryAfter: "30"})
-	d := webhook.New(webhook.Options{AllowPrivate: true, MaxInFlight: 3, MaxRetryTime: time.Minute})
+	d := webhook.New(webhook.Options{Reach: webhook.Reach{AllowPrivate: true}, MaxInFlight: 3, MaxRetryTime: time.Minute})
 	var rs results
 	retried := make(chan struct{}, 1)
 	onFail := func(webhook.Attempt) { retried <- struct{}{} }

@@ -1,8 +1,8 @@
 // Package webhook delivers an execution's record to the callback URL its
 // caller named: signed (Sign, Verify), POSTed with retries for a bounded
 // time (Deliverer), each attempt reported so it can be kept in the record,
-// and only ever to public addresses, checked when the connection is made,
-// unless Options.AllowPrivate says otherwise.
+// and only ever to the addresses Options.Reach allows (public ones unless
+// the operator opens more), checked when the connection is made.
 //
 // It knows nothing of executions or storage: the caller hands it bytes to
 // send and keeps what it reports.

@@ -8,8 +8,6 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
-
-	"github.com/dynamic-workers/gateway/internal/egress"
 )
 
 // MaxURLLength is the longest callback URL accepted.
@@ -21,17 +19,18 @@ var ErrBadURL = errors.New("invalid callback URL")
 // ValidateCallbackURL checks a callbackUrl when an execution is submitted,
 // so that the API can answer 422 at once instead of failing later: an
 // absolute http or https URL of at most MaxURLLength bytes, with a host, no
-// user name or password and no fragment. Unless allowPrivate is set, a host
-// that is spelled as a non-public address in any notation (127.0.0.1,
-// 2130706433, 0x7f.1, [::ffff:127.0.0.1], …) or a local name (localhost,
-// *.internal, a single label) is refused too. Names are not resolved here:
-// where a name leads is checked when each delivery connects.
-func ValidateCallbackURL(raw string, allowPrivate bool) error {
-	_, err := parseCallbackURL(raw, allowPrivate)
+// user name or password and no fragment. A host spelled as an address in
+// any notation (127.0.0.1, 2130706433, 0x7f.1, [::ffff:127.0.0.1],
+// １２７.０.０.１, …) must be one reach allows; a local name (localhost,
+// *.internal, a single label) is refused unless reach opens non-public
+// addresses. Names are not resolved here: where a name leads is checked
+// when each delivery connects.
+func ValidateCallbackURL(raw string, reach Reach) error {
+	_, err := parseCallbackURL(raw, reach)
 	return err
 }
 
-func parseCallbackURL(raw string, allowPrivate bool) (*url.URL, error) {
+func parseCallbackURL(raw string, reach Reach) (*url.URL, error) {
 	if len(raw) > MaxURLLength {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadURL, MaxURLLength)
 	}
@@ -52,13 +51,12 @@ func parseCallbackURL(raw string, allowPrivate bool) (*url.URL, error) {
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return nil, fmt.Errorf("%w: must not have a fragment", ErrBadURL)
 	}
-	if !allowPrivate {
-		if err := egress.CheckHost(u.Hostname()); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+	if err := reach.checkHost(u.Hostname()); err != nil {
+		var r *refusal
+		if errors.As(err, &r) {
+			return nil, fmt.Errorf("%w: %s is a %s address, which callbacks may not reach", ErrBadURL, r.addr, r.class.kind)
 		}
-		if err := egress.CheckHost(foldHost(u.Hostname())); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
-		}
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	return u, nil
 }

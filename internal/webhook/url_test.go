@@ -41,14 +41,14 @@ func TestValidateCallbackURL(t *testing.T) {
 		{"https://hooks.example.com\t/cb", false, "control"},
 		{"https://hooks.exa%mple.com/", false, "invalid URL escape"},
 		{long, false, "longer than"},
-		{"http://127.0.0.1/cb", false, "not a public address"},
-		{"http://[::1]/cb", false, "not a public address"},
+		{"http://127.0.0.1/cb", false, "127.0.0.1 is a loopback address, which callbacks may not reach"},
+		{"http://[::1]/cb", false, "::1 is a loopback address"},
 		{"http://localhost/cb", false, "local or internal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url[:min(len(tt.url), 50)], func(t *testing.T) {
 			t.Parallel()
-			err := webhook.ValidateCallbackURL(tt.url, tt.allowPrivate)
+			err := webhook.ValidateCallbackURL(tt.url, webhook.Reach{AllowPrivate: tt.allowPrivate})
 			if tt.want == "" {
 				if err != nil {
 					t.Errorf("ValidateCallbackURL(%q) = %v, want nil", tt.url, err)
@@ -67,7 +67,7 @@ func TestValidateCallbackURL(t *testing.T) {
 func TestValidateCallbackURLKeepsTheURLOutOfErrors(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"https://hooks.exa%mple.com/?token=SECRET", "https://h%zz/?token=SECRET", "ftp://h/?token=SECRET"} {
-		if err := webhook.ValidateCallbackURL(u, false); err == nil || strings.Contains(err.Error(), "SECRET") {
+		if err := webhook.ValidateCallbackURL(u, webhook.Reach{}); err == nil || strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("ValidateCallbackURL(%q) = %v, want an error without the token", u, err)
 		}
 	}

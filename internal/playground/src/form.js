@@ -1,5 +1,5 @@
 // The request fields: reading them into an execution request, filling them
-// from an example or a shared link, and the API key.
+// from an example or a shared link (never its grants), and the API key.
 
 const $ = (id) => document.getElementById(id);
 const keyStore = "gateway-playground-key";
@@ -111,25 +111,41 @@ export const apiKey = {
 };
 
 /**
- * encodeState returns a URL fragment holding the request, never the key or
- * the secrets' values: an address lands in the browser's history and in
- * whatever a link is pasted to.
+ * linkFields are all a link carries, written by the Link button and read
+ * when a link is opened. Never the key or the secrets' values: an address
+ * lands in the browser's history and in whatever a link is pasted to. Never
+ * a grant (allowOutbound, capabilities): a link is someone else's request,
+ * and whoever opens it with their key must tick those themselves before
+ * their key lets its code reach the network or their capabilities.
  */
+const linkFields = ["code", "language", "env", "timeoutMs"];
+
+/** linkState keeps of s only the fields a link may carry. */
+function linkState(s) {
+  const out = {};
+  for (const k of linkFields) if (Object.hasOwn(s, k)) out[k] = s[k];
+  return out;
+}
+
+/** encodeState returns a URL fragment holding the request's linkFields. */
 export function encodeState(body) {
-  const { secrets, ...shared } = body;
-  const bytes = new TextEncoder().encode(JSON.stringify(shared));
+  const bytes = new TextEncoder().encode(JSON.stringify(linkState(body)));
   let bin = "";
   for (const b of bytes) bin += String.fromCharCode(b);
   return "#r=" + btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** decodeState reads a fragment made by encodeState; null if there is none. */
+/**
+ * decodeState reads a fragment made by encodeState, keeping only its
+ * linkFields (whatever else a crafted link holds is dropped); null if there
+ * is none.
+ */
 export function decodeState(hash) {
   if (!hash.startsWith("#r=")) return null;
   try {
     const bin = atob(hash.slice(3).replace(/-/g, "+").replace(/_/g, "/"));
     const s = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
-    return s && typeof s.code === "string" ? s : null;
+    return s && typeof s === "object" && typeof s.code === "string" ? linkState(s) : null;
   } catch {
     return null;
   }
