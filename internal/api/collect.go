@@ -148,6 +148,15 @@ func (c *collector) result(res *execution.Result) {
 	if res.Outbound == nil {
 		res.Outbound = []execution.Outgoing{}
 	}
+	// The runtime lists this run's requests in the order they were
+	// announced. A result the gateway made (a timeout, a lost runtime)
+	// lists none: the announced ones stand for them, without a status.
+	if n := len(res.Outbound); n < len(c.current) {
+		for _, o := range c.current[n:] {
+			o.Run = 0
+			res.Outbound = append(res.Outbound, o)
+		}
+	}
 	if c.run > 1 {
 		// It ran more than once: every call of every run, each with its
 		// run (the earlier ones as announced: how they ended was lost

@@ -106,6 +106,9 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 			WHERE id = ? AND COALESCE(owner, '') = ? AND status = ?`), Queued, a.id, a.owner, Running)
 	default:
 		res := CrashedResult(a.id)
+		if res.Outbound, err = s.announcedCalls(ctx, tx, a.id); err != nil {
+			return false, err
+		}
 		switch {
 		case a.mayRerun():
 			res.Error.Message = fmt.Sprintf("the gateway stopped while the execution ran, after %d runs of it; it was not run again", a.runs)
@@ -153,6 +156,32 @@ func (s *sqlStore) recoverOne(ctx context.Context, a abandoned, now time.Time) (
 		}
 	}
 	return true, tx.Commit()
+}
+
+// announcedCalls are the outbound requests and capability calls stored as
+// execution id's events (as its runs announced them), for the result of an
+// execution that ended with its gateway: its record lists every call of
+// every run, each with its run.
+func (s *sqlStore) announcedCalls(ctx context.Context, tx *sql.Tx, id string) ([]execution.Outgoing, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT data FROM execution_events WHERE execution_id = ? AND type = ? ORDER BY seq`),
+		id, execution.EventOutbound)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	calls := []execution.Outgoing{}
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var call execution.Outgoing
+		if err := json.Unmarshal([]byte(data), &call); err != nil {
+			return nil, fmt.Errorf("storage: outbound event of %s: %w", id, err)
+		}
+		calls = append(calls, call)
+	}
+	return calls, rows.Err()
 }
 
 // getAny returns record id whoever's it is.

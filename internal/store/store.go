@@ -301,7 +301,7 @@ func CrashedResult(id string) *execution.Result {
 		Outbound: []execution.Outgoing{},
 		Error: &execution.Error{
 			Code:    execution.CodeRuntimeCrashed,
-			Message: "the gateway stopped while the execution ran; it may have reached the network, so it was not run again",
+			Message: "the gateway stopped while the execution ran; it may have had side effects (it was allowed the network or capabilities), so it was not run again (a request with retry \"always\" is)",
 		},
 	}
 }
