@@ -1,7 +1,6 @@
 package api
 
 import (
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -164,7 +163,7 @@ func (c *collector) result(res *execution.Result) {
 		for i := range res.Outbound {
 			res.Outbound[i].Run = c.run
 		}
-		res.Outbound = append(slices.Clip(c.earlier), res.Outbound...)
+		res.Outbound = append(append(make([]execution.Outgoing, 0, len(c.earlier)+len(res.Outbound)), c.earlier...), res.Outbound...)
 	}
 	if res.Error != nil {
 		res.Error.Message = c.ts.MapStack(res.Error.Message)
