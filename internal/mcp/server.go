@@ -104,7 +104,7 @@ func New(opts Options) http.Handler {
 		DisableLocalhostProtection: opts.KeysRequired,
 	})
 	limit := &sessionLimit{server: server, caller: opts.Caller, max: opts.MaxSessions, refuse: opts.TooManySessions,
-		next: bindRequest(opts.Caller, h), owners: map[string]string{}, opening: map[string]int{}}
+		next: bindRequest(opts.Caller, h), owners: map[string]owner{}, opening: map[string]int{}}
 	return http.NewCrossOriginProtection().Handler(limit)
 }
 

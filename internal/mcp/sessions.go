@@ -3,6 +3,7 @@ package mcp
 import (
 	"net/http"
 	"sync"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -26,11 +27,27 @@ type sessionLimit struct {
 	next   http.Handler
 
 	mu      sync.Mutex
-	owners  map[string]string // open session id → caller
-	opening map[string]int    // caller → sessions being opened
+	owners  map[string]owner // open session id → its caller
+	opening map[string]int   // caller → sessions being opened
 }
 
+// owner is the caller of an open session, and when it was counted.
+type owner struct {
+	caller string
+	since  time.Time
+}
+
+// settleGrace is how long a session counts before the server has to list
+// it: one opened a moment ago may not be listed yet, and must not be taken
+// for one that has closed.
+const settleGrace = 10 * time.Second
+
 func (l *sessionLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id := r.Header.Get(sessionIDHeader); r.Method == http.MethodDelete && id != "" {
+		l.next.ServeHTTP(w, r)
+		l.closed(id)
+		return
+	}
 	if r.Method != http.MethodPost || r.Header.Get(sessionIDHeader) != "" {
 		l.next.ServeHTTP(w, r)
 		return
@@ -45,19 +62,23 @@ func (l *sessionLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // reserve counts a session about to be opened by caller, if there is room.
+// The server's list of sessions is read under the lock, so that no session
+// settled meanwhile is missing from it; one settled a moment ago and not
+// listed yet still counts.
 func (l *sessionLimit) reserve(caller string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	live := map[string]bool{}
 	for s := range l.server.Sessions() {
 		live[s.ID()] = true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	now := time.Now()
 	n := l.opening[caller]
-	for id, owner := range l.owners {
+	for id, o := range l.owners {
 		switch {
-		case !live[id]:
+		case !live[id] && now.Sub(o.since) > settleGrace:
 			delete(l.owners, id) // closed, or timed out
-		case owner == caller:
+		case o.caller == caller:
 			n++
 		}
 	}
@@ -68,6 +89,19 @@ func (l *sessionLimit) reserve(caller string) bool {
 	return true
 }
 
+// closed forgets session id once the server no longer lists it (a DELETE
+// ended it): its room is free at once, not after settleGrace.
+func (l *sessionLimit) closed(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.server.Sessions() {
+		if s.ID() == id {
+			return
+		}
+	}
+	delete(l.owners, id)
+}
+
 // settle records the session the request opened, if it did.
 func (l *sessionLimit) settle(caller string, w http.ResponseWriter) {
 	l.mu.Lock()
@@ -76,6 +110,6 @@ func (l *sessionLimit) settle(caller string, w http.ResponseWriter) {
 		delete(l.opening, caller)
 	}
 	if id := w.Header().Get(sessionIDHeader); id != "" {
-		l.owners[id] = caller
+		l.owners[id] = owner{caller: caller, since: time.Now()}
 	}
 }
