@@ -82,12 +82,14 @@ func WithHTTPClient(hc *http.Client) Option {
 
 // WithRetries makes the client try a call up to n more times when the
 // gateway says a retry is safe: a 503 answer (runtime_unavailable: no
-// runtime could take the execution), after the wait its Retry-After header
-// asks for, and, for Execute, a result whose error code is runtime_crashed
-// (the runtime died under the execution). Nothing else is retried: not a
-// guest's own failure, a timeout, or a quota refusal (429). A wait that
-// would outlast the context's deadline is not started. The default is 0: no
-// retries.
+// runtime could take the execution, or storage_unavailable: nothing ran),
+// after the wait its Retry-After header asks for, and, for Execute, a result
+// whose error code is runtime_crashed (the runtime died under the
+// execution) and whose outbound is empty (it had made no outbound request
+// or capability call, which a retry would repeat). Nothing else is retried:
+// not a record_not_stored (it ran), a guest's own failure, a timeout, or a
+// quota refusal (429). A wait that would outlast the context's deadline is
+// not started. The default is 0: no retries.
 func WithRetries(n int) Option {
 	return func(c *Client) { c.retries = max(n, 0) }
 }
@@ -177,7 +179,9 @@ func (c *Client) retryAfter(ctx context.Context, attempt int, res *execution.Res
 		if gwErr.hasRetryAfter {
 			wait = gwErr.RetryAfter
 		}
-	case err == nil && res != nil && res.Error != nil && res.Error.Code == execution.CodeRuntimeCrashed:
+	case err == nil && res != nil && res.Error != nil && res.Error.Code == execution.CodeRuntimeCrashed && len(res.Outbound) == 0:
+		// Lost before it made any outbound request or capability call: it
+		// had no side effect, so running it again is safe.
 		wait = retryBackoff.Delay(attempt)
 	default:
 		return 0, false

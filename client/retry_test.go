@@ -62,12 +62,15 @@ const (
 	problem503 = `{"type":"https://dynamic-workers.dev/problems#runtime_unavailable","title":"Service Unavailable","status":503,"detail":"no runtime can take the execution now; retry later","code":"runtime_unavailable"}`
 	problem429 = `{"type":"https://dynamic-workers.dev/problems#rate_limited","title":"Too Many Requests","status":429,"detail":"over quota","code":"rate_limited"}`
 	crashed    = `{"id":"ex_1","success":false,"stdout":"","stderr":"","logs":[],"error":{"code":"runtime_crashed","message":"the runtime died"},"truncated":false,"outbound":[],"warm":false,"durationMs":1}`
+	// crashedAfterCall made a call first: running it again would repeat it.
+	crashedAfterCall = `{"id":"ex_1","success":false,"stdout":"","stderr":"","logs":[],"error":{"code":"runtime_crashed","message":"the runtime died"},"truncated":false,"outbound":[{"method":"POST","url":"/api/orders","capability":"orders"}],"warm":false,"durationMs":1}`
 )
 
 var (
 	unavailable = answer(http.StatusServiceUnavailable, "0", "application/problem+json", problem503)
 	rateLimited = answer(http.StatusTooManyRequests, "0", "application/problem+json", problem429)
 	crash       = answer(http.StatusOK, "", "application/json", crashed)
+	crashCalled = answer(http.StatusOK, "", "application/json", crashedAfterCall)
 	hello       = &execution.Request{Code: `export default { fetch() { console.log("hi"); return new Response("hello"); } }`}
 )
 
@@ -87,6 +90,7 @@ func TestRetries(t *testing.T) {
 		{"503 retries exhausted", 3, unavailable, 2, 3, client.CodeRuntimeUnavailable, ""},
 		{"runtime_crashed not retried by default", 1, crash, 0, 1, "", execution.CodeRuntimeCrashed},
 		{"runtime_crashed retried", 1, crash, 1, 2, "", ""},
+		{"runtime_crashed after a call never retried", 1, crashCalled, 3, 1, "", execution.CodeRuntimeCrashed},
 		{"429 never retried", 1, rateLimited, 3, 1, client.CodeRateLimited, ""},
 	}
 	for _, tt := range tests {

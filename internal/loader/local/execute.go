@@ -140,7 +140,7 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 		return true, nil
 	}
 	l.log.Warn().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime exited during an execution")
-	return false, st.send(l.collateralFailure(v, p))
+	return false, st.send(l.collateralFailure(v, p, call.Net()))
 }
 
 // runsAgain says whether attempt a, which lost its process for verdict v,
@@ -175,17 +175,22 @@ func (l *Pool) suspectFailure(v verdict, timeout time.Duration) execution.Event 
 }
 
 // collateralFailure is the result of an execution that lost its process to
-// something else and cannot run again.
-func (l *Pool) collateralFailure(v verdict, p *process) execution.Event {
+// something else and cannot run again. net says its guest had made an
+// outbound request or capability call: then a retry is not safe blindly.
+func (l *Pool) collateralFailure(v verdict, p *process, net bool) execution.Event {
+	advice := "; safe to retry"
+	if net {
+		advice = "; it had made outbound requests or capability calls (see outbound), so it was not run again: retry only if they are safe to repeat"
+	}
 	switch v.cause {
 	case causeSpin:
-		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was replaced because another execution on it blocked past its deadline; safe to retry")
+		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was replaced because another execution on it blocked past its deadline%s", advice)
 	case causeUnresponsive:
-		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was unresponsive for longer than %v and was replaced; safe to retry", l.cfg.UnresponsiveKill)
+		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was unresponsive for longer than %v and was replaced%s", l.cfg.UnresponsiveKill, advice)
 	case causeMemory:
-		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime ran out of memory because of another execution on it; safe to retry")
+		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime ran out of memory because of another execution on it%s", advice)
 	case causeShutdown:
-		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was stopped with the gateway; safe to retry")
+		return execution.Failure(execution.CodeRuntimeCrashed, "the runtime was stopped with the gateway%s", advice)
 	}
-	return execution.Failure(execution.CodeRuntimeCrashed, "%v (%v); safe to retry", errProcessGone, p.err)
+	return execution.Failure(execution.CodeRuntimeCrashed, "%v (%v)%s", errProcessGone, p.err, advice)
 }
