@@ -92,7 +92,7 @@ lint: $(STATICCHECK)
 bench: $(WORKERD)
 	mkdir -p bench/results
 	$(GO) run ./cmd/bench -cpuprofile bench/results/gateway.cpu.pprof
-	$(GO) test -run '^$$' -bench 'Decode|Collect|Mask' -benchmem ./internal/api
+	$(GO) test -run '^$$' -bench 'Decode|Collect|Mask' -benchmem ./internal/executions
 	$(GO) test -run '^$$' -bench 'Relay' -benchmem ./internal/loader/shim
 	$(GO) test -run '^$$' -bench 'Bundle' ./internal/transpile
 

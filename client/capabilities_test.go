@@ -9,7 +9,8 @@ import (
 
 	"github.com/dynamic-workers/gateway/client"
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestCapabilities lists a gateway's capabilities and asks for one: the
@@ -18,10 +19,10 @@ import (
 func TestCapabilities(t *testing.T) {
 	t.Parallel()
 	opts := testOptions
-	opts.Capabilities = api.Capabilities{
+	opts.Capabilities = executions.Capabilities{
 		"inventory": {URL: "http://10.0.3.7:9000/api/", Headers: map[string]string{"authorization": "Bearer x"}, Methods: []string{"GET"}, TimeoutMs: 1000, MaxCalls: 5},
 	}
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, opts))
 	t.Cleanup(srv.Close)
 	c := client.New(srv.URL)
 	list, err := c.Capabilities(t.Context())

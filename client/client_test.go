@@ -15,7 +15,6 @@ import (
 
 	"github.com/dynamic-workers/gateway/client"
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
@@ -213,7 +212,7 @@ func TestAPIKey(t *testing.T) {
 	key, entry := apitest.NewKey(t, "test")
 	opts := testOptions
 	opts.Keys = auth.NewKeyring([]auth.Key{entry})
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, opts))
 	t.Cleanup(srv.Close)
 	req := &execution.Request{Code: `export default { fetch() { return new Response("in"); } }`}
 

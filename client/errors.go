@@ -50,19 +50,12 @@ var ErrIncompleteStream = errors.New("client: stream ended without a result")
 // An answer that is not a problem (say, from a proxy in front of the
 // gateway) has an empty Code and the start of its body as Detail.
 type Error struct {
+	// Problem is the gateway's problem: its Code (Code* constants), Type,
+	// Title, Detail, Instance (the refused execution's id, if it got one)
+	// and, for an invalid request (422), Errors, every problem found.
+	execution.Problem
 	// StatusCode is the HTTP status of the answer.
 	StatusCode int `json:"-"`
-	// Code is the problem's stable, machine-readable code (Code* constants).
-	Code string `json:"code"`
-	// Type is the problem's type URI; Title the status's text.
-	Type  string `json:"type"`
-	Title string `json:"title"`
-	// Detail says what went wrong, for people.
-	Detail string `json:"detail"`
-	// Instance is the id of the refused execution, if it got one.
-	Instance string `json:"instance"`
-	// Errors lists every problem found in an invalid request (422).
-	Errors []FieldError `json:"errors"`
 	// RetryAfter is how long the gateway asked to wait before trying again
 	// (its Retry-After header, with 429 and 503); 0 if it named no wait.
 	RetryAfter time.Duration `json:"-"`
@@ -70,16 +63,10 @@ type Error struct {
 	hasRetryAfter bool
 }
 
-// FieldError is one problem found in a request the gateway judged invalid.
-type FieldError struct {
-	// Field is the request's field at fault, such as "timeoutMs" or
-	// "compatibilityFlags[1]".
-	Field string `json:"field"`
-	// Code is the kind of problem, such as "required" or "out_of_range".
-	Code string `json:"code"`
-	// Detail says what is wrong, for people.
-	Detail string `json:"detail"`
-}
+// FieldError is one problem found in a request the gateway judged invalid:
+// Field, such as "timeoutMs" or "compatibilityFlags[1]"; Code, the kind of
+// problem, such as "required" or "out_of_range"; Detail, for people.
+type FieldError = execution.FieldProblem
 
 // Error describes the refusal: status, code and detail.
 func (e *Error) Error() string {

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,50 +9,45 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/client"
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // historyGateway serves with execution records on a fresh SQLite file.
-func historyGateway(t *testing.T, opts api.HistoryOptions) (*client.Client, *api.History) {
+func historyGateway(t *testing.T, opts executions.RecordOptions) (*client.Client, *executions.Service) {
 	url, h := historyServer(t, opts)
 	return client.New(url), h
 }
 
-// historyServer is historyGateway's server: its URL and History.
-func historyServer(t *testing.T, opts api.HistoryOptions) (string, *api.History) {
+// historyServer is historyGateway's server: its URL and service.
+func historyServer(t *testing.T, opts executions.RecordOptions) (string, *executions.Service) {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	if opts.Callbacks.Secret == nil {
 		opts.Callbacks.Secret = func(string) []byte { return []byte("client-test-callback-secret") }
 	}
-	h := api.NewHistory(st, opts)
 	o := testOptions
-	o.History = h
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, o))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Close(ctx)
-		st.Close()
-	})
-	return srv.URL, h
+	o.Store, o.Records = st, opts
+	h, svc := apitest.Handler(t, zerolog.Nop(), backend, o)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, svc
 }
 
 // TestSubmitFollow submits an execution, follows its events to the end,
 // and reads its record, list and cancel through the client.
 func TestSubmitFollow(t *testing.T) {
-	c, _ := historyGateway(t, api.HistoryOptions{Workers: 1})
+	c, _ := historyGateway(t, executions.RecordOptions{Workers: 1})
 	acc, err := c.Submit(t.Context(), &execution.Submission{
 		Request: execution.Request{Code: `export default { async fetch() {
   for (let i = 0; i < 5; i++) { console.log("n" + i); await new Promise((r) => setTimeout(r, 10)); }
@@ -115,7 +109,7 @@ func TestSubmitFollow(t *testing.T) {
 // TestSubmitQueueFull checks that a full queue is CodeQueueFull with its
 // Retry-After, and Cancel of a queued execution.
 func TestSubmitQueueFull(t *testing.T) {
-	c, h := historyGateway(t, api.HistoryOptions{MaxQueued: 1})
+	c, h := historyGateway(t, executions.RecordOptions{MaxQueued: 1})
 	h.Drain()
 	req := &execution.Submission{Request: execution.Request{Code: `export default { fetch() { return new Response("x"); } }`}}
 	acc, err := c.Submit(t.Context(), req)
@@ -172,7 +166,7 @@ func (b *cutBody) Close() error { return b.c.Close() }
 // TestFollowResumes cuts Follow's first connection after 3 events: it
 // reconnects after the last event read, and every event comes once.
 func TestFollowResumes(t *testing.T) {
-	base, _ := historyServer(t, api.HistoryOptions{Workers: 1})
+	base, _ := historyServer(t, executions.RecordOptions{Workers: 1})
 	c := client.New(base)
 	acc, err := c.Submit(t.Context(), &execution.Submission{Request: execution.Request{Code: `export default { async fetch() {
   for (let i = 0; i < 8; i++) { console.log("n" + i); await new Promise((r) => setTimeout(r, 10)); }

@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	backend = loadertest.StartLocal(mainTB{}, zerolog.Nop(), loadertest.Processes(1))
 	defer backend.Close()
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, testOptions))
+	svc := apitest.Service(zerolog.Nop(), backend, testOptions)
+	svc.Start()
+	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), svc, apitest.Front(testOptions)))
 	defer srv.Close()
 	gatewayURL = srv.URL
 	return m.Run()

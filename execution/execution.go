@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -228,6 +230,22 @@ type Event struct {
 	Result *Result   // result (Logs unset)
 	Reason string    // restart: why (a Code, e.g. runtime_crashed)
 	Call   *Outgoing // outbound: the request (no status yet)
+	// ResultJSON, on a result event the service hands a front door, is
+	// the result with its logs, encoded as its record stores it: a front
+	// door answering with the whole result sends it as it is.
+	ResultJSON []byte
+}
+
+// MarshalResult encodes r as the API answers with it: compact JSON, HTML
+// characters as they are.
+func MarshalResult(r *Result) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // MarshalJSON renders the event as {"type": ..., fields of its payload}.
@@ -314,4 +332,17 @@ func (e *Event) unmarshalByType(data []byte) error {
 		return fmt.Errorf("unknown event type %q", head.Type)
 	}
 	return nil
+}
+
+// RequestFields are the members of a Request (a POST /execute body), in
+// its order: derived from Request's own definition, the one list the
+// validator, openapi.yaml and the MCP tool's schema are checked against.
+func RequestFields() []string {
+	t := reflect.TypeFor[Request]()
+	fields := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	return fields
 }

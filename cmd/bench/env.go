@@ -22,7 +22,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/metrics"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -38,18 +40,18 @@ type benchEnv struct {
 type gateway struct {
 	backend *local.Pool
 	srv     *httptest.Server
-	history *api.History // nil: records off
-	store   store.Store
-	dir     string // the store's directory
+	svc     *executions.Service
+	store   store.Store // nil: records off
+	dir     string      // the store's directory
 }
 
 // close stops the gateway and removes its store.
 func (g *gateway) close() {
 	g.srv.Close()
-	if g.history != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		g.history.Close(ctx)
-		cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	g.svc.Close(ctx)
+	cancel()
+	if g.store != nil {
 		g.store.Close()
 		os.RemoveAll(g.dir)
 	}
@@ -129,15 +131,18 @@ func startGateway(processes int, o options) (*gateway, error) {
 			return nil, err
 		}
 	}
-	g.srv = httptest.NewServer(api.NewHandler(log, backend, api.Options{
-		History:         g.history,
-		MaxRequestBytes: 1 << 20,
-		Limits: api.Limits{
+	m := metrics.New()
+	g.svc = executions.New(executions.Options{
+		Backend: backend, Store: g.store, Metrics: m, Log: log,
+		Limits: executions.Limits{
 			CompatibilityDate: o.date, DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second,
 			MaxResponseBytes: 1 << 20, MaxLogLineBytes: 64 << 10, MaxLogBytes: 1 << 20,
 			MaxCodeBytes: 1 << 20, MaxModules: 16, MaxEnvBytes: 1 << 20,
 		},
-	}))
+	})
+	g.svc.Start()
+	g.srv = httptest.NewServer(api.NewHandler(log, g.svc, api.Options{MaxRequestBytes: 1 << 20, Metrics: m,
+		ClientBufferBytes: 3 << 20, MaxLifetime: 90 * time.Second}))
 	return g, nil
 }
 
@@ -153,7 +158,7 @@ func (g *gateway) openRecords() error {
 		os.RemoveAll(dir)
 		return err
 	}
-	g.dir, g.store, g.history = dir, st, api.NewHistory(st, api.HistoryOptions{})
+	g.dir, g.store = dir, st
 	return nil
 }
 

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/config"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
@@ -98,9 +100,9 @@ func TestAPIOptionsQuota(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := apiOptions(cfg, nil, metrics.New()).Quota
+		q := serviceOptions(cfg, nil, metrics.New(), zerolog.Nop(), nil, nil, auth.NewKeyring(cfg.Keys())).Quota
 		if q.Requests != tt.requests || q.Concurrency != tt.concurrency || q.Window != time.Minute {
-			t.Errorf("apiOptions(%v).Quota = %+v, want %d requests, %d concurrency per minute", tt.env, q, tt.requests, tt.concurrency)
+			t.Errorf("serviceOptions(%v).Quota = %+v, want %d requests, %d concurrency per minute", tt.env, q, tt.requests, tt.concurrency)
 		}
 	}
 }

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
@@ -25,17 +23,13 @@ func historyURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	opts := apitest.Options()
-	opts.History = api.NewHistory(st, api.HistoryOptions{Workers: 1,
-		Callbacks: api.CallbackOptions{Secret: func(string) []byte { return []byte("exec-async-test-secret") }}})
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = opts.History.Close(ctx)
-		st.Close()
-	})
+	opts.Store = st
+	opts.Records = executions.RecordOptions{Workers: 1,
+		Callbacks: executions.CallbackOptions{Secret: func(string) []byte { return []byte("exec-async-test-secret") }}}
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, opts))
+	t.Cleanup(srv.Close)
 	return srv.URL
 }
 

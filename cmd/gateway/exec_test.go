@@ -22,7 +22,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
@@ -42,10 +41,10 @@ func startGateway(t *testing.T) testGateway {
 	opts := apitest.Options()
 	backend := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { backend.Close() })
-	open := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
+	open := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, opts))
 	t.Cleanup(open.Close)
 	opts.Keys = auth.NewKeyring([]auth.Key{entry})
-	keyed := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, opts))
+	keyed := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, opts))
 	t.Cleanup(keyed.Close)
 	return testGateway{url: open.URL, keyedURL: keyed.URL, key: key}
 }

@@ -19,9 +19,11 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/config"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -93,16 +95,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer backend.Close()
 
-	history, st, err := openHistory(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	if st != nil {
 		defer st.Close()
 	}
-	opts := apiOptions(cfg, own, m)
-	opts.History = history
-	handler := api.NewHandler(log, backend, opts)
+	front := apiOptions(cfg, m)
+	svc := executions.New(serviceOptions(cfg, own, m, log, backend, st, front.Keys))
+	svc.Start()
+	handler := api.NewHandler(log, svc, front)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -137,12 +140,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Not ready first, then no new connections, then wait for running
 	// executions and streams, then stop the runtimes (the deferred Close).
 	log.Info().Dur("grace", cfg.HTTP.ShutdownGrace).Msg("shutting down")
-	if history != nil {
-		// Queued executions stay queued for the next start; the ones
-		// running get the grace, then are left to its recovery.
-		history.Drain()
-		defer closeHistory(history, cfg.HTTP.ShutdownGrace, log)
-	}
+	// Queued executions stay queued for the next start; the ones running
+	// get the grace, then are left to its recovery.
+	svc.Drain()
+	defer closeService(svc, cfg.HTTP.ShutdownGrace, log)
 	backend.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
 	defer cancel()
@@ -388,26 +389,37 @@ func deploySecret(configured string, rotate, dryRun bool, stdout io.Writer) (str
 }
 
 // apiOptions turns the configuration into the API's options.
-func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Options {
-	quota := cfg.Quotas()
+func apiOptions(cfg *config.Config, m *metrics.Metrics) api.Options {
 	return api.Options{
-		Version:         version,
-		MaxRequestBytes: cfg.HTTP.MaxRequestBytes,
-		OpenAPI:         gateway.OpenAPI,
-		Heartbeat:       cfg.HTTP.SSEHeartbeat,
-		Keys:            auth.NewKeyring(cfg.Keys()),
-		Metrics:         m,
-		MetricsPublic:   cfg.Metrics.Public,
-		Quota: api.Quota{
-			Requests:    quota.Requests,
-			Window:      quota.Window,
-			Concurrency: quota.Concurrency,
-		},
+		Version:           version,
+		MaxRequestBytes:   cfg.HTTP.MaxRequestBytes,
+		OpenAPI:           gateway.OpenAPI,
+		Heartbeat:         cfg.HTTP.SSEHeartbeat,
+		Keys:              auth.NewKeyring(cfg.Keys()),
+		Metrics:           m,
+		MetricsPublic:     cfg.Metrics.Public,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		ClientBufferBytes: cfg.HTTP.ClientBuffer,
-		MaxLifetime:       cfg.HTTP.MaxLifetime,
-		Capabilities:      cfg.CapabilitySet(),
-		Limits: api.Limits{
+		ClientBufferBytes: cfg.ClientBufferBytes(),
+		MaxLifetime:       cfg.MaxRequestLifetime(),
+	}
+}
+
+// serviceOptions are the execution service's settings: the limits of a
+// request, the capabilities, the keys' default quotas, and the records on
+// st (nil: none).
+func serviceOptions(cfg *config.Config, own []string, m *metrics.Metrics, log zerolog.Logger, backend execution.Backend, st store.Store, keys *auth.Keyring) executions.Options {
+	quota := cfg.Quotas()
+	lookup, all := api.KeyCallers(keys)
+	return executions.Options{
+		Backend:      backend,
+		Store:        st,
+		Capabilities: cfg.CapabilitySet(),
+		Quota:        executions.Quota{Requests: quota.Requests, Window: quota.Window, Concurrency: quota.Concurrency},
+		Keys:         lookup,
+		Callers:      all,
+		Metrics:      m,
+		Log:          log,
+		Limits: executions.Limits{
 			CompatibilityDate: cfg.Execution.CompatibilityDate,
 			DefaultTimeout:    cfg.Execution.DefaultTimeout,
 			MaxTimeout:        cfg.Execution.MaxTimeout,
@@ -421,5 +433,6 @@ func apiOptions(cfg *config.Config, own []string, m *metrics.Metrics) api.Option
 			CPUMs:             cfg.Execution.CPUMs,
 			SubRequests:       cfg.Execution.SubRequests,
 		},
+		Records: recordOptions(cfg),
 	}
 }

@@ -57,13 +57,15 @@ func gatewayURL(t testing.TB) string {
 		shared.logs = &loadertest.Buffer{}
 		log := zerolog.New(shared.logs)
 		shared.backend = loadertest.StartLocal(t, log)
-		shared.srv = httptest.NewServer(api.NewHandler(log, shared.backend, api.Options{
-			MaxRequestBytes: testMaxBody,
-			Limits:          testLimits,
-			OpenAPI:         gateway.OpenAPI,
-			Now:             func() time.Time { return testNow },
-			Heartbeat:       200 * time.Millisecond,
-		}))
+		g := apitest.Gateway{
+			Options: api.Options{MaxRequestBytes: testMaxBody, OpenAPI: gateway.OpenAPI, Heartbeat: 200 * time.Millisecond},
+			Limits:  testLimits,
+			Now:     func() time.Time { return testNow },
+		}
+		// Shared by every test: started here, stopped by TestMain.
+		svc := apitest.Service(log, shared.backend, g)
+		svc.Start()
+		shared.srv = httptest.NewServer(api.NewHandler(log, svc, apitest.Front(g)))
 	})
 	if shared.srv == nil {
 		t.Fatal("gateway failed to start in an earlier test")
@@ -231,7 +233,7 @@ func TestRoutes(t *testing.T) {
 // TestReadyzUnavailable checks /readyz against a backend that is not ready.
 func TestReadyzUnavailable(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), notReady{}, api.Options{MaxRequestBytes: 1 << 10, Limits: testLimits}))
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), notReady{}, apitest.Gateway{Options: api.Options{MaxRequestBytes: 1 << 10}, Limits: testLimits}))
 	defer srv.Close()
 	for _, path := range []string{"/readyz", "/execute"} {
 		method := http.MethodGet

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // hostileReceivers are callback receivers that keep a delivery going for
@@ -64,7 +64,7 @@ func TestAttack2CallbackSlotsNotHeldByOneKey(t *testing.T) {
 			good := newHookReceiver(t, http.StatusOK)
 			opts := fastRetries()
 			opts.Webhook.MaxInFlight = slots
-			g := newHistoryGateway(t, api.HistoryOptions{Callbacks: opts})
+			g := newHistoryGateway(t, executions.RecordOptions{Callbacks: opts})
 
 			var ids []string
 			for i := 0; i < 2*slots; i++ {
@@ -107,7 +107,7 @@ func signal(arrived chan<- struct{}) {
 // not in it; and the callback of one key never carries another's record.
 func TestAttack2CallbackBodyMasksSecrets(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
-	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 	const secret = "cb-s3cr3t-V4lue-Zq"
 	code := guest(`console.log(env.TOKEN); console.log(JSON.stringify({ t: env.TOKEN })); console.error(encodeURIComponent(env.TOKEN + "/x"));
   console.log([env.TOKEN]); throw new Error("boom " + env.TOKEN);`)

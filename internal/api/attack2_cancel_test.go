@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestAttack2CancelRacesFinish: DELETEs sent by several goroutines at once
@@ -18,7 +18,7 @@ import (
 // out exactly once, carrying that final state.
 func TestAttack2CancelRacesFinish(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
-	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries(), Workers: 2})
+	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries(), Workers: 2})
 	const n = 12
 	ids := make([]string, n)
 	var wg sync.WaitGroup

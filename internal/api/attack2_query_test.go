@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestAttack2MalformedQueries sends every query value of the records API in
@@ -19,7 +19,7 @@ import (
 // field (never a 5xx, never another record), and alice's own record is
 // still there, whole, afterwards.
 func TestAttack2MalformedQueries(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(`console.log("mine");`)})
 	g.await(t, g.alice, id, "finished")
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

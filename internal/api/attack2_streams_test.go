@@ -5,18 +5,18 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestAttack2EventStreamsBoundedPerKey: one key opens event streams on its
 // running execution until refused. Each open stream holds a goroutine and
 // reads the store every poll while the execution runs, so an unbounded
 // number from one key is a cheap way to load the database; past
-// api.MaxEventStreamsPerKey the key gets 429 (SSE and NDJSON alike), while
+// executions.MaxEventStreamsPerKey the key gets 429 (SSE and NDJSON alike), while
 // another key still opens its own, and closing one lets the first key open
 // one again.
 func TestAttack2EventStreamsBoundedPerKey(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(`await new Promise((r) => setTimeout(r, 20000));`), "timeoutMs": 25000})
 	bobID := g.submit(t, g.bob, map[string]any{"code": guest(`await new Promise((r) => setTimeout(r, 20000));`), "timeoutMs": 25000})
 	g.await(t, g.alice, id, "running")
@@ -29,12 +29,12 @@ func TestAttack2EventStreamsBoundedPerKey(t *testing.T) {
 		g.call(t, g.bob, http.MethodDelete, "/executions/"+bobID, nil)
 	}()
 	accepts := []string{"text/event-stream", "application/x-ndjson"}
-	for i := range api.MaxEventStreamsPerKey {
+	for i := range executions.MaxEventStreamsPerKey {
 		open = append(open, g.openEvents(t, g.alice, id, accepts[i%2], ""))
 	}
 	for range 2 {
 		if code := g.eventsStatus(t, g.alice, id); code != http.StatusTooManyRequests {
-			t.Errorf("stream %d of one key = %d, want 429", api.MaxEventStreamsPerKey+1, code)
+			t.Errorf("stream %d of one key = %d, want 429", executions.MaxEventStreamsPerKey+1, code)
 		}
 	}
 	open = append(open, g.openEvents(t, g.bob, bobID, "text/event-stream", ""))

@@ -14,8 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 )
 
@@ -48,7 +48,7 @@ func TestAttackCallbackRecordMapsNoNetwork(t *testing.T) {
 	opts.Webhook.Timeout = 2 * time.Second
 	opts.Webhook.MaxRetryTime = time.Second
 	opts.Webhook.Backoff = backoff.Policy{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}
-	g := newLoggedHistoryGateway(t, filepath.Join(t.TempDir(), "executions.db"), api.HistoryOptions{Callbacks: opts}, zerolog.New(logs))
+	g := newLoggedHistoryGateway(t, filepath.Join(t.TempDir(), "executions.db"), executions.RecordOptions{Callbacks: opts}, zerolog.New(logs))
 
 	tests := []struct {
 		url, want, logged string

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,13 +10,12 @@ import (
 	"testing"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 )
 
 // manyCalls lets the capability name take 200 calls per execution: a
 // before-the-fix run must not see later probes refused for max_calls.
-func manyCalls(name string) func(*api.Options) {
-	return func(o *api.Options) {
+func manyCalls(name string) func(*apitest.Gateway) {
+	return func(o *apitest.Gateway) {
 		c := o.Capabilities[name]
 		c.MaxCalls = 200
 		o.Capabilities[name] = c
@@ -265,7 +265,7 @@ func TestAttackCapabilityReasonPhrase(t *testing.T) {
 func TestAttackCapabilityLongAnswer(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
-	f := startAttackGateway(t, func(o *api.Options) {
+	f := startAttackGateway(t, func(o *apitest.Gateway) {
 		c := o.Capabilities["reader"]
 		c.MaxAnswerBytes = limit
 		o.Capabilities["reader"] = c

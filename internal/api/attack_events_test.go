@@ -3,12 +3,12 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -24,7 +24,7 @@ const attackLogBytes = 20000
 // the budget.
 func TestAttackEmptyLinesFlood(t *testing.T) {
 	t.Parallel()
-	f := startAttackGateway(t, func(o *api.Options) { o.Limits.MaxLogBytes = attackLogBytes })
+	f := startAttackGateway(t, func(o *apitest.Gateway) { o.Limits.MaxLogBytes = attackLogBytes })
 	maxLines := attackLogBytes / worker.Caps.LogLineCost
 	// What one kept line may cost at most in any of the outputs (its record
 	// in JSON, its event in NDJSON, its stdout line), plus a fixed part.

@@ -18,9 +18,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/store"
@@ -147,7 +147,7 @@ type attackFixture struct {
 
 // startAttackGateway starts the fixture, its options changed by each of
 // tweak; it ends with the test.
-func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixture {
+func startAttackGateway(t *testing.T, tweak ...func(*apitest.Gateway)) *attackFixture {
 	t.Helper()
 	service := &attackService{holds: map[string]chan struct{}{}, arrived: make(chan string, 100)}
 	service.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +191,7 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 	t.Cleanup(service.releaseAll) // before the service closes: it waits for held calls
 	base := service.srv.URL + "/api/"
 	secrets := []string{capToken, "Bearer " + capToken}
-	caps := api.Capabilities{
+	caps := executions.Capabilities{
 		"reader": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken},
 			Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 20, Secrets: secrets},
 		"scoped": {URL: base, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Keys: []string{"alice"}},
@@ -207,26 +207,28 @@ func startAttackGateway(t *testing.T, tweak ...func(*api.Options)) *attackFixtur
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() }) // after the service's own cleanup
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
-	g.history = api.NewHistory(st, api.HistoryOptions{Workers: attackWorkers, Finished: func(_ context.Context, e *store.Execution) { g.finished <- e }})
 	var aliceKey, bobKey auth.Key
 	g.alice, aliceKey = apitest.NewKey(t, "alice")
 	g.bob, bobKey = apitest.NewKey(t, "bob")
 	o := apitest.Options()
 	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
-	o.History = g.history
+	o.Store = st
+	o.Records = executions.RecordOptions{Workers: attackWorkers, Finished: func(_ context.Context, e *store.Execution) { g.finished <- e }}
 	o.Capabilities = caps
 	for _, f := range tweak {
 		f(&o)
 	}
-	srv := httptest.NewServer(api.NewHandler(log, pool, o))
+	h, svc := apitest.Handler(t, log, pool, o)
+	g.history = svc
+	srv := httptest.NewServer(h)
 	g.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = g.history.Close(ctx)
-		st.Close()
 	})
 	return &attackFixture{historyGateway: g, service: service, logs: logs}
 }

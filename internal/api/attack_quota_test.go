@@ -2,19 +2,19 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
 // withKey changes the attack fixture's key name with change.
-func withKey(name string, change func(*auth.Key)) func(*api.Options) {
-	return func(o *api.Options) {
+func withKey(name string, change func(*auth.Key)) func(*apitest.Gateway) {
+	return func(o *apitest.Gateway) {
 		keys := o.Keys.All()
 		for i := range keys {
 			if keys[i].Name == name {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // heavyGuests are the shapes of a record as large as the output caps allow:
@@ -33,7 +34,7 @@ var heavyGuests = map[string]string{
 // gateway's heap growth far under 512 MiB. Not parallel: it measures the
 // process's heap.
 func TestAttackHeavyRecordReads(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	var ids []string
 	for name, code := range heavyGuests {
 		resp, body := g.call(t, g.alice, http.MethodPost, "/execute", map[string]any{"code": code, "timeoutMs": 30000})
@@ -50,8 +51,8 @@ func TestAttackHeavyRecordReads(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var streams sync.WaitGroup
-	opened := make(chan int, api.MaxEventStreamsPerKey)
-	for i := range api.MaxEventStreamsPerKey {
+	opened := make(chan int, executions.MaxEventStreamsPerKey)
+	for i := range executions.MaxEventStreamsPerKey {
 		streams.Go(func() {
 			// A slow reader: it takes the headers and one line, then reads
 			// nothing until the test ends.
@@ -69,7 +70,7 @@ func TestAttackHeavyRecordReads(t *testing.T) {
 			<-ctx.Done()
 		})
 	}
-	for range api.MaxEventStreamsPerKey {
+	for range executions.MaxEventStreamsPerKey {
 		if code := <-opened; code != http.StatusOK {
 			t.Errorf("a slow event stream opened with %d, want 200", code)
 		}
@@ -78,7 +79,7 @@ func TestAttackHeavyRecordReads(t *testing.T) {
 	// may, and the list of them.
 	var reads sync.WaitGroup
 	statuses := make(chan int, 64)
-	for i := range api.MaxReadsPerKey {
+	for i := range executions.MaxReadsPerKey {
 		reads.Go(func() {
 			resp, body := g.call(t, g.alice, http.MethodGet, "/executions/"+ids[i%len(ids)], nil)
 			if resp.StatusCode == http.StatusOK && !strings.Contains(string(body), `"result"`) {
@@ -105,7 +106,7 @@ func TestAttackHeavyRecordReads(t *testing.T) {
 	streams.Wait()
 	grew := int64(top) - int64(base.HeapInuse)
 	t.Logf("heap in use: %d MiB before, %d MiB at most with %d slow streams, %d GETs and a list (listed in %v)",
-		base.HeapInuse>>20, top>>20, api.MaxEventStreamsPerKey, api.MaxReadsPerKey, listed.Round(time.Millisecond))
+		base.HeapInuse>>20, top>>20, executions.MaxEventStreamsPerKey, executions.MaxReadsPerKey, listed.Round(time.Millisecond))
 	if grew > 512<<20 {
 		t.Errorf("the heap grew by %d MiB reading heavy records, want under 512 MiB", grew>>20)
 	}

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
@@ -33,9 +31,8 @@ func TestAttackDNSRebinding(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	o := apitest.Options() // no keys: the anonymous caller
-	o.History = api.NewHistory(st, api.HistoryOptions{})
-	t.Cleanup(func() { _ = o.History.Close(context.Background()) })
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
+	o.Store = st
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), shared.backend, o))
 	t.Cleanup(srv.Close)
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	routes := []struct{ method, path, body string }{

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/store"
@@ -20,7 +19,7 @@ import (
 // another case). A live key's queued execution runs.
 func TestAttackQueuedByARevokedKey(t *testing.T) {
 	t.Parallel()
-	f := startAttackGateway(t, func(o *api.Options) {
+	f := startAttackGateway(t, func(o *apitest.Gateway) {
 		_, alice := apitest.NewKey(t, "alice")
 		_, mallory := apitest.NewKey(t, "mallory")
 		mallory.Revoked = true

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/store/storetest"
 	"github.com/dynamic-workers/gateway/internal/testwait"
@@ -28,7 +29,7 @@ import (
 // result, as soon as the answer is.
 func TestAttackReadYourWrites(t *testing.T) {
 	t.Parallel()
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	for _, accept := range []string{"application/json", "application/x-ndjson", "text/event-stream"} {
 		t.Run(accept, func(t *testing.T) {
 			t.Parallel()
@@ -63,7 +64,7 @@ func TestAttackReadYourWrites(t *testing.T) {
 func TestAttackStorageBound(t *testing.T) {
 	t.Parallel()
 	const bound = 1_500_000
-	g := newHistoryGateway(t, api.HistoryOptions{MaxStoredBytesPerKey: bound, StoredBytesPerKey: map[string]int64{"bob": 10 * bound}})
+	g := newHistoryGateway(t, executions.RecordOptions{MaxStoredBytesPerKey: bound, StoredBytesPerKey: map[string]int64{"bob": 10 * bound}})
 	bobs := g.submit(t, g.bob, map[string]any{"code": guest(`for (let i = 0; i < 100; i++) console.log("b".repeat(1000));`)})
 	g.await(t, g.bob, bobs, execution.StatusFinished)
 	// ~100 KB of output each, about 420 KB stored (as events, in the
@@ -196,7 +197,7 @@ func TestAttackDiskFull(t *testing.T) {
 }
 
 func attackDiskFull(t *testing.T, d diskFull) {
-	g := newHistoryGatewayOn(t, d.st, api.HistoryOptions{Poll: 50 * time.Millisecond})
+	g := newHistoryGatewayOn(t, d.st, executions.RecordOptions{Poll: 50 * time.Millisecond})
 	if d.fill != nil {
 		d.fill(t)
 	}

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
@@ -19,41 +15,36 @@ import (
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
-// Quota is the default per-key allowance; keys may override it.
-type Quota struct {
-	Requests    int           // executions started per Window
-	Window      time.Duration //
-	Concurrency int           // executions running at once
-}
-
 // AnonymousKey names the caller when no API keys are configured (the
 // gateway then only listens on loopback, or auth is disabled).
 const AnonymousKey = "anonymous"
 
 type keyCtxKey struct{}
 
-// caller is who made a request: the key's name and its quotas.
-type caller struct {
-	name        string
-	requests    int
-	concurrency int
-	maxQueued   int // queued executions; 0: the History's default
+// callerOf is who made the request: the key's name and its own quotas.
+func callerOf(ctx context.Context) execution.Caller {
+	c, _ := ctx.Value(keyCtxKey{}).(execution.Caller)
+	return c
 }
 
-func callerOf(ctx context.Context) caller {
-	c, _ := ctx.Value(keyCtxKey{}).(caller)
-	return c
+// CallerOf is the caller authenticate found for r (for front doors mounted
+// in the API, like MCP's).
+func CallerOf(r *http.Request) execution.Caller { return callerOf(r.Context()) }
+
+// CallerOfKey is the caller of an API key, with its own quotas.
+func CallerOfKey(k auth.Key) execution.Caller {
+	return execution.Caller{Name: k.Name, Requests: k.Requests, Concurrency: k.Concurrency, MaxQueued: k.MaxQueued, MaxStoredBytes: k.MaxStoredBytes}
 }
 
 // authenticate requires a valid `Authorization: Bearer <key>` when keys are
 // configured, and records the caller's name (never the key) in the request
 // context and its log lines.
-func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler {
+func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := caller{name: AnonymousKey, requests: quota.Requests, concurrency: quota.Concurrency}
+			c := execution.Caller{Name: AnonymousKey}
 			if keys.Len() == 0 && rebound(r) {
-				writeProblem(w, r, newProblem(http.StatusForbidden, execution.ProblemForbiddenHost,
+				writeProblem(w, r, execution.NewProblem(execution.ProblemForbiddenHost,
 					"with no API keys, a request that reaches a loopback address must name a loopback host, not "+strconvQuote(r.Host)))
 				return
 			}
@@ -69,25 +60,16 @@ func authenticate(keys *auth.Keyring, quota Quota, m *metrics.Metrics) func(http
 					m.AuthFailures.WithLabelValues(label).Inc()
 					ev.Msg("authentication failed")
 					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers"`)
-					writeProblem(w, r, newProblem(http.StatusUnauthorized, execution.ProblemUnauthorized,
+					writeProblem(w, r, execution.NewProblem(execution.ProblemUnauthorized,
 						"a valid API key is required: Authorization: Bearer <key>"))
 					return
 				}
-				c.name = key.Name
-				if key.Requests > 0 {
-					c.requests = key.Requests
-				}
-				if key.Concurrency > 0 {
-					c.concurrency = key.Concurrency
-				}
-				c.maxQueued = key.MaxQueued
+				c = CallerOfKey(*key)
 			}
 			zerolog.Ctx(r.Context()).UpdateContext(func(l zerolog.Context) zerolog.Context {
-				return l.Str("key", c.name)
+				return l.Str("key", c.Name)
 			})
-			ctx := context.WithValue(r.Context(), keyCtxKey{}, c)
-			ctx = httprate.WithRequestLimit(ctx, c.requests)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtxKey{}, c)))
 		})
 	}
 }
@@ -131,50 +113,30 @@ func lookupKey(keys *auth.Keyring, header string) (*auth.Key, error) {
 	return keys.Lookup(strings.TrimSpace(token))
 }
 
-// rateLimit limits each key to its requests per window (go-chi/httprate),
-// answering 429 problems with Retry-After and X-RateLimit-* headers.
-func rateLimit(quota Quota, m *metrics.Metrics) func(http.Handler) http.Handler {
-	return httprate.LimitBy(quota.Requests, quota.Window,
-		func(r *http.Request) (string, error) { return callerOf(r.Context()).name, nil },
-		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			hlog.FromRequest(r).Warn().Msg("rate limited")
-			m.Limited.WithLabelValues(callerOf(r.Context()).name, "rate").Inc()
-			writeProblem(w, r, newProblem(http.StatusTooManyRequests, execution.ProblemRateLimited,
-				"this API key started its quota of executions for the current window; retry after Retry-After seconds"))
-		}),
-	)
-}
-
-// concurrencyLimit bounds the executions each key has running at once:
-// those it serves and the key's queued executions that h's workers run on
-// this gateway (h may be nil).
-func concurrencyLimit(m *metrics.Metrics, h *History) func(http.Handler) http.Handler {
-	var mu sync.Mutex
-	running := map[string]int{}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := callerOf(r.Context())
-			mu.Lock()
-			if running[c.name]+h.runningHere(c.name) >= c.concurrency {
-				mu.Unlock()
-				hlog.FromRequest(r).Warn().Int("limit", c.concurrency).Msg("concurrency limited")
-				m.Limited.WithLabelValues(c.name, "concurrency").Inc()
-				p := newProblem(http.StatusTooManyRequests, execution.ProblemConcurrencyLimited,
-					"this API key has "+strconv.Itoa(c.concurrency)+" executions running, its limit; retry when one ends")
-				p.retryAfter = 1
-				writeProblem(w, r, p)
-				return
+// KeyCallers tells the execution service about keys: the caller of a key
+// name as configured now (false for one unknown or revoked; every name is
+// a caller when no keys are configured), and the list of them.
+func KeyCallers(keys *auth.Keyring) (lookup func(string) (execution.Caller, bool), all func() []execution.Caller) {
+	lookup = func(name string) (execution.Caller, bool) {
+		if keys.Len() == 0 {
+			return execution.Caller{Name: name}, true
+		}
+		if !keys.Active(name) {
+			return execution.Caller{}, false
+		}
+		for _, k := range keys.All() {
+			if k.Name == name {
+				return CallerOfKey(k), true
 			}
-			running[c.name]++
-			mu.Unlock()
-			defer func() {
-				mu.Lock()
-				if running[c.name]--; running[c.name] == 0 {
-					delete(running, c.name)
-				}
-				mu.Unlock()
-			}()
-			next.ServeHTTP(w, r)
-		})
+		}
+		return execution.Caller{}, false
 	}
+	all = func() []execution.Caller {
+		var out []execution.Caller
+		for _, k := range keys.All() {
+			out = append(out, CallerOfKey(k))
+		}
+		return out
+	}
+	return lookup, all
 }

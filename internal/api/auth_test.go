@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,11 +43,10 @@ func newAuthFixture(t *testing.T) *authFixture {
 	log := zerolog.New(f.logs)
 	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
 	f.backend = &holdingBackend{Backend: backend}
-	srv := httptest.NewServer(f.served.wrap(api.NewHandler(log, f.backend, api.Options{
-		MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow },
-		OpenAPI: []byte("openapi: 3.1.0\n"),
-		Keys:    auth.NewKeyring(keys),
-		Quota:   api.Quota{Requests: 100, Window: time.Minute, Concurrency: 4},
+	srv := httptest.NewServer(f.served.wrap(apitest.Serve(t, log, f.backend, apitest.Gateway{
+		Options: api.Options{MaxRequestBytes: testMaxBody, OpenAPI: []byte("openapi: 3.1.0\n"), Keys: auth.NewKeyring(keys)},
+		Limits:  testLimits, Now: func() time.Time { return testNow },
+		Quota: executions.Quota{Requests: 100, Window: time.Minute, Concurrency: 4},
 	})))
 	t.Cleanup(func() {
 		srv.Close()

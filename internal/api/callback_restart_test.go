@@ -12,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/store/storetest"
 	"github.com/dynamic-workers/gateway/internal/testwait"
@@ -35,12 +35,12 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 	opts := fastRetries()
 	opts.Secret = func(string) []byte { return callbackSecret }
 	opts.Grace = 50 * time.Millisecond
-	h := api.NewHistory(st, api.HistoryOptions{Callbacks: opts})
 	key, k := apitest.NewKey(t, "alice")
 	o := apitest.Options()
 	o.Keys = auth.NewKeyring([]auth.Key{k})
-	o.History = h
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
+	o.Store, o.Records = st, executions.RecordOptions{Callbacks: opts}
+	handler, h := apitest.Handler(t, zerolog.Nop(), shared.backend, o)
+	srv := httptest.NewServer(handler)
 	first := &historyGateway{url: srv.URL, alice: key, store: st}
 	id := first.submit(t, key, map[string]any{"code": guest(`console.log("once");`), "callbackUrl": recv.URL})
 	if h := recv.next(t); h.delivery != id || h.verifyErr != nil {
@@ -59,7 +59,7 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 	}
 	st.Close()
 
-	g := newHistoryGatewayAt(t, path, api.HistoryOptions{Callbacks: fastRetries()})
+	g := newHistoryGatewayAt(t, path, executions.RecordOptions{Callbacks: fastRetries()})
 	again := recv.next(t)
 	if again.delivery != id || again.verifyErr != nil || again.attempt != "2" {
 		t.Errorf("after restart: delivery %q attempt %q, verify %v; want %s, attempt 2, signed", again.delivery, again.attempt, again.verifyErr, id)
@@ -128,7 +128,7 @@ func TestCallbackAfterCrash(t *testing.T) {
 	}
 	st.Close() // no Release: the gateway died
 
-	g := newHistoryGatewayAt(t, path, api.HistoryOptions{Callbacks: fastRetries()})
+	g := newHistoryGatewayAt(t, path, executions.RecordOptions{Callbacks: fastRetries()})
 	got := map[string]execution.Record{}
 	for range 3 {
 		h := recv.next(t)

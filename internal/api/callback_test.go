@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/testwait"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
@@ -87,8 +87,8 @@ func (r *hookReceiver) next(t *testing.T) hook {
 
 // fastRetries are webhook options for tests: private receivers allowed,
 // retries after 10 to 20 ms.
-func fastRetries() api.CallbackOptions {
-	return api.CallbackOptions{Webhook: webhook.Options{
+func fastRetries() executions.CallbackOptions {
+	return executions.CallbackOptions{Webhook: webhook.Options{
 		Reach: webhook.Reach{AllowPrivate: true}, Timeout: 30 * time.Second,
 		Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 	}}
@@ -111,7 +111,7 @@ func (g *historyGateway) awaitCallback(t *testing.T, id, state string) *executio
 // receiver gets its record, signed, once; the record shows the attempt.
 func TestCallbackDelivered(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
-	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(`console.log("hello");`), "callbackUrl": recv.URL + "/cb?token=x"})
 
 	h := recv.next(t)
@@ -161,7 +161,7 @@ func TestCallbackRetried(t *testing.T) {
 	for _, plan := range [][]int{{500, 503, 200}, {429, 408, 204}} {
 		t.Run(strings.Trim(strings.Join(strings.Fields(fmtInts(plan)), "-"), "[]"), func(t *testing.T) {
 			recv := newHookReceiver(t, plan...)
-			g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+			g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 			id := g.submit(t, g.alice, map[string]any{"code": guest(""), "callbackUrl": recv.URL})
 			cb := g.awaitCallback(t, id, execution.CallbackDelivered)
 			if len(cb.Attempts) != 3 {
@@ -190,7 +190,7 @@ func fmtInts(v []int) string {
 // failed, with the reason, after one attempt.
 func TestCallbackGivenUp(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusGone)
-	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(""), "callbackUrl": recv.URL})
 	cb := g.awaitCallback(t, id, execution.CallbackFailed)
 	if cb.Delivered || len(cb.Attempts) != 1 || cb.Attempts[0].Status != http.StatusGone || !strings.Contains(cb.Reason, "410") {
@@ -202,7 +202,7 @@ func TestCallbackGivenUp(t *testing.T) {
 // several spellings, are refused with 422 naming callbackUrl unless
 // allow_private; so is any callbackUrl for a key without a secret.
 func TestCallbackURLRefused(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	private := []string{
 		"http://127.0.0.1:9000/cb", "http://localhost/cb", "http://[::1]/cb", "http://2130706433/cb",
 		"http://0x7f.1/cb", "http://[::ffff:127.0.0.1]/cb", "http://10.0.0.5/cb", "http://192.168.1.1/cb",
@@ -215,7 +215,7 @@ func TestCallbackURLRefused(t *testing.T) {
 			t.Errorf("callbackUrl %s = %d %s, want 422 naming callbackUrl", u, resp.StatusCode, data)
 		}
 	}
-	open := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries()})
+	open := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 	resp, data := open.call(t, open.alice, http.MethodPost, "/executions", map[string]any{"code": guest(""), "callbackUrl": private[0]})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("callbackUrl %s with allow_private = %d %s, want 202", private[0], resp.StatusCode, data)
@@ -227,7 +227,7 @@ func TestCallbackURLRefused(t *testing.T) {
 		}
 		return nil
 	}
-	perKey := newHistoryGateway(t, api.HistoryOptions{Callbacks: only})
+	perKey := newHistoryGateway(t, executions.RecordOptions{Callbacks: only})
 	body := map[string]any{"code": guest(""), "callbackUrl": "https://hooks.example.com/cb"}
 	if resp, data := perKey.call(t, perKey.bob, http.MethodPost, "/executions", body); resp.StatusCode != http.StatusUnprocessableEntity ||
 		!strings.Contains(string(data), `"callbackUrl"`) || !strings.Contains(string(data), "secret") {
@@ -245,7 +245,7 @@ func TestCallbackURLRefused(t *testing.T) {
 // cancelled, to its callback.
 func TestCallbackCancelled(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
-	g := newHistoryGateway(t, api.HistoryOptions{Callbacks: fastRetries(), Workers: 1})
+	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries(), Workers: 1})
 	block := g.submit(t, g.alice, map[string]any{"code": guest(`await new Promise((r) => setTimeout(r, 3000));`)})
 	g.await(t, g.alice, block, execution.StatusRunning)
 	id := g.submit(t, g.alice, map[string]any{"code": guest(""), "callbackUrl": recv.URL})

@@ -18,9 +18,9 @@ import (
 
 	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
@@ -166,7 +166,7 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 	service := newCapService()
 	base := service.srv.URL + "/api/"
 	secrets := []string{capToken, capTenant, "Bearer " + capToken}
-	caps := api.Capabilities{
+	caps := executions.Capabilities{
 		"inventory": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken, "x-tenant": capTenant},
 			Methods: []string{"GET", "POST"}, TimeoutMs: 5000, MaxCalls: 40, Secrets: secrets},
 		"limited": {URL: base, Headers: map[string]string{"authorization": "Bearer " + capToken}, Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 3, Secrets: secrets},
@@ -187,7 +187,7 @@ func startCapabilityGateway(t testing.TB) *capFixture {
 	opts := apitest.Options()
 	opts.Keys = auth.NewKeyring([]auth.Key{ciKey, otherKey})
 	opts.Capabilities = caps
-	srv := httptest.NewServer(api.NewHandler(log, pool, opts))
+	srv := httptest.NewServer(apitest.Serve(t, log, pool, opts))
 	return &capFixture{url: srv.URL, service: service, ci: ci, other: other, logs: logs, pool: pool}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -196,7 +197,7 @@ func TestUnavailableContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), notReady{}, api.Options{MaxRequestBytes: 1 << 10, Limits: testLimits}))
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), notReady{}, apitest.Gateway{Options: api.Options{MaxRequestBytes: 1 << 10}, Limits: testLimits}))
 	defer srv.Close()
 	doc.Servers = openapi3.Servers{{URL: srv.URL}}
 	router, err := gorillamux.NewRouter(doc)

@@ -40,46 +40,17 @@ func marshal[T any](v T) ([]byte, error) {
 func readJSONObject(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return nil, newProblem(http.StatusUnsupportedMediaType, execution.ProblemUnsupportedMediaType,
+		return nil, execution.NewProblem(execution.ProblemUnsupportedMediaType,
 			fmt.Sprintf("Content-Type must be application/json, not %q", r.Header.Get("Content-Type")))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, newProblem(http.StatusRequestEntityTooLarge, execution.ProblemBodyTooLarge,
+			return nil, execution.NewProblem(execution.ProblemBodyTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", limit))
 		}
-		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "could not read the request body")
+		return nil, execution.NewProblem(execution.ProblemMalformedJSON, "could not read the request body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var members map[string]json.RawMessage
-	if err := dec.Decode(&members); err != nil {
-		var notObject *json.UnmarshalTypeError
-		if errors.As(err, &notObject) {
-			return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body must be a JSON object, not "+notObject.Value)
-		}
-		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body is not valid JSON: "+jsonErrorDetail(err))
-	}
-	if members == nil {
-		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body must be a JSON object, not null")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, newProblem(http.StatusBadRequest, execution.ProblemMalformedJSON, "request body has data after its JSON value")
-	}
-	return members, nil
-}
-
-func jsonErrorDetail(err error) string {
-	var syntax *json.SyntaxError
-	if errors.As(err, &syntax) {
-		return fmt.Sprintf("%v (at byte %d)", syntax, syntax.Offset)
-	}
-	if errors.Is(err, io.EOF) {
-		return "empty body"
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "unexpected end of body"
-	}
-	return err.Error()
+	return execution.DecodeRequest(body)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // streamedEvent is one event read from GET /executions/{id}/events.
@@ -59,7 +59,7 @@ func readEvents(t *testing.T, body io.Reader, sse bool, max int) []streamedEvent
 // it runs and resumes it (SSE Last-Event-ID, NDJSON ?after=): the events
 // after n come exactly once, in order, up to the result.
 func TestEventsResume(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 2})
+	g := newHistoryGateway(t, executions.RecordOptions{Workers: 2})
 	for _, tt := range []struct {
 		name   string
 		accept string
@@ -115,7 +115,7 @@ for (let i = 1; i <= 20; i++) {
 // TestEventsOfSyncExecution follows a synchronous execution's record from
 // another connection while POST /execute streams it.
 func TestEventsOfSyncExecution(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	resp, id := g.streamExecute(t, guest(`for (let i = 0; i < 10; i++) { console.log("s" + i); await new Promise((r) => setTimeout(r, 20)); }`))
 	defer resp.Body.Close()
 	direct := readEvents(t, withEventIDs(resp.Body), false, 2) // start and the first log: it runs

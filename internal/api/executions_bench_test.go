@@ -13,14 +13,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // benchHistory serves with execution records on a fresh SQLite file and no
 // API keys; finished receives every execution that ends.
-func benchHistory(b *testing.B, opts api.HistoryOptions) (string, chan *store.Execution) {
+func benchHistory(b *testing.B, opts executions.RecordOptions) (string, chan *store.Execution) {
 	b.Helper()
 	gatewayURL(b)
 	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "executions.db"))
@@ -29,17 +29,11 @@ func benchHistory(b *testing.B, opts api.HistoryOptions) (string, chan *store.Ex
 	}
 	finished := make(chan *store.Execution, 1<<16)
 	opts.Finished = func(_ context.Context, e *store.Execution) { finished <- e }
-	h := api.NewHistory(st, opts)
+	b.Cleanup(func() { st.Close() })
 	o := apitest.Options()
-	o.History = h
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), shared.backend, o))
-	b.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Close(ctx)
-		st.Close()
-	})
+	o.Store, o.Records = st, opts
+	srv := httptest.NewServer(apitest.Serve(b, zerolog.Nop(), shared.backend, o))
+	b.Cleanup(srv.Close)
 	return srv.URL, finished
 }
 
@@ -52,7 +46,7 @@ const benchBody = `{"code": "export default { fetch() { console.log('hi'); retur
 // block); it reports both p50s. Run:
 // go test -run '^$' -bench HistoryCost -benchtime 2000x ./internal/api
 func BenchmarkHistoryCost(b *testing.B) {
-	on, _ := benchHistory(b, api.HistoryOptions{})
+	on, _ := benchHistory(b, executions.RecordOptions{})
 	off := gatewayURL(b)
 	var offD, onD []time.Duration
 	i := 0
@@ -95,7 +89,7 @@ func postOnce(b *testing.B, base string) time.Duration {
 // go test -run '^$' -bench AsyncThroughput -benchtime 3x ./internal/api
 func BenchmarkAsyncThroughput(b *testing.B) {
 	const n = 200
-	base, finished := benchHistory(b, api.HistoryOptions{Workers: 8, MaxQueued: 10 * n})
+	base, finished := benchHistory(b, executions.RecordOptions{Workers: 8, MaxQueued: 10 * n})
 	var rates []float64
 	for b.Loop() {
 		start := time.Now()

@@ -12,7 +12,7 @@ import (
 
 	gateway "github.com/dynamic-workers/gateway"
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestExecutionsContract sends real requests to every /executions route
@@ -24,7 +24,7 @@ func TestExecutionsContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1, MaxQueued: 3, MaxQueuedPerKey: 2})
+	g := newHistoryGateway(t, executions.RecordOptions{Workers: 1, MaxQueued: 3, MaxQueuedPerKey: 2})
 	doc.Servers = openapi3.Servers{{URL: g.url}}
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {

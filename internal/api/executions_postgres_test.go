@@ -14,9 +14,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/store/storetest"
 )
@@ -114,18 +114,13 @@ func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend,
 		}
 		cb := fastRetries()
 		cb.Secret = func(string) []byte { return callbackSecret }
-		h := api.NewHistory(st, api.HistoryOptions{Workers: 2, Poll: 20 * time.Millisecond, Callbacks: cb})
+		t.Cleanup(func() { st.Close() })
 		o := apitest.Options()
 		o.Keys = auth.NewKeyring([]auth.Key{entry})
-		o.History = h
-		srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, o))
-		t.Cleanup(func() {
-			srv.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = h.Close(ctx)
-			st.Close()
-		})
+		o.Store, o.Records = st, executions.RecordOptions{Workers: 2, Poll: 20 * time.Millisecond, Callbacks: cb}
+		handler, h := apitest.Handler(t, zerolog.Nop(), backend, o)
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
 		gws = append(gws, &historyGateway{url: srv.URL, history: h, store: st, alice: key})
 	}
 	return gws, key

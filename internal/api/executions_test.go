@@ -20,6 +20,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/internal/testwait"
 )
@@ -35,24 +36,24 @@ func guest(body string) string {
 type historyGateway struct {
 	url        string
 	alice, bob string // API keys
-	history    *api.History
+	history    *executions.Service
 	store      store.Store
 	finished   chan *store.Execution // what the Finished hook was given
 }
 
-func newHistoryGateway(t testing.TB, opts api.HistoryOptions) *historyGateway {
+func newHistoryGateway(t testing.TB, opts executions.RecordOptions) *historyGateway {
 	t.Helper()
 	return newHistoryGatewayAt(t, filepath.Join(t.TempDir(), "executions.db"), opts)
 }
 
 // newHistoryGatewayAt is newHistoryGateway on the SQLite file at path.
-func newHistoryGatewayAt(t testing.TB, path string, opts api.HistoryOptions) *historyGateway {
+func newHistoryGatewayAt(t testing.TB, path string, opts executions.RecordOptions) *historyGateway {
 	t.Helper()
 	return newLoggedHistoryGateway(t, path, opts, zerolog.Nop())
 }
 
 // newLoggedHistoryGateway is newHistoryGatewayAt writing its log to log.
-func newLoggedHistoryGateway(t testing.TB, path string, opts api.HistoryOptions, log zerolog.Logger) *historyGateway {
+func newLoggedHistoryGateway(t testing.TB, path string, opts executions.RecordOptions, log zerolog.Logger) *historyGateway {
 	t.Helper()
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
@@ -62,13 +63,13 @@ func newLoggedHistoryGateway(t testing.TB, path string, opts api.HistoryOptions,
 }
 
 // newHistoryGatewayOn is newHistoryGateway on st, which it closes.
-func newHistoryGatewayOn(t testing.TB, st store.Store, opts api.HistoryOptions) *historyGateway {
+func newHistoryGatewayOn(t testing.TB, st store.Store, opts executions.RecordOptions) *historyGateway {
 	t.Helper()
 	return newHistoryGatewayLogged(t, st, opts, zerolog.Nop())
 }
 
 // newHistoryGatewayLogged is newHistoryGatewayOn writing its log to log.
-func newHistoryGatewayLogged(t testing.TB, st store.Store, opts api.HistoryOptions, log zerolog.Logger) *historyGateway {
+func newHistoryGatewayLogged(t testing.TB, st store.Store, opts executions.RecordOptions, log zerolog.Logger) *historyGateway {
 	t.Helper()
 	gatewayURL(t) // starts the shared runtime
 	g := &historyGateway{store: st, finished: make(chan *store.Execution, 100)}
@@ -76,23 +77,24 @@ func newHistoryGatewayLogged(t testing.TB, st store.Store, opts api.HistoryOptio
 	if opts.Callbacks.Secret == nil {
 		opts.Callbacks.Secret = func(string) []byte { return callbackSecret }
 	}
-	g.history = api.NewHistory(st, opts)
 	var aliceKey, bobKey auth.Key
 	g.alice, aliceKey = apitest.NewKey(t, "alice")
 	g.bob, bobKey = apitest.NewKey(t, "bob")
 	o := apitest.Options()
 	o.Keys = auth.NewKeyring([]auth.Key{aliceKey, bobKey})
-	o.History = g.history
-	srv := httptest.NewServer(api.NewHandler(log, shared.backend, o))
+	o.Store, o.Records = st, opts
+	t.Cleanup(func() { st.Close() }) // after the service's own cleanup
+	h, svc := apitest.Handler(t, log, shared.backend, o)
+	g.history = svc
+	srv := httptest.NewServer(h)
 	g.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := g.history.Close(ctx); err != nil {
-			t.Errorf("History.Close = %v", err)
+			t.Errorf("Service.Close = %v", err)
 		}
-		st.Close()
 	})
 	return g
 }
@@ -174,7 +176,7 @@ func (g *historyGateway) submit(t *testing.T, key string, body any) string {
 // the id it answers with, holding exactly its result, masked as it was;
 // another key's request for it is a 404.
 func TestSyncExecutionRecorded(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	resp, data := g.call(t, g.alice, http.MethodPost, "/execute", map[string]any{
 		"code":    guest(`console.log("hi", env.TOKEN); console.error("oops"); return new Response(String(env.TOKEN.length));`),
 		"secrets": map[string]string{"TOKEN": "s3cr3t-value"},
@@ -247,7 +249,7 @@ func (g *historyGateway) streamExecute(t *testing.T, code string) (*http.Respons
 // is visible while it runs, with its events so far, and ends with all of
 // them.
 func TestSyncRecordWhileRunning(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	resp, id := g.streamExecute(t, guest(`console.log("first"); await new Promise((r) => setTimeout(r, 1500)); console.log("second");`))
 	defer resp.Body.Close()
 	lines := bufio.NewScanner(resp.Body)
@@ -289,7 +291,7 @@ func TestSyncRecordWhileRunning(t *testing.T) {
 // TestListExecutions checks GET /executions: the caller's own, newest
 // first, filtered by status, paged by limit and cursor.
 func TestListExecutions(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	g.history.Drain() // nothing runs: submissions stay queued
 	var want []string
 	for i := range 5 {
@@ -341,7 +343,7 @@ func TestListExecutions(t *testing.T) {
 // TestSubmitAsync runs a submission on the workers: the record goes from
 // queued to finished with the result POST /execute would give.
 func TestSubmitAsync(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 2})
+	g := newHistoryGateway(t, executions.RecordOptions{Workers: 2})
 	id := g.submit(t, g.alice, map[string]any{
 		"code":        guest(`console.log("async", env.KEY); return new Response(String(6 * 7));`),
 		"secrets":     map[string]string{"KEY": "hidden-1234"},
@@ -367,7 +369,7 @@ func TestSubmitAsync(t *testing.T) {
 // TestSubmitInvalid checks that a submission is validated as /execute
 // validates, callbackUrl included, before anything is queued.
 func TestSubmitInvalid(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{})
+	g := newHistoryGateway(t, executions.RecordOptions{})
 	for _, cb := range []any{"ftp://example.com/x", "not a url", "/relative/path", "http://", "javascript:alert(1)",
 		"https://user:pw@example.com/", 42, true, map[string]any{}} {
 		resp, data := g.call(t, g.alice, http.MethodPost, "/executions", map[string]any{"code": guest(""), "callbackUrl": cb})
@@ -386,7 +388,7 @@ func TestSubmitInvalid(t *testing.T) {
 
 // TestQueueFull checks the bound on the queue: 503 with Retry-After.
 func TestQueueFull(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{MaxQueued: 2})
+	g := newHistoryGateway(t, executions.RecordOptions{MaxQueued: 2})
 	g.history.Drain()
 	g.submit(t, g.alice, map[string]any{"code": guest("")})
 	g.submit(t, g.bob, map[string]any{"code": guest("")})
@@ -400,7 +402,7 @@ func TestQueueFull(t *testing.T) {
 // TestQueuePerKey checks the per-key bound on the queue: past it that key
 // gets 429 queue_limited with Retry-After; the other key still queues.
 func TestQueuePerKey(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{MaxQueued: 10, MaxQueuedPerKey: 3})
+	g := newHistoryGateway(t, executions.RecordOptions{MaxQueued: 10, MaxQueuedPerKey: 3})
 	g.history.Drain()
 	for range 3 {
 		g.submit(t, g.alice, map[string]any{"code": guest("")})
@@ -417,7 +419,7 @@ func TestQueuePerKey(t *testing.T) {
 
 // TestCancel cancels a queued and a running execution.
 func TestCancel(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	g := newHistoryGateway(t, executions.RecordOptions{Workers: 1})
 	g.history.Drain()
 	queued := g.submit(t, g.alice, map[string]any{"code": guest("")})
 	resp, data := g.call(t, g.alice, http.MethodDelete, "/executions/"+queued, nil)
@@ -433,7 +435,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("DELETE cancelled = %d, want 409", resp.StatusCode)
 	}
 
-	g2 := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	g2 := newHistoryGateway(t, executions.RecordOptions{Workers: 1})
 	running := g2.submit(t, g2.alice, map[string]any{
 		"code":      guest(`console.log("started"); await new Promise(r => setTimeout(r, 60000));`),
 		"timeoutMs": 30000,
@@ -485,7 +487,7 @@ func (g *historyGateway) openEvents(t *testing.T, key, id, accept, resume string
 // TestSubmitTypeScript runs queued TypeScript, and one that does not parse:
 // both end as POST /execute would end them.
 func TestSubmitTypeScript(t *testing.T) {
-	g := newHistoryGateway(t, api.HistoryOptions{Workers: 1})
+	g := newHistoryGateway(t, executions.RecordOptions{Workers: 1})
 	ok := g.submit(t, g.alice, map[string]any{"language": "typescript",
 		"code": `const n: number = 6 * 7; export default { fetch(): Response { console.log(String(n)); return new Response("ts"); } }`})
 	bad := g.submit(t, g.alice, map[string]any{"language": "typescript", "code": `export default { fetch( { `})

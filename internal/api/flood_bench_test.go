@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // BenchmarkRecordedFlood runs, through a gateway that records executions,
@@ -13,7 +13,7 @@ import (
 // and its record. Run with a CPU profile to see where:
 // go test -run '^$' -bench RecordedFlood -benchtime 10x -cpuprofile cpu.out ./internal/api
 func BenchmarkRecordedFlood(b *testing.B) {
-	g := newHistoryGateway(b, api.HistoryOptions{})
+	g := newHistoryGateway(b, executions.RecordOptions{})
 	body := map[string]any{
 		"code": `export default { fetch() { for (let i = 0; i < 100000; i++) console.log("flood " + i); return new Response("ok"); } }`,
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/metrics"
 )
@@ -178,7 +177,7 @@ func TestUnknownCodesNeverBecomeLabels(t *testing.T) {
 		opts := apitest.Options()
 		opts.Metrics = m
 		opts.MetricsPublic = true
-		srv := httptest.NewServer(api.NewHandler(zerolog.New(&logs), forgingBackend{code}, opts))
+		srv := httptest.NewServer(apitest.Serve(t, zerolog.New(&logs), forgingBackend{code}, opts))
 		resp, err := http.Post(srv.URL+"/execute", "application/json", strings.NewReader(`{"code": "export default {}"}`))
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,7 +129,7 @@ func TestQueueFullIs503(t *testing.T) {
 		c.QueueSize = -1 // no queue
 	})
 	backend := &holdingBackend{Backend: pool}
-	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow }}))
+	srv := httptest.NewServer(apitest.Serve(t, log, backend, apitest.Gateway{Options: api.Options{MaxRequestBytes: testMaxBody}, Limits: testLimits, Now: func() time.Time { return testNow }}))
 	t.Cleanup(func() {
 		srv.Close()
 		pool.Close()

@@ -32,10 +32,9 @@ func TestMetrics(t *testing.T) {
 		p, q := backend.Stats()
 		return metrics.RuntimeStats{Processes: p, Queued: q}
 	})
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, api.Options{
-		MaxRequestBytes: testMaxBody, Limits: testLimits, Now: func() time.Time { return testNow },
-		Keys:    auth.NewKeyring([]auth.Key{ci, tightKey}),
-		Metrics: m,
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), backend, apitest.Gateway{
+		Options: api.Options{MaxRequestBytes: testMaxBody, Keys: auth.NewKeyring([]auth.Key{ci, tightKey}), Metrics: m},
+		Limits:  testLimits, Now: func() time.Time { return testNow },
 	}))
 	t.Cleanup(func() {
 		srv.Close()

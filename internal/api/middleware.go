@@ -87,7 +87,7 @@ func recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				hlog.FromRequest(r).Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
-				writeProblem(w, r, newProblem(http.StatusInternalServerError, execution.ProblemInternal, "internal error"))
+				writeProblem(w, r, execution.NewProblem(execution.ProblemInternal, "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"mime"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -35,7 +34,7 @@ func negotiate(accept string) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", newProblem(http.StatusNotAcceptable, execution.ProblemNotAcceptable,
+		return "", execution.NewProblem(execution.ProblemNotAcceptable,
 			"Accept must allow application/json, application/x-ndjson or text/event-stream, not "+strconvQuote(accept))
 	}
 	return best, nil

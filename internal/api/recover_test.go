@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -43,7 +43,7 @@ func TestRecoverAbandoned(t *testing.T) {
 	}
 	st.Close()
 
-	g := newHistoryGatewayAt(t, path, api.HistoryOptions{})
+	g := newHistoryGatewayAt(t, path, executions.RecordOptions{})
 	rec := g.await(t, g.alice, "ex_pure", execution.StatusFinished)
 	if rec.Result == nil || !rec.Result.Success || rec.Result.Stdout != "again" {
 		t.Errorf("ex_pure = %+v, want run again, successfully", rec.Result)

@@ -3,45 +3,40 @@ package api
 import (
 	"net/http"
 
-	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/playground"
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/playground"
 )
 
 // routes lists the whole API, one-to-one with openapi.yaml.
-func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Handler {
+func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(withExecutionID, accessLog(log, opts.Metrics), recoverer)
 	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
-		return newProblem(http.StatusNotFound, execution.ProblemNotFound, "no route for "+r.URL.Path)
+		return execution.NewProblem(execution.ProblemNotFound, "no route for "+r.URL.Path)
 	}))
 	r.MethodNotAllowed(handle(func(w http.ResponseWriter, r *http.Request) error {
-		return newProblem(http.StatusMethodNotAllowed, execution.ProblemMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		return execution.NewProblem(execution.ProblemMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	}))
 
-	m := opts.Metrics
-	// One rate and one concurrency limiter for POST /execute and the MCP
-	// execute tool: a key's quota counts executions, whichever way they come.
-	rate, concurrency := rateLimit(opts.Quota, m), concurrencyLimit(m, opts.History)
-	execute := handle(handleExecute(backend, opts))
-	r.With(limitLifetime(opts.MaxLifetime), authenticate(opts.Keys, opts.Quota, m), rate, concurrency).
-		Method(http.MethodPost, "/execute", execute)
-	mcp := newMCP(opts, recoverer(limitLifetime(opts.MaxLifetime)(rate(concurrency(execute)))))
+	keyed := r.With(authenticate(opts.Keys, opts.Metrics))
+	keyed.With(limitLifetime(opts.MaxLifetime)).Method(http.MethodPost, "/execute", handle(handleExecute(svc, opts)))
+	m := newMCP(svc, opts)
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
-		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(method, "/mcp", mcp)
+		keyed.Method(method, "/mcp", m)
 	}
-	r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/capabilities", handle(handleCapabilities(opts.Capabilities)))
-	if h := opts.History; h != nil {
-		keyed := r.With(authenticate(opts.Keys, opts.Quota, m))
-		keyed.With(rate).Method(http.MethodPost, "/executions", handle(handleSubmit(h, opts)))
-		keyed.Method(http.MethodGet, "/executions", handle(h.limitReads(handleList(h))))
-		keyed.Method(http.MethodGet, "/executions/{id}", handle(h.limitReads(handleGet(h))))
-		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(h)))
-		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(h, opts)))
+	keyed.Method(http.MethodGet, "/capabilities", handle(handleCapabilities(svc)))
+	if svc.Recording() {
+		keyed.Method(http.MethodPost, "/executions", handle(handleSubmit(svc, opts)))
+		keyed.Method(http.MethodGet, "/executions", handle(handleList(svc)))
+		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(svc)))
+		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(svc)))
+		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(svc, opts)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
-	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(backend, opts.History)))
+	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
 	page := playground.Handler(playground.Options{KeyRequired: func() bool { return opts.Keys.Len() > 0 }})
 	r.Method(http.MethodGet, "/", http.RedirectHandler(playground.Path, http.StatusFound))
@@ -49,9 +44,9 @@ func routes(log zerolog.Logger, backend execution.Backend, opts Options) http.Ha
 	r.Method(http.MethodGet, playground.Path+"/app.js", page)
 	r.Method(http.MethodGet, playground.Path+"/app.css", page)
 	if opts.MetricsPublic {
-		r.Method(http.MethodGet, "/metrics", m.Handler())
+		r.Method(http.MethodGet, "/metrics", opts.Metrics.Handler())
 	} else {
-		r.With(authenticate(opts.Keys, opts.Quota, m)).Method(http.MethodGet, "/metrics", m.Handler())
+		keyed.Method(http.MethodGet, "/metrics", opts.Metrics.Handler())
 	}
 	return r
 }
@@ -75,12 +70,9 @@ func handleHealthz() handlerFunc {
 	}
 }
 
-func handleReadyz(backend execution.Backend, h *History) handlerFunc {
+func handleReadyz(svc execution.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := backend.Ready(r.Context()); err != nil {
-			return err
-		}
-		if err := h.Ready(); err != nil {
+		if err := svc.Ready(r.Context()); err != nil {
 			return err
 		}
 		encode(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
@@ -93,5 +85,14 @@ func handleOpenAPI(spec []byte) handlerFunc {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, err := w.Write(spec)
 		return err
+	}
+}
+
+// handleCapabilities serves GET /capabilities: the capabilities the
+// calling key may use, by name.
+func handleCapabilities(svc execution.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		encode(w, http.StatusOK, "application/json", svc.Capabilities(callerOf(r.Context())))
+		return nil
 	}
 }

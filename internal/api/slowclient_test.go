@@ -18,7 +18,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
@@ -46,7 +45,7 @@ type slowGateway struct {
 	states map[string]http.ConnState
 }
 
-func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*local.Config)) *slowGateway {
+func startSlowGateway(t *testing.T, tune func(*apitest.Gateway), pool ...func(*local.Config)) *slowGateway {
 	t.Helper()
 	g := &slowGateway{m: metrics.New(), logs: &loadertest.Buffer{}, states: map[string]http.ConnState{}}
 	log := zerolog.New(g.logs)
@@ -56,7 +55,7 @@ func startSlowGateway(t *testing.T, tune func(*api.Options), pool ...func(*local
 	if tune != nil {
 		tune(&opts)
 	}
-	g.srv = httptest.NewUnstartedServer(api.NewHandler(log, g.backend, opts))
+	g.srv = httptest.NewUnstartedServer(apitest.Serve(t, log, g.backend, opts))
 	// A fixed, small send buffer: the kernel must not absorb the answers
 	// a stalled client leaves unread, as loopback's autotuning would.
 	g.srv.Listener = smallSendBuffer{g.srv.Listener}
@@ -151,7 +150,7 @@ func stalledReader(t *testing.T, addr, accept, code string, timeoutMs int) (net.
 // runtime free for everyone else, while their connections stay open.
 func TestStalledReadersCostOnlyThemselves(t *testing.T) {
 	t.Parallel()
-	g := startSlowGateway(t, func(o *api.Options) {
+	g := startSlowGateway(t, func(o *apitest.Gateway) {
 		o.WriteTimeout = 5 * time.Minute // the stalled stay connected throughout
 		o.MaxLifetime = 5 * time.Minute
 	}, loadertest.Processes(2), func(c *local.Config) {
@@ -225,7 +224,7 @@ func TestStalledReaderDropped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			g := startSlowGateway(t, func(o *api.Options) { o.WriteTimeout, o.MaxLifetime = tt.writeTimeout, tt.life }, loadertest.Processes(1))
+			g := startSlowGateway(t, func(o *apitest.Gateway) { o.WriteTimeout, o.MaxLifetime = tt.writeTimeout, tt.life }, loadertest.Processes(1))
 			start := time.Now()
 			conn, err := stalledReader(t, g.srv.Listener.Addr().String(), tt.accept, floodCode, 10000)
 			if err != nil {
@@ -256,7 +255,7 @@ func TestStalledReaderDropped(t *testing.T) {
 // its connection dropped.
 func TestSlowClientOverflowCancelsExecution(t *testing.T) {
 	t.Parallel()
-	g := startSlowGateway(t, func(o *api.Options) {
+	g := startSlowGateway(t, func(o *apitest.Gateway) {
 		o.ClientBufferBytes = 64 << 10
 		o.WriteTimeout, o.MaxLifetime = 5*time.Minute, 5*time.Minute
 	}, loadertest.Processes(1))

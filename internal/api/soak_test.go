@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,8 +38,8 @@ func BenchmarkSoak(b *testing.B) {
 		b.Run(fmt.Sprintf("processes=%d", procs), func(b *testing.B) {
 			backend := loadertest.StartLocal(b, zerolog.Nop(), loadertest.Processes(procs))
 			defer backend.Close()
-			srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), backend, api.Options{
-				MaxRequestBytes: testMaxBody, Limits: testLimits, Now: time.Now,
+			srv := httptest.NewServer(apitest.Serve(b, zerolog.Nop(), backend, apitest.Gateway{
+				Options: api.Options{MaxRequestBytes: testMaxBody}, Limits: testLimits, Now: time.Now,
 			}))
 			defer srv.Close()
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

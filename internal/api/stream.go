@@ -28,13 +28,8 @@ type sink interface {
 	abort(err error)
 }
 
-// newSink returns the sink for the negotiated media type, or, for a
-// consumer inside the gateway (an MCP call's), one handing it the events
-// as they are.
+// newSink returns the sink for the negotiated media type.
 func newSink(w http.ResponseWriter, r *http.Request, media string, opts Options) sink {
-	if c := consumerOf(w); c != nil {
-		return &directSink{c: c}
-	}
 	o := newOutbox(w, r, opts)
 	if media == mediaJSON {
 		return &aggregateSink{o: o}
@@ -59,12 +54,9 @@ func (s *aggregateSink) prepare(ev execution.Event) error {
 	if res.Logs == nil {
 		res.Logs = []execution.Log{}
 	}
-	body, err := marshal(&res)
-	if err != nil {
-		return err
-	}
-	s.body = bytes.TrimSuffix(body, []byte("\n"))
-	return nil
+	body, err := execution.MarshalResult(&res)
+	s.body = body
+	return err
 }
 
 func (s *aggregateSink) event(ev execution.Event) error {
@@ -74,6 +66,7 @@ func (s *aggregateSink) event(ev execution.Event) error {
 	case execution.EventRestart:
 		s.logs = s.logs[:0] // the execution runs again
 	case execution.EventResult:
+		s.body = ev.ResultJSON // the result with its logs, as its record stores it
 		if s.body == nil {
 			if err := s.prepare(ev); err != nil {
 				return err
@@ -141,44 +134,3 @@ func (s *streamSink) event(ev execution.Event) error {
 	}
 	return s.o.push(data, ev.Type == execution.EventResult)
 }
-
-// eventConsumer is a ResponseWriter inside the gateway that takes an
-// execution's events as values (runInProcess's, for MCP). It never waits
-// for a network client, so nothing stands between it and the execution: no
-// encoding, and no outbox whose byte bound would end the execution when
-// the consumer decodes more slowly than a flooding guest prints.
-type eventConsumer interface {
-	http.ResponseWriter
-	consume(ev execution.Event) error
-	// fail says the execution's result will not come, and why.
-	fail(err error)
-}
-
-// consumerOf returns w as an eventConsumer, looking through wrappers.
-func consumerOf(w http.ResponseWriter) eventConsumer {
-	for {
-		switch v := w.(type) {
-		case eventConsumer:
-			return v
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = v.Unwrap()
-		default:
-			return nil
-		}
-	}
-}
-
-// directSink hands each event to its consumer, in the request's goroutine.
-type directSink struct {
-	c     eventConsumer
-	begun bool
-}
-
-func (s *directSink) event(ev execution.Event) error {
-	s.begun = true
-	return s.c.consume(ev)
-}
-
-func (s *directSink) started() bool   { return s.begun }
-func (s *directSink) close()          {}
-func (s *directSink) abort(err error) { s.c.fail(err) }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -277,10 +278,10 @@ func dedicated(t *testing.T) (string, *local.Pool, *loadertest.Buffer) {
 	logs := &loadertest.Buffer{}
 	log := zerolog.New(logs)
 	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
-	srv := httptest.NewServer(api.NewHandler(log, backend, api.Options{
-		MaxRequestBytes: testMaxBody,
-		Limits:          testLimits,
-		Now:             func() time.Time { return testNow },
+	srv := httptest.NewServer(apitest.Serve(t, log, backend, apitest.Gateway{
+		Options: api.Options{MaxRequestBytes: testMaxBody},
+		Limits:  testLimits,
+		Now:     func() time.Time { return testNow },
 	}))
 	t.Cleanup(func() {
 		srv.Close()

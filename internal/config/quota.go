@@ -1,6 +1,9 @@
 package config
 
-import "runtime"
+import (
+	"runtime"
+	"time"
+)
 
 // Quotas returns the default per-key quotas in effect. A value set wins.
 // Unset (0), they follow from who can call: with no API keys there is one
@@ -59,4 +62,24 @@ func (c *Config) MaxStoredBytesPerKey() int64 {
 		return n
 	}
 	return 100 * (4*int64(c.Execution.MaxLogBytes) + 2*c.Execution.MaxResponseBytes)
+}
+
+// ClientBufferBytes is the bytes of a stream's events held for a slow
+// client: http.client_buffer_bytes, else (0) twice execution.max_log_bytes
+// plus 1 MiB.
+func (c *Config) ClientBufferBytes() int {
+	if c.HTTP.ClientBuffer > 0 {
+		return c.HTTP.ClientBuffer
+	}
+	return 2*c.Execution.MaxLogBytes + 1<<20
+}
+
+// MaxRequestLifetime bounds a POST /execute from its start to its last
+// byte: http.max_request_lifetime, else (0) execution.max_timeout plus 30s
+// (time to wait in the runtime's queue and to send the result).
+func (c *Config) MaxRequestLifetime() time.Duration {
+	if c.HTTP.MaxLifetime > 0 {
+		return c.HTTP.MaxLifetime
+	}
+	return c.Execution.MaxTimeout + 30*time.Second
 }

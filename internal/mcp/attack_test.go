@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/mcp"
 )
@@ -22,7 +22,7 @@ import (
 func TestAttackSessionFlood(t *testing.T) {
 	t.Parallel()
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		sent = keys(t, o, map[string]auth.Key{"ci": {}, "other": {}, "burst": {}})
 	})
 	open := func(key, msg string) rpc {
@@ -143,7 +143,7 @@ func TestAttackBatchExecutionsAreApart(t *testing.T) {
 func TestAttackSessionOfAnotherKey(t *testing.T) {
 	t.Parallel()
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		sent = keys(t, o, map[string]auth.Key{"ci": {}, "other": {}})
 	})
 	init := post(t, base, map[string]string{"Authorization": "Bearer " + sent["ci"]}, initialize)

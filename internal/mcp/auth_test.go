@@ -9,7 +9,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
@@ -22,7 +22,7 @@ const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pro
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		sent = keys(t, o, map[string]auth.Key{"ci": {}, "other": {}, "retired": {Revoked: true}})
 	})
 	headers := []struct{ name, value string }{
@@ -79,7 +79,7 @@ func TestAuthentication(t *testing.T) {
 func TestQuota(t *testing.T) {
 	t.Parallel()
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		sent = keys(t, o, map[string]auth.Key{"batch": {Requests: 2}, "single": {Concurrency: 1}})
 	})
 

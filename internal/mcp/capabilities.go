@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -33,13 +32,13 @@ type jsonObject struct {
 
 // capabilitiesHandler answers list_capabilities for the caller of the
 // request that carried the call.
-func capabilitiesHandler(list func(*http.Request) execution.CapabilityList) sdk.ToolHandler {
+func capabilitiesHandler(opts Options) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		r := httpRequest(req.Extra)
 		if r == nil {
 			return nil, errors.New("list_capabilities is served over HTTP only")
 		}
-		caps := list(r)
+		caps := opts.Service.Capabilities(opts.Caller(r))
 		return &sdk.CallToolResult{
 			StructuredContent: caps,
 			Content:           []sdk.Content{&sdk.TextContent{Text: capabilitiesText(caps)}},

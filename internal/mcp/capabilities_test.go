@@ -9,8 +9,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestListCapabilities lists, per key, the capabilities it may use (as GET
@@ -20,9 +21,9 @@ func TestListCapabilities(t *testing.T) {
 	t.Parallel()
 	const token = "cap-token-never-listed"
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		sent = keys(t, o, map[string]auth.Key{"ci": {}, "agents": {}})
-		o.Capabilities = api.Capabilities{
+		o.Capabilities = executions.Capabilities{
 			"inventory": {URL: "http://10.0.3.7:9000/api/", Headers: map[string]string{"authorization": "Bearer " + token},
 				Methods: []string{"GET", "POST"}, TimeoutMs: 5000, MaxCalls: 50, Secrets: []string{token}},
 			"billing": {URL: "http://10.0.3.8/v1/", Methods: []string{"GET"}, TimeoutMs: 2000, MaxCalls: 5, Keys: []string{"ci"}},

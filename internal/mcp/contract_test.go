@@ -13,7 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	root "github.com/dynamic-workers/gateway"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
@@ -24,7 +24,7 @@ func TestContract(t *testing.T) {
 	t.Parallel()
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	var sent map[string]string
-	base := gateway(t, func(o *api.Options) {
+	base := gateway(t, func(o *apitest.Gateway) {
 		o.OpenAPI = root.OpenAPI
 		sent = keys(t, o, map[string]auth.Key{"ci": {}})
 	})

@@ -10,11 +10,14 @@ import (
 	"strconv"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 // executeSchema is the execute tool's input schema: the fields of a POST
-// /execute request an agent needs. The arguments go to /execute as they
-// are, which validates them and names the field of every problem.
+// /execute request an agent needs. The arguments go to the execution service as
+// they are, which validates them and names the field of every problem.
 //
 //go:embed execute.schema.json
 var executeSchema json.RawMessage
@@ -48,8 +51,13 @@ func executeTool() *sdk.Tool {
 	}
 }
 
-// executeHandler runs a call of the execute tool through run.
-func executeHandler(run Runner) sdk.ToolHandler {
+// executeHandler runs a call of the execute tool on the service, in the
+// context of the call (it ends when the call is cancelled or its client
+// goes away) with the logger of the HTTP request that carried it. Each
+// execution gets an id of its own: one MCP request may carry several calls
+// (a JSON-RPC batch), and executions sharing an id would share their
+// records and audit.
+func executeHandler(opts Options) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		r := httpRequest(req.Extra)
 		if r == nil {
@@ -57,37 +65,60 @@ func executeHandler(run Runner) sdk.ToolHandler {
 		}
 		args := req.Params.Arguments
 		if len(args) == 0 {
-			args = json.RawMessage("{}") // /execute then names what is missing
+			args = json.RawMessage("{}") // the service then names what is missing
 		}
+		body, err := execution.DecodeRequest(args)
+		if err != nil {
+			return refusal(err)
+		}
+		id := opts.NewID()
+		logger := zerolog.Ctx(r.Context()).With().Str("execution_id", id).Logger()
+		ctx = logger.WithContext(ctx)
 		n := newNotifier(sender(ctx, req))
-		out, err := run(ctx, r, args, n.add)
+		var logs []execution.Log
+		var result *execution.Result
+		err = opts.Service.Run(ctx, opts.Caller(r), execution.RunRequest{ID: id, Body: body}, func(ev execution.Event) error {
+			switch ev.Type {
+			case execution.EventLog:
+				logs = append(logs, *ev.Log)
+				n.add(*ev.Log)
+			case execution.EventRestart:
+				logs = logs[:0] // the execution runs again
+			case execution.EventResult:
+				res := *ev.Result
+				res.Logs = append([]execution.Log{}, logs...)
+				result = &res
+			}
+			return nil
+		})
 		n.finish()
 		if err != nil {
-			return nil, err
+			return refusal(err)
 		}
-		if out.Result == nil {
-			return refused(out), nil
+		if result == nil {
+			return nil, errors.New("the execution ended without a result")
 		}
 		return &sdk.CallToolResult{
-			Content:           []sdk.Content{&sdk.TextContent{Text: summary(out.Result)}},
-			StructuredContent: out.Result,
-			IsError:           !out.Result.Success,
+			Content:           []sdk.Content{&sdk.TextContent{Text: summary(result)}},
+			StructuredContent: result,
+			IsError:           !result.Success,
 		}, nil
 	}
 }
 
-// refused is the tool result for a request /execute refused: the problem as
-// structured content, and a text that names every field at fault.
-func refused(out Outcome) *sdk.CallToolResult {
-	var p problem
-	if err := json.Unmarshal(out.Problem, &p); err != nil || p.Code == "" {
-		p = problem{Status: out.Status, Code: "internal", Detail: "the gateway refused the request"}
+// refusal is the tool result for a request the service refused (a
+// *execution.Problem): the problem as structured content, and a text that
+// names every field at fault. Any other error fails the call.
+func refusal(err error) (*sdk.CallToolResult, error) {
+	var p *execution.Problem
+	if !errors.As(err, &p) {
+		return nil, err
 	}
 	return &sdk.CallToolResult{
-		Content:           []sdk.Content{&sdk.TextContent{Text: p.text(out.RetryAfter)}},
-		StructuredContent: out.Problem,
+		Content:           []sdk.Content{&sdk.TextContent{Text: problemText(p)}},
+		StructuredContent: p,
 		IsError:           true,
-	}
+	}, nil
 }
 
 // logLevel maps a console method to an MCP log level.
@@ -103,23 +134,8 @@ func logLevel(console string) sdk.LoggingLevel {
 	return "info"
 }
 
-// problem is the part of an RFC 9457 problem of the API the text shows.
-type problem struct {
-	Status int            `json:"status"`
-	Code   string         `json:"code"`
-	Detail string         `json:"detail"`
-	Errors []fieldProblem `json:"errors"`
-}
-
-// fieldProblem is one problem of a field in a refused request.
-type fieldProblem struct {
-	Field  string `json:"field"`
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-}
-
-// text says why the request was refused and what to do about it.
-func (p problem) text(retryAfter string) string {
+// problemText says why the request was refused and what to do about it.
+func problemText(p *execution.Problem) string {
 	s := "refused (" + strconv.Itoa(p.Status) + " " + p.Code + "): " + p.Detail
 	for _, e := range p.Errors {
 		s += "\n- " + e.Field + " (" + e.Code + "): " + e.Detail
@@ -127,8 +143,8 @@ func (p problem) text(retryAfter string) string {
 	switch {
 	case len(p.Errors) > 0:
 		s += "\nFix these fields and call execute again."
-	case retryAfter != "":
-		s += "\nRetry after " + retryAfter + " s."
+	case p.RetryAfter > 0:
+		s += "\nRetry after " + strconv.Itoa(p.RetryAfter) + " s."
 	}
 	return s
 }

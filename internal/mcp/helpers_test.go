@@ -17,9 +17,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/transpile"
@@ -42,13 +42,13 @@ func TestMain(m *testing.M) {
 }
 
 // gateway starts a gateway with the test options, changed by change.
-func gateway(t *testing.T, change func(*api.Options)) string {
+func gateway(t *testing.T, change func(*apitest.Gateway)) string {
 	t.Helper()
 	return loggedGateway(t, change, io.Discard)
 }
 
 // loggedGateway starts a gateway that writes its log to w.
-func loggedGateway(t *testing.T, change func(*api.Options), w io.Writer) string {
+func loggedGateway(t *testing.T, change func(*apitest.Gateway), w io.Writer) string {
 	t.Helper()
 	log := zerolog.New(w)
 	shared.once.Do(func() { shared.backend = loadertest.StartLocal(t, log) })
@@ -60,14 +60,14 @@ func loggedGateway(t *testing.T, change func(*api.Options), w io.Writer) string 
 	if change != nil {
 		change(&opts)
 	}
-	srv := httptest.NewServer(api.NewHandler(log, shared.backend, opts))
+	srv := httptest.NewServer(apitest.Serve(t, log, shared.backend, opts))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
 // keys configures API keys: name → quota (Revoked marks a revoked key).
 // It returns the key each name sends.
-func keys(t *testing.T, opts *api.Options, want map[string]auth.Key) map[string]string {
+func keys(t *testing.T, opts *apitest.Gateway, want map[string]auth.Key) map[string]string {
 	t.Helper()
 	sent := map[string]string{}
 	var list []auth.Key
@@ -78,7 +78,7 @@ func keys(t *testing.T, opts *api.Options, want map[string]auth.Key) map[string]
 		sent[name] = key
 	}
 	opts.Keys = auth.NewKeyring(list)
-	opts.Quota = api.Quota{Requests: 100, Window: time.Minute, Concurrency: 4}
+	opts.Quota = executions.Quota{Requests: 100, Window: time.Minute, Concurrency: 4}
 	return sent
 }
 

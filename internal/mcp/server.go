@@ -1,14 +1,13 @@
 // Package mcp serves the gateway to AI agents as a Model Context Protocol
 // server over Streamable HTTP (the official Go SDK): a tool that runs code
 // the way POST /execute does, and a resource that explains what a guest
-// module looks like. It runs nothing itself: every execution goes through
-// the Runner the API hands it, so validation, masking, quotas, limits and
-// results are those of POST /execute.
+// module looks like. It runs nothing itself: every execution goes to the
+// execution service, as POST /execute's does, so validation, masking,
+// quotas, limits and results are the same.
 package mcp
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -18,32 +17,15 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 )
 
-// Runner runs one execution for an MCP call, exactly as POST /execute would
-// for the HTTP request r that carried the call: args is the request body
-// (the tool's arguments), r's context holds the authenticated caller and
-// ends when the client goes away, and ctx ends when the call is cancelled.
-// It calls log with each console line as the guest writes it, in order and
-// before it returns; log never waits for the MCP client (see
-// NotifyInterval), so the execution is not held up by it.
-type Runner func(ctx context.Context, r *http.Request, args json.RawMessage, log func(execution.Log)) (Outcome, error)
-
-// Outcome is what POST /execute answered: the result of an execution, or
-// the problem that kept it from running.
-type Outcome struct {
-	Result *execution.Result // the result, logs included, as /execute returns it
-	// Problem is the application/problem+json body of a refusal (Status is
-	// its HTTP status), when Result is nil.
-	Problem    json.RawMessage
-	Status     int
-	RetryAfter string // the refusal's Retry-After header, if any
-}
-
 // Options configure the MCP server.
 type Options struct {
-	Execute Runner
-	// Caller names who made a request (the API key's name): a session
+	// Service runs the executions, as it does POST /execute's.
+	Service execution.Service
+	// Caller is who made a request (authenticated before): a session
 	// answers only requests of the caller that opened it.
-	Caller func(*http.Request) string
+	Caller func(*http.Request) execution.Caller
+	// NewID names an execution, as the API names its requests'.
+	NewID func() string
 	// MaxRequestBytes bounds a request body; a message wraps an execution
 	// request, so give it some room above POST /execute's bound.
 	MaxRequestBytes int64
@@ -57,9 +39,9 @@ type Options struct {
 	// a reverse proxy on the same host may forward any Host: a rebound page
 	// has no key.
 	KeysRequired bool
-	// Capabilities lists the capabilities the caller of r may use (GET
-	// /capabilities); nil (no capabilities configured): no list_capabilities tool.
-	Capabilities func(r *http.Request) execution.CapabilityList
+	// Capabilities offers the list_capabilities tool (the gateway has
+	// capabilities configured).
+	Capabilities bool
 	// MaxSessions bounds the sessions one caller may have open; default
 	// DefaultMaxSessions. TooManySessions answers a request that would open
 	// one more (default: a plain 429).
@@ -103,16 +85,17 @@ func New(opts Options) http.Handler {
 		MaxRequestBodyBytes:        opts.MaxRequestBytes,
 		DisableLocalhostProtection: opts.KeysRequired,
 	})
-	limit := &sessionLimit{server: server, caller: opts.Caller, max: opts.MaxSessions, refuse: opts.TooManySessions,
-		next: bindRequest(opts.Caller, h), owners: map[string]owner{}, opening: map[string]int{}}
+	name := func(r *http.Request) string { return opts.Caller(r).Name }
+	limit := &sessionLimit{server: server, caller: name, max: opts.MaxSessions, refuse: opts.TooManySessions,
+		next: bindRequest(name, h), owners: map[string]owner{}, opening: map[string]int{}}
 	return http.NewCrossOriginProtection().Handler(limit)
 }
 
 // addTools registers the server's tools.
 func addTools(server *sdk.Server, opts Options) {
-	server.AddTool(executeTool(), executeHandler(opts.Execute))
-	if opts.Capabilities != nil {
-		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts.Capabilities))
+	server.AddTool(executeTool(), executeHandler(opts))
+	if opts.Capabilities {
+		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts))
 	}
 }
 

@@ -53,13 +53,13 @@ func TestSummary(t *testing.T) {
 // TestProblemText: a refusal names every field at fault, or when to retry.
 func TestProblemText(t *testing.T) {
 	t.Parallel()
-	p := problem{Status: 422, Code: "invalid_request", Detail: "code is required",
-		Errors: []fieldProblem{{"code", "required", "code or modules is required"}}}
-	if got, want := p.text(""), "refused (422 invalid_request): code is required\n- code (required): code or modules is required\nFix these fields and call execute again."; got != want {
-		t.Errorf("text() = %q, want %q", got, want)
+	p := &execution.Problem{Status: 422, Code: "invalid_request", Detail: "code is required",
+		Errors: []execution.FieldProblem{{Field: "code", Code: "required", Detail: "code or modules is required"}}}
+	if got, want := problemText(p), "refused (422 invalid_request): code is required\n- code (required): code or modules is required\nFix these fields and call execute again."; got != want {
+		t.Errorf("problemText() = %q, want %q", got, want)
 	}
-	limited := problem{Status: 429, Code: "rate_limited", Detail: "quota"}
-	if got, want := limited.text("17"), "refused (429 rate_limited): quota\nRetry after 17 s."; got != want {
-		t.Errorf("text(17) = %q, want %q", got, want)
+	limited := &execution.Problem{Status: 429, Code: "rate_limited", Detail: "quota", RetryAfter: 17}
+	if got, want := problemText(limited), "refused (429 rate_limited): quota\nRetry after 17 s."; got != want {
+		t.Errorf("problemText(17) = %q, want %q", got, want)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 )
 
@@ -131,7 +131,7 @@ func TestHostCheck(t *testing.T) {
 	t.Parallel()
 	open := gateway(t, nil)
 	var sent map[string]string
-	keyed := gateway(t, func(o *api.Options) { sent = keys(t, o, map[string]auth.Key{"ci": {}}) })
+	keyed := gateway(t, func(o *apitest.Gateway) { sent = keys(t, o, map[string]auth.Key{"ci": {}}) })
 	tests := []struct {
 		name, base, host, key string
 		status                int

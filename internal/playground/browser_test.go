@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
@@ -41,12 +40,12 @@ func startGateways(t *testing.T) *gateways {
 	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
 	t.Cleanup(func() { backend.Close() })
 	g := &gateways{}
-	open := httptest.NewServer(api.NewHandler(log, backend, apitest.Options()))
+	open := httptest.NewServer(apitest.Serve(t, log, backend, apitest.Options()))
 	t.Cleanup(open.Close)
 	key, entry := apitest.NewKey(t, "browser")
 	opts := apitest.Options()
 	opts.Keys = auth.NewKeyring([]auth.Key{entry})
-	keyed := httptest.NewServer(api.NewHandler(log, backend, opts))
+	keyed := httptest.NewServer(apitest.Serve(t, log, backend, opts))
 	t.Cleanup(keyed.Close)
 	g.open, g.keyed, g.key = open.URL, keyed.URL, key
 	return g

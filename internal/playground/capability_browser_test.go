@@ -12,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/api"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
@@ -54,11 +54,11 @@ func startCapGateway(t *testing.T) *capGateway {
 	key, entry := apitest.NewKey(t, "browser")
 	opts := apitest.Options()
 	opts.Keys = auth.NewKeyring([]auth.Key{entry})
-	opts.Capabilities = api.Capabilities{"inventory": execution.Capability{
+	opts.Capabilities = executions.Capabilities{"inventory": execution.Capability{
 		URL: base, Headers: map[string]string{"authorization": inventoryToken},
 		Methods: []string{"GET"}, TimeoutMs: 5000, MaxCalls: 5, Secrets: []string{inventoryToken},
 	}}
-	srv := httptest.NewServer(api.NewHandler(log, pool, opts))
+	srv := httptest.NewServer(apitest.Serve(t, log, pool, opts))
 	t.Cleanup(srv.Close)
 	g.url, g.key = srv.URL, key
 	return g

@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	gateway "github.com/dynamic-workers/gateway"
-	"github.com/dynamic-workers/gateway/internal/api"
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/playground"
 )
@@ -25,7 +25,7 @@ import (
 // by these tests (they fetch only the page).
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(api.NewHandler(zerolog.Nop(), nil, apitest.Options()))
+	srv := httptest.NewServer(apitest.Serve(t, zerolog.Nop(), nil, apitest.Options()))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -151,7 +151,7 @@ func TestOtherRequestsAreProblems(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p api.Problem
+		var p execution.Problem
 		err = json.NewDecoder(resp.Body).Decode(&p)
 		resp.Body.Close()
 		if resp.StatusCode != tt.status || err != nil || p.Status != tt.status {

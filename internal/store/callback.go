@@ -11,13 +11,20 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 )
 
+// The states and statuses as SQL literals, from their one definition.
+const (
+	sqlPending   = "'" + execution.CallbackPending + "'"
+	sqlFinished  = "'" + execution.StatusFinished + "'"
+	sqlCancelled = "'" + execution.StatusCancelled + "'"
+)
+
 // callbackDue is the assignment that makes an ending execution's callback
 // pending, if it has a callback URL: part of every statement that ends one.
-const callbackDue = `callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END`
+const callbackDue = `callback_state = CASE WHEN callback_url <> '' THEN ` + sqlPending + ` ELSE callback_state END`
 
 // callbackFree selects pending callbacks no live gateway holds; its one
 // placeholder is now.
-const callbackFree = `callback_state = 'pending' AND (callback_owner IS NULL OR callback_owner NOT IN
+const callbackFree = `callback_state = ` + sqlPending + ` AND (callback_owner IS NULL OR callback_owner NOT IN
 	(SELECT owner FROM gateway_leases WHERE expires_at >= ?))`
 
 func (s *sqlStore) ClaimCallback(ctx context.Context, owner string, now time.Time, skip ...string) (*Execution, error) {
@@ -57,7 +64,7 @@ func (s *sqlStore) SaveCallback(ctx context.Context, id, owner string, c Callbac
 	}
 	keep := sql.NullString{String: owner, Valid: c.State == CallbackPending && !release}
 	n, err := s.exec(ctx, `UPDATE executions SET callback_state = ?, callback_attempts = ?, callback_reason = ?, callback_owner = ?
-		WHERE id = ? AND callback_owner = ? AND callback_state = 'pending'`,
+		WHERE id = ? AND callback_owner = ? AND callback_state = `+sqlPending,
 		c.State, string(b), c.Reason, keep, id, owner)
 	if err != nil {
 		return err

@@ -24,12 +24,13 @@ import (
 // Status is where an execution is in its life.
 type Status string
 
-// Statuses of an execution. Finished and Cancelled are final.
+// Statuses of an execution, as the API names them (execution.Status*).
+// Finished and Cancelled are final.
 const (
-	Queued    Status = "queued"
-	Running   Status = "running"
-	Finished  Status = "finished"
-	Cancelled Status = "cancelled"
+	Queued    Status = execution.StatusQueued
+	Running   Status = execution.StatusRunning
+	Finished  Status = execution.StatusFinished
+	Cancelled Status = execution.StatusCancelled
 )
 
 // Valid reports whether s is one of the statuses.
@@ -104,9 +105,9 @@ type CallbackState string
 // so a delivery is never lost between the end and the send.
 const (
 	CallbackNone      CallbackState = "" // no callback URL, or not ended yet
-	CallbackPending   CallbackState = "pending"
-	CallbackDelivered CallbackState = "delivered"
-	CallbackFailed    CallbackState = "failed"
+	CallbackPending   CallbackState = execution.CallbackPending
+	CallbackDelivered CallbackState = execution.CallbackDelivered
+	CallbackFailed    CallbackState = execution.CallbackFailed
 )
 
 // Callback is the delivery of a record: its state, the attempts made so far

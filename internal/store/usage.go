@@ -45,7 +45,7 @@ func (s *sqlStore) Usage(ctx context.Context, caller string) (int64, error) {
 // ended, with no callback still to deliver (it carries the record), and
 // not its newest record (a record larger than the whole bound is kept
 // until the next one). Its two placeholders are the caller.
-const evictable = `caller = ? AND status IN ('finished', 'cancelled') AND callback_state <> 'pending'
+const evictable = `caller = ? AND status IN (` + sqlFinished + `, ` + sqlCancelled + `) AND callback_state <> ` + sqlPending + `
 	AND seq < (SELECT MAX(seq) FROM executions WHERE caller = ?)`
 
 // evictBatch is how many records one statement of Evict deletes at most.
@@ -111,7 +111,7 @@ func (s *sqlStore) deleteRecords(ctx context.Context, tx execer, caller string, 
 
 // purgeable selects the records Purge deletes: ended before its one
 // placeholder, with no callback still to deliver (it carries the record).
-const purgeable = `finished_at < ? AND callback_state <> 'pending'`
+const purgeable = `finished_at < ? AND callback_state <> ` + sqlPending
 
 func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -121,7 +121,7 @@ func (s *sqlStore) Purge(ctx context.Context, before time.Time) (int, error) {
 	defer tx.Rollback()
 	cut := before.UnixMicro()
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE caller_usage SET bytes = bytes - (SELECT COALESCE(SUM(e.bytes), 0)
-		FROM executions e WHERE e.caller = caller_usage.caller AND e.finished_at < ? AND e.callback_state <> 'pending')`), cut); err != nil {
+		FROM executions e WHERE e.caller = caller_usage.caller AND e.finished_at < ? AND e.callback_state <> `+sqlPending+`)`), cut); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM execution_events WHERE execution_id IN

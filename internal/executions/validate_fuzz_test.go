@@ -1,12 +1,12 @@
-package api
+package executions
 
 import (
-	"bytes"
-	"net/http"
-	"net/http/httptest"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 var fuzzLimits = Limits{
@@ -39,12 +39,11 @@ func FuzzExecuteRequest(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/execute", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		members, err := readJSONObject(httptest.NewRecorder(), req, 1<<20)
+		members, err := execution.DecodeRequest(body)
 		if err != nil {
-			if p := toProblem(err); p.Status != 400 && p.Status != 413 {
-				t.Fatalf("decode problem %d %s", p.Status, p.Code)
+			var p *execution.Problem
+			if !errors.As(err, &p) || p.Status != 400 {
+				t.Fatalf("decode error %v", err)
 			}
 			return
 		}

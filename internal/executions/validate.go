@@ -1,4 +1,4 @@
-package api
+package executions
 
 import (
 	"bytes"
@@ -15,14 +15,17 @@ import (
 
 // Field problem codes.
 const (
-	fieldRequired   = "required"
-	fieldConflict   = "conflict"
-	fieldWrongType  = "wrong_type"
-	fieldInvalid    = "invalid"
-	fieldOutOfRange = "out_of_range"
-	fieldUnknown    = "unknown_field"
-	fieldTooLarge   = "too_large"
+	fieldRequired   = execution.FieldRequired
+	fieldConflict   = execution.FieldConflict
+	fieldWrongType  = execution.FieldWrongType
+	fieldInvalid    = execution.FieldInvalid
+	fieldOutOfRange = execution.FieldOutOfRange
+	fieldUnknown    = execution.FieldUnknown
+	fieldTooLarge   = execution.FieldTooLarge
 )
+
+// FieldProblem is one problem of a request's member.
+type FieldProblem = execution.FieldProblem
 
 // Limits are the server's bounds on executions.
 type Limits struct {
@@ -51,12 +54,9 @@ var (
 )
 
 // requestFields lists the members of an execute request, in the order their
-// problems are reported.
-var requestFields = []string{
-	"code", "language", "modules", "mainModule", "env", "secrets", "allowOutbound",
-	"compatibilityDate", "compatibilityFlags", "timeoutMs", "limits", "request", "isolate", "retry",
-	"capabilities", // checked against the caller's key by grantCapabilities
-}
+// problems are reported (capabilities are checked against the caller's key
+// by grantCapabilities).
+var requestFields = execution.RequestFields()
 
 // validator collects every problem found in one request.
 type validator struct {

@@ -1,14 +1,11 @@
-package api
+package executions
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/metrics"
 )
 
 // What the gateway does when the store refuses writes (a full disk, a
@@ -17,25 +14,22 @@ import (
 // while there is room to keep it.
 //
 //   - A write the store refuses (not a refusal of its content: an existing
-//     id, another gateway's execution) makes the History failing: /readyz
-//     answers 503, and POST /execute, POST /executions and the MCP execute
-//     tool answer 503 storage_unavailable before running anything.
+//     id, another gateway's execution) makes the writer failing: Ready
+//     (/readyz) answers ProblemStorageUnavailable, and so do Run and Submit
+//     (POST /execute, POST /executions, the MCP execute tool) before
+//     running anything.
 //   - The refused write is kept in a backlog, bounded in bytes, and tried
 //     again every second, in order; past the bound the oldest are given up
 //     (gateway_record_writes_lost_total, and the log). A synchronous
-//     execution whose record could not be stored answers 503 (JSON) or has
-//     its stream cut before the result: its result is not reported as if
-//     kept.
-//   - The History stops failing when the backlog has been written and a
+//     execution whose record could not be stored ends ProblemRecordNotStored
+//     instead of its result: its result is not reported as if kept.
+//   - The writer stops failing when the backlog has been written and a
 //     probe write succeeds.
 
-// ErrStorageFailing is the History's readiness while the store refuses
-// writes.
-var ErrStorageFailing = errors.New("storage: the store refuses writes")
-
 // errRecordLost ends a synchronous execution whose record the store
-// refused: its answer is not sent as if the record existed.
-var errRecordLost = errors.New("the execution's record could not be stored")
+// refused: its result is not reported as if the record existed.
+var errRecordLost = execution.NewProblem(execution.ProblemRecordNotStored,
+	"the execution ran, but its record could not be stored (the store refuses writes), so its result is not reported; the gateway keeps trying to store it")
 
 // maxBacklogBytes bounds the writes kept to be tried again while the store
 // refuses them.
@@ -44,18 +38,17 @@ const maxBacklogBytes = 64 << 20
 // retryEvery is how often a failing store is tried again.
 const retryEvery = time.Second
 
-// health is the History's view of its store.
+// health is the writer's view of its store.
 type health struct {
 	mu      sync.Mutex
 	failing bool
 	since   time.Time
 	backlog []write
 	bytes   int
-	m       *metrics.Metrics
 }
 
 // failed keeps w, which the store refused with err, to try it again.
-func (h *History) failed(w write, err error) {
+func (h *writer) failed(w write, err error) {
 	if w.stored != nil {
 		w.stored <- err
 		w.stored = nil
@@ -63,10 +56,10 @@ func (h *History) failed(w write, err error) {
 	h.health.mu.Lock()
 	defer h.health.mu.Unlock()
 	hl := &h.health
-	hl.m.RecordWritesFailed.Inc()
+	h.m.RecordWritesFailed.Inc()
 	if !hl.failing {
 		hl.failing, hl.since = true, time.Now()
-		hl.m.StorageFailing.Set(1)
+		h.m.StorageFailing.Set(1)
 		h.log.Error().Err(err).Msg("storage: the store refuses writes; refusing executions until it takes them again")
 	}
 	hl.backlog = append(hl.backlog, w)
@@ -75,7 +68,7 @@ func (h *History) failed(w write, err error) {
 		lost := hl.backlog[0]
 		hl.backlog = hl.backlog[1:]
 		hl.bytes -= lost.size()
-		hl.m.RecordsLost.Inc()
+		h.m.RecordsLost.Inc()
 		h.log.Error().Str("execution_id", lost.recordID()).Msg("storage: gave up a write of a record; the backlog of refused writes is full")
 	}
 }
@@ -102,9 +95,9 @@ func (w write) recordID() string {
 	return w.id
 }
 
-// storeWorks is told that a write succeeded. The History stops failing
+// storeWorks is told that a write succeeded. The writer stops failing
 // once its backlog is written (retry does that).
-func (h *History) storeWorks() {
+func (h *writer) storeWorks() {
 	h.health.mu.Lock()
 	defer h.health.mu.Unlock()
 	if h.health.failing && len(h.health.backlog) == 0 {
@@ -113,16 +106,16 @@ func (h *History) storeWorks() {
 }
 
 // recovered ends the failing state; h.health.mu is held.
-func (h *History) recovered() {
+func (h *writer) recovered() {
 	h.health.failing = false
-	h.health.m.StorageFailing.Set(0)
+	h.m.StorageFailing.Set(0)
 	h.log.Info().Dur("after", time.Since(h.health.since)).Msg("storage: the store takes writes again")
 }
 
 // retry tries the backlog again, in order, then a probe write; the first
 // failure stops it until the next try. It runs on the writer's goroutine,
 // as apply does.
-func (h *History) retry(ctx context.Context) {
+func (h *writer) retry(ctx context.Context) {
 	h.health.mu.Lock()
 	failing := h.health.failing
 	backlog := h.health.backlog
@@ -155,32 +148,28 @@ func (h *History) retry(ctx context.Context) {
 	}
 }
 
-// Ready reports whether the History's store takes writes
-// (ErrStorageFailing if not). A nil History is ready.
-func (h *History) Ready() error {
-	if h == nil {
-		return nil
-	}
+// Ready reports whether the store takes writes: ProblemStorageUnavailable
+// if not.
+func (h *writer) Ready() error {
 	h.health.mu.Lock()
 	defer h.health.mu.Unlock()
 	if h.health.failing {
-		return ErrStorageFailing
+		return storageProblem()
 	}
 	return nil
 }
 
 // storageProblem is the answer to an execution that needs a record while
 // the store refuses writes.
-func storageProblem() *Problem {
-	p := newProblem(http.StatusServiceUnavailable, execution.ProblemStorageUnavailable,
-		"the store of execution records refuses writes (full, or unreachable), so no execution that needs a record is started; retry after Retry-After seconds")
-	p.retryAfter = int(retryEvery/time.Second) * 5
-	return p
+func storageProblem() *execution.Problem {
+	return execution.NewProblem(execution.ProblemStorageUnavailable,
+		"the store of execution records refuses writes (full, or unreachable), so no execution that needs a record is started; retry after Retry-After seconds").
+		WithRetryAfter(int(retryEvery/time.Second) * 5)
 }
 
 // bound keeps each caller in grew under its storage bound: past it, its
 // oldest ended records are deleted until it is back to nine tenths of it.
-func (h *History) bound(ctx context.Context, grew map[string]bool) {
+func (h *writer) bound(ctx context.Context, grew map[string]bool) {
 	for caller := range grew {
 		limit := h.storedBytesFor(caller)
 		if limit <= 0 {
@@ -196,7 +185,7 @@ func (h *History) bound(ctx context.Context, grew map[string]bool) {
 			continue
 		}
 		if n > 0 {
-			h.health.m.RecordsEvicted.Add(float64(n))
+			h.m.RecordsEvicted.Add(float64(n))
 			h.log.Info().Str("key", caller).Int("records", n).Int64("bound_bytes", limit).Msg("storage: deleted the key's oldest records to keep it under its storage bound")
 		}
 	}
@@ -204,7 +193,7 @@ func (h *History) bound(ctx context.Context, grew map[string]bool) {
 
 // storedBytesFor is caller's storage bound: its own, or the default; 0 for
 // none.
-func (h *History) storedBytesFor(caller string) int64 {
+func (h *writer) storedBytesFor(caller string) int64 {
 	if n, ok := h.opts.StoredBytesPerKey[caller]; ok && n > 0 {
 		return n
 	}

@@ -1,4 +1,4 @@
-package api
+package executions
 
 import (
 	"path/filepath"
@@ -22,9 +22,9 @@ func TestRecordHoldOverBeforeFirstEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := NewHistory(st, HistoryOptions{})
-	h.log = zerolog.Nop()
-	job := &execution.Job{ID: newID()}
+	s := New(Options{Store: st, Log: zerolog.Nop()})
+	h := s.writer
+	job := &execution.Job{ID: "ex_hold"}
 
 	for _, tc := range []struct {
 		name        string
@@ -35,7 +35,7 @@ func TestRecordHoldOverBeforeFirstEvent(t *testing.T) {
 		{"start and a log, then hold over", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.record(discard{}, job, "alice").(*recorder)
+			r := s.recordSync(func(execution.Event) error { return nil }, job, "alice")
 			r.timer.Stop() // the test ends the hold itself
 			events := []execution.Event{
 				{Type: execution.EventStart, ID: job.ID},

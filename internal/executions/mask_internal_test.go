@@ -1,4 +1,4 @@
-package api
+package executions
 
 import (
 	"encoding/base64"

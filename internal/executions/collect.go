@@ -1,4 +1,4 @@
-package api
+package executions
 
 import (
 	"strings"
@@ -181,4 +181,16 @@ func cutUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// end ends the execution with res: a start first if it sent none, then res
+// as its result.
+func (c *collector) end(res *execution.Result, t *tap) (*execution.Result, error) {
+	if !t.started {
+		if err := t.emit(execution.Event{Type: execution.EventStart, ID: c.id}); err != nil {
+			return nil, err
+		}
+	}
+	c.result(res)
+	return res, t.emit(execution.Event{Type: execution.EventResult, Result: res})
 }

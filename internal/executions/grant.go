@@ -1,10 +1,9 @@
-package api
+package executions
 
 import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 
@@ -54,15 +53,6 @@ func grantCapabilities(members map[string]json.RawMessage, job *execution.Job, c
 		job.Secrets = append(job.Secrets, granted[name].Secrets...)
 	}
 	return nil
-}
-
-// handleCapabilities serves GET /capabilities: the capabilities the
-// calling key may use, by name.
-func handleCapabilities(caps Capabilities) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		encode(w, http.StatusOK, "application/json", caps.list(callerOf(r.Context()).name))
-		return nil
-	}
 }
 
 // list describes, by name, the capabilities the API key named caller may

@@ -1,9 +1,6 @@
-package api
+package executions
 
 import (
-	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +9,8 @@ import (
 	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
-// Micro-benchmarks of the gateway's hot paths.
-// Run: go test -run '^$' -bench 'Decode|Collect|Mask' -benchmem ./internal/api
+// Micro-benchmarks of the service's hot paths.
+// Run: go test -run '^$' -bench 'Decode|Collect|Mask' -benchmem ./internal/executions
 
 var benchBody = []byte(`{"code": "export default { async fetch(request, env) { console.log('hello', env.NAME); return new Response('ok'); } }",
  "env": {"NAME": "bench", "N": 42, "CONFIG": {"a": [1, 2, 3]}}, "secrets": {"TOKEN": "tok_abcdef0123456789"},
@@ -23,9 +20,7 @@ var benchBody = []byte(`{"code": "export default { async fetch(request, env) { c
 func BenchmarkDecodeAndValidate(b *testing.B) {
 	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/execute", bytes.NewReader(benchBody))
-		req.Header.Set("Content-Type", "application/json")
-		members, err := readJSONObject(httptest.NewRecorder(), req, 1<<20)
+		members, err := execution.DecodeRequest(benchBody)
 		if err != nil {
 			b.Fatal(err)
 		}

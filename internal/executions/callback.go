@@ -1,4 +1,4 @@
-package api
+package executions
 
 import (
 	"context"
@@ -38,16 +38,17 @@ func (o CallbackOptions) secretFor(caller string) []byte {
 	return o.Secret(caller)
 }
 
-// callbacks is the History's webhook delivery: a loop claiming pending
+// callbacks is the service's webhook delivery: a loop claiming pending
 // callbacks from the store (this gateway's and those a stopped gateway
 // left), and one goroutine per delivery, at most Webhook.MaxInFlight, and
 // at most perKey of them for one key: a key whose receiver holds every
 // delivery it gets for the whole retry time (never answers, asks to retry
 // later, fails) cannot hold up the other keys' callbacks.
 type callbacks struct {
+	s          *Service
 	deliverer  *webhook.Deliverer
 	slots      chan struct{}
-	wake       chan struct{}
+	wakeup     chan struct{}
 	stopping   chan struct{} // closed when the gateway stops
 	loopDone   chan struct{}
 	deliveries sync.WaitGroup
@@ -81,131 +82,127 @@ func (c *callbacks) count(key string, d int) {
 	}
 }
 
-// startCallbacks starts the delivery loop.
-func (h *History) startCallbacks() {
-	o := h.opts.Callbacks.Webhook
+func newCallbacks(s *Service) *callbacks {
+	o := s.opts.Records.Callbacks.Webhook
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = webhook.DefaultMaxInFlight
 	}
 	if o.MaxRetryTime <= 0 {
 		o.MaxRetryTime = webhook.DefaultMaxRetryTime
 	}
-	h.cb = &callbacks{
+	return &callbacks{
+		s:         s,
 		deliverer: webhook.New(o),
 		slots:     make(chan struct{}, o.MaxInFlight),
-		wake:      make(chan struct{}, 1),
+		wakeup:    make(chan struct{}, 1),
 		stopping:  make(chan struct{}),
 		loopDone:  make(chan struct{}),
 		maxRetry:  o.MaxRetryTime,
 		perKey:    max(1, o.MaxInFlight/2),
 		busy:      map[string]int{},
 	}
-	go h.callbackLoop()
 }
 
-// stopCallbacks stops claiming, lets attempts under way finish for the
-// grace, and leaves the deliveries it stopped pending, released, for the
-// next gateway (or this one after a restart) to resume.
-func (h *History) stopCallbacks() {
-	if h.cb == nil {
-		return
-	}
-	close(h.cb.stopping)
-	<-h.cb.loopDone
-	grace := h.opts.Callbacks.Grace
+// start starts the delivery loop.
+func (c *callbacks) start() { go c.loop() }
+
+// stop stops claiming, lets attempts under way finish for the grace, and
+// leaves the deliveries it stopped pending, released, for the next gateway
+// (or this one after a restart) to resume.
+func (c *callbacks) stop() {
+	close(c.stopping)
+	<-c.loopDone
+	grace := c.s.opts.Records.Callbacks.Grace
 	if grace <= 0 {
 		grace = 2 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	_ = h.cb.deliverer.Close(ctx)
-	h.cb.deliveries.Wait()
+	_ = c.deliverer.Close(ctx)
+	c.deliveries.Wait()
 }
 
-// wakeCallbacks tells the loop a callback may have turned pending.
-func (h *History) wakeCallbacks() {
-	if h.cb == nil {
-		return
-	}
+// wake tells the loop a callback may have turned pending.
+func (c *callbacks) wake() {
 	select {
-	case h.cb.wake <- struct{}{}:
+	case c.wakeup <- struct{}{}:
 	default:
 	}
 }
 
-// callbackLoop claims pending callbacks while a delivery slot is free.
-func (h *History) callbackLoop() {
-	defer close(h.cb.loopDone)
-	poll := time.NewTicker(h.opts.Poll)
+// loop claims pending callbacks while a delivery slot is free.
+func (c *callbacks) loop() {
+	defer close(c.loopDone)
+	poll := time.NewTicker(c.s.opts.Records.Poll)
 	defer poll.Stop()
 	for {
 		select {
-		case h.cb.slots <- struct{}{}:
-		case <-h.cb.stopping:
+		case c.slots <- struct{}{}:
+		case <-c.stopping:
 			return
 		}
-		e, err := h.claimCallback()
+		e, err := c.claim()
 		if err == nil {
-			h.cb.count(e.Caller, 1)
-			h.cb.deliveries.Add(1)
+			c.count(e.Caller, 1)
+			c.deliveries.Add(1)
 			go func() {
-				defer h.cb.deliveries.Done()
-				defer h.wakeCallbacks() // its key's others may be claimed now
-				defer h.cb.count(e.Caller, -1)
-				defer func() { <-h.cb.slots }()
-				h.deliver(e)
+				defer c.deliveries.Done()
+				defer c.wake() // its key's others may be claimed now
+				defer c.count(e.Caller, -1)
+				defer func() { <-c.slots }()
+				c.deliver(e)
 			}()
 			continue
 		}
-		<-h.cb.slots
+		<-c.slots
 		if !errors.Is(err, store.ErrEmpty) {
-			h.log.Error().Err(err).Msg("storage: claiming a pending callback failed")
+			c.s.log.Error().Err(err).Msg("storage: claiming a pending callback failed")
 		}
 		select {
-		case <-h.cb.stopping:
+		case <-c.stopping:
 			return
-		case <-h.cb.wake:
+		case <-c.wakeup:
 		case <-poll.C:
 		}
 	}
 }
 
-func (h *History) claimCallback() (*store.Execution, error) {
+func (c *callbacks) claim() (*store.Execution, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return h.store.ClaimCallback(ctx, h.owner, time.Now(), h.cb.full()...)
+	return c.s.store.ClaimCallback(ctx, c.s.owner, time.Now(), c.full()...)
 }
 
 // deliver sends one claimed callback and keeps each attempt in the record.
 // A delivery resumed after a restart keeps its earlier attempts, and its
 // retry time still counts from the first of them.
-func (h *History) deliver(e *store.Execution) {
-	log := h.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
+func (c *callbacks) deliver(e *store.Execution) {
+	log := c.s.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	attempts := e.Callback.Attempts
 	if len(attempts) > 0 {
-		ctx, cancel = context.WithDeadline(ctx, attempts[0].At.Add(h.cb.maxRetry))
+		ctx, cancel = context.WithDeadline(ctx, attempts[0].At.Add(c.maxRetry))
 		defer cancel()
 	}
-	secret := h.opts.Callbacks.secretFor(e.Caller)
+	secret := c.s.opts.Records.Callbacks.secretFor(e.Caller)
 	if len(secret) == 0 {
-		h.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts,
+		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts,
 			Reason: "not sent: no callback secret is configured for the key"}, false)
 		return
 	}
-	body, err := renderRecord(e)
+	body, err := storedRecord(e).MarshalJSON()
 	if err != nil {
 		log.Error().Err(err).Msg("callback: cannot encode the record")
 		return
 	}
 	lost := false
-	res := h.cb.deliverer.Deliver(ctx, webhook.Delivery{
+	res := c.deliverer.Deliver(ctx, webhook.Delivery{
 		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret, Earlier: len(attempts),
 		OnAttempt: func(a webhook.Attempt) {
 			attempts = append(attempts, attemptOf(a))
 			logAttempt(log, len(attempts), a)
-			if errors.Is(h.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, false), store.ErrNotOwner) {
+			if errors.Is(c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, false), store.ErrNotOwner) {
 				lost = true
 				cancel()
 			}
@@ -215,12 +212,12 @@ func (h *History) deliver(e *store.Execution) {
 	case lost:
 		log.Warn().Msg("callback: another gateway took the delivery over")
 	case res.Delivered:
-		h.saveCallback(e, store.Callback{State: store.CallbackDelivered, Attempts: attempts}, false)
-	case h.stopped():
-		h.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, true)
+		c.saveCallback(e, store.Callback{State: store.CallbackDelivered, Attempts: attempts}, false)
+	case c.stopped():
+		c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, true)
 	default:
 		log.Warn().Int("attempts", len(attempts)).Str("reason", res.Reason).Msg("callback: not delivered")
-		h.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Reason: res.Reason}, false)
+		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Reason: res.Reason}, false)
 	}
 }
 
@@ -242,22 +239,22 @@ func logAttempt(log zerolog.Logger, n int, a webhook.Attempt) {
 }
 
 // stopped reports whether the gateway is stopping its deliveries.
-func (h *History) stopped() bool {
+func (c *callbacks) stopped() bool {
 	select {
-	case <-h.cb.stopping:
+	case <-c.stopping:
 		return true
 	default:
 		return false
 	}
 }
 
-// saveCallback stores c as e's callback; its error is logged and returned.
-func (h *History) saveCallback(e *store.Execution, c store.Callback, release bool) error {
+// saveCallback stores cb as e's callback; its error is logged and returned.
+func (c *callbacks) saveCallback(e *store.Execution, cb store.Callback, release bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := h.store.SaveCallback(ctx, e.ID, h.owner, c, release)
+	err := c.s.store.SaveCallback(ctx, e.ID, c.s.owner, cb, release)
 	if err != nil && !errors.Is(err, store.ErrNotOwner) {
-		h.log.Error().Err(err).Str("execution_id", e.ID).Msg("storage: saving a callback attempt failed")
+		c.s.log.Error().Err(err).Str("execution_id", e.ID).Msg("storage: saving a callback attempt failed")
 	}
 	return err
 }

@@ -1,0 +1,202 @@
+package executions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/transpile"
+)
+
+// Run runs a synchronous execution (execution.Service).
+func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.RunRequest, emit func(execution.Event) error) error {
+	if err := s.limiter.start(c, time.Now()); err != nil {
+		return s.limited(ctx, c, "rate", err)
+	}
+	done, err := s.limiter.run(c)
+	if err != nil {
+		return s.limited(ctx, c, "concurrency", err)
+	}
+	defer done()
+	job, problem := s.prepare(c.Name, req.Body)
+	if problem != nil {
+		return problem
+	}
+	if s.writer != nil {
+		if err := s.writer.Ready(); err != nil {
+			return err // its record could not be kept: nothing runs
+		}
+	}
+	job.ID = req.ID
+	job.Buffered = req.Buffered
+	log := zerolog.Ctx(ctx)
+	out := emit
+	if s.writer != nil {
+		rec := s.recordSync(emit, job, c.Name)
+		defer rec.end()
+		out = rec.event
+	}
+	col := newCollector(job, s.opts.Limits.MaxLogLineBytes, s.opts.Limits.MaxLogBytes)
+	final, err := s.execute(ctx, job, col, out, false)
+	switch {
+	case ctx.Err() != nil:
+		log.Info().Msg("client went away; execution cancelled")
+		return ctx.Err()
+	case err != nil && final == nil:
+		return toProblem(err) // nothing ran (a refusal), or the front door's own error
+	case err != nil:
+		return err
+	}
+	s.finished(log, job, col, final)
+	return nil
+}
+
+// limited counts and logs (on the request's logger, which names the key)
+// a refusal of c over a quota of kind.
+func (s *Service) limited(ctx context.Context, c execution.Caller, kind string, err error) error {
+	s.m.Limited.WithLabelValues(c.Name, kind).Inc()
+	zerolog.Ctx(ctx).Warn().Msg(kind + " limited")
+	return err
+}
+
+// prepare validates a request of caller's and grants its capabilities:
+// the job to run, or the problem of every member at fault.
+func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
+	job, problems := validateExecute(body, s.opts.Limits, s.opts.Now())
+	problems = append(problems, grantCapabilities(body, job, s.opts.Capabilities, caller)...)
+	if problems != nil {
+		return nil, execution.InvalidRequest(problems)
+	}
+	job.Caller = caller
+	if job.ReuseKey != "" {
+		job.ReuseKey = reuseKey(caller, job)
+	}
+	return job, nil
+}
+
+// execute is the one path of an execution, synchronous or queued: it
+// compiles its TypeScript (a syntax error is its result), runs it on the
+// backend, passing each event through col to out, and makes sure one that
+// started ends with exactly one result. A queued execution (queued) waits,
+// with backoff, while no runtime or compiler is free, and a runtime's
+// refusal of its request is its result; a synchronous one is refused for
+// both (the error comes back, with nothing emitted). out's own error comes
+// back as it is: it ends the execution.
+func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (*execution.Result, error) {
+	t := &tap{out: out}
+	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	var ts *transpile.Output
+	for attempt := 0; ; attempt++ {
+		var syntax *execution.Result
+		var err error
+		ts, syntax, err = transpileIfNeeded(job)
+		switch {
+		case errors.Is(err, execution.ErrUnavailable) && queued:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue
+		case err != nil && !queued:
+			return nil, err
+		case err != nil:
+			s.log.Error().Err(err).Str("execution_id", job.ID).Msg("preparing a queued execution failed")
+			syntax = &execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway could not prepare the execution"}}
+		}
+		if syntax != nil {
+			return col.end(syntax, t)
+		}
+		break
+	}
+	col.ts = ts
+	s.m.InFlight.Inc()
+	defer s.m.InFlight.Dec()
+	var final *execution.Result
+	for attempt := 0; ; attempt++ {
+		err := s.backend.Execute(ctx, job, col.passOn(s.m, time.Now(), &final, t.emit))
+		var rejected *execution.RejectedError
+		switch {
+		case t.err != nil && errors.Is(err, t.err), ctx.Err() != nil:
+			return final, err // the front door's, or its caller went away
+		case errors.As(err, &rejected) && queued:
+			// What a synchronous execution's refusal says, as its result.
+			return col.end(&execution.Result{Error: &execution.Error{Code: execution.CodeInvalidModule, Message: rejected.Error()}}, t)
+		case errors.Is(err, execution.ErrUnavailable) && final == nil && queued:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue // no runtime was free: the execution waits in line
+		case err == nil && final == nil:
+			err = errors.New("backend ended the execution without a result")
+		}
+		if err != nil && final == nil && (t.started || queued) {
+			// It started and lost its result: it ends with one still.
+			s.log.Error().Err(err).Str("execution_id", job.ID).Msg("execution failed mid-stream")
+			return col.end(&execution.Result{Error: &execution.Error{Code: execution.CodeRuntimeCrashed, Message: "the gateway lost the execution; safe to retry"}}, t)
+		}
+		return final, err
+	}
+}
+
+// tap passes events on to out, noting whether any went and out's error.
+type tap struct {
+	out     func(execution.Event) error
+	started bool
+	err     error
+}
+
+func (t *tap) emit(ev execution.Event) error {
+	t.started = true
+	if err := t.out(ev); err != nil {
+		t.err = err
+		return err
+	}
+	return nil
+}
+
+// finished audits and counts an execution that ended with final.
+func (s *Service) finished(log *zerolog.Logger, job *execution.Job, col *collector, final *execution.Result) {
+	audit(log, job, codeHash(job), final, col.lines)
+	observe(s.m, final, col.bytes)
+}
+
+// transpileIfNeeded bundles an execution with TypeScript modules into one
+// JavaScript module, in place. A syntax error comes back as the result to
+// answer with.
+func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result, error) {
+	needed := false
+	for name := range job.Modules {
+		needed = needed || transpile.IsTypeScript(name)
+	}
+	if !needed {
+		return nil, nil, nil
+	}
+	out, err := transpile.Bundle(job.Modules, job.MainModule)
+	var syntax *transpile.Error
+	if errors.As(err, &syntax) {
+		msg := "SyntaxError: " + syntax.Message
+		stack := msg // the compiler failed on the whole source, at no one position
+		if syntax.File != "" {
+			stack = fmt.Sprintf("%s\n    at %s:%d:%d", msg, syntax.File, syntax.Line, syntax.Column)
+		}
+		return nil, &execution.Result{Error: &execution.Error{
+			Code:    execution.CodeSyntaxError,
+			Message: msg,
+			Stack:   stack,
+		}}, nil
+	}
+	if errors.Is(err, transpile.ErrBusy) {
+		return nil, nil, fmt.Errorf("%w: %w", execution.ErrUnavailable, err) // 503, retry later
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	job.Modules = map[string]string{out.Module: out.Code}
+	job.MainModule = out.Module
+	return out, nil, nil
+}
