@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/api"
@@ -211,16 +210,14 @@ export default { async fetch(req, env) {
 func TestCapabilityTimeout(t *testing.T) {
 	t.Parallel()
 	f := capabilityGateway(t)
-	start := time.Now()
 	res := f.run(t, `export default { async fetch(req, env) {
   try { await env.slow.fetch("slow"); return new Response("answered"); } catch (e) { return new Response(e.message); }
 } }`, []string{"slow"}, nil)
+	// The execution went on after the call: cut at the call's timeout,
+	// not the execution's.
 	wantSuccess(t, res)
 	if !strings.Contains(res.Response.Body, "no answer within 300 ms") {
 		t.Errorf("body = %q, want the call timed out", res.Response.Body)
-	}
-	if took := time.Since(start); took > 9*time.Second {
-		t.Errorf("execution took %v, want the call cut at its timeout, well before the execution's", took)
 	}
 	if len(res.Outbound) != 1 || res.Outbound[0].Status != 0 || res.Outbound[0].Denied || res.Outbound[0].Capability != "slow" {
 		t.Errorf("outbound = %+v, want one failed call of slow", res.Outbound)

@@ -134,21 +134,21 @@ func (l *limiter) run(c execution.Caller) (done func(), err error) {
 // read counts a read of c's records in flight, unless it has
 // MaxReadsPerKey.
 func (l *limiter) read(c execution.Caller) (done func(), err error) {
-	done, ok := l.count(countReads, c.Name, MaxReadsPerKey, 0)
-	if !ok {
-		return nil, execution.NewProblem(execution.ProblemConcurrencyLimited,
-			"this API key has "+strconv.Itoa(MaxReadsPerKey)+" reads of its records in flight; retry when one has ended").WithRetryAfter(1)
-	}
-	return done, nil
+	return l.bounded(countReads, c, MaxReadsPerKey, " reads of its records in flight; retry when one has ended", 1)
 }
 
 // stream counts an event stream of c, unless it has MaxEventStreamsPerKey
 // open.
 func (l *limiter) stream(c execution.Caller) (done func(), err error) {
-	done, ok := l.count(countStreams, c.Name, MaxEventStreamsPerKey, 0)
+	return l.bounded(countStreams, c, MaxEventStreamsPerKey, " event streams open; close one first", 0)
+}
+
+// bounded counts one more of c's of kind, unless it has limit: then
+// ProblemConcurrencyLimited, saying it has limit and what.
+func (l *limiter) bounded(kind countKind, c execution.Caller, limit int, what string, retryAfter int) (done func(), err error) {
+	done, ok := l.count(kind, c.Name, limit, 0)
 	if !ok {
-		return nil, execution.NewProblem(execution.ProblemConcurrencyLimited,
-			"this API key has "+strconv.Itoa(MaxEventStreamsPerKey)+" event streams open; close one first")
+		return nil, execution.NewProblem(execution.ProblemConcurrencyLimited, "this API key has "+strconv.Itoa(limit)+what).WithRetryAfter(retryAfter)
 	}
 	return done, nil
 }

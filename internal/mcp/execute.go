@@ -1,4 +1,4 @@
-//lint:file-ignore SA1019 MCP logging is deprecated as of protocol 2026-07-28 but works for at least twelve months; clients that send no progress token still get console lines as log messages (issue 18 asks for both).
+//lint:file-ignore SA1019 MCP logging is deprecated as of protocol 2026-07-28 but works for at least twelve months; clients that send no progress token still get console lines as log messages.
 
 package mcp
 

@@ -11,12 +11,12 @@ import (
 	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
-// TestAttack2CancelRacesFinish: DELETEs sent by several goroutines at once
+// TestAttackCancelRacesFinish: DELETEs sent by several goroutines at once
 // while executions run, about when they end and after. Whichever wins, each record ends in one final state
 // that agrees with itself (finished with its result, or cancelled without
 // one), every DELETE answers 200, 202 or 409, and the callback of each goes
 // out exactly once, carrying that final state.
-func TestAttack2CancelRacesFinish(t *testing.T) {
+func TestAttackCancelRacesFinish(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
 	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries(), Workers: 2})
 	const n = 12

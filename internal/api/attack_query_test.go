@@ -10,7 +10,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
-// TestAttack2MalformedQueries sends every query value of the records API in
+// TestAttackMalformedQueries sends every query value of the records API in
 // spellings meant to break parsing or reach SQL: resume points (after=,
 // Last-Event-ID) that are signed, exponent, hex, padded, past int64 or
 // trailed by SQL; cursors that are not base64, base64 of other things, of
@@ -18,7 +18,7 @@ import (
 // filters with SQL; ids with quotes and SQL. Each gets a 4xx naming the
 // field (never a 5xx, never another record), and alice's own record is
 // still there, whole, afterwards.
-func TestAttack2MalformedQueries(t *testing.T) {
+func TestAttackMalformedQueries(t *testing.T) {
 	g := newHistoryGateway(t, executions.RecordOptions{})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(`console.log("mine");`)})
 	g.await(t, g.alice, id, "finished")

@@ -8,14 +8,14 @@ import (
 	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
-// TestAttack2EventStreamsBoundedPerKey: one key opens event streams on its
+// TestAttackEventStreamsBoundedPerKey: one key opens event streams on its
 // running execution until refused. Each open stream holds a goroutine and
 // reads the store every poll while the execution runs, so an unbounded
 // number from one key is a cheap way to load the database; past
 // executions.MaxEventStreamsPerKey the key gets 429 (SSE and NDJSON alike), while
 // another key still opens its own, and closing one lets the first key open
 // one again.
-func TestAttack2EventStreamsBoundedPerKey(t *testing.T) {
+func TestAttackEventStreamsBoundedPerKey(t *testing.T) {
 	g := newHistoryGateway(t, executions.RecordOptions{})
 	id := g.submit(t, g.alice, map[string]any{"code": guest(`await new Promise((r) => setTimeout(r, 20000));`), "timeoutMs": 25000})
 	bobID := g.submit(t, g.bob, map[string]any{"code": guest(`await new Promise((r) => setTimeout(r, 20000));`), "timeoutMs": 25000})

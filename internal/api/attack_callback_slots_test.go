@@ -49,12 +49,12 @@ var hostileReceivers = []struct {
 	}},
 }
 
-// TestAttack2CallbackSlotsNotHeldByOneKey: one key submits as many
+// TestAttackCallbackSlotsNotHeldByOneKey: one key submits as many
 // executions as the gateway has delivery slots, each with a callback to a
 // receiver that keeps its delivery going for the whole retry time (10
 // minutes by default). Another key's callback to a healthy receiver must
 // still go out meanwhile, not wait for those to give up.
-func TestAttack2CallbackSlotsNotHeldByOneKey(t *testing.T) {
+func TestAttackCallbackSlotsNotHeldByOneKey(t *testing.T) {
 	const slots = 2
 	for _, tc := range hostileReceivers {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,11 +101,11 @@ func signal(arrived chan<- struct{}) {
 	}
 }
 
-// TestAttack2CallbackBodyMasksSecrets: the callback body is the record, so
+// TestAttackCallbackBodyMasksSecrets: the callback body is the record, so
 // a secret the guest prints, in several spellings, arrives masked; the
 // submitted request (which holds the secret) and the signing secret are
 // not in it; and the callback of one key never carries another's record.
-func TestAttack2CallbackBodyMasksSecrets(t *testing.T) {
+func TestAttackCallbackBodyMasksSecrets(t *testing.T) {
 	recv := newHookReceiver(t, http.StatusOK)
 	g := newHistoryGateway(t, executions.RecordOptions{Callbacks: fastRetries()})
 	const secret = "cb-s3cr3t-V4lue-Zq"
