@@ -145,8 +145,8 @@ func (r *recorder) store(ev execution.Event) {
 		r.finalJSON, _ = execution.MarshalResult(&res)
 	}
 	// MarshalJSON's own output is compact already: json.Marshal would only
-	// check and copy it again, which for a guest printing in a loop was a
-	// third of what recording its events cost.
+	// check and copy it again, a third of what recording a guest printing
+	// in a loop costs.
 	data, err := ev.MarshalJSON()
 	if err != nil {
 		return

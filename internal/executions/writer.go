@@ -113,8 +113,8 @@ func (h *writer) run() {
 
 // batch merges into w the events of the same record queued right behind
 // it, and the writes that come within batchLinger after it, and returns the
-// writes to apply: one transaction per batch, not per write, which under
-// load was most of the writer's cost (a commit each). A write someone waits
+// writes to apply: one transaction per batch, not per write (under load a
+// commit per write is most of the writer's cost). A write someone waits
 // for (stored) ends the lingering: the batch is what is queued by then.
 func (h *writer) batch(w write) []write {
 	out := []write{w}
