@@ -115,18 +115,36 @@ func (o *Outbound) UnmarshalJSON(data []byte) error {
 // Result is what an execution produced: the JSON response of POST /execute,
 // and (without Logs) the final event of a stream.
 type Result struct {
-	ID         string     `json:"id"`
-	Success    bool       `json:"success"`
-	Stdout     string     `json:"stdout"`
-	Stderr     string     `json:"stderr"`
-	Logs       []Log      `json:"logs,omitzero"`
-	Response   *Response  `json:"response,omitempty"`
-	Error      *Error     `json:"error,omitempty"`
-	Truncated  bool       `json:"truncated"`
-	Outbound   []Outgoing `json:"outbound"`
-	Warm       bool       `json:"warm"`
-	DurationMs float64    `json:"durationMs"`
+	ID      string `json:"id"`
+	Success bool   `json:"success"`
+	// Mode is how the main module ran: ModeWorker (a default export with a
+	// fetch handler) or ModeScript (a plain script, the body of one).
+	Mode     string    `json:"mode,omitempty"`
+	Stdout   string    `json:"stdout"`
+	Stderr   string    `json:"stderr"`
+	Logs     []Log     `json:"logs,omitzero"`
+	Response *Response `json:"response,omitempty"`
+	// ReturnValue is what the code returned, as JSON, when it was not a
+	// Response (a plain script's return value, or a Worker's fetch handler
+	// returning something else); absent when it returned nothing.
+	ReturnValue json.RawMessage `json:"returnValue,omitempty"`
+	Error       *Error          `json:"error,omitempty"`
+	Truncated   bool            `json:"truncated"`
+	Outbound    []Outgoing      `json:"outbound"`
+	Warm        bool            `json:"warm"`
+	DurationMs  float64         `json:"durationMs"`
 }
+
+// Modes of an execution's main module (Result.Mode).
+const (
+	// ModeWorker: a module whose default export has a fetch handler; it
+	// runs as a Worker.
+	ModeWorker = "worker"
+	// ModeScript: code with no default export, run as the body of an async
+	// fetch handler (request, env and ctx in scope, top-level await and
+	// return allowed); what it returns is the result's returnValue.
+	ModeScript = "script"
+)
 
 // Log is one console call of the guest.
 type Log struct {

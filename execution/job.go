@@ -66,6 +66,10 @@ type Job struct {
 	// Tail asks the shim to learn from the guest's tail why the platform
 	// stopped it (the cloudflare backend sets it).
 	Tail bool `json:"tail,omitempty"`
+	// Mode is how the main module runs: ModeWorker or ModeScript (the
+	// service has made a plain script a Worker by then; the runtime tells
+	// a script's returning nothing from a Worker's).
+	Mode string `json:"mode,omitempty"`
 	// ReuseKey, for isolate "reuse", names the warm isolate the execution
 	// may run in: a hash of everything that defines the isolate and of the
 	// caller's key name. Empty for a fresh isolate.

@@ -50,7 +50,7 @@ func TestTypeScriptCode(t *testing.T) {
 
 func TestTypeScriptSyntaxError(t *testing.T) {
 	t.Parallel()
-	body := map[string]any{"modules": map[string]string{
+	body := map[string]any{"mainModule": "main.ts", "modules": map[string]string{
 		"main.ts": "import { x } from \"./lib\";\nexport default { fetch(): Response { return new Response(String(x)); } };",
 		"lib.ts":  "export const x: number = 1;\nexport const y: string = ;\n",
 	}}

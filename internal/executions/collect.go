@@ -18,6 +18,7 @@ import (
 // stdout, stderr and totals.
 type collector struct {
 	id        string
+	mode      string // the main module's (execution.Mode*)
 	start     time.Time
 	mask      *redact.Masker
 	maxLine   int
@@ -44,7 +45,7 @@ func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}
-	return &collector{id: job.ID, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal, run: 1}
+	return &collector{id: job.ID, mode: job.Mode, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal, run: 1}
 }
 
 // reset forgets the logs collected so far: the execution runs again. The
@@ -140,6 +141,7 @@ func (c *collector) log(l *execution.Log) bool {
 
 func (c *collector) result(res *execution.Result) {
 	res.ID = c.id
+	res.Mode = c.mode
 	res.DurationMs = float64(time.Since(c.start).Microseconds()) / 1000
 	res.Stdout = c.stdout.String()
 	res.Stderr = c.stderr.String()

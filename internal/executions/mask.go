@@ -2,6 +2,7 @@ package executions
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"slices"
 
@@ -23,6 +24,16 @@ func maskResult(m *redact.Masker, res *execution.Result) {
 	if res.Error != nil {
 		res.Error.Message = m.Mask(res.Error.Message)
 		res.Error.Stack = m.Mask(res.Error.Stack)
+	}
+	if len(res.ReturnValue) > 0 {
+		// A secret inside a JSON string is masked in place ([REDACTED] needs
+		// no escaping); one that spans the JSON's own syntax leaves no
+		// valid JSON, and then no value at all is better than a leak.
+		masked := m.Mask(string(res.ReturnValue))
+		if !json.Valid([]byte(masked)) {
+			masked = `"[REDACTED]"`
+		}
+		res.ReturnValue = json.RawMessage(masked)
 	}
 	if r := res.Response; r != nil {
 		raw, err := base64.StdEncoding.DecodeString(r.Body)

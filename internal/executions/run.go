@@ -74,6 +74,7 @@ func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*exec
 		return nil, execution.InvalidRequest(problems)
 	}
 	job.Caller = caller
+	asScript(job)
 	if job.ReuseKey != "" {
 		job.ReuseKey = reuseKey(caller, job)
 	}

@@ -39,6 +39,7 @@ export function guestModules(job) {
         maxErrorText: MAX_ERROR_TEXT,
         maxErrorName: MAX_ERROR_NAME,
         reuse: Boolean(job.reuseKey),
+        mode: job.mode === "script" ? "script" : "worker",
         liveAfterMs: PING_INTERVAL_MS,
         capabilities: capabilityPaths(job),
         capabilityOrigin: CAPABILITY_ORIGIN,

@@ -6,6 +6,11 @@
 //    "truncated":false?,"logsTruncated":true?,"warm":true?}
 //   {"t":"error","code":"exception","name":"Error"?,"message":"...","stack":"..."?,
 //    "logsTruncated":true?,"warm":true?}
+//   {"t":"return","value":<any JSON>?,"logsTruncated":true?,"warm":true?}
+//
+// A return record ends an execution whose code returned something other
+// than a Response (a plain script's value, or nothing): value is that value,
+// absent when it was undefined.
 //
 // A log's ms is when the guest logged it (the isolate's Date.now); the shim
 // takes it only within the execution's span.
@@ -44,6 +49,7 @@ const MEMBERS = {
   log: new Set(["t", "level", "message", "truncated", "ms"]),
   response: new Set(["t", "status", "headers", "body", "bodyEncoding", "truncated", "logsTruncated", "warm"]),
   error: new Set(["t", "code", "name", "message", "stack", "logsTruncated", "warm"]),
+  return: new Set(["t", "value", "logsTruncated", "warm"]),
 };
 
 // Header names are whatever the runtime's Headers accepted (workerd takes
@@ -90,6 +96,10 @@ const checks = {
     optionalBoolean(r.truncated) && optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),
   error: (r) => ERROR_CODES.has(r.code) && (r.name === undefined || text(r.name, MAX_ERROR_NAME)) &&
     text(r.message, MAX_ERROR_TEXT) && (r.stack === undefined || text(r.stack, MAX_ERROR_TEXT)) &&
+    optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),
+  // The line is at most recordCap long, so the value is bounded; the
+  // wrapper keeps its JSON within maxResponseBytes.
+  return: (r, opts) => (r.value === undefined || JSON.stringify(r.value).length <= 6 * opts.maxResponseBytes) &&
     optionalBoolean(r.logsTruncated) && optionalBoolean(r.warm),
 };
 

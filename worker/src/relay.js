@@ -217,6 +217,12 @@ async function forward(line, send, exec, opts, batch) {
       await send(annotate(result(null, { status, headers, body, bodyEncoding }, record.truncated || record.logsTruncated), record));
       return true;
     }
+    case "return": {
+      const event = result(null, undefined, record.logsTruncated);
+      if (record.value !== undefined) event.returnValue = record.value;
+      await send(annotate(event, record));
+      return true;
+    }
     default: {
       const { code, name, message } = record;
       const text = name && !message.startsWith(name) ? `${name}: ${message}` : message;

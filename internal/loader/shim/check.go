@@ -79,8 +79,11 @@ func checkResult(res *execution.Result) error {
 		return fmt.Errorf("%w: result carries logs", errMalformed)
 	case res.Success != (res.Error == nil):
 		return fmt.Errorf("%w: success %v with error %v", errMalformed, res.Success, res.Error != nil)
-	case res.Success != (res.Response != nil):
-		return fmt.Errorf("%w: success %v with response %v", errMalformed, res.Success, res.Response != nil)
+	case !res.Success && (res.Response != nil || res.ReturnValue != nil),
+		res.Response != nil && res.ReturnValue != nil:
+		return fmt.Errorf("%w: success %v with response %v and return value %v", errMalformed, res.Success, res.Response != nil, res.ReturnValue != nil)
+	case res.Mode != "":
+		return fmt.Errorf("%w: a mode from the runtime", errMalformed)
 	case res.Error != nil && !res.Error.Code.Known():
 		return fmt.Errorf("%w: error code %q", errMalformed, res.Error.Code)
 	}

@@ -29,6 +29,10 @@ var wellFormed = []string{
 	`{"type":"result","success":false,"error":{"code":"exception","message":"Error: no","stack":"Error: no\n    at x"}}`,
 	`{"type":"result","success":false,"error":{"code":"timeout","message":"t"},"outbound":[{"method":"GET","url":"https://a/","denied":true},{"method":"PROPFIND","url":"https://b/","status":100},{"method":"POST","url":"https://c/","status":599},{"method":"GET","url":"/api/x?y=1","capability":"inventory","status":200},{"method":"POST","url":"http://evil/","capability":"inv_2","denied":true}]}`,
 	`{"type":"result","success":false,"error":{"code":"memory_limit","message":"m"}}`,
+	// What code returned other than a Response: a value, or nothing.
+	`{"type":"result","success":true,"returnValue":42}`,
+	`{"type":"result","success":true,"returnValue":{"a":[1,"x",null]}}`,
+	`{"type":"result","success":true}`,
 }
 
 // malformed are events that break the contract, as a guest forging its
@@ -53,9 +57,11 @@ var malformed = []string{
 	`{"type":"result","success":false,"error":{"code":"success","message":"x"}}`,
 	`{"type":"result","success":false,"error":{"message":"x"}}`,
 	`{"type":"result","success":false,"error":{"code":"exception\u0000","message":"x"}}`,
-	// Success, error and response out of step.
-	`{"type":"result","success":true}`,
+	// Success, error, response and return value out of step.
 	`{"type":"result","success":false}`,
+	`{"type":"result","success":false,"error":{"code":"exception","message":"x"},"returnValue":1}`,
+	`{"type":"result","success":true,` + okResponse + `,"returnValue":1}`,
+	`{"type":"result","success":true,"returnValue":1,"mode":"script"}`,
 	`{"type":"result","success":true,"error":{"code":"exception","message":"x"},` + okResponse + `}`,
 	`{"type":"result","success":false,"error":{"code":"exception","message":"x"},` + okResponse + `}`,
 	`{"type":"result","success":false,` + okResponse + `}`,

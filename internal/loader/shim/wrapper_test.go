@@ -161,8 +161,9 @@ func TestGuestPatchesCannotChangeRecords(t *testing.T) {
 	}
 }
 
-// The handler's return value must be a real Response: nothing that only
-// looks like one passes.
+// The handler's return value is a Response only if it is a real one:
+// nothing that only looks like one passes as one (it is a return value, or
+// an exception when it cannot be one).
 func TestWrapperChecksTheResponseBrand(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
@@ -188,8 +189,8 @@ func TestWrapperChecksTheResponseBrand(t *testing.T) {
 					t.Fatalf("Execute = %v", err)
 				}
 				res := loadertest.LastResult(t, events)
-				if res.Success || res.Error == nil || res.Error.Code != execution.CodeException {
-					t.Errorf("result = %+v, %+v; want an exception", res.Error, res.Response)
+				if res.Response != nil || res.Success == (res.Error != nil) || res.Error != nil && res.Error.Code != execution.CodeException {
+					t.Errorf("result = %+v, %+v; want no Response: a return value or an exception", res.Error, res.Response)
 				}
 			})
 		}

@@ -35,7 +35,7 @@ import options from "./__dw_options.json";
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
   maxLogBytes: options.maxLogBytes, logLineCost: options.logLineCost, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
-  liveAfterMs: options.liveAfterMs };
+  liveAfterMs: options.liveAfterMs, script: options.mode === "script" };
 const MAIN = "./" + options.main;
 
 // uncurry(f)(self, ...args) calls f with self as this.
@@ -528,6 +528,35 @@ async function describeResponse(parts) {
   return { __proto__: null, t: "response", status, headers, names, body, bodyEncoding, truncated };
 }
 
+// describeReturn is the outcome of code that returned value, not a Response:
+// its JSON (none for undefined), or why it has none. Functions, symbols and
+// BigInts anywhere in it, and cycles, are named rather than dropped.
+function describeReturn(value) {
+  if (value === undefined) return { __proto__: null, t: "return", json: undefined };
+  let json;
+  let why = null; // what the replacer refused, if it refused
+  try {
+    json = jsonStringify(value, (key, v) => {
+      const kind = typeof v;
+      if (kind === "function" || kind === "symbol" || kind === "bigint") {
+        why = `${key === "" ? "it is" : `its ${cut(q(key), 100)} is`} a ${kind}`;
+        throw why;
+      }
+      return v;
+    });
+  } catch {
+    // Nothing of what was thrown is read: it may be the guest's own.
+    const text = why ?? "it has a cycle, or a toJSON that throws";
+    return failure("exception", "TypeError", `the returned value cannot be sent as JSON: ${text}`, undefined);
+  }
+  if (json === undefined) return { __proto__: null, t: "return", json: undefined };
+  if (json.length > OPTIONS.maxResponseBytes) {
+    return failure("output_limit", undefined,
+      `the returned value is ${json.length} characters of JSON, more than the ${OPTIONS.maxResponseBytes} bytes a result holds`, undefined);
+  }
+  return { __proto__: null, t: "return", json };
+}
+
 // responseParts reads a Response's status, headers and body through what
 // the guest cannot replace, or returns null for anything but a real Response.
 // The captured accessors are a brand check no subclass, prototype or
@@ -602,11 +631,12 @@ async function run(request, env, ctx) {
   try {
     const response = await handler(request, env, ctx);
     const parts = responseParts(response);
-    if (parts === null) {
-      const shown = response === undefined ? "undefined" : cut(formatted(["%o", response]), 200);
-      outcome = failure("exception", "TypeError", `fetch handler returned ${shown}, not a Response`, undefined);
-    } else {
+    if (parts !== null) {
       outcome = await own(describeResponse(parts));
+    } else if (response === undefined && !OPTIONS.script) {
+      outcome = failure("exception", "TypeError", "fetch handler returned undefined, not a Response", undefined);
+    } else {
+      outcome = describeReturn(response);
     }
   } catch (err) {
     outcome = describeError(err, "exception");
@@ -624,7 +654,9 @@ async function run(request, env, ctx) {
 // encodeOutcome writes the final record of an execution.
 function encodeOutcome(o, logsTruncated, warm) {
   let line;
-  if (o.t === "response") {
+  if (o.t === "return") {
+    line = o.json === undefined ? '{"t":"return"' : `{"t":"return","value":${o.json}`;
+  } else if (o.t === "response") {
     let headers = "";
     for (let i = 0; i < o.names.n; i++) {
       const name = o.names[i];
