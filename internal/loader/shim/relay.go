@@ -158,8 +158,9 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 }
 
 // scanBuffers holds the 64 KiB buffers that Run reads the shim's lines
-// into (one per execution was most of the bytes the gateway allocated for
-// it); a line longer than that grows a buffer of the scanner's own.
+// into (a new one per execution would be most of the bytes the gateway
+// allocates for it); a line longer than that grows a buffer of the
+// scanner's own.
 var scanBuffers = sync.Pool{New: func() any {
 	b := make([]byte, 0, 64<<10)
 	return &b
