@@ -13,6 +13,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // Tests of what the shim records and tells of a guest's outbound requests,
@@ -101,21 +102,9 @@ func TestShimTakesOutboundRecordsHoweverAnExecutionEnds(t *testing.T) {
 		}
 	}
 	// The shim notices a hang-up at its next ping, which signals nothing
-	// here: poll, with a deadline wide enough for a loaded machine.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var stats struct{ Executions int }
-		resp := shimCall(t, l, "/stats", nil)
-		if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
-			t.Fatal(err)
-		}
-		if stats.Executions == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the shim holds %d executions' outbound records after all ended", stats.Executions)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// here: poll what it holds.
+	if !testwait.Until(30*time.Second, func() bool { return loadertest.ShimExecutions(t, l) == 0 }) {
+		t.Fatalf("the shim holds %d executions' outbound records after all ended", loadertest.ShimExecutions(t, l))
 	}
 }
 
