@@ -158,21 +158,36 @@ func Result(tb testing.TB, b execution.Backend, j *execution.Job) *execution.Res
 	return LastResult(tb, events)
 }
 
+// ShimCall posts body to path of a shim of l, signed as the gateway signs,
+// and returns the answer, whose body is closed when the test ends.
+func ShimCall(tb testing.TB, l *local.Pool, path string, body []byte) *http.Response {
+	tb.Helper()
+	resp := shimPost(tb, l, path, body)
+	tb.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func shimPost(tb testing.TB, l *local.Pool, path string, body []byte) *http.Response {
+	tb.Helper()
+	base, secret := l.ShimURL()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	shim.Sign(req, body, secret, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}
+
 // ShimExecutions asks a shim of l how many executions it holds (their
 // outbound records; each from its start until it ends or its caller hangs
 // up), through its signed /stats route.
 func ShimExecutions(tb testing.TB, l *local.Pool) int {
 	tb.Helper()
-	base, secret := l.ShimURL()
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, base+"/stats", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	shim.Sign(req, nil, secret, time.Now())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := shimPost(tb, l, "/stats", nil)
 	defer resp.Body.Close()
 	var stats struct{ Executions int }
 	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {

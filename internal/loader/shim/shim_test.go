@@ -7,7 +7,6 @@ package shim_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,23 +26,6 @@ import (
 	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
-// shimCall posts body to path of the shim, signed, and returns the answer.
-func shimCall(t *testing.T, l *local.Pool, path string, body []byte) *http.Response {
-	t.Helper()
-	base, secret := l.ShimURL()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim.Sign(req, body, secret, time.Now())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
 // rawLines runs j on the shim directly and returns the NDJSON lines it sends,
 // internal ones (ping, net) included.
 func rawLines(t *testing.T, l *local.Pool, j *execution.Job) []string {
@@ -52,7 +34,7 @@ func rawLines(t *testing.T, l *local.Pool, j *execution.Job) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := shimCall(t, l, "/run", body)
+	resp := loadertest.ShimCall(t, l, "/run", body)
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(resp.Body)
 		t.Fatalf("/run answered %s: %s", resp.Status, data)
