@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -81,17 +80,15 @@ func TestExecute(t *testing.T) {
 	}
 }
 
-// arrival is an event of a stream and when the test read it.
-type arrival struct {
-	ev execution.Event
-	at time.Time
-}
-
+// TestStreamDeliversEventsLive reads a stream to its end: each event as
+// the gateway sent it, then nothing. That an event arrives while the guest
+// still runs is TestCancelStream's: there the first log, read while the
+// guest waits a minute, ends the stream.
 func TestStreamDeliversEventsLive(t *testing.T) {
 	t.Parallel()
 	s, err := client.New(gatewayURL).Stream(t.Context(), &execution.Request{Code: `export default { async fetch() {
 		console.log("step 1");
-		await new Promise(r => setTimeout(r, 2000));
+		await new Promise(r => setTimeout(r, 300));
 		console.error("step 2");
 		return new Response("ok");
 	} }`})
@@ -99,9 +96,9 @@ func TestStreamDeliversEventsLive(t *testing.T) {
 		t.Fatalf("Stream() error = %v", err)
 	}
 	defer s.Close()
-	var got []arrival
+	var got []execution.Event
 	for s.Next() {
-		got = append(got, arrival{s.Event(), time.Now()})
+		got = append(got, s.Event())
 	}
 	if err := s.Err(); err != nil {
 		t.Fatalf("Err() = %v, want nil", err)
@@ -110,13 +107,13 @@ func TestStreamDeliversEventsLive(t *testing.T) {
 		t.Error("Next() after the result = true, want false")
 	}
 	var types []string
-	for _, a := range got {
-		types = append(types, a.ev.Type)
+	for _, ev := range got {
+		types = append(types, ev.Type)
 	}
 	if want := []string{"start", "log", "log", "result"}; !slices.Equal(types, want) {
 		t.Fatalf("event types = %v, want %v", types, want)
 	}
-	start, first, second, result := got[0].ev, got[1].ev.Log, got[2].ev.Log, got[3].ev.Result
+	start, first, second, result := got[0], got[1].Log, got[2].Log, got[3].Result
 	if start.ID == "" || start.ID != s.ID() || result.ID != s.ID() {
 		t.Errorf("start id %q, result id %q, ID() %q; want all equal and set", start.ID, result.ID, s.ID())
 	}
@@ -128,12 +125,6 @@ func TestStreamDeliversEventsLive(t *testing.T) {
 	}
 	if s.Result() != result {
 		t.Errorf("Result() = %p, want the result event's %p", s.Result(), result)
-	}
-	// The guest waits 2 s between its lines: the first must have arrived
-	// well before the rest, not buffered until the end (a wide bound: it
-	// may arrive 1.5 s late on a loaded machine).
-	if gap := got[3].at.Sub(got[1].at); gap < 500*time.Millisecond {
-		t.Errorf("first log arrived %v before the result, want at least 500ms (the guest sleeps 2s)", gap)
 	}
 }
 
@@ -269,13 +260,10 @@ func TestCancelStream(t *testing.T) {
 		t.Fatalf("stream ended before the guest's log: %v", s.Err())
 	}
 	cancel()
-	start := time.Now()
+	// Had Next waited for the guest (its timeout, 10 s), it would give
+	// the result.
 	if s.Next() {
 		t.Fatalf("Next() after cancel = true (%+v), want false", s.Event())
-	}
-	// A wide bound: returning only when the guest times out is the failure.
-	if elapsed := time.Since(start); elapsed > 8*time.Second {
-		t.Errorf("Next() took %v to notice the cancellation, want well under the guest's 10s timeout", elapsed)
 	}
 	if err := s.Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Err() = %v, want context.Canceled", err)
@@ -292,14 +280,11 @@ func TestCancelExecute(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	hc := &http.Client{Transport: sentHook{http.DefaultTransport, cancel}}
-	start := time.Now()
+	// Had Execute waited for the guest (its timeout, 10 s), it would give
+	// the timeout result.
 	res, err := client.New(gatewayURL, client.WithHTTPClient(hc)).Execute(ctx, &execution.Request{Code: sleeper})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Execute() = %+v, %v; want context.Canceled", res, err)
-	}
-	// A wide bound: returning only when the guest times out is the failure.
-	if elapsed := time.Since(start); elapsed > 8*time.Second {
-		t.Errorf("Execute() returned after %v, want well under the guest's 10s timeout", elapsed)
 	}
 }
 

@@ -152,6 +152,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	if err != nil || !res.Success {
 		t.Fatalf("Execute() = %+v, %v; want success after a retry", res, err)
 	}
+	// A lower bound: a loaded machine only makes the wait longer.
 	if elapsed := time.Since(start); elapsed < time.Second {
 		t.Errorf("Execute() returned after %v, want at least the 1s Retry-After asked for", elapsed)
 	}
@@ -162,15 +163,15 @@ func TestRetryNotPastDeadline(t *testing.T) {
 	f := newFlaky(t, 1, answer(http.StatusServiceUnavailable, "3600", "application/problem+json", problem503))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	start := time.Now()
 	_, err := client.New(f.url, client.WithRetries(1)).Execute(ctx, hello)
 	var gwErr *client.Error
 	if !errors.As(err, &gwErr) || gwErr.RetryAfter != time.Hour {
 		t.Fatalf("Execute() error = %v, want the 503 with RetryAfter 1h", err)
 	}
-	// A wide bound: waiting for the deadline (a minute) is the failure.
-	if elapsed := time.Since(start); elapsed > 30*time.Second {
-		t.Errorf("Execute() waited %v, want an answer at once: the wait outlasts the deadline", elapsed)
+	// The wait outlasts the deadline: Execute answers at once, its context
+	// still live, rather than waiting it out.
+	if ctx.Err() != nil {
+		t.Errorf("Execute() returned once its context had ended (%v), want it to answer at once", ctx.Err())
 	}
 	if calls := f.calls.Load(); calls != 1 {
 		t.Errorf("server saw %d calls, want 1", calls)

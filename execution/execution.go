@@ -156,7 +156,9 @@ type Log struct {
 	Truncated bool `json:"truncated,omitempty"`
 }
 
-// Console levels and the streams they belong to.
+// The streams a console line belongs to. Which level goes to which is the
+// shim's contract with the gateway, worker/src/contract.json (levelStreams):
+// the gateway refuses to start if it names another stream.
 const (
 	StreamStdout = "stdout"
 	StreamStderr = "stderr"
@@ -194,7 +196,11 @@ type Outgoing struct {
 // Code is the stable machine-readable reason an execution failed.
 type Code string
 
-// Error codes of Result.Error.
+// Error codes of Result.Error: those the shim sends and those only the
+// gateway gives, as worker/src/contract.json lists them (errorCodes,
+// gatewayErrorCodes), which the shim reads. A test checks that the file
+// and these constants hold the same codes, and the gateway refuses to
+// start if the file has one Known does not take.
 const (
 	CodeException       Code = "exception"
 	CodeSyntaxError     Code = "syntax_error"

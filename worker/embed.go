@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,31 +57,42 @@ var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "ma
 // parseCaps reads the caps file: every cap present and positive, no member
 // but them and the comment.
 func parseCaps(data []byte) (CapsFile, error) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
+	c, err := decodeStrict[CapsFile](data, capNames)
+	if err != nil {
 		return CapsFile{}, err
 	}
-	for name := range members {
-		if name != "comment" && !slices.Contains(capNames, name) {
-			return CapsFile{}, fmt.Errorf("unknown member %q", name)
-		}
-	}
-	var file struct {
-		Comment string `json:"comment"`
-		CapsFile
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil {
-		return CapsFile{}, err
-	}
-	c := file.CapsFile
 	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost)} {
 		if value <= 0 {
 			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
 		}
 	}
 	return c, nil
+}
+
+// decodeStrict decodes the JSON object data into a T, refusing a member
+// other than names and "comment" (which it drops): spelled exactly, since
+// the shim reads them by name while encoding/json matches names in any
+// case.
+func decodeStrict[T any](data []byte, names []string) (T, error) {
+	var v T
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return v, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		if name != "comment" && !slices.Contains(names, name) {
+			return v, fmt.Errorf("unknown member %q", name)
+		}
+	}
+	delete(members, "comment")
+	rest, err := json.Marshal(members)
+	if err != nil {
+		return v, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&v)
+	return v, err
 }
 
 // CapabilityRules are what a capability call may pass on, read from
@@ -165,20 +177,17 @@ func mustParseCapabilityRules(data []byte) CapabilityRulesFile {
 	return rules
 }
 
+// capabilityRuleNames are the members of the rules file, spelled exactly.
+var capabilityRuleNames = []string{"forwardHeaders", "neverForward", "pathPlain", "pathEscapable", "maxAnswerBytes", "maxFormBytes"}
+
 // parseCapabilityRules reads the rules file strictly (no unknown member),
 // and refuses one whose default list forwards a header it never forwards,
 // names not in lower case, a group without why, or a bound not positive.
 func parseCapabilityRules(data []byte) (CapabilityRulesFile, error) {
-	var file struct {
-		Comment string `json:"comment"`
-		CapabilityRulesFile
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil {
+	r, err := decodeStrict[CapabilityRulesFile](data, capabilityRuleNames)
+	if err != nil {
 		return CapabilityRulesFile{}, err
 	}
-	r := file.CapabilityRulesFile
 	var errs []error
 	if r.MaxAnswerBytes <= 0 || r.MaxFormBytes <= 0 {
 		errs = append(errs, errors.New("maxAnswerBytes and maxFormBytes must be present and positive"))
@@ -235,6 +244,7 @@ var Modules = []Module{
 	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
 	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
 	{Name: "capability-rules.json", Path: "src/capability-rules.json", Kind: ModuleJSON},
+	{Name: "contract.json", Path: "src/contract.json", Kind: ModuleJSON},
 	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
 	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
 }

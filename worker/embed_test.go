@@ -77,6 +77,7 @@ func TestParseCapabilityRulesRefusesMalformedFiles(t *testing.T) {
 		"no why":                     strings.Replace(good, `"why": "w"`, `"why": ""`, 1),
 		"bound missing":              strings.Replace(good, `, "maxFormBytes": 10`, ``, 1),
 		"unknown member":             strings.Replace(good, `"maxFormBytes": 10`, `"maxFormBytes": 10, "extra": 1`, 1),
+		"member in another case":     strings.Replace(good, `"pathPlain"`, `"pathplain"`, 1),
 		"a separator in pathPlain":   strings.Replace(good, `"pathPlain": "abc"`, `"pathPlain": "ab;"`, 1),
 		"a percent in pathEscapable": strings.Replace(good, `"pathEscapable": " "`, `"pathEscapable": "%"`, 1),
 	}

@@ -149,7 +149,7 @@ func (r *Report) printComparison(w io.Writer) {
 		}
 	}
 	r.printCPU(w)
-	r.printTargets(w, "Targets against the bare loader and the floor (issue 14)", true)
+	r.printTargets(w, "Targets against the bare loader and the floor", true)
 }
 
 // printCPU prints where each side's CPU went per execution, from the

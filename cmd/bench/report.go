@@ -127,8 +127,8 @@ func (r *Report) target(goal string, value, limit float64, atMost, against bool,
 	r.Targets = append(r.Targets, Target{Goal: goal, Value: fmt.Sprintf(format, value), Met: met, Margin: margin, Against: against})
 }
 
-// evaluateAgainstBare checks the goals of issue 14: the gateway against the
-// bare loader, fresh and warm, and against the in-runtime floor.
+// evaluateAgainstBare checks the performance targets: the gateway against
+// the bare loader, fresh and warm, and against the in-runtime floor.
 func (r *Report) evaluateAgainstBare() {
 	if c1 := row(r.Concurrency, 1); c1 != nil {
 		r.target("fresh: gateway p50 at concurrency 1 ≤ 1.10× the bare loader", c1.P50Ratio.Median, 1.10, true, true, "%.2f×")

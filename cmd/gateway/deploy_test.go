@@ -30,8 +30,8 @@ func newDeployFake(t *testing.T) *cftest.Fake {
 }
 
 // TestRunDeploy drives `gateway deploy` as a user would: a dry run writes
-// nothing, a deploy uploads and checks the shim, and a second deploy
-// succeeds too (issue 15, defect 1).
+// nothing, a deploy uploads and checks the shim, and a second deploy (CI
+// deploying again) succeeds too.
 func TestRunDeploy(t *testing.T) {
 	f := newDeployFake(t)
 	getenv := deployEnv(f, strings.Repeat("k", 40))
@@ -56,9 +56,10 @@ func TestRunDeploy(t *testing.T) {
 	}
 }
 
-// TestRunDeployNeverRotatesUnasked: issue 15, defect 7 (deploy's side).
-// Without cloudflare.shim_secret, deploy refuses and changes nothing; with
-// --rotate-secret it deploys a new secret, printed once, to stdout only.
+// TestRunDeployNeverRotatesUnasked: deploy never makes a new secret
+// unasked. Without cloudflare.shim_secret it refuses and changes nothing;
+// with --rotate-secret it deploys a new secret, printed once, to stdout
+// only.
 func TestRunDeployNeverRotatesUnasked(t *testing.T) {
 	f := newDeployFake(t)
 	var out, errOut loadertest.Buffer

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // TestRun drives the gateway exactly as main does: run with arguments and an
@@ -109,26 +110,35 @@ func (g *served) stop(t *testing.T) {
 
 func waitListening(t *testing.T, stdout *loadertest.Buffer, done <-chan error) string {
 	t.Helper()
-	// The log line signals nothing: poll for it, with a deadline.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	// The log line signals nothing: poll for it (or for run's return).
+	var listen string
+	var early error
+	returned := false
+	testwait.Until(30*time.Second, func() bool {
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			var entry struct {
 				Message string `json:"message"`
 				Listen  string `json:"listen"`
 			}
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "gateway listening" {
-				return entry.Listen
+				listen = entry.Listen
+				return true
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\n%s", err, stdout.String())
-		case <-time.After(10 * time.Millisecond):
+		case early = <-done:
+			returned = true
+		default:
 		}
+		return returned
+	})
+	switch {
+	case returned:
+		t.Fatalf("run returned early: %v\n%s", early, stdout.String())
+	case listen == "":
+		t.Fatalf("gateway did not log its address within 30s:\n%s", stdout.String())
 	}
-	t.Fatalf("gateway did not log its address within 30s:\n%s", stdout.String())
-	return ""
+	return listen
 }
 
 func TestRunRejectsBadInvocations(t *testing.T) {
@@ -256,19 +266,16 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 
 func waitReady(t *testing.T, base string, stdout *loadertest.Buffer) {
 	t.Helper()
-	// Readiness is only seen by asking: poll /readyz, with a deadline.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Readiness is only seen by asking: poll /readyz.
+	ready := testwait.Until(30*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 30s; log:\n%s", stdout.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("/readyz not 200 within 30s; log:\n%s", stdout.String())
 	}
 }

@@ -127,7 +127,8 @@ func TestWaitEndsWithContext(t *testing.T) {
 	}
 }
 
-// TestSleepRealClock waits on the real clock: it returns nil once d passed.
+// TestSleepRealClock waits on the real clock: it returns nil once d passed
+// (a lower bound, which a loaded machine cannot break; no upper one).
 func TestSleepRealClock(t *testing.T) {
 	t.Parallel()
 	start := time.Now()

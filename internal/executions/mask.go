@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/redact"
@@ -26,12 +27,12 @@ func maskResult(m *redact.Masker, res *execution.Result) {
 		res.Error.Stack = m.Mask(res.Error.Stack)
 	}
 	if len(res.ReturnValue) > 0 {
-		// A secret inside a JSON string is masked in place ([REDACTED] needs
+		// A secret inside a JSON string is masked in place (the mask needs
 		// no escaping); one that spans the JSON's own syntax leaves no
 		// valid JSON, and then no value at all is better than a leak.
 		masked := m.Mask(string(res.ReturnValue))
 		if !json.Valid([]byte(masked)) {
-			masked = `"[REDACTED]"`
+			masked = strconv.Quote(redact.Text)
 		}
 		res.ReturnValue = json.RawMessage(masked)
 	}

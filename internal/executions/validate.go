@@ -43,9 +43,6 @@ type Limits struct {
 	SubRequests       int           // default limits.subRequests (0: platform's)
 }
 
-// ReservedModulePrefix starts the names of the gateway's own guest modules.
-const ReservedModulePrefix = "__dw_"
-
 var (
 	tokenPattern      = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	flagPattern       = regexp.MustCompile(`^[a-z0-9_]+$`)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/transpile"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // code checks code, language, modules and mainModule.
@@ -96,7 +97,7 @@ func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, b
 		case !moduleNamePattern.MatchString(name) || path.Clean(name) != name || strings.Contains(name, ".."):
 			v.add(field, fieldInvalid, "module name %q must be a plain relative path such as lib/util.js", name)
 		case reservedName(name):
-			v.add(field, fieldInvalid, "module paths with a part starting with %q (in any case) are reserved", ReservedModulePrefix)
+			v.add(field, fieldInvalid, "module paths with a part starting with %q (in any case) are reserved", worker.Contract.ReservedModulePrefix)
 		}
 		switch path.Ext(name) {
 		case ".js", ".mjs", ".txt", ".ts", ".mts":
@@ -133,10 +134,11 @@ func objectKeys(raw json.RawMessage) []string {
 }
 
 // reservedName reports whether any part of the module path name starts with
-// ReservedModulePrefix in any case, as the shim checks it.
+// worker.Contract.ReservedModulePrefix in any case, as the shim checks it.
 func reservedName(name string) bool {
+	prefix := worker.Contract.ReservedModulePrefix
 	for part := range strings.SplitSeq(name, "/") {
-		if len(part) >= len(ReservedModulePrefix) && strings.EqualFold(part[:len(ReservedModulePrefix)], ReservedModulePrefix) {
+		if len(part) >= len(prefix) && strings.EqualFold(part[:len(prefix)], prefix) {
 			return true
 		}
 	}

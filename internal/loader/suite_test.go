@@ -18,6 +18,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/shim"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // backends starts each backend the shared suite runs against: the local
@@ -244,12 +245,17 @@ func TestCloudflareBreaker(t *testing.T) {
 		t.Errorf("Ready with the breaker open = %v, want ErrUnavailable", err)
 	}
 
-	// The shim comes back. The breaker reads the wall clock: sleeping the
-	// cooldown (time.Sleep waits at least that long) is waiting for it to
-	// end, not ordering two events.
+	// The shim comes back. The breaker reads the wall clock and signals
+	// nothing when its cooldown ends: try until it lets the trial through;
+	// each try before is refused without reaching the shim.
 	up.Store(true)
-	time.Sleep(cooldown)
-	events, err := loadertest.Run(t, cf, loadertest.Job("back", loadertest.Hello, 5*time.Second))
+	var events []execution.Event
+	if !testwait.Until(30*time.Second, func() bool {
+		events, err = loadertest.Run(t, cf, loadertest.Job("back", loadertest.Hello, 5*time.Second))
+		return !errors.Is(err, execution.ErrUnavailable)
+	}) {
+		t.Fatalf("the breaker refused executions for 30s after its %v cooldown: %v", cooldown, err)
+	}
 	if err != nil || !loadertest.LastResult(t, events).Success {
 		t.Fatalf("after recovery: %v, want success", err)
 	}
@@ -261,7 +267,7 @@ func TestCloudflareBreaker(t *testing.T) {
 	}
 }
 
-// TestCloudflarePathPrefix (issue 15, defect 6): the shim served under a
+// TestCloudflarePathPrefix: the shim served under a
 // path prefix (cloudflare.url https://host/gw) takes the gateway's signed
 // /gw/verify and /gw/run: both sides sign and check the whole path.
 func TestCloudflarePathPrefix(t *testing.T) {

@@ -97,7 +97,7 @@ func TestCloudflareOverTLS(t *testing.T) {
 // together.
 const slowGuest = `export default { async fetch() { await new Promise((r) => setTimeout(r, 300)); return new Response("ok"); } }`
 
-// TestCloudflareConnectionFaults (issue 15, defect 4): of executions in
+// TestCloudflareConnectionFaults: of executions in
 // flight together over several HTTP/2 connections, a reset connection
 // fails only those it carried, a stalled one only its own (ended at their
 // deadline), and the relay goes on without a restart.

@@ -79,11 +79,14 @@ const capsOffered = `document.getElementById("caps-field").hidden ? null :
   [...document.querySelectorAll("#caps input")].map((c) => c.value)`
 
 // capsAnswered resolves once the page's GET /capabilities has been
-// answered (its resource timing entry is there), so that what the picker
-// shows is the answer's doing.
+// answered (the browser records its resource timing entry), so that what
+// the picker shows is the answer's doing.
 const capsAnswered = `new Promise((resolve) => {
-  const check = () => performance.getEntriesByName(location.origin + "/capabilities").length ? resolve(true) : setTimeout(check, 20);
-  check();
+  const answered = () => performance.getEntriesByName(location.origin + "/capabilities").length > 0;
+  if (answered()) return resolve(true);
+  new PerformanceObserver((_, obs) => {
+    if (answered()) { obs.disconnect(); resolve(true); }
+  }).observe({ type: "resource" });
 })`
 
 // testCapabilities: the page offers the capabilities GET /capabilities

@@ -14,10 +14,13 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/dynamic-workers/gateway/worker"
 )
 
-// Text is what a masked secret reads as.
-const Text = "[REDACTED]"
+// Text is what a masked secret reads as, in the gateway's output as in what
+// the shim masks (worker/src/contract.json).
+var Text = worker.Contract.Mask
 
 // Masker replaces secret values, in every spelling Variants lists, with
 // Text. A nil Masker masks nothing, at the cost of a nil check.

@@ -35,9 +35,8 @@ func BenchmarkBundle(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/kb, "µs/KB")
 }
 
-// BenchmarkBundleInProcess compiles the same source in this process, as
-// Bundle did for every source before sources were sent to a child: the
-// difference to BenchmarkBundle is the child's cost.
+// BenchmarkBundleInProcess compiles the same source in this process,
+// without a child: the difference to BenchmarkBundle is the child's cost.
 func BenchmarkBundleInProcess(b *testing.B) {
 	modules := map[string]string{"main.ts": benchSource()}
 	for b.Loop() {

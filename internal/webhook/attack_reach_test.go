@@ -225,7 +225,7 @@ func TestAttackAttemptErrorsSayOnlyWhatFailed(t *testing.T) {
 	t.Cleanup(plain.Close)
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	t.Cleanup(failing.Close)
-	hangup := rawReceiver(t, func(c net.Conn) {})
+	hangup, _ := rawReceiver(t, func(c net.Conn) bool { return false })
 	port := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
 
 	dns := startDNS(t, map[string][]netip.Addr{

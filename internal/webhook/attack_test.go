@@ -9,7 +9,7 @@ import (
 )
 
 // TestAttackCallbackSpellings aims callbacks at a loopback receiver in
-// spellings the first tests did not list: Unicode forms that the HTTP
+// spellings beyond the plain ones: Unicode forms that the HTTP
 // client folds to an address (fullwidth and circled digits, other dots),
 // the unspecified addresses, trailing dots, zero-padded and mixed-base
 // numbers, IPv4-compatible, NAT64 and 6to4 forms, zones, escapes. Each is

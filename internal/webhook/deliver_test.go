@@ -234,7 +234,8 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 				t.Fatalf("Deliver() = %+v with %d requests, want delivered on the second", res, len(got))
 			}
 			// The backoff alone waits 5 ms; the date is 2 s ahead when
-			// made, at most a second of which its rounding can lose.
+			// made, at most a second of which its rounding can lose. A
+			// lower bound: a loaded machine only widens the gap.
 			if gap := got[1].at.Sub(got[0].at); gap < 900*time.Millisecond {
 				t.Errorf("second attempt %v after the first, want at least the Retry-After of 1 s", gap)
 			}
@@ -246,13 +247,11 @@ func TestDeliverRetryAfterPastTheBound(t *testing.T) {
 	t.Parallel()
 	r := newReceiver(t, answer{status: 503, retryAfter: "3600"}, answer{status: 200})
 	d := fast(t, webhook.Options{MaxRetryTime: 30 * time.Second})
-	start := time.Now()
 	res := d.Deliver(t.Context(), webhook.Delivery{URL: r.URL, Body: body, Secret: secret})
+	// The reason names the Retry-After only when Deliver gives up at once,
+	// rather than waiting out its retry time.
 	if res.Delivered || len(res.Attempts) != 1 || !strings.Contains(res.Reason, "retry after 1h0m0s") {
 		t.Errorf("Deliver() = %+v, want one attempt and a reason naming the Retry-After", res)
-	}
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("Deliver() took %v, want it to give up at once rather than wait", took)
 	}
 }
 
@@ -284,19 +283,18 @@ func TestDeliverBoundedTime(t *testing.T) {
 			const bound = 1500 * time.Millisecond
 			d := fast(t, webhook.Options{MaxRetryTime: bound, Timeout: 300 * time.Millisecond,
 				Backoff: backoff.Policy{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}})
-			start := time.Now()
 			res := d.Deliver(t.Context(), webhook.Delivery{URL: tt.url + "/cb?token=SECRET-TOKEN", Body: body, Secret: secret})
-			took := time.Since(start)
 			for _, a := range res.Attempts {
 				if strings.Contains(a.Error, "SECRET-TOKEN") {
 					t.Errorf("attempt error %q repeats the URL's query", a.Error)
 				}
+				// By the attempts' own record: none starts past the bound.
+				if first := res.Attempts[0].At; !a.At.Before(first.Add(bound)) {
+					t.Errorf("an attempt started %v after the first, want none past the retry time %v", a.At.Sub(first), bound)
+				}
 			}
 			if res.Delivered || len(res.Attempts) < 2 || !strings.Contains(res.Reason, "retry time") {
 				t.Fatalf("Deliver() = %+v, want several attempts, then the retry time spent", res)
-			}
-			if took > bound+time.Second {
-				t.Errorf("Deliver() took %v, want at most the bound %v + 1 s", took, bound)
 			}
 			if a := res.Attempts[0]; !strings.Contains(a.Error, tt.want) {
 				t.Errorf("first attempt = %+v, want an error with %q", a, tt.want)

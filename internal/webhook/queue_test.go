@@ -157,12 +157,8 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := d.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close() = %v, want the grace to run out on the held attempts", err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Close() took %v, want about its 200 ms grace", took)
 	}
 	rs.mu.Lock()
 	got := append([]webhook.Result(nil), rs.got...) // every done has returned by now

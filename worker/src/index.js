@@ -34,9 +34,10 @@ import { admit, MAX_JOB_BYTES, routeOf } from "./auth.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
-import { guestModules, RESERVED, WRAPPER_MODULE } from "./modules.js";
+import { guestModules, RESERVED, RESERVED_PREFIX, WRAPPER_MODULE } from "./modules.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
+import CONTRACT from "./contract.json" with { type: "json" };
 
 export { Outbound } from "./outbound.js";
 export { Capability } from "./capability.js";
@@ -75,7 +76,7 @@ export default {
     }
     const reserved = Object.keys(job?.modules ?? {}).find((name) => RESERVED.test(name));
     if (reserved !== undefined) {
-      return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with __dw_)` }, { status: 400 });
+      return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with ${RESERVED_PREFIX})` }, { status: 400 });
     }
     const malformed = checkJob(job);
     if (malformed !== null) {
@@ -261,7 +262,7 @@ async function announce(ledger, emit) {
   for (let calls = await ledger.next(); calls !== null; calls = await ledger.next()) {
     const events = calls.map(({ method, url, capability }) =>
       capability === undefined ? { type: "outbound", method, url } : { type: "outbound", method, url, capability });
-    await emit(first ? [{ type: "net" }, ...events] : events);
+    await emit(first ? [{ type: CONTRACT.netType }, ...events] : events);
     if (first) ledger.confirm();
     first = false;
   }

@@ -14,8 +14,10 @@
 // choose). A stream keeps back only the bytes that may still begin a
 // secret: those of the automaton's state at the end of a piece.
 
-// What a masked value reads as: the gateway's redact.Text.
-export const MASK = "[REDACTED]";
+import CONTRACT from "./contract.json" with { type: "json" };
+
+// What a masked value reads as, in what the gateway masks too (redact.Text).
+export const MASK = CONTRACT.mask;
 
 const encoder = new TextEncoder();
 const MASK_BYTES = encoder.encode(MASK);

@@ -21,13 +21,12 @@
 // apart from index.js so node tests can load it.
 
 import CAPS from "./caps.json" with { type: "json" };
+import CONTRACT from "./contract.json" with { type: "json" };
 
-export const LEVELS = new Set(["log", "info", "debug", "warn", "error"]);
-
-export const ERROR_CODES = new Set([
-  "exception", "syntax_error", "invalid_module", "timeout", "cpu_limit", "memory_limit",
-  "subrequest_limit", "output_limit",
-]);
+// The console levels and error codes a record may carry: those the gateway
+// takes from the shim (contract.json, which the gateway reads too).
+export const LEVELS = new Set(Object.keys(CONTRACT.levelStreams));
+export const ERROR_CODES = new Set(CONTRACT.errorCodes);
 
 // The longest error name, message and stack the wrapper sends (UTF-16 units).
 export const MAX_ERROR_NAME = CAPS.maxErrorName;

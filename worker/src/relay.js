@@ -9,8 +9,10 @@ import { parseRecord, recordCap } from "./records.js";
 import { LineSplitter, LineTooLong } from "./lines.js";
 import { awaitOutcome } from "./tail.js";
 import { limitOf } from "./limits.js";
+import CONTRACT from "./contract.json" with { type: "json" };
 
-const STREAMS = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr", error: "stderr" };
+// The stream of each console level (parseRecord takes only these levels).
+const STREAMS = CONTRACT.levelStreams;
 const encoder = new TextEncoder();
 
 // While the guest is silent the shim sends a ping this often. workerd learns
@@ -20,7 +22,7 @@ export const PING_INTERVAL_MS = 100;
 
 const HUNG = /hung and would never generate a response/;
 
-export const MALFORMED = "malformed record from the guest isolate";
+export const MALFORMED = CONTRACT.malformedRecord;
 
 // result builds a result event.
 export function result(error, response, truncated = false) {
@@ -91,7 +93,7 @@ export async function relay(answer, send, exec) {
     }
   };
   const pinger = setInterval(() => {
-    if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: "ping" }).catch(() => {});
+    if (Date.now() - last >= PING_INTERVAL_MS) emit({ type: CONTRACT.pingType }).catch(() => {});
   }, PING_INTERVAL_MS);
   exec.onStart?.(emit);
   try {

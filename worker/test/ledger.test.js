@@ -6,18 +6,22 @@ import assert from "node:assert/strict";
 import { begin, arrive, size, FULL } from "../src/ledger.js";
 import CAPS from "../src/caps.json" with { type: "json" };
 
+// settled resolves once every promise that can settle has: a turn of the
+// event loop after the microtasks pending now and those they queue.
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
 test("the first request waits until the net line is confirmed", async () => {
   const ledger = begin("exec-first");
   let firstSeen = 0;
   ledger.first.then(() => firstSeen++);
-  let settled = false;
+  let went = false;
   const pending = arrive("exec-first", "GET", "https://a.example/").then((r) => {
-    settled = true;
+    went = true;
     return r;
   });
   await ledger.first;
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(settled, false, "the request went on before the gateway was told");
+  await settled();
+  assert.equal(went, false, "the request went on before the gateway was told");
   ledger.confirm();
   const record = await pending;
   assert.deepEqual(record, { method: "GET", url: "https://a.example/" });
@@ -131,7 +135,7 @@ test("next hands over every request as it arrives, in order, then null once the 
   await arrive("exec-next", "GET", "https://a.example/1");
   // Two at once, and one through a capability.
   await Promise.all([arrive("exec-next", "POST", "https://a.example/2"), arrive("exec-next", "PUT", "/api/3", "orders")]);
-  await new Promise((r) => setTimeout(r, 5));
+  await settled();
   assert.deepEqual(seen, ["GET https://a.example/1", "POST https://a.example/2", "PUT /api/3 via orders"]);
   // Requests made while nobody waits on next are handed over at the next call.
   ledger.take();

@@ -51,7 +51,7 @@ func answer(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
-// TestTrialReleasedOnEveryExit (issue 15, defect 2): the trial of a
+// TestTrialReleasedOnEveryExit: the trial of a
 // half-open breaker ends in a rejection, the caller hanging up or an emit
 // error; none is a verdict on the shim, and each must give the trial back:
 // the backend is ready and the next execution goes through.
@@ -115,7 +115,7 @@ func TestTrialReleasedOnEveryExit(t *testing.T) {
 	}
 }
 
-// TestVerifyClosesBreaker (defect 2): a successful background check closes
+// TestVerifyClosesBreaker: a successful background check closes
 // an open breaker.
 func TestVerifyClosesBreaker(t *testing.T) {
 	t.Parallel()

@@ -80,8 +80,7 @@ func TestDeployUploadsTheShim(t *testing.T) {
 	}
 }
 
-// TestDeployTwice: issue 15, defect 1. A second deploy (CI redeploying)
-// exits 0 and prints the URL; it adds no second route and writes nothing
+// TestDeployTwice: a second deploy (CI deploying again) exits 0 and prints the URL; it adds no second route and writes nothing
 // but the upload.
 func TestDeployTwice(t *testing.T) {
 	t.Parallel()
@@ -175,8 +174,8 @@ func TestDeployRouteTurnsOffWorkersDev(t *testing.T) {
 	}
 }
 
-// TestDeployRefusesRoutesTheShimCannotServe: issue 15, defect 6 (deploy's
-// side): a pattern without a trailing wildcard cannot reach /run.
+// TestDeployRefusesRoutesTheShimCannotServe: a route pattern without a
+// trailing wildcard cannot reach /run, so deploy refuses it.
 func TestDeployRefusesRoutesTheShimCannotServe(t *testing.T) {
 	t.Parallel()
 	for _, route := range []string{"shim.example.com", "shim.example.com/", "example.com/shim", "/*", "exa*mple.com/*"} {

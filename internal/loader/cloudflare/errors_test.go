@@ -22,7 +22,7 @@ func failUpload(a cftest.Answer) func(*cftest.Options) {
 	}
 }
 
-// TestDeployErrors: issue 15, defect 3. Each refusal of the Cloudflare API
+// TestDeployErrors: each refusal of the Cloudflare API
 // becomes what to do about it; none is blamed on the plan but the plan's.
 func TestDeployErrors(t *testing.T) {
 	t.Parallel()

@@ -15,7 +15,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 )
 
-// TestResetFailsOnlyItsConnection (issue 15, defect 4): over HTTP/2 with
+// TestResetFailsOnlyItsConnection: over HTTP/2 with
 // TLS, as on Cloudflare, the relay spreads executions over several
 // connections; one connection reset mid-execution fails only the
 // executions it carried, and the relay goes on without a restart. The

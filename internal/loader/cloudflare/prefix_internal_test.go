@@ -15,7 +15,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/shim"
 )
 
-// TestPathPrefix (issue 15, defect 6): with cloudflare.url carrying a path,
+// TestPathPrefix: with cloudflare.url carrying a path,
 // the relay calls the shim's routes under it and signs the whole path, as
 // worker/src/auth.js checks it.
 func TestPathPrefix(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 )
 
-// TestStallIsBreakerFailure (issue 15, defect 4): an execution that runs out
+// TestStallIsBreakerFailure: an execution that runs out
 // of time because Cloudflare stalled (no answer, or a stream with not even
 // the shim's pings) is a failure of the shim, and enough of them open the
 // breaker; a guest that merely runs long, the shim pinging, is not.

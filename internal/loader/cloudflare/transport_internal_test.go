@@ -9,7 +9,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 )
 
-// TestRateLimitedPassesRetryAfter (issue 15, defect 4): Cloudflare pacing
+// TestRateLimitedPassesRetryAfter: Cloudflare pacing
 // the gateway (429, or its error page 1015) reaches the caller as a
 // RateLimitedError with Cloudflare's Retry-After, and never opens the
 // breaker, however many come in a row.

@@ -4,15 +4,20 @@ package loadertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
-	"github.com/rs/zerolog"
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // Workerd returns the workerd binary npm installed into worker/node_modules
@@ -57,13 +62,9 @@ func StartLocal(tb testing.TB, log zerolog.Logger, opts ...func(*local.Config)) 
 	if want <= 0 {
 		want = 1
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(l.PIDs()) < want || l.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			l.Close()
-			tb.Fatalf("backend not ready after 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { return len(l.PIDs()) >= want && l.Ready(context.Background()) == nil }) {
+		l.Close()
+		tb.Fatalf("backend not ready after 30s")
 	}
 	return l
 }
@@ -76,12 +77,8 @@ func Processes(n int) func(*local.Config) {
 // WaitReady waits until b is ready, failing the test after timeout.
 func WaitReady(tb testing.TB, b execution.Backend, timeout time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for b.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			tb.Fatalf("backend not ready after %v", timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(timeout, func() bool { return b.Ready(context.Background()) == nil }) {
+		tb.Fatalf("backend not ready after %v", timeout)
 	}
 }
 
@@ -150,14 +147,51 @@ func LastResult(tb testing.TB, events []execution.Event) *execution.Result {
 	return events[len(events)-1].Result
 }
 
-// Timed runs j on b and returns its result and how long it took, failing
-// the test if it could not start.
-func Timed(tb testing.TB, b execution.Backend, j *execution.Job) (*execution.Result, time.Duration) {
+// Result runs j on b and returns its result, failing the test if it could
+// not start.
+func Result(tb testing.TB, b execution.Backend, j *execution.Job) *execution.Result {
 	tb.Helper()
-	start := time.Now()
 	events, err := Run(tb, b, j)
 	if err != nil {
 		tb.Fatalf("Execute(%s) = %v", j.ID, err)
 	}
-	return LastResult(tb, events), time.Since(start)
+	return LastResult(tb, events)
+}
+
+// ShimCall posts body to path of a shim of l, signed as the gateway signs,
+// and returns the answer, whose body is closed when the test ends.
+func ShimCall(tb testing.TB, l *local.Pool, path string, body []byte) *http.Response {
+	tb.Helper()
+	resp := shimPost(tb, l, path, body)
+	tb.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func shimPost(tb testing.TB, l *local.Pool, path string, body []byte) *http.Response {
+	tb.Helper()
+	base, secret := l.ShimURL()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	shim.Sign(req, body, secret, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}
+
+// ShimExecutions asks a shim of l how many executions it holds (their
+// outbound records; each from its start until it ends or its caller hangs
+// up), through its signed /stats route.
+func ShimExecutions(tb testing.TB, l *local.Pool) int {
+	tb.Helper()
+	resp := shimPost(tb, l, "/stats", nil)
+	defer resp.Body.Close()
+	var stats struct{ Executions int }
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		tb.Fatalf("/stats: %v", err)
+	}
+	return stats.Executions
 }

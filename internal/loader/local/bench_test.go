@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 )
@@ -87,4 +88,36 @@ func workerdCPU(l *local.Pool) time.Duration {
 		}
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// BenchmarkTimeoutOverrun reports how long after its deadline an execution
+// that never answers gets its timeout result (the tests check only that it
+// does): a guest that spins (its process is killed and replaced) and one
+// that waits on a timer past it.
+// Run: go test -run '^$' -bench TimeoutOverrun -benchtime 5x ./internal/loader/local
+func BenchmarkTimeoutOverrun(b *testing.B) {
+	l := loadertest.StartLocal(b, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) { c.QueueTimeout = 30 * time.Second })
+	defer l.Close()
+	const deadline = time.Second
+	guests := []struct{ name, code string }{
+		{"spin", spin},
+		{"wait", `export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); } }`},
+	}
+	for _, g := range guests {
+		b.Run(g.name, func(b *testing.B) {
+			var over []time.Duration
+			for b.Loop() {
+				loadertest.WaitReady(b, l, 30*time.Second) // a spinner's process is being replaced
+				start := time.Now()
+				res := loadertest.Result(b, l, loadertest.Job(g.name, g.code, deadline))
+				over = append(over, time.Since(start)-deadline)
+				if res.Error == nil || res.Error.Code != execution.CodeTimeout {
+					b.Fatalf("result = %+v, want timeout", res.Error)
+				}
+			}
+			slices.Sort(over)
+			b.ReportMetric(float64(over[len(over)/2].Microseconds())/1000, "p50-ms-late")
+			b.ReportMetric(float64(over[len(over)-1].Microseconds())/1000, "max-ms-late")
+		})
+	}
 }

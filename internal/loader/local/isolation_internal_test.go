@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // fakeCgroups lays out a cgroup tree in a temporary directory: the file
@@ -402,17 +403,15 @@ func TestSlowProbeIsNotAWedge(t *testing.T) {
 		}
 	}
 	flowing.Store(false)
-	// Each check lasts a probe: loop, with a deadline, until the missed
-	// probes add up to UnresponsiveKill.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, cause := l.check(t.Context(), p, &since)
-		if cause == causeUnresponsive {
-			break
-		}
-		if cause != "" || time.Now().After(deadline) {
-			t.Fatalf("check() with no lines = %q, want %q within 10s", cause, causeUnresponsive)
-		}
+	// Each check lasts a probe: check again until the missed probes add
+	// up to UnresponsiveKill.
+	var cause string
+	testwait.Until(10*time.Second, func() bool {
+		_, cause = l.check(t.Context(), p, &since)
+		return cause != ""
+	})
+	if cause != causeUnresponsive {
+		t.Fatalf("check() with no lines = %q, want %q", cause, causeUnresponsive)
 	}
 }
 

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,12 +71,9 @@ func TestSpinnersNeighbourRunsAgain(t *testing.T) {
 	defer l.Close()
 	neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(1500*time.Millisecond), 20*time.Second))
 	<-neighbourStarted
-	res, took := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second))
+	res := loadertest.Result(t, l, loadertest.Job("spin", spin, time.Second))
 	if res.Error == nil || res.Error.Code != execution.CodeTimeout {
 		t.Fatalf("spinner = %+v, want timeout", res.Error)
-	}
-	if took > 2*time.Second {
-		t.Errorf("spinner ended after %v, want within its deadline + 1s", took)
 	}
 	events := <-neighbour
 	if got := loadertest.LastResult(t, events); !got.Success || got.Response.Body != "ok" {
@@ -124,7 +119,7 @@ func TestNeighbourLostTwiceRunsAgain(t *testing.T) {
 	}()
 	for i, code := range []string{spin, "// another\n" + spin} {
 		<-logs // the neighbour runs (again)
-		if res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprintf("spin%d", i), code, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+		if res := loadertest.Result(t, l, loadertest.Job(fmt.Sprintf("spin%d", i), code, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
 			t.Fatalf("spinner %d = %+v, want timeout", i, res.Error)
 		}
 	}
@@ -153,7 +148,7 @@ func TestSpareTakesOver(t *testing.T) {
 		t.Fatal("no spare process after 30s")
 	}
 	before := l.PIDs()[0]
-	if res, _ := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+	if res := loadertest.Result(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
 		t.Fatalf("spinner = %+v, want timeout", res.Error)
 	}
 	if !testwait.Until(30*time.Second, func() bool { pids := l.PIDs(); return len(pids) > 0 && pids[0] != before }) {
@@ -165,7 +160,7 @@ func TestSpareTakesOver(t *testing.T) {
 	if !testwait.Until(30*time.Second, func() bool { s := l.SparePID(); return s != 0 && s != spare }) {
 		t.Error("no new spare after 30s")
 	}
-	if res, _ := loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
+	if res := loadertest.Result(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
 		t.Errorf("execution after the takeover = %+v, want success", res.Error)
 	}
 }
@@ -179,21 +174,16 @@ func TestRunAgainKeepsTheTimeout(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer l.Close()
-	begun := time.Now()
 	neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(3*time.Second), 4*time.Second))
 	<-neighbourStarted
-	if res, _ := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+	if res := loadertest.Result(t, l, loadertest.Job("spin", spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
 		t.Fatalf("spinner = %+v, want timeout", res.Error)
 	}
 	events := <-neighbour
-	took := time.Since(begun)
 	res := loadertest.LastResult(t, events)
-	if res.Success || res.Error.Code != execution.CodeTimeout || !strings.Contains(res.Error.Message, "4s") {
-		t.Errorf("neighbour = %+v, events %s; want timeout naming its 4s", res.Error, eventTypes(events))
-	}
-	// Wide: a fresh 4 s for the run again would end it after 5 s or more.
-	if took > 4*time.Second+time.Second/2+2*time.Second {
-		t.Errorf("neighbour ended %v after it began, want by its 4s timeout (plus the time to start)", took)
+	if res.Success || res.Error.Code != execution.CodeTimeout || !strings.Contains(res.Error.Message, "4s") ||
+		!strings.Contains(eventTypes(events), "restart") {
+		t.Errorf("neighbour = %+v, events %s; want it run again, then timeout naming its 4s", res.Error, eventTypes(events))
 	}
 }
 
@@ -217,7 +207,7 @@ func TestQuarantinedCodeRunsAlone(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Go(func() {
-				res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprintf("%s-benign%d", name, i), waiter(200*time.Millisecond), 20*time.Second))
+				res := loadertest.Result(t, l, loadertest.Job(fmt.Sprintf("%s-benign%d", name, i), waiter(200*time.Millisecond), 20*time.Second))
 				if !res.Success {
 					t.Errorf("%s benign %d = %+v, want success", name, i, res.Error)
 				}
@@ -251,7 +241,7 @@ func TestQuarantinedCodeRunsAlone(t *testing.T) {
 	if n := niceOf(t, pids[0]); n != 0 {
 		t.Errorf("nice of a pool process = %d, want 0", n)
 	}
-	if res, _ := loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
+	if res := loadertest.Result(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
 		t.Errorf("execution after the rounds = %+v, want success", res.Error)
 	}
 }
@@ -271,161 +261,6 @@ func niceOf(t *testing.T, pid int) int {
 		t.Fatalf("nice in /proc/%d/stat: %v", pid, err)
 	}
 	return n
-}
-
-// TestWedgedProcessIsReplaced: a process that stops answering with no
-// execution past its deadline is killed after runtime.unresponsive_kill and
-// replaced, whatever wedged it: the process itself (SIGSTOP), or a guest
-// that goes on spinning after returning (in ctx.waitUntil, or writing a
-// response stream it keeps open). The execution beside it runs again and
-// succeeds; a wedging guest runs again alone, wedges again and so ends
-// cpu_limit; the pool serves again within a stated bound.
-func TestWedgedProcessIsReplaced(t *testing.T) {
-	t.Parallel()
-	const unresponsive = 500 * time.Millisecond
-	wedges := []struct {
-		name  string
-		guest string // empty: SIGSTOP the process
-	}{
-		{"sigstop", ""},
-		{"waitUntil spin", `export default { fetch(r, env, ctx) {
-			ctx.waitUntil(new Promise(() => setTimeout(() => { for (;;) {} }, 200)));
-			return new Response("ok");
-		} }`},
-		{"open stream spin", `export default { fetch() {
-			const { readable, writable } = new TransformStream();
-			writable.getWriter().write(new TextEncoder().encode("x"));
-			setTimeout(() => { for (;;) {} }, 200);
-			return new Response(readable);
-		} }`},
-	}
-	for _, w := range wedges {
-		t.Run(w.name, func(t *testing.T) {
-			t.Parallel()
-			l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) {
-				c.ProbeInterval = 100 * time.Millisecond
-				c.UnresponsiveKill = unresponsive
-			})
-			defer l.Close()
-			pid := l.PIDs()[0]
-			heldStarted, held := started(t, l, loadertest.Job("held", waiter(400*time.Millisecond), 30*time.Second))
-			<-heldStarted
-			wedged := time.Now()
-			var wedger <-chan []execution.Event
-			if w.guest == "" {
-				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				_, wedger = started(t, l, loadertest.Job("wedger", w.guest, 30*time.Second))
-			}
-			// Bound: a wedging guest costs two processes (its own run again
-			// wedges one more): twice unresponsive_kill and a restart (well
-			// under 3 s here), and 2 s.
-			bound := 2*(unresponsive+3*time.Second) + 2*time.Second
-			for slices.Contains(l.PIDs(), pid) {
-				if time.Since(wedged) > bound {
-					t.Fatalf("wedged process %d still serving after %v", pid, bound)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			res, _ := loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 20*time.Second))
-			recovered := time.Since(wedged)
-			if !res.Success {
-				t.Fatalf("execution after the wedge = %+v, want success", res.Error)
-			}
-			if recovered > bound {
-				t.Errorf("pool served again after %v, want within %v", recovered, bound)
-			}
-			if alive(pid) {
-				t.Errorf("wedged process %d still exists", pid)
-			}
-			if res := loadertest.LastResult(t, <-held); !res.Success {
-				t.Errorf("execution held by the wedged process = %+v, want success after running again", res.Error)
-			}
-			if wedger != nil {
-				if res := loadertest.LastResult(t, <-wedger); res.Error == nil || res.Error.Code != execution.CodeCPULimit {
-					t.Errorf("wedging guest = %+v, want cpu_limit", res.Error)
-				}
-			}
-			t.Logf("served again %v after the wedge", recovered)
-		})
-	}
-}
-
-// bomb fills memory outside the V8 heap, where v8_heap_mb does not reach.
-const bomb = `export default { fetch() {
-	const a = [];
-	for (;;) a.push(new Uint8Array(64 << 20).fill(1));
-} }`
-
-// TestArrayBufferBomb: a guest holding ArrayBuffers past the process's hard
-// memory bound ends memory_limit, the execution beside it on the same
-// process runs again and succeeds, and the pool keeps serving; the bound's
-// cgroups are gone after Close. Sent again, the bomb runs alone. It runs with the machine's bound (cgroup v1
-// here) and with the resident-memory watchdog.
-func TestArrayBufferBomb(t *testing.T) {
-	t.Parallel()
-	for _, bound := range []string{"system", "watchdog"} {
-		t.Run(bound, func(t *testing.T) {
-			t.Parallel()
-			cfg := local.Config{
-				Workerd: loadertest.Workerd(t), Processes: 1, MemoryLimit: 512 << 20,
-				ProbeInterval: 100 * time.Millisecond, UnresponsiveKill: 10 * time.Second, StartTimeout: 30 * time.Second,
-			}
-			var l *local.Pool
-			var err error
-			if bound == "system" {
-				l, err = local.New(cfg, zerolog.Nop())
-			} else {
-				l, err = local.NewWithoutCgroups(cfg, zerolog.Nop(), t.TempDir())
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			loadertest.WaitReady(t, l, 30*time.Second)
-			t.Logf("memory bound: %s", l.MemoryBound())
-			if bound == "watchdog" && l.MemoryBound() != "watchdog" {
-				t.Fatalf("MemoryBound() = %s, want watchdog", l.MemoryBound())
-			}
-			if strings.HasPrefix(l.MemoryBound(), "cgroup") && len(l.Cgroups()) != 1 {
-				t.Errorf("Cgroups() = %v, want the process's group", l.Cgroups())
-			}
-			neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
-			<-neighbourStarted
-			res, _ := loadertest.Timed(t, l, loadertest.Job("bomb", bomb, 30*time.Second))
-			if res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
-				t.Fatalf("bomb = %+v, want memory_limit", res.Error)
-			}
-			if res := loadertest.LastResult(t, <-neighbour); !res.Success {
-				t.Errorf("neighbour = %+v, want success after running again", res.Error)
-			}
-			if res, _ := loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second)); !res.Success {
-				t.Errorf("execution after the bomb = %+v, want success", res.Error)
-			}
-			// Sent again, the bomb is quarantined: it waits for the process
-			// to empty and runs alone, so its neighbour never runs again.
-			reruns := l.Reruns()
-			neighbourStarted, neighbour = started(t, l, loadertest.Job("neighbour2", waiter(500*time.Millisecond), 30*time.Second))
-			<-neighbourStarted
-			if res, _ := loadertest.Timed(t, l, loadertest.Job("bomb2", bomb, 30*time.Second)); res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
-				t.Errorf("bomb sent again = %+v, want memory_limit", res.Error)
-			}
-			if res := loadertest.LastResult(t, <-neighbour); !res.Success {
-				t.Errorf("second neighbour = %+v, want success", res.Error)
-			}
-			if n := l.Reruns() - reruns; n != 0 {
-				t.Errorf("%d executions ran again beside the quarantined bomb, want 0", n)
-			}
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if left := l.Cgroups(); len(left) > 0 {
-				t.Errorf("cgroups left after Close: %v", left)
-			}
-		})
-	}
 }
 
 // TestNeighbourThatReachedTheNetworkIsNotRunAgain: an execution whose guest
@@ -462,7 +297,7 @@ func TestNeighbourThatReachedTheNetworkIsNotRunAgain(t *testing.T) {
 			j.Egress = &execution.EgressPolicy{Hosts: []string{"does-not-resolve.invalid"}}
 			neighbourStarted, neighbour := started(t, l, j)
 			<-neighbourStarted
-			if res, _ := loadertest.Timed(t, l, loadertest.Job("spin-"+j.ID, spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
+			if res := loadertest.Result(t, l, loadertest.Job("spin-"+j.ID, spin, time.Second)); res.Error == nil || res.Error.Code != execution.CodeTimeout {
 				t.Fatalf("spinner = %+v, want timeout", res.Error)
 			}
 			events := <-neighbour

@@ -29,21 +29,24 @@ func logEntries(t *testing.T, buf *bytes.Buffer) []string {
 	return msgs
 }
 
-// TestLineLoggerFloodIsBounded writes 10,000 lines as fast as it can: the
-// log gets at most the burst plus the rate over the time it took, and the
-// dropped-lines counter gets every other line.
+// TestLineLoggerFloodIsBounded writes 10,000 lines, a millisecond apart on
+// a fake clock: the log gets at most the burst plus the rate over the time
+// they took, and the dropped-lines counter gets every other line.
 func TestLineLoggerFloodIsBounded(t *testing.T) {
 	t.Parallel()
 	const lines = 10000
 	var buf bytes.Buffer
 	m := metrics.New()
 	var seen int
-	l := &lineLogger{log: zerolog.New(&buf), dropped: m.RuntimeLogLinesDropped, onLine: func([]byte) { seen++ }}
-	start := time.Now()
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := start
+	l := &lineLogger{log: zerolog.New(&buf), dropped: m.RuntimeLogLinesDropped, onLine: func([]byte) { seen++ },
+		now: func() time.Time { return clock }}
 	for i := range lines {
 		fmt.Fprintf(l, "workerd/io/worker.c++:123: warning: denied fetch %d\n", i)
+		clock = clock.Add(time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed := clock.Sub(start)
 	logged, summarized := 0, 0
 	for _, msg := range logEntries(t, &buf) {
 		var n int

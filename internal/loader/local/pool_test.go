@@ -33,17 +33,14 @@ func TestSpinningGuestTimesOutAndItsProcessIsReplaced(t *testing.T) {
 	defer l.Close()
 	before := l.PIDs()[0]
 
-	res, took := loadertest.Timed(t, l, loadertest.Job("spin", spin, time.Second))
+	res := loadertest.Result(t, l, loadertest.Job("spin", spin, time.Second))
 	if res.Error == nil || res.Error.Code != execution.CodeTimeout {
 		t.Fatalf("result = %+v, want timeout", res)
-	}
-	if took > 2*time.Second {
-		t.Errorf("timeout came after %v, want within deadline + 1s", took)
 	}
 
 	// The only process was blocked; the next execution waits in the queue
 	// for its replacement and succeeds.
-	res, _ = loadertest.Timed(t, l, loadertest.Job("next", loadertest.Hello, 10*time.Second))
+	res = loadertest.Result(t, l, loadertest.Job("next", loadertest.Hello, 10*time.Second))
 	if !res.Success {
 		t.Fatalf("next execution = %+v, want success", res)
 	}
@@ -84,7 +81,7 @@ func TestOthersKeepFlowingBesideASpinningGuest(t *testing.T) {
 			spinEnded := make(chan struct{})
 			for i := range 10 {
 				wg.Go(func() {
-					res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprint("benign", i), `export default { async fetch() {
+					res := loadertest.Result(t, l, loadertest.Job(fmt.Sprint("benign", i), `export default { async fetch() {
 						await new Promise((r) => setTimeout(r, 1000));
 						return new Response("ok");
 					} }`, 30*time.Second))
@@ -115,12 +112,9 @@ func TestNeverResolvingPromiseIsATimeout(t *testing.T) {
 	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer l.Close()
-	res, took := loadertest.Timed(t, l, loadertest.Job("hang", `export default { async fetch() { await new Promise(() => {}); } }`, 2*time.Second))
+	res := loadertest.Result(t, l, loadertest.Job("hang", `export default { async fetch() { await new Promise(() => {}); } }`, 2*time.Second))
 	if res.Error == nil || res.Error.Code != execution.CodeTimeout {
 		t.Fatalf("result = %+v, want timeout", res)
-	}
-	if took > 3*time.Second {
-		t.Errorf("took %v, want within deadline + 1s", took)
 	}
 }
 
@@ -137,7 +131,7 @@ func TestMemoryBomb(t *testing.T) {
 	defer l.Close()
 	neighbourStarted, neighbour := started(t, l, loadertest.Job("neighbour", waiter(1500*time.Millisecond), 30*time.Second))
 	<-neighbourStarted
-	res, _ := loadertest.Timed(t, l, loadertest.Job("bomb", `export default { fetch() {
+	res := loadertest.Result(t, l, loadertest.Job("bomb", `export default { fetch() {
 		const hoard = [];
 		for (;;) hoard.push(new Array(1e5).fill({ x: 1 }));
 	} }`, 30*time.Second))
@@ -147,7 +141,7 @@ func TestMemoryBomb(t *testing.T) {
 	if res := loadertest.LastResult(t, <-neighbour); !res.Success {
 		t.Errorf("neighbour = %+v, want success after running again", res.Error)
 	}
-	res, _ = loadertest.Timed(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second))
+	res = loadertest.Result(t, l, loadertest.Job("after", loadertest.Hello, 10*time.Second))
 	if !res.Success {
 		t.Errorf("execution after the bomb = %+v, want success", res)
 	}
@@ -265,7 +259,7 @@ func TestQueueFull(t *testing.T) {
 	<-logged
 	queued := make(chan *execution.Result, 1)
 	go func() {
-		res, _ := loadertest.Timed(t, l, loadertest.Job("queued", loadertest.Hello, time.Minute))
+		res := loadertest.Result(t, l, loadertest.Job("queued", loadertest.Hello, time.Minute))
 		queued <- res
 	}()
 	// Nothing signals that an execution joined the queue: poll for it.
@@ -332,7 +326,7 @@ func serveUntilReplaced(t *testing.T, l *local.Pool, deadline time.Duration) []i
 		if err := l.Ready(context.Background()); err != nil {
 			t.Fatalf("not ready before execution %d: %v", i, err)
 		}
-		if res, _ := loadertest.Timed(t, l, loadertest.Job(fmt.Sprint("r", i), loadertest.Hello, 10*time.Second)); !res.Success {
+		if res := loadertest.Result(t, l, loadertest.Job(fmt.Sprint("r", i), loadertest.Hello, 10*time.Second)); !res.Success {
 			t.Fatalf("execution %d = %+v", i, res)
 		}
 		for _, pid := range l.PIDs() {
@@ -400,7 +394,7 @@ func TestReuseKeysAreBounded(t *testing.T) {
 	for i, key := range []string{"r_a", "r_a", "r_b", "r_c"} { // the third distinct isolate reaches the bound
 		j := loadertest.Job(fmt.Sprint("reuse", i), loadertest.Hello, 10*time.Second)
 		j.ReuseKey = key
-		res, _ := loadertest.Timed(t, l, j)
+		res := loadertest.Result(t, l, j)
 		if !res.Success {
 			t.Fatalf("execution %d = %+v", i, res)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 // The shim's events carry what the guest produced, so the gateway checks
@@ -15,24 +16,21 @@ import (
 // shim passes something through.
 
 // malformedRecord is the result of an execution whose runtime sent an event
-// that breaks the contract. It quotes nothing the guest wrote.
-const malformedRecord = "malformed record from the guest isolate"
+// that breaks the contract, as the shim words its own (contract.json). It
+// quotes nothing the guest wrote.
+var malformedRecord = worker.Contract.MalformedRecord
 
 // errMalformed wraps every reason checkEvent refuses an event.
 var errMalformed = errors.New("malformed event")
 
-// streamOf maps each console level the shim may send to its stream.
-var streamOf = map[string]string{
-	"log":   execution.StreamStdout,
-	"info":  execution.StreamStdout,
-	"debug": execution.StreamStdout,
-	"warn":  execution.StreamStderr,
-	"error": execution.StreamStderr,
-}
+// streamOf maps each console level the shim may send to its stream: the
+// map the shim reads (contract.json).
+var streamOf = worker.Contract.LevelStreams
 
 // checkEvent reports whether ev, decoded from the shim's stream, keeps the
 // contract: a log with a known level on its stream, or a result whose error
-// code, status, body encoding and outbound records are well formed. The
+// code (one of the shim's, contract.json), status, body encoding and
+// outbound records are well formed. The
 // error says why (for tests), never to the client.
 func checkEvent(ev *execution.Event) error {
 	switch ev.Type {
@@ -84,7 +82,7 @@ func checkResult(res *execution.Result) error {
 		return fmt.Errorf("%w: success %v with response %v and return value %v", errMalformed, res.Success, res.Response != nil, res.ReturnValue != nil)
 	case res.Mode != "":
 		return fmt.Errorf("%w: a mode from the runtime", errMalformed)
-	case res.Error != nil && !res.Error.Code.Known():
+	case res.Error != nil && !worker.Contract.ErrorCode(res.Error.Code):
 		return fmt.Errorf("%w: error code %q", errMalformed, res.Error.Code)
 	}
 	if err := checkResponse(res.Response); err != nil {
@@ -159,5 +157,5 @@ func rejectEvent(err error) execution.Event {
 	if errors.As(err, &syntax) {
 		return execution.Failure(execution.CodeRuntimeCrashed, "malformed event from the runtime")
 	}
-	return execution.Failure(execution.CodeException, malformedRecord)
+	return execution.Failure(execution.CodeException, "%s", malformedRecord)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/worker"
 )
 
 const okResponse = `"response":{"status":200,"headers":{"a":"b"},"body":"ok","bodyEncoding":"utf8"}`
@@ -152,6 +153,37 @@ func TestCheckEventRefusesMalformed(t *testing.T) {
 	for _, ev := range []execution.Event{{Type: execution.EventLog}, {Type: execution.EventResult}} {
 		if err := checkEvent(&ev); err == nil {
 			t.Errorf("checkEvent(%+v) = nil, want an error for the missing body", ev)
+		}
+	}
+}
+
+// TestCheckEventTakesTheContractsWords: the gateway reads the levels, their
+// streams and the error codes from the file the shim reads
+// (worker/src/contract.json), so a level or code the shim may send passes,
+// a log on the other stream does not, and neither does a code only the
+// gateway gives.
+func TestCheckEventTakesTheContractsWords(t *testing.T) {
+	t.Parallel()
+	other := map[string]string{execution.StreamStdout: execution.StreamStderr, execution.StreamStderr: execution.StreamStdout}
+	for level, stream := range worker.Contract.LevelStreams {
+		if err := checkEvent(&execution.Event{Type: execution.EventLog, Log: &execution.Log{Level: level, Stream: stream}}); err != nil {
+			t.Errorf("checkEvent(log %s on %s) = %v, want nil", level, stream, err)
+		}
+		if err := checkEvent(&execution.Event{Type: execution.EventLog, Log: &execution.Log{Level: level, Stream: other[stream]}}); err == nil {
+			t.Errorf("checkEvent(log %s on %s) = nil, want an error", level, other[stream])
+		}
+	}
+	failure := func(code execution.Code) *execution.Event {
+		return &execution.Event{Type: execution.EventResult, Result: &execution.Result{Error: &execution.Error{Code: code, Message: "m"}}}
+	}
+	for _, code := range worker.Contract.ErrorCodes {
+		if err := checkEvent(failure(code)); err != nil {
+			t.Errorf("checkEvent(result %s) = %v, want nil", code, err)
+		}
+	}
+	for _, code := range worker.Contract.GatewayErrorCodes {
+		if err := checkEvent(failure(code)); err == nil {
+			t.Errorf("checkEvent(result %s) = nil, want an error: only the gateway gives it", code)
 		}
 	}
 }

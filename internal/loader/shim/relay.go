@@ -29,11 +29,22 @@ var MaxJobBytes = int(worker.Caps.MaxJobBytes)
 // pingLine is what the shim sends while a guest is silent. netLine is what
 // it sends when the guest's first outbound request reaches it: from then on
 // the execution has touched the network and is never run again behind the
-// caller's back. Neither is an event.
+// caller's back. Neither is an event. Each is {"type":…} with the type
+// contract.json names, spelled as the shim's JSON.stringify writes it.
 var (
-	pingLine = []byte(`{"type":"ping"}`)
-	netLine  = []byte(`{"type":"net"}`)
+	pingLine = typeLine(worker.Contract.PingType)
+	netLine  = typeLine(worker.Contract.NetType)
 )
+
+func typeLine(typ string) []byte {
+	line, err := json.Marshal(struct {
+		Type string `json:"type"`
+	}{typ})
+	if err != nil {
+		panic(err)
+	}
+	return line
+}
 
 // Call is one execution sent to a shim, local or on Cloudflare.
 type Call struct {
@@ -147,8 +158,9 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 }
 
 // scanBuffers holds the 64 KiB buffers that Run reads the shim's lines
-// into (one per execution was most of the bytes the gateway allocated for
-// it); a line longer than that grows a buffer of the scanner's own.
+// into (a new one per execution would be most of the bytes the gateway
+// allocates for it); a line longer than that grows a buffer of the
+// scanner's own.
 var scanBuffers = sync.Pool{New: func() any {
 	b := make([]byte, 0, 64<<10)
 	return &b

@@ -66,9 +66,20 @@ async function execute(body, signal, started) {
   for await (const ev of ndjson(resp.body)) {
     if (ev.type === "start") setStatus(`running ${ev.id}…`);
     else if (ev.type === "log") appendLog($("console"), ev);
+    else if (ev.type === "restart") restarted(ev);
     else if (ev.type === "result") { result = ev; showResult($("result"), ev, performance.now() - started); }
   }
   if (!result) showFailure($("result"), "the stream ended without a result");
+}
+
+/**
+ * restarted handles a restart event: the gateway runs the execution again
+ * from the start (its runtime was lost), so the lines shown so far belong
+ * to a void run and go; the new run's follow.
+ */
+function restarted(ev) {
+  $("console").replaceChildren();
+  setStatus(`running again (${ev.reason || "restart"})…`);
 }
 
 let capsAsked = 0; // numbers the GET /capabilities calls: only the last one counts

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // Postgres is a private PostgreSQL server for tests: a fresh cluster in a
@@ -141,23 +143,20 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 	return p.URL(name)
 }
 
-// waitReady waits until the server accepts connections, for 30s at most.
+// waitReady waits until the server accepts connections, for 30s at most:
+// its start signals nothing, so it asks again and again.
 func (p *Postgres) waitReady() error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		db, err := sql.Open("pgx", p.URL("postgres"))
+	var err error
+	testwait.Until(30*time.Second, func() bool {
+		var db *sql.DB
+		db, err = sql.Open("pgx", p.URL("postgres"))
 		if err == nil {
 			err = db.Ping()
 			db.Close()
 		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return err
 }
 
 // Stop stops the server (immediate shutdown) and deletes its cluster.
