@@ -6,8 +6,10 @@ NPM     ?= npm
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
 WORKERD := worker/node_modules/.bin/workerd
+# The official MCP TypeScript SDK, a client in cmd/gateway's tests.
+MCP_SDK := cmd/gateway/testdata/mcp-sdk/node_modules/@modelcontextprotocol/sdk/package.json
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_SRC  := $(shell find . -name '*.go' -not -path './worker/node_modules/*') go.mod go.sum
+GO_SRC  := $(shell find . -name '*.go' -not -path '*/node_modules/*') go.mod go.sum
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
 PLAYGROUND := internal/playground
 
@@ -18,6 +20,10 @@ build: bin/gateway $(WORKERD)
 # npm ci installs exactly what worker/package-lock.json pins (workerd).
 $(WORKERD): worker/package.json worker/package-lock.json
 	cd worker && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+$(MCP_SDK): cmd/gateway/testdata/mcp-sdk/package.json cmd/gateway/testdata/mcp-sdk/package-lock.json
+	cd cmd/gateway/testdata/mcp-sdk && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
 # The Dockerfile runs these same build commands (a test checks it does).
@@ -32,7 +38,7 @@ test: lint test-worker test-go
 test-worker: $(WORKERD)
 	cd worker && node --test test/
 
-test-go: $(WORKERD) system-deps
+test-go: $(WORKERD) $(MCP_SDK) system-deps
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
@@ -97,4 +103,4 @@ bench: $(WORKERD)
 	$(GO) test -run '^$$' -bench 'Bundle' ./internal/transpile
 
 clean:
-	rm -rf bin worker/node_modules $(PLAYGROUND)/node_modules
+	rm -rf bin worker/node_modules $(PLAYGROUND)/node_modules cmd/gateway/testdata/mcp-sdk/node_modules

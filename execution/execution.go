@@ -117,8 +117,9 @@ func (o *Outbound) UnmarshalJSON(data []byte) error {
 type Result struct {
 	ID      string `json:"id"`
 	Success bool   `json:"success"`
-	// Mode is how the main module ran: ModeWorker (a default export with a
-	// fetch handler) or ModeScript (a plain script, the body of one).
+	// Mode is how the main module ran: ModeWorker (a module with exports,
+	// its default one with a fetch handler) or ModeScript (a plain script,
+	// the body of a fetch handler).
 	Mode     string    `json:"mode,omitempty"`
 	Stdout   string    `json:"stdout"`
 	Stderr   string    `json:"stderr"`
@@ -137,10 +138,10 @@ type Result struct {
 
 // Modes of an execution's main module (Result.Mode).
 const (
-	// ModeWorker: a module whose default export has a fetch handler; it
-	// runs as a Worker.
+	// ModeWorker: a module that exports something (its default export
+	// has a fetch handler); it runs as a Worker.
 	ModeWorker = "worker"
-	// ModeScript: code with no default export, run as the body of an async
+	// ModeScript: code with no export, run as the body of an async
 	// fetch handler (request, env and ctx in scope, top-level await and
 	// return allowed); what it returns is the result's returnValue.
 	ModeScript = "script"

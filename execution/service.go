@@ -54,6 +54,9 @@ type Service interface {
 	Follow(ctx context.Context, c Caller, id string, after int64, send func(EventRecord) error, idle func() error) error
 	// Capabilities lists the capabilities c may use.
 	Capabilities(c Caller) CapabilityList
+	// Bounds are what a request may ask for and what a result may hold
+	// here, for front doors that describe them (the MCP tool's schema).
+	Bounds() Bounds
 	// Recording reports whether executions are recorded: without a store
 	// there are no records, no queue, and Submit, Get, List, Cancel and
 	// Follow answer ProblemNotFound.
@@ -61,6 +64,19 @@ type Service interface {
 	// Ready reports whether the service can take executions now: a
 	// *Problem (ProblemRuntimeUnavailable, ProblemStorageUnavailable) if not.
 	Ready(ctx context.Context) error
+}
+
+// Bounds are a service's limits on requests and results.
+type Bounds struct {
+	DefaultTimeoutMs  int    // timeoutMs when absent
+	MaxTimeoutMs      int    // largest timeoutMs
+	MaxCodeBytes      int    // largest code, or all modules together
+	MaxModules        int    // most modules
+	MaxEnvBytes       int    // largest env and secrets, as JSON
+	MaxLogBytes       int    // console output kept; past it lines are dropped
+	MaxLogLineBytes   int    // a longer console message is cut
+	MaxResponseBytes  int64  // a longer Response body is cut
+	CompatibilityDate string // compatibilityDate when absent
 }
 
 // Caller is who asks: the API key's name (never the key) and the quotas

@@ -28,14 +28,17 @@ const (
 
 const execUsage = `usage: gateway exec [flags] [FILE|-]
 
-Runs a Worker (FILE, or standard input for "-" or no FILE) through a gateway,
-printing its console output as it happens: console.log/info/debug to stdout,
-console.warn/error to stderr; then the body of the Response it returned.
+Runs code (FILE, or standard input for "-" or no FILE) through a gateway:
+a plain script (no export; the body of an async function, await and return
+allowed) or a Worker module (export default { fetch }). Prints its console
+output as it happens: console.log/info/debug to stdout, console.warn/error
+to stderr; then what it gave back: the body of its Response, or the value
+it returned, as JSON.
 
 flags:
 %s
 exit status:
-  0    the guest returned a Response
+  0    the code ended without an error
   1    the guest failed; "error: <code>: <message>" on stderr
   2    bad flags or arguments, or a file that cannot be read
   3    the gateway refused the request or could not be reached
@@ -120,7 +123,7 @@ func execCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err := s.Err(); err != nil {
 		return term.refused(err)
 	}
-	term.body(s.Result().Response)
+	term.answer(s.Result())
 	return term.outcome(s.Result())
 }
 

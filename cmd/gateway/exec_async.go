@@ -77,7 +77,7 @@ func followCommand(ctx context.Context, opts *execOptions, term terminal) error 
 		return term.refused(fmt.Errorf("execution %s was cancelled", opts.follow))
 	}
 	if !opts.json {
-		term.body(result.Response)
+		term.answer(result)
 	}
 	return term.outcome(result)
 }

@@ -133,6 +133,10 @@ func TestExec(t *testing.T) {
 			wantStdout: "hello\ninfo\nDone\n", wantStderr: "careful\nbad\n",
 		},
 		{
+			name: "plain script", args: []string{url, "-"}, stdin: "console.log(await Promise.resolve('hi'));\nreturn { answer: 6 * 7 };",
+			wantStdout: "hi\n{\"answer\":42}\n",
+		},
+		{
 			name: "stdin without FILE, URL from the environment", env: map[string]string{"GATEWAY_URL": base}, stdin: helloWorker,
 			wantStdout: "hello\ninfo\nDone\n", wantStderr: "careful\nbad\n",
 		},

@@ -3,6 +3,7 @@
 //
 //	gateway serve [flags]    run the HTTP server (see --help)
 //	gateway exec [FILE|-]    run Worker code through a gateway (see exec --help)
+//	gateway mcp              MCP over stdio (see mcp --help)
 package main
 
 import (

@@ -39,6 +39,8 @@ commands:
   exec [FILE|-]     run Worker code through a gateway, printing its output live;
                     exit 1: the guest failed, 2: usage, 3: gateway error
                     (see "gateway exec --help")
+  mcp               serve MCP over stdin and stdout, in front of a gateway
+                    (--url) or on the embedded runtime (see "gateway mcp --help")
   help              show this help
 
 Run "gateway serve --help" for the server's flags.
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return healthcheck(ctx, args[1:])
 	case "exec":
 		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "mcp":
+		return mcpCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

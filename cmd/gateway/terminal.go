@@ -75,8 +75,17 @@ func (t terminal) log(l *execution.Log) {
 	line(w, color, style, l.Message)
 }
 
-// body prints the guest's response body, decoded, ending with a newline.
-func (t terminal) body(resp *execution.Response) {
+// answer prints what the code gave back: its Response's body, decoded,
+// or the value it returned, as JSON; ending with a newline.
+func (t terminal) answer(res *execution.Result) {
+	if res == nil {
+		return
+	}
+	if len(res.ReturnValue) > 0 {
+		_, _ = t.stdout.Write(append(res.ReturnValue, '\n'))
+		return
+	}
+	resp := res.Response
 	if resp == nil || resp.Body == "" {
 		return
 	}

@@ -59,9 +59,8 @@ func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) htt
 					}
 					m.AuthFailures.WithLabelValues(label).Inc()
 					ev.Msg("authentication failed")
-					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers"`)
-					writeProblem(w, r, execution.NewProblem(execution.ProblemUnauthorized,
-						"a valid API key is required: Authorization: Bearer <key>"))
+					w.Header().Set("WWW-Authenticate", challenge(r.Header.Get("Authorization") == ""))
+					writeProblem(w, r, execution.NewProblem(execution.ProblemUnauthorized, unauthorizedDetail))
 					return
 				}
 				c = CallerOfKey(*key)
@@ -72,6 +71,21 @@ func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) htt
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtxKey{}, c)))
 		})
 	}
+}
+
+// unauthorizedDetail says what a refused request lacks: an API key, not
+// a login (MCP clients that see a bare 401 offer OAuth).
+const unauthorizedDetail = "a valid API key is required, sent as Authorization: Bearer <key>; this gateway uses API keys from its operator, not OAuth"
+
+// challenge is the WWW-Authenticate header of a 401 (RFC 6750): the
+// Bearer scheme, with the error and a description an MCP client can show
+// instead of starting an OAuth flow.
+func challenge(missing bool) string {
+	code := "invalid_token"
+	if missing {
+		code = "invalid_request"
+	}
+	return `Bearer realm="dynamic-workers", error="` + code + `", error_description="` + unauthorizedDetail + `"`
 }
 
 // rebound reports whether r reached a loopback address but names another

@@ -21,7 +21,7 @@ func newMCP(svc execution.Service, opts Options) http.Handler {
 	return mcp.New(mcp.Options{
 		Service:         svc,
 		Caller:          CallerOf,
-		NewID:           newID,
+		NewID:           NewID,
 		MaxRequestBytes: opts.MaxRequestBytes + mcpHeadroom,
 		KeysRequired:    opts.Keys.Len() > 0,
 		Capabilities:    len(svc.Capabilities(execution.Caller{}).Capabilities) > 0 || opts.Keys.Len() > 0 && hasCapabilities(svc, opts),

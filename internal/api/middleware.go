@@ -27,8 +27,8 @@ const ExecutionIDHeader = "X-Execution-Id"
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newID returns a random id such as "ex_3f7kq2m5c4w6y8a1b9d0e2".
-func newID() string {
+// NewID returns a random execution id such as "ex_3f7kq2m5c4w6y8a1b9d0e2".
+func NewID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
 	return "ex_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
@@ -38,7 +38,7 @@ func newID() string {
 // request context and its log lines.
 func withExecutionID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newID()
+		id := NewID()
 		w.Header().Set(ExecutionIDHeader, id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idKey, id)))
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/executions"
 )
 
 // TestPlainScripts: code with no default export runs as the body of an
@@ -121,5 +122,17 @@ func TestScriptCannotForgeItsRecord(t *testing.T) {
 				t.Errorf("%s: returnValue %s is not JSON", code, res.ReturnValue)
 			}
 		}
+	}
+}
+
+// TestQueuedScript: a queued plain script runs as a synchronous one does,
+// and its record keeps the mode and the return value.
+func TestQueuedScript(t *testing.T) {
+	t.Parallel()
+	g := newHistoryGateway(t, executions.RecordOptions{})
+	id := g.submit(t, g.alice, map[string]any{"code": "console.log('queued');\nreturn [1, 'two', { three: 3 }];"})
+	rec := g.await(t, g.alice, id, "finished")
+	if r := rec.Result; r == nil || !r.Success || r.Mode != execution.ModeScript || r.Stdout != "queued" || string(r.ReturnValue) != `[1,"two",{"three":3}]` {
+		t.Errorf("queued script's record = %+v, want its line and return value", rec.Result)
 	}
 }

@@ -186,6 +186,17 @@ func (s *Service) Capabilities(c execution.Caller) execution.CapabilityList {
 	return s.opts.Capabilities.list(c.Name)
 }
 
+// Bounds are the service's limits on requests and results.
+func (s *Service) Bounds() execution.Bounds {
+	l := s.opts.Limits
+	return execution.Bounds{
+		DefaultTimeoutMs: int(l.DefaultTimeout.Milliseconds()), MaxTimeoutMs: int(l.MaxTimeout.Milliseconds()),
+		MaxCodeBytes: l.MaxCodeBytes, MaxModules: l.MaxModules, MaxEnvBytes: l.MaxEnvBytes,
+		MaxLogBytes: l.MaxLogBytes, MaxLogLineBytes: l.MaxLogLineBytes, MaxResponseBytes: l.MaxResponseBytes,
+		CompatibilityDate: l.CompatibilityDate,
+	}
+}
+
 // ended hands a final record to the Finished hook and, if it has a
 // callback URL, wakes the deliveries: the store made its callback pending
 // when it stored the end.

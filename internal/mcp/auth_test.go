@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,7 +45,9 @@ func TestAuthentication(t *testing.T) {
 				req.Header.Set("Authorization", h.value)
 			}
 			r := do(t, req)
-			if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") || r.message["code"] != "unauthorized" {
+			challenge := r.header.Get("WWW-Authenticate")
+			if r.status != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer ") || !strings.Contains(challenge, `error_description="a valid API key is required`) ||
+				!strings.Contains(challenge, "not OAuth") || r.message["code"] != "unauthorized" || !strings.Contains(fmt.Sprint(r.message["detail"]), "API key") {
 				t.Errorf("%s /mcp, %s: %d %q %s, want the 401 problem with a Bearer challenge", method, h.name, r.status, r.header.Get("WWW-Authenticate"), r.body)
 			}
 		}
@@ -150,7 +153,7 @@ func TestQuota(t *testing.T) {
 // refusedWith checks a tool result is the refusal with the given problem code.
 func refusedWith(t *testing.T, res *sdk.CallToolResult, code, hint string) {
 	t.Helper()
-	p := structured(t, res)
+	p, _ := structured(t, res)["problem"].(map[string]any)
 	if !res.IsError || p["status"] != float64(429) || p["code"] != code {
 		t.Fatalf("result = %v (isError %v), want the 429 %s problem", p, res.IsError, code)
 	}

@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -31,14 +30,14 @@ type jsonObject struct {
 }
 
 // capabilitiesHandler answers list_capabilities for the caller of the
-// request that carried the call.
-func capabilitiesHandler(opts Options) sdk.ToolHandler {
+// call.
+func capabilitiesHandler(opts Options, who identify) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
-		r := httpRequest(req.Extra)
-		if r == nil {
-			return nil, errors.New("list_capabilities is served over HTTP only")
+		caller, _, err := who(req.Extra)
+		if err != nil {
+			return nil, err
 		}
-		caps := opts.Service.Capabilities(opts.Caller(r))
+		caps := opts.Service.Capabilities(caller)
 		return &sdk.CallToolResult{
 			StructuredContent: caps,
 			Content:           []sdk.Content{&sdk.TextContent{Text: capabilitiesText(caps)}},

@@ -51,15 +51,20 @@ func TestClientSession(t *testing.T) {
 			t.Fatalf("tools = %+v, want execute", tools.Tools)
 		}
 		tool := tools.Tools[0]
-		if !strings.Contains(tool.Description, "export default {") || !strings.Contains(tool.Description, "async fetch(request, env)") {
-			t.Errorf("description %q has no guest example", tool.Description)
+		for _, want := range []string{"export default { fetch(request, env, ctx) }", "return items[0];", "no file system", "at most 30000"} {
+			if !strings.Contains(tool.Description, want) {
+				t.Errorf("description %q lacks %q", tool.Description, want)
+			}
 		}
 		schema, _ := tool.InputSchema.(map[string]any)
 		props, _ := schema["properties"].(map[string]any)
-		for _, field := range []string{"code", "modules", "mainModule", "language", "env", "secrets", "allowOutbound", "timeoutMs"} {
+		for _, field := range []string{"code", "modules", "language", "env", "secrets", "allowOutbound", "timeoutMs", "isolate", "retry"} {
 			if props[field] == nil {
 				t.Errorf("input schema has no %s: %v", field, schema)
 			}
+		}
+		if out, _ := tool.OutputSchema.(map[string]any); out == nil || out["properties"].(map[string]any)["returnValue"] == nil {
+			t.Errorf("output schema = %v, want the result's members", tool.OutputSchema)
 		}
 	})
 
@@ -88,13 +93,35 @@ func TestClientSession(t *testing.T) {
 			t.Errorf("text = %q, want success, stdout and the body", txt)
 		}
 		// The structured content is POST /execute's result for the same
-		// request, field for field (less what differs between two runs).
+		// request, bounded: the same members where both have them.
 		status, want := postExecute(t, base, "", map[string]any{"code": seedCode})
 		if status != 200 {
 			t.Fatalf("POST /execute = %d", status)
 		}
-		if a, b := comparable(got), comparable(want); !reflect.DeepEqual(a, b) {
-			t.Errorf("structuredContent = %v\nPOST /execute      = %v", a, b)
+		for _, k := range []string{"success", "mode", "stdout"} {
+			if !reflect.DeepEqual(got[k], want[k]) {
+				t.Errorf("structuredContent.%s = %v, POST /execute's %v", k, got[k], want[k])
+			}
+		}
+		gr, wr := got["response"].(map[string]any), want["response"].(map[string]any)
+		for _, k := range []string{"status", "headers", "body", "bodyEncoding"} {
+			if !reflect.DeepEqual(gr[k], wr[k]) {
+				t.Errorf("structuredContent.response.%s = %v, POST /execute's %v", k, gr[k], wr[k])
+			}
+		}
+		if got["lines"] != float64(1) || got["stdoutBytes"] != float64(len("Isolated worker running!")) || got["logs"] != nil {
+			t.Errorf("structuredContent = %v, want the line counted, not repeated in logs", got)
+		}
+	})
+
+	t.Run("plain script", func(t *testing.T) {
+		res := call(t, s, map[string]any{"code": "console.log(await Promise.resolve('hi'));\nreturn { answer: 6 * 7 };"})
+		got := structured(t, res)
+		if res.IsError || got["mode"] != "script" || got["stdout"] != "hi" || !reflect.DeepEqual(got["returnValue"], map[string]any{"answer": float64(42)}) {
+			t.Fatalf("result = %v, want the script's line and return value", got)
+		}
+		if txt := text(t, res); !strings.Contains(txt, "returned:\n{\"answer\":42}") {
+			t.Errorf("text = %q, want the return value", txt)
 		}
 	})
 
@@ -118,15 +145,24 @@ func TestClientSession(t *testing.T) {
 
 	t.Run("typescript module", func(t *testing.T) {
 		res := call(t, s, map[string]any{
+			"language": "typescript",
+			"code":     "import { greet } from './greet.ts';\nexport default { async fetch(r: Request, env: { NAME: string }): Promise<Response> { console.log(greet(env.NAME)); return new Response('ok'); } };",
 			"modules": map[string]string{
-				"main.ts":  "import { greet } from './greet.ts';\nexport default { async fetch(r: Request, env: { NAME: string }): Promise<Response> { console.log(greet(env.NAME)); return new Response('ok'); } };",
 				"greet.ts": "export function greet(name: string): string { return `hello ${name}`; }",
 			},
-			"mainModule": "main.ts",
-			"env":        map[string]any{"NAME": "agent"},
+			"env": map[string]any{"NAME": "agent"},
 		})
 		if got := structured(t, res); res.IsError || got["stdout"] != "hello agent" {
 			t.Errorf("result = %v, want the TypeScript guest's greeting", got)
+		}
+	})
+
+	t.Run("a module named as code", func(t *testing.T) {
+		res := call(t, s, map[string]any{"code": "return 1", "modules": map[string]string{"main.js": "export const x = 1;"}})
+		p, _ := structured(t, res)["problem"].(map[string]any)
+		errs, _ := p["errors"].([]any)
+		if !res.IsError || len(errs) != 1 || errs[0].(map[string]any)["field"] != "modules.main.js" || errs[0].(map[string]any)["code"] != "conflict" {
+			t.Errorf("result = %v, want modules.main.js in conflict with code", p)
 		}
 	})
 
@@ -143,7 +179,7 @@ func TestClientSession(t *testing.T) {
 
 	t.Run("invalid request", func(t *testing.T) {
 		res := call(t, s, map[string]any{"code": 42, "timeoutMs": -5, "colour": "red"})
-		got := structured(t, res)
+		got, _ := structured(t, res)["problem"].(map[string]any)
 		if !res.IsError || got["status"] != float64(422) || got["code"] != "invalid_request" {
 			t.Fatalf("result = %v (isError %v), want the 422 problem", got, res.IsError)
 		}
@@ -156,31 +192,6 @@ func TestClientSession(t *testing.T) {
 	})
 }
 
-// comparable drops from a result what differs between two runs of the
-// same request: its id, duration and log times.
-func comparable(res map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range res {
-		out[k] = v
-	}
-	delete(out, "id")
-	delete(out, "durationMs")
-	if logs, ok := out["logs"].([]any); ok {
-		var kept []any
-		for _, l := range logs {
-			m := map[string]any{}
-			for k, v := range l.(map[string]any) {
-				if k != "time" {
-					m[k] = v
-				}
-			}
-			kept = append(kept, m)
-		}
-		out["logs"] = kept
-	}
-	return out
-}
-
 // streamedGuest prints five lines with timers between them.
 const streamedGuest = `export default { async fetch() {
   for (let i = 1; i <= 5; i++) {
@@ -189,6 +200,14 @@ const streamedGuest = `export default { async fetch() {
   }
   return new Response("done");
 } }`
+
+// streamedScript prints five lines with timers between them, as a plain
+// script, and returns the time it wrote the last.
+const streamedScript = `for (let i = 1; i <= 5; i++) {
+  if (i > 1) await new Promise((r) => setTimeout(r, 150));
+  console.log("line " + i);
+}
+return Date.now();`
 
 // TestConsoleLinesStream: a guest's console lines reach the client while
 // it runs, in order, as progress notifications when the call has a
@@ -215,7 +234,7 @@ func TestConsoleLinesStream(t *testing.T) {
 			got = append(got, lines...)
 			received = append(received, time.Now())
 		}})
-		params := &sdk.CallToolParams{Name: "execute", Arguments: map[string]any{"code": streamedGuest}}
+		params := &sdk.CallToolParams{Name: "execute", Arguments: map[string]any{"code": streamedScript}}
 		params.SetProgressToken("run-1")
 		res, err := s.CallTool(t.Context(), params)
 		if err != nil || res.IsError {
@@ -230,13 +249,9 @@ func TestConsoleLinesStream(t *testing.T) {
 			t.Errorf("notifications = %q, want %q", got, want)
 		}
 		// The first line arrived while the guest ran: before it wrote its
-		// last line, by the guest's own clock.
-		logs := structured(t, res)["logs"].([]any)
-		last, err := time.Parse(time.RFC3339Nano, logs[len(logs)-1].(map[string]any)["time"].(string))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !received[0].Before(last) {
+		// last line, by the guest's own clock (the value it returns).
+		ms, _ := structured(t, res)["returnValue"].(float64)
+		if last := time.UnixMilli(int64(ms)); !received[0].Before(last) {
 			t.Errorf("first notification at %v, not before the guest's last line at %v", received[0], last)
 		}
 	})
@@ -253,9 +268,7 @@ func TestConsoleLinesStream(t *testing.T) {
 			}
 			got = append(got, logLines(t, req.Params.Data)...)
 		}})
-		if err := s.SetLoggingLevel(t.Context(), &sdk.SetLoggingLevelParams{Level: "info"}); err != nil {
-			t.Fatal(err)
-		}
+		// No logging/setLevel: the session starts at mcp.DefaultLogLevel.
 		if res := call(t, s, map[string]any{"code": streamedGuest}); res.IsError {
 			t.Fatalf("result = %+v", res)
 		}

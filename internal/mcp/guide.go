@@ -18,8 +18,8 @@ func addGuide(server *sdk.Server) {
 	server.AddResource(&sdk.Resource{
 		URI:         guideURI,
 		Name:        "guest-modules",
-		Title:       "Guest modules: what the execute tool runs",
-		Description: "The format of the code the execute tool runs: the fetch handler, env and secrets, console output, errors, TypeScript, several modules.",
+		Title:       "Guest code: what the execute tool runs",
+		Description: "The code the execute tool runs: plain scripts and their return value, Worker modules, env and secrets, console output, errors, TypeScript, several modules.",
 		MIMEType:    "text/markdown",
 	}, func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 		return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: guideURI, MIMEType: "text/markdown", Text: guide}}}, nil

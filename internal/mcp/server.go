@@ -1,18 +1,22 @@
+//lint:file-ignore SA1019 MCP logging is deprecated as of protocol 2026-07-28 but works for at least twelve months; sessions get a default log level so clients that send no progress token still see console lines.
+
 // Package mcp serves the gateway to AI agents as a Model Context Protocol
-// server over Streamable HTTP (the official Go SDK): a tool that runs code
-// the way POST /execute does, and a resource that explains what a guest
-// module looks like. It runs nothing itself: every execution goes to the
+// server (the official Go SDK), over Streamable HTTP in the API or over
+// stdio (gateway mcp): a tool that runs code the way POST /execute does,
+// and a resource that explains what guest code looks like. It runs nothing itself: every execution goes to the
 // execution service, as POST /execute's does, so validation, masking,
 // quotas, limits and results are the same.
 package mcp
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
@@ -22,7 +26,8 @@ type Options struct {
 	// Service runs the executions, as it does POST /execute's.
 	Service execution.Service
 	// Caller is who made a request (authenticated before): a session
-	// answers only requests of the caller that opened it.
+	// answers only requests of the caller that opened it. Served over
+	// stdio, the server has one caller, Serve's.
 	Caller func(*http.Request) execution.Caller
 	// NewID names an execution, as the API names its requests'.
 	NewID func() string
@@ -54,19 +59,27 @@ const DefaultSessionTimeout = 30 * time.Minute
 
 // instructions is what the server tells a client about itself at initialize.
 const instructions = `This server runs JavaScript or TypeScript in fresh, isolated V8 sandboxes (Cloudflare Dynamic Workers). ` +
-	`Call the execute tool with an ES module whose default export has an async fetch(request, env, ctx) handler that returns a Response; ` +
-	`you get back what it printed with console.*, the Response it returned, or the error it threw. ` +
-	`Guests have no network unless allowOutbound allows it. ` +
-	`The resource ` + guideURI + ` explains the module format in full.`
+	`Call the execute tool with plain code (it runs as the body of an async function: await and return work, and what it returns comes back as returnValue) ` +
+	`or with an ES module whose default export has a fetch(request, env, ctx) handler returning a Response. ` +
+	`You get back what it printed with console.*, what it returned, or the error it threw. ` +
+	`Guests have no network unless allowOutbound allows it, no file system and no Node.js built-ins. ` +
+	`The resource ` + guideURI + ` explains the format in full.`
+
+// DefaultLogLevel is the level of the log messages a session gets before
+// its client sets one (logging/setLevel): console.log, info, warn and
+// error lines, not debug.
+const DefaultLogLevel sdk.LoggingLevel = "info"
+
+// identify is who made a tool call, and the logger its execution logs to:
+// from the HTTP request that carried it, or the one caller of a stdio
+// server.
+type identify func(*sdk.RequestExtra) (execution.Caller, zerolog.Logger, error)
 
 // New returns the HTTP handler of the MCP endpoint (GET, POST and DELETE,
 // as Streamable HTTP uses them). The caller must be authenticated before.
 func New(opts Options) http.Handler {
 	if opts.SessionTimeout <= 0 {
 		opts.SessionTimeout = DefaultSessionTimeout
-	}
-	if opts.Version == "" {
-		opts.Version = "dev"
 	}
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = DefaultMaxSessions
@@ -76,10 +89,13 @@ func New(opts Options) http.Handler {
 			http.Error(w, "too many MCP sessions open", http.StatusTooManyRequests)
 		})
 	}
-	server := sdk.NewServer(&sdk.Implementation{Name: "dynamic-workers-gateway", Title: "Dynamic Workers gateway", Version: opts.Version},
-		&sdk.ServerOptions{Instructions: instructions})
-	addTools(server, opts)
-	addGuide(server)
+	server := newServer(opts, func(extra *sdk.RequestExtra) (execution.Caller, zerolog.Logger, error) {
+		r := httpRequest(extra)
+		if r == nil {
+			return execution.Caller{}, zerolog.Logger{}, errors.New("a call without its HTTP request")
+		}
+		return opts.Caller(r), *zerolog.Ctx(r.Context()), nil
+	})
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return server }, &sdk.StreamableHTTPOptions{
 		SessionTimeout:             opts.SessionTimeout,
 		MaxRequestBodyBytes:        opts.MaxRequestBytes,
@@ -91,11 +107,50 @@ func New(opts Options) http.Handler {
 	return http.NewCrossOriginProtection().Handler(limit)
 }
 
-// addTools registers the server's tools.
-func addTools(server *sdk.Server, opts Options) {
-	server.AddTool(executeTool(), executeHandler(opts))
+// Serve serves one client over t (gateway mcp: stdin and stdout) as
+// caller, logging to log, until the client goes away or ctx ends.
+func Serve(ctx context.Context, t sdk.Transport, caller execution.Caller, log zerolog.Logger, opts Options) error {
+	server := newServer(opts, func(*sdk.RequestExtra) (execution.Caller, zerolog.Logger, error) {
+		return caller, log, nil
+	})
+	return server.Run(ctx, t)
+}
+
+// newServer is the MCP server: its tools, its guide, and the default log
+// level of its sessions.
+func newServer(opts Options, who identify) *sdk.Server {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	server := sdk.NewServer(&sdk.Implementation{Name: "dynamic-workers-gateway", Title: "Dynamic Workers gateway", Version: opts.Version},
+		&sdk.ServerOptions{Instructions: instructions})
+	tool, err := executeTool(opts.Service.Bounds(), opts.Capabilities)
+	if err != nil {
+		panic("mcp: the execute tool's schema: " + err.Error()) // openapi.yaml is embedded; its tests fail first
+	}
+	server.AddTool(tool, executeHandler(opts, who))
 	if opts.Capabilities {
-		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts))
+		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts, who))
+	}
+	addGuide(server)
+	server.AddReceivingMiddleware(DefaultLogLevelMiddleware)
+	return server
+}
+
+// DefaultLogLevelMiddleware sets a session's log level to DefaultLogLevel once it is
+// initialized, as if its client had asked (the SDK sends no log message
+// to a client that has not); a client's own logging/setLevel then changes
+// it.
+func DefaultLogLevelMiddleware(next sdk.MethodHandler) sdk.MethodHandler {
+	return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+		res, err := next(ctx, method, req)
+		if method == "initialize" && err == nil {
+			if ss, ok := req.GetSession().(*sdk.ServerSession); ok {
+				_, _ = next(ctx, "logging/setLevel", &sdk.ServerRequest[*sdk.SetLoggingLevelParams]{
+					Session: ss, Params: &sdk.SetLoggingLevelParams{Level: DefaultLogLevel}})
+			}
+		}
+		return res, err
 	}
 }
 

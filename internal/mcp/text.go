@@ -1,58 +1,68 @@
 package mcp
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
 
-// maxTextPart bounds each part of the text summary (stdout, stderr, the
-// body, the stack); the structured content has them whole.
-const maxTextPart = 16 << 10
-
 // summary is the text of a result an agent reads: how it ended, then what
-// the guest printed and returned, or the error with its code and stack.
-func summary(res *execution.Result) string {
+// the guest printed and returned, or the error with its code and stack,
+// each part as bounded as the structured content's.
+func summary(res *execution.Result, t *toolResult) string {
 	var b strings.Builder
-	if res.Success {
-		fmt.Fprintf(&b, "success (%s, %.1f ms)", res.ID, res.DurationMs)
+	if t.Success {
+		fmt.Fprintf(&b, "success (%s, %s, %.1f ms)", t.Mode, t.ID, t.DurationMs)
 	} else {
 		code := execution.Code("failed")
-		if res.Error != nil {
-			code = res.Error.Code
+		if t.Error != nil {
+			code = t.Error.Code
 		}
-		fmt.Fprintf(&b, "failed: %s (%s, %.1f ms)", code, res.ID, res.DurationMs)
+		fmt.Fprintf(&b, "failed: %s (%s, %.1f ms)", code, t.ID, t.DurationMs)
 	}
-	if res.Truncated {
-		b.WriteString(", output truncated")
+	if t.Truncated {
+		b.WriteString(", output truncated by the server's limits")
 	}
-	if e := res.Error; e != nil {
+	if e := t.Error; e != nil {
 		stack := e.Stack
 		if !strings.Contains(stack, e.Message) {
 			stack = strings.TrimSpace(e.Message + "\n" + stack)
 		}
 		section(&b, "error", stack)
 	}
-	section(&b, "stdout", res.Stdout)
-	section(&b, "stderr", res.Stderr)
-	if r := res.Response; r != nil {
+	switch {
+	case t.ReturnValue != nil:
+		v, _ := json.Marshal(*t.ReturnValue)
+		section(&b, "returned", string(v))
+	case t.ReturnValueBytes > 0:
+		fmt.Fprintf(&b, "\nreturned: a value of %d bytes of JSON, too large to show (return less, or print a part)", t.ReturnValueBytes)
+	}
+	section(&b, "stdout", t.Stdout)
+	section(&b, "stderr", t.Stderr)
+	if r := t.Response; r != nil {
 		fmt.Fprintf(&b, "\nresponse: %d", r.Status)
 		if ct := r.Headers["content-type"]; ct != "" {
 			fmt.Fprintf(&b, " (%s)", ct)
 		}
 		switch {
 		case r.BodyEncoding == execution.EncodingBase64:
-			fmt.Fprintf(&b, "\nbody: binary, %d base64 characters in structuredContent.response.body", len(r.Body))
+			fmt.Fprintf(&b, "\nbody: binary, %d base64 characters", r.BodyBytes)
 		default:
 			section(&b, "body", r.Body)
+			if len(r.Body) < r.BodyBytes {
+				fmt.Fprintf(&b, "\n[body cut at %d of %d bytes]", len(r.Body), r.BodyBytes)
+			}
 		}
 	}
 	if denied := deniedHosts(res.Outbound); len(denied) > 0 {
-		fmt.Fprintf(&b, "\noutbound denied: %s (allowOutbound did not allow them)", strings.Join(denied, ", "))
+		if len(denied) > maxOutbound {
+			denied = append(denied[:maxOutbound], "…")
+		}
+		fmt.Fprintf(&b, "\noutbound denied: %s (allowOutbound did not allow them)", head(strings.Join(denied, ", "), maxOutbound*maxURLBytes, new(bool)))
 	}
 	return b.String()
 }
@@ -62,17 +72,7 @@ func section(b *strings.Builder, title, text string) {
 	if text == "" {
 		return
 	}
-	b.WriteString("\n" + title + ":\n")
-	if len(text) > maxTextPart {
-		n := maxTextPart
-		for n > 0 && !utf8.RuneStart(text[n]) {
-			n--
-		}
-		b.WriteString(text[:n])
-		fmt.Fprintf(b, "\n[%s cut at %d of %d bytes; the rest is in structuredContent]", title, n, len(text))
-		return
-	}
-	b.WriteString(text)
+	b.WriteString("\n" + title + ":\n" + text)
 }
 
 // deniedHosts lists the URLs the guest tried to reach and was refused.

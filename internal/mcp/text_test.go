@@ -11,7 +11,7 @@ import (
 // agent needs, each part cut to a bound it can read.
 func TestSummary(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("é", maxTextPart) // two bytes a character: the cut must not split one
+	long := strings.Repeat("é", maxOutputBytes) // two bytes a character: the cut must not split one
 	tests := []struct {
 		name      string
 		res       execution.Result
@@ -19,15 +19,21 @@ func TestSummary(t *testing.T) {
 	}{
 		{"success", execution.Result{ID: "ex_1", Success: true, Stdout: "a\nb", DurationMs: 3.25,
 			Response: &execution.Response{Status: 201, Headers: map[string]string{"content-type": "text/plain"}, Body: "made"}},
-			[]string{"success (ex_1, 3.2 ms)", "stdout:\na\nb", "response: 201 (text/plain)", "body:\nmade"}, []string{"stderr:", "error:"}},
+			[]string{"success (, ex_1, 3.2 ms)", "stdout:\na\nb", "response: 201 (text/plain)", "body:\nmade"}, []string{"stderr:", "error:"}},
 		{"exception", execution.Result{ID: "ex_2", Stderr: "oops", Error: &execution.Error{Code: execution.CodeException, Message: "Error: no", Stack: "Error: no\n    at fetch (main.js:1:2)"}},
 			[]string{"failed: exception (ex_2", "error:\nError: no\n    at fetch (main.js:1:2)", "stderr:\noops"}, []string{"response:"}},
 		{"message not in stack", execution.Result{Error: &execution.Error{Code: execution.CodeTimeout, Message: "the execution ran past 100 ms"}},
 			[]string{"failed: timeout", "error:\nthe execution ran past 100 ms"}, nil},
 		{"binary body", execution.Result{Success: true, Response: &execution.Response{Status: 200, Body: "AAEC", BodyEncoding: execution.EncodingBase64}},
-			[]string{"body: binary, 4 base64 characters in structuredContent.response.body"}, []string{"AAEC"}},
-		{"long stdout", execution.Result{Success: true, Stdout: long, Truncated: true},
-			[]string{"output truncated", "[stdout cut at 16384 of 32768 bytes; the rest is in structuredContent]"}, []string{long[:maxTextPart+2]}},
+			[]string{"body: binary, 4 base64 characters"}, []string{"AAEC"}},
+		{"long stdout", execution.Result{Success: true, Mode: execution.ModeScript, Stdout: long, Truncated: true},
+			[]string{"success (script,", "output truncated", "\n[… 6144 bytes left out …]\n"}, []string{long[:maxOutputBytes+2]}},
+		{"long body", execution.Result{Success: true, Response: &execution.Response{Status: 200, Body: long}},
+			[]string{"[body cut at 6144 of 12288 bytes]"}, []string{long[:maxBodyBytes+2]}},
+		{"return value", execution.Result{Success: true, ReturnValue: []byte(`{"n": 42}`)},
+			[]string{"returned:\n{\"n\":42}"}, nil},
+		{"large return value", execution.Result{Success: true, ReturnValue: []byte(`"` + long + `"`)},
+			[]string{"returned: a value of 12290 bytes of JSON, too large to show"}, []string{"éé"}},
 		{"denied outbound", execution.Result{Error: &execution.Error{Code: execution.CodeException, Message: "TypeError: fetch failed"},
 			Outbound: []execution.Outgoing{{Method: "GET", URL: "https://b.example/", Denied: true}, {Method: "GET", URL: "https://a.example/", Denied: true}, {Method: "GET", URL: "https://b.example/", Denied: true}}},
 			[]string{"outbound denied: https://a.example/, https://b.example/ (allowOutbound"}, nil},
@@ -35,7 +41,7 @@ func TestSummary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := summary(&tt.res)
+			got := summary(&tt.res, leanResult(&tt.res))
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("summary() = %q, want it to contain %q", got, w)

@@ -86,8 +86,8 @@ func TestWire(t *testing.T) {
 	if c := content[0].(map[string]any); c["type"] != "text" || !strings.Contains(c["text"].(string), "line 5") {
 		t.Errorf("content = %v, want a text with the output", c)
 	}
-	if logs, _ := sc["logs"].([]any); len(logs) != 5 || sc["stdout"] != "line 1\nline 2\nline 3\nline 4\nline 5" {
-		t.Errorf("structuredContent = %v, want five logs", sc)
+	if sc["lines"] != float64(5) || sc["stdout"] != "line 1\nline 2\nline 3\nline 4\nline 5" {
+		t.Errorf("structuredContent = %v, want five lines", sc)
 	}
 
 	bad := post(t, base, map[string]string{"Mcp-Session-Id": "no-such-session", "MCP-Protocol-Version": protocolVersion}, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)

@@ -8,6 +8,16 @@ const seed = `export default {
 }
 `;
 
+const script = `// Plain code runs as the body of an async function:
+// await and return work, and env and request are in scope.
+const words = ["isolate", "worker", "loader", "isolate"];
+const counts = {};
+for (const w of words) counts[w] = (counts[w] ?? 0) + 1;
+console.log("counted", words.length, "words");
+await new Promise((r) => setTimeout(r, 10));
+return counts; // comes back as returnValue
+`;
+
 const env = `export default {
   async fetch(request, env) {
     console.log(\`\${env.GREETING}, \${env.NAME}!\`);
@@ -79,6 +89,7 @@ export default {
 /** @type {{id: string, name: string, language: string, code: string, env?: object, secrets?: object, timeoutMs?: number, allowOutbound?: boolean|string[]}[]} */
 export const examples = [
   { id: "seed", name: "Hello (the seed's)", language: "javascript", code: seed },
+  { id: "script", name: "A plain script", language: "javascript", code: script },
   {
     id: "env", name: "env and secrets", language: "javascript", code: env,
     env: { GREETING: "Hello", NAME: "playground", LIMIT: 3, FEATURES: { beta: true } },

@@ -41,6 +41,11 @@ export function showResult(box, res, elapsed) {
     field(box, "error", res.error.message, "error-message");
     if (res.error.stack) box.append(el("pre", "stack", res.error.stack));
   }
+  if (res.mode) field(box, "mode", res.mode);
+  if (res.returnValue !== undefined) {
+    field(box, "returned", "", "returned");
+    box.append(el("pre", "body return-value", JSON.stringify(res.returnValue, null, 2)));
+  }
   if (res.response) showResponse(box, res.response);
   for (const o of res.outbound || []) {
     const status = o.denied ? "denied" : (o.status ?? "");
