@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,6 +44,36 @@ type Config struct {
 	Execution ExecutionConfig   `mapstructure:"execution"`
 	Storage   StorageConfig     `mapstructure:"storage"`
 	Callbacks CallbacksConfig   `mapstructure:"callbacks"`
+	Packages  PackagesConfig    `mapstructure:"packages"`
+}
+
+// PackagesConfig configures the npm dependencies of executions.
+type PackagesConfig struct {
+	Enabled        bool          `mapstructure:"enabled"`
+	NPM            string        `mapstructure:"npm"`
+	Registry       string        `mapstructure:"registry"`
+	Token          Secret        `mapstructure:"token"`
+	Allow          []string      `mapstructure:"allow"`
+	Deny           []string      `mapstructure:"deny"`
+	MaxPackages    int           `mapstructure:"max_packages"`
+	MaxBytes       int64         `mapstructure:"max_bytes"`
+	ResolveTimeout time.Duration `mapstructure:"resolve_timeout"`
+	Refresh        time.Duration `mapstructure:"refresh"`
+	Offline        bool          `mapstructure:"offline"`
+	CacheDir       string        `mapstructure:"cache_dir"`
+}
+
+// PackagesDir is where resolved dependencies are kept: packages.cache_dir,
+// else packages/ beside storage.path (the data directory), else
+// data/packages.
+func (c *Config) PackagesDir() string {
+	switch {
+	case c.Packages.CacheDir != "":
+		return c.Packages.CacheDir
+	case c.Storage.Path != "":
+		return filepath.Join(filepath.Dir(c.Storage.Path), "packages")
+	}
+	return filepath.Join("data", "packages")
 }
 
 // CallbacksConfig configures webhooks: the records POSTed to the
@@ -287,6 +318,18 @@ var Settings = []Setting{
 	{Key: "callbacks.allow_private", Default: false, Help: "Let callbackUrl reach loopback (127.0.0.0/8, ::1), private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7) and shared CGNAT (100.64.0.0/10) addresses, and local names (refused by default, like guest requests): for tests and receivers inside your network. Never link-local, cloud metadata (169.254.169.254, 100.100.100.200, fd00:ec2::254, …) or other special addresses: only callbacks.allow_cidrs opens those."},
 	{Key: "callbacks.allow_cidrs", Default: []string{}, Help: "Non-public ranges callbackUrl may reach besides what callbacks.allow_private opens, each a CIDR or an address within one non-public range (10.20.0.0/16, 169.254.169.254): a narrower private subnet without allow_private, or a link-local, metadata or special range named on purpose. A range opens a metadata address only when it names that address itself (169.254.0.0/16 does not open 169.254.169.254). In the environment: comma-separated.", Check: of(checkAllowCIDRs)},
 	{Key: "callbacks.timeout", Default: "10s", Help: "Bound on one webhook attempt, from connecting to reading the receiver's status.", Check: positive},
+	{Key: "packages.enabled", Default: true, Help: "Let requests have npm dependencies (a dependencies member, or a package.json among their modules). false: such a request is refused (422)."},
+	{Key: "packages.npm", Default: "npm", Help: "The npm binary that resolves and installs dependencies (it runs no package's scripts).", Check: of(nonEmpty)},
+	{Key: "packages.registry", Default: "", Help: "Base URL of the npm registry dependencies come from. Empty: npm's own default, the public registry (what `npm config get registry` prints with no configuration).", Check: of(checkRegistryURL)},
+	{Key: "packages.token", Default: "", Help: "Token sent to packages.registry as a bearer token (a private registry); npm itself never holds it.", Secret: true},
+	{Key: "packages.allow", Default: []string{}, Help: "Package names dependencies may use, each a name or a pattern whose * stands for any characters (\"@acme/*\"); empty: any. Checked for every package of a set, those a dependency pulls in too. In the environment: comma-separated.", Check: of(checkPackagePatterns)},
+	{Key: "packages.deny", Default: []string{}, Help: "Package names dependencies may not use, as packages.allow (deny wins): a request needing one, directly or not, gets 422 dependency_denied.", Check: of(checkPackagePatterns)},
+	{Key: "packages.max_packages", Default: 500, Help: "Most packages one set of dependencies may have, every package it pulls in counted; past it 422 dependency_too_large.", Check: atLeast(1)},
+	{Key: "packages.max_bytes", Default: int64(100 << 20), Help: "Most bytes one set of dependencies may unpack to (tar headers included); a tarball unpacking past it is stopped there (422 dependency_too_large).", Check: positive},
+	{Key: "packages.resolve_timeout", Default: "60s", Help: "Longest one resolution may take, from npm's start to the last tarball; past it 503 dependency_unavailable, naming the packages the registry had not answered for.", Check: positive},
+	{Key: "packages.refresh", Default: "10m", Help: "How long a resolution of ranges and dist-tags is reused before the registry is asked again; a set of exact versions is reused for as long as the cache keeps it.", Check: positive},
+	{Key: "packages.offline", Default: false, Help: "Resolve nothing new: only sets of dependencies in the cache are used (whatever their age); any other request with dependencies gets 503 dependency_unavailable."},
+	{Key: "packages.cache_dir", Default: "", Help: "Directory of the resolved sets and their bundles, kept by content. Empty: packages/ beside storage.path, or data/packages."},
 	{Key: "callbacks.max_retry_time", Default: "10m", Help: "Bound on one webhook delivery, from its first attempt to its last (also across a restart); retries back off from 1s to 1m.", Check: positive},
 }
 

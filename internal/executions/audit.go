@@ -93,8 +93,9 @@ func reuseKey(caller string, job *execution.Job) string {
 		Limits             *execution.Limits
 		Caps               [3]int64
 		Capabilities       map[string]execution.Capability
+		Dependencies       string // the bundle of the dependencies: its set and entries
 	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Egress, job.Limits,
-		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities}
+		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities, job.DependencyKey}
 	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
 	return "r_" + hex.EncodeToString(h.Sum(nil))
 }

@@ -73,6 +73,11 @@ func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*exec
 	if problems != nil {
 		return nil, execution.InvalidRequest(problems)
 	}
+	if problems, refused := s.checkDependencies(job); problems != nil {
+		return nil, execution.InvalidRequest(problems)
+	} else if refused != nil {
+		return nil, refused
+	}
 	job.Caller = caller
 	if job.ReuseKey != "" {
 		job.ReuseKey = reuseKey(caller, job)
@@ -91,11 +96,35 @@ func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*exec
 func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (*execution.Result, error) {
 	t := &tap{out: out}
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	var deps *installed
+	for attempt := 0; ; attempt++ {
+		var err error
+		deps, err = s.resolve(ctx, job)
+		var p *execution.Problem
+		switch {
+		case err == nil:
+		case !queued || ctx.Err() != nil:
+			return nil, err // refused: nothing ran
+		case errors.As(err, &p) && p.Code == execution.ProblemDependencyUnavailable:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue // the registry failed: the execution waits in line
+		case errors.As(err, &p):
+			return col.end(invalidModule(p.Detail), t)
+		default:
+			return nil, err
+		}
+		break
+	}
 	var ts *transpile.Output
 	for attempt := 0; ; attempt++ {
 		var syntax *execution.Result
 		var err error
 		ts, syntax, err = transpileIfNeeded(job)
+		if syntax == nil && err == nil && deps != nil {
+			syntax, err = s.attach(ctx, job, deps, t)
+		}
 		switch {
 		case errors.Is(err, execution.ErrUnavailable) && queued:
 			if err := wait.Wait(ctx, attempt); err != nil {

@@ -123,6 +123,7 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 	}
 
 	v.code(members, job)
+	v.dependencies(members, job)
 	v.env(members, job)
 	v.sizes(members, job, limits)
 	v.outbound(members, job, limits.DenyAddresses)

@@ -20,6 +20,8 @@ import (
 // entry (a bare specifier the guest imports) named as imported, the chunks
 // they share and their wasm files (see transpile.Packages).
 type Bundle struct {
+	// Key names the bundle: its set and entries.
+	Key      string            `json:"key"`
 	Modules  map[string]string `json:"modules"`
 	Wasm     map[string][]byte `json:"wasm"`
 	Entries  []string          `json:"entries"`
@@ -66,7 +68,7 @@ func (m *Manager) Bundle(ctx context.Context, set *Set, entries []string) (*Bund
 		case err != nil:
 			return nil, err
 		}
-		b := &Bundle{Modules: p.Modules, Wasm: p.Wasm, Defaults: p.Defaults}
+		b := &Bundle{Key: key, Modules: p.Modules, Wasm: p.Wasm, Defaults: p.Defaults}
 		for _, e := range entries {
 			if !slices.Contains(p.Dropped, e) {
 				b.Entries = append(b.Entries, e)
@@ -161,12 +163,12 @@ func validSubpath(sub string) bool {
 	return true
 }
 
-// Attach adds b's modules to a guest's modules and wasm, and for every
-// directory of the guest's modules but the root, a module per entry that
-// re-exports it there: workerd resolves a bare import relative to the
-// importing module's directory, so "lib/a.js" importing "hono" loads
-// "lib/hono". A guest module with the name of one of b's is a conflict.
-func (b *Bundle) Attach(modules map[string]string, wasm map[string][]byte) error {
+// Attach adds b's modules to pkgs and wasm, and for every directory of the
+// guest's modules but the root, a module per entry that re-exports it
+// there: workerd resolves a bare import relative to the importing module's
+// directory, so "lib/a.js" importing "hono" loads "lib/hono". A guest
+// module with the name of one of b's is a conflict.
+func (b *Bundle) Attach(modules, pkgs map[string]string, wasm map[string][]byte) error {
 	dirs := map[string]bool{}
 	for name := range modules {
 		if d := path.Dir(name); d != "." {
@@ -179,7 +181,7 @@ func (b *Bundle) Attach(modules map[string]string, wasm map[string][]byte) error
 		}
 	}
 	for name, code := range b.Modules {
-		modules[name] = code
+		pkgs[name] = code
 	}
 	for name, data := range b.Wasm {
 		wasm[name] = data
@@ -188,14 +190,14 @@ func (b *Bundle) Attach(modules map[string]string, wasm map[string][]byte) error
 		for _, e := range b.Entries {
 			alias := d + "/" + e
 			if _, clash := modules[alias]; clash {
-				continue
+				continue // the guest's own module wins, as it would without dependencies
 			}
 			rel := transpile.Relative(alias, e)
 			code := "export * from " + quote(rel) + ";\n"
 			if slices.Contains(b.Defaults, e) {
 				code += "export { default } from " + quote(rel) + ";\n"
 			}
-			modules[alias] = code
+			pkgs[alias] = code
 		}
 	}
 	return nil

@@ -73,6 +73,28 @@ func runNPM(ctx context.Context, npm, registry, work string) error {
 	return nil
 }
 
+// npmDefaultRegistry asks npm, with no configuration, which registry it
+// uses: the default of packages.registry.
+func npmDefaultRegistry(ctx context.Context, npm, scratch string) (string, error) {
+	dir, err := os.MkdirTemp(scratch, "config-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	empty := filepath.Join(dir, "empty.npmrc")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, npm, "config", "get", "registry", "--userconfig="+empty, "--globalconfig="+empty)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	out, err := cmd.Output()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // lockPackage is one package of npm's package-lock.json.
 type lockPackage struct {
 	Name      string `json:"name"`

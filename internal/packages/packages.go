@@ -64,7 +64,7 @@ func (e *Error) Error() string {
 type Options struct {
 	// NPM is the npm binary (default "npm", from PATH).
 	NPM string
-	// Registry is the registry's base URL.
+	// Registry is the registry's base URL; empty: npm's own default.
 	Registry string
 	// Token, if set, is sent to the registry as a bearer token.
 	Token string
@@ -120,6 +120,22 @@ type Manager struct {
 	bundles map[string]*Bundle  // by set and entries
 	order   []string            // bundles, oldest first
 	sets    map[string]struct{} // set keys known installed
+
+	registryOnce sync.Once
+	registry     string // Options.Registry, or npm's default
+	registryErr  error
+}
+
+// upstream is the registry's URL: the configured one, or the one npm uses
+// with no configuration, asked of npm once.
+func (m *Manager) upstream(ctx context.Context) (string, error) {
+	m.registryOnce.Do(func() {
+		m.registry = m.o.Registry
+		if m.registry == "" {
+			m.registry, m.registryErr = npmDefaultRegistry(ctx, m.o.NPM, filepath.Join(m.o.Dir, "work"))
+		}
+	})
+	return m.registry, m.registryErr
 }
 
 // New returns a manager keeping its sets under o.Dir.
@@ -257,6 +273,9 @@ func (m *Manager) resolve(ctx context.Context, key string, deps map[string]strin
 		return nil, err
 	}
 	opts := m.o
+	if opts.Registry, err = m.upstream(ctx); err != nil {
+		return nil, &Error{Kind: Unavailable, Message: "npm does not say which registry it uses: " + err.Error()}
+	}
 	g, err := startGuard(ctx, &opts, work)
 	if err != nil {
 		return nil, err

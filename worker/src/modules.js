@@ -7,6 +7,8 @@ import FORMAT from "./guest/__dw_format.js";
 import { LOG_LINE_COST, MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { PING_INTERVAL_MS } from "./relay.js";
 import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
+import { packageModules } from "./packages.js";
+import { RESERVED_NAME } from "./reserved.js";
 
 export const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
@@ -18,12 +20,12 @@ const REQUIRE = "module.exports = (specifier) => require(specifier);";
 
 // A guest module named like the wrapper's, its formatter's or its options'
 // could take its place.
-export const RESERVED = /(^|\/)__dw_/i;
+export const RESERVED = RESERVED_NAME;
 
 // guestModules is the guest's module map: the wrapper (its main module), the
 // formatter and the require that loads it, the wrapper's options as data,
-// and the job's own modules, whose names never start with __dw_ (fetch
-// refuses them).
+// the modules of the job's dependencies (packages.js), and the job's own
+// modules, whose names never start with __dw_ (fetch refuses them).
 export function guestModules(job) {
   const modules = {
     [WRAPPER_MODULE]: { js: WRAPPER },
@@ -45,6 +47,7 @@ export function guestModules(job) {
       },
     },
   };
+  Object.assign(modules, packageModules(job));
   for (const [name, source] of Object.entries(job.modules)) {
     modules[name] = moduleFor(name, source);
   }
