@@ -102,6 +102,9 @@ type Job struct {
 	// resolved to (for the result). DependencyKey names the bundle.
 	Dependencies  map[string]string `json:"-"`
 	DependencyKey string            `json:"-"`
+	// Script is the stored script the job runs ("name", then, once
+	// loaded, "name@version"); empty for code sent with the request.
+	Script string `json:"-"`
 }
 
 // SideEffects reports whether the job may have effects outside its isolate:

@@ -61,6 +61,9 @@ type Service interface {
 	// Ready reports whether the service can take executions now: a
 	// *Problem (ProblemRuntimeUnavailable, ProblemStorageUnavailable) if not.
 	Ready(ctx context.Context) error
+	// Scripts are the caller's stored scripts, which Run and Submit run
+	// by name (a request's script member).
+	Scripts
 }
 
 // Caller is who asks: the API key's name (never the key) and the quotas

@@ -213,7 +213,10 @@ func TestDependencyProblems(t *testing.T) {
 		}
 		return false
 	}
-	url := depsGateway(t, reg, func(o *packages.Options) { o.Deny = []string{"evil-*"}; o.ResolveTimeout = 4 * time.Second })
+	url := depsGateway(t, reg, func(o *packages.Options) { o.Deny = []string{"evil-*"} })
+	// The registry that never answers is another gateway's, with a short
+	// timeout: npm itself takes seconds to start on a busy machine.
+	hangURL := depsGateway(t, reg, func(o *packages.Options) { o.ResolveTimeout = 8 * time.Second })
 	many := map[string]string{}
 	for i := range 10000 {
 		many[fmt.Sprintf("dep-%d", i)] = "1.0.0"
@@ -222,7 +225,7 @@ func TestDependencyProblems(t *testing.T) {
 	code := `export default { fetch() { return new Response("ran"); } };`
 	hung := make(chan string, 1)
 	go func() {
-		status, data := postTo(t, url, "/execute", map[string]any{"code": code, "dependencies": map[string]string{"hangs": "1.0.0"}})
+		status, data := postTo(t, hangURL, "/execute", map[string]any{"code": code, "dependencies": map[string]string{"hangs": "1.0.0"}})
 		hung <- fmt.Sprintf("%d %s", status, data)
 	}()
 	for _, tt := range []struct {

@@ -28,8 +28,8 @@ type installed struct {
 // resolve resolves job's dependencies (none: nil). Its error is a
 // *execution.Problem naming the package (dependencyProblem), or ctx's.
 func (s *Service) resolve(ctx context.Context, job *execution.Job) (*installed, error) {
-	if len(job.Dependencies) == 0 {
-		return nil, nil
+	if len(job.Dependencies) == 0 || job.DependencyKey != "" {
+		return nil, nil // none, or bundled already (a stored script's)
 	}
 	in := &installed{asked: job.Dependencies, start: time.Now()}
 	set, cached, err := s.opts.Packages.Resolve(ctx, job.Dependencies)

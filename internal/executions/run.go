@@ -24,7 +24,7 @@ func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.Run
 		return s.limited(ctx, c, "concurrency", err)
 	}
 	defer done()
-	job, problem := s.prepare(c.Name, req.Body)
+	job, problem := s.prepare(ctx, c.Name, req.Body)
 	if problem != nil {
 		return problem
 	}
@@ -67,11 +67,16 @@ func (s *Service) limited(ctx context.Context, c execution.Caller, kind string, 
 
 // prepare validates a request of caller's and grants its capabilities:
 // the job to run, or the problem of every member at fault.
-func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
+func (s *Service) prepare(ctx context.Context, caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
 	job, problems := validateExecute(body, s.opts.Limits, s.opts.Now())
 	problems = append(problems, grantCapabilities(body, job, s.opts.Capabilities, caller)...)
 	if problems != nil {
 		return nil, execution.InvalidRequest(problems)
+	}
+	if job.Script != "" {
+		if p := s.loadScript(ctx, caller, job); p != nil {
+			return nil, p
+		}
 	}
 	if problems, refused := s.checkDependencies(job); problems != nil {
 		return nil, execution.InvalidRequest(problems)

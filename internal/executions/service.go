@@ -78,6 +78,7 @@ type Service struct {
 	m       *metrics.Metrics
 	log     zerolog.Logger
 	limiter *limiter
+	scripts scriptCache
 
 	// With a store:
 	store     store.Store

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/packages"
@@ -88,4 +89,28 @@ func (s *Service) checkDependencies(job *execution.Job) ([]FieldProblem, *execut
 		}
 	}
 	return problems, nil
+}
+
+// scriptOwned are the members a stored script gives; a request running
+// one may not give them too.
+var scriptOwned = []string{"code", "language", "modules", "mainModule", "dependencies", "compatibilityDate", "compatibilityFlags"}
+
+// script reads the script member: "name" or "name@version" of a stored
+// script, which the service loads (loadScript).
+func (v *validator) script(members map[string]json.RawMessage, job *execution.Job) {
+	for _, m := range scriptOwned {
+		if _, ok := members[m]; ok {
+			v.add(m, fieldConflict, "%s comes from the script; give either script or %s", m, m)
+		}
+	}
+	var ref string
+	if !v.decode("script", members["script"], &ref, `a script's name, or "name@version"`) {
+		return
+	}
+	name, version, _ := strings.Cut(ref, "@")
+	if !execution.ValidScriptName(name) || strings.Contains(version, "@") {
+		v.add("script", fieldInvalid, `%q is not a script's name or "name@version"`, ref)
+		return
+	}
+	job.Script = ref
 }
