@@ -40,6 +40,8 @@ commands:
   exec [FILE|-]     run Worker code through a gateway, printing its output live;
                     exit 1: the guest failed, 2: usage, 3: gateway error
                     (see "gateway exec --help")
+  scripts push NAME DIR | list | show NAME | rm NAME
+                    the gateway's stored scripts (see "gateway scripts help")
   help              show this help
 
 Run "gateway serve --help" for the server's flags.
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return healthcheck(ctx, args[1:])
 	case "exec":
 		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "scripts":
+		return scriptsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
