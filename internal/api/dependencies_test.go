@@ -26,7 +26,7 @@ import (
 
 // depsGateway serves a gateway on the shared runtime whose dependencies
 // come from reg, with o's changes to the default bounds.
-func depsGateway(t *testing.T, reg *packagestest.Registry, o ...func(*packages.Options)) string {
+func depsGateway(t testing.TB, reg *packagestest.Registry, o ...func(*packages.Options)) string {
 	t.Helper()
 	gatewayURL(t) // the shared runtime
 	opts := packages.Options{Registry: reg.URL(), Dir: t.TempDir(), MaxPackages: 500, MaxBytes: 100 << 20,
@@ -49,13 +49,20 @@ func depsGateway(t *testing.T, reg *packagestest.Registry, o ...func(*packages.O
 
 // postTo posts body to url's path and returns the status, the decoded
 // problem or result, and the raw body.
-func postTo(t *testing.T, url, path string, body any) (int, []byte) {
+func postTo(t testing.TB, url, path string, body any) (int, []byte) {
 	t.Helper()
 	data, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(url+path, "application/json", bytes.NewReader(data))
+	return postRaw(t, url+path, data)
+}
+
+// postRaw posts data to url, a Retry-After header first in what it
+// returns.
+func postRaw(t testing.TB, url string, data []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
