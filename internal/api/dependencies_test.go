@@ -166,8 +166,9 @@ export default { fetch() {
 			if msg := tt.want(&res); msg != "" {
 				t.Error(msg)
 			}
-			if res.Dependencies["zod"] != "3.23.8" || res.Dependencies["hono"] != "4.6.3" || len(res.Dependencies) != len(realDeps) {
-				t.Errorf("dependencies = %v, want each asked for with its version (zod 3.23.8)", res.Dependencies)
+			// zod's range takes 3.23.8 from the fixtures, a later 3.x from a real registry.
+			if !strings.HasPrefix(res.Dependencies["zod"], "3.") || res.Dependencies["hono"] != "4.6.3" || len(res.Dependencies) != len(realDeps) {
+				t.Errorf("dependencies = %v, want each asked for with its version (zod 3.x)", res.Dependencies)
 			}
 		})
 	}

@@ -55,8 +55,9 @@ func TestResolveRealPackages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve = %v", err)
 	}
-	if cached || set.Versions["hono"] != "4.6.3" || set.Versions["zod"] != "3.23.8" || set.Versions["@cf-wasm/png"] != "0.4.0" {
-		t.Errorf("Resolve = %v (cached %v), want hono 4.6.3, zod 3.23.8, @cf-wasm/png 0.4.0, not cached", set.Versions, cached)
+	// zod's range takes 3.23.8 from the fixtures, a later 3.x from a real registry.
+	if cached || set.Versions["hono"] != "4.6.3" || !strings.HasPrefix(set.Versions["zod"], "3.") || set.Versions["@cf-wasm/png"] != "0.4.0" {
+		t.Errorf("Resolve = %v (cached %v), want hono 4.6.3, zod 3.x, @cf-wasm/png 0.4.0, not cached", set.Versions, cached)
 	}
 	b, err := m.Bundle(t.Context(), set, []string{"@cf-wasm/png", "hono", "hono/cors", "zod"})
 	if err != nil {
