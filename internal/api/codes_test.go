@@ -54,6 +54,8 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
 		execution.ProblemQueueFull, execution.ProblemQueueLimited, execution.ProblemNotCancellable,
 		execution.ProblemStorageUnavailable, execution.ProblemRecordNotStored,
+		execution.ProblemDependencyNotFound, execution.ProblemDependencyDenied, execution.ProblemDependencyTooLarge,
+		execution.ProblemDependencyUnavailable,
 	}
 	for _, c := range codes {
 		if !spec[c] {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	Limits Limits
 	// Capabilities are the services a request may ask for by name.
 	Capabilities Capabilities
+	// Packages resolves and bundles requests' dependencies; nil: a
+	// request with dependencies is refused.
+	Packages *packages.Manager
 	// Quota is the default per-key allowance; zero fields mean unlimited.
 	Quota Quota
 	// Keys tells the service about an API key by name, as configured now:
@@ -74,6 +78,7 @@ type Service struct {
 	m       *metrics.Metrics
 	log     zerolog.Logger
 	limiter *limiter
+	scripts scriptCache
 
 	// With a store:
 	store     store.Store

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimCallback", testClaimCallback},
 		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
 		{"Usage", testUsage},
+		{"Scripts", testScripts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
