@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,30 +146,30 @@ func TestSlowRegistry(t *testing.T) {
 		}
 		return false
 	}
-	m := manager(t, reg.URL(), func(o *packages.Options) { o.ResolveTimeout = 6 * time.Second; o.Concurrency = 4 })
+	// The stalled resolutions hold their slots until the timeout; what
+	// runs beside them must end while they still hang (an order, not a
+	// time: a loaded machine slows npm, never the order).
+	m := manager(t, reg.URL(), func(o *packages.Options) { o.ResolveTimeout = 20 * time.Second; o.Concurrency = 4 })
 	if _, _, err := m.Resolve(t.Context(), map[string]string{"cached": "1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var ended atomic.Int32
 	for _, name := range []string{"never", "stall", "trickle"} {
 		wg.Go(func() {
-			start := time.Now()
 			_, _, err := m.Resolve(t.Context(), map[string]string{name: "1.0.0"})
+			ended.Add(1)
 			wantKind(t, err, packages.Unavailable, name)
-			if d := time.Since(start); d > 12*time.Second {
-				t.Errorf("%s: refused after %v, want about the 6s timeout", name, d)
-			}
 		})
 	}
-	start := time.Now()
 	if _, cached, err := m.Resolve(t.Context(), map[string]string{"cached": "1.0.0"}); err != nil || !cached {
 		t.Errorf("cached set during a stalled resolution = %v, cached %v", err, cached)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the cached set took %v beside stalled resolutions", d)
-	}
 	if _, _, err := m.Resolve(t.Context(), map[string]string{"quick": "1.0.0"}); err != nil {
 		t.Errorf("another resolution during stalled ones = %v", err)
+	}
+	if n := ended.Load(); n != 0 {
+		t.Errorf("%d stalled resolutions ended before the cached and the quick one: they waited for them", n)
 	}
 	wg.Wait()
 }
