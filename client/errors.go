@@ -39,6 +39,7 @@ const (
 	CodeDependencyDenied      = execution.ProblemDependencyDenied
 	CodeDependencyTooLarge    = execution.ProblemDependencyTooLarge
 	CodeDependencyUnavailable = execution.ProblemDependencyUnavailable
+	CodeScriptsFull           = execution.ProblemScriptsFull
 )
 
 // ErrIncompleteStream means a stream ended before its result event: the

@@ -31,6 +31,7 @@ const (
 	ProblemStorageUnavailable   = "storage_unavailable"    // 503: the store of records refuses writes; nothing ran; retry
 	ProblemRecordNotStored      = "record_not_stored"      // 500: it ran, but its record could not be stored: not reported
 	ProblemInternal             = "internal"               // 500
+	ProblemScriptsFull          = "scripts_full"           // 507: the key's stored scripts take their bound
 	// Dependencies: each names the package at fault in its detail.
 	ProblemDependencyNotFound    = "dependency_not_found"   // 422: no such package or version on the registry
 	ProblemDependencyDenied      = "dependency_denied"      // 422: the gateway's packages.allow/deny refuse it, or its tarball is unsafe
@@ -62,6 +63,7 @@ var problemStatus = map[string]int{
 	ProblemDependencyDenied:      http.StatusUnprocessableEntity,
 	ProblemDependencyTooLarge:    http.StatusUnprocessableEntity,
 	ProblemDependencyUnavailable: http.StatusServiceUnavailable,
+	ProblemScriptsFull:           http.StatusInsufficientStorage,
 }
 
 // ProblemCodes lists every problem code.

@@ -5,6 +5,8 @@ package api_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -23,7 +25,7 @@ import (
 
 // scriptsGateway serves a gateway with a store, dependencies from reg and
 // the keys alice and bob; it returns a client of each.
-func scriptsGateway(t *testing.T, reg *packagestest.Registry) (alice, bob *client.Client) {
+func scriptsGateway(t *testing.T, reg *packagestest.Registry, change ...func(*apitest.Gateway)) (alice, bob *client.Client) {
 	t.Helper()
 	gatewayURL(t)
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
@@ -42,6 +44,9 @@ func scriptsGateway(t *testing.T, reg *packagestest.Registry) (alice, bob *clien
 	g.Keys = auth.NewKeyring([]auth.Key{a, b})
 	g.Store, g.Packages = st, m
 	t.Cleanup(func() { st.Close() })
+	for _, c := range change {
+		c(&g)
+	}
 	h, _ := apitest.Handler(t, zerolog.Nop(), shared.backend, g)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -140,4 +145,56 @@ func TestScripts(t *testing.T) {
 	}
 	_, err = run(alice, &execution.Request{Script: "hello@" + v1.Version})
 	wantNotFound("run of a deleted script", err)
+}
+
+// TestAttackScriptStorage: a key storing version after version, each new
+// (under one name, under many names, or large), gets 507 scripts_full once
+// its scripts take storage.max_script_bytes_per_key; the store holds no
+// more; another key still stores its own; deleting makes room again.
+func TestAttackScriptStorage(t *testing.T) {
+	t.Parallel()
+	const bound = 256 << 10
+	alice, bob := scriptsGateway(t, packagestest.New(t), func(g *apitest.Gateway) { g.Records.MaxScriptBytesPerKey = bound })
+	ctx := t.Context()
+	filler := strings.Repeat("x", 20<<10)
+	for _, tt := range []struct {
+		name  string
+		next  func(i int) (string, string) // the script's name and code of attempt i
+		limit int                          // attempts that may succeed, at most
+	}{
+		{"versions of one name", func(i int) (string, string) { return "one", fmt.Sprintf("// %d %s\nreturn 1", i, filler) }, bound / (20 << 10)},
+		{"many names", func(i int) (string, string) { return fmt.Sprintf("n%d", i), fmt.Sprintf("// %d %s\nreturn 1", i, filler) }, bound / (20 << 10)},
+		{"one large", func(i int) (string, string) { return "large", strings.Repeat("y", bound) }, 0},
+	} {
+		stored := 0
+		var refusal error
+		for i := range tt.limit + 5 {
+			name, code := tt.next(i)
+			_, _, err := alice.PutScript(ctx, name, &client.ScriptSource{Code: code})
+			if err != nil {
+				refusal = err
+				break
+			}
+			stored++
+		}
+		var ce *client.Error
+		if !errors.As(refusal, &ce) || ce.Status != 507 || ce.Code != client.CodeScriptsFull || stored > tt.limit {
+			t.Errorf("%s: %d stored (at most %d fit), then %v; want 507 scripts_full", tt.name, stored, tt.limit, refusal)
+		}
+		list, err := alice.ListScripts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list.Scripts {
+			if err := alice.DeleteScript(ctx, s.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, _, err := bob.PutScript(ctx, "mine", &client.ScriptSource{Code: "return 2"}); err != nil {
+		t.Errorf("another key's script beside a full one = %v", err)
+	}
+	if _, _, err := alice.PutScript(ctx, "again", &client.ScriptSource{Code: "// " + filler + "\nreturn 3"}); err != nil {
+		t.Errorf("after deleting its scripts, the key stores one = %v", err)
+	}
 }

@@ -57,6 +57,8 @@ type StorageConfig struct {
 	// MaxBytesPerKey bounds the bytes one key's records take; 0: derived
 	// (see Config.MaxStoredBytesPerKey).
 	MaxBytesPerKey int64 `mapstructure:"max_bytes_per_key"`
+	// MaxScriptBytesPerKey bounds the bytes one key's stored scripts take.
+	MaxScriptBytesPerKey int64 `mapstructure:"max_script_bytes_per_key"`
 	// MaxFileBytes bounds the SQLite file; 0: no bound.
 	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 }

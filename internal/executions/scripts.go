@@ -109,7 +109,13 @@ func (s *Service) PutScript(ctx context.Context, c execution.Caller, name string
 	meta := scriptMeta(name, hex.EncodeToString(sum[:8]), st)
 	meta.CreatedAt = time.Now().UTC()
 	metaJSON, _ := json.Marshal(meta)
-	created, err := s.store.PutScript(ctx, &store.Script{Caller: c.Name, Name: name, Version: meta.Version, CreatedAt: meta.CreatedAt, Meta: metaJSON, Body: content})
+	created, err := s.store.PutScript(ctx, &store.Script{Caller: c.Name, Name: name, Version: meta.Version, CreatedAt: meta.CreatedAt, Meta: metaJSON, Body: content},
+		s.opts.Records.MaxScriptBytesPerKey)
+	if errors.Is(err, store.ErrScriptsFull) {
+		return execution.Script{}, false, execution.NewProblem(execution.ProblemScriptsFull,
+			"this version (%d bytes) would take this API key's stored scripts past the %d bytes they may take: delete scripts it no longer needs (DELETE /scripts/{name} removes every version)",
+			len(metaJSON)+len(content), s.opts.Records.MaxScriptBytesPerKey)
+	}
 	if err != nil {
 		return execution.Script{}, false, err
 	}

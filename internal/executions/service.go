@@ -258,6 +258,10 @@ type RecordOptions struct {
 	// deleted. StoredBytesPerKey overrides it per key name. 0: no bound.
 	MaxStoredBytesPerKey int64
 	StoredBytesPerKey    map[string]int64
+	// MaxScriptBytesPerKey bounds the bytes one key's stored scripts take
+	// (every version, its dependencies bundled): past it PutScript answers
+	// ProblemScriptsFull. 0: no bound.
+	MaxScriptBytesPerKey int64
 }
 
 // withDefaults is o with the zero fields that need one set.

@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // A script's versions live in the scripts table, per caller and name; see
 // migrations/*/00004_scripts.sql.
 
-func (s *sqlStore) PutScript(ctx context.Context, sc *Script) (bool, error) {
+func (s *sqlStore) PutScript(ctx context.Context, sc *Script, maxBytes int64) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -36,8 +37,20 @@ func (s *sqlStore) PutScript(ctx context.Context, sc *Script) (bool, error) {
 	if n, _ := res.RowsAffected(); n > 0 {
 		return false, tx.Commit()
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO scripts (caller, name, version, seq, created_at, meta, body) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		sc.Caller, sc.Name, sc.Version, seq+1, sc.CreatedAt.UnixMicro(), string(sc.Meta), string(sc.Body))
+	size := int64(len(sc.Meta) + len(sc.Body))
+	if maxBytes > 0 {
+		// Another gateway may add a version meanwhile; the bound is then
+		// passed by at most its versions in flight, as a record's is.
+		var used int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(bytes), 0) FROM scripts WHERE caller = ?`), sc.Caller).Scan(&used); err != nil {
+			return false, err
+		}
+		if used+size > maxBytes {
+			return false, fmt.Errorf("%w: %d bytes stored, %d more, bound %d", ErrScriptsFull, used, size, maxBytes)
+		}
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO scripts (caller, name, version, seq, created_at, meta, body, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		sc.Caller, sc.Name, sc.Version, seq+1, sc.CreatedAt.UnixMicro(), string(sc.Meta), string(sc.Body), size)
 	if err != nil {
 		return false, err
 	}

@@ -256,8 +256,9 @@ type Store interface {
 	// PutScript stores a version of caller's script name, which becomes
 	// its latest: created is false when the version was stored before
 	// (identical to the latest: nothing changes; an older one: it is the
-	// latest again).
-	PutScript(ctx context.Context, s *Script) (created bool, err error)
+	// latest again). A new version that would take the caller's scripts
+	// past maxBytes (their meta and bodies; 0: no bound) is ErrScriptsFull.
+	PutScript(ctx context.Context, s *Script, maxBytes int64) (created bool, err error)
 	// GetScript returns caller's script name at version ("": its latest),
 	// with its body, or ErrNotFound.
 	GetScript(ctx context.Context, caller, name, version string) (*Script, error)
@@ -290,14 +291,16 @@ type Script struct {
 
 // Errors of the store.
 var (
-	ErrNotFound  = errors.New("no such execution")
-	ErrEmpty     = errors.New("no execution is queued")
-	ErrNotOwner  = errors.New("the execution is not running under this owner")
-	ErrFinal     = errors.New("the execution has ended")
-	ErrNoLease   = errors.New("the lease was lost")
-	ErrBadCursor = errors.New("invalid cursor")
-	ErrExists    = errors.New("an execution with this id exists")
-	ErrInUse     = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
+	ErrNotFound = errors.New("no such execution")
+	// ErrScriptsFull refuses a script version its caller has no room for.
+	ErrScriptsFull = errors.New("the caller's scripts take their bound")
+	ErrEmpty       = errors.New("no execution is queued")
+	ErrNotOwner    = errors.New("the execution is not running under this owner")
+	ErrFinal       = errors.New("the execution has ended")
+	ErrNoLease     = errors.New("the lease was lost")
+	ErrBadCursor   = errors.New("invalid cursor")
+	ErrExists      = errors.New("an execution with this id exists")
+	ErrInUse       = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
 )
 
 // Open opens the store at location: a postgres:// or postgresql:// URL, or

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func testScripts(t *testing.T, s store.Store) {
 	put := func(caller, name, version string) bool {
 		t.Helper()
 		created, err := s.PutScript(ctx, &store.Script{Caller: caller, Name: name, Version: version, CreatedAt: t0.Add(time.Minute),
-			Meta: []byte(`{"v":"` + version + `"}`), Body: []byte(`{"code":"` + version + `"}`)})
+			Meta: []byte(`{"v":"` + version + `"}`), Body: []byte(`{"code":"` + version + `"}`)}, 0)
 		if err != nil {
 			t.Fatalf("PutScript(%s, %s, %s) = %v", caller, name, version, err)
 		}
@@ -73,5 +74,41 @@ func testScripts(t *testing.T, s store.Store) {
 	}
 	if latest("bob", "app") != "b1" {
 		t.Errorf("another caller's script of the same name was touched")
+	}
+}
+
+// testScriptsBound: a caller's scripts take at most the bound given, their
+// meta and bodies counted: a new version past it is ErrScriptsFull,
+// whatever its name; one stored before still becomes the latest again;
+// another caller has room of its own; deleting frees the room.
+func testScriptsBound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const bound = 1000
+	put := func(caller, name, version string, size int) error {
+		_, err := s.PutScript(ctx, &store.Script{Caller: caller, Name: name, Version: version, CreatedAt: t0,
+			Meta: []byte("{}"), Body: []byte(strings.Repeat("x", size-2))}, bound)
+		return err
+	}
+	for i, v := range []string{"v1", "v2", "v3"} {
+		if err := put("carol", "big", v, 300); err != nil {
+			t.Fatalf("version %d of 300 bytes under a bound of %d = %v", i+1, bound, err)
+		}
+	}
+	for _, tt := range []struct{ name, version string }{{"big", "v4"}, {"another", "a1"}} {
+		if err := put("carol", tt.name, tt.version, 200); !errors.Is(err, store.ErrScriptsFull) {
+			t.Errorf("%s@%s past the bound = %v, want ErrScriptsFull", tt.name, tt.version, err)
+		}
+	}
+	if err := put("carol", "big", "v1", 300); err != nil {
+		t.Errorf("an old version stored again (no new bytes) = %v", err)
+	}
+	if err := put("dave", "big", "d1", 900); err != nil {
+		t.Errorf("another caller's first script = %v, want room of its own", err)
+	}
+	if err := s.DeleteScript(ctx, "carol", "big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("carol", "another", "a1", 900); err != nil {
+		t.Errorf("after deleting, a script of 900 bytes = %v", err)
 	}
 }

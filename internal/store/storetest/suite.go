@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
 		{"Usage", testUsage},
 		{"Scripts", testScripts},
+		{"ScriptsBound", testScriptsBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
