@@ -6,9 +6,9 @@ package api_test
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +163,9 @@ func TestAttackScriptStorage(t *testing.T) {
 		limit int                          // attempts that may succeed, at most
 	}{
 		{"versions of one name", func(i int) (string, string) { return "one", fmt.Sprintf("// %d %s\nreturn 1", i, filler) }, bound / (20 << 10)},
-		{"many names", func(i int) (string, string) { return fmt.Sprintf("n%d", i), fmt.Sprintf("// %d %s\nreturn 1", i, filler) }, bound / (20 << 10)},
+		{"many names", func(i int) (string, string) {
+			return fmt.Sprintf("n%d", i), fmt.Sprintf("// %d %s\nreturn 1", i, filler)
+		}, bound / (20 << 10)},
 		{"one large", func(i int) (string, string) { return "large", strings.Repeat("y", bound) }, 0},
 	} {
 		stored := 0
