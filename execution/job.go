@@ -121,6 +121,10 @@ func (j *Job) SideEffects() bool { return j.Egress != nil || len(j.Capabilities)
 type EgressPolicy struct {
 	Hosts []string `json:"hosts"`          // "*" or host patterns (internal/egress)
 	Deny  []string `json:"deny,omitempty"` // the gateway's own addresses
+	// DenyHosts are the hosts of the operator's capabilities: a guest
+	// reaches them only through its bindings, never by a plain fetch (on
+	// Cloudflare they are public hosts no address range refuses).
+	DenyHosts []string `json:"denyHosts,omitempty"`
 }
 
 // Capability is one operator-defined service (the config's capabilities

@@ -268,7 +268,28 @@ const (
 	ModuleJSON                   // imported (with { type: "json" }) as the value it holds
 )
 
-var compatDatePattern = regexp.MustCompile(`"compatibility_date"\s*:\s*"(\d{4}-\d{2}-\d{2})"`)
+var (
+	compatDatePattern  = regexp.MustCompile(`"compatibility_date"\s*:\s*"(\d{4}-\d{2}-\d{2})"`)
+	compatFlagsPattern = regexp.MustCompile(`"compatibility_flags"\s*:\s*(\[[^\]]*\])`)
+)
+
+// CompatibilityFlags returns the shim's own compatibility flags from
+// wrangler.jsonc, which both backends run it with.
+func CompatibilityFlags() ([]string, error) {
+	data, err := Files.ReadFile("wrangler.jsonc")
+	if err != nil {
+		return nil, err
+	}
+	m := compatFlagsPattern.FindSubmatch(data)
+	if m == nil {
+		return nil, errors.New("wrangler.jsonc has no compatibility_flags")
+	}
+	var flags []string
+	if err := json.Unmarshal(m[1], &flags); err != nil {
+		return nil, fmt.Errorf("wrangler.jsonc: compatibility_flags: %w", err)
+	}
+	return flags, nil
+}
 
 // CompatibilityDate returns the shim's own compatibility date from wrangler.jsonc,
 // so the local runtime runs the shim exactly as Cloudflare would.

@@ -102,3 +102,34 @@ func TestAttackAsyncCapabilities(t *testing.T) {
 		t.Errorf("outbound = %+v, want %+v", rec.Result.Outbound, want)
 	}
 }
+
+// TestAttackCapabilityHostByPlainFetch: a guest allowed every host cannot
+// call a capability's service directly, past the binding's rules, by a
+// plain fetch of its host however spelled; the service hears nothing.
+func TestAttackCapabilityHostByPlainFetch(t *testing.T) {
+	t.Parallel()
+	f := startAttackGateway(t)
+	port := f.service.srv.URL[strings.LastIndex(f.service.srv.URL, ":")+1:]
+	for _, host := range []string{"127.0.0.1:" + port, "127.0.0.1.:" + port, "[::ffff:127.0.0.1]:" + port, "2130706433:" + port} {
+		t.Run(host, func(t *testing.T) {
+			code := fmt.Sprintf(`export default { async fetch() {
+  try { const r = await fetch("http://%s/api/direct"); return new Response("reached " + r.status); } catch (e) { return new Response(e.message); }
+} }`, host)
+			res := f.run(t, f.alice, map[string]any{"code": code, "allowOutbound": true})
+			wantSuccess(t, res)
+			if !strings.Contains(res.Response.Body, "denied") || len(res.Outbound) != 1 || !res.Outbound[0].Denied {
+				t.Errorf("guest fetch of %s: %q, outbound %+v; want it denied", host, res.Response.Body, res.Outbound)
+			}
+		})
+	}
+	res := f.run(t, f.alice, map[string]any{"allowOutbound": true, "code": `export default { async fetch() {
+  try { await fetch("` + f.service.srv.URL + `/api/direct"); return new Response("reached"); } catch (e) { return new Response(e.message); } } }`})
+	if !strings.Contains(res.Response.Body, "is a capability's host") {
+		t.Errorf("guest fetch of the capability's own URL: %q, want it refused as a capability's host", res.Response.Body)
+	}
+	for _, r := range f.service.requests() {
+		if r.URL.Path == "/api/direct" {
+			t.Errorf("the service was reached by a plain fetch: %s %s", r.Method, r.URL)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
@@ -53,6 +54,23 @@ func grantCapabilities(members map[string]json.RawMessage, job *execution.Job, c
 		job.Secrets = append(job.Secrets, granted[name].Secrets...)
 	}
 	return nil
+}
+
+// hosts are the hosts of every capability, sorted, each once: no guest
+// reaches them by a plain fetch, whichever capabilities it was granted.
+func (caps Capabilities) hosts() []string {
+	var hosts []string
+	for _, c := range caps {
+		u, err := url.Parse(c.URL)
+		if err != nil || u.Hostname() == "" {
+			continue
+		}
+		if h := strings.TrimRight(strings.ToLower(u.Hostname()), "."); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
 }
 
 // list describes, by name, the capabilities the API key named caller may

@@ -84,6 +84,9 @@ func (s *Service) prepare(ctx context.Context, caller string, body map[string]js
 		return nil, refused
 	}
 	job.Caller = caller
+	if job.Egress != nil {
+		job.Egress.DenyHosts = s.opts.Capabilities.hosts()
+	}
 	asScript(job)
 	if job.ReuseKey != "" {
 		job.ReuseKey = reuseKey(caller, job)

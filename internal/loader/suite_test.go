@@ -151,6 +151,26 @@ var suiteCases = []suiteCase{
 				t.Errorf("body %q, outbound %+v; want the request denied and recorded", res.Response.Body, res.Outbound)
 			}
 		})},
+	{"capability host denied", `export default { async fetch() {
+		const out = [];
+		for (const u of ["https://Internal-API.example.com./v1", "https://internal-api.example.com:8443/", "https://93.184.216.7/", "https://[2606:4700::0007]/"]) {
+			try { await fetch(u); out.push("reached"); } catch (e) { out.push(e.message); }
+		}
+		return new Response(out.join("\n")); } }`,
+		func(j *execution.Job) {
+			j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}, DenyHosts: []string{"2606:4700::7", "93.184.216.7", "internal-api.example.com"}}
+		},
+		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+			lines := strings.Split(res.Response.Body, "\n")
+			for _, l := range lines {
+				if !strings.Contains(l, "is a capability's host") {
+					t.Errorf("a plain fetch of a capability's host: %q, want it denied as a capability's host", l)
+				}
+			}
+			if len(lines) != 4 || len(res.Outbound) != 4 || !res.Outbound[0].Denied || !res.Outbound[3].Denied {
+				t.Errorf("body %q, outbound %+v; want four requests denied and recorded", res.Response.Body, res.Outbound)
+			}
+		})},
 	{"rejected flag", `export default { fetch() { return new Response("x"); } }`,
 		func(j *execution.Job) { j.CompatibilityFlags = []string{"no_such_flag_x"} },
 		func(t *testing.T, events []execution.Event, err error) {

@@ -125,10 +125,22 @@ function sameAddress(hostname, addr) {
   return String(a) === String(b);
 }
 
+// sameHost reports whether a URL hostname names host (a capability's, as
+// Go writes it: lower case, no trailing dot, IPv6 without brackets), in
+// any case, with or without trailing dots, an address in any spelling.
+function sameHost(hostname, host) {
+  const h = hostname.toLowerCase().replace(/\.+$/, "");
+  return h === host || sameAddress(h, host);
+}
+
 // decide applies an execution's outbound policy to a URL: null if allowed,
-// else why not. policy: { hosts: ["*"] | [patterns], deny: [own addresses] }.
+// else why not. policy: { hosts: ["*"] | [patterns], deny: [own addresses],
+// denyHosts: [capability hosts] }.
 export function decide(url, policy) {
   if (url.protocol !== "http:" && url.protocol !== "https:") return `${url.protocol} is not allowed`;
+  if ((policy.denyHosts ?? []).some((host) => sameHost(url.hostname, host))) {
+    return `${url.hostname} is a capability's host: call it through its binding`;
+  }
   const why = checkHost(url.hostname);
   if (why) return `${url.hostname} ${why}`;
   if ((policy.deny ?? []).some((addr) => sameAddress(url.hostname, addr))) return `${url.hostname} is the gateway itself`;

@@ -183,7 +183,7 @@ function workerCode(ctx, job, isolateId) {
     // The Outbound entrypoint records requests under the execution (a fresh
     // isolate) or the warm isolate, which runs one execution at a time.
     code.globalOutbound = ctx.exports.Outbound({
-      props: { key: reuse ? isolateId : job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [] },
+      props: { key: reuse ? isolateId : job.id, hosts: job.outbound.hosts, deny: job.outbound.deny ?? [], denyHosts: job.outbound.denyHosts ?? [] },
     });
   }
   if (job.limits) code.limits = job.limits;

@@ -44,7 +44,7 @@ function forward(request) {
 
 export class Outbound extends WorkerEntrypoint {
   async fetch(request) {
-    const { key, hosts, deny } = this.ctx.props;
+    const { key, hosts, deny, denyHosts } = this.ctx.props;
     const url = new URL(request.url);
     const entry = await arrive(key, request.method, request.url);
     if (entry === null) {
@@ -53,7 +53,7 @@ export class Outbound extends WorkerEntrypoint {
     if (entry === FULL) {
       throw new Error(`outbound request to ${url.host} denied: the execution made ${CAPS.maxOutboundRecords} requests, its most`);
     }
-    const why = decide(url, { hosts, deny });
+    const why = decide(url, { hosts, deny, denyHosts });
     if (why !== null) {
       entry.denied = true;
       throw new Error(`outbound request to ${url.host} denied: ${why}`);

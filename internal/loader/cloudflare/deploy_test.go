@@ -48,6 +48,11 @@ func TestDeployUploadsTheShim(t *testing.T) {
 	if s.Metadata["main_module"] != "index.js" || s.Metadata["compatibility_date"] != date {
 		t.Errorf("metadata = %v, want main_module index.js and compatibility_date %s", s.Metadata, date)
 	}
+	// Guests' fetches leave through the shim's: strictly public, never
+	// straight to an origin in the shim's own zone.
+	if flags, _ := json.Marshal(s.Metadata["compatibility_flags"]); !strings.Contains(string(flags), `"global_fetch_strictly_public"`) {
+		t.Errorf("compatibility_flags = %s, want global_fetch_strictly_public among them", flags)
+	}
 	bindings, _ := json.Marshal(s.Metadata["bindings"])
 	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"}]`
 	if string(bindings) != want {

@@ -31,7 +31,8 @@ type uploadPart struct {
 }
 
 // buildUpload assembles the shim's upload: a metadata part (main module,
-// compatibility date, the LOADER and SHIM_SECRET bindings, and
+// compatibility date and flags, global_fetch_strictly_public among them
+// (wrangler.jsonc says why), the LOADER and SHIM_SECRET bindings, and
 // SHIM_SECRET_PREVIOUS if previous is set) and one part per module. The
 // upload replaces the script's bindings, so a deploy without previous drops
 // a SHIM_SECRET_PREVIOUS left from a rotation. cloudflare-go v4.6.0's
@@ -42,10 +43,15 @@ func buildUpload(secret, previous string) (*upload, error) {
 	if err != nil {
 		return nil, err
 	}
+	flags, err := worker.CompatibilityFlags()
+	if err != nil {
+		return nil, err
+	}
 	u := &upload{metadata: workers.ScriptUpdateParamsMetadata{
-		MainModule:        cf.F(worker.Modules[0].Name),
-		CompatibilityDate: cf.F(date),
-		Bindings:          cf.F(bindings(secret, previous)),
+		MainModule:         cf.F(worker.Modules[0].Name),
+		CompatibilityDate:  cf.F(date),
+		CompatibilityFlags: cf.F(flags),
+		Bindings:           cf.F(bindings(secret, previous)),
 	}}
 	meta, err := u.metadata.MarshalJSON()
 	if err != nil {

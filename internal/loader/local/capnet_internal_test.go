@@ -52,6 +52,10 @@ func TestCapabilityNetwork(t *testing.T) {
 					t.Errorf("config lacks %s:\n%s", a, config)
 				}
 			}
+			// The shim runs with the flags it is deployed with.
+			if !strings.Contains(config, `compatibilityFlags = ["global_fetch_strictly_public"]`) {
+				t.Errorf("config lacks the shim's compatibility flags:\n%s", config)
+			}
 			// The guests' network is unchanged: private addresses denied.
 			if !strings.Contains(config, `allow = ["public"]`) || !strings.Contains(config, `"private"`) {
 				t.Errorf("the internet network changed:\n%s", config)

@@ -90,6 +90,7 @@ const shim :Workerd.Worker = (
 {{- end}}
   ],
   compatibilityDate = "{{.CompatibilityDate}}",
+  compatibilityFlags = [{{range $i, $f := .CompatibilityFlags}}{{if $i}}, {{end}}"{{$f}}"{{end}}],
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "SHIM_SECRET", fromEnvironment = "{{.SecretEnv}}"),
@@ -126,6 +127,10 @@ func writeConfig(dir string, heapMB int, denied, capabilityURLs []string) (strin
 	if err != nil {
 		return "", err
 	}
+	flags, err := worker.CompatibilityFlags()
+	if err != nil {
+		return "", err
+	}
 	for _, m := range worker.Modules {
 		data, err := worker.Files.ReadFile(m.Path)
 		if err != nil {
@@ -141,12 +146,13 @@ func writeConfig(dir string, heapMB int, denied, capabilityURLs []string) (strin
 	}
 	var buf bytes.Buffer
 	err = capnpTemplate.Execute(&buf, map[string]any{
-		"Denied":            append(append([]string{"local", "private"}, egress.Blocked()...), denied...),
-		"SecretEnv":         secretEnv,
-		"V8Flags":           v8Flags,
-		"Modules":           worker.Modules,
-		"CompatibilityDate": date,
-		"CapabilityAllow":   allow,
+		"Denied":             append(append([]string{"local", "private"}, egress.Blocked()...), denied...),
+		"SecretEnv":          secretEnv,
+		"V8Flags":            v8Flags,
+		"Modules":            worker.Modules,
+		"CompatibilityDate":  date,
+		"CompatibilityFlags": flags,
+		"CapabilityAllow":    allow,
 	})
 	if err != nil {
 		return "", err
