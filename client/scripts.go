@@ -14,14 +14,14 @@ import (
 // request (Code, or Modules and MainModule, Language, Dependencies,
 // CompatibilityDate, CompatibilityFlags) and a default Env.
 type ScriptSource struct {
-	Code               string            `json:"code,omitempty"`
-	Language           string            `json:"language,omitempty"`
-	Modules            map[string]string `json:"modules,omitempty"`
-	MainModule         string            `json:"mainModule,omitempty"`
-	Dependencies       map[string]string `json:"dependencies,omitempty"`
-	CompatibilityDate  string            `json:"compatibilityDate,omitempty"`
-	CompatibilityFlags []string          `json:"compatibilityFlags,omitempty"`
-	Env                map[string]any    `json:"env,omitempty"`
+	Code               string                            `json:"code,omitempty"`
+	Language           string                            `json:"language,omitempty"`
+	Modules            map[string]execution.ModuleSource `json:"modules,omitempty"`
+	MainModule         string                            `json:"mainModule,omitempty"`
+	Dependencies       map[string]string                 `json:"dependencies,omitempty"`
+	CompatibilityDate  string                            `json:"compatibilityDate,omitempty"`
+	CompatibilityFlags []string                          `json:"compatibilityFlags,omitempty"`
+	Env                map[string]any                    `json:"env,omitempty"`
 }
 
 // PutScript stores src as a version of the key's script name (PUT

@@ -18,10 +18,10 @@ import (
 // Request is the body of POST /execute. Exactly one of Code, Modules and
 // Script is set.
 type Request struct {
-	Code       string            `json:"code,omitempty"`
-	Language   string            `json:"language,omitempty"`
-	Modules    map[string]string `json:"modules,omitempty"`
-	MainModule string            `json:"mainModule,omitempty"`
+	Code       string                  `json:"code,omitempty"`
+	Language   string                  `json:"language,omitempty"`
+	Modules    map[string]ModuleSource `json:"modules,omitempty"`
+	MainModule string                  `json:"mainModule,omitempty"`
 	// Dependencies are npm packages the modules import, name → version
 	// range, exact version or dist-tag (a package.json among the modules
 	// may give them instead).

@@ -57,11 +57,14 @@ type Job struct {
 	// JavaScript, by name: each bare specifier the guest imports, and the
 	// chunks they share. Wasm are WebAssembly modules by name (base64 in
 	// JSON), which the runtime loads as compiled WebAssembly.Modules.
-	Packages           map[string]string `json:"packages,omitempty"`
-	Wasm               map[string][]byte `json:"wasm,omitempty"`
-	Env                map[string]any    `json:"env"`
-	CompatibilityDate  string            `json:"compatibilityDate"`
-	CompatibilityFlags []string          `json:"compatibilityFlags"`
+	Packages map[string]string `json:"packages,omitempty"`
+	Wasm     map[string][]byte `json:"wasm,omitempty"`
+	// Binary are the request's own binary modules by name (WebAssembly
+	// or data), beside its text modules in Modules.
+	Binary             map[string]BinaryModule `json:"binary,omitempty"`
+	Env                map[string]any          `json:"env"`
+	CompatibilityDate  string                  `json:"compatibilityDate"`
+	CompatibilityFlags []string                `json:"compatibilityFlags"`
 	// Egress is where the guest may send requests; nil: no network at all.
 	Egress           *EgressPolicy `json:"outbound"`
 	Limits           *Limits       `json:"limits,omitempty"`

@@ -266,6 +266,8 @@ const (
 	ModuleES   ModuleKind = iota // an ES module
 	ModuleText                   // imported as a string
 	ModuleJSON                   // imported (with { type: "json" }) as the value it holds
+	ModuleWasm                   // a WebAssembly binary, imported compiled (a WebAssembly.Module)
+	ModuleData                   // bytes, imported as an ArrayBuffer
 )
 
 var (

@@ -232,8 +232,9 @@ func (o *execOptions) request(stdin io.Reader) (*execution.Request, error) {
 }
 
 // moduleSet names FILE and every --module by its path relative to FILE's
-// directory (the current one for stdin, which is main.js or main.ts).
-func (o *execOptions) moduleSet(source string) (map[string]string, string, error) {
+// directory (the current one for stdin, which is main.js or main.ts). A
+// .wasm file is sent as a WebAssembly module, a .bin file as data.
+func (o *execOptions) moduleSet(source string) (map[string]execution.ModuleSource, string, error) {
 	main, dir := filepath.Base(o.file), filepath.Dir(o.file)
 	if o.file == "-" {
 		main, dir = "main.js", "."
@@ -241,7 +242,7 @@ func (o *execOptions) moduleSet(source string) (map[string]string, string, error
 			main = "main.ts"
 		}
 	}
-	modules := map[string]string{main: source}
+	modules := map[string]execution.ModuleSource{main: execution.Text(source)}
 	base, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, "", err
@@ -263,7 +264,14 @@ func (o *execOptions) moduleSet(source string) (map[string]string, string, error
 		if err != nil {
 			return nil, "", err
 		}
-		modules[name] = string(data)
+		switch filepath.Ext(name) {
+		case ".wasm":
+			modules[name] = execution.Binary(execution.ModuleWasm, data)
+		case ".bin":
+			modules[name] = execution.Binary(execution.ModuleData, data)
+		default:
+			modules[name] = execution.Text(string(data))
+		}
 	}
 	return modules, main, nil
 }

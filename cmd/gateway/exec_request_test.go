@@ -46,7 +46,7 @@ func TestExecRequest(t *testing.T) {
 		{"typescript inferred", []string{filepath.Join(dir, "plugin.ts")}, "", execution.Request{Code: "export default {}", Language: "typescript"}},
 		{
 			"modules", []string{filepath.Join(dir, "plugin.ts"), "--module", filepath.Join(dir, "types.ts"), "--module", filepath.Join(dir, "sub", "a.txt")}, "",
-			execution.Request{Modules: map[string]string{"plugin.ts": "export default {}", "types.ts": "export type T = 1", "sub/a.txt": "a"}, MainModule: "plugin.ts"},
+			execution.Request{Modules: map[string]execution.ModuleSource{"plugin.ts": execution.Text("export default {}"), "types.ts": execution.Text("export type T = 1"), "sub/a.txt": execution.Text("a")}, MainModule: "plugin.ts"},
 		},
 	}
 	for _, tt := range tests {
@@ -79,7 +79,7 @@ func TestExecModulesFromStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := execution.Request{Modules: map[string]string{"main.ts": "s", "lib/util.js": "u"}, MainModule: "main.ts"}
+	want := execution.Request{Modules: map[string]execution.ModuleSource{"main.ts": execution.Text("s"), "lib/util.js": execution.Text("u")}, MainModule: "main.ts"}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("request() = %+v, want %+v", *got, want)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/dynamic-workers/gateway/client"
+	"github.com/dynamic-workers/gateway/execution"
 )
 
 const scriptsUsage = `usage: gateway scripts <command> [args]
@@ -102,7 +103,7 @@ func scriptsCommand(ctx context.Context, args []string, getenv func(string) stri
 }
 
 // scriptExts are the module types a script may have.
-var scriptExts = map[string]bool{".js": true, ".mjs": true, ".ts": true, ".mts": true, ".json": true, ".txt": true}
+var scriptExts = map[string]bool{".js": true, ".mjs": true, ".ts": true, ".mts": true, ".json": true, ".txt": true, ".wasm": true}
 
 // readScriptDir reads DIR as gateway scripts push sends it.
 func readScriptDir(dir string) (*client.ScriptSource, error) {
@@ -110,7 +111,7 @@ func readScriptDir(dir string) (*client.ScriptSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &client.ScriptSource{Modules: map[string]string{}}
+	src := &client.ScriptSource{Modules: map[string]execution.ModuleSource{}}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -133,7 +134,10 @@ func readScriptDir(dir string) (*client.ScriptSource, error) {
 		if err != nil {
 			return err
 		}
-		src.Modules[rel] = string(data)
+		src.Modules[rel] = execution.Text(string(data))
+		if path.Ext(rel) == ".wasm" {
+			src.Modules[rel] = execution.Binary(execution.ModuleWasm, data)
+		}
 		return nil
 	})
 	if err != nil {
@@ -142,8 +146,8 @@ func readScriptDir(dir string) (*client.ScriptSource, error) {
 	var pj struct {
 		Main string `json:"main"`
 	}
-	if data, ok := src.Modules["package.json"]; ok {
-		_ = json.Unmarshal([]byte(data), &pj)
+	if m, ok := src.Modules["package.json"]; ok {
+		_ = json.Unmarshal([]byte(m.Text), &pj)
 	}
 	src.MainModule = strings.TrimPrefix(pj.Main, "./")
 	for _, candidate := range []string{"index.ts", "index.js", "index.mjs", "src/index.ts", "src/index.js"} {

@@ -47,7 +47,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad language", "application/json", `{"code": ` + okCode + `, "language": "python"}`, 422, "invalid_request", []string{"language:invalid"}},
 		{"modules not an object", "application/json", `{"modules": ["a.js"]}`, 422, "invalid_request", []string{"modules:wrong_type"}},
 		{"modules empty", "application/json", `{"modules": {}}`, 422, "invalid_request", []string{"modules:required"}},
-		{"module source not a string", "application/json", `{"modules": {"a.js": 1}}`, 422, "invalid_request", []string{"modules:wrong_type"}},
+		{"module source not a string", "application/json", `{"modules": {"a.js": 1}}`, 422, "invalid_request", []string{"modules.a.js:wrong_type"}},
 		{"absolute module name", "application/json", `{"modules": {"/etc/a.js": ""}}`, 422, "invalid_request", []string{"modules./etc/a.js:invalid"}},
 		{"parent module name", "application/json", `{"modules": {"../a.js": ""}}`, 422, "invalid_request", []string{"modules.../a.js:invalid"}},
 		{"dot-slash module name", "application/json", `{"modules": {"./a.js": ""}}`, 422, "invalid_request", []string{"modules../a.js:invalid"}},

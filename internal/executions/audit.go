@@ -95,10 +95,11 @@ func reuseKey(caller string, job *execution.Job) string {
 		Capabilities       map[string]execution.Capability
 		Dependencies       string // the bundle of the dependencies: its set and entries
 		Script             string // a stored script's name@version: its modules are that version's
+		Binary             map[string]execution.BinaryModule
 	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Egress, job.Limits,
-		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities, job.DependencyKey, job.Script}
+		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities, job.DependencyKey, job.Script, job.Binary}
 	if job.Script != "" {
-		identity.Modules = nil // the version names them, and hashing them again would cost a script's megabytes
+		identity.Modules, identity.Binary = nil, nil // the version names them, and hashing them again would cost a script's megabytes
 	}
 	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
 	return "r_" + hex.EncodeToString(h.Sum(nil))
@@ -110,6 +111,10 @@ func codeHash(job *execution.Job) string {
 	h := sha256.New()
 	for _, name := range slices.Sorted(maps.Keys(job.Modules)) {
 		fmt.Fprintf(h, "%d:%s%d:%s", len(name), name, len(job.Modules[name]), job.Modules[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(job.Binary)) {
+		b := job.Binary[name]
+		fmt.Fprintf(h, "%d:%s%s:%d:%s", len(name), name, b.Kind, len(b.Bytes), b.Bytes)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

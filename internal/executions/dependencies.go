@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -84,6 +85,9 @@ func (s *Service) attach(ctx context.Context, job *execution.Job, in *installed,
 	for _, src := range job.Modules {
 		code += len(src)
 	}
+	for _, b := range job.Binary {
+		code += len(b.Bytes) * 4 / 3 // base64 in the job
+	}
 	// The job carries the bundle (wasm as base64) to the shim, which reads
 	// at most MaxJobBytes; a quarter is left for everything else.
 	if room := worker.Caps.MaxJobBytes * 3 / 4; b.Bytes*4/3+int64(code) > room {
@@ -91,6 +95,9 @@ func (s *Service) attach(ctx context.Context, job *execution.Job, in *installed,
 	}
 	job.Packages, job.Wasm = map[string]string{}, map[string][]byte{}
 	if err := b.Attach(job.Modules, job.Packages, job.Wasm); err != nil {
+		return invalidModule(err.Error()), nil
+	}
+	if err := binaryClash(job.Binary, job.Packages, job.Wasm); err != nil {
 		return invalidModule(err.Error()), nil
 	}
 	job.Dependencies = maps.Clone(in.set.Versions)
@@ -106,4 +113,17 @@ func (s *Service) attach(ctx context.Context, job *execution.Job, in *installed,
 // invalidModule is the result of an execution whose modules cannot load.
 func invalidModule(msg string) *execution.Result {
 	return &execution.Result{Error: &execution.Error{Code: execution.CodeInvalidModule, Message: msg}}
+}
+
+// binaryClash refuses a guest's binary module named like a module of its
+// dependencies', which would take its place.
+func binaryClash(binary map[string]execution.BinaryModule, pkgs map[string]string, wasm map[string][]byte) error {
+	for _, name := range slices.Sorted(maps.Keys(binary)) {
+		_, isPkg := pkgs[name]
+		_, isWasm := wasm[name]
+		if isPkg || isWasm {
+			return fmt.Errorf("module %q is also a module of the dependencies", name)
+		}
+	}
+	return nil
 }

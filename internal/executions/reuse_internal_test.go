@@ -26,6 +26,12 @@ func TestReuseKeySeparatesCallersAndIsolates(t *testing.T) {
 		"date":    func(j *execution.Job) { j.CompatibilityDate = "2026-11-15" },
 		"flags":   func(j *execution.Job) { j.CompatibilityFlags = []string{"nodejs_compat"} },
 		"network": func(j *execution.Job) { j.Egress = &execution.EgressPolicy{Hosts: []string{"*"}} },
+		"a binary module": func(j *execution.Job) {
+			j.Binary = map[string]execution.BinaryModule{"a.wasm": {Kind: execution.ModuleWasm, Bytes: []byte{0, 'a', 's', 'm'}}}
+		},
+		"a data module": func(j *execution.Job) {
+			j.Binary = map[string]execution.BinaryModule{"a.wasm": {Kind: execution.ModuleData, Bytes: []byte{0, 'a', 's', 'm'}}}
+		},
 	} {
 		j := job()
 		change(j)
@@ -35,6 +41,9 @@ func TestReuseKeySeparatesCallersAndIsolates(t *testing.T) {
 		if reuseKey("ci", j) == base {
 			t.Errorf("changing %s keeps the same isolate key", name)
 		}
+	}
+	if a, b := differs["a binary module"], differs["a data module"]; reuseKey("ci", a) == reuseKey("ci", b) || codeHash(a) == codeHash(b) || codeHash(a) == codeHash(job()) {
+		t.Error("a module's kind or its bytes leave the isolate key or the code hash unchanged")
 	}
 	if reuseKey("other-team", job()) == base {
 		t.Error("two API keys share an isolate key")

@@ -31,6 +31,8 @@ type storedScript struct {
 	Packages           map[string]string `json:"packages,omitempty"`
 	Wasm               map[string][]byte `json:"wasm,omitempty"`
 	DependencyKey      string            `json:"dependencyKey,omitempty"`
+	// Binary are the script's own binary modules.
+	Binary map[string]execution.BinaryModule `json:"binary,omitempty"`
 }
 
 // scriptCache keeps decoded script versions (immutable) by caller, name
@@ -94,7 +96,7 @@ func (s *Service) PutScript(ctx context.Context, c execution.Caller, name string
 		return execution.Script{}, false, problem
 	}
 	st := &storedScript{Modules: job.Modules, MainModule: job.MainModule, CompatibilityDate: job.CompatibilityDate,
-		CompatibilityFlags: job.CompatibilityFlags, Env: job.Env}
+		CompatibilityFlags: job.CompatibilityFlags, Env: job.Env, Binary: job.Binary}
 	if err := s.bundleScript(ctx, job, st); err != nil {
 		return execution.Script{}, false, err
 	}
@@ -143,13 +145,16 @@ func (s *Service) bundleScript(ctx context.Context, job *execution.Job, st *stor
 	if err := b.Attach(job.Modules, st.Packages, st.Wasm); err != nil {
 		return execution.InvalidRequest([]FieldProblem{{Field: "modules", Code: fieldConflict, Detail: err.Error()}})
 	}
+	if err := binaryClash(job.Binary, st.Packages, st.Wasm); err != nil {
+		return execution.InvalidRequest([]FieldProblem{{Field: "modules", Code: fieldConflict, Detail: err.Error()}})
+	}
 	st.Dependencies, st.DependencyKey = maps.Clone(in.set.Versions), b.Key
 	return nil
 }
 
 // scriptMeta is what the API shows of a version.
 func scriptMeta(name, version string, st *storedScript) execution.Script {
-	return execution.Script{Name: name, Version: version, MainModule: st.MainModule, Modules: slices.Sorted(maps.Keys(st.Modules)),
+	return execution.Script{Name: name, Version: version, MainModule: st.MainModule, Modules: moduleNames(st),
 		Dependencies: st.Dependencies, CompatibilityDate: st.CompatibilityDate, CompatibilityFlags: st.CompatibilityFlags, Env: st.Env}
 }
 
@@ -183,7 +188,7 @@ func (s *Service) loadScript(ctx context.Context, caller string, job *execution.
 	}
 	maps.Copy(env, job.Env)
 	job.Env = env
-	job.Modules, job.MainModule = maps.Clone(st.Modules), st.MainModule
+	job.Modules, job.MainModule, job.Binary = maps.Clone(st.Modules), st.MainModule, st.Binary
 	job.CompatibilityDate, job.CompatibilityFlags = st.CompatibilityDate, st.CompatibilityFlags
 	job.Packages, job.Wasm, job.Dependencies, job.DependencyKey = st.Packages, st.Wasm, st.Dependencies, st.DependencyKey
 	job.Script = name + "@" + sc.Version
@@ -257,4 +262,12 @@ func (s *Service) DeleteScript(ctx context.Context, c execution.Caller, name str
 		return execution.NewProblem(execution.ProblemNotFound, "no script %q", name)
 	}
 	return err
+}
+
+// moduleNames are the names of a script's own modules, text and binary,
+// sorted.
+func moduleNames(st *storedScript) []string {
+	names := slices.Concat(slices.Collect(maps.Keys(st.Modules)), slices.Collect(maps.Keys(st.Binary)))
+	slices.Sort(names)
+	return names
 }

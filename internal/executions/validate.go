@@ -145,13 +145,16 @@ const defaultGuestURL = "http://localhost/"
 // sizes checks the request caps: total code size, number of modules, and
 // the size of env and secrets together (Cloudflare allows 1 MiB).
 func (v *validator) sizes(members map[string]json.RawMessage, job *execution.Job, limits Limits) {
-	if limits.MaxModules > 0 && len(job.Modules) > limits.MaxModules {
-		v.add("modules", fieldTooLarge, "%d modules is more than the %d allowed", len(job.Modules), limits.MaxModules)
+	if n := len(job.Modules) + len(job.Binary); limits.MaxModules > 0 && n > limits.MaxModules {
+		v.add("modules", fieldTooLarge, "%d modules is more than the %d allowed", n, limits.MaxModules)
 	}
 	if limits.MaxCodeBytes > 0 {
 		total := 0
 		for _, src := range job.Modules {
 			total += len(src)
+		}
+		for _, b := range job.Binary { // decoded: the bytes the isolate holds
+			total += len(b.Bytes)
 		}
 		if total > limits.MaxCodeBytes {
 			field := "modules"

@@ -3,7 +3,10 @@ package executions
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -48,9 +51,12 @@ func (v *validator) code(members map[string]json.RawMessage, job *execution.Job)
 		}
 		return
 	}
-	names, sources, ok := v.modules(members["modules"])
+	names, sources, ok := v.modules(members["modules"], job)
 	if !ok {
 		return
+	}
+	if len(job.Binary) > 0 && language == "typescript" || len(job.Binary) > 0 && slices.ContainsFunc(names, transpile.IsTypeScript) {
+		v.add("modules", fieldConflict, "binary modules go with JavaScript modules only: TypeScript is compiled into one module, which cannot import them")
 	}
 	job.Modules = sources
 	var main string
@@ -80,16 +86,18 @@ func isScript(name string) bool {
 	return strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs") || transpile.IsTypeScript(name)
 }
 
-// modules decodes the modules object, keeping its members' order.
-func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, bool) {
-	var sources map[string]string
-	if !v.decode("modules", raw, &sources, "an object of module name to source string") {
+// modules decodes the modules object, keeping its members' order: the
+// text modules' sources, and the binary modules (job.Binary).
+func (v *validator) modules(raw json.RawMessage, job *execution.Job) ([]string, map[string]string, bool) {
+	var members map[string]json.RawMessage
+	if !v.decode("modules", raw, &members, `an object of module name to source string, {"wasm": base64} or {"data": base64}`) {
 		return nil, nil, false
 	}
-	if len(sources) == 0 {
+	if len(members) == 0 {
 		v.add("modules", fieldRequired, "modules must name at least one module")
 		return nil, nil, false
 	}
+	sources := map[string]string{}
 	names := objectKeys(raw)
 	for _, name := range names {
 		field := "modules." + name
@@ -99,17 +107,65 @@ func (v *validator) modules(raw json.RawMessage) ([]string, map[string]string, b
 		case reservedName(name):
 			v.add(field, fieldInvalid, "module paths with a part starting with %q (in any case) are reserved", worker.Contract.ReservedModulePrefix)
 		}
+		var m execution.ModuleSource
+		if err := json.Unmarshal(members[name], &m); err != nil {
+			v.add(field, fieldWrongType, "module %q: %v", name, moduleError(err))
+			continue
+		}
+		if m.Kind != "" {
+			v.binaryModule(field, name, m, job)
+			continue
+		}
+		sources[name] = m.Text
 		switch path.Ext(name) {
 		case ".js", ".mjs", ".txt", ".ts", ".mts":
 		case ".json":
-			if !json.Valid([]byte(sources[name])) {
+			if !json.Valid([]byte(m.Text)) {
 				v.add(field, fieldInvalid, "module %q is not valid JSON", name)
 			}
 		default:
-			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .ts, .mts, .json or .txt", name)
+			v.add(field, fieldInvalid, "module %q must end in .js, .mjs, .ts, .mts, .json or .txt (a binary module is {\"wasm\": base64} or {\"data\": base64})", name)
 		}
 	}
 	return names, sources, true
+}
+
+// moduleError says what is wrong with a module's JSON without Go's type
+// names.
+func moduleError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, execution.ErrModuleShape):
+		return err
+	case errors.As(err, &syntax) || errors.As(err, &typ):
+		return execution.ErrModuleShape
+	}
+	return fmt.Errorf("not valid base64 (standard, padded): %w", execution.ErrModuleShape)
+}
+
+// wasmHeader starts every WebAssembly binary: the magic "\0asm" and
+// version 1.
+var wasmHeader = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+
+// binaryModule checks a binary module and adds it to job.Binary: a wasm
+// module is named *.wasm and holds a WebAssembly binary; a data module is
+// named with no extension that says another type.
+func (v *validator) binaryModule(field, name string, m execution.ModuleSource, job *execution.Job) {
+	ext := path.Ext(name)
+	switch {
+	case m.Kind == execution.ModuleWasm && ext != ".wasm":
+		v.add(field, fieldInvalid, "module %q holds WebAssembly: name it *.wasm", name)
+	case m.Kind == execution.ModuleWasm && !bytes.HasPrefix(m.Bytes, wasmHeader):
+		v.add(field, fieldInvalid, "module %q is not a WebAssembly binary (it must start with \\0asm and version 1)", name)
+	case m.Kind == execution.ModuleData && slices.Contains([]string{".js", ".mjs", ".ts", ".mts", ".json", ".txt", ".wasm"}, ext):
+		v.add(field, fieldInvalid, "data module %q must not end in %s, which names another kind of module", name, ext)
+	default:
+		if job.Binary == nil {
+			job.Binary = map[string]execution.BinaryModule{}
+		}
+		job.Binary[name] = execution.BinaryModule{Kind: m.Kind, Bytes: m.Bytes}
+	}
 }
 
 // objectKeys returns the member names of a JSON object in document order.

@@ -70,6 +70,17 @@ func runSuite(t *testing.T, b execution.Backend) {
 	}
 }
 
+// addWasm is a WebAssembly module, assembled by hand, exporting
+// add(i32, i32) i32: the magic and version, then the type, function,
+// export and code sections.
+var addWasm = []byte{
+	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+	0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // type 0: (i32, i32) -> i32
+	0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+	0x07, 0x07, 0x01, 0x03, 'a', 'd', 'd', 0x00, 0x00, // export "add" = function 0
+	0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, // local.get 0, local.get 1, i32.add
+}
+
 type suiteCase struct {
 	name    string
 	code    string
@@ -169,6 +180,22 @@ var suiteCases = []suiteCase{
 			}
 			if len(lines) != 4 || len(res.Outbound) != 4 || !res.Outbound[0].Denied || !res.Outbound[3].Denied {
 				t.Errorf("body %q, outbound %+v; want four requests denied and recorded", res.Response.Body, res.Outbound)
+			}
+		})},
+	{"binary modules", `import add from "./lib/add.wasm"; import table from "./table.bin";
+		export default { async fetch() {
+			const { exports } = await WebAssembly.instantiate(add);
+			return new Response(exports.add(2, 40) + " " + [...new Uint8Array(table)].join(","));
+		} }`,
+		func(j *execution.Job) {
+			j.Binary = map[string]execution.BinaryModule{
+				"lib/add.wasm": {Kind: execution.ModuleWasm, Bytes: addWasm},
+				"table.bin":    {Kind: execution.ModuleData, Bytes: []byte{0, 7, 255}},
+			}
+		},
+		wantResult(func(t *testing.T, res *execution.Result, _ []*execution.Log) {
+			if !res.Success || res.Response.Body != "42 0,7,255" {
+				t.Errorf("result %+v (error %+v), want the wasm add(2, 40) and the data bytes: 42 0,7,255", res.Response, res.Error)
 			}
 		})},
 	{"rejected flag", `export default { fetch() { return new Response("x"); } }`,

@@ -7,7 +7,7 @@ import FORMAT from "./guest/__dw_format.js";
 import { LOG_LINE_COST, MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { PING_INTERVAL_MS } from "./relay.js";
 import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
-import { packageModules } from "./packages.js";
+import { binaryModules, packageModules } from "./packages.js";
 import { RESERVED_NAME, RESERVED_PREFIX } from "./reserved.js";
 
 // The shim's own guest modules are named with the reserved prefix
@@ -54,14 +54,16 @@ export function guestModules(job) {
     },
   };
   Object.assign(modules, packageModules(job));
+  Object.assign(modules, binaryModules(job));
   for (const [name, source] of Object.entries(job.modules)) {
     modules[name] = moduleFor(name, source);
   }
   return modules;
 }
 
-// moduleFor types a module by its name's extension; the gateway accepts only
-// .js, .mjs, .json and .txt here (TypeScript arrives compiled to .js).
+// moduleFor types a text module by its name's extension; the gateway accepts
+// only .js, .mjs, .json and .txt here (TypeScript arrives compiled to .js;
+// binary modules come in job.binary, typed by their kind).
 function moduleFor(name, source) {
   if (name.endsWith(".json")) return { json: JSON.parse(source) };
   if (name.endsWith(".txt")) return { text: source };

@@ -2,7 +2,7 @@
 // base64, checked before anything loads.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkPackages, decodeBase64, packageModules } from "../src/packages.js";
+import { binaryModules, checkPackages, decodeBase64, packageModules } from "../src/packages.js";
 
 // The smallest valid WebAssembly module: its magic and version.
 const EMPTY_WASM = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -47,4 +47,30 @@ test("base64 decodes exactly; anything else throws", () => {
     assert.deepEqual([...new Uint8Array(decodeBase64(base64(bytes)))], bytes);
   }
   assert.throws(() => decodeBase64("not base64!"));
+});
+
+test("a job's binary modules reach the loader as its own module types", () => {
+  const modules = binaryModules({ binary: { "add.wasm": { kind: "wasm", bytes: base64(EMPTY_WASM) }, "table.bin": { kind: "data", bytes: base64([1, 2, 255]) } } });
+  assert.deepEqual(Object.keys(modules).sort(), ["add.wasm", "table.bin"]);
+  assert.deepEqual(new Uint8Array(modules["add.wasm"].wasm), EMPTY_WASM);
+  assert.deepEqual(new Uint8Array(modules["table.bin"].data), new Uint8Array([1, 2, 255]));
+  assert.deepEqual(binaryModules({ modules: {} }), {});
+});
+
+test("binary modules that are not what the gateway sends are refused", () => {
+  const ok = { kind: "wasm", bytes: base64(EMPTY_WASM) };
+  const cases = [
+    [{ modules: {}, binary: [] }, /binary must be an object/],
+    [{ modules: {}, binary: { "a.wasm": base64(EMPTY_WASM) } }, /must be \{kind/],
+    [{ modules: {}, binary: { "a.wasm": { kind: "js", bytes: "" } } }, /must be \{kind/],
+    [{ modules: {}, binary: { "a.wasm": { kind: "wasm", bytes: [0] } } }, /must be \{kind/],
+    [{ modules: {}, binary: { "a.wasm": { kind: "__proto__", bytes: "" } } }, /must be \{kind/],
+    [{ modules: {}, binary: { "__dw_wrapper.js": ok } }, /reserved/],
+    [{ modules: {}, binary: { "x/__DW_options.json": ok } }, /reserved/],
+    [{ modules: { "main.js": "" }, binary: { "main.js": ok } }, /also in modules/],
+    [{ modules: {}, packages: { hono: "" }, binary: { hono: ok } }, /also in packages/],
+    [{ modules: {}, wasm: { "a.wasm": "" }, binary: { "a.wasm": ok } }, /also in wasm/],
+  ];
+  for (const [job, want] of cases) assert.match(checkPackages(job) ?? "accepted", want, JSON.stringify(job));
+  assert.equal(checkPackages({ modules: { "main.js": "" }, binary: { "add.wasm": ok } }), null);
 });

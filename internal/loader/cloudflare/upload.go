@@ -67,7 +67,10 @@ func buildUpload(secret, previous string) (*upload, error) {
 		if err != nil {
 			return nil, err
 		}
-		ct := uploadContentType(m.Kind)
+		ct, err := uploadContentType(m.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("shim module %s: %w", m.Name, err)
+		}
 		if err := writePart(mw, m.Name, m.Name, ct, data); err != nil {
 			return nil, err
 		}
@@ -82,16 +85,22 @@ func buildUpload(secret, previous string) (*upload, error) {
 }
 
 // uploadContentType is the part content type that makes the Workers upload
-// API load a module of kind k as the shim expects it.
-func uploadContentType(k worker.ModuleKind) string {
+// API load a module of kind k as the shim expects it (as wrangler types
+// them); a kind it does not know is an error, never uploaded as JS.
+func uploadContentType(k worker.ModuleKind) (string, error) {
 	switch k {
+	case worker.ModuleES:
+		return "application/javascript+module", nil
 	case worker.ModuleText:
-		return "text/plain"
+		return "text/plain", nil
 	case worker.ModuleJSON:
-		return "application/json"
-	default:
-		return "application/javascript+module"
+		return "application/json", nil
+	case worker.ModuleWasm:
+		return "application/wasm", nil
+	case worker.ModuleData:
+		return "application/octet-stream", nil
 	}
+	return "", fmt.Errorf("no upload content type for module kind %d", k)
 }
 
 func writePart(mw *multipart.Writer, name, filename, contentType string, data []byte) error {

@@ -93,5 +93,9 @@ func quarantineKey(job *execution.Job) string {
 	for _, name := range slices.Sorted(maps.Keys(job.Modules)) {
 		fmt.Fprintf(h, "%d:%s%d:%s", len(name), name, len(job.Modules[name]), job.Modules[name])
 	}
+	for _, name := range slices.Sorted(maps.Keys(job.Binary)) {
+		b := job.Binary[name]
+		fmt.Fprintf(h, "%d:%s%s:%d:%s", len(name), name, b.Kind, len(b.Bytes), b.Bytes)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }

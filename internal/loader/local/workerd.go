@@ -57,6 +57,8 @@ var capnpModuleField = map[worker.ModuleKind]string{
 	worker.ModuleES:   "esModule",
 	worker.ModuleText: "text",
 	worker.ModuleJSON: "json",
+	worker.ModuleWasm: "wasm",
+	worker.ModuleData: "data",
 }
 
 var capnpTemplate = template.Must(template.New("config.capnp").Funcs(template.FuncMap{
