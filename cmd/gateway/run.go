@@ -284,6 +284,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 			URL:           cfg.Cloudflare.URL,
 			Secret:        cfg.Cloudflare.ShimSecret.Value(),
 			MaxEventBytes: maxEventBytes(cfg),
+			MaxTimeout:    cfg.Execution.MaxTimeout,
 		}, log)
 		return b, cfg.Cloudflare.URL, err
 	}

@@ -31,6 +31,11 @@ type Config struct {
 	Secret        string        // the SHIM_SECRET it was deployed with
 	MaxEventBytes int           // bound of one event line; default 4 MiB
 	DialTimeout   time.Duration // default 5s
+	// MaxTimeout is the longest an execution may run (execution.max_timeout;
+	// default 60s): the wait for the shim's answer to a call lasts a little
+	// longer, so an execution waiting for its reused isolate is never taken
+	// for a dead connection before its own timeout ends it.
+	MaxTimeout time.Duration
 	// BreakerFailures consecutive failures to reach the shim open the
 	// breaker (default 5); it stays open for BreakerCooldown (default 10s),
 	// answering at once, then lets one execution through to test.
@@ -79,6 +84,9 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 60 * time.Second
+	}
 	if cfg.BreakerFailures <= 0 {
 		cfg.BreakerFailures = 5
 	}
@@ -93,7 +101,7 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 	c := &Relay{
 		cfg:     cfg,
 		log:     log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
-		client:  &http.Client{Transport: rateLimits{now: time.Now, next: newPool(cfg.DialTimeout, cfg.TLS)}},
+		client:  &http.Client{Transport: rateLimits{now: time.Now, next: newPool(cfg.DialTimeout, responseHeaderTimeout(cfg.MaxTimeout), cfg.TLS)}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
 		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,

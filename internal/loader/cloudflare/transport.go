@@ -73,15 +73,24 @@ const (
 	// connections is how many connections the relay spreads calls over: one
 	// reset connection fails only the executions it carried.
 	connections = 4
-	// responseHeaderTimeout bounds the wait for the shim's answer to a call;
-	// the shim answers at once and streams, so a longer silence is Cloudflare
-	// or the network stalling.
-	responseHeaderTimeout = 30 * time.Second
+	// headerSlack is how much longer than the longest execution the relay
+	// waits for the shim's answer to a call (responseHeaderTimeout).
+	headerSlack = 10 * time.Second
 	// pingAfter is how long an HTTP/2 connection may stay silent before the
 	// relay pings it; a ping unanswered within pingTimeout closes it.
 	pingAfter   = 5 * time.Second
 	pingTimeout = 5 * time.Second
 )
+
+// responseHeaderTimeout bounds the wait for the shim's answer to a call:
+// past the longest execution (maxTimeout), by headerSlack. The shim
+// answers a fresh isolate's call at once, but a reused isolate's call waits
+// for the isolate to be free, which may take up to an execution's timeout;
+// the execution's own timeout ends the call first, and is told apart from
+// a stall by the relay (timedOut).
+func responseHeaderTimeout(maxTimeout time.Duration) time.Duration {
+	return maxTimeout + headerSlack
+}
 
 // pool spreads calls round-robin over several transports, each with its
 // own connection to the shim.
@@ -92,7 +101,7 @@ type pool struct {
 
 // newPool builds the relay's transports: HTTP/2 where the shim speaks it,
 // with ping health checks, and a bound on the wait for response headers.
-func newPool(dialTimeout time.Duration, tlsConfig *tls.Config) *pool {
+func newPool(dialTimeout, headerTimeout time.Duration, tlsConfig *tls.Config) *pool {
 	p := &pool{}
 	for range connections {
 		var conf *tls.Config
@@ -108,7 +117,7 @@ func newPool(dialTimeout time.Duration, tlsConfig *tls.Config) *pool {
 			IdleConnTimeout:       90 * time.Second,
 			ForceAttemptHTTP2:     true,
 			ExpectContinueTimeout: time.Second,
-			ResponseHeaderTimeout: responseHeaderTimeout,
+			ResponseHeaderTimeout: headerTimeout,
 			HTTP2:                 &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout},
 		})
 	}

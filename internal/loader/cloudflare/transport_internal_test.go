@@ -3,8 +3,11 @@ package cloudflare
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
 )
@@ -65,5 +68,29 @@ func TestOtherErrorsStillCount(t *testing.T) {
 	}
 	if err := r.Ready(t.Context()); err == nil {
 		t.Error("Ready() after failing calls = nil, want the breaker open")
+	}
+}
+
+// TestResponseHeaderTimeoutFollowsMaxTimeout: the relay waits for the
+// shim's answer longer than any execution may run (a reused isolate's call
+// may wait that long before its first byte), whatever execution.max_timeout
+// is, on every connection of its pool.
+func TestResponseHeaderTimeoutFollowsMaxTimeout(t *testing.T) {
+	t.Parallel()
+	for _, maxTimeout := range []time.Duration{0, time.Second, 30 * time.Second, 60 * time.Second, 5 * time.Minute} {
+		r, err := New(Config{URL: "http://127.0.0.1:1", Secret: strings.Repeat("s", 32), MaxTimeout: maxTimeout, VerifyInterval: time.Hour}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := maxTimeout
+		if want == 0 {
+			want = 60 * time.Second // the default
+		}
+		for i, tr := range r.client.Transport.(rateLimits).next.(*pool).transports {
+			if tr.ResponseHeaderTimeout <= want {
+				t.Errorf("max timeout %v: connection %d waits %v for the shim's answer, want longer than %v", maxTimeout, i, tr.ResponseHeaderTimeout, want)
+			}
+		}
+		r.Close()
 	}
 }
