@@ -56,15 +56,20 @@ func (b *breaker) release(ticket uint64) {
 	}
 }
 
-// record gives the verdict of a call that reached the shim (ok) or failed
-// to (!ok).
-func (b *breaker) record(ok bool, now time.Time) {
+// record gives the verdict of the call holding ticket (0: not a trial)
+// that reached the shim (ok) or failed to (!ok). A success closes the
+// breaker. A failure ends only its own trial: a call that started before
+// the breaker opened and fails during a trial leaves the trial in flight,
+// so no second one is let in beside it.
+func (b *breaker) record(ticket uint64, ok bool, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.trial = 0
 	if ok {
-		b.count = 0
+		b.count, b.trial = 0, 0
 		return
+	}
+	if ticket != 0 && ticket == b.trial {
+		b.trial = 0
 	}
 	b.count++
 	if b.count >= b.failures {

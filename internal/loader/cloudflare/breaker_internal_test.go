@@ -137,3 +137,46 @@ func job() *execution.Job {
 	return &execution.Job{ID: "ex_breaker", MainModule: "main.js",
 		Modules: map[string]string{"main.js": "export default {}"}, Timeout: time.Minute}
 }
+
+// TestBreakerOneTrialAtATime: a call that entered before the breaker opened
+// and fails while a trial is in flight ends nothing but itself: no second
+// trial is let in beside the first, which alone decides.
+func TestBreakerOneTrialAtATime(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	b := &breaker{failures: 2, cooldown: time.Second}
+	early, ok := b.enter(now) // before the breaker opens
+	if !ok || early != 0 {
+		t.Fatalf("enter(closed) = %d, %v; want no ticket, allowed", early, ok)
+	}
+	b.record(0, false, now)
+	b.record(0, false, now)
+	if _, ok := b.enter(now); ok {
+		t.Fatal("enter(open) allowed")
+	}
+	later := now.Add(2 * time.Second)
+	trial, ok := b.enter(later)
+	if !ok || trial == 0 {
+		t.Fatalf("enter(after the cooldown) = %d, %v; want the trial", trial, ok)
+	}
+	b.record(early, false, later) // the early call fails during the trial
+	if second, ok := b.enter(later); ok {
+		t.Fatalf("enter during a trial, after an early call failed = %d, allowed; want refused", second)
+	}
+	b.release(early) // nor does the early call's release end the trial
+	if _, ok := b.enter(later); ok {
+		t.Fatal("enter during a trial, after an early call's release: allowed; want refused")
+	}
+	b.record(trial, false, later) // the trial fails: open again
+	if _, ok := b.enter(later.Add(500 * time.Millisecond)); ok {
+		t.Error("enter after the trial failed, within the cooldown: allowed")
+	}
+	next, ok := b.enter(later.Add(2 * time.Second))
+	if !ok || next == 0 || next == trial {
+		t.Fatalf("enter after the next cooldown = %d, %v; want a new trial", next, ok)
+	}
+	b.record(0, true, later.Add(2*time.Second)) // any success closes it
+	if _, ok := b.enter(later.Add(2 * time.Second)); !ok {
+		t.Error("enter after a success: refused")
+	}
+}

@@ -219,13 +219,13 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 		c.log.Warn().Str("id", job.ID).Dur("retry_after", limited.RetryAfter).Msg("cloudflare is rate limiting calls to the shim")
 		return limited
 	case err == nil:
-		c.breaker.record(true, time.Now())
+		c.breaker.record(trial, true, time.Now())
 		c.mu.Lock()
 		c.verified = nil // the shim took a signed call: the secrets match
 		c.mu.Unlock()
 		return nil
 	case errors.Is(err, shim.ErrSecretMismatch):
-		c.breaker.record(false, time.Now())
+		c.breaker.record(trial, false, time.Now())
 		c.mu.Lock()
 		c.verified = fmt.Errorf("%w: %w", execution.ErrUnavailable, err)
 		c.mu.Unlock()
@@ -233,7 +233,7 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	case !errors.As(err, &lost):
 		return err // rejected by the runtime, or the client went away
 	case errors.Is(context.Cause(ctx), shim.ErrTimeout):
-		return c.timedOut(job, call, lost, emit)
+		return c.timedOut(trial, job, call, lost, emit)
 	case parent.Err() != nil:
 		return parent.Err()
 	}
@@ -241,7 +241,7 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	lostOn := conn
 	c.mu.Unlock()
 	if c.firstLoss(lostOn, time.Now()) {
-		c.breaker.record(false, time.Now())
+		c.breaker.record(trial, false, time.Now())
 	}
 	if !lost.Answered {
 		c.log.Warn().Str("id", job.ID).Err(lost.Err).Msg("cannot reach the cloudflare shim")
@@ -277,9 +277,9 @@ const stallAfter = 2 * time.Second
 // isolate's call, or a stream gone silent with no pings) is a failure. A
 // reused isolate's call may wait for the isolate, so its silence before
 // the answer proves nothing.
-func (c *Relay) timedOut(job *execution.Job, call *shim.Call, lost *shim.LostError, emit func(execution.Event) error) error {
+func (c *Relay) timedOut(trial uint64, job *execution.Job, call *shim.Call, lost *shim.LostError, emit func(execution.Event) error) error {
 	stalled := lost.Answered && call.SilentFor() > stallAfter || !lost.Answered && job.ReuseKey == ""
-	c.breaker.record(!stalled, time.Now())
+	c.breaker.record(trial, !stalled, time.Now())
 	if stalled {
 		c.log.Warn().Str("id", job.ID).Msg("the cloudflare shim stalled until the execution's timeout")
 		return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v; the Cloudflare shim did not answer in time", job.Timeout))
