@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -58,8 +60,8 @@ func TestRunDeploy(t *testing.T) {
 
 // TestRunDeployNeverRotatesUnasked: deploy never makes a new secret
 // unasked. Without cloudflare.shim_secret it refuses and changes nothing;
-// with --rotate-secret it deploys a new secret, printed once, to stdout
-// only.
+// with --rotate-secret and --secret-out - it deploys a new secret, printed
+// once, to stdout only.
 func TestRunDeployNeverRotatesUnasked(t *testing.T) {
 	f := newDeployFake(t)
 	var out, errOut loadertest.Buffer
@@ -73,7 +75,7 @@ func TestRunDeployNeverRotatesUnasked(t *testing.T) {
 
 	old := strings.Repeat("k", 40)
 	out = loadertest.Buffer{}
-	if err := run(t.Context(), []string{"deploy", "--rotate-secret"}, deployEnv(f, old), nil, &out, &errOut); err != nil {
+	if err := run(t.Context(), []string{"deploy", "--rotate-secret", "--secret-out", "-"}, deployEnv(f, old), nil, &out, &errOut); err != nil {
 		t.Fatalf("deploy --rotate-secret: %v", err)
 	}
 	m := regexp.MustCompile(`GATEWAY_CLOUDFLARE_SHIM_SECRET=([0-9a-f]{64})\n`).FindAllStringSubmatch(out.String(), -1)
@@ -122,5 +124,49 @@ func TestRunDeployDryRunNeverShowsARotatedSecret(t *testing.T) {
 	}
 	if f.Writes() != 0 || strings.Contains(out.String(), "SHIM_SECRET=") {
 		t.Errorf("dry run wrote %v or printed a secret:\n%s", f.Calls(), out.String())
+	}
+}
+
+// TestRunDeployRotatedSecretGoesOnlyWhereAsked: --rotate-secret without
+// --secret-out refuses before anything is made or uploaded (stdout is
+// often a CI log); with a file it writes the secret there alone (0600, a
+// new file, never one that exists), and stdout and stderr never show it.
+func TestRunDeployRotatedSecretGoesOnlyWhereAsked(t *testing.T) {
+	f := newDeployFake(t)
+	old := strings.Repeat("k", 40)
+	var out, errOut loadertest.Buffer
+	err := run(t.Context(), []string{"deploy", "--rotate-secret"}, deployEnv(f, old), nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--secret-out") || len(f.Calls()) != 0 {
+		t.Errorf("deploy --rotate-secret alone = %v after calls %v, want an error naming --secret-out and no call", err, f.Calls())
+	}
+	if err := run(t.Context(), []string{"deploy", "--secret-out", "-"}, deployEnv(f, old), nil, &out, &errOut); err == nil {
+		t.Error("deploy --secret-out without --rotate-secret succeeded")
+	}
+	exists := filepath.Join(t.TempDir(), "exists")
+	if err := os.WriteFile(exists, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), []string{"deploy", "--rotate-secret", "--secret-out", exists}, deployEnv(f, old), nil, &out, &errOut); err == nil || len(f.Calls()) != 0 {
+		t.Errorf("deploy --secret-out <an existing file> = %v after calls %v, want an error and no call", err, f.Calls())
+	}
+	if data, _ := os.ReadFile(exists); string(data) != "keep" {
+		t.Errorf("an existing --secret-out file was changed: %q", data)
+	}
+	file := filepath.Join(t.TempDir(), "shim-secret.env")
+	out = loadertest.Buffer{}
+	if err := run(t.Context(), []string{"deploy", "--rotate-secret", "--secret-out", file}, deployEnv(f, old), nil, &out, &errOut); err != nil {
+		t.Fatalf("deploy --rotate-secret --secret-out FILE: %v", err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(file)
+	secret := f.Script("dynamic-workers-shim").Secret
+	if string(data) != "GATEWAY_CLOUDFLARE_SHIM_SECRET="+secret+"\n" || secret == old || len(secret) != 64 || st.Mode().Perm() != 0o600 {
+		t.Errorf("file holds %q (mode %v), deployed %q: want the deployed new secret, mode 0600", data, st.Mode().Perm(), secret)
+	}
+	if strings.Contains(out.String()+errOut.String(), secret) {
+		t.Errorf("stdout or stderr shows the new secret:\n%s\n--\n%s", out.String(), errOut.String())
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -342,64 +340,6 @@ func capabilityURLs(cfg *config.Config) []string {
 // response body (base64 grows it by a third), a log event one cut line.
 func maxEventBytes(cfg *config.Config) int {
 	return int(2*cfg.Execution.MaxResponseBytes) + 4*cfg.Execution.MaxLogLineBytes + 1<<20
-}
-
-// deploy runs `gateway deploy [--dry-run] [--rotate-secret]`.
-func deploy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config.Flags(fs)
-	dryRun := fs.Bool("dry-run", false, "print what would be uploaded and the route changes; change nothing")
-	rotate := fs.Bool("rotate-secret", false, "give the shim a new signing secret, printed once; it keeps accepting cloudflare.shim_secret (as SHIM_SECRET_PREVIOUS) until the next deploy")
-	cfg, err := config.Load(fs, args, getenv)
-	if errors.Is(err, pflag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	configured := cfg.Cloudflare.ShimSecret.Value()
-	secret, err := deploySecret(configured, *rotate, *dryRun, stdout)
-	if err != nil {
-		return err
-	}
-	previous := ""
-	if *rotate {
-		previous = configured // the shim keeps accepting it until the next deploy
-	}
-	return cloudflare.Deploy(ctx, cloudflare.DeployConfig{
-		AccountID:      cfg.Cloudflare.AccountID,
-		APIToken:       cfg.Cloudflare.APIToken.Value(),
-		ScriptName:     cfg.Cloudflare.ScriptName,
-		ShimSecret:     secret,
-		PreviousSecret: previous,
-		Route:          cfg.Cloudflare.Route,
-		ZoneID:         cfg.Cloudflare.ZoneID,
-		URL:            cfg.Cloudflare.URL,
-		BaseURL:        cfg.Cloudflare.APIBaseURL,
-	}, *dryRun, stdout)
-}
-
-// deploySecret is the secret to deploy: the configured one, or with rotate
-// a new one, printed once to stdout (never to a log). Without either,
-// deploying would break every gateway signing with the shim's old secret.
-func deploySecret(configured string, rotate, dryRun bool, stdout io.Writer) (string, error) {
-	if !rotate {
-		if configured == "" {
-			return "", errors.New("cloudflare.shim_secret is not set: set it (GATEWAY_CLOUDFLARE_SHIM_SECRET) to the secret the gateways sign with, " +
-				"or pass --rotate-secret to give the shim a new one (see docs/cloudflare.md, rotating the secret)")
-		}
-		return configured, nil
-	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	secret := hex.EncodeToString(b[:])
-	if !dryRun {
-		fmt.Fprintf(stdout, "the shim gets a new secret. Configure it on every gateway (shown once), then deploy again with it to retire the old one:\n\n  GATEWAY_CLOUDFLARE_SHIM_SECRET=%s\n\n", secret)
-	}
-	return secret, nil
 }
 
 // apiOptions turns the configuration into the API's options.
