@@ -40,6 +40,7 @@ type CapsFile struct {
 	MaxErrorName       int   `json:"maxErrorName"`       // longest error name the wrapper sends, in UTF-16 units
 	MaxErrorText       int   `json:"maxErrorText"`       // longest error message or stack, in UTF-16 units
 	LogLineCost        int   `json:"logLineCost"`        // a console line's cost against the log budget besides its bytes
+	MaxWarmIsolates    int   `json:"maxWarmIsolates"`    // warm isolates per reuse key (per gateway on Cloudflare)
 }
 
 func mustParseCaps(data []byte) CapsFile {
@@ -52,7 +53,7 @@ func mustParseCaps(data []byte) CapsFile {
 
 // capNames are the members of the caps file, spelled exactly: the shim reads
 // them by name, while encoding/json matches names in any case.
-var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText", "logLineCost"}
+var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText", "logLineCost", "maxWarmIsolates"}
 
 // parseCaps reads the caps file: every cap present and positive, no member
 // but them and the comment.
@@ -61,7 +62,7 @@ func parseCaps(data []byte) (CapsFile, error) {
 	if err != nil {
 		return CapsFile{}, err
 	}
-	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost)} {
+	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost), int64(c.MaxWarmIsolates)} {
 		if value <= 0 {
 			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
 		}

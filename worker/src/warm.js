@@ -5,7 +5,9 @@
 // fewer than MAX_WARM, or waits for one to be released. Kept apart from
 // index.js so node tests can load it.
 
-export const MAX_WARM = 4;
+import CAPS from "./caps.json" with { type: "json" };
+
+export const MAX_WARM = CAPS.maxWarmIsolates;
 
 const pools = new Map(); // reuse key -> {busy: Set<slot>, waiters: [resolve]}
 

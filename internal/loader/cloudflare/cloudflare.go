@@ -57,6 +57,7 @@ type Relay struct {
 	log     zerolog.Logger
 	client  *http.Client
 	breaker breaker
+	warm    *warmSlots // the reuse keys' isolates this relay leases
 	// redial is the wait before calling the shim again after the connection
 	// was refused (tests give it a fake clock).
 	redial backoff.Policy
@@ -103,6 +104,7 @@ func New(cfg Config, log zerolog.Logger) (*Relay, error) {
 		log:     log.With().Str("component", "loader").Str("backend", "cloudflare").Logger(),
 		client:  &http.Client{Transport: rateLimits{now: time.Now, next: newPool(cfg.DialTimeout, responseHeaderTimeout(cfg.MaxTimeout), cfg.TLS)}},
 		breaker: breaker{failures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
+		warm:    newWarmSlots(),
 		redial:  backoff.Policy{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
 		stop:    cancel,
 		done:    make(chan struct{}),
@@ -202,7 +204,20 @@ func (c *Relay) Execute(ctx context.Context, job *execution.Job, emit func(execu
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
-	job.Tail = true   // let the shim learn from the guest's tail why Cloudflare stopped it
+	job.Tail = true // let the shim learn from the guest's tail why Cloudflare stopped it
+	if job.ReuseKey != "" {
+		id, release, err := c.warm.lease(ctx, job.ReuseKey)
+		switch {
+		case parent.Err() != nil:
+			return parent.Err()
+		case err != nil:
+			return emit(execution.Failure(execution.CodeTimeout, "execution exceeded its timeout of %v waiting for one of its reused isolates", job.Timeout))
+		}
+		defer release()
+		leased := *job
+		leased.ReuseKey = id
+		job = &leased
+	}
 	var conn net.Conn // the connection the call went over, once it has one
 	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		c.mu.Lock()
