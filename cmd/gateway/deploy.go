@@ -15,13 +15,15 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
 )
 
-// deploy runs `gateway deploy [--dry-run] [--rotate-secret]`.
+// deploy runs `gateway deploy [--dry-run] [--percentage N | --rollback-to VERSION] [--rotate-secret --secret-out FILE]`.
 func deploy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.Flags(fs)
 	dryRun := fs.Bool("dry-run", false, "print what would be uploaded and the route changes; change nothing")
 	rotate := fs.Bool("rotate-secret", false, "give the shim a new signing secret, written where --secret-out says; it keeps accepting cloudflare.shim_secret (as SHIM_SECRET_PREVIOUS) until the next deploy")
+	percentage := fs.Int("percentage", 100, "the share of traffic (1-100) the new version gets; the rest stays on the current version (a gradual rollout: deploy again with a larger share, or 100)")
+	rollbackTo := fs.String("rollback-to", "", "deploy this earlier version id to 100% instead of uploading (the ids are in deploy's output)")
 	secretOut := fs.String("secret-out", "", "with --rotate-secret: a new file (mode 0600) to write the new secret to, or - for stdout (which a CI job's log keeps)")
 	cfg, err := config.Load(fs, args, getenv)
 	if errors.Is(err, pflag.ErrHelp) {
@@ -49,6 +51,8 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 		ZoneID:         cfg.Cloudflare.ZoneID,
 		URL:            cfg.Cloudflare.URL,
 		BaseURL:        cfg.Cloudflare.APIBaseURL,
+		Percentage:     *percentage,
+		RollbackTo:     *rollbackTo,
 	}, *dryRun, stdout)
 }
 

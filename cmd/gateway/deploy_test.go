@@ -170,3 +170,30 @@ func TestRunDeployRotatedSecretGoesOnlyWhereAsked(t *testing.T) {
 		t.Errorf("stdout or stderr shows the new secret:\n%s\n--\n%s", out.String(), errOut.String())
 	}
 }
+
+// TestRunDeployRollout: `gateway deploy --percentage 25` sends a quarter
+// of the traffic to a new version; `--rollback-to` puts the first back.
+func TestRunDeployRollout(t *testing.T) {
+	f := newDeployFake(t)
+	getenv := deployEnv(f, strings.Repeat("k", 40))
+	var out, errOut loadertest.Buffer
+	if err := run(t.Context(), []string{"deploy"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	first := f.Script("dynamic-workers-shim").Versions[0].ID
+	if err := run(t.Context(), []string{"deploy", "--percentage", "25"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	s := f.Script("dynamic-workers-shim")
+	d := s.Deployments[len(s.Deployments)-1]
+	if len(d.Versions) != 2 || d.Versions[0].Percentage != 25 || d.Versions[1] != (cftest.DeploymentTarget{VersionID: first, Percentage: 75}) {
+		t.Errorf("deployment %+v, want the new version at 25%% beside %s", d, first)
+	}
+	if err := run(t.Context(), []string{"deploy", "--rollback-to", first}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	s = f.Script("dynamic-workers-shim")
+	if d := s.Deployments[len(s.Deployments)-1]; len(d.Versions) != 1 || d.Versions[0].VersionID != first {
+		t.Errorf("after the rollback: %+v, want %s alone", d, first)
+	}
+}

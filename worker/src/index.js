@@ -62,8 +62,11 @@ export default {
     }
     if (route === "/verify") {
       // The gateway checking, at start and then and again, that it and the
-      // shim share the signing secret.
-      return new Response(null, { status: 204 });
+      // shim share the signing secret; on Cloudflare the answer names the
+      // version of the shim that gave it (its version_metadata binding), so
+      // that a deploy checks the version it made.
+      const version = env.CF_VERSION_METADATA?.id;
+      return new Response(null, { status: 204, headers: version ? { "X-Shim-Version": version } : {} });
     }
     if (route === "/stats") {
       // For tests: how many executions the Outbound ledger holds.

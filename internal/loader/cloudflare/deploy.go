@@ -39,6 +39,13 @@ type DeployConfig struct {
 	// signed check; 0 means a minute.
 	VerifyTimeout time.Duration
 	HTTPClient    *http.Client // for the check; nil for a default
+	// Percentage is the share of traffic the new version gets (1 to 100;
+	// 0 means 100), the rest staying on the current version: a gradual
+	// rollout, continued by deploying again with a larger share.
+	Percentage int
+	// RollbackTo, if set, deploys that version (an id from an earlier
+	// deploy) to 100% instead of uploading.
+	RollbackTo string
 }
 
 // Deploy uploads the shim as a Worker with the Cloudflare API, makes it
@@ -72,24 +79,24 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if dryRun {
 		return printPlan(cfg, up, pl, client != nil, out)
 	}
-	url, err := apply(ctx, client, cfg, up, pl, out)
+	url, version, err := apply(ctx, client, cfg, up, pl, out)
 	if err != nil {
 		return err
 	}
-	return verifyAndReport(ctx, cfg, url, out)
+	return verifyAndReport(ctx, cfg, url, version, out)
 }
 
 // verifyAndReport checks the deployed shim and prints its URL, the one to
 // set as cloudflare.url.
-func verifyAndReport(ctx context.Context, cfg DeployConfig, url string, out io.Writer) error {
+func verifyAndReport(ctx context.Context, cfg DeployConfig, url, version string, out io.Writer) error {
 	target := shimURL(cfg, url)
 	if target == "" {
 		return fmt.Errorf("route %s names no one host, so deploy cannot check the shim: set cloudflare.url to the shim's URL on a host the route matches, and deploy again", cfg.Route)
 	}
-	if err := verifyDeployed(ctx, cfg, target); err != nil {
+	if err := verifyDeployed(ctx, cfg, target, version); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "the shim at %s accepts the gateway's signed calls\n", target)
+	fmt.Fprintf(out, "the shim at %s accepts the gateway's signed calls (version %s answered)\n", target, version)
 	switch {
 	case cfg.URL == "":
 		fmt.Fprintf(out, "set cloudflare.url to %s\n", target)
@@ -115,6 +122,7 @@ type plan struct {
 	subdomain  string    // the account's workers.dev subdomain (workers.dev mode)
 	route      routePlan // the route change (route mode)
 	devEnabled bool      // the script is on workers.dev now
+	rollout    rollout   // the script's deployment now
 }
 
 // readPlan reads the account's state. Every refusal that can come before
@@ -132,45 +140,43 @@ func readPlan(ctx context.Context, client *cf.Client, cfg DeployConfig) (plan, e
 	} else if pl.route, err = planRoute(ctx, client, cfg); err != nil {
 		return pl, err
 	}
-	pl.devEnabled, err = devEnabled(ctx, client, cfg)
-	return pl, err
+	if pl.devEnabled, err = devEnabled(ctx, client, cfg); err != nil {
+		return pl, err
+	}
+	if pl.rollout, err = readRollout(ctx, client, cfg); err != nil {
+		return pl, err
+	}
+	return pl, checkRollout(cfg, pl.rollout)
 }
 
-// apply uploads the shim and makes the route changes pl plans; it returns
-// the URL the deploy made.
-func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload, pl plan, out io.Writer) (string, error) {
-	_, err := client.Workers.Scripts.Update(ctx, cfg.ScriptName,
-		workers.ScriptUpdateParams{AccountID: cf.F(cfg.AccountID)},
-		option.WithRequestBody(up.contentType, up.body))
+// apply uploads and deploys the shim (ship) and makes the route changes pl
+// plans; it returns the URL the deploy made and the version to check.
+func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload, pl plan, out io.Writer) (string, string, error) {
+	version, err := ship(ctx, client, cfg, up, pl.rollout, out)
 	if err != nil {
-		return "", explainAPIError(stepUpload, err)
+		return "", "", err
 	}
-	names := "LOADER and SHIM_SECRET"
-	if cfg.PreviousSecret != "" {
-		names = "LOADER, SHIM_SECRET and SHIM_SECRET_PREVIOUS"
-	}
-	fmt.Fprintf(out, "uploaded Worker %q (%d modules, bindings %s)\n", cfg.ScriptName, len(up.parts), names)
 	if cfg.Route == "" {
 		changed, err := setDev(ctx, client, cfg, true)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		fmt.Fprintf(out, "workers.dev: %s\n", map[bool]string{true: "enabled", false: "enabled already"}[changed])
-		return fmt.Sprintf("https://%s.%s.workers.dev", cfg.ScriptName, pl.subdomain), nil
+		return fmt.Sprintf("https://%s.%s.workers.dev", cfg.ScriptName, pl.subdomain), version, nil
 	}
 	if err := applyRoute(ctx, client, cfg, pl.route); err != nil {
-		return "", err
+		return "", "", err
 	}
 	fmt.Fprintf(out, "route %s: %s\n", cfg.Route, pl.route.describe(false))
 	// The upload may have put a new script on workers.dev: read it again.
 	changed, err := setDev(ctx, client, cfg, false)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if changed {
 		fmt.Fprintf(out, "workers.dev: turned off (the route serves the shim)\n")
 	}
-	return routeURL(cfg.Route), nil
+	return routeURL(cfg.Route), version, nil
 }
 
 func (cfg DeployConfig) validate(dryRun bool) error {
@@ -189,6 +195,12 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	}
 	if cfg.Route != "" {
 		errs = append(errs, checkRoute(cfg.Route))
+	}
+	if cfg.Percentage < 0 || cfg.Percentage > 100 {
+		errs = append(errs, fmt.Errorf("--percentage %d: give 1 to 100", cfg.Percentage))
+	}
+	if cfg.RollbackTo != "" && cfg.Percentage != 0 && cfg.Percentage != 100 {
+		errs = append(errs, errors.New("--rollback-to deploys that version to 100%: leave out --percentage"))
 	}
 	if !dryRun {
 		if cfg.AccountID == "" {
@@ -227,6 +239,22 @@ func printChanges(cfg DeployConfig, pl plan, read bool, out io.Writer) {
 	if !read {
 		fmt.Fprintf(out, "then serve it on %s (without credentials the current routes were not read).\n", orDev(cfg))
 		return
+	}
+	switch {
+	case pl.rollout.gradual():
+		fmt.Fprintf(out, "warning: the shim is in a gradual rollout (%s); this deploy would replace it\n", pl.rollout)
+	case pl.rollout.exists:
+		fmt.Fprintf(out, "deployed now: %s\n", pl.rollout)
+	}
+	switch {
+	case cfg.RollbackTo != "":
+		fmt.Fprintf(out, "would deploy version %s to 100%% (no upload)\n", cfg.RollbackTo)
+	case !pl.rollout.exists:
+		fmt.Fprintf(out, "a new Worker: the upload deploys it to 100%%\n")
+	case cfg.percentage() < 100:
+		fmt.Fprintf(out, "would upload a version and deploy it to %d%%, %s keeping %d%%\n", cfg.percentage(), pl.rollout.stable(), 100-cfg.percentage())
+	default:
+		fmt.Fprintf(out, "would upload a version and deploy it to 100%%\n")
 	}
 	dev := map[bool]string{true: "on", false: "off"}[pl.devEnabled]
 	if cfg.Route == "" {

@@ -54,7 +54,7 @@ func TestDeployUploadsTheShim(t *testing.T) {
 		t.Errorf("compatibility_flags = %s, want global_fetch_strictly_public among them", flags)
 	}
 	bindings, _ := json.Marshal(s.Metadata["bindings"])
-	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"}]`
+	want := `[{"name":"LOADER","type":"worker_loader"},{"name":"CF_VERSION_METADATA","type":"version_metadata"},{"name":"SHIM_SECRET","text":"` + cfg.ShimSecret + `","type":"secret_text"}]`
 	if string(bindings) != want {
 		t.Errorf("bindings = %s\nwant %s", bindings, want)
 	}
@@ -85,8 +85,9 @@ func TestDeployUploadsTheShim(t *testing.T) {
 	}
 }
 
-// TestDeployTwice: a second deploy (CI deploying again) exits 0 and prints the URL; it adds no second route and writes nothing
-// but the upload.
+// TestDeployTwice: a second deploy (CI deploying again) exits 0 and prints
+// the URL; it adds no second route and writes nothing but a version and its
+// deployment.
 func TestDeployTwice(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -113,8 +114,8 @@ func TestDeployTwice(t *testing.T) {
 				if !strings.Contains(out.String(), "set cloudflare.url to "+tt.url+"\n") {
 					t.Errorf("deploy %d output lacks the URL %s:\n%s", i+1, tt.url, out.String())
 				}
-				if w := f.Writes() - before; i == 1 && w != 1 {
-					t.Errorf("second deploy made %d writes, want 1 (the upload): %v", w, f.Calls())
+				if w := f.Writes() - before; i == 1 && w != 2 {
+					t.Errorf("second deploy made %d writes, want 2 (a version, its deployment): %v", w, f.Calls())
 				}
 			}
 			if tt.route != "" {

@@ -28,6 +28,9 @@ var (
 	stepDevToggle    = step{"change the shim's workers.dev route", permScripts}
 	stepListRoutes   = step{"list the zone's Worker routes", permRoutes}
 	stepChangeRoutes = step{"add the route", permRoutes}
+	stepDeployments  = step{"read the shim's deployments", permScripts}
+	stepVersion      = step{"upload a version of the shim", permScripts}
+	stepDeploy       = step{"deploy the shim's version", permScripts}
 )
 
 // Cloudflare API error codes deploy acts on.

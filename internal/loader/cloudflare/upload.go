@@ -16,6 +16,10 @@ import (
 // has no constant for it; the string marshals as the API expects.
 const workerLoaderBinding = workers.ScriptUpdateParamsMetadataBindingsType("worker_loader")
 
+// versionMetadataBinding is the binding type of env.CF_VERSION_METADATA:
+// the version's id, which the shim's /verify answers with.
+const versionMetadataBinding = workers.ScriptUpdateParamsMetadataBindingsType("version_metadata")
+
 // upload is the multipart body of a module Worker upload.
 type upload struct {
 	body        []byte
@@ -119,7 +123,8 @@ func writePart(mw *multipart.Writer, name, filename, contentType string, data []
 	return err
 }
 
-// bindings are the shim's: env.LOADER and its signing secrets.
+// bindings are the shim's: env.LOADER, env.CF_VERSION_METADATA and its
+// signing secrets.
 func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindingUnion {
 	secretText := func(name, text string) workers.ScriptUpdateParamsMetadataBinding {
 		return workers.ScriptUpdateParamsMetadataBinding{
@@ -130,6 +135,7 @@ func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindi
 	}
 	b := []workers.ScriptUpdateParamsMetadataBindingUnion{
 		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("LOADER"), Type: cf.F(workerLoaderBinding)},
+		workers.ScriptUpdateParamsMetadataBinding{Name: cf.F("CF_VERSION_METADATA"), Type: cf.F(versionMetadataBinding)},
 		secretText("SHIM_SECRET", secret),
 	}
 	if previous != "" {

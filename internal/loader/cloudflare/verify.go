@@ -16,7 +16,7 @@ import (
 // route is still reaching Cloudflare's edge, until cfg.VerifyTimeout. It
 // returns nil once the shim answers 204: the shim runs and holds the
 // secret the gateways sign with.
-func verifyDeployed(ctx context.Context, cfg DeployConfig, url string) error {
+func verifyDeployed(ctx context.Context, cfg DeployConfig, url, version string) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.VerifyTimeout)
 	defer cancel()
 	client := cfg.HTTPClient
@@ -26,7 +26,7 @@ func verifyDeployed(ctx context.Context, cfg DeployConfig, url string) error {
 	wait := backoff.Policy{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	var last error
 	for attempt := 0; ; attempt++ {
-		err := verifyOnce(ctx, client, url, cfg.ShimSecret)
+		err := verifyOnce(ctx, client, url, cfg, version)
 		if err == nil {
 			return nil
 		}
@@ -39,20 +39,34 @@ func verifyDeployed(ctx context.Context, cfg DeployConfig, url string) error {
 	}
 }
 
-func verifyOnce(ctx context.Context, client *http.Client, url, secret string) error {
+// versionOverrides is the header that asks Cloudflare for one version of a
+// Worker in a gradual deployment: script="version-id".
+const versionOverrides = "Cloudflare-Workers-Version-Overrides"
+
+// verifyOnce makes one signed /verify call, asking for version (the one
+// the deploy made) and checking that it answered: in a gradual rollout the
+// old version would answer most calls, and pass a check of the secret.
+func verifyOnce(ctx context.Context, client *http.Client, url string, cfg DeployConfig, version string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/verify", nil)
 	if err != nil {
 		return err
 	}
-	shim.Sign(req, nil, secret, time.Now())
+	req.Header.Set(versionOverrides, fmt.Sprintf("%s=%q", cfg.ScriptName, version))
+	shim.Sign(req, nil, cfg.ShimSecret, time.Now())
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNoContent:
+	switch got := resp.Header.Get("X-Shim-Version"); {
+	case resp.StatusCode == http.StatusNoContent && got == version:
 		return nil
+	case resp.StatusCode == http.StatusNoContent && got == "":
+		return fmt.Errorf("the shim answered without its version id: is %s the shim this deploy made (deployed with the CF_VERSION_METADATA binding)?", url)
+	case resp.StatusCode == http.StatusNoContent:
+		return fmt.Errorf("version %s answered, not the deployed %s (the new version may not have reached the edge yet)", got, version)
+	}
+	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		return fmt.Errorf("the shim refuses the signature (%s): it holds another SHIM_SECRET than the one deployed; is %s this deploy's shim?", resp.Status, url)
 	}

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,13 +76,38 @@ type Part struct {
 	Data                  []byte
 }
 
-// Script is an uploaded Worker.
+// Script is an uploaded Worker: what its last upload (a script upload or
+// a version) held, its versions, and its deployments (latest last).
 type Script struct {
 	Metadata   map[string]any
 	Parts      map[string]Part
 	DevEnabled bool // served on workers.dev
 	Secret     string
 	Previous   string // SHIM_SECRET_PREVIOUS, accepted too
+	// Observability is the script's setting; a script upload sets it from
+	// its metadata (off when the metadata has none), a version leaves it.
+	Observability bool
+	Versions      []Version
+	Deployments   []Deployment
+}
+
+// Version is one uploaded version of a script.
+type Version struct {
+	ID               string
+	Secret, Previous string
+}
+
+// Deployment is a script's deployment: versions and their percentages.
+type Deployment struct {
+	ID       string             `json:"id"`
+	Strategy string             `json:"strategy"`
+	Versions []DeploymentTarget `json:"versions"`
+}
+
+// DeploymentTarget is one version of a deployment.
+type DeploymentTarget struct {
+	VersionID  string  `json:"version_id"`
+	Percentage float64 `json:"percentage"`
 }
 
 // Fake is the fake API and the deployed shim.
@@ -98,7 +124,7 @@ type Fake struct {
 	routes          []Route
 	nextID          int
 	scripts         map[string]*Script
-	secrets         []string // SHIM_SECRET and SHIM_SECRET_PREVIOUS of the last upload
+	served          string // the script the shim servers play (the last uploaded)
 }
 
 // New starts a fake with opts; both servers close when t ends.
@@ -181,24 +207,63 @@ func (f *Fake) Writes() int {
 	return f.writes
 }
 
-// serveShim plays the deployed shim's /verify (under any path prefix).
+// VersionOverrides is the header with which a request asks Cloudflare for
+// one version of a Worker in a gradual deployment: script="version-id".
+const VersionOverrides = "Cloudflare-Workers-Version-Overrides"
+
+// serveShim plays the deployed shim's /verify (under any path prefix): the
+// version a request reaches is the one its Cloudflare-Workers-Version-
+// Overrides header names if the current deployment has it, else the one
+// with the largest share; it answers with its version id (as the shim does
+// from its version_metadata binding) and 204 if the signature matches that
+// version's SHIM_SECRET or SHIM_SECRET_PREVIOUS.
 func (f *Fake) serveShim(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	secrets := f.secrets
+	v := f.reached(r.Header.Get(VersionOverrides))
 	f.mu.Unlock()
-	if len(secrets) == 0 || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/verify") {
+	if v == nil || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/verify") {
 		http.NotFound(w, r)
 		return
 	}
+	w.Header().Set("X-Shim-Version", v.ID)
 	body, _ := io.ReadAll(r.Body)
-	for _, secret := range secrets {
+	for _, secret := range []string{v.Secret, v.Previous} {
 		want := shim.Signature(secret, r.Method, r.URL.Path, r.Header.Get(shim.HeaderTimestamp), r.Header.Get(shim.HeaderNonce), body)
-		if r.Header.Get(shim.HeaderSignature) == want {
+		if secret != "" && r.Header.Get(shim.HeaderSignature) == want {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 	}
 	http.Error(w, `{"message":"bad signature"}`, http.StatusUnauthorized)
+}
+
+// reached is the version of the served script a request with the override
+// header reaches, or nil. f.mu is held.
+func (f *Fake) reached(override string) *Version {
+	s := f.scripts[f.served]
+	if s == nil || len(s.Deployments) == 0 {
+		return nil
+	}
+	d := s.Deployments[len(s.Deployments)-1]
+	pick := d.Versions[0]
+	for _, t := range d.Versions {
+		if t.Percentage > pick.Percentage {
+			pick = t
+		}
+	}
+	if _, id, ok := strings.Cut(override, "="); ok {
+		for _, t := range d.Versions {
+			if strings.Trim(id, `"`) == t.VersionID {
+				pick = t
+			}
+		}
+	}
+	for i := range s.Versions {
+		if s.Versions[i].ID == pick.VersionID {
+			return &s.Versions[i]
+		}
+	}
+	return nil
 }
 
 func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -267,6 +332,10 @@ func (f *Fake) route(r *http.Request) (any, *Answer) {
 		return map[string]any{"subdomain": f.opts.Subdomain}, nil
 	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/subdomain"):
 		return f.scriptSubdomain(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/subdomain"))
+	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/versions") && r.Method == http.MethodPost:
+		return f.uploadVersion(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/versions"))
+	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/deployments"):
+		return f.deployments(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/deployments"))
 	case strings.HasPrefix(p, acct+"scripts/") && r.Method == http.MethodPut:
 		return f.upload(r, strings.TrimPrefix(p, acct+"scripts/"))
 	case f.opts.ZoneID != "" && p == zone:
@@ -333,12 +402,93 @@ func (f *Fake) updateRoute(r *http.Request, id string) (any, *Answer) {
 	return nil, &Answer{Status: 404, Code: 10005, Message: "Route not found"}
 }
 
-// upload takes a multipart module upload and answers as the account's
-// plan and subdomain say.
+// upload takes a multipart module upload (the script upload: a new version
+// deployed to 100%) and answers as the account's plan and subdomain say.
 func (f *Fake) upload(r *http.Request, name string) (any, *Answer) {
 	if f.opts.Subdomain == "" {
 		return nil, &Answer{Status: 400, Code: 10063, Message: "You need a workers.dev subdomain in order to proceed"}
 	}
+	s, a := f.readScript(r)
+	if a != nil {
+		return nil, a
+	}
+	if old := f.scripts[name]; old != nil {
+		s.DevEnabled, s.Versions, s.Deployments = old.DevEnabled, old.Versions, old.Deployments
+	}
+	obs, _ := s.Metadata["observability"].(map[string]any)
+	s.Observability = obs["enabled"] == true
+	v := f.addVersion(s)
+	f.nextID++
+	s.Deployments = append(s.Deployments, Deployment{ID: fmt.Sprintf("dep-%d", f.nextID), Strategy: "percentage",
+		Versions: []DeploymentTarget{{VersionID: v.ID, Percentage: 100}}})
+	f.scripts[name], f.served = s, name
+	return map[string]any{"id": name, "etag": "e1"}, nil
+}
+
+// uploadVersion takes a version upload: the script must exist; nothing is
+// deployed, and the script's settings stay.
+func (f *Fake) uploadVersion(r *http.Request, name string) (any, *Answer) {
+	old := f.scripts[name]
+	if old == nil || len(old.Versions) == 0 {
+		return nil, &Answer{Status: 404, Code: 10007, Message: "This Worker does not exist on your account."}
+	}
+	s, a := f.readScript(r)
+	if a != nil {
+		return nil, a
+	}
+	s.DevEnabled, s.Versions, s.Deployments, s.Observability = old.DevEnabled, old.Versions, old.Deployments, old.Observability
+	v := f.addVersion(s)
+	f.scripts[name], f.served = s, name
+	return map[string]any{"id": v.ID, "number": len(s.Versions), "resources": map[string]any{}}, nil
+}
+
+func (f *Fake) addVersion(s *Script) Version {
+	f.nextID++
+	v := Version{ID: fmt.Sprintf("ver-%d", f.nextID), Secret: s.Secret, Previous: s.Previous}
+	s.Versions = append(s.Versions, v)
+	return v
+}
+
+// deployments lists a script's deployments (latest first) or makes one:
+// known versions whose percentages add up to 100.
+func (f *Fake) deployments(r *http.Request, name string) (any, *Answer) {
+	s := f.scripts[name]
+	if s == nil || len(s.Versions) == 0 {
+		return nil, &Answer{Status: 404, Code: 10007, Message: "This Worker does not exist on your account."}
+	}
+	if r.Method == http.MethodGet {
+		out := make([]Deployment, 0, len(s.Deployments))
+		for i := len(s.Deployments) - 1; i >= 0; i-- {
+			out = append(out, s.Deployments[i])
+		}
+		return map[string]any{"deployments": out}, nil
+	}
+	if r.Method != http.MethodPost {
+		return nil, notFound
+	}
+	var d Deployment
+	if json.NewDecoder(r.Body).Decode(&d) != nil || d.Strategy != "percentage" || len(d.Versions) == 0 {
+		return nil, &Answer{Status: 400, Code: 10026, Message: "Could not parse request body"}
+	}
+	total := 0.0
+	for _, t := range d.Versions {
+		total += t.Percentage
+		if !slices.ContainsFunc(s.Versions, func(v Version) bool { return v.ID == t.VersionID }) {
+			return nil, &Answer{Status: 400, Code: 10200, Message: "version " + t.VersionID + " does not exist"}
+		}
+	}
+	if total != 100 {
+		return nil, &Answer{Status: 400, Code: 10201, Message: "the percentages must add up to 100"}
+	}
+	f.nextID++
+	d.ID = fmt.Sprintf("dep-%d", f.nextID)
+	s.Deployments = append(s.Deployments, d)
+	return d, nil
+}
+
+// readScript reads an upload's parts and its bindings' secrets, refusing
+// a worker_loader binding as the account's plan says.
+func (f *Fake) readScript(r *http.Request) (*Script, *Answer) {
 	s, err := readUpload(r)
 	if err != nil {
 		return nil, &Answer{Status: 400, Code: 10021, Message: err.Error()}
@@ -357,15 +507,7 @@ func (f *Fake) upload(r *http.Request, name string) (any, *Answer) {
 			s.Previous, _ = b["text"].(string)
 		}
 	}
-	if old := f.scripts[name]; old != nil {
-		s.DevEnabled = old.DevEnabled
-	}
-	f.scripts[name] = s
-	f.secrets = []string{s.Secret}
-	if s.Previous != "" {
-		f.secrets = append(f.secrets, s.Previous)
-	}
-	return map[string]any{"id": name, "etag": "e1"}, nil
+	return s, nil
 }
 
 func readUpload(r *http.Request) (*Script, error) {
@@ -392,4 +534,14 @@ func readUpload(r *http.Request) (*Script, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	return s, nil
+}
+
+// SetObservability turns an uploaded script's observability setting on or
+// off, as an operator would in the dashboard.
+func (f *Fake) SetObservability(script string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.scripts[script]; s != nil {
+		s.Observability = on
+	}
 }
