@@ -144,18 +144,48 @@ func TestDeployRouteOfAnotherWorker(t *testing.T) {
 	}
 }
 
-// TestDeployRouteClaimsAnEmptyRoute: a route with the pattern and no Worker
-// is pointed at the shim, not duplicated.
-func TestDeployRouteClaimsAnEmptyRoute(t *testing.T) {
+// TestDeployRouteRefusesAnEmptyRoute: a route with the pattern and no
+// Worker (kept so on purpose: its requests go to the origin) is not taken
+// over, as wrangler does not; nothing is written.
+func TestDeployRouteRefusesAnEmptyRoute(t *testing.T) {
 	t.Parallel()
 	f, cfg := newFake(t, nil)
 	cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
 	f.AddRoute(cfg.Route, "")
+	err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "serves no Worker") || f.Writes() != 0 {
+		t.Errorf("Deploy = %v after %d writes, want a refusal naming the route and no write", err, f.Writes())
+	}
+	if r := f.Routes(); len(r) != 1 || r[0].Script != "" {
+		t.Errorf("routes = %+v, want the route left as it was", r)
+	}
+}
+
+// TestDeployRemovesStaleRoutes: when cloudflare.route changes, the shim's
+// route under the old pattern is removed (after the new one is added);
+// routes of other Workers stay.
+func TestDeployRemovesStaleRoutes(t *testing.T) {
+	t.Parallel()
+	f, cfg := newFake(t, nil)
+	cfg.Route, cfg.ZoneID = "old.example.com/*", zone
+	f.AddRoute("blog.example.com/*", "blog")
 	if err := cloudflare.Deploy(t.Context(), cfg, false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.Routes(); len(r) != 1 || r[0].Script != script {
-		t.Errorf("routes = %+v, want the one route serving %s", r, script)
+	cfg.Route = "shim.example.com/*"
+	var out bytes.Buffer
+	if err := cloudflare.Deploy(t.Context(), cfg, true, &out); err != nil || !strings.Contains(out.String(), "would remove the shim's old route old.example.com/*") {
+		t.Errorf("dry run = %v:\n%s\nwant it to name the stale route", err, out.String())
+	}
+	if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range f.Routes() {
+		got = append(got, r.Pattern+"="+r.Script)
+	}
+	if strings.Join(got, " ") != "blog.example.com/*=blog shim.example.com/*="+script {
+		t.Errorf("routes = %v, want the blog's and the new shim route only", got)
 	}
 }
 

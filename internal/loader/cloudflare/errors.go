@@ -37,6 +37,7 @@ var (
 const (
 	codeNotFound       = 10007 // a missing script, or no workers.dev subdomain
 	codeRouteExists    = 10020 // a route with the same pattern exists
+	codeRouteNotFound  = 10005 // the route is gone
 	codeValidation     = 10021 // the upload did not validate
 	codeNoSubdomain    = 10063 // the account has no workers.dev subdomain
 	codeDynamicWorkers = 10195 // the plan has no Dynamic Workers

@@ -14,70 +14,77 @@ import (
 type routeAction int
 
 const (
-	routeAdd   routeAction = iota // no route has the pattern: add one
-	routeKeep                     // the route serves the shim already
-	routeClaim                    // the route exists with no Worker: point it at the shim
+	routeAdd  routeAction = iota // no route has the pattern: add one
+	routeKeep                    // the route serves the shim already
 )
 
-// routePlan is the route change deploy makes, read from the zone's routes.
+// routePlan is the route change deploy makes, read from the zone's routes:
+// the route for cloudflare.route, and the routes to the shim left from an
+// earlier cloudflare.route, which are removed.
 type routePlan struct {
 	action routeAction
-	id     string // the existing route's, for routeClaim
+	stale  []workers.RouteListResponse
 }
 
 // describe says what the change is, done or (future) to be done.
 func (p routePlan) describe(future bool) string {
+	var s string
 	switch {
 	case p.action == routeKeep:
-		return "unchanged (it serves the shim already)"
-	case p.action == routeClaim && future:
-		return "would point the existing route " + p.id + " (no Worker) at the shim"
-	case p.action == routeClaim:
-		return "pointed the existing route " + p.id + " at the shim"
+		s = "unchanged (it serves the shim already)"
 	case future:
-		return "would add it"
+		s = "would add it"
+	default:
+		s = "added"
 	}
-	return "added"
+	for _, r := range p.stale {
+		if future {
+			s += "; would remove the shim's old route " + r.Pattern
+		} else {
+			s += "; removed the shim's old route " + r.Pattern
+		}
+	}
+	return s
 }
 
 // planRoute reads the zone's routes and decides, as wrangler does, to add
-// the route only if no route has its pattern; a route with the pattern that
-// serves another Worker is an error, since taking it would break that Worker.
+// the route only if no route has its pattern. A route with the pattern
+// that serves another Worker, or none (a route kept on purpose to serve no
+// Worker), is an error: taking it could break what it was made for; as
+// wrangler, deploy refuses. Routes of the zone that serve the shim under
+// another pattern are left from an earlier cloudflare.route: stale.
 func planRoute(ctx context.Context, client *cf.Client, cfg DeployConfig) (routePlan, error) {
+	var p routePlan
 	pager := client.Workers.Routes.ListAutoPaging(ctx, workers.RouteListParams{ZoneID: cf.F(cfg.ZoneID)})
 	for pager.Next() {
 		r := pager.Current()
-		if r.Pattern != cfg.Route {
-			continue
+		switch {
+		case r.Pattern != cfg.Route && r.Script == cfg.ScriptName:
+			p.stale = append(p.stale, r)
+		case r.Pattern != cfg.Route:
+		case r.Script == cfg.ScriptName:
+			p.action = routeKeep
+		case r.Script == "":
+			return routePlan{}, fmt.Errorf("route %s in zone %s exists and serves no Worker (requests to it go to the origin): remove it, or point it at %q yourself, or pick another cloudflare.route",
+				cfg.Route, cfg.ZoneID, cfg.ScriptName)
+		default:
+			return routePlan{}, fmt.Errorf("route %s in zone %s serves the Worker %q, not %q: remove that route or pick another cloudflare.route",
+				cfg.Route, cfg.ZoneID, r.Script, cfg.ScriptName)
 		}
-		switch r.Script {
-		case cfg.ScriptName:
-			return routePlan{action: routeKeep, id: r.ID}, nil
-		case "":
-			return routePlan{action: routeClaim, id: r.ID}, nil
-		}
-		return routePlan{}, fmt.Errorf("route %s in zone %s serves the Worker %q, not %q: remove that route or pick another cloudflare.route",
-			cfg.Route, cfg.ZoneID, r.Script, cfg.ScriptName)
 	}
 	if err := pager.Err(); err != nil {
 		return routePlan{}, explainAPIError(stepListRoutes, err)
 	}
-	return routePlan{action: routeAdd}, nil
+	return p, nil
 }
 
-// applyRoute makes the change p plans. A 409 (10020) on adding means a
-// route with the pattern appeared since the list: it is planned again.
+// applyRoute makes the change p plans: the new route first, then the stale
+// ones removed, so the shim is never without one. A 409 (10020) on adding
+// means a route with the pattern appeared since the list: it is planned
+// again.
 func applyRoute(ctx context.Context, client *cf.Client, cfg DeployConfig, p routePlan) error {
-	var err error
-	switch p.action {
-	case routeKeep:
-		return nil
-	case routeClaim:
-		_, err = client.Workers.Routes.Update(ctx, p.id, workers.RouteUpdateParams{
-			ZoneID: cf.F(cfg.ZoneID), ID: cf.F(p.id), Pattern: cf.F(cfg.Route), Script: cf.F(cfg.ScriptName),
-		})
-	case routeAdd:
-		_, err = client.Workers.Routes.New(ctx, workers.RouteNewParams{
+	if p.action == routeAdd {
+		_, err := client.Workers.Routes.New(ctx, workers.RouteNewParams{
 			ZoneID: cf.F(cfg.ZoneID), Pattern: cf.F(cfg.Route), Script: cf.F(cfg.ScriptName),
 		})
 		if hasCode(err, codeRouteExists) {
@@ -89,9 +96,14 @@ func applyRoute(ctx context.Context, client *cf.Client, cfg DeployConfig, p rout
 				return applyRoute(ctx, client, cfg, again)
 			}
 		}
+		if err != nil {
+			return explainAPIError(stepChangeRoutes, err)
+		}
 	}
-	if err != nil {
-		return explainAPIError(stepChangeRoutes, err)
+	for _, r := range p.stale {
+		if _, err := client.Workers.Routes.Delete(ctx, r.ID, workers.RouteDeleteParams{ZoneID: cf.F(cfg.ZoneID)}); err != nil && !hasCode(err, codeRouteNotFound) {
+			return explainAPIError(stepChangeRoutes, err)
+		}
 	}
 	return nil
 }

@@ -342,6 +342,8 @@ func (f *Fake) route(r *http.Request) (any, *Answer) {
 		return f.zoneRoutes(r)
 	case f.opts.ZoneID != "" && strings.HasPrefix(p, zone+"/") && r.Method == http.MethodPut:
 		return f.updateRoute(r, strings.TrimPrefix(p, zone+"/"))
+	case f.opts.ZoneID != "" && strings.HasPrefix(p, zone+"/") && r.Method == http.MethodDelete:
+		return f.deleteRoute(strings.TrimPrefix(p, zone+"/"))
 	}
 	return nil, notFound
 }
@@ -397,6 +399,16 @@ func (f *Fake) updateRoute(r *http.Request, id string) (any, *Answer) {
 		if rt.ID == id {
 			f.routes[i].Pattern, f.routes[i].Script = in.Pattern, in.Script
 			return f.routes[i], nil
+		}
+	}
+	return nil, &Answer{Status: 404, Code: 10005, Message: "Route not found"}
+}
+
+func (f *Fake) deleteRoute(id string) (any, *Answer) {
+	for i, rt := range f.routes {
+		if rt.ID == id {
+			f.routes = append(f.routes[:i], f.routes[i+1:]...)
+			return map[string]any{"id": id}, nil
 		}
 	}
 	return nil, &Answer{Status: 404, Code: 10005, Message: "Route not found"}
