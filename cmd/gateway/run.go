@@ -140,6 +140,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
 		Interface("config", cfg.Effective).
 		Msg("gateway listening")
+	for _, w := range cfg.BackendWarnings() {
+		log.Warn().Msg(w)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -355,7 +358,14 @@ func apiOptions(cfg *config.Config, m *metrics.Metrics) api.Options {
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		ClientBufferBytes: cfg.ClientBufferBytes(),
 		MaxLifetime:       cfg.MaxRequestLifetime(),
+		Runtime:           runtimeInfo(cfg),
 	}
+}
+
+// runtimeInfo is what /readyz tells of the backend.
+func runtimeInfo(cfg *config.Config) *api.RuntimeInfo {
+	memoryMB, cpuMs := cfg.Limits()
+	return &api.RuntimeInfo{Backend: cfg.Backend, Limits: api.RuntimeLimits{MemoryMB: memoryMB, CPUMs: cpuMs}}
 }
 
 // serviceOptions are the execution service's settings: the limits of a

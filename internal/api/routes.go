@@ -41,7 +41,7 @@ func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handle
 		keyed.Method(http.MethodGet, "/scripts/{name}/versions", handle(handleScriptVersions(svc)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
-	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc)))
+	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc, opts.Runtime)))
 	r.Method(http.MethodGet, "/openapi.yaml", handle(handleOpenAPI(opts.OpenAPI)))
 	page := playground.Handler(playground.Options{KeyRequired: func() bool { return opts.Keys.Len() > 0 }})
 	r.Method(http.MethodGet, "/", http.RedirectHandler(playground.Path, http.StatusFound))
@@ -75,12 +75,16 @@ func handleHealthz() handlerFunc {
 	}
 }
 
-func handleReadyz(svc execution.Service) handlerFunc {
+func handleReadyz(svc execution.Service, runtime *RuntimeInfo) handlerFunc {
+	type ready struct {
+		Status string `json:"status"`
+		*RuntimeInfo
+	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := svc.Ready(r.Context()); err != nil {
 			return err
 		}
-		encode(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+		encode(w, http.StatusOK, "application/json", ready{"ready", runtime})
 		return nil
 	}
 }

@@ -47,6 +47,23 @@ type Options struct {
 	// MetricsPublic serves /metrics without an API key even when keys are
 	// configured.
 	MetricsPublic bool
+	// Runtime is what /readyz tells of the backend: its name and the
+	// limits an isolate runs under there; nil shows nothing.
+	Runtime *RuntimeInfo
+}
+
+// RuntimeInfo is the backend /readyz names, with the limits its isolates
+// run under.
+type RuntimeInfo struct {
+	Backend string        `json:"backend"`
+	Limits  RuntimeLimits `json:"limits"`
+}
+
+// RuntimeLimits are an isolate's memory in MB (0: V8's default) and its
+// default CPU per execution in ms (0: none).
+type RuntimeLimits struct {
+	MemoryMB int `json:"memoryMb"`
+	CPUMs    int `json:"cpuMs"`
 }
 
 // NewHandler returns the gateway's HTTP handler in front of svc.

@@ -39,10 +39,13 @@ type Config struct {
 	// Effective is every setting's value as loaded, secrets redacted and
 	// keys by name only: what the startup log line shows.
 	Effective map[string]string `mapstructure:"-"`
-	Execution ExecutionConfig   `mapstructure:"execution"`
-	Storage   StorageConfig     `mapstructure:"storage"`
-	Callbacks CallbacksConfig   `mapstructure:"callbacks"`
-	Packages  PackagesConfig    `mapstructure:"packages"`
+	// Given are the keys set by the file, the environment or a flag, not
+	// left at their defaults.
+	Given     map[string]bool `mapstructure:"-"`
+	Execution ExecutionConfig `mapstructure:"execution"`
+	Storage   StorageConfig   `mapstructure:"storage"`
+	Callbacks CallbacksConfig `mapstructure:"callbacks"`
+	Packages  PackagesConfig  `mapstructure:"packages"`
 }
 
 // LogConfig configures the gateway's own log.
@@ -189,15 +192,20 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	}
 	// Environment over file, flags over environment. The environment comes
 	// from getenv, not from viper's own os.Getenv, so callers decide it.
+	given := map[string]bool{}
 	for _, s := range Settings {
+		given[s.Key] = path != "" && v.InConfig(s.Key)
 		if val := getenv(s.Env()); val != "" {
 			v.Set(s.Key, val)
+			given[s.Key] = true
 		} else if s.AltEnv != "" && getenv(s.AltEnv) != "" {
 			v.Set(s.Key, getenv(s.AltEnv))
+			given[s.Key] = true
 		}
 		if s.Flag != "" && fs.Changed(s.Flag) {
 			val, _ := fs.GetString(s.Flag)
 			v.Set(s.Key, val)
+			given[s.Key] = true
 		}
 	}
 	var cfg Config
@@ -213,7 +221,10 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	if err := invalid(append(cfg.expandCapabilities(getenv), cfg.problems()...)); err != nil {
 		return nil, err
 	}
+	cfg.Given = given
+	cfg.applyBackendDefaults()
 	cfg.Effective = effective(v, &cfg)
+	cfg.Effective["execution.cpu_ms"] = fmt.Sprint(cfg.Execution.CPUMs) // the backend's default applied
 	return &cfg, nil
 }
 

@@ -89,7 +89,7 @@ var Settings = []Setting{
 	{Key: "execution.max_code_bytes", Default: 8 << 20, Flag: "", Help: "Largest total size of an execution's code or modules, in bytes.", Check: positive},
 	{Key: "execution.max_modules", Default: 64, Flag: "", Help: "Most modules an execution may have.", Check: atLeast(1)},
 	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB).", Check: atLeast(2)},
-	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
+	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: none). On the cloudflare backend, when not set, Cloudflare's 30000 (30 s of billed CPU per execution). Not enforced by the local runtime.", Check: notNegative},
 	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
 	{Key: "storage.path", Default: "data/executions.db", Help: "SQLite file of execution records and the async queue (created with its directory), for one gateway. Empty, with no storage.url: no records, no /executions routes."},
 	{Key: "storage.url", Default: "", Help: "postgres://… URL of a PostgreSQL database to keep records and the queue in instead of storage.path; any number of gateways may share it.", Secret: true, Check: of(checkStorageURL)},
