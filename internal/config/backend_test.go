@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,34 @@ func TestBackendWarnings(t *testing.T) {
 	}
 	if cfg, err := load(t, nil, map[string]string{"GATEWAY_RUNTIME_PROCESSES": "3"}); err != nil || len(cfg.BackendWarnings()) != 0 {
 		t.Errorf("local: BackendWarnings() = %q, %v; want none", cfg.BackendWarnings(), err)
+	}
+}
+
+// TestCloudflareAccessExample loads docs/examples/cloudflare-access.yaml,
+// the worked example of docs/cloudflare.md: the capability carries the
+// Access service token's headers from the environment, every value masked,
+// none shown in the effective configuration.
+func TestCloudflareAccessExample(t *testing.T) {
+	t.Parallel()
+	env := cloudflareEnv(map[string]string{
+		"BILLING_ACCESS_CLIENT_ID": "id-123.access", "BILLING_ACCESS_CLIENT_SECRET": "access-secret-456", "BILLING_TOKEN": "bill-789",
+	})
+	delete(env, "GATEWAY_CLOUDFLARE_URL")
+	delete(env, "GATEWAY_AUTH_DISABLED")
+	cfg, err := load(t, []string{"--config", "../../docs/examples/cloudflare-access.yaml"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	billing := cfg.CapabilitySet()["billing"]
+	want := map[string]string{"cf-access-client-id": "id-123.access", "cf-access-client-secret": "access-secret-456", "authorization": "Bearer bill-789"}
+	for h, v := range want {
+		if billing.Headers[h] != v || !slices.Contains(billing.Secrets, v) {
+			t.Errorf("header %s = %q (masked: %v), want %q, masked", h, billing.Headers[h], slices.Contains(billing.Secrets, v), v)
+		}
+	}
+	for _, shown := range cfg.Effective {
+		if strings.Contains(shown, "access-secret-456") || strings.Contains(shown, "bill-789") {
+			t.Errorf("the effective configuration shows a credential: %q", shown)
+		}
 	}
 }
