@@ -48,6 +48,7 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 		ShimSecret:     secret,
 		PreviousSecret: previous,
 		Route:          cfg.Cloudflare.Route,
+		CustomDomain:   cfg.Cloudflare.CustomDomain,
 		ZoneID:         cfg.Cloudflare.ZoneID,
 		URL:            cfg.Cloudflare.URL,
 		BaseURL:        cfg.Cloudflare.APIBaseURL,

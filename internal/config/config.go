@@ -107,8 +107,11 @@ type CloudflareConfig struct {
 	APIToken   Secret `mapstructure:"api_token"`
 	ScriptName string `mapstructure:"script_name"`
 	Route      string `mapstructure:"route"`
-	ZoneID     string `mapstructure:"zone_id"`
-	APIBaseURL string `mapstructure:"api_base_url"`
+	// CustomDomain serves the shim on a Custom Domain of the zone instead
+	// of a route (Cloudflare makes its DNS record and certificate).
+	CustomDomain string `mapstructure:"custom_domain"`
+	ZoneID       string `mapstructure:"zone_id"`
+	APIBaseURL   string `mapstructure:"api_base_url"`
 }
 
 // Secret is a configuration value that must not be printed: its String

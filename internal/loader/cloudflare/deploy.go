@@ -28,8 +28,12 @@ type DeployConfig struct {
 	PreviousSecret string
 	// Route, if set, serves the shim on a zone's route ("shim.example.com/*")
 	// instead of the account's workers.dev subdomain.
-	Route  string
-	ZoneID string
+	Route string
+	// CustomDomain, if set, serves the shim on that hostname as a Custom
+	// Domain of ZoneID (Cloudflare makes the DNS record and certificate)
+	// instead of workers.dev or a route.
+	CustomDomain string
+	ZoneID       string
 	// URL, if set, is where the gateways reach the shim (cloudflare.url):
 	// deploy checks the shim there rather than at the URL it made.
 	URL        string
@@ -123,6 +127,7 @@ type plan struct {
 	route      routePlan // the route change (route mode)
 	devEnabled bool      // the script is on workers.dev now
 	rollout    rollout   // the script's deployment now
+	domain     bool      // the Custom Domain serves the shim already
 }
 
 // readPlan reads the account's state. Every refusal that can come before
@@ -131,14 +136,21 @@ type plan struct {
 func readPlan(ctx context.Context, client *cf.Client, cfg DeployConfig) (plan, error) {
 	var pl plan
 	var err error
-	if cfg.Route == "" {
+	switch {
+	case cfg.CustomDomain != "":
+		if pl.domain, err = planDomain(ctx, client, cfg); err != nil {
+			return pl, err
+		}
+	case cfg.Route == "":
 		sub, err := client.Workers.Subdomains.Get(ctx, workers.SubdomainGetParams{AccountID: cf.F(cfg.AccountID)})
 		if err != nil {
 			return pl, explainAPIError(stepSubdomain, err)
 		}
 		pl.subdomain = sub.Subdomain
-	} else if pl.route, err = planRoute(ctx, client, cfg); err != nil {
-		return pl, err
+	default:
+		if pl.route, err = planRoute(ctx, client, cfg); err != nil {
+			return pl, err
+		}
 	}
 	if pl.devEnabled, err = devEnabled(ctx, client, cfg); err != nil {
 		return pl, err
@@ -155,6 +167,17 @@ func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload,
 	version, err := ship(ctx, client, cfg, up, pl.rollout, out)
 	if err != nil {
 		return "", "", err
+	}
+	if cfg.CustomDomain != "" {
+		if err := applyDomain(ctx, client, cfg, pl.domain, out); err != nil {
+			return "", "", err
+		}
+		if changed, err := setDev(ctx, client, cfg, false); err != nil {
+			return "", "", err
+		} else if changed {
+			fmt.Fprintf(out, "workers.dev: turned off (the Custom Domain serves the shim)\n")
+		}
+		return "https://" + cfg.CustomDomain, version, nil
 	}
 	if cfg.Route == "" {
 		changed, err := setDev(ctx, client, cfg, true)
@@ -192,6 +215,9 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	}
 	if cfg.Route != "" && cfg.ZoneID == "" {
 		errs = append(errs, errors.New("cloudflare.route needs cloudflare.zone_id"))
+	}
+	if cfg.CustomDomain != "" {
+		errs = append(errs, checkDomain(cfg))
 	}
 	if cfg.Route != "" {
 		errs = append(errs, checkRoute(cfg.Route))
@@ -257,6 +283,11 @@ func printChanges(cfg DeployConfig, pl plan, read bool, out io.Writer) {
 		fmt.Fprintf(out, "would upload a version and deploy it to 100%%\n")
 	}
 	dev := map[bool]string{true: "on", false: "off"}[pl.devEnabled]
+	if cfg.CustomDomain != "" {
+		fmt.Fprintf(out, "Custom Domain %s in zone %s: %s; the shim's URL: https://%s\n", cfg.CustomDomain, cfg.ZoneID,
+			map[bool]string{true: "unchanged", false: "would attach it (Cloudflare makes its DNS record and certificate)"}[pl.domain], cfg.CustomDomain)
+		return
+	}
 	if cfg.Route == "" {
 		action := map[bool]string{true: "unchanged", false: "would enable it"}[pl.devEnabled]
 		fmt.Fprintf(out, "workers.dev (now %s): %s; the shim's URL: https://%s.%s.workers.dev\n", dev, action, cfg.ScriptName, pl.subdomain)

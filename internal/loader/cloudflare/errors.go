@@ -19,6 +19,7 @@ type step struct {
 const (
 	permScripts = "Account · Workers Scripts · Edit"
 	permRoutes  = "Zone · Workers Routes · Edit, on the route's zone"
+	permDomains = "Zone · Workers Routes · Edit and Zone · DNS · Edit, on the domain's zone"
 )
 
 var (
@@ -31,6 +32,7 @@ var (
 	stepDeployments  = step{"read the shim's deployments", permScripts}
 	stepVersion      = step{"upload a version of the shim", permScripts}
 	stepDeploy       = step{"deploy the shim's version", permScripts}
+	stepDomains      = step{"read or attach the shim's Custom Domain", permDomains}
 )
 
 // Cloudflare API error codes deploy acts on.

@@ -145,3 +145,41 @@ func TestDeployKeepsObservability(t *testing.T) {
 		t.Error("a redeploy turned the shim's observability off")
 	}
 }
+
+// TestDeployCustomDomain: with cloudflare.custom_domain the shim is
+// attached to that hostname (Cloudflare making its DNS record and
+// certificate), taken off workers.dev, checked at https://<domain>; a second
+// deploy leaves the domain; one serving another Worker is refused before any
+// write; a domain together with a route is refused.
+func TestDeployCustomDomain(t *testing.T) {
+	t.Parallel()
+	f, cfg := newFake(t, nil)
+	cfg.CustomDomain, cfg.ZoneID = "shim.example.com", zone
+	for i := range 2 {
+		var out bytes.Buffer
+		if err := cloudflare.Deploy(t.Context(), cfg, false, &out); err != nil {
+			t.Fatalf("deploy %d: %v", i+1, err)
+		}
+		if !strings.Contains(out.String(), "set cloudflare.url to https://shim.example.com\n") {
+			t.Errorf("deploy %d output:\n%s", i+1, out.String())
+		}
+	}
+	d := f.Domains()
+	if len(d) != 1 || d[0].Hostname != "shim.example.com" || d[0].Service != script || !d[0].DNSRecord || !d[0].Certificate {
+		t.Errorf("domains = %+v, want shim.example.com serving %s with its DNS record and certificate", d, script)
+	}
+	if f.Script(script).DevEnabled {
+		t.Error("the shim is on workers.dev beside its Custom Domain")
+	}
+
+	other, cfg2 := newFake(t, nil)
+	cfg2.CustomDomain, cfg2.ZoneID = "shim.example.com", zone
+	other.AddDomain("shim.example.com", "billing")
+	if err := cloudflare.Deploy(t.Context(), cfg2, false, io.Discard); err == nil || !strings.Contains(err.Error(), `serves the Worker "billing"`) || other.Writes() != 0 {
+		t.Errorf("Deploy onto another Worker's domain = %v after %d writes, want a refusal and none", err, other.Writes())
+	}
+	cfg2.Route = "shim.example.com/*"
+	if err := cloudflare.Deploy(t.Context(), cfg2, false, io.Discard); err == nil || !strings.Contains(err.Error(), "set one") {
+		t.Errorf("Deploy with a domain and a route = %v, want a refusal", err)
+	}
+}

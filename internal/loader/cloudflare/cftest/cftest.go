@@ -125,6 +125,35 @@ type Fake struct {
 	nextID          int
 	scripts         map[string]*Script
 	served          string // the script the shim servers play (the last uploaded)
+	domains         []Domain
+}
+
+// Domain is a Workers Custom Domain: attaching one makes the hostname's
+// DNS record and certificate (DNSRecord and Certificate say so).
+type Domain struct {
+	ID          string `json:"id"`
+	Hostname    string `json:"hostname"`
+	Service     string `json:"service"`
+	ZoneID      string `json:"zone_id"`
+	Environment string `json:"environment"`
+	DNSRecord   bool   `json:"-"`
+	Certificate bool   `json:"-"`
+}
+
+// AddDomain attaches a Custom Domain as if done before.
+func (f *Fake) AddDomain(hostname, service string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	f.domains = append(f.domains, Domain{ID: fmt.Sprintf("dom-%d", f.nextID), Hostname: hostname, Service: service, ZoneID: f.opts.ZoneID,
+		Environment: "production", DNSRecord: true, Certificate: true})
+}
+
+// Domains returns the account's Custom Domains.
+func (f *Fake) Domains() []Domain {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Domain(nil), f.domains...)
 }
 
 // New starts a fake with opts; both servers close when t ends.
@@ -332,6 +361,8 @@ func (f *Fake) route(r *http.Request) (any, *Answer) {
 		return map[string]any{"subdomain": f.opts.Subdomain}, nil
 	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/subdomain"):
 		return f.scriptSubdomain(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/subdomain"))
+	case p == acct+"domains":
+		return f.customDomains(r)
 	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/versions") && r.Method == http.MethodPost:
 		return f.uploadVersion(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/versions"))
 	case strings.HasPrefix(p, acct+"scripts/") && strings.HasSuffix(p, "/deployments"):
@@ -402,6 +433,44 @@ func (f *Fake) updateRoute(r *http.Request, id string) (any, *Answer) {
 		}
 	}
 	return nil, &Answer{Status: 404, Code: 10005, Message: "Route not found"}
+}
+
+// customDomains lists the Custom Domains (by ?hostname=) or attaches one
+// (PUT): a hostname in the account's zone, which gets a DNS record and a
+// certificate; attaching a hostname again points it at the service given.
+func (f *Fake) customDomains(r *http.Request) (any, *Answer) {
+	switch r.Method {
+	case http.MethodGet:
+		out := []Domain{}
+		for _, d := range f.domains {
+			if h := r.URL.Query().Get("hostname"); h == "" || h == d.Hostname {
+				out = append(out, d)
+			}
+		}
+		return out, nil
+	case http.MethodPut:
+		var in Domain
+		if json.NewDecoder(r.Body).Decode(&in) != nil || in.Hostname == "" || in.Service == "" || in.Environment == "" {
+			return nil, &Answer{Status: 400, Code: 10026, Message: "Could not parse request body"}
+		}
+		if in.ZoneID != f.opts.ZoneID {
+			return nil, &Answer{Status: 400, Code: 100117, Message: "the hostname is not in a zone of this account"}
+		}
+		if f.scripts[in.Service] == nil {
+			return nil, &Answer{Status: 404, Code: 10007, Message: "This Worker does not exist on your account."}
+		}
+		for i, d := range f.domains {
+			if d.Hostname == in.Hostname {
+				f.domains[i].Service = in.Service
+				return f.domains[i], nil
+			}
+		}
+		f.nextID++
+		in.ID, in.DNSRecord, in.Certificate = fmt.Sprintf("dom-%d", f.nextID), true, true
+		f.domains = append(f.domains, in)
+		return in, nil
+	}
+	return nil, notFound
 }
 
 func (f *Fake) deleteRoute(id string) (any, *Answer) {
