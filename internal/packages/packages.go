@@ -23,6 +23,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -136,6 +137,16 @@ func (m *Manager) upstream(ctx context.Context) (string, error) {
 		}
 	})
 	return m.registry, m.registryErr
+}
+
+// NPMPresent says whether the npm that resolves dependencies is installed:
+// without it every resolution fails as Unavailable, saying so, rather than
+// with npm's absence dressed as the request's fault.
+func (m *Manager) NPMPresent() error {
+	if _, err := exec.LookPath(m.o.NPM); err != nil {
+		return fmt.Errorf("the gateway cannot resolve dependencies: its npm (packages.npm %q) is not installed", m.o.NPM)
+	}
+	return nil
 }
 
 // New returns a manager keeping its sets under o.Dir.
@@ -271,6 +282,9 @@ func (m *Manager) resolve(ctx context.Context, key string, deps map[string]strin
 	defer os.RemoveAll(work)
 	if err := writePackageJSON(work, deps); err != nil {
 		return nil, err
+	}
+	if err := m.NPMPresent(); err != nil {
+		return nil, &Error{Kind: Unavailable, Message: err.Error()}
 	}
 	opts := m.o
 	if opts.Registry, err = m.upstream(ctx); err != nil {
