@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dynamic-workers/gateway/client"
@@ -105,6 +106,28 @@ func (t terminal) answer(res *execution.Result) {
 // the output above the marker is from a run that was lost.
 func (t terminal) restart(reason string) {
 	line(t.stderr, t.colorErr, styleDim, "note: the gateway runs the execution again ("+reason+"); the output above is void")
+}
+
+// install notes the dependencies being resolved, then what they resolved
+// to, on stderr: the guest's output stays alone on stdout.
+func (t terminal) install(in *execution.Install) {
+	if in == nil {
+		return
+	}
+	names := make([]string, 0, len(in.Packages))
+	for name, v := range in.Packages {
+		names = append(names, name+"@"+v)
+	}
+	slices.Sort(names)
+	msg := "note: resolving " + strings.Join(names, ", ")
+	if in.Phase == execution.InstallDone {
+		how := fmt.Sprintf("in %.0f ms", in.DurationMs)
+		if in.Cached {
+			how = "from the gateway's cache"
+		}
+		msg = "note: dependencies " + strings.Join(names, ", ") + " (" + how + ")"
+	}
+	line(t.stderr, t.colorErr, styleDim, msg)
 }
 
 // fail prints "error: code: message" and returns an exitError with status.
