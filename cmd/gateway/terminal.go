@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/dynamic-workers/gateway/client"
@@ -111,23 +110,9 @@ func (t terminal) restart(reason string) {
 // install notes the dependencies being resolved, then what they resolved
 // to, on stderr: the guest's output stays alone on stdout.
 func (t terminal) install(in *execution.Install) {
-	if in == nil {
-		return
+	if in != nil {
+		line(t.stderr, t.colorErr, styleDim, "note: "+in.String())
 	}
-	names := make([]string, 0, len(in.Packages))
-	for name, v := range in.Packages {
-		names = append(names, name+"@"+v)
-	}
-	slices.Sort(names)
-	msg := "note: resolving " + strings.Join(names, ", ")
-	if in.Phase == execution.InstallDone {
-		how := fmt.Sprintf("in %.0f ms", in.DurationMs)
-		if in.Cached {
-			how = "from the gateway's cache"
-		}
-		msg = "note: dependencies " + strings.Join(names, ", ") + " (" + how + ")"
-	}
-	line(t.stderr, t.colorErr, styleDim, msg)
 }
 
 // fail prints "error: code: message" and returns an exitError with status.
