@@ -91,7 +91,7 @@ var Settings = []Setting{
 	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB).", Check: atLeast(2)},
 	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
 	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
-	{Key: "storage.path", Default: "data/executions.db", Help: "SQLite file of execution records and the async queue (created with its directory), for one gateway. Empty, with no storage.url: no records, no /executions routes."},
+	{Key: "storage.path", Default: "data/executions.db", Help: "SQLite file of execution records and the async queue (created with its directory), for one gateway. Empty (in the config file: an empty variable counts as unset), with no storage.url: no records, no /executions routes."},
 	{Key: "storage.url", Default: "", Help: "postgres://… URL of a PostgreSQL database to keep records and the queue in instead of storage.path; any number of gateways may share it.", Secret: true, Check: of(checkStorageURL)},
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},
