@@ -17,13 +17,15 @@ var ErrLimited = errors.New("the caller is over its quota")
 // a HoldSlot the executions every earlier Claim started.
 const slotLockClass = 0x6478
 
+func (s *sqlStore) Shared() bool { return s.postgres }
+
 func (s *sqlStore) CountStart(ctx context.Context, caller string, now time.Time, window time.Duration, limit int) error {
 	start := now.Truncate(window)
 	// The window before counts for the share of it that the last window's
 	// length still covers, left of length (a sliding window, as
 	// go-chi/httprate counts), in milliseconds: integer arithmetic that
 	// both databases do alike.
-	left, length := max(0, (window - now.Sub(start)).Milliseconds()), max(1, window.Milliseconds())
+	left, length := max(0, (window-now.Sub(start)).Milliseconds()), max(1, window.Milliseconds())
 	prev := start.Add(-window).UnixMicro()
 	// One statement: the row lock of the key's window serializes gateways,
 	// and the count and the increment are one step.

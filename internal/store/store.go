@@ -276,6 +276,9 @@ type Store interface {
 	FreeSlot(ctx context.Context, id string) error
 	// PurgeRates forgets the rate windows that started before before.
 	PurgeRates(ctx context.Context, before time.Time) error
+	// Shared reports whether several gateways may use the store at once
+	// (PostgreSQL): the keys' quotas are then counted in it.
+	Shared() bool
 	// Probe writes a little data and deletes it: whether the store takes
 	// writes now.
 	Probe(ctx context.Context) error
