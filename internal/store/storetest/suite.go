@@ -55,6 +55,8 @@ func Run(t *testing.T, open Opener) {
 		{"HoldSlotConcurrent", testHoldSlotConcurrent},
 		{"ClaimBusy", testClaimBusy},
 		{"HandBack", testHandBack},
+		{"Scripts", testScripts},
+		{"ScriptsBound", testScriptsBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
