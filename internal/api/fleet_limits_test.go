@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,5 +121,39 @@ func TestFleetRate(t *testing.T) {
 			t.Errorf("gateway %d: POST /executions past the quota = %d %s (Retry-After %q, X-RateLimit-Limit %q), want 429 rate_limited with both",
 				i, resp.StatusCode, data, resp.Header.Get("Retry-After"), resp.Header.Get("X-RateLimit-Limit"))
 		}
+	}
+}
+
+// TestFleetQueueShare: two gateways on one PostgreSQL hold one key to its
+// share of the queue in total: with one execution running (its
+// concurrency) and its max_queued waiting, submitted to both, the next
+// submission is 429 queue_limited on either gateway; once they are
+// cancelled it queues again.
+func TestFleetQueueShare(t *testing.T) {
+	pg, err := storetest.SharedPostgres()
+	if err != nil {
+		t.Fatalf("PostgreSQL for the test: %v", err)
+	}
+	const share = 2
+	gatewayURL(t)
+	gws, key := pgGateways(t, pg, shared.backend, func(k *auth.Key) { k.Concurrency, k.MaxQueued = 1, share })
+	running := gws[0].submit(t, key, map[string]any{"code": waitCode, "timeoutMs": 28000})
+	gws[0].await(t, key, running, execution.StatusRunning)
+	ids := []string{running}
+	for i := range share {
+		ids = append(ids, gws[i%2].submit(t, key, map[string]any{"code": guest("")}))
+	}
+	for i, g := range gws {
+		resp, data := g.call(t, key, http.MethodPost, "/executions", map[string]any{"code": guest("")})
+		if resp.StatusCode != http.StatusTooManyRequests || problemCode(data) != execution.ProblemQueueLimited {
+			t.Errorf("gateway %d: POST /executions with %d queued on the two = %d %s, want 429 queue_limited", i, share, resp.StatusCode, data)
+		}
+	}
+	for _, id := range slices.Backward(ids) { // the queued ones first: none then starts
+		gws[1].call(t, key, http.MethodDelete, "/executions/"+id, nil)
+		gws[1].await(t, key, id, execution.StatusCancelled)
+	}
+	if id := gws[1].submit(t, key, map[string]any{"code": guest("")}); id == "" {
+		t.Error("POST /executions after the queue emptied: no id")
 	}
 }
