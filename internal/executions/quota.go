@@ -150,7 +150,8 @@ func (l *limiter) run(ctx context.Context, c execution.Caller, id string) (done 
 	}
 	// Counted here too, without a bound: what runs here (Idle).
 	local, _ := l.count(countRunning, c.Name, unlimited, 0)
-	return func() { local(); free() }, nil
+	var once sync.Once
+	return func() { once.Do(func() { local(); free() }) }, nil
 }
 
 // concurrencyLimited is the refusal of a key that has its limit running.
