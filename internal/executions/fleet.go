@@ -3,6 +3,7 @@ package executions
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,15 +23,43 @@ type fleet struct {
 	st    store.Store
 	owner string // this gateway: its slots are freed when it stops
 	log   zerolog.Logger
+
+	mu sync.Mutex
+	// refused holds, by key, until when this gateway refuses the key's
+	// executions over its rate without asking the store (refusalHold): a
+	// key flooding past its quota costs the database one statement per
+	// hold per gateway, not one per request.
+	refused map[string]time.Time
 }
+
+// refusalHold is how long a rate refusal is remembered, at most a tenth of
+// the window: the sliding window frees little in that time.
+const refusalHold = time.Second
 
 // start counts an execution of key name started at now against its limit
 // per window.
 func (f *fleet) start(ctx context.Context, name string, limit int, window time.Duration, now time.Time) error {
+	refused := rateLimited(limit, window-now.Sub(now.Truncate(window)))
+	f.mu.Lock()
+	until, held := f.refused[name]
+	if held && !now.Before(until) {
+		delete(f.refused, name)
+		held = false
+	}
+	f.mu.Unlock()
+	if held {
+		return refused
+	}
 	err := f.st.CountStart(ctx, name, now, window, limit)
 	switch {
 	case errors.Is(err, store.ErrLimited):
-		return rateLimited(limit, window-now.Sub(now.Truncate(window)))
+		f.mu.Lock()
+		if f.refused == nil {
+			f.refused = map[string]time.Time{}
+		}
+		f.refused[name] = now.Add(min(refusalHold, window/10))
+		f.mu.Unlock()
+		return refused
 	case err != nil:
 		return f.unavailable(ctx, err, "counting a key's rate")
 	}
