@@ -87,6 +87,8 @@ func handoff(t *testing.T, bin, storage string) {
 	if !testwait.Until(30*time.Second, func() bool { return orders.Load() == 1 }) {
 		t.Fatalf("the guest's call never reached the service:\n%s", a.stdout.String())
 	}
+	stream := make(chan streamed, 1)
+	go func() { stream <- follow(a.base, queued, 0) }()
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +106,17 @@ func handoff(t *testing.T, bin, storage string) {
 	if storage == "sqlite" {
 		checkHandedBack(t, location, queued)
 		b = startProcess(t, bin, env...)
+	}
+	// The event stream open on the stopped gateway ended cleanly once it
+	// had handed over (not cut by its exit); resumed on the next gateway
+	// after the last event seen, it goes on with none lost or repeated.
+	first := <-stream
+	if first.err != io.EOF || len(first.ids) == 0 {
+		t.Errorf("the stream on the stopping gateway ended with %v after events %v; want a clean end (EOF) after its first events", first.err, first.ids)
+	}
+	rest := follow(b.base, queued, first.ids[len(first.ids)-1])
+	if ids := append(first.ids, rest.ids...); len(ids) == 0 || ids[0] != 1 || ids[len(ids)-1] != int64(len(ids)) || rest.types[len(rest.types)-1] != execution.EventResult {
+		t.Errorf("events %v (%v resumed), want 1 to N in order, ending with the result", ids, rest.types)
 	}
 	rec := awaitStatus(t, b, queued, execution.StatusFinished)
 	if rec.Result == nil || !rec.Result.Success || rec.Result.Stdout != "waiting" {
@@ -271,5 +284,41 @@ func checkAttempt(t *testing.T, location, id string, want int) {
 	defer st.Close()
 	if e, err := st.Get(t.Context(), "anonymous", id); err != nil || e.Attempts != want {
 		t.Errorf("%s: %+v, %v; want %d attempts", id, e, err, want)
+	}
+}
+
+// streamed is what follow read of an event stream: the events' ids and
+// types, and how it ended.
+type streamed struct {
+	ids   []int64
+	types []string
+	err   error
+}
+
+// follow reads execution id's NDJSON event stream on base after event
+// after, until it ends: io.EOF for an end the server chose (the response
+// complete), another error if the connection was cut.
+func follow(base, id string, after int64) streamed {
+	var out streamed
+	resp, err := http.Get(fmt.Sprintf("%s/executions/%s/events?after=%d", base, id, after))
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadBytes('\n')
+		var ev struct {
+			EventID int64 `json:"eventId"`
+			Type    string
+		}
+		if len(line) > 0 && json.Unmarshal(line, &ev) == nil {
+			out.ids, out.types = append(out.ids, ev.EventID), append(out.types, ev.Type)
+		}
+		if err != nil {
+			out.err = err
+			return out
+		}
 	}
 }

@@ -182,7 +182,7 @@ func stop(svc *executions.Service, srv *http.Server, cfg *config.Config, log zer
 	}
 	svc.Handoff(context.Background())
 	// Handlers send their last answers (a synchronous execution's result);
-	// event streams are cut: their clients resume elsewhere.
+	// event streams have ended (Handoff): their clients resume elsewhere.
 	finalCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(finalCtx)

@@ -28,6 +28,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,9 +82,12 @@ type Service struct {
 	limiter *limiter
 	running *running
 	// stopping is when Shutdown was called (Unix ns; 0: not yet);
-	// handingOff is set once Handoff stops the runtime (shutdown.go).
+	// handingOff is set once Handoff stops the runtime; handedOff is
+	// closed when it is done, ending event streams (shutdown.go).
 	stopping   atomic.Int64
 	handingOff atomic.Bool
+	handedOff  chan struct{}
+	leaveOnce  sync.Once
 	scripts    scriptCache
 
 	// With a store:
@@ -107,7 +111,7 @@ func New(opts Options) *Service {
 	}
 	opts.Quota = opts.Quota.withDefaults()
 	opts.Records = opts.Records.withDefaults()
-	s := &Service{opts: opts, backend: opts.Backend, m: opts.Metrics, log: opts.Log, store: opts.Store}
+	s := &Service{opts: opts, backend: opts.Backend, m: opts.Metrics, log: opts.Log, store: opts.Store, handedOff: make(chan struct{})}
 	s.running = newRunning()
 	if s.store == nil {
 		s.limiter = newLimiter(opts.Quota, s.running, nil)

@@ -63,7 +63,9 @@ func (s *Service) Idle() bool {
 // first): it waits for the queued executions that may not run again
 // (until their deadline, MaxTimeout after Shutdown, or ctx's end), then
 // stops the runtime; the queued executions stopped go back to the queue,
-// and it waits (handoffSlack at most) until they have left.
+// and it waits (handoffSlack at most) until they have left. Then event
+// streams end (their clients resume them elsewhere), so that they do not
+// hold the HTTP server's shutdown.
 func (s *Service) Handoff(ctx context.Context) {
 	s.Shutdown()
 	s.backend.Drain() // the runtime starts nothing more
@@ -81,7 +83,12 @@ func (s *Service) Handoff(ctx context.Context) {
 	stopped, cancel := context.WithTimeout(ctx, handoffSlack)
 	defer cancel()
 	waitFor(stopped, func() bool { return !s.running.busy() })
+	s.leaveOnce.Do(func() { close(s.handedOff) })
 }
+
+// errLeaving ends an event stream when the gateway has handed over what
+// it ran: its client resumes it on another gateway (Last-Event-ID).
+var errLeaving = errors.New("the gateway is stopping: resume the stream on another gateway")
 
 // waitFor polls done until it is true (true) or ctx ends (false).
 func waitFor(ctx context.Context, done func() bool) bool {
