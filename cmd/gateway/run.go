@@ -114,6 +114,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if opts.Packages, err = packageManager(cfg); err != nil {
 		return err
 	}
+	if opts.Packages != nil && !cfg.Packages.Offline {
+		if err := opts.Packages.NPMPresent(); err != nil {
+			log.Warn().Msg(err.Error() + ": requests with dependencies get 503 dependency_unavailable (install npm, or set packages.enabled=false to refuse them with 422)")
+		}
+	}
 	svc := executions.New(opts)
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
@@ -151,25 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	case <-ctx.Done():
 	}
-	// Not ready first, then no new connections, then wait for running
-	// executions and streams, then stop the runtimes (the deferred Close).
-	log.Info().Dur("grace", cfg.HTTP.ShutdownGrace).Msg("shutting down")
-	// Queued executions stay queued for the next start; the ones running
-	// get the grace, then are left to its recovery.
-	svc.Drain()
-	defer closeService(svc, cfg.HTTP.ShutdownGrace, log)
-	backend.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("grace period over; stopping the executions still running")
-		// Their handlers get runtime_crashed results; give them a moment
-		// to send those before the process exits.
-		backend.Close()
-		finalCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(finalCtx)
-	}
+	stop(svc, srv, cfg, log)
 	return nil
 }
 
@@ -368,9 +355,6 @@ func runtimeInfo(cfg *config.Config) *api.RuntimeInfo {
 	return &api.RuntimeInfo{Backend: cfg.Backend, Limits: api.RuntimeLimits{MemoryMB: memoryMB, CPUMs: cpuMs}}
 }
 
-// serviceOptions are the execution service's settings: the limits of a
-// request, the capabilities, the keys' default quotas, and the records on
-// st (nil: none).
 // packageManager resolves executions' dependencies as cfg says; nil when
 // packages.enabled is false.
 func packageManager(cfg *config.Config) (*packages.Manager, error) {
@@ -385,6 +369,9 @@ func packageManager(cfg *config.Config) (*packages.Manager, error) {
 	})
 }
 
+// serviceOptions are the execution service's settings: the limits of a
+// request, the capabilities, the keys' default quotas, and the records on
+// st (nil: none).
 func serviceOptions(cfg *config.Config, own []string, m *metrics.Metrics, log zerolog.Logger, backend execution.Backend, st store.Store, keys *auth.Keyring) executions.Options {
 	quota := cfg.Quotas()
 	lookup, all := api.KeyCallers(keys)
