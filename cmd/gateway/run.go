@@ -41,6 +41,7 @@ commands:
                     (see "gateway exec --help")
   mcp               serve MCP over stdin and stdout, in front of a gateway
                     (--url) or on the embedded runtime (see "gateway mcp --help")
+  version           print the gateway's version
   help              show this help
 
 Run "gateway serve --help" for the server's flags.
@@ -65,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "mcp":
 		return mcpCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -92,6 +96,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Listen before anything starts, so a port in use stops the gateway
+	// with that error alone, not with the teardown of a started service.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	m := metrics.New()
 	backend, runtime, err := newBackend(ctx, cfg, own, log, m)
 	if err != nil {
@@ -110,10 +121,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	svc := executions.New(serviceOptions(cfg, own, m, log, backend, st, front.Keys))
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -185,10 +192,23 @@ func healthcheck(ctx context.Context, args []string) error {
 	return nil
 }
 
+// keysUsage is the help of `gateway keys`.
+const keysUsage = `usage: gateway keys new NAME
+
+Makes an API key named NAME (lower case letters, digits, '.', '_' and '-',
+up to 64) and prints it with the hash to configure as auth.keys.NAME.hash;
+the gateway keeps only the hash. A key's scope (auth.keys.NAME.scope) says
+what it may do: "execute" (the default) or "metrics" (only GET /metrics).
+`
+
 // keysCommand runs `gateway keys new NAME`.
 func keysCommand(args []string, stdout io.Writer) error {
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
 	if len(args) != 2 || args[0] != "new" {
-		return errors.New("usage: gateway keys new NAME")
+		return errors.New("usage: gateway keys new NAME (see gateway keys --help)")
 	}
 	name := args[1]
 	if err := auth.ValidName(name); err != nil {
