@@ -103,6 +103,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer ln.Close()
+	tr, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(tr, log)
 	m := metrics.New()
 	backend, runtime, err := newBackend(ctx, cfg, own, log, m)
 	if err != nil {
@@ -118,7 +123,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer st.Close()
 	}
 	front := apiOptions(cfg, m)
-	svc := executions.New(serviceOptions(cfg, own, m, log, backend, st, front.Keys))
+	front.Tracing = tr
+	opts := serviceOptions(cfg, own, m, log, backend, st, front.Keys)
+	opts.Tracer = tr.Tracer()
+	svc := executions.New(opts)
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
 	srv := &http.Server{
@@ -138,6 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Str("backend", cfg.Backend).
 		Str("runtime", runtime).
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
+		Str("tracing", tracingDescription(tr)).
 		Interface("config", cfg.Effective).
 		Msg("gateway listening")
 

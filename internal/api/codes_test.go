@@ -50,7 +50,8 @@ func TestProblemCodesAreTheSpecs(t *testing.T) {
 	codes := []string{
 		execution.ProblemMalformedJSON, execution.ProblemUnsupportedMediaType, execution.ProblemBodyTooLarge,
 		execution.ProblemInvalidRequest, execution.ProblemNotFound, execution.ProblemMethodNotAllowed,
-		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemForbiddenHost, execution.ProblemRateLimited,
+		execution.ProblemNotAcceptable, execution.ProblemUnauthorized, execution.ProblemForbiddenHost, execution.ProblemInsufficientScope,
+		execution.ProblemUnknownParameter, execution.ProblemRateLimited,
 		execution.ProblemConcurrencyLimited, execution.ProblemRuntimeUnavailable, execution.ProblemInternal,
 		execution.ProblemQueueFull, execution.ProblemQueueLimited, execution.ProblemNotCancellable,
 		execution.ProblemStorageUnavailable, execution.ProblemRecordNotStored,

@@ -8,37 +8,29 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // Run runs a synchronous execution (execution.Service).
 func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.RunRequest, emit func(execution.Event) error) error {
-	if err := s.limiter.start(c, time.Now()); err != nil {
-		return s.limited(ctx, c, "rate", err)
-	}
-	done, err := s.limiter.run(c)
+	_, admission := s.span(ctx, "admission", req.ID, c.Name)
+	job, done, err := s.admit(ctx, c, req)
+	endSpan(admission, err)
 	if err != nil {
-		return s.limited(ctx, c, "concurrency", err)
+		return err
 	}
 	defer done()
-	job, problem := s.prepare(c.Name, req.Body)
-	if problem != nil {
-		return problem
-	}
-	if s.writer != nil {
-		if err := s.writer.Ready(); err != nil {
-			return err // its record could not be kept: nothing runs
-		}
-	}
 	job.ID = req.ID
 	job.Buffered = req.Buffered
 	log := zerolog.Ctx(ctx)
 	out := emit
 	if s.writer != nil {
-		rec := s.recordSync(emit, job, c.Name)
+		rec := s.recordSync(emit, job, c.Name, tracing.Traceparent(ctx))
 		defer rec.end()
 		out = rec.event
 	}
@@ -55,6 +47,30 @@ func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.Run
 	}
 	s.finished(log, job, col, final)
 	return nil
+}
+
+// admit admits a synchronous execution of c's: under the key's quotas (done
+// frees its place), valid, granted, with a store that takes its record.
+func (s *Service) admit(ctx context.Context, c execution.Caller, req execution.RunRequest) (*execution.Job, func(), error) {
+	if err := s.limiter.start(c, time.Now()); err != nil {
+		return nil, nil, s.limited(ctx, c, "rate", err)
+	}
+	done, err := s.limiter.run(c)
+	if err != nil {
+		return nil, nil, s.limited(ctx, c, "concurrency", err)
+	}
+	job, problem := s.prepare(c.Name, req.Body)
+	if problem != nil {
+		done()
+		return nil, nil, problem
+	}
+	if s.writer != nil {
+		if err := s.writer.Ready(); err != nil {
+			done()
+			return nil, nil, err // its record could not be kept: nothing runs
+		}
+	}
+	return job, done, nil
 }
 
 // limited counts and logs (on the request's logger, which names the key)
@@ -89,14 +105,16 @@ func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*exec
 // refusal of its request is its result; a synchronous one is refused for
 // both (the error comes back, with nothing emitted). out's own error comes
 // back as it is: it ends the execution.
-func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (*execution.Result, error) {
+func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (final *execution.Result, err error) {
+	ctx, span := s.span(ctx, "execution", job.ID, job.Caller)
+	defer func() { endExecution(span, final, err) }()
 	t := &tap{out: out}
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 	var ts *transpile.Output
 	for attempt := 0; ; attempt++ {
 		var syntax *execution.Result
 		var err error
-		ts, syntax, err = transpileIfNeeded(job)
+		ts, syntax, err = s.transpile(ctx, job)
 		switch {
 		case errors.Is(err, execution.ErrUnavailable) && queued:
 			if err := wait.Wait(ctx, attempt); err != nil {
@@ -117,9 +135,12 @@ func (s *Service) execute(ctx context.Context, job *execution.Job, col *collecto
 	col.ts = ts
 	s.m.InFlight.Inc()
 	defer s.m.InFlight.Dec()
-	var final *execution.Result
 	for attempt := 0; ; attempt++ {
+		rctx, runtime := s.span(ctx, "runtime", job.ID, job.Caller)
+		job.Trace = tracing.Traceparent(rctx)
+		col.calls = func(calls []execution.Outgoing) { s.callSpans(rctx, job.ID, job.Caller, calls) }
 		err := s.backend.Execute(ctx, job, col.passOn(s.m, time.Now(), &final, t.emit))
+		endSpan(runtime, err)
 		var rejected *execution.RejectedError
 		switch {
 		case t.err != nil && errors.Is(err, t.err), ctx.Err() != nil:
@@ -166,15 +187,35 @@ func (s *Service) finished(log *zerolog.Logger, job *execution.Job, col *collect
 	observe(s.m, final, col.bytes)
 }
 
+// transpile is transpileIfNeeded in a span of its own, when there is
+// TypeScript to bundle.
+func (s *Service) transpile(ctx context.Context, job *execution.Job) (*transpile.Output, *execution.Result, error) {
+	if !hasTypeScript(job) {
+		return nil, nil, nil
+	}
+	_, span := s.span(ctx, "transpile", job.ID, job.Caller)
+	ts, syntax, err := transpileIfNeeded(job)
+	if syntax != nil {
+		span.SetStatus(codes.Error, string(execution.CodeSyntaxError))
+	}
+	endSpan(span, err)
+	return ts, syntax, err
+}
+
+func hasTypeScript(job *execution.Job) bool {
+	for name := range job.Modules {
+		if transpile.IsTypeScript(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // transpileIfNeeded bundles an execution with TypeScript modules into one
 // JavaScript module, in place. A syntax error comes back as the result to
 // answer with.
 func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result, error) {
-	needed := false
-	for name := range job.Modules {
-		needed = needed || transpile.IsTypeScript(name)
-	}
-	if !needed {
+	if !hasTypeScript(job) {
 		return nil, nil, nil
 	}
 	out, err := transpile.Bundle(job.Modules, job.MainModule)

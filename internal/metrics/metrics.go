@@ -33,6 +33,12 @@ type Metrics struct {
 	RecordWritesFailed  prometheus.Counter // writes of records the store refused
 	RecordsEvicted      prometheus.Counter // records deleted to keep a key under its storage bound
 	RecordsLost         prometheus.Counter // failed writes given up (the retry backlog was full)
+	QueueDepth          prometheus.Gauge   // executions queued (POST /executions), all gateways on the store
+	QueueWait           prometheus.Histogram
+	Callbacks           *prometheus.CounterVec // outcome: delivered, failed
+	CallbackAttempts    *prometheus.CounterVec // result: 2xx, 3xx, 4xx, 5xx, no_answer
+	Recovered           *prometheus.CounterVec // action: requeued, ended
+	LeaseLost           prometheus.Counter
 }
 
 // New creates the metrics, with Go and process collectors, in a registry of
@@ -116,6 +122,31 @@ func New() *Metrics {
 			Name: "gateway_record_writes_lost_total",
 			Help: "Writes of execution records given up while the store refused writes, because the backlog kept for retrying them was full.",
 		}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_queue_depth",
+			Help: "Executions queued by POST /executions and not yet claimed, all gateways on the store together (every gateway reports the same number); read every lease renewal (storage lease TTL / 3).",
+		}),
+		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_queue_wait_seconds",
+			Help:    "Time from POST /executions until a gateway's worker claimed the execution, observed by the gateway that claimed it (first claims only; a run again after a crash is not counted).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_callbacks_total",
+			Help: "Webhook deliveries to callback URLs that ended, by outcome: delivered or failed (given up).",
+		}, []string{"outcome"}),
+		CallbackAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_callback_attempts_total",
+			Help: "Webhook attempts (POSTs to callback URLs), by result: the receiver's status class (2xx, 3xx, 4xx, 5xx) or no_answer (refused address, connection error, timeout).",
+		}, []string{"result"}),
+		Recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_recovered_executions_total",
+			Help: "Executions this gateway took over from a gateway whose lease expired (it died or lost the store), by action: requeued (to run again) or ended (runtime_crashed; also counted in gateway_executions_total).",
+		}, []string{"action"}),
+		LeaseLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_lease_lost_total",
+			Help: "Times this gateway found its lease taken over (it could not renew it in time): the executions it ran were stopped here, for the gateway that recovered them.",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -123,6 +154,7 @@ func New() *Metrics {
 		m.Executions, m.ExecutionSeconds, m.IsolateStartSeconds, m.InFlight, m.LogBytes,
 		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients, m.RuntimeLogDropped,
 		m.HTTPRequests, m.HTTPSeconds, m.StorageFailing, m.RecordWritesFailed, m.RecordsEvicted, m.RecordsLost,
+		m.QueueDepth, m.QueueWait, m.Callbacks, m.CallbackAttempts, m.Recovered, m.LeaseLost,
 	)
 	return m
 }
