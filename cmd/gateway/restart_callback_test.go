@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,8 +23,9 @@ type hookLog struct {
 	secret []byte
 	mu     sync.Mutex
 	hold   bool
-	got    map[string]int // requests per delivery id
-	ok     map[string]int // requests answered 200 per delivery id
+	got    map[string]int      // requests per delivery id
+	ok     map[string]int      // requests answered 200 per delivery id
+	nums   map[string][]string // Gateway-Delivery-Attempt of each request, per delivery id
 	bad    []string       // why a request was refused
 	first  chan struct{}  // closed on the first request
 	once   sync.Once
@@ -35,6 +37,10 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := webhook.Verify(h.secret, r.Header.Get(webhook.Header), body, time.Now(), time.Minute)
 	h.mu.Lock()
 	h.got[id]++
+	if h.nums == nil {
+		h.nums = map[string][]string{}
+	}
+	h.nums[id] = append(h.nums[id], r.Header.Get(webhook.AttemptHeader))
 	hold := h.hold
 	if err != nil {
 		h.bad = append(h.bad, id+": "+err.Error())
@@ -55,7 +61,8 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // then restarts it on the same SQLite file: every callback is sent again
 // and delivered exactly once after the restart, signed, and every record
 // says delivered. At-least-once: a callback cut by the kill reaches the
-// receiver twice at most, never more.
+// receiver twice at most, never more; its attempts are numbered on across
+// the restart (1, then 2), never 1 again.
 func TestKillRestartCallbacks(t *testing.T) {
 	bin := buildGateway(t)
 	secret := "kill-restart-callback-secret"
@@ -105,6 +112,21 @@ func TestKillRestartCallbacks(t *testing.T) {
 		if recv.ok[id] != 1 || recv.got[id] > 2 {
 			t.Errorf("%s: %d requests, %d answered 200; want delivered once, at most 2 requests", id, recv.got[id], recv.ok[id])
 		}
+		for i, n := range recv.nums[id] {
+			if n != strconv.Itoa(i+1) {
+				t.Errorf("%s: %s of its requests = %q, want 1, 2, … in order", id, webhook.AttemptHeader, recv.nums[id])
+				break
+			}
+		}
+	}
+	resent := 0
+	for _, id := range ids {
+		if recv.got[id] == 2 {
+			resent++
+		}
+	}
+	if resent == 0 {
+		t.Errorf("no callback reached the receiver again after the restart (requests %v): the one held at the kill must", recv.got)
 	}
 }
 
