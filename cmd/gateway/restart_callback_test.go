@@ -26,8 +26,8 @@ type hookLog struct {
 	got    map[string]int      // requests per delivery id
 	ok     map[string]int      // requests answered 200 per delivery id
 	nums   map[string][]string // Gateway-Delivery-Attempt of each request, per delivery id
-	bad    []string       // why a request was refused
-	first  chan struct{}  // closed on the first request
+	bad    []string            // why a request was refused
+	first  chan struct{}       // closed on the first request
 	once   sync.Once
 }
 
