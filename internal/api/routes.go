@@ -42,6 +42,11 @@ func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handle
 		keyed.With(query()).Method(http.MethodGet, "/executions/{id}", handle(handleGet(svc)))
 		keyed.With(query()).Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(svc)))
 		keyed.With(query("after")).Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(svc, opts)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts", handle(handleListScripts(svc)))
+		keyed.With(query()).Method(http.MethodPut, "/scripts/{name}", handle(handlePutScript(svc, opts)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts/{name}", handle(handleGetScript(svc)))
+		keyed.With(query()).Method(http.MethodDelete, "/scripts/{name}", handle(handleDeleteScript(svc)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts/{name}/versions", handle(handleScriptVersions(svc)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc)))

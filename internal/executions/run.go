@@ -59,7 +59,7 @@ func (s *Service) admit(ctx context.Context, c execution.Caller, req execution.R
 	if err != nil {
 		return nil, nil, s.limited(ctx, c, "concurrency", err)
 	}
-	job, problem := s.prepare(c.Name, req.Body)
+	job, problem := s.prepare(ctx, c.Name, req.Body)
 	if problem != nil {
 		done()
 		return nil, nil, problem
@@ -83,11 +83,21 @@ func (s *Service) limited(ctx context.Context, c execution.Caller, kind string, 
 
 // prepare validates a request of caller's and grants its capabilities:
 // the job to run, or the problem of every member at fault.
-func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
+func (s *Service) prepare(ctx context.Context, caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
 	job, problems := validateExecute(body, s.opts.Limits, s.opts.Now())
 	problems = append(problems, grantCapabilities(body, job, s.opts.Capabilities, caller)...)
 	if problems != nil {
 		return nil, execution.InvalidRequest(problems)
+	}
+	if job.Script != "" {
+		if p := s.loadScript(ctx, caller, job); p != nil {
+			return nil, p
+		}
+	}
+	if problems, refused := s.checkDependencies(job); problems != nil {
+		return nil, execution.InvalidRequest(problems)
+	} else if refused != nil {
+		return nil, refused
 	}
 	job.Caller = caller
 	asScript(job)
@@ -110,11 +120,35 @@ func (s *Service) execute(ctx context.Context, job *execution.Job, col *collecto
 	defer func() { endExecution(span, final, err) }()
 	t := &tap{out: out}
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	var deps *installed
+	for attempt := 0; ; attempt++ {
+		var err error
+		deps, err = s.dependencies(ctx, job)
+		var p *execution.Problem
+		switch {
+		case err == nil:
+		case !queued || ctx.Err() != nil:
+			return nil, err // refused: nothing ran
+		case errors.As(err, &p) && p.Code == execution.ProblemDependencyUnavailable:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue // the registry failed: the execution waits in line
+		case errors.As(err, &p):
+			return col.end(invalidModule(p.Detail), t)
+		default:
+			return nil, err
+		}
+		break
+	}
 	var ts *transpile.Output
 	for attempt := 0; ; attempt++ {
 		var syntax *execution.Result
 		var err error
 		ts, syntax, err = s.transpile(ctx, job)
+		if syntax == nil && err == nil && deps != nil {
+			syntax, err = s.bundle(ctx, job, deps, t)
+		}
 		switch {
 		case errors.Is(err, execution.ErrUnavailable) && queued:
 			if err := wait.Wait(ctx, attempt); err != nil {
@@ -200,6 +234,29 @@ func (s *Service) transpile(ctx context.Context, job *execution.Job) (*transpile
 	}
 	endSpan(span, err)
 	return ts, syntax, err
+}
+
+// dependencies is resolve in a span of its own, when there are
+// dependencies to resolve.
+func (s *Service) dependencies(ctx context.Context, job *execution.Job) (*installed, error) {
+	if len(job.Dependencies) == 0 || job.DependencyKey != "" {
+		return nil, nil
+	}
+	ctx, span := s.span(ctx, "dependencies", job.ID, job.Caller)
+	in, err := s.resolve(ctx, job)
+	endSpan(span, err)
+	return in, err
+}
+
+// bundle is attach in a span of its own.
+func (s *Service) bundle(ctx context.Context, job *execution.Job, in *installed, t *tap) (*execution.Result, error) {
+	ctx, span := s.span(ctx, "bundle", job.ID, job.Caller)
+	invalid, err := s.attach(ctx, job, in, t)
+	if invalid != nil {
+		span.SetStatus(codes.Error, string(execution.CodeInvalidModule))
+	}
+	endSpan(span, err)
+	return invalid, err
 }
 
 func hasTypeScript(job *execution.Job) bool {

@@ -35,6 +35,7 @@ import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
 import { guestModules, RESERVED, RESERVED_PREFIX, WRAPPER_MODULE } from "./modules.js";
+import { checkPackages } from "./packages.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
 import CONTRACT from "./contract.json" with { type: "json" };
@@ -108,7 +109,7 @@ function checkJob(job) {
   if (job.trace !== undefined && (typeof job.trace !== "string" || !TRACEPARENT.test(job.trace))) {
     return "trace must be a W3C traceparent";
   }
-  return checkCapabilities(job.capabilities);
+  return checkPackages(job) ?? checkCapabilities(job.capabilities);
 }
 
 // checkCapabilities returns why a job's capabilities are not what the
