@@ -39,6 +39,11 @@ type Metrics struct {
 	CallbackAttempts    *prometheus.CounterVec // result: 2xx, 3xx, 4xx, 5xx, no_answer
 	Recovered           *prometheus.CounterVec // action: requeued, ended
 	LeaseLost           prometheus.Counter
+	Dependencies        *prometheus.CounterVec   // outcome: cached, resolved, or the refusal's kind
+	DependencySeconds   *prometheus.HistogramVec // source: cache or registry
+	BundleSeconds       prometheus.Histogram
+	ScriptVersions      *prometheus.CounterVec // outcome: created, unchanged, scripts_full
+	ScriptRuns          *prometheus.CounterVec // decoded: cached or store
 }
 
 // New creates the metrics, with Go and process collectors, in a registry of
@@ -147,6 +152,28 @@ func New() *Metrics {
 			Name: "gateway_lease_lost_total",
 			Help: "Times this gateway found its lease taken over (it could not renew it in time): the executions it ran were stopped here, for the gateway that recovered them.",
 		}),
+		Dependencies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_dependency_resolutions_total",
+			Help: "Resolutions of an execution's or a script's npm dependencies, by outcome: cached (the set was in the dependency cache), resolved (npm asked the registry), or refused: not_found, denied, too_large, unavailable (the registry failed or was too slow, or packages.offline), invalid.",
+		}, []string{"outcome"}),
+		DependencySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_dependency_resolution_seconds",
+			Help:    "Time to resolve a set of dependencies that resolved, by source: cache or registry.",
+			Buckets: []float64{.001, .005, .025, .1, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"source"}),
+		BundleSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_dependency_bundle_seconds",
+			Help:    "Time to have the bundle of a resolved set for an execution's or a script's imports (a bundle kept in memory or on disk, or esbuild run).",
+			Buckets: []float64{.001, .005, .025, .1, .5, 1, 2.5, 5, 10, 30},
+		}),
+		ScriptVersions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_script_versions_total",
+			Help: "PUT /scripts/{name} that got as far as the store, by outcome: created (a new version), unchanged (that content was stored already), scripts_full (refused: the key's scripts take storage.max_script_bytes_per_key).",
+		}, []string{"outcome"}),
+		ScriptRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_script_runs_total",
+			Help: "Executions of stored scripts, by where the version was decoded from: cached (this gateway's memory) or store.",
+		}, []string{"decoded"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -155,6 +182,7 @@ func New() *Metrics {
 		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients, m.RuntimeLogDropped,
 		m.HTTPRequests, m.HTTPSeconds, m.StorageFailing, m.RecordWritesFailed, m.RecordsEvicted, m.RecordsLost,
 		m.QueueDepth, m.QueueWait, m.Callbacks, m.CallbackAttempts, m.Recovered, m.LeaseLost,
+		m.Dependencies, m.DependencySeconds, m.BundleSeconds, m.ScriptVersions, m.ScriptRuns,
 	)
 	return m
 }
