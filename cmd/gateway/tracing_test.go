@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/packages/packagestest"
 	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
@@ -95,8 +96,8 @@ func (h *heard) got() []string {
 
 // TestTraceOfAnAsyncExecution drives the gateway as main does, with the
 // standard OTEL_* variables pointing at an OTLP receiver: one queued
-// TypeScript execution that calls a capability and has a callback, under
-// a caller's traceparent, is one trace, every span in place, the
+// TypeScript execution with a dependency that calls a capability and has a
+// callback, under a caller's traceparent, is one trace, every span in place, the
 // capability's service and the webhook receiver each handed the
 // traceparent of its call's span; its record and its log lines carry the
 // trace id; no span holds its code or secrets.
@@ -110,7 +111,10 @@ func TestTraceOfAnAsyncExecution(t *testing.T) {
 	receiver := httptest.NewServer(hook)
 	defer receiver.Close()
 	caps, _ := json.Marshal(map[string]any{"inventory": map[string]any{"url": svc.URL + "/api/", "headers": map[string]string{"Authorization": "Bearer cap-token-marker"}}})
+	reg := packagestest.New(t)
+	reg.Add(t, "solo", "1.0.0", map[string]any{"type": "module", "main": "index.js"}, map[string]string{"index.js": "export const solo = 'one';"})
 	g := startServing(t, map[string]string{
+		"GATEWAY_PACKAGES_REGISTRY":       reg.URL(),
 		"OTEL_EXPORTER_OTLP_ENDPOINT":     collector.URL,
 		"OTEL_SERVICE_NAME":               "gateway-under-test",
 		"GATEWAY_CAPABILITIES":            string(caps),
@@ -120,10 +124,12 @@ func TestTraceOfAnAsyncExecution(t *testing.T) {
 	const caller, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	body, _ := json.Marshal(map[string]any{
 		"language": "typescript",
-		"code": `const r: Response = await env.inventory.fetch("/api/items");
-console.log("items", (await r.json()).count, env.TOKEN.length);
+		"code": `import { solo } from "solo";
+const r: Response = await env.inventory.fetch("/api/items");
+console.log("items", (await r.json()).count, env.TOKEN.length, solo);
 return "done";`,
 		"capabilities": []string{"inventory"},
+		"dependencies": map[string]string{"solo": "^1"},
 		"secrets":      map[string]string{"TOKEN": "secret-marker-value"},
 		"callbackUrl":  receiver.URL + "/hook",
 	})
@@ -156,7 +162,7 @@ return "done";`,
 	spans := otlp.byName()
 	want := map[string]string{ // span → its parent's name ("" the caller's)
 		"POST /executions": "", "admission": "POST /executions", "queue wait": "POST /executions",
-		"execution": "POST /executions", "transpile": "execution", "runtime": "execution",
+		"execution": "POST /executions", "dependencies": "execution", "transpile": "execution", "bundle": "execution", "runtime": "execution",
 		"capability inventory": "runtime", "webhook attempt": "POST /executions",
 	}
 	for name, parentName := range want {
@@ -177,6 +183,12 @@ return "done";`,
 		}
 		if name != "POST /executions" && name != "webhook attempt" && attr(s, "gateway.execution_id") != acc.ID {
 			t.Errorf("span %q has execution id %q, want %s", name, attr(s, "gateway.execution_id"), acc.ID)
+		}
+	}
+	// In the order they happen: resolved, compiled, bundled, then run.
+	for _, pair := range [][2]string{{"dependencies", "transpile"}, {"transpile", "bundle"}, {"bundle", "runtime"}} {
+		if a, b := spans[pair[0]], spans[pair[1]]; a != nil && b != nil && a.EndTimeUnixNano > b.StartTimeUnixNano {
+			t.Errorf("span %q ends at %d, after %q starts at %d", pair[0], a.EndTimeUnixNano, pair[1], b.StartTimeUnixNano)
 		}
 	}
 	if s := spans["admission"]; s != nil && attr(s, "gateway.key") != "anonymous" {
