@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/tracing"
@@ -33,8 +34,13 @@ import (
 
 // span starts the span name of execution id, of caller's.
 func (s *Service) span(ctx context.Context, name, id, caller string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if _, off := s.opts.Tracer.(noop.Tracer); off {
+		return ctx, noop.Span{} // tracing off: not even a context to make
+	}
 	ctx, span := s.opts.Tracer.Start(ctx, name, opts...)
-	span.SetAttributes(attribute.String("gateway.execution_id", id), attribute.String("gateway.key", caller))
+	if span.IsRecording() { // not sampled: nothing to build
+		span.SetAttributes(attribute.String("gateway.execution_id", id), attribute.String("gateway.key", caller))
+	}
 	return ctx, span
 }
 
