@@ -103,6 +103,19 @@ func TestKillRestartCallbacks(t *testing.T) {
 	if !testwait.Until(120*time.Second, func() bool { return allDelivered(t, g.base, ids) }) {
 		t.Fatalf("callbacks not all delivered within 120s of the restart:\n%s", g.stdout.String())
 	}
+	// The restarted gateway delivered every one, each at its first
+	// answered attempt, and counts them.
+	metrics := scrape(t, g.base)
+	for name, want := range map[string]float64{
+		`gateway_callbacks_total{outcome="delivered"}`:  n,
+		`gateway_callback_attempts_total{result="2xx"}`: n,
+		`gateway_callbacks_total{outcome="failed"}`:     0,
+		`gateway_callback_attempts_total{result="5xx"}`: 0,
+	} {
+		if got := metrics[name]; got != want {
+			t.Errorf("after the restart %s = %v, want %v", name, got, want)
+		}
+	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
 	if len(recv.bad) > 0 {
