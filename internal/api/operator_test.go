@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // operatorGateway is a gateway with records and two keys: ci may run code,
@@ -90,6 +92,12 @@ func TestMetricsScope(t *testing.T) {
 		{"GET", "/executions/ex_any", g.prom, "", 403},
 		{"GET", "/capabilities", g.prom, "", 403},
 		{"POST", "/mcp", g.prom, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, 403},
+		{"GET", "/scripts", g.prom, "", 403},
+		{"PUT", "/scripts/hello", g.prom, code, 403},
+		{"GET", "/scripts/hello", g.prom, "", 403},
+		{"DELETE", "/scripts/hello", g.prom, "", 403},
+		{"GET", "/scripts/hello/versions", g.prom, "", 403},
+		{"GET", "/scripts", g.ci, "", 200},
 		{"POST", "/execute", g.ci, code, 200},
 	}
 	for _, tt := range tests {
@@ -143,6 +151,9 @@ func TestUnknownQueryParameters(t *testing.T) {
 		{"POST", "/executions?callbackUrl=x", code, []string{"callbackUrl"}, "no query parameters"},
 		{"GET", "/executions/ex_none/events?after=0&from=3", "", []string{"from"}, "after"},
 		{"GET", "/capabilities?all", "", []string{"all"}, "no query parameters"},
+		{"GET", "/scripts?limit=5", "", []string{"limit"}, "no query parameters"},
+		{"PUT", "/scripts/hello?version=2", code, []string{"version"}, "no query parameters"},
+		{"GET", "/scripts/hello/versions?cursor=x", "", []string{"cursor"}, "no query parameters"},
 	}
 	for _, tt := range tests {
 		resp, data := g.do(t, tt.method, tt.path, g.ci, tt.body)
@@ -182,6 +193,16 @@ func TestAccessLines(t *testing.T) {
 	refused, _ := g.do(t, "GET", "/executions", "dwk_not_a_key", "")
 	scraped, _ := g.do(t, "GET", "/metrics", g.prom, "")
 	ran, _ := g.do(t, "POST", "/execute", g.ci, `{"code": "export default { fetch() { return new Response('ok'); } }"}`)
+	// A request's access line is written once its handler has returned,
+	// which may be after its client has the answer.
+	testwait.Until(10*time.Second, func() bool {
+		for line := range strings.SplitSeq(g.logs.String(), "\n") {
+			if strings.Contains(line, `"request_id":"`+ran.Header.Get(api.RequestIDHeader)+`"`) && strings.Contains(line, `"message":"request"`) {
+				return true
+			}
+		}
+		return false
+	})
 	lines := map[string]map[string]any{} // request id → its access line
 	var audits []map[string]any
 	for _, line := range strings.Split(g.logs.String(), "\n") {
