@@ -15,6 +15,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 )
 
 // Options configure the HTTP front door.
@@ -50,6 +51,9 @@ type Options struct {
 	// Runtime is what /readyz tells of the backend: its name and the
 	// limits an isolate runs under there; nil shows nothing.
 	Runtime *RuntimeInfo
+	// Tracing, when enabled, gives each request a span that continues the
+	// caller's traceparent; nil: off.
+	Tracing *tracing.Tracing
 }
 
 // RuntimeInfo is the backend /readyz names, with the limits its isolates
