@@ -36,7 +36,7 @@ func planDomain(ctx context.Context, client *cf.Client, cfg DeployConfig) (bool,
 			continue
 		}
 		if d.Service != cfg.ScriptName {
-			return false, fmt.Errorf("Custom Domain %s serves the Worker %q, not %q: detach it or pick another cloudflare.custom_domain", cfg.CustomDomain, d.Service, cfg.ScriptName)
+			return false, fmt.Errorf("the Custom Domain %s serves the Worker %q, not %q: detach it or pick another cloudflare.custom_domain", cfg.CustomDomain, d.Service, cfg.ScriptName)
 		}
 		return true, nil
 	}
