@@ -128,6 +128,7 @@ type plan struct {
 	devEnabled bool      // the script is on workers.dev now
 	rollout    rollout   // the script's deployment now
 	domain     bool      // the Custom Domain serves the shim already
+	dnsWarning string    // why the route may get no traffic (route mode)
 }
 
 // readPlan reads the account's state. Every refusal that can come before
@@ -151,6 +152,7 @@ func readPlan(ctx context.Context, client *cf.Client, cfg DeployConfig) (plan, e
 		if pl.route, err = planRoute(ctx, client, cfg); err != nil {
 			return pl, err
 		}
+		pl.dnsWarning = routeDNSWarning(ctx, client, cfg)
 	}
 	if pl.devEnabled, err = devEnabled(ctx, client, cfg); err != nil {
 		return pl, err
@@ -186,6 +188,9 @@ func apply(ctx context.Context, client *cf.Client, cfg DeployConfig, up *upload,
 		}
 		fmt.Fprintf(out, "workers.dev: %s\n", map[bool]string{true: "enabled", false: "enabled already"}[changed])
 		return fmt.Sprintf("https://%s.%s.workers.dev", cfg.ScriptName, pl.subdomain), version, nil
+	}
+	if pl.dnsWarning != "" {
+		fmt.Fprintf(out, "warning: %s\n", pl.dnsWarning)
 	}
 	if err := applyRoute(ctx, client, cfg, pl.route); err != nil {
 		return "", "", err
@@ -294,6 +299,9 @@ func printChanges(cfg DeployConfig, pl plan, read bool, out io.Writer) {
 		return
 	}
 	fmt.Fprintf(out, "route %s in zone %s: %s\n", cfg.Route, cfg.ZoneID, pl.route.describe(true))
+	if pl.dnsWarning != "" {
+		fmt.Fprintf(out, "warning: %s\n", pl.dnsWarning)
+	}
 	if pl.devEnabled {
 		fmt.Fprintf(out, "workers.dev (now on): would turn it off\n")
 	}

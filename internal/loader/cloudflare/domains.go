@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
+	"github.com/cloudflare/cloudflare-go/v4/dns"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 )
 
@@ -62,4 +63,26 @@ func applyDomain(ctx context.Context, client *cf.Client, cfg DeployConfig, attac
 	}
 	fmt.Fprintf(out, "Custom Domain %s: attached (Cloudflare makes its DNS record and certificate)\n", cfg.CustomDomain)
 	return nil
+}
+
+// routeDNSWarning says why a route may receive no traffic, or "": a
+// route's host needs a proxied DNS record in the zone (a Custom Domain
+// makes its own), and without one the check after the upload would wait a
+// minute for nothing. A token that may not read DNS gets a reminder only.
+func routeDNSWarning(ctx context.Context, client *cf.Client, cfg DeployConfig) string {
+	host := strings.TrimPrefix(routeURL(cfg.Route), "https://")
+	host, _, _ = strings.Cut(host, "/")
+	if host == "" {
+		return ""
+	}
+	page, err := client.DNS.Records.List(ctx, dns.RecordListParams{ZoneID: cf.F(cfg.ZoneID), Name: cf.F(dns.RecordListParamsName{Exact: cf.F(host)})})
+	if err != nil {
+		return fmt.Sprintf("could not read zone %s's DNS records (%v): make sure %s has a proxied DNS record, or the route receives no traffic", cfg.ZoneID, err, host)
+	}
+	for _, r := range page.Result {
+		if strings.EqualFold(r.Name, host) && r.Proxied {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s has no proxied DNS record in zone %s: the route receives no traffic until it has one (a proxied AAAA record to 100:: is the usual placeholder), or use cloudflare.custom_domain, which makes its own", host, cfg.ZoneID)
 }

@@ -183,3 +183,36 @@ func TestDeployCustomDomain(t *testing.T) {
 		t.Errorf("Deploy with a domain and a route = %v, want a refusal", err)
 	}
 }
+
+// TestDeployRouteNeedsProxiedDNS: a route's host without a proxied DNS
+// record receives no traffic: deploy warns (in the dry run too) before the
+// change, naming the host and the Custom Domain alternative; a proxied
+// record silences it.
+func TestDeployRouteNeedsProxiedDNS(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		record, proxied, warn bool
+	}{
+		"no record":            {false, false, true},
+		"a record not proxied": {true, false, true},
+		"a proxied record":     {true, true, false},
+	} {
+		f, cfg := newFake(t, nil)
+		cfg.Route, cfg.ZoneID = "shim.example.com/*", zone
+		if tc.record {
+			f.AddDNSRecord("shim.example.com", tc.proxied)
+		}
+		f.AddDNSRecord("other.example.com", true)
+		for _, dry := range []bool{true, false} {
+			var out bytes.Buffer
+			if err := cloudflare.Deploy(t.Context(), cfg, dry, &out); err != nil {
+				t.Fatalf("%s (dry run %v): %v", name, dry, err)
+			}
+			warned := strings.Contains(out.String(), "warning: shim.example.com has no proxied DNS record in zone zone-9") &&
+				strings.Contains(out.String(), "cloudflare.custom_domain")
+			if warned != tc.warn {
+				t.Errorf("%s (dry run %v): warned %v, want %v:\n%s", name, dry, warned, tc.warn, out.String())
+			}
+		}
+	}
+}

@@ -126,6 +126,24 @@ type Fake struct {
 	scripts         map[string]*Script
 	served          string // the script the shim servers play (the last uploaded)
 	domains         []Domain
+	dns             []DNSRecord
+}
+
+// DNSRecord is a record of the zone.
+type DNSRecord struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Content string `json:"content"`
+	Proxied bool   `json:"proxied"`
+}
+
+// AddDNSRecord adds a record to the zone, proxied or not.
+func (f *Fake) AddDNSRecord(name string, proxied bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	f.dns = append(f.dns, DNSRecord{ID: fmt.Sprintf("dns-%d", f.nextID), Name: name, Type: "AAAA", Content: "100::", Proxied: proxied})
 }
 
 // Domain is a Workers Custom Domain: attaching one makes the hostname's
@@ -369,6 +387,14 @@ func (f *Fake) route(r *http.Request) (any, *Answer) {
 		return f.deployments(r, strings.TrimSuffix(strings.TrimPrefix(p, acct+"scripts/"), "/deployments"))
 	case strings.HasPrefix(p, acct+"scripts/") && r.Method == http.MethodPut:
 		return f.upload(r, strings.TrimPrefix(p, acct+"scripts/"))
+	case f.opts.ZoneID != "" && p == "/zones/"+f.opts.ZoneID+"/dns_records" && r.Method == http.MethodGet:
+		var out []DNSRecord
+		for _, rec := range f.dns {
+			if n := r.URL.Query().Get("name.exact"); n == "" || strings.EqualFold(n, rec.Name) {
+				out = append(out, rec)
+			}
+		}
+		return append([]DNSRecord{}, out...), nil
 	case f.opts.ZoneID != "" && p == zone:
 		return f.zoneRoutes(r)
 	case f.opts.ZoneID != "" && strings.HasPrefix(p, zone+"/") && r.Method == http.MethodPut:
