@@ -291,8 +291,9 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		DenyAddresses:    own,
 		CapabilityURLs:   capabilityURLs(cfg),
 		Processes:        cfg.Runtime.Processes,
-		MaxConcurrency:   cfg.Runtime.MaxConcurrency,
-		QueueSize:        cfg.Runtime.QueueSize,
+		MaxConcurrency:   cfg.MaxConcurrency(),
+		MaxStarting:      cfg.Runtime.MaxStarting,
+		QueueSize:        cfg.QueueSize(),
 		QueueTimeout:     cfg.Runtime.QueueTimeout,
 		StartTimeout:     cfg.Runtime.StartTimeout,
 		ProbeInterval:    cfg.Runtime.ProbeInterval,
@@ -305,7 +306,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		MaxEventBytes:    maxEventBytes(cfg),
 		OnReplace:        m.RuntimeEvent,
 		OnLogDropped:     m.RuntimeLogLinesDropped,
-		MemoryLimit:      int64(cfg.Runtime.MemoryLimitMB) << 20,
+		MemoryLimit:      int64(cfg.MemoryLimitMB()) << 20,
 		UnresponsiveKill: cfg.Runtime.UnresponsiveKill,
 	}, log)
 	if err != nil {

@@ -39,9 +39,12 @@ type Config struct {
 	// Effective is every setting's value as loaded, secrets redacted and
 	// keys by name only: what the startup log line shows.
 	Effective map[string]string `mapstructure:"-"`
-	Execution ExecutionConfig   `mapstructure:"execution"`
-	Storage   StorageConfig     `mapstructure:"storage"`
-	Callbacks CallbacksConfig   `mapstructure:"callbacks"`
+	// Machine is what the runtime's derived defaults follow (runtime.go);
+	// Load sets it to this machine.
+	Machine   Machine         `mapstructure:"-"`
+	Execution ExecutionConfig `mapstructure:"execution"`
+	Storage   StorageConfig   `mapstructure:"storage"`
+	Callbacks CallbacksConfig `mapstructure:"callbacks"`
 }
 
 // CallbacksConfig configures webhooks: the records POSTed to the
@@ -158,6 +161,7 @@ type RuntimeConfig struct {
 	Workerd        string        `mapstructure:"workerd"`
 	Processes      int           `mapstructure:"processes"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
+	MaxStarting    int           `mapstructure:"max_starting"`
 	QueueSize      int           `mapstructure:"queue_size"`
 	QueueTimeout   time.Duration `mapstructure:"queue_timeout"`
 	StartTimeout   time.Duration `mapstructure:"start_timeout"`
@@ -239,6 +243,7 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	if err := invalid(append(cfg.expandCapabilities(getenv), cfg.problems()...)); err != nil {
 		return nil, err
 	}
+	cfg.Machine = ThisMachine()
 	cfg.Effective = effective(v, &cfg)
 	return &cfg, nil
 }
