@@ -13,7 +13,7 @@ GO_SRC  := $(shell find . -name '*.go' -not -path '*/node_modules/*') go.mod go.
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
 PLAYGROUND := internal/playground
 
-.PHONY: build run test test-go test-worker test-postgres system-deps lint bench clean playground screenshot
+.PHONY: build run test test-go test-worker test-postgres system-deps fixtures lint bench clean playground screenshot
 
 build: bin/gateway $(WORKERD)
 
@@ -38,7 +38,7 @@ test: lint test-worker test-go
 test-worker: $(WORKERD)
 	cd worker && node --test test/
 
-test-go: $(WORKERD) $(MCP_SDK) system-deps
+test-go: $(WORKERD) $(MCP_SDK) system-deps fixtures
 	$(GO) mod download
 	$(GO) test -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -fuzz FuzzBundle -fuzztime 10s ./internal/transpile
@@ -76,6 +76,19 @@ system-deps:
 	echo "make test: installing what the tests need and this machine lacks:$$missing (Debian packages; a minute or two)"; \
 	echo "$$cmd"; \
 	sh -c "$$cmd" || { echo "installing$$missing failed; run it yourself: $$cmd"; exit 1; }
+
+# The real npm packages the dependency tests install, from a registry of
+# their own (internal/packages/packagestest): each name@version of
+# fixtures.txt packed once with `npm pack` into tarballs/ (git ignores it),
+# so the tests never reach the network. PACKAGES_TEST_REGISTRY=<registry
+# URL> runs the same tests against a real registry instead.
+FIXTURES := internal/packages/testdata
+fixtures: $(FIXTURES)/tarballs/.packed
+
+$(FIXTURES)/tarballs/.packed: $(FIXTURES)/fixtures.txt
+	mkdir -p $(FIXTURES)/tarballs
+	cd $(FIXTURES)/tarballs && $(NPM) pack --silent $$(grep -v '^#' ../fixtures.txt)
+	@touch $@
 
 test-postgres: system-deps
 	$(GO) test -count=1 -run 'Postgres|AcrossGateways' ./internal/store/ ./internal/api/

@@ -17,24 +17,29 @@ import (
 // They are package execution's, under the names this package has always
 // exported.
 const (
-	CodeMalformedJSON        = execution.ProblemMalformedJSON
-	CodeUnsupportedMediaType = execution.ProblemUnsupportedMediaType
-	CodeBodyTooLarge         = execution.ProblemBodyTooLarge
-	CodeInvalidRequest       = execution.ProblemInvalidRequest
-	CodeNotFound             = execution.ProblemNotFound
-	CodeMethodNotAllowed     = execution.ProblemMethodNotAllowed
-	CodeNotAcceptable        = execution.ProblemNotAcceptable
-	CodeUnauthorized         = execution.ProblemUnauthorized
-	CodeForbiddenHost        = execution.ProblemForbiddenHost
-	CodeRateLimited          = execution.ProblemRateLimited
-	CodeConcurrencyLimited   = execution.ProblemConcurrencyLimited
-	CodeRuntimeUnavailable   = execution.ProblemRuntimeUnavailable
-	CodeInternal             = execution.ProblemInternal
-	CodeQueueFull            = execution.ProblemQueueFull
-	CodeQueueLimited         = execution.ProblemQueueLimited
-	CodeNotCancellable       = execution.ProblemNotCancellable
-	CodeStorageUnavailable   = execution.ProblemStorageUnavailable
-	CodeRecordNotStored      = execution.ProblemRecordNotStored
+	CodeMalformedJSON         = execution.ProblemMalformedJSON
+	CodeUnsupportedMediaType  = execution.ProblemUnsupportedMediaType
+	CodeBodyTooLarge          = execution.ProblemBodyTooLarge
+	CodeInvalidRequest        = execution.ProblemInvalidRequest
+	CodeNotFound              = execution.ProblemNotFound
+	CodeMethodNotAllowed      = execution.ProblemMethodNotAllowed
+	CodeNotAcceptable         = execution.ProblemNotAcceptable
+	CodeUnauthorized          = execution.ProblemUnauthorized
+	CodeForbiddenHost         = execution.ProblemForbiddenHost
+	CodeRateLimited           = execution.ProblemRateLimited
+	CodeConcurrencyLimited    = execution.ProblemConcurrencyLimited
+	CodeRuntimeUnavailable    = execution.ProblemRuntimeUnavailable
+	CodeInternal              = execution.ProblemInternal
+	CodeQueueFull             = execution.ProblemQueueFull
+	CodeQueueLimited          = execution.ProblemQueueLimited
+	CodeNotCancellable        = execution.ProblemNotCancellable
+	CodeStorageUnavailable    = execution.ProblemStorageUnavailable
+	CodeRecordNotStored       = execution.ProblemRecordNotStored
+	CodeDependencyNotFound    = execution.ProblemDependencyNotFound
+	CodeDependencyDenied      = execution.ProblemDependencyDenied
+	CodeDependencyTooLarge    = execution.ProblemDependencyTooLarge
+	CodeDependencyUnavailable = execution.ProblemDependencyUnavailable
+	CodeScriptsFull           = execution.ProblemScriptsFull
 )
 
 // ErrIncompleteStream means a stream ended before its result event: the

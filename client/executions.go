@@ -211,6 +211,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, acc
 		defer resp.Body.Close()
 		return nil, responseError(resp)
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		return resp, nil // nothing to decode (DELETE /scripts/{name})
+	}
 	if !hasMediaType(resp.Header.Get("Content-Type"), accept) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("client: gateway answered %q, want %s", resp.Header.Get("Content-Type"), accept)

@@ -153,7 +153,7 @@ func decodeEvent(line []byte) (ev execution.Event, known bool, err error) {
 		return ev, false, fmt.Errorf("client: bad event %.100q: %w", line, err)
 	}
 	switch head.Type {
-	case execution.EventStart, execution.EventLog, execution.EventRestart, execution.EventResult, execution.EventOutbound:
+	case execution.EventStart, execution.EventLog, execution.EventRestart, execution.EventResult, execution.EventOutbound, execution.EventInstall:
 	default:
 		return ev, false, nil
 	}

@@ -15,12 +15,20 @@ import (
 	"time"
 )
 
-// Request is the body of POST /execute. Exactly one of Code and Modules is set.
+// Request is the body of POST /execute. Exactly one of Code, Modules and
+// Script is set.
 type Request struct {
-	Code               string            `json:"code,omitempty"`
-	Language           string            `json:"language,omitempty"`
-	Modules            map[string]string `json:"modules,omitempty"`
-	MainModule         string            `json:"mainModule,omitempty"`
+	Code       string            `json:"code,omitempty"`
+	Language   string            `json:"language,omitempty"`
+	Modules    map[string]string `json:"modules,omitempty"`
+	MainModule string            `json:"mainModule,omitempty"`
+	// Dependencies are npm packages the modules import, name → version
+	// range, exact version or dist-tag (a package.json among the modules
+	// may give them instead).
+	Dependencies map[string]string `json:"dependencies,omitempty"`
+	// Script runs a stored script ("name" for its latest version, or
+	// "name@version") instead of code or modules.
+	Script             string            `json:"script,omitempty"`
 	Env                map[string]any    `json:"env,omitempty"`
 	Secrets            map[string]string `json:"secrets,omitempty"`
 	AllowOutbound      Outbound          `json:"allowOutbound,omitzero"`
@@ -134,6 +142,9 @@ type Result struct {
 	Outbound    []Outgoing      `json:"outbound"`
 	Warm        bool            `json:"warm"`
 	DurationMs  float64         `json:"durationMs"`
+	// Dependencies are the versions that ran of the packages the request
+	// (or its script) asked for.
+	Dependencies map[string]string `json:"dependencies,omitempty"`
 }
 
 // Modes of an execution's main module (Result.Mode).
@@ -243,7 +254,29 @@ const (
 	// outbound says how each ended). A restart does not void them: an
 	// execution run again lists the calls of every run.
 	EventOutbound = "outbound"
+	// EventInstall reports the execution's dependencies: what is resolved
+	// (phase InstallResolving), then what they resolved to (InstallDone),
+	// both before the runtime starts it.
+	EventInstall = "install"
 )
+
+// Phases of an install event.
+const (
+	InstallResolving = "resolving"
+	InstallDone      = "done"
+)
+
+// Install is an install event's report.
+type Install struct {
+	Phase string `json:"phase"`
+	// Packages are the packages asked for with their ranges (resolving),
+	// then with the versions they resolved to (done).
+	Packages map[string]string `json:"packages"`
+	// Cached says the set came from the gateway's cache (done).
+	Cached bool `json:"cached,omitempty"`
+	// DurationMs is how long resolving and bundling took (done).
+	DurationMs float64 `json:"durationMs,omitempty"`
+}
 
 // Event is one line of a streamed execution: start, then a log per console
 // call, then exactly one result. A restart may come before the result, at
@@ -255,6 +288,8 @@ type Event struct {
 	Result *Result   // result (Logs unset)
 	Reason string    // restart: why (a Code, e.g. runtime_crashed)
 	Call   *Outgoing // outbound: the request (no status yet)
+	// Install is an install event's report.
+	Install *Install
 	// ResultJSON, on a result event the service hands a front door, is
 	// the result with its logs, encoded as its record stores it: a front
 	// door answering with the whole result sends it as it is.
@@ -301,6 +336,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			Type string `json:"type"`
 			*Outgoing
 		}{e.Type, e.Call})
+	case EventInstall:
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			*Install
+		}{e.Type, e.Install})
 	}
 	return nil, fmt.Errorf("unknown event type %q", e.Type)
 }
@@ -353,6 +393,9 @@ func (e *Event) unmarshalByType(data []byte) error {
 	case EventOutbound:
 		e.Call = new(Outgoing)
 		return json.Unmarshal(data, e.Call)
+	case EventInstall:
+		e.Install = new(Install)
+		return json.Unmarshal(data, e.Install)
 	default:
 		return fmt.Errorf("unknown event type %q", head.Type)
 	}

@@ -50,9 +50,15 @@ func (e *RejectedError) Error() string {
 // Job is one validated execution, as the API hands it to a backend and the
 // backend to the shim Worker (its JSON is the shim's wire format).
 type Job struct {
-	ID                 string            `json:"id"`
-	Modules            map[string]string `json:"modules"`
-	MainModule         string            `json:"mainModule"`
+	ID         string            `json:"id"`
+	Modules    map[string]string `json:"modules"`
+	MainModule string            `json:"mainModule"`
+	// Packages are modules bundled from the request's dependencies, all
+	// JavaScript, by name: each bare specifier the guest imports, and the
+	// chunks they share. Wasm are WebAssembly modules by name (base64 in
+	// JSON), which the runtime loads as compiled WebAssembly.Modules.
+	Packages           map[string]string `json:"packages,omitempty"`
+	Wasm               map[string][]byte `json:"wasm,omitempty"`
 	Env                map[string]any    `json:"env"`
 	CompatibilityDate  string            `json:"compatibilityDate"`
 	CompatibilityFlags []string          `json:"compatibilityFlags"`
@@ -95,6 +101,14 @@ type Job struct {
 	// RetryNever. A runtime that loses a run to something else runs it
 	// again only as it allows.
 	Retry string `json:"-"`
+	// Dependencies are the packages the request asks for (name → range),
+	// then, once they are bundled into Packages, the versions they
+	// resolved to (for the result). DependencyKey names the bundle.
+	Dependencies  map[string]string `json:"-"`
+	DependencyKey string            `json:"-"`
+	// Script is the stored script the job runs ("name", then, once
+	// loaded, "name@version"); empty for code sent with the request.
+	Script string `json:"-"`
 }
 
 // SideEffects reports whether the job may have effects outside its isolate:

@@ -31,28 +31,39 @@ const (
 	ProblemStorageUnavailable   = "storage_unavailable"    // 503: the store of records refuses writes; nothing ran; retry
 	ProblemRecordNotStored      = "record_not_stored"      // 500: it ran, but its record could not be stored: not reported
 	ProblemInternal             = "internal"               // 500
+	ProblemScriptsFull          = "scripts_full"           // 507: the key's stored scripts take their bound
+	// Dependencies: each names the package at fault in its detail.
+	ProblemDependencyNotFound    = "dependency_not_found"   // 422: no such package or version on the registry
+	ProblemDependencyDenied      = "dependency_denied"      // 422: the gateway's packages.allow/deny refuse it, or its tarball is unsafe
+	ProblemDependencyTooLarge    = "dependency_too_large"   // 422: over packages.max_packages or max_bytes
+	ProblemDependencyUnavailable = "dependency_unavailable" // 503: the registry failed or was too slow; retry
 )
 
 // problemStatus is the HTTP status of each problem code.
 var problemStatus = map[string]int{
-	ProblemMalformedJSON:        http.StatusBadRequest,
-	ProblemUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	ProblemBodyTooLarge:         http.StatusRequestEntityTooLarge,
-	ProblemInvalidRequest:       http.StatusUnprocessableEntity,
-	ProblemNotFound:             http.StatusNotFound,
-	ProblemMethodNotAllowed:     http.StatusMethodNotAllowed,
-	ProblemNotAcceptable:        http.StatusNotAcceptable,
-	ProblemUnauthorized:         http.StatusUnauthorized,
-	ProblemForbiddenHost:        http.StatusForbidden,
-	ProblemRateLimited:          http.StatusTooManyRequests,
-	ProblemConcurrencyLimited:   http.StatusTooManyRequests,
-	ProblemRuntimeUnavailable:   http.StatusServiceUnavailable,
-	ProblemQueueFull:            http.StatusServiceUnavailable,
-	ProblemQueueLimited:         http.StatusTooManyRequests,
-	ProblemNotCancellable:       http.StatusConflict,
-	ProblemStorageUnavailable:   http.StatusServiceUnavailable,
-	ProblemRecordNotStored:      http.StatusInternalServerError,
-	ProblemInternal:             http.StatusInternalServerError,
+	ProblemMalformedJSON:         http.StatusBadRequest,
+	ProblemUnsupportedMediaType:  http.StatusUnsupportedMediaType,
+	ProblemBodyTooLarge:          http.StatusRequestEntityTooLarge,
+	ProblemInvalidRequest:        http.StatusUnprocessableEntity,
+	ProblemNotFound:              http.StatusNotFound,
+	ProblemMethodNotAllowed:      http.StatusMethodNotAllowed,
+	ProblemNotAcceptable:         http.StatusNotAcceptable,
+	ProblemUnauthorized:          http.StatusUnauthorized,
+	ProblemForbiddenHost:         http.StatusForbidden,
+	ProblemRateLimited:           http.StatusTooManyRequests,
+	ProblemConcurrencyLimited:    http.StatusTooManyRequests,
+	ProblemRuntimeUnavailable:    http.StatusServiceUnavailable,
+	ProblemQueueFull:             http.StatusServiceUnavailable,
+	ProblemQueueLimited:          http.StatusTooManyRequests,
+	ProblemNotCancellable:        http.StatusConflict,
+	ProblemStorageUnavailable:    http.StatusServiceUnavailable,
+	ProblemRecordNotStored:       http.StatusInternalServerError,
+	ProblemInternal:              http.StatusInternalServerError,
+	ProblemDependencyNotFound:    http.StatusUnprocessableEntity,
+	ProblemDependencyDenied:      http.StatusUnprocessableEntity,
+	ProblemDependencyTooLarge:    http.StatusUnprocessableEntity,
+	ProblemDependencyUnavailable: http.StatusServiceUnavailable,
+	ProblemScriptsFull:           http.StatusInsufficientStorage,
 }
 
 // ProblemCodes lists every problem code.

@@ -64,6 +64,9 @@ type Service interface {
 	// Ready reports whether the service can take executions now: a
 	// *Problem (ProblemRuntimeUnavailable, ProblemStorageUnavailable) if not.
 	Ready(ctx context.Context) error
+	// Scripts are the caller's stored scripts, which Run and Submit run
+	// by name (a request's script member).
+	Scripts
 }
 
 // Bounds are a service's limits on requests and results.

@@ -241,6 +241,8 @@ var Modules = []Module{
 	{Name: "warm.js", Path: "src/warm.js", Kind: ModuleES},
 	{Name: "relay.js", Path: "src/relay.js", Kind: ModuleES},
 	{Name: "modules.js", Path: "src/modules.js", Kind: ModuleES},
+	{Name: "packages.js", Path: "src/packages.js", Kind: ModuleES},
+	{Name: "reserved.js", Path: "src/reserved.js", Kind: ModuleES},
 	{Name: "deny-ranges.json", Path: "src/deny-ranges.json", Kind: ModuleJSON},
 	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
 	{Name: "capability-rules.json", Path: "src/capability-rules.json", Kind: ModuleJSON},

@@ -71,6 +71,8 @@ type execOptions struct {
 	async         bool   // --async: queue it, print its id
 	callback      string // --callback-url, with --async
 	follow        string // --follow ID: print a queued execution's events
+	script        string // --script NAME[@VERSION]: run a stored script, no FILE
+	deps          []string
 }
 
 // execCommand runs `gateway exec`: it sends a Worker to a gateway and prints
@@ -148,6 +150,8 @@ func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*ex
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON when the execution ends, instead of streaming")
 	fs.BoolVar(&o.async, "async", false, "queue the execution on the gateway and print its id at once (see --follow)")
 	fs.StringVar(&o.callback, "callback-url", "", "with --async: `URL` the gateway sends the record to when the execution ends")
+	fs.StringVar(&o.script, "script", "", "run the stored script `NAME[@VERSION]` (gateway scripts push) instead of a FILE")
+	fs.StringArrayVar(&o.deps, "dep", nil, "an npm dependency of FILE, `NAME@RANGE` (zod@^3.23.0; NAME alone: latest) (repeatable)")
 	fs.StringVar(&o.follow, "follow", "", "print the events of execution `ID` from its start (or where they are), then as they happen, until it ends; no FILE")
 	fs.Usage = func() { fmt.Fprintf(stdout, execUsage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -156,10 +160,13 @@ func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*ex
 	if err := o.checkAsync(fs); err != nil {
 		return nil, err
 	}
-	switch fs.NArg() {
-	case 0:
+	switch n := fs.NArg(); {
+	case o.script != "" && n > 0:
+		return nil, fmt.Errorf("--script takes no FILE, got %q", fs.Args())
+	case o.script != "":
+	case n == 0:
 		o.file = "-"
-	case 1:
+	case n == 1:
 		o.file = fs.Arg(0)
 	default:
 		return nil, fmt.Errorf("one FILE at most, got %d: %q", fs.NArg(), fs.Args())
@@ -182,10 +189,14 @@ func parseExec(args []string, getenv func(string) string, stdout io.Writer) (*ex
 
 // request builds the execution request, reading FILE (or stdin) and modules.
 func (o *execOptions) request(stdin io.Reader) (*execution.Request, error) {
-	source, err := readSource(o.file, stdin)
-	if err != nil {
-		return nil, err
+	source := ""
+	if o.script == "" {
+		var err error
+		if source, err = readSource(o.file, stdin); err != nil {
+			return nil, err
+		}
 	}
+	var err error
 	req := &execution.Request{
 		CompatibilityDate:  o.compatDate,
 		CompatibilityFlags: o.compatFlags,
@@ -200,6 +211,13 @@ func (o *execOptions) request(stdin io.Reader) (*execution.Request, error) {
 	}
 	if o.allowOutbound {
 		req.AllowOutbound = outboundOf(o.outbound)
+	}
+	if req.Dependencies, err = dependencyFlags(o.deps); err != nil {
+		return nil, err
+	}
+	if o.script != "" {
+		req.Script = o.script
+		return req, nil
 	}
 	if len(o.modules) == 0 {
 		req.Code = source
@@ -316,4 +334,25 @@ func outboundOf(v string) execution.Outbound {
 		}
 	}
 	return execution.Outbound{Hosts: hosts}
+}
+
+// dependencyFlags reads --dep values, NAME@RANGE (a scoped @scope/name
+// keeps its first @), into dependencies.
+func dependencyFlags(deps []string) (map[string]string, error) {
+	if len(deps) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, d := range deps {
+		at := strings.LastIndex(d, "@")
+		name, rng := d, "latest"
+		if at > 0 {
+			name, rng = d[:at], d[at+1:]
+		}
+		if name == "" || rng == "" {
+			return nil, fmt.Errorf("--dep %q must be NAME@RANGE", d)
+		}
+		out[name] = rng
+	}
+	return out, nil
 }

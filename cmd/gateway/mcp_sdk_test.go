@@ -149,6 +149,9 @@ func checkSDKReport(t *testing.T, r sdkReport) {
 		}
 	}
 	c := r.Cases
+	for _, name := range []string{"script", "worker", "exception", "huge"} {
+		t.Logf("%s: the tool result is %d bytes of JSON", name, c[name].Bytes)
+	}
 	if s := c["script"].Structured; c["script"].IsError || !s.Success || s.Mode != "script" || !jsonEqual(s.ReturnValue, map[string]any{"answer": 42.0}) ||
 		!strings.Contains(c["script"].Text, `{"answer":42}`) {
 		t.Errorf("script = %+v, want returnValue {answer: 42} in script mode", c["script"])

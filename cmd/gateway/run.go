@@ -23,6 +23,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/loader/cloudflare"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -41,6 +42,8 @@ commands:
                     (see "gateway exec --help")
   mcp               serve MCP over stdin and stdout, in front of a gateway
                     (--url) or on the embedded runtime (see "gateway mcp --help")
+  scripts push NAME DIR | list | show NAME | rm NAME
+                    the gateway's stored scripts (see "gateway scripts help")
   help              show this help
 
 Run "gateway serve --help" for the server's flags.
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "mcp":
 		return mcpCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "scripts":
+		return scriptsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -107,7 +112,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer st.Close()
 	}
 	front := apiOptions(cfg, m)
-	svc := executions.New(serviceOptions(cfg, own, m, log, backend, st, front.Keys))
+	opts := serviceOptions(cfg, own, m, log, backend, st, front.Keys)
+	if opts.Packages, err = packageManager(cfg); err != nil {
+		return err
+	}
+	svc := executions.New(opts)
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -412,6 +421,20 @@ func apiOptions(cfg *config.Config, m *metrics.Metrics) api.Options {
 // serviceOptions are the execution service's settings: the limits of a
 // request, the capabilities, the keys' default quotas, and the records on
 // st (nil: none).
+// packageManager resolves executions' dependencies as cfg says; nil when
+// packages.enabled is false.
+func packageManager(cfg *config.Config) (*packages.Manager, error) {
+	p := cfg.Packages
+	if !p.Enabled {
+		return nil, nil
+	}
+	return packages.New(packages.Options{
+		NPM: p.NPM, Registry: p.Registry, Token: p.Token.Value(), Dir: cfg.PackagesDir(),
+		Policy:      packages.Policy{Allow: p.Allow, Deny: p.Deny},
+		MaxPackages: p.MaxPackages, MaxBytes: p.MaxBytes, ResolveTimeout: p.ResolveTimeout, Refresh: p.Refresh, Offline: p.Offline,
+	})
+}
+
 func serviceOptions(cfg *config.Config, own []string, m *metrics.Metrics, log zerolog.Logger, backend execution.Backend, st store.Store, keys *auth.Keyring) executions.Options {
 	quota := cfg.Quotas()
 	lookup, all := api.KeyCallers(keys)

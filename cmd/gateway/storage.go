@@ -48,6 +48,7 @@ func recordOptions(cfg *config.Config) executions.RecordOptions {
 		Callbacks:            callbackOptions(cfg),
 		MaxStoredBytesPerKey: cfg.MaxStoredBytesPerKey(),
 		StoredBytesPerKey:    perKey,
+		MaxScriptBytesPerKey: cfg.Storage.MaxScriptBytesPerKey,
 	}
 }
 

@@ -34,6 +34,11 @@ func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handle
 		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(svc)))
 		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(svc)))
 		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(svc, opts)))
+		keyed.Method(http.MethodGet, "/scripts", handle(handleListScripts(svc)))
+		keyed.Method(http.MethodPut, "/scripts/{name}", handle(handlePutScript(svc, opts)))
+		keyed.Method(http.MethodGet, "/scripts/{name}", handle(handleGetScript(svc)))
+		keyed.Method(http.MethodDelete, "/scripts/{name}", handle(handleDeleteScript(svc)))
+		keyed.Method(http.MethodGet, "/scripts/{name}/versions", handle(handleScriptVersions(svc)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc)))

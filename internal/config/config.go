@@ -45,33 +45,7 @@ type Config struct {
 	Execution ExecutionConfig `mapstructure:"execution"`
 	Storage   StorageConfig   `mapstructure:"storage"`
 	Callbacks CallbacksConfig `mapstructure:"callbacks"`
-}
-
-// CallbacksConfig configures webhooks: the records POSTed to the
-// callbackUrl of async executions when they end.
-type CallbacksConfig struct {
-	Secret       Secret        `mapstructure:"secret"`
-	AllowPrivate bool          `mapstructure:"allow_private"`
-	AllowCIDRs   []string      `mapstructure:"allow_cidrs"`
-	Timeout      time.Duration `mapstructure:"timeout"`
-	MaxRetryTime time.Duration `mapstructure:"max_retry_time"`
-}
-
-// StorageConfig says where execution records and the async queue live.
-type StorageConfig struct {
-	Path      string        `mapstructure:"path"`
-	URL       Secret        `mapstructure:"url"` // may hold a password
-	Retention time.Duration `mapstructure:"retention"`
-	Workers   int           `mapstructure:"workers"`
-	MaxQueued int           `mapstructure:"max_queued"`
-	// MaxQueuedPerKey bounds one key's queued executions; 0: derived (see
-	// Config.MaxQueuedPerKey).
-	MaxQueuedPerKey int `mapstructure:"max_queued_per_key"`
-	// MaxBytesPerKey bounds the bytes one key's records take; 0: derived
-	// (see Config.MaxStoredBytesPerKey).
-	MaxBytesPerKey int64 `mapstructure:"max_bytes_per_key"`
-	// MaxFileBytes bounds the SQLite file; 0: no bound.
-	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
+	Packages  PackagesConfig  `mapstructure:"packages"`
 }
 
 // LogConfig configures the gateway's own log.

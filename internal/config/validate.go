@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/internal/auth"
+	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -295,4 +296,33 @@ func checkStorageURL(s Secret) error {
 		return nil
 	}
 	return errors.New("must be a postgres:// or postgresql:// URL")
+}
+
+// nonEmpty refuses an empty value.
+func nonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+// checkRegistryURL accepts no URL (npm's default) or an http(s) one.
+func checkRegistryURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errors.New("must be the http(s) URL of an npm registry")
+	}
+	return nil
+}
+
+// checkPackagePatterns accepts package name patterns (packages.CheckPattern).
+func checkPackagePatterns(patterns []string) error {
+	var errs []error
+	for _, p := range patterns {
+		errs = append(errs, packages.CheckPattern(p))
+	}
+	return errors.Join(errs...)
 }

@@ -93,8 +93,13 @@ func reuseKey(caller string, job *execution.Job) string {
 		Limits             *execution.Limits
 		Caps               [3]int64
 		Capabilities       map[string]execution.Capability
+		Dependencies       string // the bundle of the dependencies: its set and entries
+		Script             string // a stored script's name@version: its modules are that version's
 	}{job.Modules, job.MainModule, job.Env, job.CompatibilityDate, job.CompatibilityFlags, job.Egress, job.Limits,
-		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities}
+		[3]int64{job.MaxResponseBytes, int64(job.MaxLogLineBytes), int64(job.MaxLogBytes)}, job.Capabilities, job.DependencyKey, job.Script}
+	if job.Script != "" {
+		identity.Modules = nil // the version names them, and hashing them again would cost a script's megabytes
+	}
 	_ = json.NewEncoder(h).Encode(identity) // map keys are sorted, so equal jobs hash equal
 	return "r_" + hex.EncodeToString(h.Sum(nil))
 }

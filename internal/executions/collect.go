@@ -17,6 +17,7 @@ import (
 // cap (so the gateway holds at most that much), and builds the result's
 // stdout, stderr and totals.
 type collector struct {
+	job       *execution.Job
 	id        string
 	mode      string // the main module's (execution.Mode*)
 	start     time.Time
@@ -45,7 +46,7 @@ func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
 	if maxTotal <= 0 {
 		maxTotal = int(^uint(0) >> 1)
 	}
-	return &collector{id: job.ID, mode: job.Mode, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal, run: 1}
+	return &collector{job: job, id: job.ID, mode: job.Mode, start: time.Now(), mask: redact.New(job.Secrets), maxLine: maxLine, budget: maxTotal, maxTotal: maxTotal, run: 1}
 }
 
 // reset forgets the logs collected so far: the execution runs again. The
@@ -146,6 +147,9 @@ func (c *collector) result(res *execution.Result) {
 	res.Stdout = c.stdout.String()
 	res.Stderr = c.stderr.String()
 	res.Truncated = res.Truncated || c.truncated
+	if c.job.DependencyKey != "" {
+		res.Dependencies = c.job.Dependencies
+	}
 	if res.Outbound == nil {
 		res.Outbound = []execution.Outgoing{}
 	}

@@ -29,7 +29,10 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 	}
 	callback, problem := s.callbackURL(body, c.Name)
 	delete(body, "callbackUrl")
-	job, invalid := s.prepare(c.Name, body)
+	job, invalid := s.prepare(ctx, c.Name, body)
+	if invalid != nil && invalid.Code != execution.ProblemInvalidRequest {
+		return execution.Accepted{}, invalid // a script not found, a dependency refused
+	}
 	if problem != nil || invalid != nil {
 		var problems []execution.FieldProblem
 		if problem != nil {
@@ -39,6 +42,14 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 			problems = append(problems, invalid.Errors...)
 		}
 		return execution.Accepted{}, execution.InvalidRequest(problems)
+	}
+	if job.Script != "" {
+		body["script"], _ = json.Marshal(job.Script) // the version it names now runs
+	}
+	// Its dependencies are resolved now: a refusal is this answer's, and
+	// the run finds the set in the cache.
+	if _, err := s.resolve(ctx, job); err != nil {
+		return execution.Accepted{}, err
 	}
 	if err := s.writer.Ready(); err != nil {
 		return execution.Accepted{}, err
@@ -277,8 +288,11 @@ func (s *Service) prepareQueued(e *store.Execution) (*execution.Job, *execution.
 	if err := json.Unmarshal(e.Request, &members); err != nil {
 		return nil, failed(execution.CodeRuntimeCrashed, "the stored request is unreadable")
 	}
-	job, problem := s.prepare(e.Caller, members)
+	job, problem := s.prepare(context.Background(), e.Caller, members)
 	var problems []execution.FieldProblem
+	if problem != nil && problem.Code != execution.ProblemInvalidRequest {
+		return nil, failed(execution.CodeInvalidModule, "the request can no longer run: "+problem.Detail)
+	}
 	if problem != nil {
 		problems = problem.Errors
 	}

@@ -24,7 +24,7 @@ func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.Run
 		return s.limited(ctx, c, "concurrency", err)
 	}
 	defer done()
-	job, problem := s.prepare(c.Name, req.Body)
+	job, problem := s.prepare(ctx, c.Name, req.Body)
 	if problem != nil {
 		return problem
 	}
@@ -67,11 +67,21 @@ func (s *Service) limited(ctx context.Context, c execution.Caller, kind string, 
 
 // prepare validates a request of caller's and grants its capabilities:
 // the job to run, or the problem of every member at fault.
-func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
+func (s *Service) prepare(ctx context.Context, caller string, body map[string]json.RawMessage) (*execution.Job, *execution.Problem) {
 	job, problems := validateExecute(body, s.opts.Limits, s.opts.Now())
 	problems = append(problems, grantCapabilities(body, job, s.opts.Capabilities, caller)...)
 	if problems != nil {
 		return nil, execution.InvalidRequest(problems)
+	}
+	if job.Script != "" {
+		if p := s.loadScript(ctx, caller, job); p != nil {
+			return nil, p
+		}
+	}
+	if problems, refused := s.checkDependencies(job); problems != nil {
+		return nil, execution.InvalidRequest(problems)
+	} else if refused != nil {
+		return nil, refused
 	}
 	job.Caller = caller
 	asScript(job)
@@ -92,11 +102,35 @@ func (s *Service) prepare(caller string, body map[string]json.RawMessage) (*exec
 func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (*execution.Result, error) {
 	t := &tap{out: out}
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	var deps *installed
+	for attempt := 0; ; attempt++ {
+		var err error
+		deps, err = s.resolve(ctx, job)
+		var p *execution.Problem
+		switch {
+		case err == nil:
+		case !queued || ctx.Err() != nil:
+			return nil, err // refused: nothing ran
+		case errors.As(err, &p) && p.Code == execution.ProblemDependencyUnavailable:
+			if err := wait.Wait(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue // the registry failed: the execution waits in line
+		case errors.As(err, &p):
+			return col.end(invalidModule(p.Detail), t)
+		default:
+			return nil, err
+		}
+		break
+	}
 	var ts *transpile.Output
 	for attempt := 0; ; attempt++ {
 		var syntax *execution.Result
 		var err error
 		ts, syntax, err = transpileIfNeeded(job)
+		if syntax == nil && err == nil && deps != nil {
+			syntax, err = s.attach(ctx, job, deps, t)
+		}
 		switch {
 		case errors.Is(err, execution.ErrUnavailable) && queued:
 			if err := wait.Wait(ctx, attempt); err != nil {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	Limits Limits
 	// Capabilities are the services a request may ask for by name.
 	Capabilities Capabilities
+	// Packages resolves and bundles requests' dependencies; nil: a
+	// request with dependencies is refused.
+	Packages *packages.Manager
 	// Quota is the default per-key allowance; zero fields mean unlimited.
 	Quota Quota
 	// Keys tells the service about an API key by name, as configured now:
@@ -74,6 +78,7 @@ type Service struct {
 	m       *metrics.Metrics
 	log     zerolog.Logger
 	limiter *limiter
+	scripts scriptCache
 
 	// With a store:
 	store     store.Store
@@ -253,6 +258,10 @@ type RecordOptions struct {
 	// deleted. StoredBytesPerKey overrides it per key name. 0: no bound.
 	MaxStoredBytesPerKey int64
 	StoredBytesPerKey    map[string]int64
+	// MaxScriptBytesPerKey bounds the bytes one key's stored scripts take
+	// (every version, its dependencies bundled): past it PutScript answers
+	// ProblemScriptsFull. 0: no bound.
+	MaxScriptBytesPerKey int64
 }
 
 // withDefaults is o with the zero fields that need one set.

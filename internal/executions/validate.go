@@ -119,7 +119,12 @@ func validateExecute(members map[string]json.RawMessage, limits Limits, now time
 		job.Limits = &execution.Limits{CPUMs: limits.CPUMs, SubRequests: limits.SubRequests}
 	}
 
-	v.code(members, job)
+	if _, ok := members["script"]; ok {
+		v.script(members, job)
+	} else {
+		v.code(members, job)
+		v.dependencies(members, job)
+	}
 	v.env(members, job)
 	v.sizes(members, job, limits)
 	v.outbound(members, job, limits.DenyAddresses)

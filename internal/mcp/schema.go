@@ -28,6 +28,8 @@ A plain script runs as the body of an async function: top-level await and return
 A module whose default export has a fetch(request, env, ctx) handler runs as a Cloudflare Worker; the Response it returns comes back as response (a returned non-Response value as returnValue).
   export default { async fetch(request, env) { return new Response("hi " + env.NAME); } };
 
+npm packages: name them in dependencies ({"nanoid": "^5"}) and import them ("import { nanoid } from 'nanoid'"), in either kind.
+
 It is the module main.js (main.ts with language typescript).`
 	modulesDescription = `Other modules the code imports by relative path ("./util.js"), file name to source. The extension decides the type: .js/.mjs ES module, .ts/.mts TypeScript, .json JSON (imported as its value), .txt text (imported as a string). Names are plain relative paths (lib/util.js), not main.js or main.ts (that is code).`
 )
@@ -36,8 +38,22 @@ It is the module main.js (main.ts with language typescript).`
 // execution request as openapi.yaml defines them (ExecuteFields, the
 // contract the service validates against), with this service's bounds
 // written in; code required, mainModule left out (code is the main
-// module), capabilities only where some exist.
+// module), script left to run_script, capabilities only where some exist.
 func inputSchema(b execution.Bounds, capabilities bool) (json.RawMessage, error) {
+	return requestSchema(b, capabilities, "code", "script")
+}
+
+// scriptSchema is run_script's input schema: an execution request naming
+// a stored script, which brings its own code, dependencies and
+// compatibility settings; script required.
+func scriptSchema(b execution.Bounds, capabilities bool) (json.RawMessage, error) {
+	return requestSchema(b, capabilities, "script", "code", "modules", "language", "dependencies", "compatibilityDate", "compatibilityFlags")
+}
+
+// requestSchema is ExecuteFields with the bounds written in, required
+// naming the one member required, without mainModule and the members
+// left out.
+func requestSchema(b execution.Bounds, capabilities bool, required string, leftOut ...string) (json.RawMessage, error) {
 	fields, err := openAPISchema("ExecuteFields")
 	if err != nil {
 		return nil, err
@@ -47,6 +63,9 @@ func inputSchema(b execution.Bounds, capabilities bool) (json.RawMessage, error)
 		return nil, fmt.Errorf("openapi.yaml: ExecuteFields has no properties")
 	}
 	delete(props, "mainModule")
+	for _, name := range leftOut {
+		delete(props, name)
+	}
 	if !capabilities {
 		delete(props, "capabilities")
 	}
@@ -82,7 +101,7 @@ func inputSchema(b execution.Bounds, capabilities bool) (json.RawMessage, error)
 	schema := map[string]any{
 		"type":                 "object",
 		"properties":           props,
-		"required":             []string{"code"},
+		"required":             []string{required},
 		"additionalProperties": false,
 	}
 	return json.Marshal(schema)

@@ -40,9 +40,9 @@ func TestExecuteSchema(t *testing.T) {
 	for _, name := range fields {
 		p, ok := s.Properties[name]
 		switch {
-		case name == "mainModule":
+		case name == "mainModule" || name == "script":
 			if ok {
-				t.Errorf("the schema has mainModule: code is the main module")
+				t.Errorf("the schema has %s: code is the main module, and run_script runs scripts", name)
 			}
 		case !ok:
 			t.Errorf("the schema lacks request field %q", name)
@@ -69,6 +69,15 @@ func TestExecuteSchema(t *testing.T) {
 		if !strings.Contains(s.Properties["code"].Description, want) {
 			t.Errorf("code's description lacks %q", want)
 		}
+	}
+	raw, err = scriptSchema(testBounds, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs testSchema
+	_ = json.Unmarshal(raw, &rs)
+	if _, ok := rs.Properties["script"]; !ok || !slices.Equal(rs.Required, []string{"script"}) || rs.Properties["code"].Description != "" || rs.Properties["env"].Description == "" {
+		t.Errorf("run_script's schema = %s, want script required, env, and no code", raw)
 	}
 	raw, _ = inputSchema(testBounds, false)
 	if strings.Contains(string(raw), `"capabilities"`) {

@@ -132,6 +132,9 @@ func newServer(opts Options, who identify) *sdk.Server {
 	if opts.Capabilities {
 		server.AddTool(capabilitiesTool(), capabilitiesHandler(opts, who))
 	}
+	if opts.Service.Recording() {
+		scriptTools(server, opts, who)
+	}
 	addGuide(server)
 	server.AddReceivingMiddleware(DefaultLogLevelMiddleware)
 	return server

@@ -20,6 +20,9 @@ import (
 	"github.com/dynamic-workers/gateway/internal/api/apitest"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
+	"github.com/dynamic-workers/gateway/internal/packages"
+	"github.com/dynamic-workers/gateway/internal/packages/packagestest"
+	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 var screenshot = flag.String("screenshot", "", "write a PNG of the page after a run to this file (make screenshot)")
@@ -40,7 +43,15 @@ func startGateways(t *testing.T) *gateways {
 	backend := loadertest.StartLocal(t, log, loadertest.Processes(1))
 	t.Cleanup(func() { backend.Close() })
 	g := &gateways{}
-	open := httptest.NewServer(apitest.Serve(t, log, backend, apitest.Options()))
+	// Dependencies come from the fixture packages, served by a test registry.
+	m, err := packages.New(packages.Options{Registry: packagestest.Upstream(t).URL(), Dir: t.TempDir(), MaxPackages: 500, MaxBytes: 100 << 20,
+		ResolveTimeout: time.Minute, Refresh: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPackages := apitest.Options()
+	withPackages.Packages = m
+	open := httptest.NewServer(apitest.Serve(t, log, backend, withPackages))
 	t.Cleanup(open.Close)
 	key, entry := apitest.NewKey(t, "browser")
 	opts := apitest.Options()
@@ -192,4 +203,11 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestMain serves the compiler's child process when the test binary is
+// started as one (dependencies are bundled out of process).
+func TestMain(m *testing.M) {
+	transpile.MaybeServeChild()
+	os.Exit(m.Run())
 }

@@ -115,6 +115,7 @@ func testExamples(t *testing.T, g *gateways, browser ctxT) {
 	}{
 		{id: "seed", state: "success", console: []string{"Isolated worker running!"}, result: []string{"Done", "200", "worker"}},
 		{id: "script", state: "success", console: []string{"counted 4 words"}, result: []string{"script", "returned", `"isolate": 2`}},
+		{id: "packages", state: "success", console: []string{"dependencies: nanoid@5.0.9, zod@3.", "order "}, result: []string{`"qty": 3`}},
 		{id: "env", state: "success", console: []string{"Hello, playground!", "the token is [REDACTED]"}, result: []string{`"limit":3`}},
 		{id: "typescript", state: "success", console: []string{"order A-1 totals 20"}, result: []string{`{"total":20}`}},
 		{id: "error", state: "failure", code: "exception", console: []string{"connecting..."}, result: []string{"TypeError", "at connect"}},

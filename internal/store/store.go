@@ -253,6 +253,24 @@ type Store interface {
 	// not one whose callback is still pending: it goes once delivered or
 	// given up.
 	Purge(ctx context.Context, before time.Time) (int, error)
+	// PutScript stores a version of caller's script name, which becomes
+	// its latest: created is false when the version was stored before
+	// (identical to the latest: nothing changes; an older one: it is the
+	// latest again). A new version that would take the caller's scripts
+	// past maxBytes (their meta and bodies; 0: no bound) is ErrScriptsFull.
+	PutScript(ctx context.Context, s *Script, maxBytes int64) (created bool, err error)
+	// GetScript returns caller's script name at version ("": its latest),
+	// with its body, or ErrNotFound.
+	GetScript(ctx context.Context, caller, name, version string) (*Script, error)
+	// ListScripts returns the latest version of each of caller's scripts,
+	// by name, without bodies.
+	ListScripts(ctx context.Context, caller string) ([]*Script, error)
+	// ScriptVersions returns the versions of caller's script name, newest
+	// first, without bodies, or ErrNotFound.
+	ScriptVersions(ctx context.Context, caller, name string) ([]*Script, error)
+	// DeleteScript deletes every version of caller's script name, or
+	// returns ErrNotFound.
+	DeleteScript(ctx context.Context, caller, name string) error
 	// Probe writes a little data and deletes it: whether the store takes
 	// writes now.
 	Probe(ctx context.Context) error
@@ -260,16 +278,29 @@ type Store interface {
 	Close() error
 }
 
+// Script is one version of a stored script: its caller (the API key's
+// name), name, version (a hash of its content), when it was stored, what
+// listings show (Meta, JSON) and its code with its dependencies bundled
+// (Body, JSON; only GetScript reads it).
+type Script struct {
+	Caller, Name, Version string
+	CreatedAt             time.Time
+	Meta                  []byte
+	Body                  []byte
+}
+
 // Errors of the store.
 var (
-	ErrNotFound  = errors.New("no such execution")
-	ErrEmpty     = errors.New("no execution is queued")
-	ErrNotOwner  = errors.New("the execution is not running under this owner")
-	ErrFinal     = errors.New("the execution has ended")
-	ErrNoLease   = errors.New("the lease was lost")
-	ErrBadCursor = errors.New("invalid cursor")
-	ErrExists    = errors.New("an execution with this id exists")
-	ErrInUse     = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
+	ErrNotFound = errors.New("no such execution")
+	// ErrScriptsFull refuses a script version its caller has no room for.
+	ErrScriptsFull = errors.New("the caller's scripts take their bound")
+	ErrEmpty       = errors.New("no execution is queued")
+	ErrNotOwner    = errors.New("the execution is not running under this owner")
+	ErrFinal       = errors.New("the execution has ended")
+	ErrNoLease     = errors.New("the lease was lost")
+	ErrBadCursor   = errors.New("invalid cursor")
+	ErrExists      = errors.New("an execution with this id exists")
+	ErrInUse       = errors.New("the SQLite file is in use by another gateway; give each gateway its own storage.path, or share storage.url (PostgreSQL)")
 )
 
 // Open opens the store at location: a postgres:// or postgresql:// URL, or

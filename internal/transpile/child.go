@@ -77,6 +77,8 @@ var (
 type childRequest struct {
 	Modules map[string]string `json:"modules"`
 	Main    string            `json:"main"`
+	// Packages, if set, asks for a bundle of npm packages instead.
+	Packages *packagesRequest `json:"packages,omitempty"`
 }
 
 // MaybeServeChild lets Bundle compile large sources in a child process, a
@@ -101,7 +103,13 @@ func serveChild(in io.Reader, out io.Writer) int {
 	if err := json.NewDecoder(io.LimitReader(in, childMaxInput)).Decode(&req); err != nil {
 		return 3
 	}
-	if err := json.NewEncoder(out).Encode(build(req.Modules, req.Main)); err != nil {
+	var answer any
+	if req.Packages != nil {
+		answer = buildPackages(req.Packages.Dir, req.Packages.Entries)
+	} else {
+		answer = build(req.Modules, req.Main)
+	}
+	if err := json.NewEncoder(out).Encode(answer); err != nil {
 		return 3
 	}
 	return 0

@@ -318,7 +318,7 @@ func TestDeliverHTTPS(t *testing.T) {
 	}
 	// Without trusting the test CA the certificate is refused, and retried
 	// until the bound like any connection failure.
-	res = fast(t, webhook.Options{MaxRetryTime: 300 * time.Millisecond}).Deliver(t.Context(), webhook.Delivery{URL: srv.URL, Body: body, Secret: secret})
+	res = fast(t, webhook.Options{MaxRetryTime: 2 * time.Second}).Deliver(t.Context(), webhook.Delivery{URL: srv.URL, Body: body, Secret: secret})
 	if res.Delivered || len(res.Attempts) == 0 || !strings.Contains(res.Attempts[0].Error, "certificate") {
 		t.Errorf("Deliver(https, untrusted) = %+v, want a certificate error", res)
 	}

@@ -35,6 +35,7 @@ import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
 import { guestModules, RESERVED, RESERVED_PREFIX, WRAPPER_MODULE } from "./modules.js";
+import { checkPackages } from "./packages.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
 import CONTRACT from "./contract.json" with { type: "json" };
@@ -102,7 +103,7 @@ function checkJob(job) {
   for (const cap of JOB_CAPS) {
     if (!Number.isSafeInteger(job[cap]) || job[cap] <= 0) return `${cap} must be a positive integer`;
   }
-  return checkCapabilities(job.capabilities);
+  return checkPackages(job) ?? checkCapabilities(job.capabilities);
 }
 
 // checkCapabilities returns why a job's capabilities are not what the

@@ -7,11 +7,11 @@ import FORMAT from "./guest/__dw_format.js";
 import { LOG_LINE_COST, MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { PING_INTERVAL_MS } from "./relay.js";
 import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";
-import CONTRACT from "./contract.json" with { type: "json" };
+import { packageModules } from "./packages.js";
+import { RESERVED_NAME, RESERVED_PREFIX } from "./reserved.js";
 
 // The shim's own guest modules are named with the reserved prefix
 // (contract.json), as the wrapper imports them.
-export const RESERVED_PREFIX = CONTRACT.reservedModulePrefix;
 export const WRAPPER_MODULE = "__dw_wrapper.js";
 const FORMAT_MODULE = "__dw_format.js";
 const OPTIONS_MODULE = "__dw_options.json"; // read by the wrapper
@@ -23,12 +23,14 @@ const REQUIRE = "module.exports = (specifier) => require(specifier);";
 // A guest module named like the wrapper's, its formatter's or its options'
 // could take its place: no part of a job's module path may start with the
 // prefix, in any case.
-export const RESERVED = new RegExp(`(^|/)${RESERVED_PREFIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "i");
+export const RESERVED = RESERVED_NAME;
+export { RESERVED_PREFIX };
 
 // guestModules is the guest's module map: the wrapper (its main module), the
 // formatter and the require that loads it, the wrapper's options as data,
-// and the job's own modules, no part of whose names starts with the reserved
-// prefix (fetch refuses them).
+// the modules of the job's dependencies (packages.js), and the job's own
+// modules, no part of whose names starts with the reserved prefix (fetch
+// refuses them).
 export function guestModules(job) {
   const modules = {
     [WRAPPER_MODULE]: { js: WRAPPER },
@@ -51,6 +53,7 @@ export function guestModules(job) {
       },
     },
   };
+  Object.assign(modules, packageModules(job));
   for (const [name, source] of Object.entries(job.modules)) {
     modules[name] = moduleFor(name, source);
   }

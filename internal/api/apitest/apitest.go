@@ -16,6 +16,7 @@ import (
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -33,6 +34,8 @@ type Gateway struct {
 	// Store keeps records (the test closes it); nil: none.
 	Store   store.Store
 	Records executions.RecordOptions
+	// Packages resolves dependencies; nil: none.
+	Packages *packages.Manager
 }
 
 // Options returns a gateway with small, fixed limits and the test clock.
@@ -76,7 +79,7 @@ func Handler(tb testing.TB, log zerolog.Logger, backend execution.Backend, g Gat
 func Service(log zerolog.Logger, backend execution.Backend, g Gateway) *executions.Service {
 	lookup, all := api.KeyCallers(g.Keys)
 	return executions.New(executions.Options{
-		Backend: backend, Store: g.Store, Limits: g.Limits, Capabilities: g.Capabilities, Quota: g.Quota,
+		Backend: backend, Store: g.Store, Limits: g.Limits, Capabilities: g.Capabilities, Quota: g.Quota, Packages: g.Packages,
 		Keys: lookup, Callers: all, Metrics: g.Metrics, Log: log, Now: g.Now, Records: g.Records,
 	})
 }

@@ -18,6 +18,16 @@ await new Promise((r) => setTimeout(r, 10));
 return counts; // comes back as returnValue
 `;
 
+const packages = `// npm packages: listed in dependencies, imported by name.
+import { nanoid } from "nanoid";
+import { z } from "zod";
+
+const Order = z.object({ item: z.string(), qty: z.number().int().positive() });
+const order = Order.parse({ item: "isolate", qty: 3 });
+console.log("order", nanoid(8), order.item, "x", order.qty);
+return order;
+`;
+
 const env = `export default {
   async fetch(request, env) {
     console.log(\`\${env.GREETING}, \${env.NAME}!\`);
@@ -86,10 +96,11 @@ export default {
 }
 `;
 
-/** @type {{id: string, name: string, language: string, code: string, env?: object, secrets?: object, timeoutMs?: number, allowOutbound?: boolean|string[]}[]} */
+/** @type {{id: string, name: string, language: string, code: string, env?: object, secrets?: object, dependencies?: object, timeoutMs?: number, allowOutbound?: boolean|string[]}[]} */
 export const examples = [
   { id: "seed", name: "Hello (the seed's)", language: "javascript", code: seed },
   { id: "script", name: "A plain script", language: "javascript", code: script },
+  { id: "packages", name: "npm packages", language: "javascript", code: packages, dependencies: { nanoid: "^5.0.0", zod: "^3.23.0" } },
   {
     id: "env", name: "env and secrets", language: "javascript", code: env,
     env: { GREETING: "Hello", NAME: "playground", LIMIT: 3, FEATURES: { beta: true } },

@@ -30,6 +30,8 @@ export function readRequest(editor) {
   if (env) body.env = env;
   const secrets = jsonField("secrets", "secrets", errors);
   if (secrets) body.secrets = secrets;
+  const deps = jsonField("deps", "dependencies", errors);
+  if (deps) body.dependencies = deps;
   const timeout = $("timeout").value.trim();
   if (timeout) body.timeoutMs = Number(timeout);
   const outbound = $("outbound").value;
@@ -76,6 +78,7 @@ export function fill(editor, s) {
   editor.code = s.code || "";
   $("env").value = s.env ? JSON.stringify(s.env, null, 2) : "";
   $("secrets").value = s.secrets ? JSON.stringify(s.secrets, null, 2) : "";
+  $("deps").value = s.dependencies ? JSON.stringify(s.dependencies) : "";
   $("timeout").value = s.timeoutMs ? String(s.timeoutMs) : "";
   const ob = s.allowOutbound;
   $("outbound").value = Array.isArray(ob) ? "list" : ob === true ? "true" : "false";
@@ -118,7 +121,7 @@ export const apiKey = {
  * and whoever opens it with their key must tick those themselves before
  * their key lets its code reach the network or their capabilities.
  */
-const linkFields = ["code", "language", "env", "timeoutMs"];
+const linkFields = ["code", "language", "env", "dependencies", "timeoutMs"];
 
 /** linkState keeps of s only the fields a link may carry. */
 function linkState(s) {

@@ -64,12 +64,28 @@ async function execute(body, signal, started) {
   }
   let result = null;
   for await (const ev of ndjson(resp.body)) {
-    if (ev.type === "start") setStatus(`running ${ev.id}…`);
+    if (ev.type === "install") installed(ev);
+    else if (ev.type === "start") setStatus(`running ${ev.id}…`);
     else if (ev.type === "log") appendLog($("console"), ev);
     else if (ev.type === "restart") restarted(ev);
     else if (ev.type === "result") { result = ev; showResult($("result"), ev, performance.now() - started); }
   }
   if (!result) showFailure($("result"), "the stream ended without a result");
+}
+
+/**
+ * installed shows an install event: the packages being resolved, then the
+ * versions they resolved to, as a line of the console (the guest's own
+ * lines follow).
+ */
+function installed(ev) {
+  const pkgs = Object.entries(ev.packages || {}).map(([n, v]) => `${n}@${v}`).join(", ");
+  if (ev.phase === "resolving") {
+    setStatus(`resolving ${pkgs}…`);
+    return;
+  }
+  const how = ev.cached ? "from the cache" : `resolved in ${Math.round(ev.durationMs || 0)} ms`;
+  appendLog($("console"), { level: "install", stream: "stdout", message: `dependencies: ${pkgs} (${how})`, time: new Date().toISOString() });
 }
 
 /**

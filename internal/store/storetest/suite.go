@@ -49,6 +49,8 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimCallback", testClaimCallback},
 		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
 		{"Usage", testUsage},
+		{"Scripts", testScripts},
+		{"ScriptsBound", testScriptsBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
