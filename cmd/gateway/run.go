@@ -323,7 +323,9 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 	}
 	m.WatchRuntime(func() metrics.RuntimeStats {
 		processes, queued := b.Stats()
-		return metrics.RuntimeStats{Processes: processes, Queued: queued}
+		running, _ := b.InFlight()
+		perExecution, _ := b.Admitted()
+		return metrics.RuntimeStats{Processes: processes, Queued: queued, Running: running, PerExecution: perExecution}
 	})
 	return b, workerd + " (" + workerdVersion + ")", nil
 }

@@ -75,7 +75,10 @@ func (l *Pool) admitsLocked(p *process) bool {
 	if p.inflight >= l.cfg.MaxConcurrency || (l.cfg.MaxStarting > 0 && p.starting >= l.cfg.MaxStarting) {
 		return false
 	}
-	if l.bound.limit <= 0 {
+	if l.bound.limit <= 0 || p.inflight == 0 {
+		// A process that holds nothing always takes one: else a process
+		// whose memory stays high after a burst (the runtime keeps what
+		// it freed) would leave the queue waiting forever.
 		return true
 	}
 	l.relaxLocked(time.Now())
@@ -117,13 +120,17 @@ func (l *Pool) observeLocked(p *process, rss int64, now time.Time) {
 	p.history[p.historyNext%historyLen] = rssSample{at: now, rss: rss, served: p.served}
 	p.historyNext++
 	if p.inflight == 0 {
-		p.idleRSS = rss
+		p.idleRSS, p.peakInflight = rss, 0
 		return
 	}
 	if p.inflight < learnFrom || p.starting > p.inflight/2 {
 		return
 	}
-	est := max(float64(rss-p.idleRSS)/float64(p.inflight), isolateFloor)
+	// Over the most it held since it was last idle, not over what it
+	// holds now: the runtime keeps memory its ended executions freed, so
+	// a sample taken as a burst winds down would read many times an
+	// isolate's size, and admission would stall on the estimate.
+	est := max(float64(rss-p.idleRSS)/float64(max(p.inflight, p.peakInflight)), isolateFloor)
 	if est > l.adm.perExec {
 		l.adm.perExec += (est - l.adm.perExec) / 2
 	} else {

@@ -150,6 +150,7 @@ func (l *Pool) takeLocked(p *process, a *attempt, reuseKey string) {
 	p.starting++
 	p.startsSinceSample++
 	p.inflight++
+	p.peakInflight = max(p.peakInflight, p.inflight)
 	p.served++
 	l.inflight++
 	l.peakInflight = max(l.peakInflight, l.inflight)

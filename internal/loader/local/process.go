@@ -39,16 +39,18 @@ type process struct {
 	exitedAt  time.Time // when its exit was seen
 
 	// Guarded by the pool's mutex.
-	inflight   int             // executions running on it
-	starting   int             // of those, the ones the shim has not answered yet
-	served     int             // executions it has taken
-	responsive bool            // it answered its last probe
-	draining   bool            // it takes no new executions
-	reuseKeys  map[string]bool // warm isolates it holds (isolate "reuse")
-	attempts   map[*attempt]struct{}
-	lastRSS    int64 // resident memory at the last sample
-	okRSS      int64 // resident memory when it last answered a probe
-	idleRSS    int64 // resident memory when it last held no execution
+	inflight int // executions running on it
+	// peakInflight is the most it ran at once since it last held none.
+	peakInflight int
+	starting     int             // of those, the ones the shim has not answered yet
+	served       int             // executions it has taken
+	responsive   bool            // it answered its last probe
+	draining     bool            // it takes no new executions
+	reuseKeys    map[string]bool // warm isolates it holds (isolate "reuse")
+	attempts     map[*attempt]struct{}
+	lastRSS      int64 // resident memory at the last sample
+	okRSS        int64 // resident memory when it last answered a probe
+	idleRSS      int64 // resident memory when it last held no execution
 	// startsSinceSample counts the executions it took since lastRSS.
 	startsSinceSample int
 	// history holds its last samples (a ring, historyNext the next slot).

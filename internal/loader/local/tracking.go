@@ -154,22 +154,25 @@ func memorySuspectLocked(p *process, perExec float64) *attempt {
 // memoryVerdictLocked is the verdict on p, dead of memory (or killed for
 // it) at time at with peak bytes; heapOOM says an isolate ran out of V8
 // heap, which is never load. Growth may name the execution. If it does
-// not, p grew fast (more than the executions it took account for) and its
-// event loop had fallen silent before the end, a guest was allocating
-// without yielding: it is among the executions the shim had not answered
+// not and p's event loop had fallen silent before the end, a guest was
+// allocating without yielding (executions that wait never keep the loop
+// from running): it is among the executions the shim had not answered
 // when the silence began (blockedFromStart), since such a guest never lets
-// the shim answer, nor anyone else's line out. One is blamed; a few run
-// again alone. Otherwise nothing tells the executions apart: a few each
-// run again alone; many were load, not an attack, and run again spread
-// over the pool, with admission tightened (tightenLocked).
+// the shim answer, nor anyone else's line out. If it is the only one and p
+// grew fast (more than the executions it took account for), it is blamed;
+// else those few run again alone, and the rest spread over the pool,
+// whatever else p was taking at the time. Otherwise nothing tells the
+// executions apart: a few each run again alone; many were load, not an
+// attack, and run again spread over the pool, with admission tightened
+// (tightenLocked).
 func (l *Pool) memoryVerdictLocked(p *process, peak int64, heapOOM bool, at time.Time) verdict {
 	sampleLocked(p, peak)
 	if s := memorySuspectLocked(p, l.adm.perExec); s != nil {
 		return verdict{cause: causeMemory, suspect: s}
 	}
 	fast := heapOOM || l.unexplainedLocked(p, peak, at) > bombGrowth
-	if blocked := blockedFromStart(p, at, l.cfg.ProbeInterval); fast && len(blocked) > 0 && len(blocked) <= aloneAtMost {
-		if len(blocked) == 1 {
+	if blocked := blockedFromStart(p, at, l.cfg.ProbeInterval); len(blocked) > 0 && len(blocked) <= aloneAtMost {
+		if len(blocked) == 1 && fast {
 			return verdict{cause: causeMemory, suspect: blocked[0]}
 		}
 		v := verdict{cause: causeMemory, alone: map[*attempt]bool{}, cohort: &cohort{newestFirst: true}}
