@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,18 +56,28 @@ func waitInFlight(t *testing.T, l *local.Pool, n int) {
 // the rest queued) is blamed when its process dies, ends memory_limit and
 // is quarantined; every waiting execution succeeds, those on its process
 // after running again. Sent again among others, it runs alone: nobody
-// runs again. The waiting ones wait long (20 s) so that, however slowly a
+// runs again. The waiting ones wait long (15 s) so that, however slowly a
 // loaded machine starts them, many wait at once when the bomb comes. Not
 // parallel: hundreds of isolates starting at once would starve the
 // package's timing-sensitive tests of CPU.
 func TestBombAmongThousands(t *testing.T) {
-	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(2), func(c *local.Config) {
+	logs := &loadertest.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for line := range strings.SplitSeq(logs.String(), "\n") {
+				if strings.Contains(line, `"warn"`) || strings.Contains(line, `"error"`) {
+					t.Log(line)
+				}
+			}
+		}
+	})
+	l := loadertest.StartLocal(t, zerolog.New(logs), loadertest.Processes(2), func(c *local.Config) {
 		c.MemoryLimit = 1 << 30
 		c.QueueSize, c.QueueTimeout = 5000, 5*time.Minute
 	})
 	defer l.Close()
-	benign := crowd(t, l, "benign", 400, 20*time.Second)
-	waitInFlight(t, l, 150)
+	benign := crowd(t, l, "benign", 300, 15*time.Second)
+	waitInFlight(t, l, 100)
 	res := loadertest.Result(t, l, loadertest.Job("bomb", bomb, time.Minute))
 	if res.Error == nil || res.Error.Code != execution.CodeMemoryLimit {
 		t.Errorf("bomb = %+v, want memory_limit", res.Error)

@@ -79,7 +79,7 @@ func (l *Pool) check(ctx context.Context, p *process, since *time.Time) (rss int
 	switch {
 	case l.bound.kind == boundWatchdog && rss > l.bound.limit:
 		v = l.memoryVerdictLocked(p, rss, false, now)
-	case !alive && p.firstOverdue != nil:
+	case !alive && p.firstOverdue != nil && now.Sub(*since) >= spinGrace(l.cfg.ProbeInterval):
 		v = verdict{cause: causeSpin, suspect: p.firstOverdue}
 	case !alive && time.Since(*since) >= l.cfg.UnresponsiveKill && p.okRSS > 0 && rss-p.okRSS >= thrashGrowth:
 		// Busy while its memory climbs: a guest filling the heap, with V8
@@ -99,6 +99,13 @@ func (l *Pool) check(ctx context.Context, p *process, since *time.Time) (rss int
 	}
 	return rss, v.cause
 }
+
+// spinGrace is how long a process must have been silent, with an
+// execution past its deadline, to be killed for a spinning guest: a
+// process with hundreds of executions waiting on a machine short of CPU
+// misses a probe now and then, and one of them may pass its deadline
+// meanwhile without any guest spinning. A spinner keeps it silent.
+func spinGrace(probe time.Duration) time.Duration { return max(time.Second, 4*probe) }
 
 // heldBeyond is what p holds beyond its executions' estimated share.
 func (l *Pool) heldBeyond(p *process, rss int64) int64 {
