@@ -54,7 +54,18 @@ func (l *Pool) acquireIsolated(ctx context.Context, a *attempt, reuseKey string)
 			l.mu.Unlock()
 		}()
 	}
-	var timeout <-chan time.Time
+	var timeout, turnOver <-chan time.Time
+	if a.cohort != nil {
+		// One of a cohort runs alone only while its turn comes soon: the
+		// cause among them is likeliest the first to take a turn, and
+		// many benign executions waiting behind each other for one
+		// process would fail for load. Past aloneWait it runs on the
+		// pool (were it the cause, it costs a process again, and is then
+		// among fewer).
+		t := time.NewTimer(aloneWait)
+		defer t.Stop()
+		turnOver = t.C
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
@@ -86,6 +97,10 @@ func (l *Pool) acquireIsolated(ctx context.Context, a *attempt, reuseKey string)
 			err = ctx.Err()
 		case <-timeout:
 			err = fmt.Errorf("%w: no runtime was free within %v", execution.ErrUnavailable, wait)
+		case <-turnOver:
+			l.mu.Lock()
+			*waiting--
+			return nil, true, nil
 		}
 		l.mu.Lock()
 		*waiting--
@@ -94,6 +109,10 @@ func (l *Pool) acquireIsolated(ctx context.Context, a *attempt, reuseKey string)
 		}
 	}
 }
+
+// aloneWait is the longest one of a cohort waits for its turn to run
+// alone before it runs on the pool instead.
+const aloneWait = 15 * time.Second
 
 // clear clears cohort c, if any: one of it was blamed.
 func (l *Pool) clear(c *cohort) {
