@@ -30,8 +30,9 @@ const awaitJS = `export default { async fetch() { await new Promise((r) => setTi
 // Retry-After; there are some of each (the ones that could not wait were
 // refused, and not lost); more ran at once than the old fixed 16; the
 // process was never lost; and the gateway then runs another execution.
+// Not parallel: hundreds of isolates starting at once would starve the
+// package's timing-sensitive tests of CPU.
 func TestInFlightQueueThenRefuse(t *testing.T) {
-	t.Parallel()
 	log := zerolog.Nop()
 	pool := loadertest.StartLocal(t, log, loadertest.Processes(1), func(c *local.Config) {
 		c.MemoryLimit = 256 << 20

@@ -25,9 +25,9 @@ func holder(mib int) string {
 // TestAdmissionFollowsMemory: a process takes executions while its memory
 // allows and queues the rest, so 100 executions of 8 MiB each, sent at
 // once to one process bounded at 384 MiB, all succeed and it never dies of
-// them (taken at once, they would need twice its bound).
+// them (taken at once, they would need twice its bound). Not parallel, as
+// TestBombAmongThousands.
 func TestAdmissionFollowsMemory(t *testing.T) {
-	t.Parallel()
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1), func(c *local.Config) {
 		c.MemoryLimit = 384 << 20
 		c.MaxStarting = 4 // few isolates not yet showing in its memory at any time
