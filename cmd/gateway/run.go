@@ -155,25 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	case <-ctx.Done():
 	}
-	// Not ready first, then no new connections, then wait for running
-	// executions and streams, then stop the runtimes (the deferred Close).
-	log.Info().Dur("grace", cfg.HTTP.ShutdownGrace).Msg("shutting down")
-	// Queued executions stay queued for the next start; the ones running
-	// get the grace, then are left to its recovery.
-	svc.Drain()
-	defer closeService(svc, cfg.HTTP.ShutdownGrace, log)
-	backend.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("grace period over; stopping the executions still running")
-		// Their handlers get runtime_crashed results; give them a moment
-		// to send those before the process exits.
-		backend.Close()
-		finalCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(finalCtx)
-	}
+	stop(svc, srv, cfg, log)
 	return nil
 }
 

@@ -59,6 +59,7 @@ type HTTPConfig struct {
 	MaxRequestBytes   int64         `mapstructure:"max_request_bytes"`
 	SSEHeartbeat      time.Duration `mapstructure:"sse_heartbeat"`
 	ShutdownGrace     time.Duration `mapstructure:"shutdown_grace"`
+	ShutdownDelay     time.Duration `mapstructure:"shutdown_delay"`
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	MaxHeaderBytes    int           `mapstructure:"max_header_bytes"`

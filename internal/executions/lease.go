@@ -103,9 +103,15 @@ func (l *leases) maintain(ctx context.Context) {
 	}
 }
 
-// purge deletes the records past their retention.
+// purge deletes the records past their retention, and the keys' rate
+// windows that no longer count (older than the window before the current).
 func (l *leases) purge(ctx context.Context) {
 	s := l.s
+	if s.limiter.fleet != nil && s.opts.Quota.Window > 0 {
+		if err := s.store.PurgeRates(ctx, time.Now().Add(-2*s.opts.Quota.Window)); err != nil {
+			s.log.Error().Err(err).Msg("storage: purging the keys' old rate windows failed")
+		}
+	}
 	n, err := s.store.Purge(ctx, time.Now().Add(-s.opts.Records.Retention))
 	if err != nil {
 		s.log.Error().Err(err).Msg("storage: purging old records failed")

@@ -46,7 +46,8 @@ type recorder struct {
 	finalJSON []byte
 	last      []store.Event // the result event, stored with the end
 	// stopped is why the execution was stopped before its result; nil, or
-	// errCancelled, or a shutdown (the record is left running for Recover).
+	// errCancelled, or errHandoff (a queued one goes back to the queue), or
+	// a shutdown (the record is left running for Recover).
 	stopped error
 }
 
@@ -169,6 +170,20 @@ func (r *recorder) store(ev execution.Event) {
 	r.h.enqueue(write{id: r.id, caller: r.record.Caller, events: []store.Event{stored}})
 }
 
+// handBack turns e into the hand-back of a queued execution to the queue,
+// with a restart event if it had events (they are void now, as after a
+// crash).
+func (r *recorder) handBack(e *ending) *ending {
+	e.status = store.Queued
+	if r.seq > 0 {
+		ev := execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}
+		if data, err := ev.MarshalJSON(); err == nil {
+			e.last = []store.Event{{Seq: r.seq + 1, Type: ev.Type, Data: data}}
+		}
+	}
+	return e
+}
+
 // end records how the execution ended: finished with its result, or
 // cancelled (by DELETE, or its client went away). One stopped by a
 // shutdown is left running for the next Recover.
@@ -197,6 +212,8 @@ func (r *recorder) ending() (write, bool) {
 	case r.final != nil:
 	case r.stopped == nil || r.stopped == errCancelled:
 		e.status = store.Cancelled
+	case r.stopped == errHandoff && !r.sync:
+		return write{id: r.id, caller: caller, end: r.handBack(e)}, true
 	default:
 		if r.pending { // a shutdown: the record is written running, for Recover
 			r.pending, r.created = false, true

@@ -160,6 +160,8 @@ func (s *Service) Follow(ctx context.Context, c execution.Caller, id string, aft
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.handedOff:
+			return errLeaving
 		case <-changed:
 		case <-poll.C:
 			if idle != nil {

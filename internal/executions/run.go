@@ -16,14 +16,18 @@ import (
 
 // Run runs a synchronous execution (execution.Service).
 func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.RunRequest, emit func(execution.Event) error) error {
-	if err := s.limiter.start(c, time.Now()); err != nil {
+	if err := s.refuseStopping(); err != nil {
+		return err
+	}
+	if err := s.limiter.start(ctx, c, time.Now()); err != nil {
 		return s.limited(ctx, c, "rate", err)
 	}
-	done, err := s.limiter.run(c)
+	done, err := s.limiter.run(ctx, c, req.ID)
 	if err != nil {
 		return s.limited(ctx, c, "concurrency", err)
 	}
 	defer done()
+	emit = endsWith(emit, done) // its slot is free before its client has the result
 	job, problem := s.prepare(ctx, c.Name, req.Body)
 	if problem != nil {
 		return problem
@@ -57,9 +61,24 @@ func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.Run
 	return nil
 }
 
+// endsWith is emit calling done before it passes on the result.
+func endsWith(emit func(execution.Event) error, done func()) func(execution.Event) error {
+	return func(ev execution.Event) error {
+		if ev.Type == execution.EventResult {
+			done()
+		}
+		return emit(ev)
+	}
+}
+
 // limited counts and logs (on the request's logger, which names the key)
-// a refusal of c over a quota of kind.
+// a refusal of c over a quota of kind; a store that could not count is
+// not a refusal of c's.
 func (s *Service) limited(ctx context.Context, c execution.Caller, kind string, err error) error {
+	var p *execution.Problem
+	if !errors.As(err, &p) || (p.Code != execution.ProblemRateLimited && p.Code != execution.ProblemConcurrencyLimited) {
+		return err
+	}
 	s.m.Limited.WithLabelValues(c.Name, kind).Inc()
 	zerolog.Ctx(ctx).Warn().Msg(kind + " limited")
 	return err

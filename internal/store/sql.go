@@ -336,6 +336,9 @@ func (s *sqlStore) Lease(ctx context.Context, owner string, expires time.Time, r
 
 func (s *sqlStore) Release(ctx context.Context, owner string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM gateway_leases WHERE owner = ?`), owner)
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, s.q(`DELETE FROM key_slots WHERE owner = ?`), owner)
+	}
 	return err
 }
 

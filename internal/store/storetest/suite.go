@@ -49,6 +49,12 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimCallback", testClaimCallback},
 		{"ClaimCallbackConcurrent", testClaimCallbackConcurrent},
 		{"Usage", testUsage},
+		{"CountStart", testCountStart},
+		{"CountStartConcurrent", testCountStartConcurrent},
+		{"HoldSlot", testHoldSlot},
+		{"HoldSlotConcurrent", testHoldSlotConcurrent},
+		{"ClaimBusy", testClaimBusy},
+		{"HandBack", testHandBack},
 		{"Scripts", testScripts},
 		{"ScriptsBound", testScriptsBound},
 	}
