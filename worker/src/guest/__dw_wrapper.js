@@ -78,6 +78,7 @@ const toBase64 = btoa;
 const stringSlice = uncurry(String.prototype.slice);
 const stringReplaceAll = uncurry(String.prototype.replaceAll);
 const stringIncludes = uncurry(String.prototype.includes);
+const stringIndexOf = uncurry(String.prototype.indexOf);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const encode = uncurry(TextEncoder.prototype.encode);
 const decode = uncurry(TextDecoder.prototype.decode);
@@ -107,6 +108,96 @@ const byobCancel = byobReadAtLeast === null ? null : uncurry(byobProto.cancel);
 const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
+
+// The stacks the guest reads show its own frames only, as a bare Worker's
+// do: e.stack, new Error().stack, Error.captureStackTrace and the call sites
+// a prepareStackTrace of the guest's is given. V8 formats every stack it
+// captures through Error.prepareStackTrace, read from the realm's Error
+// when the stack is first read; that property is an accessor of the
+// wrapper's, which cannot be removed or redefined, and always gives V8
+// prepare. prepare drops the frames of the wrapper's own modules (no part
+// of a guest module's path starts with the reserved prefix) and formats
+// the rest as V8 does, or hands them to the function the guest assigned.
+// The call sites' methods are taken from a real call site, at load time,
+// before the guest can reach one. Known limits (docs/fidelity.md): a stack
+// read inside the guest's own prepareStackTrace is formatted by V8 without
+// it (V8 does not recurse), so with the wrapper's frames; reading
+// Error.prepareStackTrace gives prepare, not what the guest assigned.
+const RESERVED_PREFIX = String(options.reservedPrefix);
+const RESERVED_PART = "/" + RESERVED_PREFIX;
+const ErrorCtor = Error;
+const errorToString = uncurry(Error.prototype.toString);
+const stringStartsWith = uncurry(String.prototype.startsWith);
+const captureStack = Error.captureStackTrace;
+const stackFrame = { __proto__: null, toString: null, fileName: null };
+let guestPrepare; // what the guest assigned to Error.prepareStackTrace
+let inGuestPrepare = false;
+
+function ownFrame(site) {
+  const name = stackFrame.fileName(site);
+  return typeof name === "string" && (stringStartsWith(name, RESERVED_PREFIX) || stringIncludes(name, RESERVED_PART));
+}
+
+// errorHeader is the first line of a stack as V8 writes it.
+function errorHeader(error) {
+  try {
+    return errorToString(error);
+  } catch (thrown) {
+    try {
+      return `<error: ${errorToString(thrown)}>`;
+    } catch {
+      return "<error>";
+    }
+  }
+}
+
+function prepare(error, sites) {
+  if (stackFrame.toString === null) {
+    // The load-time call (below): the call sites' own methods.
+    const proto = getPrototypeOf(sites[0]);
+    stackFrame.toString = uncurry(proto.toString);
+    stackFrame.fileName = uncurry(proto.getFileName);
+    return "";
+  }
+  const kept = [];
+  let n = 0;
+  const count = sites.length;
+  for (let i = 0; i < count; i++) {
+    const site = sites[i];
+    if (ownFrame(site)) continue;
+    defineProperty(kept, n++, { __proto__: null, value: site, writable: true, enumerable: true, configurable: true });
+  }
+  const user = guestPrepare;
+  if (typeof user === "function" && !inGuestPrepare) {
+    inGuestPrepare = true;
+    try {
+      return reflectApply(user, ErrorCtor, [error, kept]);
+    } finally {
+      inGuestPrepare = false;
+    }
+  }
+  let text = errorHeader(error);
+  for (let i = 0; i < n; i++) text += "\n    at " + stackFrame.toString(kept[i]);
+  return text;
+}
+
+defineProperty(ErrorCtor, "prepareStackTrace", {
+  __proto__: null,
+  // Bound, so that their source is not the guest's to read.
+  get: function () {
+    return prepare;
+  }.bind(undefined),
+  set: function (value) {
+    guestPrepare = value === prepare ? undefined : value;
+  }.bind(undefined),
+  enumerable: false,
+  configurable: false,
+});
+{
+  const probe = {};
+  captureStack(probe);
+  void probe.stack;
+}
 
 // The capabilities' bindings (worker/src/capability.js): each name in env
 // holds a stub of the shim's Capability entrypoint, whose fetch takes only
@@ -334,8 +425,12 @@ Object.assign(console, {
   warn,
   error,
   trace: (...args) => {
-    const stack = new Error().stack.split("\n").slice(2).join("\n");
-    error(`Trace${args.length ? ": " + formatted(args) : ""}\n${stack}`);
+    // The trace's own frame is the wrapper's, left out of the stack.
+    const probe = {};
+    captureStack(probe);
+    const stack = text(probe, "stack") ?? "";
+    const at = stringIndexOf(stack, "\n");
+    error(`Trace${args.length ? ": " + formatted(args) : ""}${at < 0 ? "" : stringSlice(stack, at)}`);
   },
   dir: (value) => log(value),
   dirxml: (...args) => reflectApply(log, undefined, args),
