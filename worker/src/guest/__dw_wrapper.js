@@ -70,6 +70,7 @@ const clearTimer = clearTimeout;
 const queueMicrotaskFn = queueMicrotask;
 const jsonStringify = JSON.stringify;
 const PromiseCtor = Promise;
+const ProxyCtor = Proxy;
 const Uint8ArrayCtor = Uint8Array;
 const ResponseCtor = Response;
 const TransformStreamCtor = TransformStream;
@@ -418,7 +419,8 @@ const log = capture("log");
 const warn = capture("warn");
 const error = capture("error");
 
-Object.assign(console, {
+const methods = {
+  __proto__: null,
   log,
   info: capture("info"),
   debug: capture("debug"),
@@ -449,7 +451,7 @@ Object.assign(console, {
     if (args.length > 0) reflectApply(log, undefined, args);
     indent += "  ";
   },
-  groupCollapsed: (...args) => reflectApply(console.group, undefined, args),
+  groupCollapsed: (...args) => reflectApply(methods.group, undefined, args),
   groupEnd: () => {
     indent = stringSlice(indent, 0, -2);
   },
@@ -465,7 +467,17 @@ Object.assign(console, {
     timers.delete(`${label}`);
     log(`${label}: ${elapsed(start)}`);
   },
-});
+};
+
+// Each console method is the runtime's own seen through a Proxy that calls
+// the capture's: its name, length and prototype are the runtime's, and its
+// source reads as native code, as a bare Worker's does.
+for (const name in methods) {
+  const method = methods[name];
+  const native = console[name];
+  const apply = (target, self, args) => reflectApply(method, undefined, args);
+  console[name] = typeof native === "function" ? new ProxyCtor(native, { __proto__: null, apply }) : method;
+}
 
 function elapsed(start) {
   const ms = performance.now() - start;
@@ -682,21 +694,36 @@ function findHandler(mod) {
   return null;
 }
 
-let ctxWaitUntil = null; // ExecutionContext.prototype.waitUntil, as the first request found it
+const backgrounds = new WeakMap();
+const backgroundOf = uncurry(WeakMap.prototype.get);
+const setBackground = uncurry(WeakMap.prototype.set);
+let waitUntilPatched = false;
 
 // trackBackground keeps what the guest hands to ctx.waitUntil so its late
-// logs are not lost: the result waits for it.
+// logs are not lost: the result waits for it. The runtime's waitUntil, on
+// ExecutionContext.prototype, is replaced once per isolate (when the first
+// request brings a ctx, before any guest module is evaluated) by a Proxy of
+// itself: as a bare Worker's, ctx has no own waitUntil, and the method
+// keeps its name and length; each call is noted under the ctx it is made
+// on, then passed on to the runtime's.
 function trackBackground(ctx) {
-  if (ctxWaitUntil === null) ctxWaitUntil = uncurry(ctx.waitUntil);
+  if (!waitUntilPatched) {
+    waitUntilPatched = true;
+    const proto = getPrototypeOf(ctx);
+    const native = proto.waitUntil;
+    const apply = (target, self, args) => {
+      const background = backgroundOf(backgrounds, self);
+      if (background !== undefined && args.length > 0) append(background, args[0]);
+      return reflectApply(target, self, args);
+    };
+    try {
+      defineProperty(proto, "waitUntil", { __proto__: null, value: new ProxyCtor(native, { __proto__: null, apply }) });
+    } catch {
+      // a runtime whose prototype cannot be changed: waitUntil is not tracked
+    }
+  }
   const background = list();
-  defineProperty(ctx, "waitUntil", {
-    __proto__: null,
-    configurable: true,
-    value: (promise) => {
-      append(background, promise);
-      ctxWaitUntil(ctx, promise);
-    },
-  });
+  setBackground(backgrounds, ctx, background);
   return background;
 }
 

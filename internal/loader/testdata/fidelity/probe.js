@@ -285,6 +285,49 @@ async function stacks() {
       globalThis.Error = Saved;
     }
   });
+  await probe("stack.insideConsole", () => {
+    // A toString the console calls: the frames under it that are the guest's.
+    let seen = "not called";
+    console.log("%s", { toString() { seen = new Error("in toString").stack.split("\n").filter((l) => l.includes("probe.js")); return "x"; } });
+    return seen;
+  });
+  await probe("stack.insideConsoleSites", () => {
+    let seen = "not called";
+    const saved = Error.prepareStackTrace;
+    Error.prepareStackTrace = (e, sites) => sites.map((s) => s.getFileName());
+    try {
+      console.log("%s", { toString() { seen = new Error("sites").stack.filter((f) => !f || !f.startsWith("node-internal")); return "x"; } });
+    } finally {
+      Error.prepareStackTrace = saved;
+    }
+    return seen;
+  });
+  await probe("stack.insidePrepare", () => {
+    const saved = Error.prepareStackTrace;
+    Error.prepareStackTrace = () => new Error("inner").stack;
+    try {
+      return new Error("outer").stack;
+    } finally {
+      Error.prepareStackTrace = saved;
+    }
+  });
+  await probe("stack.callSiteMethodsReplaced", () => {
+    // The guest changes the call sites' own methods: stacks read after are
+    // formatted as before.
+    const saved = Error.prepareStackTrace;
+    let proto;
+    Error.prepareStackTrace = (e, sites) => (proto = Object.getPrototypeOf(sites[0]));
+    void new Error("get one").stack;
+    Error.prepareStackTrace = saved;
+    const methods = { toString: proto.toString, getFileName: proto.getFileName };
+    proto.toString = () => "replaced";
+    proto.getFileName = () => "replaced.js";
+    try {
+      return new Error("after").stack;
+    } finally {
+      Object.assign(proto, methods);
+    }
+  });
   await probe("stack.getCallSites", async () => {
     const util = await tryNode("node:util");
     if (typeof util.getCallSites !== "function") return "none";
@@ -296,13 +339,17 @@ async function stacks() {
   });
 }
 
-async function web(request, env, ctx) {
-  await probe("globalThis.names", () => names(globalThis));
-  await probe("globalThis.symbols", () => Object.getOwnPropertySymbols(globalThis).map(String));
-  await probe("globalThis.shape", () => shape(globalThis));
-  await probe("console.names", () => names(console));
-  await probe("console.log", () => fnShape(console.log));
-  await probe("console.proto", () => names(Object.getPrototypeOf(console)));
+// What the guest reads of Error and console, before any probe sets
+// Error.prepareStackTrace.
+async function reflection() {
+  await probe("console.methods", () => {
+    const out = {};
+    for (const name of names(console)) {
+      const d = Object.getOwnPropertyDescriptor(console, name);
+      out[name] = { ...fnShape(d.value), prototype: typeof d.value?.prototype, own: names(d.value), attributes: [d.writable, d.enumerable, d.configurable] };
+    }
+    return out;
+  });
   await probe("Error.names", () => names(Error));
   await probe("Error.prepareStackTrace", () => typeof Error.prepareStackTrace);
   await probe("Error.stackTraceLimit", () => Error.stackTraceLimit);
@@ -335,6 +382,15 @@ async function web(request, env, ctx) {
     Error.prepareStackTrace = saved;
     return same;
   });
+}
+
+async function web(request, env, ctx) {
+  await probe("globalThis.names", () => names(globalThis));
+  await probe("globalThis.symbols", () => Object.getOwnPropertySymbols(globalThis).map(String));
+  await probe("globalThis.shape", () => shape(globalThis));
+  await probe("console.names", () => names(console));
+  await probe("console.log", () => fnShape(console.log));
+  await probe("console.proto", () => names(Object.getPrototypeOf(console)));
   await probe("Object.prototype", () => names(Object.prototype));
   await probe("Function.prototype", () => names(Function.prototype));
   await probe("Array.prototype", () => names(Array.prototype));
@@ -516,6 +572,18 @@ async function node() {
 
 const handler = {
   async fetch(request, env, ctx) {
+    // Synchronously, before the handler first awaits: the frames under it.
+    const entryStack = new Error("entry").stack;
+    let entrySites;
+    try {
+      const util = globalThis.process?.getBuiltinModule?.("node:util");
+      entrySites = typeof util?.getCallSites === "function" ? util.getCallSites().map((s) => `${s.functionName} ${s.scriptName}:${s.lineNumber}:${s.column}`) : "none";
+    } catch (e) {
+      entrySites = `throws ${describe(e)}`;
+    }
+    await probe("stack.entry", () => entryStack);
+    await probe("stack.entryCallSites", () => entrySites);
+    await reflection();
     await probe("fetch.arguments", () => arguments.length);
     await probe("fetch.this", () => this === handler);
     await stacks();
