@@ -685,13 +685,34 @@ function responseParts(value) {
 function findHandler(mod) {
   const main = mod.default;
   if (main !== null && typeof main === "object" && typeof main.fetch === "function") {
-    return (request, env, ctx) => main.fetch(request, env, ctx);
+    return (request, env, ctx) => react(bind(main.fetch, main, request, env), ctx);
   }
   if (typeof main === "function" && main.prototype !== undefined && typeof main.prototype.fetch === "function") {
     // A class default export (WorkerEntrypoint style): construct it per request.
-    return (request, env, ctx) => new main(ctx, env).fetch(request);
+    return (request, env, ctx) => {
+      const instance = new main(ctx, env);
+      return react(bind(instance.fetch, instance), request);
+    };
   }
   return null;
+}
+
+const bind = uncurry(Function.prototype.bind);
+const promiseThen = uncurry(PromiseCtor.prototype.then);
+const promiseReject = PromiseCtor.reject;
+const speciesGetter = getOwn(PromiseCtor, Symbol.species).get;
+
+// react calls handler(last) as the runtime calls a handler, with no frame
+// of the wrapper's under it (node:util's getCallSites lists frames without
+// Error.prepareStackTrace): from a promise reaction, which hands it last,
+// the value of a rejected promise (a rejection looks up no then). It
+// returns a promise of what handler returns. Should the guest have changed
+// Promise[Symbol.species] (a reused isolate), which then would consult, the
+// wrapper calls handler itself.
+function react(handler, last) {
+  const species = getOwn(PromiseCtor, Symbol.species);
+  if (species === undefined || species.get !== speciesGetter) return handler(last);
+  return promiseThen(reflectApply(promiseReject, PromiseCtor, [last]), undefined, handler);
 }
 
 const backgrounds = new WeakMap();

@@ -8,6 +8,16 @@ import { thrower, Failure, later } from "./lib.js";
 
 const results = {};
 
+// What top-level code sees: it runs as the module is evaluated.
+const topLevelStack = new Error("top level").stack;
+let topLevelSites;
+try {
+  const util = globalThis.process?.getBuiltinModule?.("node:util");
+  topLevelSites = typeof util?.getCallSites === "function" ? util.getCallSites().map((s) => `${s.functionName} ${s.scriptName}:${s.lineNumber}:${s.column}`) : "none";
+} catch (e) {
+  topLevelSites = `throws ${e.name}`;
+}
+
 // probe records what fn gives, or what it throws, under key.
 async function probe(key, fn) {
   try {
@@ -582,6 +592,8 @@ const handler = {
       entrySites = `throws ${describe(e)}`;
     }
     await probe("stack.entry", () => entryStack);
+    await probe("stack.topLevel", () => topLevelStack);
+    await probe("stack.topLevelCallSites", () => topLevelSites);
     await probe("stack.entryCallSites", () => entrySites);
     await reflection();
     await probe("fetch.arguments", () => arguments.length);
