@@ -133,6 +133,7 @@ const captureStack = Error.captureStackTrace;
 const stackFrame = { __proto__: null, toString: null, fileName: null };
 let guestPrepare; // what the guest assigned to Error.prepareStackTrace
 let inGuestPrepare = false;
+let loadingStacks = true;
 
 function ownFrame(site) {
   const name = stackFrame.fileName(site);
@@ -153,13 +154,14 @@ function errorHeader(error) {
 }
 
 function prepare(error, sites) {
-  if (stackFrame.toString === null) {
+  if (loadingStacks) {
     // The load-time call (below): the call sites' own methods.
     const proto = getPrototypeOf(sites[0]);
     stackFrame.toString = uncurry(proto.toString);
     stackFrame.fileName = uncurry(proto.getFileName);
     return "";
   }
+  if (stackFrame.toString === null) return errorHeader(error); // no call site was seen at load: no frames
   const kept = [];
   let n = 0;
   const count = sites.length;
@@ -197,7 +199,11 @@ defineProperty(ErrorCtor, "prepareStackTrace", {
 {
   const probe = {};
   captureStack(probe);
-  void probe.stack;
+  try {
+    void probe.stack;
+  } finally {
+    loadingStacks = false;
+  }
 }
 
 // The capabilities' bindings (worker/src/capability.js): each name in env
@@ -700,7 +706,8 @@ function findHandler(mod) {
 const bind = uncurry(Function.prototype.bind);
 const promiseThen = uncurry(PromiseCtor.prototype.then);
 const promiseReject = PromiseCtor.reject;
-const speciesGetter = getOwn(PromiseCtor, Symbol.species).get;
+const SPECIES = Symbol.species;
+const speciesGetter = getOwn(PromiseCtor, SPECIES).get;
 
 // react calls handler(last) as the runtime calls a handler, with no frame
 // of the wrapper's under it (node:util's getCallSites lists frames without
@@ -710,9 +717,10 @@ const speciesGetter = getOwn(PromiseCtor, Symbol.species).get;
 // Promise[Symbol.species] (a reused isolate), which then would consult, the
 // wrapper calls handler itself.
 function react(handler, last) {
-  const species = getOwn(PromiseCtor, Symbol.species);
+  const species = getOwn(PromiseCtor, SPECIES);
   if (species === undefined || species.get !== speciesGetter) return handler(last);
-  return promiseThen(reflectApply(promiseReject, PromiseCtor, [last]), undefined, handler);
+  // own: then takes the promise's own constructor, not Promise.prototype's.
+  return promiseThen(own(reflectApply(promiseReject, PromiseCtor, [last])), undefined, handler);
 }
 
 const backgrounds = new WeakMap();
@@ -772,7 +780,7 @@ async function run(request, env, ctx) {
   }
   let outcome;
   try {
-    const response = await handler(request, env, ctx);
+    const response = await own(handler(request, env, ctx));
     const parts = responseParts(response);
     if (parts !== null) {
       outcome = await own(describeResponse(parts));
