@@ -119,8 +119,8 @@ const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
 // prepare. prepare drops the frames of the wrapper's own modules (no part
 // of a guest module's path starts with the reserved prefix) and formats
 // the rest as V8 does, or hands them to the function the guest assigned.
-// The call sites' methods are taken from a real call site, at load time,
-// before the guest can reach one. Known limits (docs/fidelity.md): a stack
+// The call sites' methods are taken from the first real call sites, before
+// the guest can reach one. Known limits (docs/fidelity.md): a stack
 // read inside the guest's own prepareStackTrace is formatted by V8 without
 // it (V8 does not recurse), so with the wrapper's frames; reading
 // Error.prepareStackTrace gives prepare, not what the guest assigned.
@@ -130,10 +130,10 @@ const ErrorCtor = Error;
 const errorToString = uncurry(Error.prototype.toString);
 const stringStartsWith = uncurry(String.prototype.startsWith);
 const captureStack = Error.captureStackTrace;
+const functionSource = uncurry(Function.prototype.toString);
 const stackFrame = { __proto__: null, toString: null, fileName: null };
 let guestPrepare; // what the guest assigned to Error.prepareStackTrace
 let inGuestPrepare = false;
-let loadingStacks = true;
 
 function ownFrame(site) {
   const name = stackFrame.fileName(site);
@@ -153,15 +153,29 @@ function errorHeader(error) {
   }
 }
 
-function prepare(error, sites) {
-  if (loadingStacks) {
-    // The load-time call (below): the call sites' own methods.
+// learnCallSites takes the call sites' methods from the first real ones
+// prepare is given. The guest cannot have a call site before V8 first calls
+// prepare (it gets them only from prepare), so it cannot have changed their
+// methods; what it could pass prepare itself is told apart by the methods'
+// native source, which no function of the guest's has.
+function learnCallSites(sites) {
+  try {
     const proto = getPrototypeOf(sites[0]);
-    stackFrame.toString = uncurry(proto.toString);
-    stackFrame.fileName = uncurry(proto.getFileName);
-    return "";
+    const toString = getOwn(proto, "toString").value;
+    const fileName = getOwn(proto, "getFileName").value;
+    if (functionSource(toString) !== "function toString() { [native code] }" ||
+      functionSource(fileName) !== "function getFileName() { [native code] }") return false;
+    stackFrame.toString = uncurry(toString);
+    stackFrame.fileName = uncurry(fileName);
+    return true;
+  } catch {
+    return false;
   }
-  if (stackFrame.toString === null) return errorHeader(error); // no call site was seen at load: no frames
+}
+
+function prepare(error, sites) {
+  // Until real call sites are known, no frame is shown.
+  if (stackFrame.toString === null && sites.length > 0 && !learnCallSites(sites)) return errorHeader(error);
   const kept = [];
   let n = 0;
   const count = sites.length;
@@ -196,15 +210,6 @@ defineProperty(ErrorCtor, "prepareStackTrace", {
   enumerable: false,
   configurable: false,
 });
-{
-  const probe = {};
-  captureStack(probe);
-  try {
-    void probe.stack;
-  } finally {
-    loadingStacks = false;
-  }
-}
 
 // The capabilities' bindings (worker/src/capability.js): each name in env
 // holds a stub of the shim's Capability entrypoint, whose fetch takes only

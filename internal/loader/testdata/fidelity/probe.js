@@ -8,6 +8,24 @@ import { thrower, Failure, later } from "./lib.js";
 
 const results = {};
 
+// The first stack of the isolate: no frames, and a prepareStackTrace.
+const firstStack = (() => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  Error.prepareStackTrace = (e, sites) => `prepared ${e.message} ${sites.length}`;
+  try {
+    return new Error("first").stack;
+  } finally {
+    Error.stackTraceLimit = limit;
+    Error.prepareStackTrace = undefined;
+    try {
+      delete Error.prepareStackTrace; // as it was, in a bare Worker
+    } catch {
+      // the wrapper's cannot be deleted
+    }
+  }
+})();
+
 // What top-level code sees: it runs as the module is evaluated.
 const topLevelStack = new Error("top level").stack;
 let topLevelSites;
@@ -593,6 +611,7 @@ const handler = {
     }
     await probe("stack.entry", () => entryStack);
     await probe("stack.topLevel", () => topLevelStack);
+    await probe("stack.first", () => firstStack);
     await probe("stack.topLevelCallSites", () => topLevelSites);
     await probe("stack.entryCallSites", () => entrySites);
     await reflection();
