@@ -24,8 +24,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/gateway /app/bin/gateway
 COPY --from=workerd /workerd /app/bin/workerd
-# Execution records and the async queue (SQLite; or set GATEWAY_STORAGE_URL).
-RUN mkdir -p /data && chown 65532:65532 /data
+# Node.js and npm, which resolve executions' npm dependencies (packages.npm;
+# npm runs no package's scripts). Without them such requests get 503.
+COPY --from=workerd /usr/local/bin/node /usr/local/bin/node
+COPY --from=workerd /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && mkdir -p /data && chown 65532:65532 /data
+# Execution records and the async queue (SQLite; or set GATEWAY_STORAGE_URL),
+# and resolved packages (/data/packages).
 VOLUME /data
 USER 65532:65532
 # Listening beyond loopback needs API keys: run with GATEWAY_AUTH_KEYS

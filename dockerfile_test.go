@@ -59,6 +59,13 @@ func TestDockerfileMatchesTheBuild(t *testing.T) {
 			t.Errorf("line %d: use WORKDIR, not cd", n)
 		}
 	}
+	// packages.enabled is on by default: the runtime image needs npm, and
+	// the node it runs on, from the Node.js stage.
+	for _, want := range []string{"COPY --from=workerd /usr/local/bin/node ", "COPY --from=workerd /usr/local/lib/node_modules/npm ", "/usr/local/bin/npm"} {
+		if !strings.Contains(dockerfile, want) {
+			t.Errorf("the runtime image lacks npm for executions' dependencies: no %q", strings.TrimSpace(want))
+		}
+	}
 	for _, want := range []string{"\nUSER ", "\nHEALTHCHECK ", "rm -rf /var/lib/apt/lists/*", "GATEWAY_LISTEN=0.0.0.0:8080", "EXPOSE 8080"} {
 		if !strings.Contains(dockerfile, want) {
 			t.Errorf("the Dockerfile lacks %q", strings.TrimSpace(want))

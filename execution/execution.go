@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -276,6 +277,25 @@ type Install struct {
 	Cached bool `json:"cached,omitempty"`
 	// DurationMs is how long resolving and bundling took (done).
 	DurationMs float64 `json:"durationMs,omitempty"`
+}
+
+// String says what an install event reports, for people: "resolving
+// a@^1, b@2", then "dependencies a@1.2.0, b@2.0.1 (in 812 ms)" or "(from
+// the gateway's cache)".
+func (in *Install) String() string {
+	names := make([]string, 0, len(in.Packages))
+	for name, v := range in.Packages {
+		names = append(names, name+"@"+v)
+	}
+	slices.Sort(names)
+	if in.Phase != InstallDone {
+		return "resolving " + strings.Join(names, ", ")
+	}
+	how := fmt.Sprintf("in %.0f ms", in.DurationMs)
+	if in.Cached {
+		how = "from the gateway's cache"
+	}
+	return "dependencies " + strings.Join(names, ", ") + " (" + how + ")"
 }
 
 // Event is one line of a streamed execution: start, then a log per console

@@ -120,6 +120,8 @@ func execCommand(ctx context.Context, args []string, getenv func(string) string,
 			term.log(ev.Log)
 		case execution.EventRestart:
 			term.restart(ev.Reason)
+		case execution.EventInstall:
+			term.install(ev.Install)
 		}
 	}
 	if err := s.Err(); err != nil {

@@ -116,6 +116,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if opts.Packages, err = packageManager(cfg); err != nil {
 		return err
 	}
+	if opts.Packages != nil && !cfg.Packages.Offline {
+		if err := opts.Packages.NPMPresent(); err != nil {
+			log.Warn().Msg(err.Error() + ": requests with dependencies get 503 dependency_unavailable (install npm, or set packages.enabled=false to refuse them with 422)")
+		}
+	}
 	svc := executions.New(opts)
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
@@ -417,9 +422,6 @@ func apiOptions(cfg *config.Config, m *metrics.Metrics) api.Options {
 	}
 }
 
-// serviceOptions are the execution service's settings: the limits of a
-// request, the capabilities, the keys' default quotas, and the records on
-// st (nil: none).
 // packageManager resolves executions' dependencies as cfg says; nil when
 // packages.enabled is false.
 func packageManager(cfg *config.Config) (*packages.Manager, error) {
@@ -434,6 +436,9 @@ func packageManager(cfg *config.Config) (*packages.Manager, error) {
 	})
 }
 
+// serviceOptions are the execution service's settings: the limits of a
+// request, the capabilities, the keys' default quotas, and the records on
+// st (nil: none).
 func serviceOptions(cfg *config.Config, own []string, m *metrics.Metrics, log zerolog.Logger, backend execution.Backend, st store.Store, keys *auth.Keyring) executions.Options {
 	quota := cfg.Quotas()
 	lookup, all := api.KeyCallers(keys)

@@ -107,6 +107,14 @@ func (t terminal) restart(reason string) {
 	line(t.stderr, t.colorErr, styleDim, "note: the gateway runs the execution again ("+reason+"); the output above is void")
 }
 
+// install notes the dependencies being resolved, then what they resolved
+// to, on stderr: the guest's output stays alone on stdout.
+func (t terminal) install(in *execution.Install) {
+	if in != nil {
+		line(t.stderr, t.colorErr, styleDim, "note: "+in.String())
+	}
+}
+
 // fail prints "error: code: message" and returns an exitError with status.
 func (t terminal) fail(status int, code, message string) error {
 	line(t.stderr, t.colorErr, styleRed, "error: "+code+": "+message)

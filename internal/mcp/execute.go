@@ -90,6 +90,10 @@ func executeHandler(opts Options, who identify) sdk.ToolHandler {
 			case execution.EventLog:
 				logs = append(logs, *ev.Log)
 				n.add(*ev.Log)
+			case execution.EventInstall:
+				// Resolving dependencies can take seconds: the client hears of
+				// it as it does of console lines, and the result does not.
+				n.add(execution.Log{Stream: "install", Level: "info", Message: ev.Install.String()})
 			case execution.EventRestart:
 				logs = logs[:0] // the execution runs again
 			case execution.EventResult:

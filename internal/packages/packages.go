@@ -23,6 +23,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -71,14 +72,15 @@ type Options struct {
 	// Dir keeps the resolved sets and bundles.
 	Dir string
 	Policy
-	// MaxPackages bounds the packages of a set; MaxBytes what they
-	// unpack to, headers included.
+	// MaxPackages bounds the packages of a set (default 500); MaxBytes
+	// what they unpack to, headers included (default 100 MiB).
 	MaxPackages int
 	MaxBytes    int64
-	// ResolveTimeout bounds one resolution.
+	// ResolveTimeout bounds one resolution (default 60s).
 	ResolveTimeout time.Duration
-	// Refresh is how long a resolution of ranges and dist-tags is reused;
-	// a set of exact versions is reused for as long as it is kept.
+	// Refresh is how long a resolution of ranges and dist-tags is reused
+	// (default 10m); a set of exact versions is reused for as long as it
+	// is kept.
 	Refresh time.Duration
 	// Offline resolves nothing: only sets in the cache are used.
 	Offline bool
@@ -138,6 +140,16 @@ func (m *Manager) upstream(ctx context.Context) (string, error) {
 	return m.registry, m.registryErr
 }
 
+// NPMPresent says whether the npm that resolves dependencies is installed:
+// without it every resolution fails as Unavailable, saying so, rather than
+// with npm's absence dressed as the request's fault.
+func (m *Manager) NPMPresent() error {
+	if _, err := exec.LookPath(m.o.NPM); err != nil {
+		return fmt.Errorf("the gateway cannot resolve dependencies: its npm (packages.npm %q) is not installed", m.o.NPM)
+	}
+	return nil
+}
+
 // New returns a manager keeping its sets under o.Dir.
 func New(o Options) (*Manager, error) {
 	if o.NPM == "" {
@@ -145,6 +157,20 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
+	}
+	// The zero values would refuse everything: the defaults are the
+	// packages.* settings' own.
+	if o.MaxPackages <= 0 {
+		o.MaxPackages = 500
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 100 << 20
+	}
+	if o.ResolveTimeout <= 0 {
+		o.ResolveTimeout = time.Minute
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 10 * time.Minute
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{}
@@ -271,6 +297,9 @@ func (m *Manager) resolve(ctx context.Context, key string, deps map[string]strin
 	defer os.RemoveAll(work)
 	if err := writePackageJSON(work, deps); err != nil {
 		return nil, err
+	}
+	if err := m.NPMPresent(); err != nil {
+		return nil, &Error{Kind: Unavailable, Message: err.Error()}
 	}
 	opts := m.o
 	if opts.Registry, err = m.upstream(ctx); err != nil {

@@ -285,3 +285,25 @@ func TestEntries(t *testing.T) {
 		t.Errorf("Entries = %v, want %v", got, want)
 	}
 }
+
+// TestNPMMissing: a gateway whose npm is not installed says so, as the
+// gateway's unavailability, not the request's fault; whether named as a
+// bare name, a path, or a path that is a directory.
+func TestNPMMissing(t *testing.T) {
+	t.Parallel()
+	reg := packagestest.Upstream(t)
+	for _, npm := range []string{"npm-not-installed-here", "/nonexistent/bin/npm", t.TempDir()} {
+		m := manager(t, reg.URL(), func(o *packages.Options) { o.NPM = npm })
+		if err := m.NPMPresent(); err == nil {
+			t.Errorf("NPMPresent(%q) = nil", npm)
+		}
+		_, _, err := m.Resolve(t.Context(), map[string]string{"zod": "^3.23.0"})
+		var e *packages.Error
+		if !errors.As(err, &e) || e.Kind != packages.Unavailable || !strings.Contains(e.Message, "not installed") {
+			t.Errorf("npm %q: Resolve = %v, want Unavailable saying npm is not installed", npm, err)
+		}
+	}
+	if err := manager(t, reg.URL()).NPMPresent(); err != nil {
+		t.Errorf("NPMPresent with this machine's npm = %v", err)
+	}
+}
