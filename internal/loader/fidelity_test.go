@@ -39,7 +39,8 @@ const fidelityDir = "testdata/fidelity"
 // fidelityConfigs are the compatibility settings the probe runs under: the
 // gateway's default date (where Node compatibility is on by default and
 // modules are named file:///bundle/...), an older date with nodejs_compat
-// asked for, and the default date without Node compatibility.
+// asked for, the default date without Node compatibility, and a date before
+// the runtime's classes had their properties on prototypes.
 var fidelityConfigs = []struct {
 	name  string
 	date  string
@@ -48,6 +49,7 @@ var fidelityConfigs = []struct {
 	{"default", "2026-11-17", []string{}},
 	{"older-nodejs_compat", "2025-09-01", []string{"nodejs_compat"}},
 	{"no_nodejs_compat", "2026-11-17", []string{"no_nodejs_compat", "no_nodejs_compat_v2"}},
+	{"old", "2021-11-03", []string{}},
 }
 
 func TestFidelity(t *testing.T) {
