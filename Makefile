@@ -108,12 +108,13 @@ lint: $(STATICCHECK)
 # warm (LOADER.get), the in-runtime floor, node per
 # execution, pool scaling, reuse, streaming and a 20,000-execution soak; it
 # writes bench/results/), then the Go micro-benchmarks of the hot paths.
-bench: $(WORKERD)
+bench: $(WORKERD) system-deps
 	mkdir -p bench/results
 	$(GO) run ./cmd/bench -cpuprofile bench/results/gateway.cpu.pprof
 	$(GO) test -run '^$$' -bench 'Decode|Collect|Mask' -benchmem ./internal/executions
 	$(GO) test -run '^$$' -bench 'Relay' -benchmem ./internal/loader/shim
 	$(GO) test -run '^$$' -bench 'Bundle' ./internal/transpile
+	$(GO) test -run '^$$' -bench 'FleetLimits' -benchtime 2000x ./internal/store
 
 clean:
 	rm -rf bin worker/node_modules $(PLAYGROUND)/node_modules cmd/gateway/testdata/mcp-sdk/node_modules

@@ -102,7 +102,7 @@ func TestMCPWithTheTypeScriptSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime := []string{"GATEWAY_RUNTIME_WORKERD=" + loadertest.Workerd(t), "GATEWAY_RUNTIME_PROCESSES=1", "GATEWAY_STORAGE_PATH="}
+	runtime := []string{"GATEWAY_RUNTIME_WORKERD=" + loadertest.Workerd(t), "GATEWAY_RUNTIME_PROCESSES=1", "GATEWAY_STORAGE_PATH=" + filepath.Join(t.TempDir(), "executions.db")}
 	g := startProcess(t, bin, append(runtime, "GATEWAY_AUTH_KEYS=agent="+hash)...)
 
 	t.Run("streamable HTTP", func(t *testing.T) {

@@ -100,6 +100,12 @@ func TestTwoGatewaysOnePostgres(t *testing.T) {
 // on backend, with one API key for both.
 func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend, tweak ...func(*auth.Key)) ([]*historyGateway, string) {
 	t.Helper()
+	return pgGatewaysWith(t, pg, backend, executions.Quota{}, tweak...)
+}
+
+// pgGatewaysWith is pgGateways with quota as the default quota.
+func pgGatewaysWith(t *testing.T, pg *storetest.Postgres, backend execution.Backend, quota executions.Quota, tweak ...func(*auth.Key)) ([]*historyGateway, string) {
+	t.Helper()
 	gatewayURL(t)
 	url := pg.NewDatabase(t)
 	key, entry := apitest.NewKey(t, "ci")
@@ -116,6 +122,7 @@ func pgGateways(t *testing.T, pg *storetest.Postgres, backend execution.Backend,
 		cb.Secret = func(string) []byte { return callbackSecret }
 		t.Cleanup(func() { st.Close() })
 		o := apitest.Options()
+		o.Quota = quota
 		o.Keys = auth.NewKeyring([]auth.Key{entry})
 		o.Store, o.Records = st, executions.RecordOptions{Workers: 2, Poll: 20 * time.Millisecond, Callbacks: cb}
 		handler, h := apitest.Handler(t, zerolog.Nop(), backend, o)

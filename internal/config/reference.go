@@ -15,7 +15,9 @@ Generated from ` + "`internal/config/config.go`" + ` by ` + "`go test ./internal
 
 Settings come from their defaults, then an optional file (` + "`--config FILE`" + ` or
 ` + "`" + EnvPrefix + `_CONFIG` + "`" + `; YAML, JSON or TOML, keys nested by their dots), then
-environment variables, then flags, each overriding the one before. Durations
+environment variables (an empty one counts as unset: a setting whose empty
+value means something, such as storage.path, is emptied in the file), then
+flags, each overriding the one before. Durations
 are Go durations (` + "`250ms`, `10s`, `1m`" + `). Unknown keys in a file, and any invalid value,
 stop the gateway at start with every problem listed.
 

@@ -25,6 +25,9 @@ type Setting struct {
 	// Backend, if set, limits Check to that backend: cloudflare.url matters
 	// only when the executions run on Cloudflare.
 	Backend string
+	// Value names a flag's value in --help ("host:port", "n"); a setting
+	// with a Flag has one.
+	Value string
 }
 
 // Env returns the environment variable that sets s.
@@ -37,8 +40,8 @@ const EnvPrefix = "GATEWAY"
 
 // Settings declares every configuration key.
 var Settings = []Setting{
-	{Key: "listen", Default: "127.0.0.1:8080", Flag: "listen", Help: "Address the HTTP server listens on (host:port).", Check: of(hostPort)},
-	{Key: "log.level", Default: "info", Flag: "log-level", Help: "Log level: debug, info, warn or error.", Check: oneOf("debug", "info", "warn", "error")},
+	{Key: "listen", Default: "127.0.0.1:8080", Flag: "listen", Value: "host:port", Help: "Address the HTTP server listens on (host:port).", Check: of(hostPort)},
+	{Key: "log.level", Default: "info", Flag: "log-level", Value: "level", Help: "Log level: debug, info, warn or error.", Check: oneOf("debug", "info", "warn", "error")},
 	{Key: "http.read_header_timeout", Default: "10s", Flag: "", Help: "Time allowed to read a request's headers.", Check: positive},
 	{Key: "http.max_request_bytes", Default: int64(10 << 20), Flag: "", Help: "Largest accepted request body, in bytes; larger ones get 413.", Check: positive},
 	{Key: "http.read_timeout", Default: "60s", Flag: "", Help: "Time allowed to read a whole request, body included.", Check: positive},
@@ -48,15 +51,16 @@ var Settings = []Setting{
 	{Key: "http.write_timeout", Default: "10s", Flag: "", Help: "Longest one write of an answer (at most 64 KiB) may wait for the client to read; past it the connection is dropped. The execution does not wait for its client: its runtime is free once its result is in.", Check: positive},
 	{Key: "http.client_buffer_bytes", Default: 0, Flag: "", Help: "Bytes of a stream's events held for a client that reads slower than its execution makes them, the result apart (0: twice execution.max_log_bytes plus 1 MiB). Past it the execution is cancelled and the connection dropped.", Check: derived},
 	{Key: "http.max_request_lifetime", Default: "0s", Flag: "", Help: "Longest a POST /execute may last, from its start to the last byte of its answer, whatever its client does; then the connection is dropped (0s: execution.max_timeout plus 30s)."},
-	{Key: "http.shutdown_grace", Default: "30s", Flag: "", Help: "On SIGTERM or SIGINT, how long running executions and streams may finish before the runtimes are stopped.", Check: notNegative},
-	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0, max_queued: 0, callback_secret: \"…\"}}` (callback_secret: the key's own callbacks.secret; file only, never shown); in the environment: `ci=sha256:…,other=sha256:…`. With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
+	{Key: "http.shutdown_grace", Default: "20s", Flag: "", Help: "On SIGTERM or SIGINT, how long the executions running here may take to finish (new ones are refused with 503 and Retry-After, /readyz answers 503). Then queued ones still running go back to the queue, unless they made an outbound request or capability call (or their retry is never): those finish here within their own timeout; synchronous ones end with runtime_crashed, as when a runtime is lost. Keep it, plus a few seconds, under the orchestrator's kill timeout (docs/operations.md).", Check: notNegative},
+	{Key: "http.shutdown_delay", Default: "5s", Flag: "", Help: "On SIGTERM or SIGINT, how long the gateway goes on answering (503 to new executions, /readyz 503) even with nothing running, for load balancers to stop sending it requests; at most http.shutdown_grace.", Check: notNegative},
+	{Key: "auth.keys", Default: "", Flag: "", Help: "API keys by name, each with the hash `gateway keys new NAME` prints. In a file: `keys: {ci: {hash: \"sha256:…\", revoked: false, requests: 0, concurrency: 0, max_queued: 0, callback_secret: \"…\", scope: execute}}` (callback_secret: the key's own callbacks.secret; file only, never shown; scope: execute, the default, runs code and reads its executions and /metrics, metrics reads only GET /metrics, for a scraper); in the environment: `ci=sha256:…,prom=sha256:…:metrics` (a scope after the hash). With no keys the gateway only listens on loopback, unless auth.disabled.", Check: of(checkKeys)},
 	{Key: "auth.disabled", Default: false, Flag: "", Help: "Serve without API keys on any address. Only for a gateway behind something that authenticates for it."},
-	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
+	{Key: "quota.requests", Default: 0, Flag: "", Help: "Executions a key may start per quota.window (per-key override: requests), on all the gateways of one storage.url together (counted in the database). 0: with API keys, quota.concurrency per second of the window; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "quota.window", Default: "1m", Flag: "", Help: "The window of quota.requests.", Check: positive},
-	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency). 0: with API keys, what the pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit.", Check: derived},
+	{Key: "quota.concurrency", Default: 0, Flag: "", Help: "Executions a key may have running at once (per-key override: concurrency), synchronous and queued, on all the gateways of one storage.url together (counted in the database). 0: with API keys, what one gateway's pool holds, runtime.processes × runtime.max_concurrency + runtime.queue_size; with none (one anonymous caller), no limit.", Check: derived},
 	{Key: "capabilities", Default: "", Help: "Services guests may call without holding their credentials, by name: `capabilities: {inventory: {url: \"http://10.0.3.7:9000/api/\", headers: {Authorization: \"Bearer ${INVENTORY_TOKEN}\"}, methods: [GET, POST], keys: [ci], timeout: 5s, max_calls: 50}}`. A request's `capabilities: [\"inventory\"]` gives its guest `env.inventory`, whose `fetch` reaches only URLs under url (internal addresses allowed), with only methods (default GET), at most max_calls times per execution (default 50), each within timeout (default 10s); the shim adds headers outside the guest, and their values are masked in all output. forward_headers: the guest's request headers passed on (default: " + strings.Join(worker.CapabilityRules.ForwardHeaders, ", ") + "; a name with _, a method or path override, a client address, Accept-Encoding, Range or the request's framing is refused). max_answer_bytes: the longest answer one call passes to the guest, masked, before it is cut (default " + fmt.Sprint(worker.CapabilityRules.MaxAnswerBytes) + "). A call's path under url may hold only letters, digits, -._~!$&'()*+,=:@ and percent-escapes of other characters that no server reads as a separator or dot; a _method parameter naming a method not allowed is refused (docs/security.md). keys: the API keys that may use it (empty: every caller). `${VAR}` in url and header values is read from the gateway's environment; an unset variable stops the start. Put credentials in headers: url's path is shown to callers (GET /capabilities) and guests. In the environment: the same as a JSON object.", Check: of(checkCapabilities)},
 	{Key: "metrics.public", Default: false, Help: "Serve GET /metrics without an API key even when keys are configured (for a scraper on a trusted network)."},
-	{Key: "backend", Default: "local", Flag: "backend", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url).", Check: oneOf("local", "cloudflare")},
+	{Key: "backend", Default: "local", Flag: "backend", Value: "local|cloudflare", Help: "Where executions run: local (a supervised pool of workerd processes on this machine) or cloudflare (the shim deployed with `gateway deploy`, at cloudflare.url).", Check: oneOf("local", "cloudflare")},
 	{Key: "cloudflare.url", Default: "", Help: "URL of the deployed shim, as `gateway deploy` prints it (cloudflare backend).", Check: of(checkShimURL), Backend: "cloudflare"},
 	{Key: "cloudflare.shim_secret", Default: "", Help: "Secret the gateway signs its calls to the deployed shim with; the shim's SHIM_SECRET. At least 32 characters; `gateway deploy --rotate-secret` makes a new one (and keeps the old as SHIM_SECRET_PREVIOUS until the next deploy).", Secret: true, Check: of(checkShimSecret), Backend: "cloudflare"},
 	{Key: "cloudflare.account_id", Default: "", AltEnv: "CLOUDFLARE_ACCOUNT_ID", Help: "Cloudflare account to deploy the shim to (`gateway deploy`)."},
@@ -65,8 +69,8 @@ var Settings = []Setting{
 	{Key: "cloudflare.route", Default: "", Help: "Serve the shim on this route (\"shim.example.com/*\") instead of workers.dev; needs cloudflare.zone_id."},
 	{Key: "cloudflare.zone_id", Default: "", Help: "Zone of cloudflare.route."},
 	{Key: "cloudflare.api_base_url", Default: "", Help: "Cloudflare API base URL; empty for the real API (set for tests)."},
-	{Key: "runtime.workerd", Default: "", Flag: "workerd", Help: "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH.", Check: of(existingFile)},
-	{Key: "runtime.processes", Default: 0, Flag: "processes", Help: "workerd processes in the pool (0: one per CPU).", Check: notNegative},
+	{Key: "runtime.workerd", Default: "", Flag: "workerd", Value: "path", Help: "Path of the workerd binary. Empty: worker/node_modules/.bin/workerd, else workerd on PATH.", Check: of(existingFile)},
+	{Key: "runtime.processes", Default: 0, Flag: "processes", Value: "n", Help: "workerd processes in the pool (0: one per CPU).", Check: notNegative},
 	{Key: "runtime.max_concurrency", Default: 16, Flag: "", Help: "Executions running at once on one workerd process.", Check: atLeast(1)},
 	{Key: "runtime.queue_size", Default: 64, Flag: "", Help: "Executions that may wait for a free process (0: none); beyond it requests get 503 with Retry-After.", Check: notNegative},
 	{Key: "runtime.queue_timeout", Default: "5s", Flag: "", Help: "Longest wait in the queue before 503 runtime_unavailable.", Check: positive},
@@ -91,7 +95,7 @@ var Settings = []Setting{
 	{Key: "execution.max_env_bytes", Default: 1 << 20, Flag: "", Help: "Largest size of env and secrets together, as JSON, in bytes (Cloudflare's limit is 1 MiB).", Check: atLeast(2)},
 	{Key: "execution.cpu_ms", Default: 0, Flag: "", Help: "Default limits.cpuMs passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
 	{Key: "execution.sub_requests", Default: 0, Flag: "", Help: "Default limits.subRequests passed to the Worker Loader (0: the platform's). Not enforced by the local runtime.", Check: notNegative},
-	{Key: "storage.path", Default: "data/executions.db", Help: "SQLite file of execution records and the async queue (created with its directory), for one gateway. Empty, with no storage.url: no records, no /executions routes."},
+	{Key: "storage.path", Default: "data/executions.db", Help: "SQLite file of execution records and the async queue (created with its directory), for one gateway. Empty (in the config file: an empty variable counts as unset), with no storage.url: no records, no /executions routes."},
 	{Key: "storage.url", Default: "", Help: "postgres://… URL of a PostgreSQL database to keep records and the queue in instead of storage.path; any number of gateways may share it.", Secret: true, Check: of(checkStorageURL)},
 	{Key: "storage.retention", Default: "168h", Help: "How long a record is kept after its execution ended; then it is deleted with its events.", Check: positive},
 	{Key: "storage.workers", Default: 4, Help: "Queued executions this gateway runs at once.", Check: atLeast(1)},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -20,7 +21,19 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 	if s.store == nil {
 		return execution.Accepted{}, execution.NewProblem(execution.ProblemNotFound, "executions are not recorded here, so none can be queued")
 	}
-	if err := s.limiter.start(c, time.Now()); err != nil {
+	actx, admission := s.span(ctx, "admission", req.ID, c.Name)
+	acc, err := s.enqueue(actx, tracing.Traceparent(ctx), c, req)
+	endSpan(admission, err)
+	return acc, err
+}
+
+// enqueue admits and queues a submission of c's; its spans will continue
+// the trace traceparent names.
+func (s *Service) enqueue(ctx context.Context, traceparent string, c execution.Caller, req execution.RunRequest) (execution.Accepted, error) {
+	if err := s.refuseStopping(); err != nil {
+		return execution.Accepted{}, err
+	}
+	if err := s.limiter.start(ctx, c, time.Now()); err != nil {
 		return execution.Accepted{}, s.limited(ctx, c, "rate", err)
 	}
 	body := make(map[string]json.RawMessage, len(req.Body))
@@ -61,6 +74,7 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 	err = s.store.Enqueue(ctx, &store.Execution{
 		ID: req.ID, Caller: c.Name, Status: store.Queued, Async: true,
 		Outbound: job.SideEffects(), Retry: job.Retry, Request: stored, CallbackURL: callback, CreatedAt: time.Now(),
+		Trace: traceparent,
 	}, s.queueBounds(c))
 	if err != nil {
 		return execution.Accepted{}, queueProblem(err)
@@ -224,7 +238,7 @@ func (q *queue) claim(ctx context.Context) (*store.Execution, error) {
 // claimLimits are the keys' concurrency quotas as the store's claim
 // limits: each key's own, else the default.
 func (s *Service) claimLimits() store.Limits {
-	lim := store.Limits{Default: s.opts.Quota.Concurrency, Callers: map[string]int{}}
+	lim := store.Limits{Default: s.opts.Quota.Concurrency, Callers: map[string]int{}, Busy: s.limiter.busy()}
 	if s.opts.Callers != nil {
 		for _, c := range s.opts.Callers() {
 			if c.Concurrency > 0 {
@@ -240,9 +254,19 @@ func (s *Service) claimLimits() store.Limits {
 func (s *Service) runQueued(ctx context.Context, e *store.Execution) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s.running.add(e.ID, e.Caller, cancel)
+	s.running.add(e.ID, e.Caller, e.Retry, cancel)
 	defer s.running.remove(e.ID, e.Caller)
-	log := s.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
+	lc := s.log.With().Str("execution_id", e.ID).Str("key", e.Caller)
+	if id := tracing.TraceID(e.Trace); id != "" {
+		lc = lc.Str("trace_id", id)
+	}
+	log := lc.Logger()
+	ctx = tracing.Continue(ctx, e.Trace)
+	if e.Attempts == 1 {
+		// Its first claim: the wait since its submission.
+		s.m.QueueWait.Observe(time.Since(e.CreatedAt).Seconds())
+		s.queueWait(ctx, e.ID, e.Caller, e.CreatedAt)
+	}
 
 	rec := s.recordQueued(e)
 	defer rec.end()
@@ -254,16 +278,23 @@ func (s *Service) runQueued(ctx context.Context, e *store.Execution) {
 	}
 	col := newCollector(job, s.opts.Limits.MaxLogLineBytes, s.opts.Limits.MaxLogBytes)
 	if e.LastEvent > 0 {
-		// A run again after its gateway died: what the earlier runs did
-		// is in its stored events.
+		// A run again after its gateway died or handed it back: what the
+		// earlier runs did is in its stored events.
 		earlier, err := s.storedEvents(ctx, e.ID, e.LastEvent)
 		if err != nil {
 			log.Error().Err(err).Msg("reading the earlier runs' events failed; the result lists this run's calls only")
 		}
 		col.resume(earlier)
 	}
-	final, err := s.execute(ctx, job, col, rec.event, true)
-	if cause := context.Cause(ctx); final == nil && ctx.Err() != nil {
+	back := false
+	final, err := s.execute(ctx, job, col, s.handBack(e.ID, rec.event, &back), true)
+	if cause := context.Cause(ctx); back || final == nil && ctx.Err() != nil {
+		switch {
+		case back:
+			cause = errHandoff
+		case cause == errHandoff && !s.running.mayRunAgain(e.ID):
+			cause = errShutdown // left running, for the recovery to decide
+		}
 		rec.stopped = cause
 		log.Info().Err(cause).Msg("queued execution stopped")
 		return

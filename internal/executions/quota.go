@@ -1,6 +1,8 @@
 package executions
 
 import (
+	"context"
+	"maps"
 	"math"
 	"strconv"
 	"sync"
@@ -48,10 +50,13 @@ const MaxReadsPerKey = 16
 // limiter is the one place each key's quotas are kept on a gateway: the
 // executions it starts per window (a sliding window, as go-chi/httprate
 // counts), the executions it has running (with the queued ones this
-// gateway's workers run), its reads and its event streams in flight.
+// gateway's workers run), its reads and its event streams in flight. With
+// a store that other gateways share, the first two are counted in it, for
+// every gateway together (fleet.go); reads and streams stay per gateway.
 type limiter struct {
 	quota   Quota
 	queued  *running // the queued executions running here
+	fleet   *fleet   // nil: rates and executions are counted here
 	mu      sync.Mutex
 	windows map[string]*window
 	counts  map[countKind]map[string]int
@@ -72,20 +77,23 @@ const (
 	countStreams
 )
 
-func newLimiter(q Quota, queued *running) *limiter {
-	return &limiter{quota: q, queued: queued, windows: map[string]*window{},
+func newLimiter(q Quota, queued *running, f *fleet) *limiter {
+	return &limiter{quota: q, queued: queued, fleet: f, windows: map[string]*window{},
 		counts: map[countKind]map[string]int{countRunning: {}, countReads: {}, countStreams: {}}}
 }
 
 // start counts an execution c starts now, unless c has started its quota
 // for the window: then ProblemRateLimited, with Retry-After and the quota.
-func (l *limiter) start(c execution.Caller, now time.Time) error {
+func (l *limiter) start(ctx context.Context, c execution.Caller, now time.Time) error {
 	limit := l.quota.Requests
 	if c.Requests > 0 {
 		limit = c.Requests
 	}
 	if limit >= unlimited {
 		return nil
+	}
+	if l.fleet != nil {
+		return l.fleet.start(ctx, c.Name, limit, l.quota.Window, now)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -105,30 +113,73 @@ func (l *limiter) start(c execution.Caller, now time.Time) error {
 	elapsed := now.Sub(w.start)
 	rate := float64(w.prev)*float64(l.quota.Window-elapsed)/float64(l.quota.Window) + float64(w.curr)
 	if int(rate)+1 > limit {
-		p := execution.NewProblem(execution.ProblemRateLimited,
-			"this API key started its quota of executions for the current window; retry after Retry-After seconds")
-		p.RetryAfter = max(1, int(math.Ceil((l.quota.Window - elapsed).Seconds())))
-		p.Quota = limit
-		return p
+		return rateLimited(limit, l.quota.Window-elapsed)
 	}
 	w.curr++
 	return nil
 }
 
-// run counts an execution of c running, unless c has its concurrency
-// quota running (with its queued executions running here): then
-// ProblemConcurrencyLimited. done uncounts it.
-func (l *limiter) run(c execution.Caller) (done func(), err error) {
+// rateLimited is the refusal of a key that started its limit of executions
+// in the window, which allows one more after wait.
+func rateLimited(limit int, wait time.Duration) *execution.Problem {
+	p := execution.NewProblem(execution.ProblemRateLimited,
+		"this API key started its quota of executions for the current window; retry after Retry-After seconds")
+	p.RetryAfter = max(1, int(math.Ceil(wait.Seconds())))
+	p.Quota = limit
+	return p
+}
+
+// run counts execution id of c running, unless c has its concurrency quota
+// running (with its queued executions running here, or, with a fleet, on
+// any gateway): then ProblemConcurrencyLimited. done uncounts it.
+func (l *limiter) run(ctx context.Context, c execution.Caller, id string) (done func(), err error) {
 	limit := l.quota.Concurrency
 	if c.Concurrency > 0 {
 		limit = c.Concurrency
 	}
-	done, ok := l.count(countRunning, c.Name, limit, l.queued.of(c.Name))
-	if !ok {
-		return nil, execution.NewProblem(execution.ProblemConcurrencyLimited,
-			"this API key has "+strconv.Itoa(limit)+" executions running, its limit; retry when one ends").WithRetryAfter(1)
+	if l.fleet == nil || limit >= unlimited {
+		done, ok := l.count(countRunning, c.Name, limit, l.queued.of(c.Name))
+		if !ok {
+			return nil, concurrencyLimited(limit)
+		}
+		return done, nil
 	}
-	return done, nil
+	free, err := l.fleet.hold(ctx, c.Name, id, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Counted here too, without a bound: what runs here (Idle).
+	local, _ := l.count(countRunning, c.Name, unlimited, 0)
+	var once sync.Once
+	return func() { once.Do(func() { local(); free() }) }, nil
+}
+
+// concurrencyLimited is the refusal of a key that has its limit running.
+func concurrencyLimited(limit int) *execution.Problem {
+	return execution.NewProblem(execution.ProblemConcurrencyLimited,
+		"this API key has "+strconv.Itoa(limit)+" executions running, its limit; retry when one ends").WithRetryAfter(1)
+}
+
+// busy is how many synchronous executions each key has running here, for
+// claims of queued ones when no fleet counts them (nil with one).
+func (l *limiter) busy() map[string]int {
+	if l.fleet != nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.counts[countRunning])
+}
+
+// running counts the synchronous executions running here.
+func (l *limiter) running() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.counts[countRunning] {
+		n += c
+	}
+	return n
 }
 
 // read counts a read of c's records in flight, unless it has

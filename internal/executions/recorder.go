@@ -46,7 +46,8 @@ type recorder struct {
 	finalJSON []byte
 	last      []store.Event // the result event, stored with the end
 	// stopped is why the execution was stopped before its result; nil, or
-	// errCancelled, or a shutdown (the record is left running for Recover).
+	// errCancelled, or errHandoff (a queued one goes back to the queue), or
+	// a shutdown (the record is left running for Recover).
 	stopped error
 }
 
@@ -56,12 +57,13 @@ type recorder struct {
 const holdRecord = 50 * time.Millisecond
 
 // recordSync is the recorder of a synchronous execution, handing its
-// events on to out once recorded.
-func (s *Service) recordSync(out func(execution.Event) error, job *execution.Job, caller string) *recorder {
+// events on to out once recorded;
+// traceparent is the trace the execution's spans belong to ("" if none).
+func (s *Service) recordSync(out func(execution.Event) error, job *execution.Job, caller, traceparent string) *recorder {
 	now := time.Now()
 	r := &recorder{sink: out, h: s.writer, owner: s.owner, id: job.ID, pending: true, sync: true, record: &store.Execution{
 		ID: job.ID, Caller: caller, Status: store.Running, Owner: s.owner,
-		Outbound: job.SideEffects(), Retry: job.Retry, CreatedAt: now, StartedAt: now,
+		Outbound: job.SideEffects(), Retry: job.Retry, CreatedAt: now, StartedAt: now, Trace: traceparent,
 	}}
 	r.timer = time.AfterFunc(holdRecord, r.release)
 	return r
@@ -169,6 +171,20 @@ func (r *recorder) store(ev execution.Event) {
 	r.h.enqueue(write{id: r.id, caller: r.record.Caller, events: []store.Event{stored}})
 }
 
+// handBack turns e into the hand-back of a queued execution to the queue,
+// with a restart event if it had events (they are void now, as after a
+// crash).
+func (r *recorder) handBack(e *ending) *ending {
+	e.status = store.Queued
+	if r.seq > 0 {
+		ev := execution.Event{Type: execution.EventRestart, Reason: string(execution.CodeRuntimeCrashed)}
+		if data, err := ev.MarshalJSON(); err == nil {
+			e.last = []store.Event{{Seq: r.seq + 1, Type: ev.Type, Data: data}}
+		}
+	}
+	return e
+}
+
 // end records how the execution ended: finished with its result, or
 // cancelled (by DELETE, or its client went away). One stopped by a
 // shutdown is left running for the next Recover.
@@ -197,6 +213,8 @@ func (r *recorder) ending() (write, bool) {
 	case r.final != nil:
 	case r.stopped == nil || r.stopped == errCancelled:
 		e.status = store.Cancelled
+	case r.stopped == errHandoff && !r.sync:
+		return write{id: r.id, caller: caller, end: r.handBack(e)}, true
 	default:
 		if r.pending { // a shutdown: the record is written running, for Recover
 			r.pending, r.created = false, true

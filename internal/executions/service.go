@@ -28,9 +28,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
@@ -62,6 +66,9 @@ type Options struct {
 	Callers func() []execution.Caller
 	// Metrics are observed; New's if nil.
 	Metrics *metrics.Metrics
+	// Tracer starts the spans of executions and callbacks (trace.go); nil:
+	// none.
+	Tracer trace.Tracer
 	// Log is the service's log.
 	Log zerolog.Logger
 	// Now is the clock validation uses; time.Now if nil.
@@ -78,14 +85,21 @@ type Service struct {
 	m       *metrics.Metrics
 	log     zerolog.Logger
 	limiter *limiter
-	scripts scriptCache
+	running *running
+	// stopping is when Shutdown was called (Unix ns; 0: not yet);
+	// handingOff is set once Handoff stops the runtime; handedOff is
+	// closed when it is done, ending event streams (shutdown.go).
+	stopping   atomic.Int64
+	handingOff atomic.Bool
+	handedOff  chan struct{}
+	leaveOnce  sync.Once
+	scripts    scriptCache
 
 	// With a store:
 	store     store.Store
 	owner     string // this gateway's name in leases
 	writer    *writer
 	broker    *broker
-	running   *running
 	queue     *queue
 	leases    *leases
 	callbacks *callbacks
@@ -100,17 +114,25 @@ func New(opts Options) *Service {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	opts.Quota = opts.Quota.withDefaults()
 	opts.Records = opts.Records.withDefaults()
-	s := &Service{opts: opts, backend: opts.Backend, m: opts.Metrics, log: opts.Log, store: opts.Store}
+	s := &Service{opts: opts, backend: opts.Backend, m: opts.Metrics, log: opts.Log, store: opts.Store, handedOff: make(chan struct{})}
 	s.running = newRunning()
-	s.limiter = newLimiter(opts.Quota, s.running)
 	if s.store == nil {
+		s.limiter = newLimiter(opts.Quota, s.running, nil)
 		return s
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	s.owner = "gw_" + hex.EncodeToString(b[:])
+	var f *fleet
+	if s.store.Shared() {
+		f = &fleet{st: s.store, owner: s.owner, log: s.log}
+	}
+	s.limiter = newLimiter(opts.Quota, s.running, f)
 	s.broker = newBroker()
 	s.writer = newWriter(s.store, s.log, s.m, s.broker, opts.Records, s.ended)
 	s.queue = newQueue(s)
@@ -140,7 +162,8 @@ func (s *Service) Start() {
 	s.queue.start()
 }
 
-// Drain stops claiming queued executions; the ones running go on.
+// Drain stops claiming queued executions; the ones running go on (see
+// Shutdown for a gateway that stops).
 func (s *Service) Drain() {
 	if s.queue != nil {
 		s.queue.drain()
@@ -150,10 +173,10 @@ func (s *Service) Drain() {
 // Close waits for the queued executions running here until ctx ends,
 // stops the callback deliveries (an attempt under way gets its grace;
 // those stopped stay pending for the next start), then stops the
-// executions (they stay running in the store, and the lease is released,
-// so the next recovery queues them again or ends them), writes what is
-// pending and releases the lease. It does not close the store. Closing
-// again does nothing.
+// executions (those Handoff did not hand back stay running in the store,
+// and the lease is released, so the next recovery queues them again or
+// ends them), writes what is pending and releases the lease and its
+// slots. It does not close the store. Closing again does nothing.
 func (s *Service) Close(ctx context.Context) error {
 	if s.store == nil || !s.started {
 		return nil
@@ -177,6 +200,9 @@ func (s *Service) Recording() bool { return s.store != nil }
 // Ready reports whether a runtime can take executions and the store (if
 // any) takes writes.
 func (s *Service) Ready(ctx context.Context) error {
+	if err := s.refuseStopping(); err != nil {
+		return err
+	}
 	if err := s.backend.Ready(ctx); err != nil {
 		return toProblem(err)
 	}

@@ -206,7 +206,8 @@ func (w write) change() store.Write {
 
 // applied reports a write that Apply made (or refused with err: another
 // gateway owns the execution now, or its record exists): its waiter is
-// told, event streams are told, and an end goes to the Finished hook.
+// told, event streams are told, and an end goes to the Finished hook (not
+// a hand-back to the queue).
 func (h *writer) applied(w write, err error) {
 	if w.stored != nil {
 		w.stored <- err
@@ -220,7 +221,7 @@ func (h *writer) applied(w write, err error) {
 		return
 	}
 	h.broker.notify(id)
-	if w.end != nil {
+	if w.end != nil && w.end.status.Final() {
 		e := *w.end.record
 		e.Status, e.Result, e.FinishedAt, e.Request = w.end.status, w.end.result, w.end.at, nil
 		if e.CallbackURL != "" {

@@ -76,10 +76,10 @@ func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, st
 		size = len(r)
 	}
 	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 		e.ID, e.Caller, status, e.Async, e.Outbound, e.Retry, e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt),
-		finishedAt, callback, request, result, size)
+		finishedAt, callback, e.Trace, request, result, size)
 	if err != nil {
 		return false, err
 	}
@@ -118,6 +118,9 @@ func resultJSON(r *execution.Result) (any, error) {
 // finishIn ends a running execution of end.Owner and stores last with it;
 // owned is false, and nothing changes, if it is not running under end.Owner.
 func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Ending, last []Event) (owned bool, err error) {
+	if end.Status == Queued {
+		return s.requeueIn(ctx, tx, id, end.Owner, last)
+	}
 	result, err := endingResult(end)
 	if err != nil {
 		return false, err
@@ -137,6 +140,25 @@ func (s *sqlStore) finishIn(ctx context.Context, tx execer, id string, end *Endi
 		return false, err
 	}
 	if err := s.addUsage(ctx, tx, id, size); err != nil {
+		return false, err
+	}
+	return true, s.insertEvents(ctx, tx, id, last)
+}
+
+// requeueIn puts a running execution of owner back in the queue, its
+// request kept, and stores last (its restart event) with it: a gateway
+// that stops hands it on. The run is not counted against MaxRuns (its
+// gateway stopped; it did not die). owned is false, and nothing changes,
+// if it is not running under owner.
+func (s *sqlStore) requeueIn(ctx context.Context, tx execer, id, owner string, last []Event) (owned bool, err error) {
+	r, err := s.execKept(ctx, tx, s.q(`UPDATE executions
+		SET status = ?, owner = NULL, started_at = NULL, attempts = attempts - 1
+		WHERE id = ? AND owner = ? AND status = ? AND async`),
+		Queued, id, owner, Running)
+	if err != nil {
+		return false, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
 	return true, s.insertEvents(ctx, tx, id, last)

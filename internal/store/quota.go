@@ -8,11 +8,16 @@ import (
 )
 
 // Limits bound, per caller, the executions running at once: Claim does not
-// start a queued execution of a caller that has its limit running
-// (synchronous executions recorded as running count too).
+// start a queued execution of a caller that has its limit running: its
+// queued executions running (on any gateway), the slots its synchronous
+// ones hold (HoldSlot), and Busy.
 type Limits struct {
 	Default int            // executions a caller may have running; 0: no bound
 	Callers map[string]int // per-caller overrides of Default (0: Default)
+	// Busy counts, per caller, executions running that hold no slot: a
+	// gateway that counts its synchronous executions itself (SQLite: it is
+	// the only one) passes them here.
+	Busy map[string]int
 }
 
 // Bounds bound the queue for Enqueue.
@@ -28,7 +33,8 @@ var (
 )
 
 // PostgreSQL advisory locks: claimLock serializes claims across gateways
-// (each then counts the running executions every earlier claim left);
+// (each then counts the running executions every earlier claim left, and
+// the slots every HoldSlot left: those hold it shared);
 // queueLockClass, with the caller's hash, serializes one caller's
 // submissions, so its count of queued executions is exact.
 const (
@@ -42,30 +48,39 @@ const unbounded = 1<<31 - 1
 // sql returns the claim's condition on a candidate q: its caller has fewer
 // executions running than its limit; and the condition's arguments.
 func (l Limits) sql() (string, []any) {
-	bound := func(n int) int {
-		if n <= 0 {
-			return unbounded
-		}
-		return n
-	}
-	var b strings.Builder
-	var args []any
-	b.WriteString(` AND (SELECT COUNT(*) FROM executions c WHERE c.status = ? AND c.caller = q.caller) < `)
-	args = append(args, Running)
-	if len(l.Callers) == 0 {
-		b.WriteString(`CAST(? AS BIGINT)`)
-		return b.String(), append(args, bound(l.Default))
-	}
-	b.WriteString(`CASE q.caller`)
-	for name, n := range l.Callers {
+	// A caller's bound for the store's count: its limit less its Busy.
+	limit := func(name string) int {
+		n := l.Callers[name]
 		if n <= 0 {
 			n = l.Default
 		}
+		if n <= 0 {
+			return unbounded
+		}
+		return max(0, n-l.Busy[name])
+	}
+	var b strings.Builder
+	args := []any{Running, true}
+	b.WriteString(` AND (SELECT COUNT(*) FROM executions c WHERE c.status = ? AND c.async = ? AND c.caller = q.caller)
+		+ (SELECT COUNT(*) FROM key_slots k WHERE k.caller = q.caller) < `)
+	names := map[string]bool{}
+	for name := range l.Callers {
+		names[name] = true
+	}
+	for name := range l.Busy {
+		names[name] = true
+	}
+	if len(names) == 0 {
+		b.WriteString(`CAST(? AS BIGINT)`)
+		return b.String(), append(args, limit("")) // no caller is named: the default
+	}
+	b.WriteString(`CASE q.caller`)
+	for name := range names {
 		b.WriteString(` WHEN ? THEN CAST(? AS BIGINT)`)
-		args = append(args, name, bound(n))
+		args = append(args, name, limit(name))
 	}
 	b.WriteString(` ELSE CAST(? AS BIGINT) END`)
-	return b.String(), append(args, bound(l.Default))
+	return b.String(), append(args, limit("")) // every other caller: the default
 }
 
 func (s *sqlStore) Claim(ctx context.Context, owner string, now time.Time, lim Limits) (*Execution, error) {

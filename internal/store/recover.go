@@ -46,6 +46,9 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 	if _, err := s.exec(ctx, `DELETE FROM gateway_leases WHERE expires_at < ?`, now.UnixMicro()); err != nil {
 		return out, err
 	}
+	if err := s.freeAbandonedSlots(ctx); err != nil {
+		return out, err
+	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, retry, cancel_requested, attempts
 		FROM executions WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`), Running)
 	if err != nil {

@@ -71,7 +71,9 @@ type Execution struct {
 	Result     *execution.Result
 	ResultJSON json.RawMessage
 	Owner      string // the gateway running it
-	Attempts   int    // how many times a gateway claimed it
+	// Attempts is how many times a gateway claimed it, less the runs
+	// handed back by a gateway that stopped (Finish with Queued).
+	Attempts int
 	// CancelRequested asks the owner to stop a running execution.
 	CancelRequested bool
 	CreatedAt       time.Time
@@ -82,6 +84,9 @@ type Execution struct {
 	LastEvent int64
 	// Callback is the delivery of the record to CallbackURL.
 	Callback Callback
+	// Trace is the W3C traceparent of the span the execution's trace
+	// continues from; "" when it is not traced.
+	Trace string
 }
 
 // DecodedResult returns e's result: Result, or ResultJSON decoded; nil if
@@ -117,6 +122,10 @@ type Callback struct {
 	Attempts []execution.CallbackAttempt
 	Reason   string
 	Owner    string
+	// Sent counts the attempts started, each stored before it is sent (at
+	// least len(Attempts)): an attempt cut by a crash counts, so the next
+	// gateway's first attempt is numbered after it.
+	Sent int
 }
 
 // Event is one stored event of an execution: its id (1, 2, … per
@@ -138,7 +147,8 @@ type Write struct {
 	Finish *Ending
 }
 
-// Ending is how a running execution ended (see Store.Finish).
+// Ending is how a running execution ended (see Store.Finish): Status
+// Queued hands it back to the queue.
 type Ending struct {
 	Owner  string
 	Status Status
@@ -210,8 +220,12 @@ type Store interface {
 	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
 	// Finish ends a running execution of owner with status (Finished or
 	// Cancelled) and result, stores its last events (its result event) in
-	// the same transaction, and deletes its request. ErrNotOwner if it is
-	// not running under owner any more (another gateway recovered it).
+	// the same transaction, and deletes its request. With status Queued it
+	// hands a queued execution back instead: queued again, its request
+	// kept, last (its restart event) stored, the run not counted against
+	// MaxRuns (a gateway that stops hands on what it may not finish).
+	// ErrNotOwner if it is not running under owner any more (another
+	// gateway recovered it).
 	Finish(ctx context.Context, id, owner string, status Status, res *execution.Result, last []Event, now time.Time) error
 	// Cancel cancels caller's execution id: a queued one at once (its
 	// record comes back Cancelled), a running one by asking its owner
@@ -223,11 +237,11 @@ type Store interface {
 	// alive and its running executions are its own. With renew, ErrNoLease
 	// when the lease had been lost (expired and recovered by another).
 	Lease(ctx context.Context, owner string, expires time.Time, renew bool) error
-	// Release gives up owner's lease: its running executions are recovered
-	// by the next Recover.
+	// Release gives up owner's lease and frees its slots: its running
+	// executions are recovered by the next Recover.
 	Release(ctx context.Context, owner string) error
-	// Recover deals with the running executions of owners whose lease
-	// expired before now: an async one that may run again (no network or
+	// Recover frees the slots of owners whose lease expired before now,
+	// and deals with their running executions: an async one that may run again (no network or
 	// capabilities allowed, or its Retry says always; not RetryNever) is
 	// queued again (a restart event tells its stream); any other is
 	// finished with a runtime_crashed result.
@@ -253,6 +267,25 @@ type Store interface {
 	// not one whose callback is still pending: it goes once delivered or
 	// given up.
 	Purge(ctx context.Context, before time.Time) (int, error)
+	// CountStart counts one execution caller starts at now against its
+	// limit per window, for every gateway on the store together: a sliding
+	// window, the executions started in the current window plus those of
+	// the window before weighted by the share of it that the last window's
+	// length still covers. ErrLimited, with nothing counted, when one more
+	// would pass limit.
+	CountStart(ctx context.Context, caller string, now time.Time, window time.Duration, limit int) error
+	// HoldSlot takes a slot of caller's for its synchronous execution id,
+	// run by owner, unless caller has limit executions running on every
+	// gateway of the store together (the slots it holds and its queued
+	// executions running): ErrLimited. Claim counts the slots too.
+	HoldSlot(ctx context.Context, caller, id, owner string, limit int) error
+	// FreeSlot frees execution id's slot.
+	FreeSlot(ctx context.Context, id string) error
+	// PurgeRates forgets the rate windows that started before before.
+	PurgeRates(ctx context.Context, before time.Time) error
+	// Shared reports whether several gateways may use the store at once
+	// (PostgreSQL): the keys' quotas are then counted in it.
+	Shared() bool
 	// PutScript stores a version of caller's script name, which becomes
 	// its latest: created is false when the version was stored before
 	// (identical to the latest: nothing changes; an older one: it is the

@@ -91,7 +91,9 @@ func testClaimLimits(t *testing.T, s store.Store) {
 		create(t, s, store.Execution{ID: fmt.Sprintf("ex_b%d", i), Caller: "b", Async: true})
 	}
 	create(t, s, store.Execution{ID: "ex_c0", Caller: "c", Async: true})
-	create(t, s, store.Execution{ID: "ex_csync", Caller: "c", Status: store.Running, Owner: "gw0"})
+	if err := s.HoldSlot(ctx, "c", "ex_csync", "gw0", 2); err != nil { // a synchronous one running
+		t.Fatal(err)
+	}
 	create(t, s, store.Execution{ID: "ex_c1", Caller: "c", Async: true})
 	var got []string
 	for {
