@@ -26,6 +26,8 @@ const (
 	CodeNotAcceptable         = execution.ProblemNotAcceptable
 	CodeUnauthorized          = execution.ProblemUnauthorized
 	CodeForbiddenHost         = execution.ProblemForbiddenHost
+	CodeInsufficientScope     = execution.ProblemInsufficientScope
+	CodeUnknownParameter      = execution.ProblemUnknownParameter
 	CodeRateLimited           = execution.ProblemRateLimited
 	CodeConcurrencyLimited    = execution.ProblemConcurrencyLimited
 	CodeRuntimeUnavailable    = execution.ProblemRuntimeUnavailable

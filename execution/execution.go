@@ -204,6 +204,19 @@ type Outgoing struct {
 	// Run is which run of the execution made it (1, 2, …), set when the
 	// execution ran more than once (see Request.Retry).
 	Run int `json:"run,omitempty"`
+	// Trace is the shim's report of a capability call it sent with a
+	// traceparent (the job was traced). The gateway records the call's span
+	// from it and takes it out: it is never part of a result.
+	Trace *CallTrace `json:"trace,omitempty"`
+}
+
+// CallTrace is how the shim reports a traced capability call: the span id
+// its traceparent named, when the call started (Unix milliseconds) and how
+// long it took until the service's answer, or its failure (milliseconds).
+type CallTrace struct {
+	SpanID string  `json:"spanId"`
+	Start  float64 `json:"start"`
+	Ms     float64 `json:"ms"`
 }
 
 // Code is the stable machine-readable reason an execution failed.

@@ -83,6 +83,11 @@ type Job struct {
 	// Buffered says the caller wants one result, not a stream: the runtime
 	// may answer with every event at once when the execution ends.
 	Buffered bool `json:"buffered,omitempty"`
+	// Trace is the W3C traceparent of the span of the runtime's call, when
+	// the execution is traced: the shim sends each capability call with a
+	// traceparent of this trace, naming a span of its own, and reports it
+	// (Outgoing.Trace). Empty: no traceparent is sent.
+	Trace string `json:"trace,omitempty"`
 	// Capabilities are the operator's services the guest may call, by the
 	// name of their env binding (the request's capabilities, granted). Their
 	// headers travel to the shim in the signed job and are added there,

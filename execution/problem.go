@@ -22,6 +22,8 @@ const (
 	ProblemNotAcceptable        = "not_acceptable"         // 406
 	ProblemUnauthorized         = "unauthorized"           // 401: no valid API key
 	ProblemForbiddenHost        = "forbidden_host"         // 403: a non-loopback Host at a keyless gateway
+	ProblemInsufficientScope    = "insufficient_scope"     // 403: the key's scope does not allow the route (a metrics key)
+	ProblemUnknownParameter     = "unknown_parameter"      // 400: a query parameter the route does not take
 	ProblemRateLimited          = "rate_limited"           // 429: over the key's request quota
 	ProblemConcurrencyLimited   = "concurrency_limited"    // 429: over the key's concurrency quota
 	ProblemRuntimeUnavailable   = "runtime_unavailable"    // 503: no runtime can take it now; retry
@@ -50,6 +52,8 @@ var problemStatus = map[string]int{
 	ProblemNotAcceptable:         http.StatusNotAcceptable,
 	ProblemUnauthorized:          http.StatusUnauthorized,
 	ProblemForbiddenHost:         http.StatusForbidden,
+	ProblemInsufficientScope:     http.StatusForbidden,
+	ProblemUnknownParameter:      http.StatusBadRequest,
 	ProblemRateLimited:           http.StatusTooManyRequests,
 	ProblemConcurrencyLimited:    http.StatusTooManyRequests,
 	ProblemRuntimeUnavailable:    http.StatusServiceUnavailable,

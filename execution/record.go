@@ -36,6 +36,10 @@ type Record struct {
 	Result      *Result    `json:"result,omitempty"`
 	// Callback is the delivery to CallbackURL; absent without one.
 	Callback *Callback `json:"callback,omitempty"`
+	// TraceID is the OpenTelemetry trace the execution's spans belong to
+	// (the caller's, when its request carried a traceparent); absent when
+	// the gateway does not trace.
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // States of a callback delivery.

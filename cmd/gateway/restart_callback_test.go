@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,10 +23,11 @@ type hookLog struct {
 	secret []byte
 	mu     sync.Mutex
 	hold   bool
-	got    map[string]int // requests per delivery id
-	ok     map[string]int // requests answered 200 per delivery id
-	bad    []string       // why a request was refused
-	first  chan struct{}  // closed on the first request
+	got    map[string]int      // requests per delivery id
+	ok     map[string]int      // requests answered 200 per delivery id
+	nums   map[string][]string // Gateway-Delivery-Attempt of each request, per delivery id
+	bad    []string            // why a request was refused
+	first  chan struct{}       // closed on the first request
 	once   sync.Once
 }
 
@@ -35,6 +37,10 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := webhook.Verify(h.secret, r.Header.Get(webhook.Header), body, time.Now(), time.Minute)
 	h.mu.Lock()
 	h.got[id]++
+	if h.nums == nil {
+		h.nums = map[string][]string{}
+	}
+	h.nums[id] = append(h.nums[id], r.Header.Get(webhook.AttemptHeader))
 	hold := h.hold
 	if err != nil {
 		h.bad = append(h.bad, id+": "+err.Error())
@@ -55,7 +61,9 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // then restarts it on the same SQLite file: every callback is sent again
 // and delivered exactly once after the restart, signed, and every record
 // says delivered. At-least-once: a callback cut by the kill reaches the
-// receiver twice at most, never more.
+// receiver twice at most, never more; its attempts are numbered on across
+// the restart (1, then 2; or 2 alone if the kill came between counting
+// attempt 1 and sending it), never 1 again.
 func TestKillRestartCallbacks(t *testing.T) {
 	bin := buildGateway(t)
 	secret := "kill-restart-callback-secret"
@@ -96,6 +104,19 @@ func TestKillRestartCallbacks(t *testing.T) {
 	if !testwait.Until(120*time.Second, func() bool { return allDelivered(t, g.base, ids) }) {
 		t.Fatalf("callbacks not all delivered within 120s of the restart:\n%s", g.stdout.String())
 	}
+	// The restarted gateway delivered every one, each at its first
+	// answered attempt, and counts them.
+	metrics := scrape(t, g.base)
+	for name, want := range map[string]float64{
+		`gateway_callbacks_total{outcome="delivered"}`:  n,
+		`gateway_callback_attempts_total{result="2xx"}`: n,
+		`gateway_callbacks_total{outcome="failed"}`:     0,
+		`gateway_callback_attempts_total{result="5xx"}`: 0,
+	} {
+		if got := metrics[name]; got != want {
+			t.Errorf("after the restart %s = %v, want %v", name, got, want)
+		}
+	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
 	if len(recv.bad) > 0 {
@@ -105,6 +126,27 @@ func TestKillRestartCallbacks(t *testing.T) {
 		if recv.ok[id] != 1 || recv.got[id] > 2 {
 			t.Errorf("%s: %d requests, %d answered 200; want delivered once, at most 2 requests", id, recv.got[id], recv.ok[id])
 		}
+		// Numbered on, never again from 1: an attempt is counted before it
+		// is sent, so one counted when the gateway was killed, and never
+		// sent, leaves a gap (the receiver sees 2 alone).
+		last := 0
+		for _, n := range recv.nums[id] {
+			i, err := strconv.Atoi(n)
+			if err != nil || i <= last || i > 2 {
+				t.Errorf("%s: %s of its requests = %q, want rising numbers, 1 or 2", id, webhook.AttemptHeader, recv.nums[id])
+				break
+			}
+			last = i
+		}
+	}
+	resent := 0
+	for _, id := range ids {
+		if recv.got[id] == 2 {
+			resent++
+		}
+	}
+	if resent == 0 {
+		t.Errorf("no callback reached the receiver again after the restart (requests %v): the one held at the kill must", recv.got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,11 +158,45 @@ func killRestart(t *testing.T, bin string, sig syscall.Signal) {
 	if len(before) == n {
 		t.Fatal("every execution had finished before the kill; the test proves nothing")
 	}
+	metrics := scrape(t, g.base)
 	g.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-g.done; err != nil {
 		t.Errorf("gateway after SIGTERM: %v", err)
 	}
-	checkAttempts(t, dbPath, ids, restarted, 2)
+	again := checkAttempts(t, dbPath, ids, restarted, 2)
+	// The restarted gateway's metrics count what it did: it took over
+	// the ones running at the stop, claimed the rest of the queue for the
+	// first time (their wait observed), and ran all that were left.
+	for name, want := range map[string]int{
+		`gateway_recovered_executions_total{action="requeued"}`: again,
+		`gateway_queue_wait_seconds_count`:                      n - len(before) - again,
+		`gateway_executions_total{outcome="success"}`:           n - len(before),
+	} {
+		if got := metrics[name]; got != float64(want) {
+			t.Errorf("after the restart %s = %v, want %d", name, got, want)
+		}
+	}
+}
+
+// scrape reads a gateway's metrics: each sample's value by its name and
+// labels as the text format writes them.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && !strings.HasPrefix(line, "#") {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+	}
+	return out
 }
 
 // finishedInStore reads, from the store a killed gateway left, when each
@@ -220,8 +255,8 @@ func checkRunOnce(t *testing.T, base string, ids []string) map[string]bool {
 // checkAttempts reads the store the gateway left: each execution was
 // claimed once, except those running when the gateway was killed (at most
 // one per worker), claimed twice; one whose events show a restart is one
-// of those.
-func checkAttempts(t *testing.T, path string, ids []string, restarted map[string]bool, workers int) {
+// of those. It returns how many were claimed twice.
+func checkAttempts(t *testing.T, path string, ids []string, restarted map[string]bool, workers int) int {
 	t.Helper()
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
@@ -245,4 +280,5 @@ func checkAttempts(t *testing.T, path string, ids []string, restarted map[string
 		t.Errorf("%d executions claimed twice, but only %d can have been running at the kill", again, workers)
 	}
 	t.Logf("%d executions were running at the kill and ran again", again)
+	return again
 }

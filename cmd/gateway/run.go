@@ -42,6 +42,7 @@ commands:
                     (see "gateway exec --help")
   mcp               serve MCP over stdin and stdout, in front of a gateway
                     (--url) or on the embedded runtime (see "gateway mcp --help")
+  version           print the gateway's version
   scripts push NAME DIR | list | show NAME | rm NAME
                     the gateway's stored scripts (see "gateway scripts help")
   help              show this help
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return execCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "mcp":
 		return mcpCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
 	case "scripts":
 		return scriptsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -97,6 +101,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Listen before anything starts, so a port in use stops the gateway
+	// with that error alone, not with the teardown of a started service.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	tr, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(tr, log)
 	m := metrics.New()
 	backend, runtime, err := newBackend(ctx, cfg, own, log, m)
 	if err != nil {
@@ -112,7 +128,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer st.Close()
 	}
 	front := apiOptions(cfg, m)
+	front.Tracing = tr
 	opts := serviceOptions(cfg, own, m, log, backend, st, front.Keys)
+	opts.Tracer = tr.Tracer()
 	if opts.Packages, err = packageManager(cfg); err != nil {
 		return err
 	}
@@ -124,10 +142,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	svc := executions.New(opts)
 	svc.Start()
 	handler := api.NewHandler(log, svc, front)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -145,6 +159,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Str("backend", cfg.Backend).
 		Str("runtime", runtime).
 		Str("compatibility_date", cfg.Execution.CompatibilityDate).
+		Str("tracing", tracingDescription(tr)).
 		Interface("config", cfg.Effective).
 		Msg("gateway listening")
 
@@ -181,10 +196,23 @@ func healthcheck(ctx context.Context, args []string) error {
 	return nil
 }
 
+// keysUsage is the help of `gateway keys`.
+const keysUsage = `usage: gateway keys new NAME
+
+Makes an API key named NAME (lower case letters, digits, '.', '_' and '-',
+up to 64) and prints it with the hash to configure as auth.keys.NAME.hash;
+the gateway keeps only the hash. A key's scope (auth.keys.NAME.scope) says
+what it may do: "execute" (the default) or "metrics" (only GET /metrics).
+`
+
 // keysCommand runs `gateway keys new NAME`.
 func keysCommand(args []string, stdout io.Writer) error {
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
 	if len(args) != 2 || args[0] != "new" {
-		return errors.New("usage: gateway keys new NAME")
+		return errors.New("usage: gateway keys new NAME (see gateway keys --help)")
 	}
 	name := args[1]
 	if err := auth.ValidName(name); err != nil {

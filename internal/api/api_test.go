@@ -214,8 +214,13 @@ func TestRoutes(t *testing.T) {
 			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != tt.contentType {
 				t.Fatalf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status, tt.contentType)
 			}
-			if resp.Header.Get("X-Execution-Id") == "" {
-				t.Errorf("X-Execution-Id missing")
+			// Every request has an id; an execution id only a request that
+			// started one.
+			if id := resp.Header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
+				t.Errorf("X-Request-Id = %q, want req_…", id)
+			}
+			if id := resp.Header.Get("X-Execution-Id"); id != "" {
+				t.Errorf("X-Execution-Id = %q on %s %s, which runs nothing", id, tt.method, tt.path)
 			}
 			if tt.code != "" {
 				var p api.Problem

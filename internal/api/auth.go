@@ -9,6 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
@@ -37,9 +39,10 @@ func CallerOfKey(k auth.Key) execution.Caller {
 }
 
 // authenticate requires a valid `Authorization: Bearer <key>` when keys are
-// configured, and records the caller's name (never the key) in the request
-// context and its log lines.
-func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) http.Handler {
+// configured, of a key whose scope allows the route (scope ScopeExecute: a
+// key that may run code; ScopeMetrics: any key), and records the caller's
+// name (never the key) in the request context, its log lines and its span.
+func authenticate(keys *auth.Keyring, m *metrics.Metrics, scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := execution.Caller{Name: AnonymousKey}
@@ -63,11 +66,18 @@ func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) htt
 					writeProblem(w, r, execution.NewProblem(execution.ProblemUnauthorized, unauthorizedDetail))
 					return
 				}
+				if scope == auth.ScopeExecute && !key.Executes() {
+					hlog.FromRequest(r).Warn().Str("key", key.Name).Str("scope", key.Scope).Msg("key not allowed this route")
+					w.Header().Set("WWW-Authenticate", `Bearer realm="dynamic-workers", error="insufficient_scope", error_description="`+insufficientDetail+`"`)
+					writeProblem(w, r, execution.NewProblem(execution.ProblemInsufficientScope, insufficientDetail))
+					return
+				}
 				c = CallerOfKey(*key)
 			}
 			zerolog.Ctx(r.Context()).UpdateContext(func(l zerolog.Context) zerolog.Context {
 				return l.Str("key", c.Name)
 			})
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("gateway.key", c.Name))
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtxKey{}, c)))
 		})
 	}
@@ -76,6 +86,9 @@ func authenticate(keys *auth.Keyring, m *metrics.Metrics) func(http.Handler) htt
 // unauthorizedDetail says what a refused request lacks: an API key, not
 // a login (MCP clients that see a bare 401 offer OAuth).
 const unauthorizedDetail = "a valid API key is required, sent as Authorization: Bearer <key>; this gateway uses API keys from its operator, not OAuth"
+
+// insufficientDetail says why a key of scope metrics is refused.
+const insufficientDetail = "this API key may only read GET /metrics (its scope is metrics); running code and reading executions need a key of scope execute"
 
 // challenge is the WWW-Authenticate header of a 401 (RFC 6750): the
 // Bearer scheme, with the error and a description an MCP client can show

@@ -35,7 +35,12 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status >= 500 {
 		hlog.FromRequest(r).Error().Err(err).Msg("request failed")
 	}
+	// The execution the request started, else the request: the id its
+	// log lines carry.
 	p.Instance = executionID(r.Context())
+	if p.Instance == "" {
+		p.Instance = infoOf(r.Context()).id
+	}
 	h := w.Header()
 	if p.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))

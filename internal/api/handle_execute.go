@@ -25,9 +25,10 @@ func handleExecute(svc execution.Service, opts Options) handlerFunc {
 		if err != nil {
 			return err
 		}
+		id := startExecution(w, r)
 		out := newSink(w, r, media, opts)
 		defer out.close()
-		req := execution.RunRequest{ID: executionID(r.Context()), Body: members, Buffered: media == mediaJSON}
+		req := execution.RunRequest{ID: id, Body: members, Buffered: media == mediaJSON}
 		err = svc.Run(r.Context(), callerOf(r.Context()), req, out.event)
 		if err == nil || r.Context().Err() != nil {
 			return nil // done, or the client went away

@@ -18,7 +18,8 @@ func handleSubmit(svc execution.Service, opts Options) handlerFunc {
 		if err != nil {
 			return err
 		}
-		acc, err := svc.Submit(r.Context(), callerOf(r.Context()), execution.RunRequest{ID: executionID(r.Context()), Body: members})
+		id := startExecution(w, r)
+		acc, err := svc.Submit(r.Context(), callerOf(r.Context()), execution.RunRequest{ID: id, Body: members})
 		if err != nil {
 			return err
 		}

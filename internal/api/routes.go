@@ -1,19 +1,24 @@
 package api
 
 import (
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
+	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/playground"
 )
 
 // routes lists the whole API, one-to-one with openapi.yaml.
 func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handler {
 	r := chi.NewRouter()
-	r.Use(withExecutionID, accessLog(log, opts.Metrics), recoverer)
+	r.Use(withRequestID, accessLog(log, opts.Metrics, opts.Tracing), recoverer)
 	r.NotFound(handle(func(w http.ResponseWriter, r *http.Request) error {
 		return execution.NewProblem(execution.ProblemNotFound, "no route for "+r.URL.Path)
 	}))
@@ -21,24 +26,27 @@ func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handle
 		return execution.NewProblem(execution.ProblemMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	}))
 
-	keyed := r.With(authenticate(opts.Keys, opts.Metrics))
-	keyed.With(limitLifetime(opts.MaxLifetime)).Method(http.MethodPost, "/execute", handle(handleExecute(svc, opts)))
+	// keyed routes need a key that may run code (scope execute); each
+	// takes the query parameters it names, and a request with any other
+	// is refused, naming it.
+	keyed := r.With(authenticate(opts.Keys, opts.Metrics, auth.ScopeExecute))
+	keyed.With(query(), limitLifetime(opts.MaxLifetime)).Method(http.MethodPost, "/execute", handle(handleExecute(svc, opts)))
 	m := newMCP(svc, opts)
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		keyed.Method(method, "/mcp", m)
 	}
-	keyed.Method(http.MethodGet, "/capabilities", handle(handleCapabilities(svc)))
+	keyed.With(query()).Method(http.MethodGet, "/capabilities", handle(handleCapabilities(svc)))
 	if svc.Recording() {
-		keyed.Method(http.MethodPost, "/executions", handle(handleSubmit(svc, opts)))
-		keyed.Method(http.MethodGet, "/executions", handle(handleList(svc)))
-		keyed.Method(http.MethodGet, "/executions/{id}", handle(handleGet(svc)))
-		keyed.Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(svc)))
-		keyed.Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(svc, opts)))
-		keyed.Method(http.MethodGet, "/scripts", handle(handleListScripts(svc)))
-		keyed.Method(http.MethodPut, "/scripts/{name}", handle(handlePutScript(svc, opts)))
-		keyed.Method(http.MethodGet, "/scripts/{name}", handle(handleGetScript(svc)))
-		keyed.Method(http.MethodDelete, "/scripts/{name}", handle(handleDeleteScript(svc)))
-		keyed.Method(http.MethodGet, "/scripts/{name}/versions", handle(handleScriptVersions(svc)))
+		keyed.With(query()).Method(http.MethodPost, "/executions", handle(handleSubmit(svc, opts)))
+		keyed.With(query("status", "limit", "cursor")).Method(http.MethodGet, "/executions", handle(handleList(svc)))
+		keyed.With(query()).Method(http.MethodGet, "/executions/{id}", handle(handleGet(svc)))
+		keyed.With(query()).Method(http.MethodDelete, "/executions/{id}", handle(handleCancel(svc)))
+		keyed.With(query("after")).Method(http.MethodGet, "/executions/{id}/events", handle(handleEvents(svc, opts)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts", handle(handleListScripts(svc)))
+		keyed.With(query()).Method(http.MethodPut, "/scripts/{name}", handle(handlePutScript(svc, opts)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts/{name}", handle(handleGetScript(svc)))
+		keyed.With(query()).Method(http.MethodDelete, "/scripts/{name}", handle(handleDeleteScript(svc)))
+		keyed.With(query()).Method(http.MethodGet, "/scripts/{name}/versions", handle(handleScriptVersions(svc)))
 	}
 	r.Method(http.MethodGet, "/healthz", handle(handleHealthz()))
 	r.Method(http.MethodGet, "/readyz", handle(handleReadyz(svc)))
@@ -51,7 +59,8 @@ func routes(log zerolog.Logger, svc execution.Service, opts Options) http.Handle
 	if opts.MetricsPublic {
 		r.Method(http.MethodGet, "/metrics", opts.Metrics.Handler())
 	} else {
-		keyed.Method(http.MethodGet, "/metrics", opts.Metrics.Handler())
+		// Any key may read the metrics: a metrics key, or one that runs code.
+		r.With(authenticate(opts.Keys, opts.Metrics, auth.ScopeMetrics)).Method(http.MethodGet, "/metrics", opts.Metrics.Handler())
 	}
 	return r
 }
@@ -99,5 +108,37 @@ func handleCapabilities(svc execution.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		encode(w, http.StatusOK, "application/json", svc.Capabilities(callerOf(r.Context())))
 		return nil
+	}
+}
+
+// query refuses a request with a query parameter other than allowed, 400
+// unknown_parameter naming each: a client that guesses a parameter's name
+// (?after= for ?cursor=) learns it is wrong instead of getting a default.
+func query(allowed ...string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return handle(func(w http.ResponseWriter, r *http.Request) error {
+			var unknown []FieldProblem
+			for _, name := range slices.Sorted(maps.Keys(r.URL.Query())) {
+				if !slices.Contains(allowed, name) {
+					unknown = append(unknown, FieldProblem{Field: name, Code: execution.FieldUnknown,
+						Detail: "unknown query parameter " + strconv.Quote(name)})
+				}
+			}
+			if unknown == nil {
+				next.ServeHTTP(w, r)
+				return nil
+			}
+			takes := "takes no query parameters"
+			if len(allowed) > 0 {
+				takes = "takes only " + strings.Join(allowed, ", ")
+			}
+			names := make([]string, len(unknown))
+			for i, u := range unknown {
+				names[i] = strconv.Quote(u.Field)
+			}
+			p := execution.NewProblem(execution.ProblemUnknownParameter, "unknown query parameter "+strings.Join(names, ", ")+": "+r.Method+" "+chi.RouteContext(r.Context()).RoutePattern()+" "+takes)
+			p.Errors = unknown
+			return p
+		})
 	}
 }

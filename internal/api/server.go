@@ -15,6 +15,7 @@ import (
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/auth"
 	"github.com/dynamic-workers/gateway/internal/metrics"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 )
 
 // Options configure the HTTP front door.
@@ -47,6 +48,9 @@ type Options struct {
 	// MetricsPublic serves /metrics without an API key even when keys are
 	// configured.
 	MetricsPublic bool
+	// Tracing, when enabled, gives each request a span that continues the
+	// caller's traceparent; nil: off.
+	Tracing *tracing.Tracing
 }
 
 // NewHandler returns the gateway's HTTP handler in front of svc.

@@ -390,7 +390,7 @@ export default {
 	// The log line signals nothing: poll for it.
 	cancelled := func() bool {
 		for _, line := range strings.Split(logs.String(), "\n") {
-			if strings.Contains(line, fmt.Sprintf(`"id":%q`, id)) && strings.Contains(line, `"message":"client went away; execution cancelled"`) {
+			if strings.Contains(line, fmt.Sprintf(`"execution_id":%q`, id)) && strings.Contains(line, `"message":"client went away; execution cancelled"`) {
 				return true
 			}
 		}

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/executions"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // TestSubmitAsync runs a submission on the workers: the record goes from
@@ -146,5 +148,27 @@ func TestSubmitTypeScript(t *testing.T) {
 	}
 	if rec := g.await(t, g.alice, bad, execution.StatusFinished); rec.Result == nil || rec.Result.Error == nil || rec.Result.Error.Code != execution.CodeSyntaxError {
 		t.Errorf("unparsable TypeScript record = %+v, want syntax_error", rec.Result)
+	}
+}
+
+// TestQueueDepthMetric: gateway_queue_depth says how many executions wait
+// in the store's queue, read at each lease renewal.
+func TestQueueDepthMetric(t *testing.T) {
+	g := newHistoryGateway(t, executions.RecordOptions{LeaseTTL: 600 * time.Millisecond})
+	g.history.Drain() // no worker claims them
+	for range 3 {
+		g.submit(t, g.alice, map[string]any{"code": guest("")})
+	}
+	var last string
+	if !testwait.Until(20*time.Second, func() bool {
+		_, data := g.call(t, g.bob, http.MethodGet, "/metrics", nil)
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if strings.HasPrefix(line, "gateway_queue_depth ") {
+				last = line
+			}
+		}
+		return last == "gateway_queue_depth 3"
+	}) {
+		t.Errorf("metrics say %q, want gateway_queue_depth 3", last)
 	}
 }

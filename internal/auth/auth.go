@@ -25,7 +25,26 @@ type Key struct {
 	MaxQueued   int // per-key queued executions; 0: the default
 	// MaxStoredBytes bounds the bytes of the key's records; 0: the default.
 	MaxStoredBytes int64
+	// Scope is what the key may do: ScopeExecute (also "") or
+	// ScopeMetrics.
+	Scope string
 }
+
+// Scopes of a key.
+const (
+	// ScopeExecute may do everything a key does: run code, read its own
+	// executions, list capabilities, use MCP, and read GET /metrics.
+	ScopeExecute = "execute"
+	// ScopeMetrics may only read GET /metrics: a scraper's key, which
+	// runs no code and reads no execution.
+	ScopeMetrics = "metrics"
+)
+
+// ValidScope reports whether s names a scope ("" is ScopeExecute).
+func ValidScope(s string) bool { return s == "" || s == ScopeExecute || s == ScopeMetrics }
+
+// Executes reports whether k may run code and read executions.
+func (k *Key) Executes() bool { return k.Scope == "" || k.Scope == ScopeExecute }
 
 // Keyring is the set of configured keys.
 type Keyring struct {

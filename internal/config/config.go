@@ -10,6 +10,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ type KeyConfig struct {
 	MaxQueued      int    `mapstructure:"max_queued"`
 	MaxStoredBytes int64  `mapstructure:"max_stored_bytes"`
 	CallbackSecret Secret `mapstructure:"callback_secret"`
+	// Scope is what the key may do: execute (the default) or metrics
+	// (only GET /metrics).
+	Scope string `mapstructure:"scope"`
 }
 
 // QuotaConfig holds the default per-key quotas; 0 means derived (see
@@ -201,8 +205,7 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 			v.Set(s.Key, getenv(s.AltEnv))
 		}
 		if s.Flag != "" && fs.Changed(s.Flag) {
-			val, _ := fs.GetString(s.Flag)
-			v.Set(s.Key, val)
+			v.Set(s.Key, fs.Lookup(s.Flag).Value.String())
 		}
 	}
 	var cfg Config
@@ -242,13 +245,36 @@ func effective(v *viper.Viper, cfg *Config) map[string]string {
 
 // Flags declares the configuration flags on fs.
 func Flags(fs *pflag.FlagSet) {
-	fs.String("config", "", "configuration file (YAML, JSON or TOML); also "+EnvPrefix+"_CONFIG")
+	fs.String("config", "", "configuration `file` (YAML, JSON or TOML); also "+EnvPrefix+"_CONFIG")
 	for _, s := range Settings {
 		if s.Flag == "" {
 			continue
 		}
-		fs.String(s.Flag, fmt.Sprint(s.Default), s.Help)
+		// pflag would take a backquoted word of the help for the value's
+		// name: the name is the flag value's type instead.
+		fs.Var(&flagValue{setting: s, value: fmt.Sprint(s.Default)}, s.Flag, strings.ReplaceAll(s.Help, "`", `"`))
 	}
+}
+
+// flagValue is a setting's flag: its value as given, checked as the
+// setting's kind (a number for an int) when the flags are parsed, and its
+// value name (Setting.Value) in --help.
+type flagValue struct {
+	setting Setting
+	value   string
+}
+
+func (f *flagValue) String() string { return f.value }
+func (f *flagValue) Type() string   { return f.setting.Value }
+
+func (f *flagValue) Set(v string) error {
+	if _, isInt := f.setting.Default.(int); isInt {
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+	}
+	f.value = v
+	return nil
 }
 
 // keysFromString reads auth.keys given as a string (from the environment or
@@ -267,7 +293,13 @@ func keysFromString(from, to reflect.Type, data any) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("auth.keys entry %q is not name=hash", entry)
 		}
-		keys[strings.TrimSpace(name)] = KeyConfig{Hash: strings.TrimSpace(hash)}
+		// A hash is "sha256:" and hex; a scope may follow it: ":metrics".
+		hash = strings.TrimSpace(hash)
+		scope := ""
+		if i := strings.LastIndexByte(hash, ':'); i > len("sha256") {
+			hash, scope = hash[:i], hash[i+1:]
+		}
+		keys[strings.TrimSpace(name)] = KeyConfig{Hash: hash, Scope: scope}
 	}
 	return keys, nil
 }
@@ -333,7 +365,7 @@ func (c *Config) Keys() []auth.Key {
 		k := c.Auth.Keys[name]
 		hash, _ := auth.ParseHash(k.Hash) // validated
 		keys = append(keys, auth.Key{Name: name, Hash: hash, Revoked: k.Revoked, Requests: k.Requests, Concurrency: k.Concurrency,
-			MaxQueued: k.MaxQueued, MaxStoredBytes: k.MaxStoredBytes})
+			MaxQueued: k.MaxQueued, MaxStoredBytes: k.MaxStoredBytes, Scope: k.Scope})
 	}
 	return keys
 }

@@ -217,6 +217,9 @@ func checkKeys(keys map[string]KeyConfig) error {
 		if _, err := auth.ParseHash(k.Hash); err != nil {
 			errs = append(errs, fieldError{name + ".hash", err})
 		}
+		if !auth.ValidScope(k.Scope) {
+			errs = append(errs, fieldError{name + ".scope", fmt.Errorf("%q is not a scope: %s or %s", k.Scope, auth.ScopeExecute, auth.ScopeMetrics)})
+		}
 		if err := checkCallbackSecret(k.CallbackSecret); err != nil {
 			errs = append(errs, fieldError{name + ".callback_secret", err})
 		}

@@ -3,6 +3,7 @@ package executions
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -89,6 +91,9 @@ func newCallbacks(s *Service) *callbacks {
 	}
 	if o.MaxRetryTime <= 0 {
 		o.MaxRetryTime = webhook.DefaultMaxRetryTime
+	}
+	if o.Tracer == nil {
+		o.Tracer = s.opts.Tracer
 	}
 	return &callbacks{
 		s:         s,
@@ -178,17 +183,22 @@ func (c *callbacks) claim() (*store.Execution, error) {
 // retry time still counts from the first of them.
 func (c *callbacks) deliver(e *store.Execution) {
 	log := c.s.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
-	ctx, cancel := context.WithCancel(context.Background())
+	// Its attempts' spans join the execution's trace.
+	ctx, cancel := context.WithCancel(tracing.Continue(context.Background(), e.Trace))
 	defer cancel()
 	attempts := e.Callback.Attempts
+	// Attempts started, also one a crash cut short (never in attempts):
+	// the next is numbered after them.
+	sent := max(e.Callback.Sent, len(attempts))
 	if len(attempts) > 0 {
 		ctx, cancel = context.WithDeadline(ctx, attempts[0].At.Add(c.maxRetry))
 		defer cancel()
 	}
 	secret := c.s.opts.Records.Callbacks.secretFor(e.Caller)
 	if len(secret) == 0 {
-		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts,
+		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Sent: sent,
 			Reason: "not sent: no callback secret is configured for the key"}, false)
+		c.s.m.Callbacks.WithLabelValues(execution.CallbackFailed).Inc()
 		return
 	}
 	body, err := storedRecord(e).MarshalJSON()
@@ -198,11 +208,21 @@ func (c *callbacks) deliver(e *store.Execution) {
 	}
 	lost := false
 	res := c.deliverer.Deliver(ctx, webhook.Delivery{
-		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret, Earlier: len(attempts),
+		ID: e.ID, URL: e.CallbackURL, Body: body, Secret: secret, Earlier: sent,
+		BeforeAttempt: func(n int) error {
+			sent = n
+			err := c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts, Sent: sent}, false)
+			if errors.Is(err, store.ErrNotOwner) {
+				lost = true
+				return err
+			}
+			return nil // a store refusing writes: sent anyway, numbered as far as known
+		},
 		OnAttempt: func(a webhook.Attempt) {
 			attempts = append(attempts, attemptOf(a))
-			logAttempt(log, len(attempts), a)
-			if errors.Is(c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, false), store.ErrNotOwner) {
+			c.s.m.CallbackAttempts.WithLabelValues(attemptResult(a)).Inc()
+			logAttempt(log, sent, a)
+			if errors.Is(c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts, Sent: sent}, false), store.ErrNotOwner) {
 				lost = true
 				cancel()
 			}
@@ -212,13 +232,24 @@ func (c *callbacks) deliver(e *store.Execution) {
 	case lost:
 		log.Warn().Msg("callback: another gateway took the delivery over")
 	case res.Delivered:
-		c.saveCallback(e, store.Callback{State: store.CallbackDelivered, Attempts: attempts}, false)
+		c.saveCallback(e, store.Callback{State: store.CallbackDelivered, Attempts: attempts, Sent: sent}, false)
+		c.s.m.Callbacks.WithLabelValues(execution.CallbackDelivered).Inc()
 	case c.stopped():
-		c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts}, true)
+		c.saveCallback(e, store.Callback{State: store.CallbackPending, Attempts: attempts, Sent: sent}, true)
 	default:
 		log.Warn().Int("attempts", len(attempts)).Str("reason", res.Reason).Msg("callback: not delivered")
-		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Reason: res.Reason}, false)
+		c.saveCallback(e, store.Callback{State: store.CallbackFailed, Attempts: attempts, Sent: sent, Reason: res.Reason}, false)
+		c.s.m.Callbacks.WithLabelValues(execution.CallbackFailed).Inc()
 	}
+}
+
+// attemptResult is an attempt's label in the metrics: its status class, or
+// no_answer.
+func attemptResult(a webhook.Attempt) string {
+	if a.Status < 100 || a.Status > 599 {
+		return "no_answer"
+	}
+	return strconv.Itoa(a.Status/100) + "xx"
 }
 
 // logAttempt logs a failed attempt: the reason the record gives the

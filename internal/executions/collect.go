@@ -40,6 +40,10 @@ type collector struct {
 	run     int
 	earlier []execution.Outgoing
 	current []execution.Outgoing
+	// calls, if set, is handed the runtime's list of calls with the shim's
+	// reports of traced ones (their spans), before the reports are taken
+	// out of the result.
+	calls func([]execution.Outgoing)
 }
 
 func newCollector(job *execution.Job, maxLine, maxTotal int) *collector {
@@ -152,6 +156,12 @@ func (c *collector) result(res *execution.Result) {
 	}
 	if res.Outbound == nil {
 		res.Outbound = []execution.Outgoing{}
+	}
+	if c.calls != nil {
+		c.calls(res.Outbound)
+	}
+	for i := range res.Outbound {
+		res.Outbound[i].Trace = nil
 	}
 	// The runtime lists this run's requests in the order they were
 	// announced. A result the gateway made (a timeout, a lost runtime)

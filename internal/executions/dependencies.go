@@ -37,8 +37,18 @@ func (s *Service) resolve(ctx context.Context, job *execution.Job) (*installed, 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		var e *packages.Error
+		if errors.As(err, &e) {
+			s.m.Dependencies.WithLabelValues(string(e.Kind)).Inc()
+		}
 		return nil, dependencyProblem(err)
 	}
+	outcome, source := "resolved", "registry"
+	if cached {
+		outcome, source = "cached", "cache"
+	}
+	s.m.Dependencies.WithLabelValues(outcome).Inc()
+	s.m.DependencySeconds.WithLabelValues(source).Observe(time.Since(in.start).Seconds())
 	in.set, in.cached = set, cached
 	return in, nil
 }
@@ -70,7 +80,7 @@ func (s *Service) attach(ctx context.Context, job *execution.Job, in *installed,
 	if err := t.emit(execution.Event{Type: execution.EventInstall, Install: &execution.Install{Phase: execution.InstallResolving, Packages: in.asked}}); err != nil {
 		return nil, err
 	}
-	b, err := s.opts.Packages.Bundle(ctx, in.set, packages.Entries(job.Modules, in.set.Versions))
+	b, err := s.bundleOf(ctx, job, in)
 	var e *packages.Error
 	switch {
 	case errors.As(err, &e) && e.Kind == packages.Unavailable:
@@ -101,6 +111,16 @@ func (s *Service) attach(ctx context.Context, job *execution.Job, in *installed,
 	done := &execution.Install{Phase: execution.InstallDone, Packages: job.Dependencies, Cached: in.cached,
 		DurationMs: float64(time.Since(in.start).Microseconds()) / 1000}
 	return nil, t.emit(execution.Event{Type: execution.EventInstall, Install: done})
+}
+
+// bundleOf is the bundle of in's set for job's imports, timed.
+func (s *Service) bundleOf(ctx context.Context, job *execution.Job, in *installed) (*packages.Bundle, error) {
+	start := time.Now()
+	b, err := s.opts.Packages.Bundle(ctx, in.set, packages.Entries(job.Modules, in.set.Versions))
+	if err == nil {
+		s.m.BundleSeconds.Observe(time.Since(start).Seconds())
+	}
+	return b, err
 }
 
 // invalidModule is the result of an execution whose modules cannot load.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
 )
 
@@ -68,6 +69,7 @@ func (l *leases) renew(ctx context.Context) {
 	s := l.s
 	err := s.store.Lease(ctx, s.owner, time.Now().Add(s.opts.Records.LeaseTTL), true)
 	if errors.Is(err, store.ErrNoLease) {
+		s.m.LeaseLost.Inc()
 		s.log.Error().Msg("storage: the lease was lost; stopping the executions running here")
 		s.running.cancelAll(errLeaseLost)
 		err = s.store.Lease(ctx, s.owner, time.Now().Add(s.opts.Records.LeaseTTL), false)
@@ -85,14 +87,24 @@ func (l *leases) maintain(ctx context.Context) {
 		s.log.Error().Err(err).Msg("storage: recovering abandoned executions failed")
 	}
 	for _, id := range rec.Requeued {
+		s.m.Recovered.WithLabelValues("requeued").Inc()
 		s.log.Warn().Str("execution_id", id).Msg("re-queued an execution whose gateway stopped")
 		s.broker.notify(id)
 		s.queue.signal()
 	}
 	for _, e := range rec.Crashed {
+		// It ended here, not on the gateway that ran it (finished
+		// runtime_crashed, or cancelled as asked): counted here.
+		s.m.Recovered.WithLabelValues("ended").Inc()
+		if e.Status == store.Finished {
+			s.m.Executions.WithLabelValues(string(execution.CodeRuntimeCrashed)).Inc()
+		}
 		s.log.Warn().Str("execution_id", e.ID).Str("status", string(e.Status)).Msg("ended an execution whose gateway stopped")
 		s.broker.notify(e.ID)
 		s.ended(e)
+	}
+	if n, err := s.store.CountQueued(ctx); err == nil {
+		s.m.QueueDepth.Set(float64(n))
 	}
 	ids, err := s.store.CancelRequests(ctx, s.owner)
 	if err != nil && ctx.Err() == nil {

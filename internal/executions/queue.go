@@ -9,6 +9,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 	"github.com/dynamic-workers/gateway/internal/webhook"
 )
 
@@ -20,6 +21,15 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 	if s.store == nil {
 		return execution.Accepted{}, execution.NewProblem(execution.ProblemNotFound, "executions are not recorded here, so none can be queued")
 	}
+	actx, admission := s.span(ctx, "admission", req.ID, c.Name)
+	acc, err := s.enqueue(actx, tracing.Traceparent(ctx), c, req)
+	endSpan(admission, err)
+	return acc, err
+}
+
+// enqueue admits and queues a submission of c's; its spans will continue
+// the trace traceparent names.
+func (s *Service) enqueue(ctx context.Context, traceparent string, c execution.Caller, req execution.RunRequest) (execution.Accepted, error) {
 	if err := s.refuseStopping(); err != nil {
 		return execution.Accepted{}, err
 	}
@@ -64,6 +74,7 @@ func (s *Service) Submit(ctx context.Context, c execution.Caller, req execution.
 	err = s.store.Enqueue(ctx, &store.Execution{
 		ID: req.ID, Caller: c.Name, Status: store.Queued, Async: true,
 		Outbound: job.SideEffects(), Retry: job.Retry, Request: stored, CallbackURL: callback, CreatedAt: time.Now(),
+		Trace: traceparent,
 	}, s.queueBounds(c))
 	if err != nil {
 		return execution.Accepted{}, queueProblem(err)
@@ -245,7 +256,17 @@ func (s *Service) runQueued(ctx context.Context, e *store.Execution) {
 	defer cancel(nil)
 	s.running.add(e.ID, e.Caller, e.Retry, cancel)
 	defer s.running.remove(e.ID, e.Caller)
-	log := s.log.With().Str("execution_id", e.ID).Str("key", e.Caller).Logger()
+	lc := s.log.With().Str("execution_id", e.ID).Str("key", e.Caller)
+	if id := tracing.TraceID(e.Trace); id != "" {
+		lc = lc.Str("trace_id", id)
+	}
+	log := lc.Logger()
+	ctx = tracing.Continue(ctx, e.Trace)
+	if e.Attempts == 1 {
+		// Its first claim: the wait since its submission.
+		s.m.QueueWait.Observe(time.Since(e.CreatedAt).Seconds())
+		s.queueWait(ctx, e.ID, e.Caller, e.CreatedAt)
+	}
 
 	rec := s.recordQueued(e)
 	defer rec.end()

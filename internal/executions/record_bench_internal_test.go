@@ -33,7 +33,7 @@ func BenchmarkRecordHotPath(b *testing.B) {
 	for b.Loop() {
 		job := &execution.Job{ID: fmt.Sprintf("ex_%d", seq)}
 		seq++
-		r := s.recordSync(func(execution.Event) error { return nil }, job, "bench")
+		r := s.recordSync(func(execution.Event) error { return nil }, job, "bench", "")
 		r.sync = false // the hand-over alone: a real answer then waits for its commit
 		l := log
 		res.ID = job.ID

@@ -35,7 +35,7 @@ func TestRecordHoldOverBeforeFirstEvent(t *testing.T) {
 		{"start and a log, then hold over", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := s.recordSync(func(execution.Event) error { return nil }, job, "alice")
+			r := s.recordSync(func(execution.Event) error { return nil }, job, "alice", "")
 			r.timer.Stop() // the test ends the hold itself
 			events := []execution.Event{
 				{Type: execution.EventStart, ID: job.ID},

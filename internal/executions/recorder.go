@@ -57,12 +57,13 @@ type recorder struct {
 const holdRecord = 50 * time.Millisecond
 
 // recordSync is the recorder of a synchronous execution, handing its
-// events on to out once recorded.
-func (s *Service) recordSync(out func(execution.Event) error, job *execution.Job, caller string) *recorder {
+// events on to out once recorded;
+// traceparent is the trace the execution's spans belong to ("" if none).
+func (s *Service) recordSync(out func(execution.Event) error, job *execution.Job, caller, traceparent string) *recorder {
 	now := time.Now()
 	r := &recorder{sink: out, h: s.writer, owner: s.owner, id: job.ID, pending: true, sync: true, record: &store.Execution{
 		ID: job.ID, Caller: caller, Status: store.Running, Owner: s.owner,
-		Outbound: job.SideEffects(), Retry: job.Retry, CreatedAt: now, StartedAt: now,
+		Outbound: job.SideEffects(), Retry: job.Retry, CreatedAt: now, StartedAt: now, Trace: traceparent,
 	}}
 	r.timer = time.AfterFunc(holdRecord, r.release)
 	return r

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/store"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 )
 
 // eventsPage is how many stored events one read returns.
@@ -187,7 +188,8 @@ func storedRecord(e *store.Execution) *execution.StoredRecord {
 
 // recordOf renders a record; list pages leave the result out.
 func recordOf(e *store.Execution, withResult bool) execution.Record {
-	rec := execution.Record{ID: e.ID, Status: string(e.Status), Async: e.Async, CallbackURL: e.CallbackURL, CreatedAt: e.CreatedAt}
+	rec := execution.Record{ID: e.ID, Status: string(e.Status), Async: e.Async, CallbackURL: e.CallbackURL, CreatedAt: e.CreatedAt,
+		TraceID: tracing.TraceID(e.Trace)}
 	if !e.StartedAt.IsZero() {
 		rec.StartedAt = &e.StartedAt
 	}

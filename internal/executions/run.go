@@ -8,41 +8,30 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/backoff"
+	"github.com/dynamic-workers/gateway/internal/tracing"
 	"github.com/dynamic-workers/gateway/internal/transpile"
 )
 
 // Run runs a synchronous execution (execution.Service).
 func (s *Service) Run(ctx context.Context, c execution.Caller, req execution.RunRequest, emit func(execution.Event) error) error {
-	if err := s.refuseStopping(); err != nil {
-		return err
-	}
-	if err := s.limiter.start(ctx, c, time.Now()); err != nil {
-		return s.limited(ctx, c, "rate", err)
-	}
-	done, err := s.limiter.run(ctx, c, req.ID)
+	_, admission := s.span(ctx, "admission", req.ID, c.Name)
+	job, done, err := s.admit(ctx, c, req)
+	endSpan(admission, err)
 	if err != nil {
-		return s.limited(ctx, c, "concurrency", err)
+		return err
 	}
 	defer done()
 	emit = endsWith(emit, done) // its slot is free before its client has the result
-	job, problem := s.prepare(ctx, c.Name, req.Body)
-	if problem != nil {
-		return problem
-	}
-	if s.writer != nil {
-		if err := s.writer.Ready(); err != nil {
-			return err // its record could not be kept: nothing runs
-		}
-	}
 	job.ID = req.ID
 	job.Buffered = req.Buffered
 	log := zerolog.Ctx(ctx)
 	out := emit
 	if s.writer != nil {
-		rec := s.recordSync(emit, job, c.Name)
+		rec := s.recordSync(emit, job, c.Name, tracing.Traceparent(ctx))
 		defer rec.end()
 		out = rec.event
 	}
@@ -69,6 +58,33 @@ func endsWith(emit func(execution.Event) error, done func()) func(execution.Even
 		}
 		return emit(ev)
 	}
+}
+
+// admit admits a synchronous execution of c's: under the key's quotas (done
+// frees its place), valid, granted, with a store that takes its record.
+func (s *Service) admit(ctx context.Context, c execution.Caller, req execution.RunRequest) (*execution.Job, func(), error) {
+	if err := s.refuseStopping(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.limiter.start(ctx, c, time.Now()); err != nil {
+		return nil, nil, s.limited(ctx, c, "rate", err)
+	}
+	done, err := s.limiter.run(ctx, c, req.ID)
+	if err != nil {
+		return nil, nil, s.limited(ctx, c, "concurrency", err)
+	}
+	job, problem := s.prepare(ctx, c.Name, req.Body)
+	if problem != nil {
+		done()
+		return nil, nil, problem
+	}
+	if s.writer != nil {
+		if err := s.writer.Ready(); err != nil {
+			done()
+			return nil, nil, err // its record could not be kept: nothing runs
+		}
+	}
+	return job, done, nil
 }
 
 // limited counts and logs (on the request's logger, which names the key)
@@ -118,13 +134,15 @@ func (s *Service) prepare(ctx context.Context, caller string, body map[string]js
 // refusal of its request is its result; a synchronous one is refused for
 // both (the error comes back, with nothing emitted). out's own error comes
 // back as it is: it ends the execution.
-func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (*execution.Result, error) {
+func (s *Service) execute(ctx context.Context, job *execution.Job, col *collector, out func(execution.Event) error, queued bool) (final *execution.Result, err error) {
+	ctx, span := s.span(ctx, "execution", job.ID, job.Caller)
+	defer func() { endExecution(span, final, err) }()
 	t := &tap{out: out}
 	wait := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 	var deps *installed
 	for attempt := 0; ; attempt++ {
 		var err error
-		deps, err = s.resolve(ctx, job)
+		deps, err = s.dependencies(ctx, job)
 		var p *execution.Problem
 		switch {
 		case err == nil:
@@ -146,9 +164,9 @@ func (s *Service) execute(ctx context.Context, job *execution.Job, col *collecto
 	for attempt := 0; ; attempt++ {
 		var syntax *execution.Result
 		var err error
-		ts, syntax, err = transpileIfNeeded(job)
+		ts, syntax, err = s.transpile(ctx, job)
 		if syntax == nil && err == nil && deps != nil {
-			syntax, err = s.attach(ctx, job, deps, t)
+			syntax, err = s.bundle(ctx, job, deps, t)
 		}
 		switch {
 		case errors.Is(err, execution.ErrUnavailable) && queued:
@@ -170,9 +188,12 @@ func (s *Service) execute(ctx context.Context, job *execution.Job, col *collecto
 	col.ts = ts
 	s.m.InFlight.Inc()
 	defer s.m.InFlight.Dec()
-	var final *execution.Result
 	for attempt := 0; ; attempt++ {
+		rctx, runtime := s.span(ctx, "runtime", job.ID, job.Caller)
+		job.Trace = tracing.Traceparent(rctx)
+		col.calls = func(calls []execution.Outgoing) { s.callSpans(rctx, job.ID, job.Caller, calls) }
 		err := s.backend.Execute(ctx, job, col.passOn(s.m, time.Now(), &final, t.emit))
+		endSpan(runtime, err)
 		var rejected *execution.RejectedError
 		switch {
 		case t.err != nil && errors.Is(err, t.err), ctx.Err() != nil:
@@ -219,15 +240,58 @@ func (s *Service) finished(log *zerolog.Logger, job *execution.Job, col *collect
 	observe(s.m, final, col.bytes)
 }
 
+// transpile is transpileIfNeeded in a span of its own, when there is
+// TypeScript to bundle.
+func (s *Service) transpile(ctx context.Context, job *execution.Job) (*transpile.Output, *execution.Result, error) {
+	if !hasTypeScript(job) {
+		return nil, nil, nil
+	}
+	_, span := s.span(ctx, "transpile", job.ID, job.Caller)
+	ts, syntax, err := transpileIfNeeded(job)
+	if syntax != nil {
+		span.SetStatus(codes.Error, string(execution.CodeSyntaxError))
+	}
+	endSpan(span, err)
+	return ts, syntax, err
+}
+
+// dependencies is resolve in a span of its own, when there are
+// dependencies to resolve.
+func (s *Service) dependencies(ctx context.Context, job *execution.Job) (*installed, error) {
+	if len(job.Dependencies) == 0 || job.DependencyKey != "" {
+		return nil, nil
+	}
+	ctx, span := s.span(ctx, "dependencies", job.ID, job.Caller)
+	in, err := s.resolve(ctx, job)
+	endSpan(span, err)
+	return in, err
+}
+
+// bundle is attach in a span of its own.
+func (s *Service) bundle(ctx context.Context, job *execution.Job, in *installed, t *tap) (*execution.Result, error) {
+	ctx, span := s.span(ctx, "bundle", job.ID, job.Caller)
+	invalid, err := s.attach(ctx, job, in, t)
+	if invalid != nil {
+		span.SetStatus(codes.Error, string(execution.CodeInvalidModule))
+	}
+	endSpan(span, err)
+	return invalid, err
+}
+
+func hasTypeScript(job *execution.Job) bool {
+	for name := range job.Modules {
+		if transpile.IsTypeScript(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // transpileIfNeeded bundles an execution with TypeScript modules into one
 // JavaScript module, in place. A syntax error comes back as the result to
 // answer with.
 func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result, error) {
-	needed := false
-	for name := range job.Modules {
-		needed = needed || transpile.IsTypeScript(name)
-	}
-	if !needed {
+	if !hasTypeScript(job) {
 		return nil, nil, nil
 	}
 	out, err := transpile.Bundle(job.Modules, job.MainModule)

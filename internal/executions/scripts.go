@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/packages"
 	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/worker"
 )
@@ -112,6 +111,7 @@ func (s *Service) PutScript(ctx context.Context, c execution.Caller, name string
 	created, err := s.store.PutScript(ctx, &store.Script{Caller: c.Name, Name: name, Version: meta.Version, CreatedAt: meta.CreatedAt, Meta: metaJSON, Body: content},
 		s.opts.Records.MaxScriptBytesPerKey)
 	if errors.Is(err, store.ErrScriptsFull) {
+		s.m.ScriptVersions.WithLabelValues("scripts_full").Inc()
 		return execution.Script{}, false, execution.NewProblem(execution.ProblemScriptsFull,
 			"this version (%d bytes) would take this API key's stored scripts past the %d bytes they may take: delete scripts it no longer needs (DELETE /scripts/{name} removes every version)",
 			len(metaJSON)+len(content), s.opts.Records.MaxScriptBytesPerKey)
@@ -119,7 +119,10 @@ func (s *Service) PutScript(ctx context.Context, c execution.Caller, name string
 	if err != nil {
 		return execution.Script{}, false, err
 	}
-	if !created { // stored before: its own time
+	if created {
+		s.m.ScriptVersions.WithLabelValues("created").Inc()
+	} else { // stored before: its own time
+		s.m.ScriptVersions.WithLabelValues("unchanged").Inc()
 		if kept, err := s.store.GetScript(ctx, c.Name, name, meta.Version); err == nil {
 			_ = json.Unmarshal(kept.Meta, &meta)
 		}
@@ -135,7 +138,7 @@ func (s *Service) bundleScript(ctx context.Context, job *execution.Job, st *stor
 	if err != nil || in == nil {
 		return err
 	}
-	b, err := s.opts.Packages.Bundle(ctx, in.set, packages.Entries(job.Modules, in.set.Versions))
+	b, err := s.bundleOf(ctx, job, in)
 	if err != nil {
 		return dependencyProblem(err)
 	}
@@ -169,14 +172,16 @@ func (s *Service) loadScript(ctx context.Context, caller string, job *execution.
 		return execution.NewProblem(execution.ProblemInternal, "the script could not be read")
 	}
 	key := caller + "\x00" + name + "@" + sc.Version
-	st := s.scripts.get(key)
+	st, decoded := s.scripts.get(key), "cached"
 	if st == nil {
+		decoded = "store"
 		st = new(storedScript)
 		if err := json.Unmarshal(sc.Body, st); err != nil {
 			return execution.NewProblem(execution.ProblemInternal, "the script could not be read")
 		}
 		s.scripts.put(key, st)
 	}
+	s.m.ScriptRuns.WithLabelValues(decoded).Inc()
 	env := maps.Clone(st.Env)
 	if env == nil {
 		env = map[string]any{}

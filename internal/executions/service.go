@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
@@ -64,6 +66,9 @@ type Options struct {
 	Callers func() []execution.Caller
 	// Metrics are observed; New's if nil.
 	Metrics *metrics.Metrics
+	// Tracer starts the spans of executions and callbacks (trace.go); nil:
+	// none.
+	Tracer trace.Tracer
 	// Log is the service's log.
 	Log zerolog.Logger
 	// Now is the clock validation uses; time.Now if nil.
@@ -108,6 +113,9 @@ func New(opts Options) *Service {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	opts.Quota = opts.Quota.withDefaults()
 	opts.Records = opts.Records.withDefaults()

@@ -104,7 +104,7 @@ func New(opts Options) http.Handler {
 	name := func(r *http.Request) string { return opts.Caller(r).Name }
 	limit := &sessionLimit{server: server, caller: name, max: opts.MaxSessions, refuse: opts.TooManySessions,
 		next: bindRequest(name, h), owners: map[string]owner{}, opening: map[string]int{}}
-	return http.NewCrossOriginProtection().Handler(limit)
+	return noteCalls(http.NewCrossOriginProtection().Handler(limit))
 }
 
 // Serve serves one client over t (gateway mcp: stdin and stdout) as
@@ -136,7 +136,7 @@ func newServer(opts Options, who identify) *sdk.Server {
 		scriptTools(server, opts, who)
 	}
 	addGuide(server)
-	server.AddReceivingMiddleware(DefaultLogLevelMiddleware)
+	server.AddReceivingMiddleware(DefaultLogLevelMiddleware, noteMethods)
 	return server
 }
 

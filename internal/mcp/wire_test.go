@@ -35,8 +35,11 @@ func TestWire(t *testing.T) {
 	if info := object(t, result, "serverInfo"); info["name"] != "dynamic-workers-gateway" {
 		t.Errorf("serverInfo = %v", info)
 	}
-	if init.header.Get("X-Execution-Id") == "" {
-		t.Error("no X-Execution-Id: /mcp is not behind the gateway's middleware")
+	if init.header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id: /mcp is not behind the gateway's middleware")
+	}
+	if id := init.header.Get("X-Execution-Id"); id != "" {
+		t.Errorf("X-Execution-Id = %q on initialize, which runs nothing", id)
 	}
 
 	in := map[string]string{"Mcp-Session-Id": session, "MCP-Protocol-Version": protocolVersion}

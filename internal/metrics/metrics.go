@@ -33,6 +33,17 @@ type Metrics struct {
 	RecordWritesFailed  prometheus.Counter // writes of records the store refused
 	RecordsEvicted      prometheus.Counter // records deleted to keep a key under its storage bound
 	RecordsLost         prometheus.Counter // failed writes given up (the retry backlog was full)
+	QueueDepth          prometheus.Gauge   // executions queued (POST /executions), all gateways on the store
+	QueueWait           prometheus.Histogram
+	Callbacks           *prometheus.CounterVec // outcome: delivered, failed
+	CallbackAttempts    *prometheus.CounterVec // result: 2xx, 3xx, 4xx, 5xx, no_answer
+	Recovered           *prometheus.CounterVec // action: requeued, ended
+	LeaseLost           prometheus.Counter
+	Dependencies        *prometheus.CounterVec   // outcome: cached, resolved, or the refusal's kind
+	DependencySeconds   *prometheus.HistogramVec // source: cache or registry
+	BundleSeconds       prometheus.Histogram
+	ScriptVersions      *prometheus.CounterVec // outcome: created, unchanged, scripts_full
+	ScriptRuns          *prometheus.CounterVec // decoded: cached or store
 }
 
 // New creates the metrics, with Go and process collectors, in a registry of
@@ -116,6 +127,53 @@ func New() *Metrics {
 			Name: "gateway_record_writes_lost_total",
 			Help: "Writes of execution records given up while the store refused writes, because the backlog kept for retrying them was full.",
 		}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_queue_depth",
+			Help: "Executions queued by POST /executions and not yet claimed, all gateways on the store together (every gateway reports the same number); read every lease renewal (storage lease TTL / 3).",
+		}),
+		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_queue_wait_seconds",
+			Help:    "Time from POST /executions until a gateway's worker claimed the execution, observed by the gateway that claimed it (first claims only; a run again after a crash is not counted).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_callbacks_total",
+			Help: "Webhook deliveries to callback URLs that ended, by outcome: delivered or failed (given up).",
+		}, []string{"outcome"}),
+		CallbackAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_callback_attempts_total",
+			Help: "Webhook attempts (POSTs to callback URLs), by result: the receiver's status class (2xx, 3xx, 4xx, 5xx) or no_answer (refused address, connection error, timeout).",
+		}, []string{"result"}),
+		Recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_recovered_executions_total",
+			Help: "Executions this gateway took over from a gateway whose lease expired (it died or lost the store), by action: requeued (to run again) or ended (runtime_crashed; also counted in gateway_executions_total).",
+		}, []string{"action"}),
+		LeaseLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_lease_lost_total",
+			Help: "Times this gateway found its lease taken over (it could not renew it in time): the executions it ran were stopped here, for the gateway that recovered them.",
+		}),
+		Dependencies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_dependency_resolutions_total",
+			Help: "Resolutions of an execution's or a script's npm dependencies, by outcome: cached (the set was in the dependency cache), resolved (npm asked the registry), or refused: not_found, denied, too_large, unavailable (the registry failed or was too slow, or packages.offline), invalid.",
+		}, []string{"outcome"}),
+		DependencySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_dependency_resolution_seconds",
+			Help:    "Time to resolve a set of dependencies that resolved, by source: cache or registry.",
+			Buckets: []float64{.001, .005, .025, .1, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"source"}),
+		BundleSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_dependency_bundle_seconds",
+			Help:    "Time to have the bundle of a resolved set for an execution's or a script's imports (a bundle kept in memory or on disk, or esbuild run).",
+			Buckets: []float64{.001, .005, .025, .1, .5, 1, 2.5, 5, 10, 30},
+		}),
+		ScriptVersions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_script_versions_total",
+			Help: "PUT /scripts/{name} that got as far as the store, by outcome: created (a new version), unchanged (that content was stored already), scripts_full (refused: the key's scripts take storage.max_script_bytes_per_key).",
+		}, []string{"outcome"}),
+		ScriptRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_script_runs_total",
+			Help: "Executions of stored scripts, by where the version was decoded from: cached (this gateway's memory) or store.",
+		}, []string{"decoded"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -123,6 +181,8 @@ func New() *Metrics {
 		m.Executions, m.ExecutionSeconds, m.IsolateStartSeconds, m.InFlight, m.LogBytes,
 		m.Truncations, m.Outbound, m.AuthFailures, m.Limited, m.RuntimeEvents, m.SlowClients, m.RuntimeLogDropped,
 		m.HTTPRequests, m.HTTPSeconds, m.StorageFailing, m.RecordWritesFailed, m.RecordsEvicted, m.RecordsLost,
+		m.QueueDepth, m.QueueWait, m.Callbacks, m.CallbackAttempts, m.Recovered, m.LeaseLost,
+		m.Dependencies, m.DependencySeconds, m.BundleSeconds, m.ScriptVersions, m.ScriptRuns,
 	)
 	return m
 }

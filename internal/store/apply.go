@@ -76,10 +76,10 @@ func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, st
 		size = len(r)
 	}
 	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 		e.ID, e.Caller, status, e.Async, e.Outbound, e.Retry, e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt),
-		finishedAt, callback, request, result, size)
+		finishedAt, callback, e.Trace, request, result, size)
 	if err != nil {
 		return false, err
 	}

@@ -63,9 +63,10 @@ func (s *sqlStore) SaveCallback(ctx context.Context, id, owner string, c Callbac
 		return err
 	}
 	keep := sql.NullString{String: owner, Valid: c.State == CallbackPending && !release}
-	n, err := s.exec(ctx, `UPDATE executions SET callback_state = ?, callback_attempts = ?, callback_reason = ?, callback_owner = ?
+	sent := max(c.Sent, len(attempts))
+	n, err := s.exec(ctx, `UPDATE executions SET callback_state = ?, callback_attempts = ?, callback_reason = ?, callback_owner = ?, callback_sent = ?
 		WHERE id = ? AND callback_owner = ? AND callback_state = `+sqlPending,
-		c.State, string(b), c.Reason, keep, id, owner)
+		c.State, string(b), c.Reason, keep, sent, id, owner)
 	if err != nil {
 		return err
 	}

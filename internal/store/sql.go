@@ -107,7 +107,8 @@ func (s *sqlStore) q(query string) string {
 // Head, List and the event streams read (a result may be megabytes, and a
 // read never loads more than it sends).
 const metaColumns = `id, caller, status, async, outbound, retry, callback_url, owner, attempts,
-	cancel_requested, created_at, started_at, finished_at, callback_state, callback_attempts, callback_reason, callback_owner`
+	cancel_requested, created_at, started_at, finished_at, callback_state, callback_attempts, callback_reason, callback_owner,
+	traceparent, callback_sent`
 
 // columns are all of a record's columns: its request and result last.
 const columns = metaColumns + `, request, result`
@@ -139,7 +140,7 @@ func scanMeta(row scanner, more ...any) (*Execution, error) {
 	)
 	dest := []any{&e.ID, &e.Caller, &e.Status, &e.Async, &e.Outbound, &e.Retry, &e.CallbackURL,
 		&owner, &e.Attempts, &e.CancelRequested, &created, &started, &finishd,
-		&e.Callback.State, &cbAttempts, &e.Callback.Reason, &cbOwner}
+		&e.Callback.State, &cbAttempts, &e.Callback.Reason, &cbOwner, &e.Trace, &e.Callback.Sent}
 	err := row.Scan(append(dest, more...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

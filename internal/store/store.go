@@ -84,6 +84,9 @@ type Execution struct {
 	LastEvent int64
 	// Callback is the delivery of the record to CallbackURL.
 	Callback Callback
+	// Trace is the W3C traceparent of the span the execution's trace
+	// continues from; "" when it is not traced.
+	Trace string
 }
 
 // DecodedResult returns e's result: Result, or ResultJSON decoded; nil if
@@ -119,6 +122,10 @@ type Callback struct {
 	Attempts []execution.CallbackAttempt
 	Reason   string
 	Owner    string
+	// Sent counts the attempts started, each stored before it is sent (at
+	// least len(Attempts)): an attempt cut by a crash counts, so the next
+	// gateway's first attempt is numbered after it.
+	Sent int
 }
 
 // Event is one stored event of an execution: its id (1, 2, … per

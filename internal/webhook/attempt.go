@@ -10,6 +10,11 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // verdict is what an attempt's outcome means for the delivery.
@@ -23,9 +28,11 @@ const (
 
 // attempt makes attempt number n of dl to u. It returns the attempt as
 // reported, what it means, and the receiver's Retry-After (-1 if none).
-func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (Attempt, verdict, time.Duration) {
+func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (a Attempt, v verdict, retryAfter time.Duration) {
 	start := time.Now()
-	a := Attempt{At: start.UTC()}
+	a = Attempt{At: start.UTC()}
+	ctx, span := d.startSpan(ctx, u, dl, n)
+	defer func() { endSpan(span, a) }()
 	actx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, u, bytes.NewReader(dl.Body))
@@ -38,6 +45,9 @@ func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (
 	req.Header.Set(Header, SignAll(append([][]byte{dl.Secret}, dl.PreviousSecrets...), start, dl.Body))
 	req.Header.Set(DeliveryHeader, dl.ID)
 	req.Header.Set(AttemptHeader, strconv.Itoa(n))
+	if span.SpanContext().IsValid() {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -57,7 +67,7 @@ func (d *Deliverer) attempt(ctx context.Context, u string, dl Delivery, n int) (
 	a.Status = resp.StatusCode
 	v, reason := classifyStatus(resp.StatusCode)
 	a.Error = reason
-	retryAfter := time.Duration(-1)
+	retryAfter = time.Duration(-1)
 	if v == retry {
 		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
@@ -113,4 +123,30 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return max(t.Sub(now), 0)
 	}
 	return -1
+}
+
+// startSpan starts attempt n's span: the delivery's id and the attempt's
+// number, and the receiver's host (never its URL: its query may hold a
+// token).
+func (d *Deliverer) startSpan(ctx context.Context, u string, dl Delivery, n int) (context.Context, trace.Span) {
+	host := ""
+	if pu, err := url.Parse(u); err == nil {
+		host = pu.Hostname()
+	}
+	return d.opts.Tracer.Start(ctx, "webhook attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("gateway.delivery_id", dl.ID),
+		attribute.Int("gateway.delivery_attempt", n),
+		attribute.String("http.request.method", http.MethodPost),
+		attribute.String("server.address", host)))
+}
+
+// endSpan ends an attempt's span with its outcome.
+func endSpan(span trace.Span, a Attempt) {
+	if a.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", a.Status))
+	}
+	if a.Error != "" {
+		span.SetStatus(codes.Error, a.Error)
+	}
+	span.End()
 }

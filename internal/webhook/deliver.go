@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/dynamic-workers/gateway/internal/backoff"
 )
 
@@ -62,6 +65,9 @@ type Options struct {
 	// TLSConfig, if set, replaces the default TLS settings, e.g. to trust
 	// an internal receiver's certificate authority.
 	TLSConfig *tls.Config
+	// Tracer, if set, gives each attempt a span, under the span of the
+	// context Deliver is given, whose traceparent the attempt sends.
+	Tracer trace.Tracer
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +89,9 @@ func (o Options) withDefaults() Options {
 	if o.UserAgent == "" {
 		o.UserAgent = "dynamic-workers-gateway-webhook"
 	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	return o
 }
 
@@ -101,6 +110,12 @@ type Delivery struct {
 	// Earlier is how many attempts an earlier Deliver made (a delivery
 	// resumed after a restart): AttemptHeader goes on from Earlier+1.
 	Earlier int
+	// BeforeAttempt, if set, is called with each attempt's number before it
+	// is sent, from the goroutine running the delivery: a caller that keeps
+	// the count where a restart finds it (Earlier) numbers the attempts of
+	// a resumed delivery on from one a crash cut short. Its error stops the
+	// delivery before the attempt.
+	BeforeAttempt func(n int) error
 	// OnAttempt, if set, is called after each attempt, in order, from the
 	// goroutine running the delivery.
 	OnAttempt func(Attempt)
@@ -224,6 +239,12 @@ func (d *Deliverer) Deliver(ctx context.Context, dl Delivery) Result {
 		if d.soft.Err() != nil || ctx.Err() != nil {
 			res.Reason = notDelivered(n-1, d.stopReason(ctx))
 			return res
+		}
+		if dl.BeforeAttempt != nil {
+			if err := dl.BeforeAttempt(dl.Earlier + n); err != nil {
+				res.Reason = notDelivered(n-1, "stopped: "+err.Error())
+				return res
+			}
 		}
 		a, v, retryAfter := d.attempt(ctx, u, dl, dl.Earlier+n)
 		res.Attempts = append(res.Attempts, a)

@@ -15,6 +15,11 @@
 // _method override to a method it does not allow (override.js). An answer
 // longer than maxAnswerBytes is cut: the masking's work per call is bound.
 //
+// A call of a traced execution (the job carries a traceparent) goes out
+// with a traceparent of that trace naming a span of the shim's own, over
+// any the guest or the configuration set; the call's record reports that
+// span ({spanId, start, ms}), which the gateway records as the call's.
+//
 // Every call, allowed or refused, is reported to the ledger like an
 // outbound request (the first one makes the shim tell the gateway the
 // guest may have reached the network) and recorded with the capability's
@@ -24,7 +29,7 @@
 // own fetch (on Cloudflare).
 
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { arrive, countCall, FULL } from "./ledger.js";
+import { arrive, countCall, traceOf, FULL } from "./ledger.js";
 import { place } from "./scope.js";
 import { maskHeaders, maskBody, maskBytes, maskText } from "./mask.js";
 import { queryOverride, isForm, formOverride } from "./override.js";
@@ -78,10 +83,31 @@ export class Capability extends WorkerEntrypoint {
       await body?.cancel?.();
       throw new Error(`capability ${name}: refused: ${why}`);
     }
-    const response = await send(props, this.env.CAPABILITY_NETWORK, request.method, placed.url, headers, body);
+    const span = traced(traceOf(key), headers, record);
+    let response;
+    try {
+      response = await send(props, this.env.CAPABILITY_NETWORK, request.method, placed.url, headers, body);
+    } finally {
+      if (span !== null) span.ms = Date.now() - span.start;
+    }
     record.status = response.status;
     return masked(props, response);
   }
+}
+
+// traced sets a call's traceparent when its execution is traced: the
+// trace's id and flags, a new span id. It returns the span's report, kept
+// on the call's record (ms set when the answer comes), or null.
+function traced(trace, headers, record) {
+  if (trace === undefined) return null;
+  const [version, traceId, , flags] = trace.split("-");
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  if (bytes.every((b) => b === 0)) bytes[7] = 1; // an all-zero span id is invalid
+  const spanId = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  headers.set("traceparent", `${version}-${traceId}-${spanId}-${flags}`);
+  headers.delete("tracestate");
+  record.trace = { spanId, start: Date.now(), ms: 0 };
+  return record.trace;
 }
 
 // forwarded are the headers a call sends: the guest's on the capability's

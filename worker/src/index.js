@@ -87,6 +87,9 @@ export default {
   },
 };
 
+// TRACEPARENT is a W3C traceparent of version 00, as the gateway sends it.
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 // The caps every job carries: the gateway always sends them (from its
 // configuration), so the shim keeps no defaults of its own.
 const JOB_CAPS = ["maxResponseBytes", "maxLogLineBytes", "maxLogBytes"];
@@ -102,6 +105,9 @@ function checkJob(job) {
   }
   for (const cap of JOB_CAPS) {
     if (!Number.isSafeInteger(job[cap]) || job[cap] <= 0) return `${cap} must be a positive integer`;
+  }
+  if (job.trace !== undefined && (typeof job.trace !== "string" || !TRACEPARENT.test(job.trace))) {
+    return "trace must be a W3C traceparent";
   }
   return checkPackages(job) ?? checkCapabilities(job.capabilities);
 }
@@ -205,7 +211,7 @@ async function run(env, ctx, job, signal) {
       return new Response(null, { status: 499 }); // the gateway went away while waiting
     }
   }
-  const ledger = begin(warm ? warm.id : job.id);
+  const ledger = begin(warm ? warm.id : job.id, job.trace);
   const done = () => {
     ledger.take();
     warm?.release();

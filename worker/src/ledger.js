@@ -27,19 +27,20 @@ const MAX_ENDED = 4096;
 const open = new Map(); // key -> entry
 const ended = new Map(); // keys whose execution ended here, oldest first
 
-// begin registers an execution under key. It returns {first, next, confirm,
+// begin registers an execution under key, traced under trace (the job's
+// W3C traceparent, or undefined: traceOf). It returns {first, next, confirm,
 // take}: first resolves when the guest's first outbound request arrives;
 // that request waits until confirm() is called (the gateway was told) or the
 // execution ends. next() resolves with the requests recorded since the last
 // next() (as soon as there is one), or with null once the execution has
 // ended. take() ends the registration and returns the requests recorded; it
 // may be called more than once.
-export function begin(key) {
+export function begin(key, trace) {
   let arrived;
   const first = new Promise((resolve) => {
     arrived = resolve;
   });
-  const entry = { records: [], arrived, confirmed: false, closed: false, calls: new Map(), announced: 0, wake: null };
+  const entry = { records: [], arrived, confirmed: false, closed: false, calls: new Map(), announced: 0, wake: null, trace };
   open.set(key, entry);
   ended.delete(key);
   return {
@@ -133,6 +134,14 @@ export function countCall(key, name) {
   const n = (calls.get(name) ?? 0) + 1;
   calls.set(name, n);
   return n;
+}
+
+// traceOf is the traceparent of the execution registered under key, or
+// undefined (not traced, or registered in another isolate of the shim). A
+// warm isolate's capability props are fixed when it is made: the trace of
+// the execution running in it now is here.
+export function traceOf(key) {
+  return open.get(key)?.trace;
 }
 
 // size is how many executions are registered (for tests: it must come back

@@ -112,3 +112,27 @@ test("the answer's status text is masked, and a long answer is cut", async () =>
   const whole = await call(new Request("https://svc.example/api/x"), big(100), { maxAnswerBytes: 100 });
   assert.equal((await whole.res.text()).length, 100);
 });
+
+test("a traced execution's call goes out with a traceparent of its trace, over the guest's, and its record reports the span", async () => {
+  const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const ledger = begin(props.key, trace);
+  ledger.confirm();
+  let sent = null;
+  const network = { fetch: async (r) => (sent = r, new Response("ok")) };
+  const guest = new Request("https://svc.example/api/items", { headers: { traceparent: "00-" + "1".repeat(32) + "-" + "2".repeat(16) + "-01", tracestate: "a=b" } });
+  const before = Date.now();
+  await new Capability({ props: { ...props, forwardHeaders: ["traceparent", "tracestate"] } }, { CAPABILITY_NETWORK: network }).fetch(guest);
+  const [record] = ledger.take();
+  const m = /^00-4bf92f3577b34da6a3ce929d0e0e4736-([0-9a-f]{16})-01$/.exec(sent.headers.get("traceparent"));
+  assert.ok(m, `traceparent ${sent.headers.get("traceparent")} is not of the execution's trace`);
+  assert.notEqual(m[1], "00f067aa0ba902b7", "the call's span is the runtime's, not one of its own");
+  assert.equal(sent.headers.get("tracestate"), null);
+  assert.equal(record.trace.spanId, m[1]);
+  assert.ok(record.trace.start >= before && record.trace.ms >= 0, JSON.stringify(record.trace));
+});
+
+test("an execution not traced sends no traceparent of the gateway's and reports no span", async () => {
+  const { sent, records } = await call(new Request("https://svc.example/api/items"));
+  assert.equal(sent.headers.get("traceparent"), null);
+  assert.equal(records[0].trace, undefined);
+});

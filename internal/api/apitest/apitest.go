@@ -80,7 +80,7 @@ func Service(log zerolog.Logger, backend execution.Backend, g Gateway) *executio
 	lookup, all := api.KeyCallers(g.Keys)
 	return executions.New(executions.Options{
 		Backend: backend, Store: g.Store, Limits: g.Limits, Capabilities: g.Capabilities, Quota: g.Quota, Packages: g.Packages,
-		Keys: lookup, Callers: all, Metrics: g.Metrics, Log: log, Now: g.Now, Records: g.Records,
+		Keys: lookup, Callers: all, Metrics: g.Metrics, Log: log, Now: g.Now, Records: g.Records, Tracer: g.Tracing.Tracer(),
 	})
 }
 

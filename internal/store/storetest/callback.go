@@ -87,10 +87,17 @@ func testClaimCallback(t *testing.T, s store.Store) {
 	if err := s.SaveCallback(ctx, "ex_1", "gw1", pending, false); err != nil {
 		t.Fatalf("SaveCallback(pending) = %v", err)
 	}
-	// gw1 dies: its lease expires, and gw2 takes ex_1 over with its attempts.
+	// The second attempt is counted before it is sent; gw1 dies while it
+	// is under way, so its outcome is never stored.
+	sending := store.Callback{State: store.CallbackPending, Attempts: []execution.CallbackAttempt{a1}, Sent: 2}
+	if err := s.SaveCallback(ctx, "ex_1", "gw1", sending, false); err != nil {
+		t.Fatalf("SaveCallback(sending the second) = %v", err)
+	}
+	// gw1's lease expires, and gw2 takes ex_1 over with its attempts and
+	// the count of those sent.
 	c, err := s.ClaimCallback(ctx, "gw2", t0.Add(2*time.Minute))
-	if err != nil || c.ID != "ex_1" || !slices.Equal(c.Callback.Attempts, []execution.CallbackAttempt{a1}) {
-		t.Fatalf("ClaimCallback(after gw1's lease expired) = %+v, %v; want ex_1 with its first attempt", c, err)
+	if err != nil || c.ID != "ex_1" || !slices.Equal(c.Callback.Attempts, []execution.CallbackAttempt{a1}) || c.Callback.Sent != 2 {
+		t.Fatalf("ClaimCallback(after gw1's lease expired) = %+v, %v; want ex_1 with its first attempt, 2 sent", c, err)
 	}
 	if err := s.SaveCallback(ctx, "ex_1", "gw1", pending, false); !errors.Is(err, store.ErrNotOwner) {
 		t.Errorf("SaveCallback(by the gateway that lost it) = %v, want ErrNotOwner", err)

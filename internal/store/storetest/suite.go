@@ -83,13 +83,14 @@ func create(t *testing.T, s store.Store, e store.Execution) *store.Execution {
 }
 
 func testCreateGet(t *testing.T, s store.Store) {
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	create(t, s, store.Execution{ID: "ex_a", Caller: "alice", Async: true, Outbound: true,
-		Request: []byte(`{"code":"x"}`), CallbackURL: "https://example.com/cb", CreatedAt: t0})
+		Request: []byte(`{"code":"x"}`), CallbackURL: "https://example.com/cb", CreatedAt: t0, Trace: traceparent})
 	got, err := s.Get(t.Context(), "alice", "ex_a")
 	if err != nil {
 		t.Fatalf("Get = %v", err)
 	}
-	if got.Status != store.Queued || !got.Async || !got.Outbound || got.Request != nil ||
+	if got.Status != store.Queued || !got.Async || !got.Outbound || got.Request != nil || got.Trace != traceparent ||
 		got.CallbackURL != "https://example.com/cb" || !got.CreatedAt.Equal(t0) || !got.StartedAt.IsZero() || got.ResultJSON != nil {
 		t.Errorf("Get = %+v, want the record created, without its request", got)
 	}
