@@ -209,3 +209,23 @@ func (e *RateLimitedError) Error() string {
 
 // Unwrap makes a RateLimitedError ErrUnavailable.
 func (e *RateLimitedError) Unwrap() error { return ErrUnavailable }
+
+// BusyError is a runtime with no room for the execution now: as many run
+// and wait as it holds, or the wait passed its bound. RetryAfter is when
+// room is likely, from how fast executions have been starting. It is
+// ErrUnavailable, and Err if set (a runtime's own sentinel).
+type BusyError struct {
+	Reason     string
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *BusyError) Error() string { return e.Reason }
+
+// Unwrap makes a BusyError ErrUnavailable (and Err).
+func (e *BusyError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrUnavailable, e.Err}
+	}
+	return []error{ErrUnavailable}
+}

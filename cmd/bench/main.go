@@ -2,13 +2,13 @@
 // a bare workerd loader Worker (fresh isolates with LOADER.load, warm ones
 // with LOADER.get against isolate "reuse"), the in-runtime floor of isolate
 // creation, one node process per execution, pool scaling, reuse against
-// fresh, streaming delay, benign executions beside hostile ones, and memory
-// over a soak. Runs alternate A/B so drift hits both sides; each figure is
+// fresh, streaming delay, benign executions beside hostile ones, thousands
+// of executions waiting at once, and memory over a soak. Runs alternate A/B so drift hits both sides; each figure is
 // the median of repeats with their min–max. It prints the gateway and the
 // bare loader in one table with their ratios and the targets, and writes
 // bench/results/latest.json and latest.svg.
 //
-//	go run ./cmd/bench [-repeats 3] [-n 300] [-hostile 2000] [-soak 20000] [-cpuprofile FILE]
+//	go run ./cmd/bench [-repeats 3] [-n 300] [-hostile 2000] [-inflight 100,1000,2000,5000] [-soak 20000] [-cpuprofile FILE]
 package main
 
 import (
@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +55,11 @@ type options struct {
 	cpuprofile string
 	date       string
 	hostile    int
-	log        io.Writer // the gateways' logs; nil: none
+	// inflight are the sizes of the in-flight run (executions awaiting 3 s
+	// sent at once); inflightBare the largest also sent to bare workerd.
+	inflight     []int
+	inflightBare int
+	log          io.Writer // the gateways' logs; nil: none
 	// records runs the gateways as shipped: every execution recorded in an
 	// SQLite store (storage.path's default is on).
 	records bool
@@ -71,10 +76,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.date, "compat-date", "2026-11-17", "guest compatibility date for every side")
 	fs.IntVar(&o.hostile, "hostile", 2000, "executions in the hostile-neighbours run, one in five hostile (0 skips it)")
 	fs.BoolVar(&o.records, "records", true, "record every execution in an SQLite store, as the gateway does by default (false: storage off)")
+	fs.IntVar(&o.inflightBare, "inflight-bare", 2000, "the largest in-flight size also sent to bare workerd processes (unbounded there: each isolate stays in memory)")
+	inflight := fs.String("inflight", "100,1000,2000,5000", "sizes of the in-flight run: executions awaiting 3 s sent at once to a gateway with its defaults (empty skips it)")
 	logFile := fs.String("log", "", "write the gateways' logs to this file")
-	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, pool, reuse, node, streaming, hostile, soak); empty: all")
+	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, pool, reuse, node, streaming, hostile, inflight, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for f := range strings.SplitSeq(*inflight, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-inflight: %q is not a positive number", f)
+		}
+		o.inflight = append(o.inflight, n)
 	}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
@@ -103,6 +120,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"node", measureNode},
 		{"streaming", measureStreaming},
 		{"hostile", measureHostile},
+		{"inflight", measureInFlight},
 		{"soak", measureSoak},
 	}
 	for _, s := range steps {

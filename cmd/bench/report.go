@@ -88,6 +88,7 @@ type Report struct {
 	Node              []Figure         `json:"node"`
 	Streaming         []Figure         `json:"streaming"`
 	Hostile           *HostileMix      `json:"hostile,omitempty"`
+	InFlight          []InFlightRun    `json:"inflight,omitempty"`
 	Soak              []MemorySample   `json:"soak"`
 	SoakThroughput    float64          `json:"soakThroughput"`
 	SoakFailures      int64            `json:"soakFailures"`
@@ -196,6 +197,7 @@ func (r *Report) print(w io.Writer) {
 	if r.Hostile != nil {
 		r.Hostile.print(w)
 	}
+	printInFlight(w, r.InFlight)
 	if len(r.Soak) > 0 {
 		fmt.Fprintf(w, "\nSoak (%.0f exec/s, %d failed): resident memory\n", r.SoakThroughput, r.SoakFailures)
 		for _, s := range r.Soak {

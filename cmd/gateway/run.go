@@ -317,8 +317,9 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		DenyAddresses:    own,
 		CapabilityURLs:   capabilityURLs(cfg),
 		Processes:        cfg.Runtime.Processes,
-		MaxConcurrency:   cfg.Runtime.MaxConcurrency,
-		QueueSize:        cfg.Runtime.QueueSize,
+		MaxConcurrency:   cfg.MaxConcurrency(),
+		MaxStarting:      cfg.Runtime.MaxStarting,
+		QueueSize:        cfg.QueueSize(),
 		QueueTimeout:     cfg.Runtime.QueueTimeout,
 		StartTimeout:     cfg.Runtime.StartTimeout,
 		ProbeInterval:    cfg.Runtime.ProbeInterval,
@@ -331,7 +332,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		MaxEventBytes:    maxEventBytes(cfg),
 		OnReplace:        m.RuntimeEvent,
 		OnLogDropped:     m.RuntimeLogLinesDropped,
-		MemoryLimit:      int64(cfg.Runtime.MemoryLimitMB) << 20,
+		MemoryLimit:      int64(cfg.MemoryLimitMB()) << 20,
 		UnresponsiveKill: cfg.Runtime.UnresponsiveKill,
 	}, log)
 	if err != nil {
@@ -339,7 +340,9 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 	}
 	m.WatchRuntime(func() metrics.RuntimeStats {
 		processes, queued := b.Stats()
-		return metrics.RuntimeStats{Processes: processes, Queued: queued}
+		running, _ := b.InFlight()
+		perExecution, _ := b.Admitted()
+		return metrics.RuntimeStats{Processes: processes, Queued: queued, Running: running, PerExecution: perExecution}
 	})
 	return b, workerd + " (" + workerdVersion + ")", nil
 }

@@ -97,6 +97,44 @@ export function check(n: number): void {
 	}
 }
 
+// TestTypeScriptStackTheGuestReads: a stack a TypeScript guest reads
+// itself, after an await, holds its own frames only (no frame of the
+// capture wrapper's, as a bare Worker's), which the gateway maps to its
+// sources in the log.
+func TestTypeScriptStackTheGuestReads(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{"modules": map[string]string{
+		"main.ts": `import { check } from "./check";
+
+export default {
+  async fetch(): Promise<Response> {
+    await null;
+    try { check(-1); } catch (e) {
+      const stack: string = (e as Error).stack ?? "";
+      console.log(stack);
+      console.log("lines " + stack.split("\n").length + " wrapper " + stack.includes("__dw_"));
+    }
+    return new Response("ok");
+  },
+};`,
+		"check.ts": `// Validation helpers.
+export function check(n: number): void {
+  if (n < 0) {
+    throw new RangeError("negative: " + n);
+  }
+}`,
+	}, "mainModule": "main.ts"})
+	if !res.Success {
+		t.Fatalf("error = %+v", res.Error)
+	}
+	if !strings.Contains(res.Stdout, "check.ts:4:") || !strings.Contains(res.Stdout, "main.ts:6:") {
+		t.Errorf("stdout = %q, want frames at check.ts:4 and main.ts:6", res.Stdout)
+	}
+	if !strings.Contains(res.Stdout, "lines 3 wrapper false") {
+		t.Errorf("stdout = %q, want the guest's stack of 3 lines (the error, check, fetch), no wrapper frame", res.Stdout)
+	}
+}
+
 // TestTypeScriptBundleNameClash: a TypeScript main module beside modules
 // already named as its bundle would be runs, whatever the clash.
 func TestTypeScriptBundleNameClash(t *testing.T) {

@@ -42,7 +42,10 @@ type Config struct {
 	Effective map[string]string `mapstructure:"-"`
 	// Given are the keys set by the file, the environment or a flag, not
 	// left at their defaults.
-	Given     map[string]bool `mapstructure:"-"`
+	Given map[string]bool `mapstructure:"-"`
+	// Machine is what the runtime's derived defaults follow (runtime.go);
+	// Load sets it to this machine.
+	Machine   Machine         `mapstructure:"-"`
 	Execution ExecutionConfig `mapstructure:"execution"`
 	Storage   StorageConfig   `mapstructure:"storage"`
 	Callbacks CallbacksConfig `mapstructure:"callbacks"`
@@ -143,6 +146,7 @@ type RuntimeConfig struct {
 	Workerd        string        `mapstructure:"workerd"`
 	Processes      int           `mapstructure:"processes"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
+	MaxStarting    int           `mapstructure:"max_starting"`
 	QueueSize      int           `mapstructure:"queue_size"`
 	QueueTimeout   time.Duration `mapstructure:"queue_timeout"`
 	StartTimeout   time.Duration `mapstructure:"start_timeout"`
@@ -230,6 +234,7 @@ func Load(fs *pflag.FlagSet, args []string, getenv func(string) string) (*Config
 	}
 	cfg.Given = given
 	cfg.applyBackendDefaults()
+	cfg.Machine = ThisMachine()
 	cfg.Effective = effective(v, &cfg)
 	cfg.Effective["execution.cpu_ms"] = fmt.Sprint(cfg.Execution.CPUMs) // the backend's default applied
 	return &cfg, nil

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"runtime"
 	"time"
 )
 
@@ -9,9 +8,9 @@ import (
 // Unset (0), they follow from who can call: with no API keys there is one
 // anonymous caller, the operator on loopback or what authenticates in
 // front, and no quota (0, unlimited) applies, so it can use the whole pool;
-// with keys, a key may have what the pool holds at once (processes ×
-// max_concurrency + queue_size) running or queued, and start that many
-// executions per second of the window.
+// with keys, a key may have what the pool holds at once (PoolCapacity)
+// running or queued, and start that many executions per second of the
+// window.
 func (c *Config) Quotas() QuotaConfig {
 	q := c.Quota
 	if len(c.Auth.Keys) == 0 {
@@ -26,15 +25,12 @@ func (c *Config) Quotas() QuotaConfig {
 	return q
 }
 
-// PoolCapacity is how many executions the local pool holds at once, running
-// or waiting in its queue: runtime.processes (0: one per CPU) ×
-// runtime.max_concurrency + runtime.queue_size.
+// PoolCapacity is the most executions the local pool holds at once,
+// running or waiting in its queue: Processes × MaxConcurrency +
+// QueueSize. How many run at once is what the processes' memory admits
+// (runtime.memory_limit_mb), up to that ceiling.
 func (c *Config) PoolCapacity() int {
-	processes := c.Runtime.Processes
-	if processes == 0 {
-		processes = runtime.NumCPU()
-	}
-	return processes*c.Runtime.MaxConcurrency + c.Runtime.QueueSize
+	return c.Processes()*c.MaxConcurrency() + c.QueueSize()
 }
 
 // MaxQueuedPerKey is the most executions one key may have queued:

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/dynamic-workers/gateway/internal/config"
 )
 
 func TestQuotas(t *testing.T) {
@@ -27,10 +29,11 @@ func TestQuotas(t *testing.T) {
 		{"no keys, set: as set", with(map[string]string{"GATEWAY_QUOTA_REQUESTS": "100", "GATEWAY_QUOTA_CONCURRENCY": "3"}), 100, 3},
 		{"keys: the pool's capacity, per second of the window", with(keys), 96 * 60, 96},
 		{"keys, 10s window", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_QUOTA_WINDOW": "10s"}), 960, 96},
-		{"keys, no queue", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_RUNTIME_QUEUE_SIZE": "0"}), 32 * 60, 32},
+		{"keys, no queue", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_RUNTIME_QUEUE_SIZE": "-1"}), 32 * 60, 32},
+		{"keys, queue derived", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_RUNTIME_QUEUE_SIZE": "0"}), 64 * 60, 64},
 		{"keys, concurrency set", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_QUOTA_CONCURRENCY": "5"}), 300, 5},
 		{"keys, both set", with(map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_QUOTA_CONCURRENCY": "5", "GATEWAY_QUOTA_REQUESTS": "7"}), 7, 5},
-		{"keys, one process per CPU", map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"]}, (runtime.NumCPU()*16 + 64) * 60, runtime.NumCPU()*16 + 64},
+		{"keys, one process per CPU, 1,000 at once each", map[string]string{"GATEWAY_AUTH_KEYS": keys["GATEWAY_AUTH_KEYS"], "GATEWAY_RUNTIME_MAX_CONCURRENCY": "1000"}, 2 * runtime.NumCPU() * 1000 * 60, 2 * runtime.NumCPU() * 1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,5 +130,48 @@ func TestKeyMaxQueued(t *testing.T) {
 		if keys := cfg.Keys(); len(keys) != 1 || keys[0].MaxQueued != tt.want {
 			t.Errorf("max_queued %s: Keys() = %+v, want MaxQueued %d", tt.n, keys, tt.want)
 		}
+	}
+}
+
+// TestRuntimeDerived: the runtime's defaults follow the machine, and a
+// value set wins.
+func TestRuntimeDerived(t *testing.T) {
+	t.Parallel()
+	const gib = int64(1) << 30
+	tests := []struct {
+		name       string
+		runtime    config.RuntimeConfig
+		machine    config.Machine
+		memoryMB   int
+		concurrent int
+		queue      int
+	}{
+		// Two CPUs, 24 GiB, 20,000 files: half the memory over 3 processes,
+		// a quarter of the files per process, a queue as large as the pool.
+		{"2 CPUs, 24 GiB", config.RuntimeConfig{}, config.Machine{CPUs: 2, MemoryBytes: 24 * gib, OpenFiles: 20000}, 4096, 2500, 5000},
+		{"a 2 GiB container", config.RuntimeConfig{}, config.Machine{CPUs: 2, MemoryBytes: 2 * gib, OpenFiles: 20000}, 341, 2500, 5000},
+		{"tiny", config.RuntimeConfig{}, config.Machine{CPUs: 4, MemoryBytes: gib, OpenFiles: 256}, 256, 64, 256},
+		{"many files", config.RuntimeConfig{}, config.Machine{CPUs: 1, MemoryBytes: 64 * gib, OpenFiles: 1 << 20}, 16384, 4096, 4096},
+		{"processes set", config.RuntimeConfig{Processes: 5}, config.Machine{CPUs: 2, MemoryBytes: 24 * gib, OpenFiles: 20000}, 2048, 1000, 5000},
+		{"all set", config.RuntimeConfig{MemoryLimitMB: 700, MaxConcurrency: 30, QueueSize: 7}, config.Machine{CPUs: 2, MemoryBytes: 24 * gib, OpenFiles: 20000}, 700, 30, 7},
+		{"no queue", config.RuntimeConfig{QueueSize: -1}, config.Machine{CPUs: 2, MemoryBytes: 24 * gib, OpenFiles: 20000}, 4096, 2500, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &config.Config{Runtime: tt.runtime, Machine: tt.machine}
+			if got := c.MemoryLimitMB(); got != tt.memoryMB {
+				t.Errorf("MemoryLimitMB() = %d, want %d", got, tt.memoryMB)
+			}
+			if got := c.MaxConcurrency(); got != tt.concurrent {
+				t.Errorf("MaxConcurrency() = %d, want %d", got, tt.concurrent)
+			}
+			if got := c.QueueSize(); got != tt.queue {
+				t.Errorf("QueueSize() = %d, want %d", got, tt.queue)
+			}
+			if got, want := c.PoolCapacity(), c.Processes()*tt.concurrent+tt.queue; got != want {
+				t.Errorf("PoolCapacity() = %d, want %d", got, want)
+			}
+		})
 	}
 }

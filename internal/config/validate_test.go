@@ -72,7 +72,10 @@ func validateCases(workerd string) []validateCase {
 		one("GATEWAY_RUNTIME_WORKERD", workerd, true, "", ""),
 		one("GATEWAY_RUNTIME_WORKERD", workerd+".missing", false, "runtime.workerd", "no such file"),
 		one("GATEWAY_RUNTIME_MAX_CONCURRENCY", "1", true, "", ""),
-		one("GATEWAY_RUNTIME_MAX_CONCURRENCY", "0", false, "runtime.max_concurrency", "must be at least 1"),
+		one("GATEWAY_RUNTIME_MAX_STARTING", "1", true, "", ""),
+		one("GATEWAY_RUNTIME_MAX_STARTING", "0", false, "runtime.max_starting", "must be at least 1"),
+		one("GATEWAY_RUNTIME_QUEUE_SIZE", "-1", true, "", ""),
+		one("GATEWAY_RUNTIME_QUEUE_SIZE", "-2", false, "runtime.queue_size", "must be at least -1"),
 		one("GATEWAY_RUNTIME_REUSE_KEYS", "1", true, "", ""),
 		one("GATEWAY_RUNTIME_REUSE_KEYS", "0", false, "runtime.reuse_keys", "must be at least 1"),
 		one("GATEWAY_RUNTIME_MEMORY_LIMIT_MB", "0", true, "", ""),
@@ -116,7 +119,7 @@ func validateCases(workerd string) []validateCase {
 	for env, zero := range map[string]string{
 		"GATEWAY_HTTP_SHUTDOWN_GRACE": "0s", "GATEWAY_HTTP_SSE_HEARTBEAT": "0s",
 		"GATEWAY_RUNTIME_UNRESPONSIVE_KILL": "0s", "GATEWAY_RUNTIME_PROCESSES": "0",
-		"GATEWAY_RUNTIME_QUEUE_SIZE": "0", "GATEWAY_RUNTIME_RECYCLE_AFTER": "0",
+		"GATEWAY_RUNTIME_MAX_CONCURRENCY": "0", "GATEWAY_RUNTIME_RECYCLE_AFTER": "0",
 		"GATEWAY_RUNTIME_RECYCLE_RSS_MB": "0", "GATEWAY_EXECUTION_CPU_MS": "0",
 		"GATEWAY_EXECUTION_SUB_REQUESTS": "0",
 	} {

@@ -29,6 +29,11 @@ func toProblem(err error) error {
 		return execution.NewProblem(execution.ProblemRuntimeUnavailable, "the runtime's host is rate limiting the gateway; retry after Retry-After seconds").
 			WithRetryAfter(max(1, int(math.Ceil(limited.RetryAfter.Seconds()))))
 	}
+	var busy *execution.BusyError
+	if errors.As(err, &busy) {
+		return execution.NewProblem(execution.ProblemRuntimeUnavailable, busy.Reason+"; retry after Retry-After seconds").
+			WithRetryAfter(max(1, int(math.Ceil(busy.RetryAfter.Seconds()))))
+	}
 	if errors.Is(err, execution.ErrUnavailable) {
 		return execution.NewProblem(execution.ProblemRuntimeUnavailable, "no runtime can take the execution now; retry later").WithRetryAfter(1)
 	}

@@ -191,6 +191,10 @@ func New() *Metrics {
 type RuntimeStats struct {
 	Processes map[string]int // by state: ready, unresponsive, draining
 	Queued    int            // executions waiting for a process
+	Running   int            // executions running on the processes
+	// PerExecution is what admission estimates one execution holds in its
+	// process (bytes).
+	PerExecution int64
 }
 
 // WatchRuntime registers gauges read from stats at each scrape.
@@ -199,6 +203,14 @@ func (m *Metrics) WatchRuntime(stats func() RuntimeStats) {
 		Name: "gateway_executions_queued",
 		Help: "Executions waiting for a free runtime process.",
 	}, func() float64 { return float64(stats().Queued) }))
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_runtime_executions",
+		Help: "Executions running on the runtime processes now (admitted, not queued).",
+	}, func() float64 { return float64(stats().Running) }))
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_runtime_execution_bytes",
+		Help: "What admission estimates one execution holds in its runtime process, learned from what the processes grow per execution in flight.",
+	}, func() float64 { return float64(stats().PerExecution) }))
 	for _, state := range []string{"ready", "unresponsive", "draining", "isolation", "spare"} {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "gateway_runtime_processes",

@@ -15,8 +15,12 @@
 // Run from the repository's root. A wrapped isolate's figure includes the
 // guest's console.log and the buffered answer, read by the caller, as the
 // shim's path does; a bare one's its body read by the caller.
+//
+// Besides wall time it prints the workerd process's CPU time per isolate
+// (the sum over its threads of /proc/PID/task/*/schedstat, on Linux), which
+// a machine busy with other work inflates much less than wall time.
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import net from "node:net";
@@ -110,12 +114,29 @@ const h :Workerd.Worker = (
 const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")],
   { stdio: ["ignore", "ignore", "inherit"] });
 
+// cpuMs is the CPU time workerd's threads have used, in ms (NaN where
+// /proc has no schedstat).
+function cpuMs() {
+  let ns = 0;
+  try {
+    for (const t of readdirSync(`/proc/${workerd.pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${workerd.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    }
+  } catch {
+    return NaN;
+  }
+  return ns / 1e6;
+}
+
 async function measure(side, n) {
   for (let tries = 0; ; tries++) {
     try {
+      const before = cpuMs();
       const r = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: JSON.stringify({ side, loops: n }) });
       if (!r.ok) throw new Error(`${side}: ${r.status} ${await r.text()}`);
-      return (await r.json()).ms;
+      const { ms } = await r.json();
+      cpu[side].push((cpuMs() - before) / n);
+      return ms;
     } catch (err) {
       if (tries > 100 || !(err.cause?.code === "ECONNREFUSED")) throw err;
       await new Promise((r) => setTimeout(r, 100));
@@ -123,9 +144,11 @@ async function measure(side, n) {
   }
 }
 
+const cpu = { a: [], b: [], bare: [] };
 try {
   const got = { a: [], b: [], bare: [] };
   for (const side of ["a", "b", "bare"]) await measure(side, 10); // warm up
+  for (const side of ["a", "b", "bare"]) cpu[side].length = 0;
   for (let i = 0; i < Number(rounds); i++) {
     const order = i % 2 === 0 ? ["a", "b", "bare"] : ["b", "a", "bare"];
     for (const side of order) got[side].push(await measure(side, Number(loops)));
@@ -134,6 +157,9 @@ try {
   console.log(`A ${refA}: ${a.toFixed(3)} ms/isolate   B ${refB}: ${b.toFixed(3)} ms/isolate   bare: ${bare.toFixed(3)} ms/isolate`);
   console.log(`B/A ${(b / a).toFixed(3)}   B-A ${(b - a).toFixed(3)} ms   A-bare ${(a - bare).toFixed(3)} ms   B-bare ${(b - bare).toFixed(3)} ms`);
   console.log(`per-round B-A: ${got.a.map((x, i) => (got.b[i] - x).toFixed(2)).join(" ")}`);
+  const ca = median(cpu.a), cb = median(cpu.b), cbare = median(cpu.bare);
+  console.log(`workerd CPU: A ${ca.toFixed(3)} ms/isolate   B ${cb.toFixed(3)}   bare ${cbare.toFixed(3)}   B-A ${(cb - ca).toFixed(3)} ms   A-bare ${(ca - cbare).toFixed(3)} ms`);
+  console.log(`per-round CPU B-A: ${cpu.a.map((x, i) => (cpu.b[i] - x).toFixed(2)).join(" ")}`);
 } finally {
   workerd.kill();
   rmSync(dir, { recursive: true, force: true });

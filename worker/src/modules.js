@@ -50,6 +50,7 @@ export function guestModules(job) {
         liveAfterMs: PING_INTERVAL_MS,
         capabilities: capabilityPaths(job),
         capabilityOrigin: CAPABILITY_ORIGIN,
+        reservedPrefix: RESERVED_PREFIX,
       },
     },
   };

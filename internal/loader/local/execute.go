@@ -17,7 +17,9 @@ import (
 // restart event first. It runs at most MaxRuns times: a benign execution
 // can be unlucky twice while hostile code is still new (a spinner's
 // process, then a bomb's). After a loss that named no execution to blame
-// it runs again alone, on the rerun process. The start event is sent once.
+// it runs again alone, on the rerun process, if it was one of a few (see
+// noSuspectLocked); else it runs again spread over the pool, ahead of the
+// executions waiting for their first run. The start event is sent once.
 func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execution.Event) error) error {
 	l.active.add(job.Secrets)
 	defer l.active.remove(job.Secrets)
@@ -48,8 +50,11 @@ func (l *Pool) Execute(ctx context.Context, job *execution.Job, emit func(execut
 		rest := *job
 		rest.Timeout = left
 		next := &attempt{job: &rest, rerun: true, runs: a.runs + 1, isolation: first.isolation, firstStarted: first.started}
-		if st.alone {
-			next.isolation = isolateRerun
+		if st.alone != nil {
+			next.isolation, next.cohort, next.turn = isolateRerun, st.alone, first.started.UnixNano()
+			if st.alone.newestFirst {
+				next.turn = -a.started.UnixNano()
+			}
 		}
 		a = next
 	}
@@ -65,10 +70,11 @@ type runState struct {
 	timeout time.Duration // the execution's timeout, as its caller set it
 	started bool          // start was sent
 	logs    int           // logs sent since the last (re)start
-	// alone: the run again goes on the rerun process, because nothing
-	// named an execution to blame for the lost process (if it was this
-	// one, it is then alone when it does it again, and blamed).
-	alone bool
+	// alone, if set, is the cohort with which the run again goes on the
+	// rerun process, because nothing named an execution to blame for the
+	// lost process and it was one of a few (if it was the cause, it is
+	// then alone when it does it again, and blamed).
+	alone *cohort
 }
 
 // send passes ev on, but start only once.
@@ -101,7 +107,8 @@ func (l *Pool) runOnce(ctx context.Context, job *execution.Job, st *runState, a 
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
-	call := &shim.Call{Client: l.client, Base: p.url, Secret: l.secret, MaxEvent: l.cfg.MaxEventBytes, Heard: &p.heard}
+	call := &shim.Call{Client: l.client, Base: p.url, Secret: l.secret, MaxEvent: l.cfg.MaxEventBytes, Heard: &p.heard,
+		Answered: func() { l.answered(p, a) }}
 	err = call.Run(ctx, job, st.send)
 	var lost *shim.LostError
 	if !errors.As(err, &lost) {
@@ -131,11 +138,15 @@ func (l *Pool) lost(parent, ctx context.Context, p *process, a *attempt, call *s
 	}
 	v := l.verdictOf(p)
 	if v.suspect == a {
+		l.clear(a.cohort)
 		l.log.Warn().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("an execution cost its runtime process")
 		return false, st.send(l.suspectFailure(v, st.timeout))
 	}
 	if runsAgain(a, v, job, call.Net()) {
-		st.alone = v.suspect == nil
+		st.alone = nil
+		if v.runsAlone(a) {
+			st.alone = v.cohort
+		}
 		l.log.Info().Str("id", job.ID).Int("pid", p.pid()).Str("cause", v.cause).Msg("runtime lost because of another execution; running it again")
 		return true, nil
 	}

@@ -222,7 +222,7 @@ func TestMemorySuspect(t *testing.T) {
 			if tt.want >= 0 {
 				want = as[tt.want]
 			}
-			if got := memorySuspectLocked(p); got != want {
+			if got := memorySuspectLocked(p, 0); got != want {
 				t.Errorf("suspect = %+v, want %+v", got, want)
 			}
 		})
@@ -341,11 +341,10 @@ func TestIsolationProcesses(t *testing.T) {
 			t.Errorf("second %v pick while one runs = %p, want none: they take turns", tt.kind, p)
 		}
 	}
-	// Runs again take turns oldest first: the last to have started is the
-	// likeliest cause of an unexplained loss.
+	// Runs again take their turns in order, smallest turn first.
 	rerun.inflight = 0
-	older := &attempt{isolation: isolateRerun, firstStarted: time.Unix(1, 0)}
-	younger := &attempt{isolation: isolateRerun, firstStarted: time.Unix(2, 0)}
+	older := &attempt{isolation: isolateRerun, turn: 1}
+	younger := &attempt{isolation: isolateRerun, turn: 2}
 	l.rerunQueue = map[*attempt]struct{}{older: {}, younger: {}}
 	if p := l.isolatedLocked(younger); p != nil {
 		t.Errorf("rerun pick for the younger of two = %p, want none: the older goes first", p)

@@ -3,7 +3,9 @@
 // (pool.go, process.go, watch.go), places each execution (dispatch.go),
 // kills a process a guest blocks or blows up and blames the right execution
 // (tracking.go), runs the neighbours again (execute.go), quarantines repeat
-// offenders (quarantine.go) and bounds each process's memory (memlimit.go).
+// offenders (quarantine.go), bounds each process's memory (memlimit.go) and
+// admits executions by the memory they hold (admission.go), queueing the
+// rest (queue.go).
 // It is the only package that starts workerd (workerd.go writes its config).
 package local
 
@@ -28,22 +30,30 @@ import (
 // Config configures the local backend. Zero values take the defaults
 // named on each field.
 type Config struct {
-	Workerd        string        // path of the workerd binary (required)
-	Processes      int           // workerd processes in the pool; default the number of CPUs
-	MaxConcurrency int           // executions at once per process; default 16
-	QueueSize      int           // executions waiting for a free process; 0 or negative: none (as runtime.queue_size)
-	QueueTimeout   time.Duration // longest wait in the queue; default 5s
-	StartTimeout   time.Duration // how long a starting process has to answer; default 20s
-	ProbeInterval  time.Duration // liveness probe period and timeout; default 250ms
-	RecycleAfter   int           // replace a process after this many executions; 0: never
-	RecycleRSS     int64         // replace a process above this resident memory (bytes); 0: never
-	DrainTimeout   time.Duration // how long a recycled process may finish its work; default 60s
+	Workerd   string // path of the workerd binary (required)
+	Processes int    // workerd processes in the pool; default the number of CPUs
+	// MaxConcurrency is the most executions one process runs at once, a
+	// ceiling over what its memory admits (admission.go); default 1,024.
+	MaxConcurrency int
+	// MaxStarting is the most executions one process is starting at once
+	// (making the isolate and running its first turn, before the shim
+	// answers: CPU-bound work); default 16.
+	MaxStarting   int
+	QueueSize     int           // executions waiting for a place; 0 or negative: none (as runtime.queue_size)
+	QueueTimeout  time.Duration // longest wait in the queue; default 30s
+	StartTimeout  time.Duration // how long a starting process has to answer; default 20s
+	ProbeInterval time.Duration // liveness probe period and timeout; default 250ms
+	RecycleAfter  int           // replace a process after this many executions; 0: never
+	RecycleRSS    int64         // replace a process above this resident memory (bytes); 0: never
+	DrainTimeout  time.Duration // how long a recycled process may finish its work; default 60s
 	// UnresponsiveKill is how long a process may fail its probes before it
 	// is killed and replaced, whatever it holds; default 20 probe intervals.
 	UnresponsiveKill time.Duration
 	// MemoryLimit is the hard memory bound of each process in bytes: a
 	// cgroup limit where the gateway may create one, else a watchdog on its
-	// resident memory. A process past it is killed; 0: none.
+	// resident memory. A process past it is killed; a process takes new
+	// executions only while it is well under it (admission.go). 0: none,
+	// and admission by count alone.
 	MemoryLimit int64
 	// ReuseKeys bounds the warm isolates (isolate "reuse" keys) one process
 	// holds; reaching it recycles the process, since workerd never evicts
@@ -73,11 +83,14 @@ func (c *Config) setDefaults() {
 		c.Processes = runtime.NumCPU()
 	}
 	if c.MaxConcurrency <= 0 {
-		c.MaxConcurrency = 16
+		c.MaxConcurrency = 1024
+	}
+	if c.MaxStarting <= 0 {
+		c.MaxStarting = 16
 	}
 	c.QueueSize = max(c.QueueSize, 0)
 	if c.QueueTimeout <= 0 {
-		c.QueueTimeout = 5 * time.Second
+		c.QueueTimeout = 30 * time.Second
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 20 * time.Second
@@ -133,8 +146,12 @@ type Pool struct {
 	// lower CPU priority), one for runs again that must run alone (an
 	// unexplained loss), so that those never wait behind the former.
 	isolation [2]*slot
-	waiting   int    // executions in the wait queue
-	isoWait   [2]int // executions waiting for each isolation process
+	queue     waitQueue // executions waiting for a place on the pool's processes
+	adm       admission // what a process may take (admission.go)
+	isoWait   [2]int    // executions waiting for each isolation process
+	// inflight counts the executions running on every process, and
+	// peakInflight the most there have been at once.
+	inflight, peakInflight int
 	// rerunQueue holds the runs again waiting for the rerun process.
 	rerunQueue map[*attempt]struct{}
 	changed    chan struct{} // closed and replaced whenever capacity may have freed
@@ -201,7 +218,7 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 	l := &Pool{
 		cfg:        cfg,
 		log:        log.With().Str("component", "loader").Logger(),
-		client:     &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxConcurrency)},
+		client:     &http.Client{Transport: newTransport(cfg.Processes * cfg.MaxStarting)},
 		dir:        dir,
 		config:     config,
 		secret:     hex.EncodeToString(secret[:]),
@@ -213,8 +230,11 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 		bound:      detectMemBound(fs, cfg.MemoryLimit, prefix),
 		quarantine: newQuarantine(),
 		rerunQueue: map[*attempt]struct{}{},
+		adm:        newAdmission(),
 	}
-	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).Msg("runtime memory bound")
+	l.log.Info().Str("memory_bound", l.bound.kind).Int64("memory_limit_mb", cfg.MemoryLimit>>20).Str("cgroup", l.bound.dir).
+		Int("processes", cfg.Processes).Int("max_concurrency", cfg.MaxConcurrency).Int("max_starting", cfg.MaxStarting).
+		Int("queue_size", cfg.QueueSize).Dur("queue_timeout", cfg.QueueTimeout).Msg("runtime pool: memory bound and admission")
 	for i := range cfg.Processes {
 		s := &slot{index: i, recycle: make(chan string, 1)}
 		l.slots = append(l.slots, s)
@@ -238,11 +258,15 @@ func hostPrefixes(addrs []string) []string {
 	return out
 }
 
+// newTransport is the client of the pool's processes. It keeps about as
+// many idle connections as executions start at once (conns): a waiting
+// execution holds its own connection, and a burst of thousands must not
+// leave thousands idle behind it.
 func newTransport(conns int) *http.Transport {
 	return &http.Transport{
 		Proxy:               nil, // the runtime is on loopback; never go through a proxy
-		MaxIdleConns:        conns + 16,
-		MaxIdleConnsPerHost: conns + 16,
+		MaxIdleConns:        2*conns + 16,
+		MaxIdleConnsPerHost: 2*conns + 16,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
@@ -289,7 +313,7 @@ func (l *Pool) Stats() (processes map[string]int, queued int) {
 	if l.spare.Load() != nil {
 		processes["spare"]++
 	}
-	return processes, l.waiting + l.isoWait[0] + l.isoWait[1]
+	return processes, l.queue.len() + l.isoWait[0] + l.isoWait[1]
 }
 
 // ShimURL returns the URL of one running shim, and the secret the gateway

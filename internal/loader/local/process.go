@@ -34,19 +34,29 @@ type process struct {
 	statm     *os.File
 	statmOnce sync.Once
 	// Read after exited is closed: its group's record of it.
-	memKilled bool  // the kernel killed it for reaching its memory limit
-	peak      int64 // the most memory its group held (bytes)
+	memKilled bool      // the kernel killed it for reaching its memory limit
+	peak      int64     // the most memory its group held (bytes)
+	exitedAt  time.Time // when its exit was seen
 
 	// Guarded by the pool's mutex.
-	inflight   int             // executions running on it
-	served     int             // executions it has taken
-	responsive bool            // it answered its last probe
-	draining   bool            // it takes no new executions
-	reuseKeys  map[string]bool // warm isolates it holds (isolate "reuse")
-	attempts   map[*attempt]struct{}
-	lastRSS    int64    // resident memory at the last sample
-	okRSS      int64    // resident memory when it last answered a probe
-	verdict    *verdict // why it stopped, once known
+	inflight int // executions running on it
+	// peakInflight is the most it ran at once since it last held none.
+	peakInflight int
+	starting     int             // of those, the ones the shim has not answered yet
+	served       int             // executions it has taken
+	responsive   bool            // it answered its last probe
+	draining     bool            // it takes no new executions
+	reuseKeys    map[string]bool // warm isolates it holds (isolate "reuse")
+	attempts     map[*attempt]struct{}
+	lastRSS      int64 // resident memory at the last sample
+	okRSS        int64 // resident memory when it last answered a probe
+	idleRSS      int64 // resident memory when it last held no execution
+	// startsSinceSample counts the executions it took since lastRSS.
+	startsSinceSample int
+	// history holds its last samples (a ring, historyNext the next slot).
+	history     [historyLen]rssSample
+	historyNext int
+	verdict     *verdict // why it stopped, once known
 	// firstOverdue is the execution that first passed its deadline while
 	// the process was silent: the one blamed if the process is killed.
 	firstOverdue *attempt
@@ -96,6 +106,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	out.mu.Unlock()
 	go func() {
 		p.err = cmd.Wait()
+		p.exitedAt = time.Now()
 		if group != nil {
 			p.memKilled = !p.killed.Load() && group.oomKilled(sigkilled(cmd.ProcessState))
 			p.peak = group.peak()
@@ -119,6 +130,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	}
 	p.okRSS = p.rss()
 	p.lastRSS = p.okRSS
+	p.idleRSS = p.okRSS
 	return p, nil
 }
 

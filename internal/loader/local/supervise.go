@@ -183,7 +183,11 @@ func (l *Pool) setResponsiveLocked(p *process, ok bool) {
 	}
 }
 
+// notifyLocked tells whoever waits that capacity may have freed: the wait
+// queue's executions (dispatchLocked), and the isolation queues and
+// draining processes (changed).
 func (l *Pool) notifyLocked() {
+	l.dispatchLocked()
 	close(l.changed)
 	l.changed = make(chan struct{})
 }

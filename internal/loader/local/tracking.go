@@ -21,7 +21,27 @@ type attempt struct {
 	isolation    isolation // where it runs when it must run alone
 	base         int64     // the process's resident memory at the last sample
 	growth       int64     // the sum of positive changes sampled while it ran
+	servedAt     int       // the executions its process had taken before it
 	overdue      bool
+	// starting: the shim has not answered it yet (its isolate is being
+	// made, or its first turn runs).
+	starting bool
+	// cohort is the executions sent to run again alone with it, if it is
+	// one; turn orders their runs on the rerun process, smallest first.
+	cohort *cohort
+	turn   int64
+}
+
+// cohort is the executions one loss sent to run again alone, one at a
+// time, to find the cause among them. Once one of them is blamed the rest
+// are cleared, and run again on the pool's processes instead of waiting
+// their turns. Guarded by the pool's mutex.
+type cohort struct {
+	cleared bool
+	// newestFirst: they take their turns newest first, not oldest first
+	// (a guest that blocked its process from its first turn is likeliest
+	// the last of them to have started).
+	newestFirst bool
 }
 
 // isolation says whether an execution must run alone, and where.
@@ -47,10 +67,37 @@ const (
 )
 
 // verdict is why a process stopped and which execution caused it, if any.
-// The others that were on it may run again.
+// The others that were on it may run again: those in alone each alone, on
+// the rerun process, where the cause among them is then named; the rest
+// spread over the pool.
 type verdict struct {
 	cause   string
 	suspect *attempt
+	alone   map[*attempt]bool
+	cohort  *cohort // of those in alone
+}
+
+// runsAlone says whether a, lost with its process for v, runs again alone.
+func (v verdict) runsAlone(a *attempt) bool { return v.suspect == nil && v.alone[a] }
+
+// aloneAtMost is how many executions a loss that names nobody may send to
+// run again alone, one at a time. Among more, running each alone would
+// take longer than their callers wait, and their number says load, not
+// one attack: they run again spread over the pool (were the cause among
+// them, it costs a process again, and gives up at MaxRuns).
+const aloneAtMost = 16
+
+// noSuspectLocked is the verdict on p for cause with nobody named: each
+// of its executions runs again alone if they are few, else all spread.
+func noSuspectLocked(p *process, cause string) verdict {
+	v := verdict{cause: cause}
+	if len(p.attempts) <= aloneAtMost {
+		v.alone, v.cohort = map[*attempt]bool{}, &cohort{}
+		for a := range p.attempts {
+			v.alone[a] = true
+		}
+	}
+	return v
 }
 
 // memoryTie is how close two executions' growth must be to count as equal:
@@ -75,22 +122,25 @@ func sampleLocked(p *process, rss int64) {
 }
 
 // memorySuspectLocked names the execution a process's memory death is
-// blamed on, if the evidence names one: the execution whose growth is
+// blamed on, if its growth names one: the execution whose growth, less
+// what the executions started since it account for (perExec each), is
 // within memoryTie of the largest, when it is the only one. Growth accrues
 // to every execution in flight, so one that was already running when a
 // neighbour began to allocate has as much as the allocator, and a guest
 // that fills memory between two samples leaves every execution on the
-// process with the same growth. Then no one is blamed (nothing is
-// quarantined on a guess) and each runs again alone: the allocator, alone,
-// is then the only one.
-func memorySuspectLocked(p *process) *attempt {
+// process with the same growth. Then growth names no one (nothing is
+// quarantined on a guess), and memoryVerdictLocked looks further.
+func memorySuspectLocked(p *process, perExec float64) *attempt {
+	excess := func(a *attempt) int64 {
+		return a.growth - int64(perExec*float64(p.served-a.servedAt))
+	}
 	var largest int64
 	for a := range p.attempts {
-		largest = max(largest, a.growth)
+		largest = max(largest, excess(a))
 	}
 	var suspect *attempt
 	for a := range p.attempts {
-		if a.growth < largest-memoryTie(largest) {
+		if excess(a) < largest-memoryTie(largest) {
 			continue
 		}
 		if suspect != nil {
@@ -101,11 +151,89 @@ func memorySuspectLocked(p *process) *attempt {
 	return suspect
 }
 
+// memoryVerdictLocked is the verdict on p, dead of memory (or killed for
+// it) at time at with peak bytes; heapOOM says an isolate ran out of V8
+// heap, which is never load. Growth may name the execution. If it does
+// not and p's event loop had fallen silent before the end, a guest was
+// allocating without yielding (executions that wait never keep the loop
+// from running): it is among the executions the shim had not answered
+// when the silence began (blockedFromStart), since such a guest never lets
+// the shim answer, nor anyone else's line out. If it is the only one and p
+// grew fast (more than the executions it took account for), it is blamed;
+// else those few run again alone, and the rest spread over the pool,
+// whatever else p was taking at the time. Otherwise nothing tells the
+// executions apart: a few each run again alone; many were load, not an
+// attack, and run again spread over the pool, with admission tightened
+// (tightenLocked).
+func (l *Pool) memoryVerdictLocked(p *process, peak int64, heapOOM bool, at time.Time) verdict {
+	sampleLocked(p, peak)
+	if s := memorySuspectLocked(p, l.adm.perExec); s != nil {
+		return verdict{cause: causeMemory, suspect: s}
+	}
+	fast := heapOOM || l.unexplainedLocked(p, peak, at) > bombGrowth
+	if blocked := blockedFromStart(p, at, l.cfg.ProbeInterval); len(blocked) > 0 && len(blocked) <= aloneAtMost {
+		if len(blocked) == 1 && fast {
+			return verdict{cause: causeMemory, suspect: blocked[0]}
+		}
+		v := verdict{cause: causeMemory, alone: map[*attempt]bool{}, cohort: &cohort{newestFirst: true}}
+		for _, a := range blocked {
+			v.alone[a] = true
+		}
+		return v
+	}
+	v := noSuspectLocked(p, causeMemory)
+	if v.alone == nil && !heapOOM {
+		l.tightenLocked(p, peak, len(p.attempts), at)
+		l.log.Warn().Int("pid", p.pid()).Int("executions", len(p.attempts)).Int64("peak_mb", peak>>20).
+			Int64("per_execution_kb", int64(l.adm.perExec)>>10).Float64("share", l.adm.share).
+			Msg("runtime died of memory with no execution to blame: taken for load; its executions run again over the pool, and admission tightens")
+	}
+	return v
+}
+
+// bombGrowth is how much p must grow in about a second beyond what its new
+// executions account for to have grown fast.
+const bombGrowth = 64 << 20
+
+// blockedFromStart lists the executions that may have blocked p's event
+// loop from their first turn until at: none unless the loop was silent
+// (no line on any execution's stream) for longer than the executions the
+// shim had answered would leave it (each sends a line at least every
+// probe interval while it waits) and at least minSilence; then those the
+// shim had not answered that started before the silence began, or if
+// none did, all it had not answered.
+func blockedFromStart(p *process, at time.Time, every time.Duration) []*attempt {
+	heard := time.Unix(0, p.heard.Load())
+	answered := p.inflight - p.starting
+	if at.Sub(heard) <= max(minSilence, every/time.Duration(max(1, answered))) {
+		return nil
+	}
+	var before, all []*attempt
+	for a := range p.attempts {
+		if !a.starting {
+			continue
+		}
+		all = append(all, a)
+		if !a.started.After(heard) {
+			before = append(before, a)
+		}
+	}
+	if len(before) > 0 {
+		return before
+	}
+	return all
+}
+
+// minSilence is the shortest gap in a process's lines that counts as its
+// event loop blocked: longer than making an isolate takes.
+const minSilence = 40 * time.Millisecond
+
 // track registers a new attempt on p (the pool's mutex held).
 func trackLocked(p *process, a *attempt) {
 	if p.attempts == nil {
 		p.attempts = map[*attempt]struct{}{}
 	}
+	a.servedAt = p.served
 	a.base = p.lastRSS
 	p.attempts[a] = struct{}{}
 }
@@ -137,10 +265,13 @@ func (l *Pool) verdictOf(p *process) verdict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if p.verdict == nil {
-		v := verdict{cause: causeCrash}
+		v := noSuspectLocked(p, causeCrash)
 		if p.oom.Load() || p.memKilled {
-			sampleLocked(p, p.peak)
-			v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
+			peak := p.peak
+			if peak <= 0 {
+				peak = max(p.lastRSS, l.bound.limit)
+			}
+			v = l.memoryVerdictLocked(p, peak, p.oom.Load(), p.exitedAt)
 		}
 		p.verdict = &v
 		if v.suspect != nil {

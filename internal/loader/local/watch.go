@@ -35,7 +35,7 @@ func (l *Pool) watch(ctx context.Context, s *slot, p *process) string {
 		case cause != "":
 			l.killFor(p, cause, s.index)
 			return reasonKilled
-		case since.IsZero() && l.cfg.RecycleRSS > 0 && rss > l.cfg.RecycleRSS:
+		case since.IsZero() && l.cfg.RecycleRSS > 0 && l.heldBeyond(p, rss) > l.cfg.RecycleRSS:
 			return reasonRecycleMemory
 		}
 	}
@@ -56,12 +56,14 @@ func (l *Pool) check(ctx context.Context, p *process, since *time.Time) (rss int
 	// A probe may miss on a loaded machine; a line sent on any execution's
 	// stream since the probe began shows the event loop runs all the same.
 	alive := ok || p.heard.Load() >= start.UnixNano()
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.setResponsiveLocked(p, ok)
 	if rss > 0 {
-		p.lastRSS = rss
 		sampleLocked(p, rss)
+		l.observeLocked(p, rss, now)
+		l.dispatchLocked() // the sample may admit more
 	}
 	switch {
 	case alive:
@@ -76,15 +78,18 @@ func (l *Pool) check(ctx context.Context, p *process, since *time.Time) (rss int
 	var v verdict
 	switch {
 	case l.bound.kind == boundWatchdog && rss > l.bound.limit:
-		v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
-	case !alive && p.firstOverdue != nil:
+		v = l.memoryVerdictLocked(p, rss, false, now)
+	case !alive && p.firstOverdue != nil && now.Sub(*since) >= spinGrace(l.cfg.ProbeInterval):
 		v = verdict{cause: causeSpin, suspect: p.firstOverdue}
 	case !alive && time.Since(*since) >= l.cfg.UnresponsiveKill && p.okRSS > 0 && rss-p.okRSS >= thrashGrowth:
 		// Busy while its memory climbs: a guest filling the heap, with V8
 		// collecting in vain, before any limit is reached.
-		v = verdict{cause: causeMemory, suspect: memorySuspectLocked(p)}
+		v = l.memoryVerdictLocked(p, rss, false, now)
 	case !alive && time.Since(*since) >= l.cfg.UnresponsiveKill:
 		v = verdict{cause: causeUnresponsive, suspect: aloneLocked(p)}
+		if v.suspect == nil {
+			v = noSuspectLocked(p, causeUnresponsive)
+		}
 	default:
 		return rss, ""
 	}
@@ -93,6 +98,20 @@ func (l *Pool) check(ctx context.Context, p *process, since *time.Time) (rss int
 		l.quarantine.add(quarantineKey(v.suspect.job))
 	}
 	return rss, v.cause
+}
+
+// spinGrace is how long a process must have been silent, with an
+// execution past its deadline, to be killed for a spinning guest: a
+// process with hundreds of executions waiting on a machine short of CPU
+// misses a probe now and then, and one of them may pass its deadline
+// meanwhile without any guest spinning. A spinner keeps it silent.
+func spinGrace(probe time.Duration) time.Duration { return max(time.Second, 4*probe) }
+
+// heldBeyond is what p holds beyond its executions' estimated share.
+func (l *Pool) heldBeyond(p *process, rss int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.heldBeyondLocked(p, rss)
 }
 
 // thrashGrowth is how much a process's resident memory must have grown

@@ -55,6 +55,10 @@ type Call struct {
 	// Heard, if set, is also given the time of every line: the process's
 	// own record that its event loop runs.
 	Heard *atomic.Int64
+	// Answered, if set, is called once the shim has answered (its
+	// response's headers arrived): the guest's isolate is made and its
+	// first turn has run, so what is left is waiting or streaming.
+	Answered func()
 
 	lastLine atomic.Int64 // unix nanoseconds of the last line the shim sent
 	net      atomic.Bool  // the guest attempted an outbound request
@@ -92,6 +96,9 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 		return &LostError{Err: err}
 	}
 	defer resp.Body.Close()
+	if c.Answered != nil {
+		c.Answered()
+	}
 
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -157,14 +164,19 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 	return &LostError{Err: err, Answered: true}
 }
 
-// scanBuffers holds the 64 KiB buffers that Run reads the shim's lines
-// into (a new one per execution would be most of the bytes the gateway
-// allocates for it); a line longer than that grows a buffer of the
-// scanner's own.
+// scanBuffers holds the buffers that Run reads the shim's lines into (a new
+// one per execution would be most of the bytes the gateway allocates for
+// it). An execution holds its buffer while it waits, and thousands may
+// wait at once, so they are small: a line longer than one grows a buffer
+// of the scanner's own.
 var scanBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, 64<<10)
+	b := make([]byte, 0, scanBufferBytes)
 	return &b
 }}
+
+// scanBufferBytes is the size of a pooled line buffer: the pings and most
+// log lines fit.
+const scanBufferBytes = 4 << 10
 
 // encodeJob encodes job for the shim, which refuses a body over
 // MaxJobBytes before reading it: a job that large is refused here already.

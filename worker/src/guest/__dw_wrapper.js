@@ -70,6 +70,7 @@ const clearTimer = clearTimeout;
 const queueMicrotaskFn = queueMicrotask;
 const jsonStringify = JSON.stringify;
 const PromiseCtor = Promise;
+const ProxyCtor = Proxy;
 const Uint8ArrayCtor = Uint8Array;
 const ResponseCtor = Response;
 const TransformStreamCtor = TransformStream;
@@ -78,6 +79,7 @@ const toBase64 = btoa;
 const stringSlice = uncurry(String.prototype.slice);
 const stringReplaceAll = uncurry(String.prototype.replaceAll);
 const stringIncludes = uncurry(String.prototype.includes);
+const stringIndexOf = uncurry(String.prototype.indexOf);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const encode = uncurry(TextEncoder.prototype.encode);
 const decode = uncurry(TextDecoder.prototype.decode);
@@ -107,6 +109,107 @@ const byobCancel = byobReadAtLeast === null ? null : uncurry(byobProto.cancel);
 const writableGetWriter = uncurry(WritableStream.prototype.getWriter);
 const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
 const writerClose = uncurry(WritableStreamDefaultWriter.prototype.close);
+
+// The stacks the guest reads show its own frames only, as a bare Worker's
+// do: e.stack, new Error().stack, Error.captureStackTrace and the call sites
+// a prepareStackTrace of the guest's is given. V8 formats every stack it
+// captures through Error.prepareStackTrace, read from the realm's Error
+// when the stack is first read; that property is an accessor of the
+// wrapper's, which cannot be removed or redefined, and always gives V8
+// prepare. prepare drops the frames of the wrapper's own modules (no part
+// of a guest module's path starts with the reserved prefix) and formats
+// the rest as V8 does, or hands them to the function the guest assigned.
+// The call sites' methods are taken from the first real call sites, before
+// the guest can reach one. Known limits (docs/fidelity.md): a stack
+// read inside the guest's own prepareStackTrace is formatted by V8 without
+// it (V8 does not recurse), so with the wrapper's frames; reading
+// Error.prepareStackTrace gives prepare, not what the guest assigned.
+const RESERVED_PREFIX = String(options.reservedPrefix);
+const RESERVED_PART = "/" + RESERVED_PREFIX;
+const ErrorCtor = Error;
+const errorToString = uncurry(Error.prototype.toString);
+const stringStartsWith = uncurry(String.prototype.startsWith);
+const captureStack = Error.captureStackTrace;
+const functionSource = uncurry(Function.prototype.toString);
+const stackFrame = { __proto__: null, toString: null, fileName: null };
+let guestPrepare; // what the guest assigned to Error.prepareStackTrace
+let inGuestPrepare = false;
+
+function ownFrame(site) {
+  const name = stackFrame.fileName(site);
+  return typeof name === "string" && (stringStartsWith(name, RESERVED_PREFIX) || stringIncludes(name, RESERVED_PART));
+}
+
+// errorHeader is the first line of a stack as V8 writes it.
+function errorHeader(error) {
+  try {
+    return errorToString(error);
+  } catch (thrown) {
+    try {
+      return `<error: ${errorToString(thrown)}>`;
+    } catch {
+      return "<error>";
+    }
+  }
+}
+
+// learnCallSites takes the call sites' methods from the first real ones
+// prepare is given. The guest cannot have a call site before V8 first calls
+// prepare (it gets them only from prepare), so it cannot have changed their
+// methods; what it could pass prepare itself is told apart by the methods'
+// native source, which no function of the guest's has.
+function learnCallSites(sites) {
+  try {
+    const proto = getPrototypeOf(sites[0]);
+    const toString = getOwn(proto, "toString").value;
+    const fileName = getOwn(proto, "getFileName").value;
+    if (functionSource(toString) !== "function toString() { [native code] }" ||
+      functionSource(fileName) !== "function getFileName() { [native code] }") return false;
+    stackFrame.toString = uncurry(toString);
+    stackFrame.fileName = uncurry(fileName);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function prepare(error, sites) {
+  // Until real call sites are known, no frame is shown.
+  if (stackFrame.toString === null && sites.length > 0 && !learnCallSites(sites)) return errorHeader(error);
+  const kept = [];
+  let n = 0;
+  const count = sites.length;
+  for (let i = 0; i < count; i++) {
+    const site = sites[i];
+    if (ownFrame(site)) continue;
+    defineProperty(kept, n++, { __proto__: null, value: site, writable: true, enumerable: true, configurable: true });
+  }
+  const user = guestPrepare;
+  if (typeof user === "function" && !inGuestPrepare) {
+    inGuestPrepare = true;
+    try {
+      return reflectApply(user, ErrorCtor, [error, kept]);
+    } finally {
+      inGuestPrepare = false;
+    }
+  }
+  let text = errorHeader(error);
+  for (let i = 0; i < n; i++) text += "\n    at " + stackFrame.toString(kept[i]);
+  return text;
+}
+
+defineProperty(ErrorCtor, "prepareStackTrace", {
+  __proto__: null,
+  // Bound, so that their source is not the guest's to read.
+  get: function () {
+    return prepare;
+  }.bind(undefined),
+  set: function (value) {
+    guestPrepare = value === prepare ? undefined : value;
+  }.bind(undefined),
+  enumerable: false,
+  configurable: false,
+});
 
 // The capabilities' bindings (worker/src/capability.js): each name in env
 // holds a stub of the shim's Capability entrypoint, whose fetch takes only
@@ -327,15 +430,20 @@ const log = capture("log");
 const warn = capture("warn");
 const error = capture("error");
 
-Object.assign(console, {
+const methods = {
+  __proto__: null,
   log,
   info: capture("info"),
   debug: capture("debug"),
   warn,
   error,
   trace: (...args) => {
-    const stack = new Error().stack.split("\n").slice(2).join("\n");
-    error(`Trace${args.length ? ": " + formatted(args) : ""}\n${stack}`);
+    // The trace's own frame is the wrapper's, left out of the stack.
+    const probe = {};
+    captureStack(probe);
+    const stack = text(probe, "stack") ?? "";
+    const at = stringIndexOf(stack, "\n");
+    error(`Trace${args.length ? ": " + formatted(args) : ""}${at < 0 ? "" : stringSlice(stack, at)}`);
   },
   dir: (value) => log(value),
   dirxml: (...args) => reflectApply(log, undefined, args),
@@ -354,7 +462,7 @@ Object.assign(console, {
     if (args.length > 0) reflectApply(log, undefined, args);
     indent += "  ";
   },
-  groupCollapsed: (...args) => reflectApply(console.group, undefined, args),
+  groupCollapsed: (...args) => reflectApply(methods.group, undefined, args),
   groupEnd: () => {
     indent = stringSlice(indent, 0, -2);
   },
@@ -370,7 +478,17 @@ Object.assign(console, {
     timers.delete(`${label}`);
     log(`${label}: ${elapsed(start)}`);
   },
-});
+};
+
+// Each console method is the runtime's own seen through a Proxy that calls
+// the capture's: its name, length and prototype are the runtime's, and its
+// source reads as native code, as a bare Worker's does.
+for (const name in methods) {
+  const method = methods[name];
+  const native = console[name];
+  const apply = (target, self, args) => reflectApply(method, undefined, args);
+  console[name] = typeof native === "function" ? new ProxyCtor(native, { __proto__: null, apply }) : method;
+}
 
 function elapsed(start) {
   const ms = performance.now() - start;
@@ -578,30 +696,68 @@ function responseParts(value) {
 function findHandler(mod) {
   const main = mod.default;
   if (main !== null && typeof main === "object" && typeof main.fetch === "function") {
-    return (request, env, ctx) => main.fetch(request, env, ctx);
+    return (request, env, ctx) => react(bind(main.fetch, main, request, env), ctx);
   }
   if (typeof main === "function" && main.prototype !== undefined && typeof main.prototype.fetch === "function") {
     // A class default export (WorkerEntrypoint style): construct it per request.
-    return (request, env, ctx) => new main(ctx, env).fetch(request);
+    return (request, env, ctx) => {
+      const instance = new main(ctx, env);
+      return react(bind(instance.fetch, instance), request);
+    };
   }
   return null;
 }
 
-let ctxWaitUntil = null; // ExecutionContext.prototype.waitUntil, as the first request found it
+const bind = uncurry(Function.prototype.bind);
+const promiseThen = uncurry(PromiseCtor.prototype.then);
+const promiseReject = PromiseCtor.reject;
+const SPECIES = Symbol.species;
+const speciesGetter = getOwn(PromiseCtor, SPECIES).get;
+
+// react calls handler(last) as the runtime calls a handler, with no frame
+// of the wrapper's under it (node:util's getCallSites lists frames without
+// Error.prepareStackTrace): from a promise reaction, which hands it last,
+// the value of a rejected promise (a rejection looks up no then). It
+// returns a promise of what handler returns. Should the guest have changed
+// Promise[Symbol.species] (a reused isolate), which then would consult, the
+// wrapper calls handler itself.
+function react(handler, last) {
+  const species = getOwn(PromiseCtor, SPECIES);
+  if (species === undefined || species.get !== speciesGetter) return handler(last);
+  // own: then takes the promise's own constructor, not Promise.prototype's.
+  return promiseThen(own(reflectApply(promiseReject, PromiseCtor, [last])), undefined, handler);
+}
+
+const backgrounds = new WeakMap();
+const backgroundOf = uncurry(WeakMap.prototype.get);
+const setBackground = uncurry(WeakMap.prototype.set);
+let waitUntilPatched = false;
 
 // trackBackground keeps what the guest hands to ctx.waitUntil so its late
-// logs are not lost: the result waits for it.
+// logs are not lost: the result waits for it. The runtime's waitUntil, on
+// ExecutionContext.prototype, is replaced once per isolate (when the first
+// request brings a ctx, before any guest module is evaluated) by a Proxy of
+// itself: as a bare Worker's, ctx has no own waitUntil, and the method
+// keeps its name and length; each call is noted under the ctx it is made
+// on, then passed on to the runtime's.
 function trackBackground(ctx) {
-  if (ctxWaitUntil === null) ctxWaitUntil = uncurry(ctx.waitUntil);
+  if (!waitUntilPatched) {
+    waitUntilPatched = true;
+    const proto = getPrototypeOf(ctx);
+    const native = proto.waitUntil;
+    const apply = (target, self, args) => {
+      const background = backgroundOf(backgrounds, self);
+      if (background !== undefined && args.length > 0) append(background, args[0]);
+      return reflectApply(target, self, args);
+    };
+    try {
+      defineProperty(proto, "waitUntil", { __proto__: null, value: new ProxyCtor(native, { __proto__: null, apply }) });
+    } catch {
+      // a runtime whose prototype cannot be changed: waitUntil is not tracked
+    }
+  }
   const background = list();
-  defineProperty(ctx, "waitUntil", {
-    __proto__: null,
-    configurable: true,
-    value: (promise) => {
-      append(background, promise);
-      ctxWaitUntil(ctx, promise);
-    },
-  });
+  setBackground(backgrounds, ctx, background);
   return background;
 }
 
@@ -629,7 +785,7 @@ async function run(request, env, ctx) {
   }
   let outcome;
   try {
-    const response = await handler(request, env, ctx);
+    const response = await own(handler(request, env, ctx));
     const parts = responseParts(response);
     if (parts !== null) {
       outcome = await own(describeResponse(parts));

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package config
+
+func openFiles() int { return fallbackOpenFiles }
