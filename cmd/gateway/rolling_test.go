@@ -160,7 +160,10 @@ func (b *balancer) set(i int, base string) {
 }
 
 // send posts body to path on one gateway after another until one answers
-// other than 503; it returns that answer.
+// other than 503; it returns that answer. The 10 ms pauses are a load
+// balancer's retry backoff, not an ordering of events: what a retry waits
+// for is another process restarting, which signals nothing the test could
+// wait on (the outcomes checked do not depend on their length).
 func (b *balancer) send(t *testing.T, path, body string) (int, []byte) {
 	for range 2000 { // a hang guard: 503s and refusals end when a gateway is back
 		b.mu.Lock()
