@@ -3,7 +3,6 @@ package executions
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,11 +31,7 @@ func (c *countingStore) CountStart(ctx context.Context, caller string, now time.
 // window), each with the quota and a Retry-After; then asks the store
 // again. Another key is not held.
 func TestFleetRefusalHold(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	cs := &countingStore{Store: st}
 	f := &fleet{st: cs, owner: "gw", log: zerolog.Nop()}
 	const limit, flood = 3, 200

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/metrics"
-	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // heldBackend starts each execution and holds it until its context ends,
@@ -38,11 +36,7 @@ func (b heldBackend) Execute(ctx context.Context, job *execution.Job, emit func(
 // and counts it in gateway_lease_lost_total.
 func TestLeaseLostCounted(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	m := metrics.New()
 	backend := heldBackend{started: make(chan struct{}, 1), stopped: make(chan error, 1)}
 	s := New(Options{Backend: backend, Store: st, Metrics: m, Records: RecordOptions{LeaseTTL: 300 * time.Millisecond, Workers: 1},

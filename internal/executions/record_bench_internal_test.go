@@ -2,14 +2,12 @@ package executions
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // BenchmarkRecordHotPath measures what recording adds to the request's own
@@ -20,11 +18,7 @@ import (
 // then how fast the writer stores what was queued. Run:
 // go test -run '^$' -bench RecordHotPath -benchtime 2000x -benchmem ./internal/api
 func BenchmarkRecordHotPath(b *testing.B) {
-	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "executions.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(b)
 	s := New(Options{Store: st, Log: zerolog.Nop()})
 	h := s.writer
 	log := execution.Log{Level: "log", Stream: execution.StreamStdout, Message: "hi", Time: time.Now()}

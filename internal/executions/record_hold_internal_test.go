@@ -1,14 +1,12 @@
 package executions
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/store"
 )
 
 // TestRecordHoldOverBeforeFirstEvent: a synchronous execution whose first
@@ -17,11 +15,7 @@ import (
 // only once it has ended. The writer is not started, so h.writes shows
 // what the recorder handed it and when.
 func TestRecordHoldOverBeforeFirstEvent(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	s := New(Options{Store: st, Log: zerolog.Nop()})
 	h := s.writer
 	job := &execution.Job{ID: "ex_hold"}

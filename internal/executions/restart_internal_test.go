@@ -3,12 +3,10 @@ package executions
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/dynamic-workers/gateway/execution"
-	"github.com/dynamic-workers/gateway/internal/store"
 	"github.com/dynamic-workers/gateway/worker"
 )
 
@@ -42,11 +40,7 @@ func TestRestartVoidsEarlierLogs(t *testing.T) {
 		{Type: execution.EventLog, Log: &execution.Log{Level: "log", Stream: execution.StreamStdout, Message: "new-out", Time: at}},
 		{Type: execution.EventResult, Result: &execution.Result{Success: true}},
 	}}
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "executions.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	// Room for "old-out" and "old", each costing its bytes and a line's cost.
 	s := New(Options{Backend: backend, Store: st, Limits: Limits{
 		CompatibilityDate: "2026-11-16", DefaultTimeout: time.Second, MaxTimeout: time.Second, MaxResponseBytes: 1 << 10,
@@ -56,7 +50,7 @@ func TestRestartVoidsEarlierLogs(t *testing.T) {
 	defer s.Close(t.Context())
 	var answered []byte
 	body := map[string]json.RawMessage{"code": json.RawMessage(`"export default { fetch() { return new Response('') } }"`)}
-	err = s.Run(t.Context(), execution.Caller{Name: "a"}, execution.RunRequest{ID: "ex_1", Body: body}, func(ev execution.Event) error {
+	err := s.Run(t.Context(), execution.Caller{Name: "a"}, execution.RunRequest{ID: "ex_1", Body: body}, func(ev execution.Event) error {
 		if ev.Type == execution.EventResult {
 			answered = ev.ResultJSON
 		}
