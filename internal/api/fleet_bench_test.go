@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -43,23 +42,5 @@ func BenchmarkFleetLimitsCost(b *testing.B) {
 	}
 	off := serve(executions.Quota{})
 	on := serve(executions.Quota{Requests: 1 << 29, Window: time.Minute, Concurrency: 1 << 20})
-	var offD, onD []time.Duration
-	i := 0
-	for b.Loop() {
-		if (i/50)%2 == 0 {
-			offD = append(offD, postOnce(b, off))
-		} else {
-			onD = append(onD, postOnce(b, on))
-		}
-		i++
-	}
-	p50 := func(ds []time.Duration) float64 {
-		slices.Sort(ds)
-		return float64(ds[len(ds)/2].Microseconds()) / 1000
-	}
-	if len(onD) == 0 {
-		b.Fatal("too few iterations: run with -benchtime 2000x")
-	}
-	b.ReportMetric(p50(offD), "p50-uncounted-ms")
-	b.ReportMetric(p50(onD), "p50-counted-ms")
+	alternate(b, off, on, "uncounted", "counted")
 }
