@@ -83,6 +83,7 @@ type Report struct {
 	Floor             []Figure         `json:"floor"`
 	Concurrency       []ConcurrencyRow `json:"concurrency"` // fresh isolates
 	Warm              []ConcurrencyRow `json:"warm"`        // gateway "reuse" vs LOADER.get
+	NoNode            []ConcurrencyRow `json:"noNode"`      // fresh, guests without Node compatibility
 	Pool              []Figure         `json:"pool"`
 	Reuse             []Figure         `json:"reuse"`
 	Node              []Figure         `json:"node"`
