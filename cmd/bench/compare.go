@@ -47,7 +47,9 @@ func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
 		gatewayPIDs: e.gateways[runtime.NumCPU()].backend.PIDs,
 		barePIDs:    e.barePIDs,
 	}
-	return profile(warmProfile(o.cpuprofile), func() error {
+	r.warmProfile = warmProfile(o.cpuprofile)
+	r.warmExecutions = 32*len(c.bare) + 4*o.repeats*o.n // the warm-up and the runs at 1, 2, 4 and 8
+	return profile(r.warmProfile, func() error {
 		r.Warm = e.compare(ctx, o, c, r)
 		return nil
 	})
@@ -178,6 +180,7 @@ func (r *Report) printComparison(w io.Writer) {
 		}
 	}
 	r.printCPU(w)
+	r.printProfileParts(w, r.warmProfile, r.warmExecutions)
 	r.printTargets(w, "Targets against the bare loader and the floor", true)
 }
 

@@ -95,6 +95,10 @@ type Report struct {
 	SoakFailures      int64            `json:"soakFailures"`
 	Failures          int64            `json:"failures"`
 	Targets           []Target         `json:"targets"`
+	// warmProfile is the warm runs' CPU profile ("" if none), of
+	// warmExecutions gateway executions.
+	warmProfile    string
+	warmExecutions int
 }
 
 func row(rows []ConcurrencyRow, conc int) *ConcurrencyRow {
