@@ -125,7 +125,8 @@ function checkCapabilities(caps) {
       Array.isArray(c.methods) && Number.isSafeInteger(c.timeoutMs) && c.timeoutMs > 0 &&
       Number.isSafeInteger(c.maxCalls) && c.maxCalls > 0 &&
       (c.forwardHeaders === undefined || (Array.isArray(c.forwardHeaders) && c.forwardHeaders.every((h) => typeof h === "string"))) &&
-      (c.maxAnswerBytes === undefined || (Number.isSafeInteger(c.maxAnswerBytes) && c.maxAnswerBytes > 0));
+      (c.maxAnswerBytes === undefined || (Number.isSafeInteger(c.maxAnswerBytes) && c.maxAnswerBytes > 0)) &&
+      (c.vpc === undefined || typeof c.vpc === "boolean");
     if (!ok) return `capability ${JSON.stringify(name)} is malformed`;
   }
   return null;
@@ -139,7 +140,7 @@ function guestEnv(ctx, job, key) {
     env[name] = ctx.exports.Capability({
       props: {
         key, name, url: c.url, headers: c.headers ?? {}, methods: c.methods, timeoutMs: c.timeoutMs, maxCalls: c.maxCalls, mask: c.mask ?? [],
-        forwardHeaders: c.forwardHeaders, maxAnswerBytes: c.maxAnswerBytes,
+        forwardHeaders: c.forwardHeaders, maxAnswerBytes: c.maxAnswerBytes, vpc: c.vpc === true,
       },
     });
   }
