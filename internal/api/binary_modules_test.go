@@ -185,4 +185,17 @@ func TestBinaryModulesInScripts(t *testing.T) {
 	if err != nil || res.Response == nil || res.Response.Body != "3" {
 		t.Errorf("run adder = %+v, %v; want 3", res, err)
 	}
+	// A TypeScript script imports them the same way.
+	ts := &client.ScriptSource{Modules: map[string]execution.ModuleSource{
+		"index.ts": execution.Text(`import add from "./add.wasm"; export default { async fetch(): Promise<Response> {
+  const { exports } = await WebAssembly.instantiate(add); return new Response(String((exports as any).add(2, 3))); } };`),
+		"add.wasm": execution.Binary(execution.ModuleWasm, addWasm),
+	}, MainModule: "index.ts"}
+	if _, _, err := alice.PutScript(t.Context(), "ts-adder", ts); err != nil {
+		t.Fatalf("PutScript(ts-adder) = %v", err)
+	}
+	res, err = alice.Execute(t.Context(), &execution.Request{Script: "ts-adder"})
+	if err != nil || res.Response == nil || res.Response.Body != "5" {
+		t.Errorf("run ts-adder = %+v, %v; want 5", res, err)
+	}
 }
