@@ -104,9 +104,15 @@ export function awaitOutcome(key, since = 0, ms = 1000) {
 }
 
 // reportsHeld is how many reports this shim isolate keeps, no execution
-// having asked for them yet (for tests, through /stats).
+// having asked for them yet, and how many of them carry the time their
+// invocation started, which a reused isolate's need (for tests, through
+// /stats).
 export function reportsHeld() {
-  let n = 0;
-  for (const kept of reports.values()) n += kept.length;
-  return n;
+  let held = 0;
+  let timed = 0;
+  for (const kept of reports.values()) {
+    held += kept.length;
+    timed += kept.filter((r) => r.at !== null).length;
+  }
+  return { held, timed };
 }
