@@ -49,14 +49,18 @@ func TestRunDeployWalkthrough(t *testing.T) {
 		t.Errorf("dry run wrote: %v", f.Calls())
 	}
 	version := regexp.MustCompile(`\(version (\S+) answered\)`)
-	first := version.FindStringSubmatch(deploy())
+	out := deploy()
+	first := version.FindStringSubmatch(out)
 	if first == nil {
-		t.Fatal("the first deploy names no version that answered")
+		t.Fatalf("the first deploy names no version that answered:\n%s", out)
+	}
+	if want := `bindings LOADER, CF_VERSION_METADATA, SHIM_SECRET and VPC_ledger), version ` + first[1] + `, deployed to 100%`; !strings.Contains(out, want) {
+		t.Errorf("the first deploy's output lacks %q:\n%s", want, out)
 	}
 	deploy("--percentage", "10")
 	deploy("--percentage", "50")
 	deploy()
-	out := deploy("--rollback-to", first[1])
+	out = deploy("--rollback-to", first[1])
 	if m := version.FindStringSubmatch(out); m == nil || m[1] != first[1] {
 		t.Errorf("the rollback's check: %q, want version %s answering\n%s", m, first[1], out)
 	}
