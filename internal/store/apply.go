@@ -28,12 +28,14 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 		switch {
 		case w.Create != nil && w.Finish != nil:
 			// The events' bytes are counted with the record's, in its
-			// insert: two statements fewer than insertEvents.
+			// insert: two statements fewer than insertEvents. Small enough,
+			// they are stored in it too (inline), not as rows of their own.
 			rows := eventRows(w.Events)
+			inline := inlineEvents(rows)
 			var created bool
-			if created, err = s.createEndedIn(ctx, tx, w.Create, w.Finish, rowBytes(rows)); !created {
+			if created, err = s.createEndedIn(ctx, tx, w.Create, w.Finish, inline, rowBytes(rows)); !created {
 				errs[i] = ErrExists
-			} else if err == nil {
+			} else if err == nil && inline == nil {
 				err = s.insertEventRows(ctx, tx, w.Create.ID, rows)
 			}
 		case w.Create != nil:
@@ -60,14 +62,15 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 
 // createIn inserts e unless its id exists (then created is false).
 func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (created bool, err error) {
-	return s.insertRecord(ctx, tx, e, e.Status, nullString(e.Request), nil, nil, "", 0)
+	return s.insertRecord(ctx, tx, e, e.Status, nullString(e.Request), nil, nil, "", nil, 0)
 }
 
 // createEndedIn inserts e as it ended, in one statement: what createIn and
 // then finishIn would leave, for an execution whose record is written only
 // once it has ended (a short synchronous one); eventBytes are the bytes of
-// its events, inserted next, counted with its result's.
-func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending, eventBytes int) (created bool, err error) {
+// its events, counted with its result's; inline, if not nil, is its events
+// stored in the record (inlineEvents), or else they are inserted next.
+func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending, inline any, eventBytes int) (created bool, err error) {
 	result, err := endingResult(end)
 	if err != nil {
 		return false, err
@@ -76,22 +79,23 @@ func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, e
 	if e.CallbackURL != "" {
 		callback = string(CallbackPending)
 	}
-	return s.insertRecord(ctx, tx, e, end.Status, nil, result, end.At.UnixMicro(), callback, eventBytes)
+	return s.insertRecord(ctx, tx, e, end.Status, nil, result, end.At.UnixMicro(), callback, inline, eventBytes)
 }
 
-// insertRecord inserts e with the given status, request, result, end time
-// and callback state, unless its id exists (then created is false); its
-// result's bytes and extra bytes (of its events) count for its caller.
-func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string, extra int) (created bool, err error) {
+// insertRecord inserts e with the given status, request, result, end time,
+// callback state and inline events, unless its id exists (then created is
+// false); its result's bytes and extra bytes (of its events) count for its
+// caller.
+func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string, events any, extra int) (created bool, err error) {
 	size := extra
 	if r, ok := result.(string); ok {
 		size += len(r)
 	}
-	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, 0, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 		e.ID, e.Caller, status, e.Async, e.Outbound, e.Retry, e.CallbackURL,
 		sql.NullString{String: e.Owner, Valid: e.Owner != ""}, e.Attempts, e.CreatedAt.UnixMicro(), micros(e.StartedAt),
-		finishedAt, callback, e.Trace, request, result, size)
+		finishedAt, callback, e.Trace, request, result, size, events)
 	if err != nil {
 		return false, err
 	}

@@ -12,7 +12,13 @@ import (
 )
 
 // The states and statuses as SQL literals, from their one definition.
+//
+// A query on queued or running records names the status as a literal, not
+// a placeholder, so that SQLite can use the partial index executions_live
+// (migration 00007), which holds those records only.
 const (
+	sqlQueued    = "'" + execution.StatusQueued + "'"
+	sqlRunning   = "'" + execution.StatusRunning + "'"
 	sqlPending   = "'" + execution.CallbackPending + "'"
 	sqlFinished  = "'" + execution.StatusFinished + "'"
 	sqlCancelled = "'" + execution.StatusCancelled + "'"

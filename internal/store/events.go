@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dynamic-workers/gateway/execution"
@@ -132,28 +134,24 @@ const insertEvent = `INSERT INTO execution_events (execution_id, seq, type, data
 
 // Events reads rows until it has limit events: a row holds at least one
 // event after after (its seq is its last event's), so limit rows are
-// enough.
+// enough. The same query reads the record's inline events (inline.go),
+// marked by an empty type.
 func (s *sqlStore) Events(ctx context.Context, id string, after int64, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, type, data FROM execution_events
-		WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?`), id, after, limit)
+	stored, err := s.eventRows(ctx, id, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []Event
-	for rows.Next() && len(out) < limit {
-		var ev Event
-		var data string
-		if err := rows.Scan(&ev.Seq, &ev.Type, &data); err != nil {
-			return nil, err
+	for _, ev := range stored {
+		if len(out) == limit {
+			break
 		}
 		if ev.Type != logsRow {
-			ev.Data = json.RawMessage(data)
 			out = append(out, ev)
 			continue
 		}
 		var logs []json.RawMessage
-		if err := json.Unmarshal([]byte(data), &logs); err != nil {
+		if err := json.Unmarshal(ev.Data, &logs); err != nil {
 			return nil, fmt.Errorf("storage: events of %s: %w", id, err)
 		}
 		first := ev.Seq - int64(len(logs)) + 1
@@ -163,5 +161,48 @@ func (s *sqlStore) Events(ctx context.Context, id string, after int64, limit int
 			}
 		}
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// eventRows reads the stored rows of record id after after, in order: up
+// to limit of its rows of their own, and those it holds inline.
+func (s *sqlStore) eventRows(ctx context.Context, id string, after int64, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, type, data FROM
+		(SELECT seq, type, data FROM execution_events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?) AS own
+		UNION ALL SELECT 0, '', events FROM executions WHERE id = ? AND events IS NOT NULL`), id, after, limit, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	inline := false
+	for rows.Next() {
+		var ev Event
+		var data string
+		if err := rows.Scan(&ev.Seq, &ev.Type, &data); err != nil {
+			return nil, err
+		}
+		if ev.Type != "" {
+			ev.Data = json.RawMessage(data)
+			out = append(out, ev)
+			continue
+		}
+		held, err := parseInline(data)
+		if err != nil {
+			return nil, fmt.Errorf("storage: events of %s: %w", id, err)
+		}
+		for _, ev := range held {
+			if ev.Seq > after {
+				out = append(out, ev)
+			}
+		}
+		inline = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if inline {
+		slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	return out, nil
 }

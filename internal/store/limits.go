@@ -58,8 +58,8 @@ func (s *sqlStore) HoldSlot(ctx context.Context, caller, id, owner string, limit
 	}
 	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_slots (id, caller, owner) SELECT ?, ?, ?
 		WHERE (SELECT COUNT(*) FROM key_slots WHERE caller = ?)
-		    + (SELECT COUNT(*) FROM executions WHERE status = ? AND async = ? AND caller = ?) < ?`),
-		id, caller, owner, caller, Running, true, caller, limit)
+		    + (SELECT COUNT(*) FROM executions WHERE status = `+sqlRunning+` AND async = ? AND caller = ?) < ?`),
+		id, caller, owner, caller, true, caller, limit)
 	if err != nil {
 		return err
 	}

@@ -60,8 +60,8 @@ func (l Limits) sql() (string, []any) {
 		return max(0, n-l.Busy[name])
 	}
 	var b strings.Builder
-	args := []any{Running, true}
-	b.WriteString(` AND (SELECT COUNT(*) FROM executions c WHERE c.status = ? AND c.async = ? AND c.caller = q.caller)
+	args := []any{true}
+	b.WriteString(` AND (SELECT COUNT(*) FROM executions c WHERE c.status = ` + sqlRunning + ` AND c.async = ? AND c.caller = q.caller)
 		+ (SELECT COUNT(*) FROM key_slots k WHERE k.caller = q.caller) < `)
 	names := map[string]bool{}
 	for name := range l.Callers {
@@ -100,14 +100,14 @@ func (s *sqlStore) Claim(ctx context.Context, owner string, now time.Time, lim L
 	// Among the callers under their limit, the oldest queued execution of
 	// the callers with the fewest queued ones running: one caller's backlog
 	// does not hold every worker while another's execution waits.
-	args := append([]any{Running, owner, now.UnixMicro(), Queued}, bargs...)
-	args = append(args, Running, true, Queued)
+	args := append([]any{Running, owner, now.UnixMicro()}, bargs...)
+	args = append(args, true)
 	row := tx.QueryRowContext(ctx, s.q(`UPDATE executions
 		SET status = ?, owner = ?, attempts = attempts + 1, started_at = ?
-		WHERE seq = (SELECT q.seq FROM executions q WHERE q.status = ?`+bounded+`
-		    ORDER BY (SELECT COUNT(*) FROM executions r WHERE r.status = ? AND r.async = ? AND r.caller = q.caller), q.seq
+		WHERE seq = (SELECT q.seq FROM executions q WHERE q.status = `+sqlQueued+bounded+`
+		    ORDER BY (SELECT COUNT(*) FROM executions r WHERE r.status = `+sqlRunning+` AND r.async = ? AND r.caller = q.caller), q.seq
 		    LIMIT 1`+lock+`)
-		  AND status = ?
+		  AND status = `+sqlQueued+`
 		RETURNING `+columns+`, (SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = executions.id)`),
 		args...)
 	var last int64
@@ -135,7 +135,7 @@ func (s *sqlStore) Enqueue(ctx context.Context, e *Execution, b Bounds) error {
 	}
 	var all, mine int64
 	err = tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN caller = ? THEN 1 ELSE 0 END), 0)
-		FROM executions WHERE status = ?`), e.Caller, Queued).Scan(&all, &mine)
+		FROM executions WHERE status = `+sqlQueued), e.Caller).Scan(&all, &mine)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (s *sqlStore) Recover(ctx context.Context, now time.Time) (Recovered, error
 		return out, err
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, COALESCE(owner, ''), async, outbound, retry, cancel_requested, attempts
-		FROM executions WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`), Running)
+		FROM executions WHERE status = `+sqlRunning+` AND (owner IS NULL OR owner NOT IN (SELECT owner FROM gateway_leases))`))
 	if err != nil {
 		return out, err
 	}

@@ -251,7 +251,7 @@ func (s *sqlStore) List(ctx context.Context, caller string, q Query) (Page, erro
 
 func (s *sqlStore) CountQueued(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM executions WHERE status = ?`), Queued).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM executions WHERE status = `+sqlQueued)).Scan(&n)
 	return n, err
 }
 
@@ -301,7 +301,7 @@ func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (int64, 
 
 func (s *sqlStore) CancelRequests(ctx context.Context, owner string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM executions
-		WHERE owner = ? AND status = ? AND cancel_requested`), owner, Running)
+		WHERE owner = ? AND status = `+sqlRunning+` AND cancel_requested`), owner)
 	if err != nil {
 		return nil, err
 	}
