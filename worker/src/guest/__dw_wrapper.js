@@ -83,8 +83,13 @@ const stringIndexOf = uncurry(String.prototype.indexOf);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const encode = uncurry(TextEncoder.prototype.encode);
 const decode = uncurry(TextDecoder.prototype.decode);
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { __proto__: null, fatal: true });
+// The encoder and the strict decoder are made the first time they are
+// needed (a buffered execution never encodes), from the constructors
+// captured here.
+const TextEncoderCtor = TextEncoder;
+const TextDecoderCtor = TextDecoder;
+let encoder = null;
+let strictDecoder = null;
 const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
 const typedArrayTag = getter(TypedArrayProto, Symbol.toStringTag);
 const typedArrayByteLength = getter(TypedArrayProto, "byteLength");
@@ -291,9 +296,19 @@ function append(l, value) {
   l.n++;
 }
 
-const als = OPTIONS.reuse ? new (await import("node:async_hooks")).AsyncLocalStorage() : null;
-const alsGetStore = als === null ? null : uncurry(getPrototypeOf(als).getStore);
-const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
+// A reused isolate's AsyncLocalStorage, imported when its first execution
+// starts (a top-level await would make every isolate's wrapper an async
+// module); no guest module has run before that.
+let als = null;
+let alsGetStore = null;
+let alsRun = null;
+
+async function loadAls() {
+  const storage = new (await import("node:async_hooks")).AsyncLocalStorage();
+  alsGetStore = uncurry(getPrototypeOf(storage).getStore);
+  alsRun = uncurry(getPrototypeOf(storage).run);
+  als = storage;
+}
 
 // Each execution's output state. A fresh isolate runs one execution, whose
 // state exists from the start so that top-level console calls are kept
@@ -314,7 +329,8 @@ const BUFFER = { __proto__: null };
 const freshState = OPTIONS.reuse ? null : newState();
 
 function current() {
-  return als === null ? freshState : alsGetStore(als) ?? null;
+  if (!OPTIONS.reuse) return freshState;
+  return als === null ? null : alsGetStore(als) ?? null;
 }
 
 function q(s) {
@@ -344,6 +360,7 @@ function flush(state) {
   if (state.queued === "") return;
   const chunk = state.queued;
   state.queued = "";
+  encoder ??= new TextEncoderCtor();
   settle(writerWrite(state.writer, encode(encoder, chunk)));
 }
 
@@ -424,8 +441,10 @@ function capture(level) {
 }
 
 let indent = "";
-const counts = new Map();
-const timers = new Map();
+// console.count's and console.time's labels, made at their first use.
+let counts = null;
+let timers = null;
+const MapCtor = Map;
 const log = capture("log");
 const warn = capture("warn");
 const error = capture("error");
@@ -453,11 +472,14 @@ const methods = {
     warn(args.length === 0 ? "Assertion failed" : `Assertion failed: ${formatted(args)}`);
   },
   count: (label = "default") => {
+    counts ??= new MapCtor();
     const n = (counts.get(`${label}`) ?? 0) + 1;
     counts.set(`${label}`, n);
     log(`${label}: ${n}`);
   },
-  countReset: (label = "default") => counts.delete(`${label}`),
+  countReset: (label = "default") => {
+    counts?.delete(`${label}`);
+  },
   group: (...args) => {
     if (args.length > 0) reflectApply(log, undefined, args);
     indent += "  ";
@@ -466,14 +488,17 @@ const methods = {
   groupEnd: () => {
     indent = stringSlice(indent, 0, -2);
   },
-  time: (label = "default") => timers.set(`${label}`, performance.now()),
+  time: (label = "default") => {
+    timers ??= new MapCtor();
+    timers.set(`${label}`, performance.now());
+  },
   timeLog: (label = "default", ...args) => {
-    const start = timers.get(`${label}`);
+    const start = timers?.get(`${label}`);
     if (start === undefined) return warn(`Warning: No such label '${label}' for console.timeLog()`);
     log(`${label}: ${elapsed(start)}${args.length ? " " + formatted(args) : ""}`);
   },
   timeEnd: (label = "default") => {
-    const start = timers.get(`${label}`);
+    const start = timers?.get(`${label}`);
     if (start === undefined) return warn(`Warning: No such label '${label}' for console.timeEnd()`);
     timers.delete(`${label}`);
     log(`${label}: ${elapsed(start)}`);
@@ -638,6 +663,7 @@ async function describeResponse(parts) {
   let body;
   let bodyEncoding = "utf8";
   try {
+    strictDecoder ??= new TextDecoderCtor("utf-8", { __proto__: null, fatal: true });
     body = decode(strictDecoder, bytes);
   } catch {
     body = bytesToBase64(bytes);
@@ -862,8 +888,24 @@ function begin(buffered) {
 // reused isolate, and returns serve's promise.
 function start(state, request, env, ctx) {
   const warm = served++ > 0;
+  if (!OPTIONS.reuse) return serve(state, warm, request, env, ctx);
   if (als !== null) return alsRun(als, state, serve, state, warm, request, env, ctx);
-  return serve(state, warm, request, env, ctx);
+  return own(startReused(state, warm, request, env, ctx));
+}
+
+async function startReused(state, warm, request, env, ctx) {
+  try {
+    await own(loadAls());
+  } catch (err) {
+    emit(state, encodeOutcome(describeError(err, "exception"), false, warm));
+    state.ended = true;
+    if (state.writer !== BUFFER) {
+      flush(state);
+      await settle(writerClose(state.writer));
+    }
+    return;
+  }
+  await own(alsRun(als, state, serve, state, warm, request, env, ctx));
 }
 
 const noThen = { __proto__: null, value: undefined };
