@@ -11,7 +11,7 @@ MCP_SDK := cmd/gateway/testdata/mcp-sdk/node_modules/@modelcontextprotocol/sdk/p
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_SRC  := $(shell find . -name '*.go' -not -path '*/node_modules/*') go.mod go.sum
 GUEST_SRC := $(wildcard worker/src/guest/*.js)
-GUEST_MIN := $(patsubst worker/src/guest/%,worker/src/guest/min/%,$(GUEST_SRC))
+GUEST_MIN := $(patsubst worker/src/guest/%,worker/src/guest/min/%,$(wildcard worker/src/guest/__dw_*.js))
 SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json) $(GUEST_SRC) $(GUEST_MIN)
 PLAYGROUND := internal/playground
 
@@ -20,12 +20,12 @@ PLAYGROUND := internal/playground
 build: guest bin/gateway $(WORKERD)
 
 # The guest modules every isolate loads (the capture wrapper and its
-# formatter), minified from worker/src/guest/ into worker/src/guest/min/ by
-# esbuild's Go API. The output is committed, so a checkout builds without
+# formatter, with the helpers they import bundled in), built minified from
+# worker/src/guest/ into worker/src/guest/min/ by esbuild's Go API. The output is committed, so a checkout builds without
 # this step; a test fails if a source changed and this was not run.
 guest: $(GUEST_MIN)
 
-$(GUEST_MIN) &: $(GUEST_SRC) worker/guestbuild/main.go worker/guestbuild/minify.go go.mod
+$(GUEST_MIN) &: $(GUEST_SRC) $(wildcard worker/guestbuild/*.go) go.mod
 	$(GO) run ./worker/guestbuild
 	@touch $(GUEST_MIN)
 

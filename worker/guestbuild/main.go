@@ -1,11 +1,11 @@
-// Command guestbuild minifies the guest-side modules the shim hands every
-// guest isolate (worker/src/guest/*.js, the capture wrapper and its
-// formatter) with esbuild's Go API into worker/src/guest/min/, the files the
-// shim loads: a fresh isolate parses and compiles less. Each file is
-// minified on its own, not bundled (they stay separate modules of the
-// guest's module map), and the output depends only on the sources and
-// esbuild's version in go.mod, so rebuilding from a clean checkout gives the
-// committed files byte for byte (a test checks it). `make build` runs it.
+// Command guestbuild builds the guest-side modules the shim hands every
+// guest isolate (worker/src/guest/__dw_*.js: the capture wrapper and its
+// formatter, with the helpers they import bundled in) with esbuild's Go API,
+// minified, into worker/src/guest/min/, the files the shim loads: a fresh
+// isolate parses and compiles less. The output depends only on the sources
+// and esbuild's version in go.mod, so rebuilding from a clean checkout gives
+// the committed files byte for byte (a test checks it). `make build` runs
+// it.
 package main
 
 import (
@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 func main() {
@@ -26,32 +25,24 @@ func main() {
 }
 
 func run(dir string) error {
-	names, err := Sources(os.DirFS(dir))
+	built, err := Build(dir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "min"), 0o755); err != nil {
 		return err
 	}
-	// A file of min/ whose source is gone goes too.
-	old, _ := filepath.Glob(filepath.Join(dir, "min", "*.js"))
+	// A file of min/ whose module is gone goes too.
+	old, _ := filepath.Glob(filepath.Join(dir, "min", "*"))
 	for _, path := range old {
-		if !slices.Contains(names, filepath.Base(path)) {
+		if _, ok := built[filepath.Base(path)]; !ok {
 			if err := os.Remove(path); err != nil {
 				return err
 			}
 		}
 	}
-	for _, name := range names {
-		src, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		out, err := Minify(name, src)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "min", name), out, 0o644); err != nil {
+	for name, data := range built {
+		if err := os.WriteFile(filepath.Join(dir, "min", name), data, 0o644); err != nil {
 			return err
 		}
 	}

@@ -2,74 +2,81 @@ package main
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestMinifiedGuestModulesAreFresh: what the shim loads into guest isolates
-// (src/guest/min/) is exactly what the sources minify to now, and nothing
+// TestBuiltGuestModulesAreFresh: what the shim loads into guest isolates
+// (src/guest/min/) is exactly what the sources build to now, and nothing
 // else is there. A source changed without `make build` (or `go run
 // ./worker/guestbuild`) fails here, not in a guest.
-func TestMinifiedGuestModulesAreFresh(t *testing.T) {
+func TestBuiltGuestModulesAreFresh(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("..", "src", "guest")
-	names, err := Sources(os.DirFS(dir))
+	built, err := Build(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range names {
-		src, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := Minify(name, src)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for name, want := range built {
 		got, err := os.ReadFile(filepath.Join(dir, "min", name))
 		if err != nil {
-			t.Errorf("%s has no minified file: run `make build`: %v", name, err)
+			t.Errorf("%s was not built: run `make build`: %v", name, err)
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("min/%s is not what %s minifies to now: run `make build` (or `go run ./worker/guestbuild`) and commit it", name, name)
+			t.Errorf("min/%s is not what the sources build to now: run `make build` (or `go run ./worker/guestbuild`) and commit it", name)
 		}
 	}
-	built, err := fs.Glob(os.DirFS(dir), "min/*")
+	files, err := os.ReadDir(filepath.Join(dir, "min"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range built {
-		if _, err := os.Stat(filepath.Join(dir, strings.TrimPrefix(path, "min/"))); err != nil {
-			t.Errorf("%s has no source in src/guest/", path)
+	for _, f := range files {
+		if _, ok := built[f.Name()]; !ok {
+			t.Errorf("min/%s is no guest module's build", f.Name())
 		}
 	}
 }
 
-// TestMinifyKeepsTheSyntax: minifying lowers nothing into helpers (a
-// helper or an iterator protocol call would look up what the guest can
-// replace), keeps the exports' names, and refuses a source that does not
-// parse.
-func TestMinifyKeepsTheSyntax(t *testing.T) {
+// TestBuildKeepsTheSyntax: building lowers nothing into helpers (a helper
+// or an iterator protocol call would look up what the guest can replace),
+// bundles a helper in, leaves the other guest modules and node: as imports,
+// keeps the exports' names, and refuses a source that does not parse.
+func TestBuildKeepsTheSyntax(t *testing.T) {
 	t.Parallel()
-	out, err := Minify("x.js", []byte("export const buffered = { fetch(r) { const { a, ...rest } = r; return a?.b ?? [...rest]; } };\nexport default async function f() { for await (const x of y) await x; }\n"))
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("helper.js", "export function helperFunction(x) { return `helped ${x}`; }\n")
+	write("__dw_a.js", `import options from "./__dw_options.json";
+import { helperFunction } from "./helper.js";
+export const buffered = { async fetch(r) { const { a, ...rest } = r; for await (const x of y) await x; return a?.b ?? [...rest, helperFunction(options.x), await import("node:async_hooks")]; } };
+`)
+	built, err := Build(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"export", "buffered", "...", "?.", "??", "for await", "async function"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("minified output lacks %q:\n%s", want, out)
+	if len(built) != 1 {
+		t.Fatalf("built %d modules, want __dw_a.js alone", len(built))
+	}
+	out := strings.TrimPrefix(string(built["__dw_a.js"]), Banner)
+	for _, want := range []string{"export", "buffered", "...", "?.", "??", "for await", "async fetch", `"./__dw_options.json"`, `import("node:async_hooks")`, "helped "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("built module lacks %q:\n%s", want, out)
 		}
 	}
-	for _, unwanted := range []string{"__spreadValues", "__objRest", "__async", "__forAwait", "\n//"} {
-		if strings.Contains(strings.TrimPrefix(string(out), Banner), unwanted) {
-			t.Errorf("minified output holds %q:\n%s", unwanted, out)
+	for _, unwanted := range []string{"__spread", "__objRest", "__async", "__forAwait", "helper.js", "\n//"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("built module holds %q:\n%s", unwanted, out)
 		}
 	}
-	if _, err := Minify("bad.js", []byte("export const = 1;")); err == nil {
-		t.Error("a source that does not parse minified without an error")
+	write("__dw_b.js", "export const = 1;\n")
+	if _, err := Build(dir); err == nil {
+		t.Error("a source that does not parse built without an error")
 	}
 }
