@@ -14,7 +14,9 @@
 //   node worker/bench/capture.mjs [rounds=12] [loops=20] REF...
 //
 // Run from the repository's root. The guests: silent (answers "ok"), one
-// that logs a string, and one that logs a string, an object and an error.
+// that logs a string, one that logs a string, an object and an error, and
+// one that logs what only the full formatter prints (a nested object, a
+// Map).
 import { execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +31,7 @@ const GUESTS = {
   silent: "",
   string: '"hi"',
   "object+error": '"hi", {a:1}, new Error("e")',
+  nested: '"hi", {a:{b:[1,2]}}, new Map([[1,2]])',
 };
 
 function extract(ref, into) {

@@ -123,3 +123,23 @@ test("quick reads a guest's object no more than the formatter would: a throwing 
   const proxy = new Proxy({}, { getPrototypeOf() { throw new Error("trap"); } });
   assert.throws(() => quick([proxy]), /trap/); // the wrapper catches it, as it does the formatter's
 });
+
+test("quick consults nothing a guest set on a prototype", () => {
+  const setter = Object.getOwnPropertyDescriptor(Array.prototype, "0");
+  const exec = RegExp.prototype.exec;
+  let called = 0;
+  Object.defineProperty(Array.prototype, "0", { configurable: true, set() { called++; }, get() { called++; return "forged"; } });
+  RegExp.prototype.exec = function () {
+    called++;
+    return null;
+  };
+  try {
+    assert.equal(quick([{ a: 1, b: "two" }]), "{ a: 1, b: 'two' }");
+    assert.equal(quick([[1, 2]]), "[ 1, 2 ]");
+  } finally {
+    RegExp.prototype.exec = exec;
+    if (setter === undefined) delete Array.prototype[0];
+    else Object.defineProperty(Array.prototype, "0", setter);
+  }
+  assert.equal(called, 0);
+});

@@ -9,7 +9,10 @@
 //
 // Bundled into the wrapper (worker/guestbuild), so it runs before any guest
 // module: what it calls is captured here and called uncurried, as in the
-// wrapper.
+// wrapper, and what it builds is null-prototype objects, not arrays, so
+// nothing a guest set on a prototype is consulted. What it reads of the
+// guest's values (a Symbol.toStringTag, an error's name and stack) the
+// formatter reads too.
 
 const uncurry = Function.prototype.bind.bind(Function.prototype.call);
 const getPrototypeOf = Object.getPrototypeOf;
@@ -27,7 +30,7 @@ const stringIncludes = uncurry(String.prototype.includes);
 const stringStartsWith = uncurry(String.prototype.startsWith);
 const stringSlice = uncurry(String.prototype.slice);
 const charCodeAt = uncurry(String.prototype.charCodeAt);
-const regexpTest = uncurry(RegExp.prototype.test);
+const regexpExec = uncurry(RegExp.prototype.exec); // test would look up exec
 const errorToString = uncurry(Error.prototype.toString);
 const numberToString = uncurry(Number.prototype.toString);
 const stringPadStart = uncurry(String.prototype.padStart);
@@ -127,7 +130,7 @@ function constructorName(proto, ctor, name) {
 // formatter does.
 function entries(v, array) {
   const keys = ownKeys(v);
-  const output = [];
+  const output = { __proto__: null }; // not an array: nothing of Array.prototype's is consulted
   let n = 0;
   let length = 0;
   if (array) {
@@ -143,7 +146,7 @@ function entries(v, array) {
     if (d === undefined || d.enumerable !== true || !hasOwn(d, "value")) return null;
     const text = value(d.value, false);
     if (text === null) return null;
-    output[n++] = array ? text : `${regexpTest(IDENTIFIER, key) ? key : quote(key)}: ${text}`;
+    output[n++] = array ? text : `${regexpExec(IDENTIFIER, key) !== null ? key : quote(key)}: ${text}`;
   }
   if (array && n !== length) return null;
   const open = array ? "[" : "{";
