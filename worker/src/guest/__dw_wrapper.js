@@ -228,9 +228,14 @@ const CAPABILITIES = { __proto__: null, n: 0 };
 for (const name of Object.keys(options.capabilities ?? {})) {
   CAPABILITIES[CAPABILITIES.n++] = { __proto__: null, name, base: CAPABILITY_ORIGIN + String(options.capabilities[name]) };
 }
-const URLCtor = URL;
-const RequestCtor = Request;
-const urlHref = getter(URL.prototype, "href");
+// What the bindings call is captured only where there are capabilities
+// (options say so before any guest module runs): the runtime makes a class
+// such as URL or Request the first time it is touched, which costs an
+// isolate that never uses it.
+const HAS_CAPABILITIES = CAPABILITIES.n > 0;
+const URLCtor = HAS_CAPABILITIES ? URL : null;
+const RequestCtor = HAS_CAPABILITIES ? Request : null;
+const urlHref = HAS_CAPABILITIES ? getter(URL.prototype, "href") : null;
 const freeze = Object.freeze;
 const bindings = new WeakSet();
 const isBinding = uncurry(WeakSet.prototype.has);
