@@ -1,8 +1,10 @@
 // What the capture wrapper costs per fresh isolate, for several versions of
 // it side by side and three guests, in one workerd: the table of
 // docs/performance.md ("The lean capture"). Each version is a git ref, "."
-// for the working tree, or a directory holding a copy of worker/src (its
-// src/modules.js guestModules gives the guest's module map). Per round, for
+// for the working tree, a directory holding a copy of worker/src (its
+// src/modules.js guestModules gives the guest's module map), or "floor":
+// the working tree with bench/floor-wrapper.js, a wrapper with none of the
+// capture's features, in place of the built one. Per round, for
 // each guest, it creates `loops` fresh isolates of each version and as many
 // bare ones (the guest's module alone), the order rotating from round to
 // round, and takes workerd's CPU time over them (the sum over its threads
@@ -35,6 +37,11 @@ const GUESTS = {
 };
 
 function extract(ref, into) {
+  if (ref === "floor") {
+    cpSync("worker/src", join(dir, into), { recursive: true });
+    cpSync("worker/bench/floor-wrapper.js", join(dir, into, "guest", "min", "__dw_wrapper.js"));
+    return;
+  }
   if (ref === "." || existsSync(ref)) {
     cpSync(ref === "." ? "worker/src" : ref, join(dir, into), { recursive: true });
     return;
