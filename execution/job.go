@@ -150,6 +150,11 @@ type Capability struct {
 	// MaxAnswerBytes is the longest answer one call passes to the guest;
 	// 0: the shim's default.
 	MaxAnswerBytes int64 `json:"maxAnswerBytes,omitempty"`
+	// VPC says the shim reaches the service through its binding to the
+	// capability's Workers VPC service (worker.Contract.VPCBindingPrefix
+	// and the capability's name), never through a network of its own; a
+	// shim without that binding refuses the call.
+	VPC bool `json:"vpc,omitempty"`
 	// Keys are the API key names that may use it; empty: every caller.
 	Keys []string `json:"-"`
 	// Secrets are the values to mask in every output: the header values

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -41,6 +42,10 @@ type ContractFile struct {
 	// modules: no part of a job's module path may start with it, in any
 	// case.
 	ReservedModulePrefix string `json:"reservedModulePrefix"`
+	// VPCBindingPrefix starts the name of the shim's binding to a
+	// capability's Workers VPC service: the prefix, then the capability's
+	// name (lower case, so no other binding of the shim's can take it).
+	VPCBindingPrefix string `json:"vpcBindingPrefix"`
 	// PingType and NetType are the types of the two lines of the shim's
 	// stream that are not events: {"type":PingType} while the guest is
 	// silent, {"type":NetType} before its first outbound request.
@@ -65,8 +70,12 @@ func mustParseContract(data []byte) ContractFile {
 // shim reads them by name, while encoding/json matches names in any case.
 var contractNames = []string{
 	"errorCodes", "gatewayErrorCodes", "levelStreams", "malformedRecord", "mask",
-	"reservedModulePrefix", "pingType", "netType",
+	"reservedModulePrefix", "vpcBindingPrefix", "pingType", "netType",
 }
+
+// upperName is a binding prefix the shim's own bindings (LOADER,
+// SHIM_SECRET, ...) cannot be confused with once a lower-case name follows.
+var upperName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // eventTypes are the types of the events the shim sends, which neither
 // line that is not an event may take.
@@ -86,7 +95,8 @@ func parseContract(data []byte) (ContractFile, error) {
 	var errs []error
 	texts := map[string]string{
 		"malformedRecord": c.MalformedRecord, "mask": c.Mask, "reservedModulePrefix": c.ReservedModulePrefix,
-		"pingType": c.PingType, "netType": c.NetType,
+		"vpcBindingPrefix": c.VPCBindingPrefix,
+		"pingType":         c.PingType, "netType": c.NetType,
 	}
 	for _, name := range slices.Sorted(maps.Keys(texts)) {
 		if texts[name] == "" {
@@ -104,6 +114,9 @@ func parseContract(data []byte) (ContractFile, error) {
 	}
 	if strings.ContainsAny(c.ReservedModulePrefix, "/\\") {
 		errs = append(errs, fmt.Errorf("reservedModulePrefix %q must not hold a path separator", c.ReservedModulePrefix))
+	}
+	if c.VPCBindingPrefix != "" && !upperName.MatchString(c.VPCBindingPrefix) {
+		errs = append(errs, fmt.Errorf("vpcBindingPrefix %q must be upper-case letters, digits and _, starting with a letter (a capability's lower-case name follows it)", c.VPCBindingPrefix))
 	}
 	if c.PingType == c.NetType || slices.Contains(eventTypes, c.PingType) || slices.Contains(eventTypes, c.NetType) {
 		errs = append(errs, fmt.Errorf("pingType %q and netType %q must differ from each other and from the event types %q", c.PingType, c.NetType, eventTypes))

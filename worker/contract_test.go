@@ -19,11 +19,12 @@ func TestParseContractRefusesMalformedFiles(t *testing.T) {
  "malformedRecord": "malformed",
  "mask": "[M]",
  "reservedModulePrefix": "__x_",
+ "vpcBindingPrefix": "VPC_",
  "pingType": "ping",
  "netType": "net"}`
 	c, err := parseContract([]byte(good))
 	if err != nil || len(c.ErrorCodes) != 2 || c.GatewayErrorCodes[0] != "runtime_crashed" || c.LevelStreams["error"] != "stderr" ||
-		c.MalformedRecord != "malformed" || c.Mask != "[M]" || c.ReservedModulePrefix != "__x_" || c.PingType != "ping" || c.NetType != "net" {
+		c.MalformedRecord != "malformed" || c.Mask != "[M]" || c.ReservedModulePrefix != "__x_" || c.VPCBindingPrefix != "VPC_" || c.PingType != "ping" || c.NetType != "net" {
 		t.Fatalf("parseContract(good) = %+v, %v; want every member", c, err)
 	}
 	bad := map[string]string{
@@ -44,6 +45,9 @@ func TestParseContractRefusesMalformedFiles(t *testing.T) {
 		"no levels":              strings.Replace(good, `{"log": "stdout", "error": "stderr"}`, `{}`, 1),
 		"an unknown stream":      strings.Replace(good, `"stderr"}`, `"stdlog"}`, 1),
 		"an empty level":         strings.Replace(good, `"log":`, `"":`, 1),
+		"vpc prefix missing":     strings.Replace(good, `"vpcBindingPrefix": "VPC_",`, ``, 1),
+		"vpc prefix lower case":  strings.Replace(good, `"VPC_"`, `"vpc_"`, 1),
+		"vpc prefix a dash":      strings.Replace(good, `"VPC_"`, `"VPC-"`, 1),
 		"ping is net":            strings.Replace(good, `"ping"`, `"net"`, 1),
 		"ping is an event":       strings.Replace(good, `"ping"`, `"log"`, 1),
 		"net is an event":        strings.Replace(good, `"net"}`, `"result"}`, 1),

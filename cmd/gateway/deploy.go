@@ -54,7 +54,20 @@ func deploy(ctx context.Context, args []string, getenv func(string) string, stdo
 		BaseURL:        cfg.Cloudflare.APIBaseURL,
 		Percentage:     *percentage,
 		RollbackTo:     *rollbackTo,
+		VPCServices:    vpcServices(cfg),
 	}, *dryRun, stdout)
+}
+
+// vpcServices are the capabilities reached on Cloudflare through a Workers
+// VPC service, by name, with the service's id.
+func vpcServices(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for name, c := range cfg.Capabilities {
+		if id := c.Cloudflare.VPCServiceID; id != "" {
+			out[name] = id
+		}
+	}
+	return out
 }
 
 // secretSink says whether deploy makes a new secret and where it goes:

@@ -316,6 +316,7 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 		Workerd:          workerd,
 		DenyAddresses:    own,
 		CapabilityURLs:   capabilityURLs(cfg),
+		VPCCapabilities:  vpcCapabilities(cfg),
 		Processes:        cfg.Runtime.Processes,
 		MaxConcurrency:   cfg.MaxConcurrency(),
 		MaxStarting:      cfg.Runtime.MaxStarting,
@@ -347,14 +348,29 @@ func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerol
 	return b, workerd + " (" + workerdVersion + ")", nil
 }
 
-// capabilityURLs are the configured capabilities' base URLs: the local
-// runtime's capability network reaches their hosts and nothing else.
+// capabilityURLs are the base URLs of the configured capabilities not
+// reached through a VPC service: the local runtime's capability network
+// reaches their hosts and nothing else.
 func capabilityURLs(cfg *config.Config) []string {
 	var urls []string
 	for _, c := range cfg.CapabilitySet() {
-		urls = append(urls, c.URL)
+		if !c.VPC {
+			urls = append(urls, c.URL)
+		}
 	}
 	return urls
+}
+
+// vpcCapabilities are the capabilities reached through a Workers VPC service
+// on Cloudflare, with their base URLs (locally a binding each, as there).
+func vpcCapabilities(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for name, c := range cfg.CapabilitySet() {
+		if c.VPC {
+			out[name] = c.URL
+		}
+	}
+	return out
 }
 
 // maxEventBytes bounds one line of the shim's stream: a result carries a

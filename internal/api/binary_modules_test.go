@@ -51,6 +51,61 @@ export default { async fetch() {
 	}
 }
 
+// TestTypeScriptBinaryModules: TypeScript modules beside binary modules,
+// through the HTTP API on the real workerd: the TypeScript is bundled into
+// one module that still imports the .wasm and data modules (from a nested
+// module too, by the path from where it sits), which reach the Worker
+// Loader as they were sent; a stack from the TypeScript maps back to its
+// lines, and an import of a binary module the request does not have is a
+// syntax_error naming it.
+func TestTypeScriptBinaryModules(t *testing.T) {
+	t.Parallel()
+	res := execute(t, map[string]any{
+		"mainModule": "src/main.ts",
+		"modules": map[string]any{
+			"src/main.ts": `import add from "./wasm/add.wasm";
+import { describe } from "./lib/describe";
+interface Adder { add(a: number, b: number): number }
+export default { async fetch(req: Request): Promise<Response> {
+  const { exports } = await WebAssembly.instantiate(add);
+  const adder = exports as unknown as Adder;
+  if (new URL(req.url).searchParams.has("throw")) throw new Error("typed " + adder.add(1, 1));
+  return new Response(adder.add(20, 22) + ":" + describe());
+} };`,
+			"src/lib/describe.ts": `import table from "../../assets/table.bin";
+import again from "../wasm/add.wasm";
+export function describe(): string {
+  const bytes: Uint8Array = new Uint8Array(table as ArrayBuffer);
+  return [...bytes].join(",") + ":" + (again instanceof WebAssembly.Module);
+}`,
+			"src/wasm/add.wasm": map[string]string{"wasm": b64(addWasm)},
+			"assets/table.bin":  map[string]string{"data": b64([]byte{0, 1, 254, 255})},
+		},
+	})
+	wantSuccess(t, res)
+	if res.Response.Body != "42:0,1,254,255:true" {
+		t.Errorf("body %q, want 42:0,1,254,255:true", res.Response.Body)
+	}
+	failed := execute(t, map[string]any{
+		"modules": map[string]any{
+			"main.ts":  "import add from \"./add.wasm\";\nexport default { async fetch(): Promise<Response> {\n  const m: WebAssembly.Module = add;\n  throw new Error(\"from ts \" + (m instanceof WebAssembly.Module));\n} };\n",
+			"add.wasm": map[string]string{"wasm": b64(addWasm)},
+		},
+	})
+	if failed.Error == nil || failed.Error.Message != "Error: from ts true" || !strings.Contains(failed.Error.Stack, "main.ts:4:") {
+		t.Errorf("error = %+v, want the thrown error with a stack at main.ts:4", failed.Error)
+	}
+	missing := execute(t, map[string]any{
+		"modules": map[string]any{
+			"main.ts":  `import add from "./mul.wasm"; export default { fetch(): Response { return new Response(String(add)); } };`,
+			"add.wasm": map[string]string{"wasm": b64(addWasm)},
+		},
+	})
+	if missing.Error == nil || missing.Error.Code != execution.CodeSyntaxError || !strings.Contains(missing.Error.Message, "mul.wasm") {
+		t.Errorf("import of a missing binary module: %+v, want a syntax_error naming it", missing.Error)
+	}
+}
+
 // TestBinaryModulesRefused: a binary module that is not what it says, in
 // every spelling of the mistake, is refused naming the module, before
 // anything runs; its size counts decoded against the code bound.
@@ -102,13 +157,6 @@ func TestBinaryModulesRefused(t *testing.T) {
 			}
 		})
 	}
-	t.Run("typescript", func(t *testing.T) {
-		t.Parallel()
-		resp, data := post(t, "/execute", "application/json", `{"modules": {"main.ts": `+okCode+`, "a.wasm": {"wasm": "`+wasm+`"}}}`)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(data), "binary modules go with JavaScript modules only") {
-			t.Errorf("TypeScript with a binary module: %d %s, want 422 saying why", resp.StatusCode, data)
-		}
-	})
 	t.Run("counted decoded", func(t *testing.T) {
 		t.Parallel()
 		res := execute(t, `{"modules": {"main.js": "import d from './d.bin'; export default { fetch() { return new Response(String(d.byteLength)); } }", "d.bin": {"data": "`+fits+`"}}}`)
@@ -136,5 +184,18 @@ func TestBinaryModulesInScripts(t *testing.T) {
 	res, err := alice.Execute(t.Context(), &execution.Request{Script: "adder"})
 	if err != nil || res.Response == nil || res.Response.Body != "3" {
 		t.Errorf("run adder = %+v, %v; want 3", res, err)
+	}
+	// A TypeScript script imports them the same way.
+	ts := &client.ScriptSource{Modules: map[string]execution.ModuleSource{
+		"index.ts": execution.Text(`import add from "./add.wasm"; export default { async fetch(): Promise<Response> {
+  const { exports } = await WebAssembly.instantiate(add); return new Response(String((exports as any).add(2, 3))); } };`),
+		"add.wasm": execution.Binary(execution.ModuleWasm, addWasm),
+	}, MainModule: "index.ts"}
+	if _, _, err := alice.PutScript(t.Context(), "ts-adder", ts); err != nil {
+		t.Fatalf("PutScript(ts-adder) = %v", err)
+	}
+	res, err = alice.Execute(t.Context(), &execution.Request{Script: "ts-adder"})
+	if err != nil || res.Response == nil || res.Response.Body != "5" {
+		t.Errorf("run ts-adder = %+v, %v; want 5", res, err)
 	}
 }

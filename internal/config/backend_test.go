@@ -87,18 +87,20 @@ func TestBackendWarnings(t *testing.T) {
 	}
 }
 
-// TestCloudflareAccessExample loads docs/examples/cloudflare-access.yaml,
-// the worked example of docs/cloudflare.md: the capability carries the
-// Access service token's headers from the environment, every value masked,
-// none shown in the effective configuration.
-func TestCloudflareAccessExample(t *testing.T) {
+// TestCloudflarePrivateExample loads docs/examples/cloudflare-private.yaml,
+// the worked example of docs/cloudflare.md: billing carries the Access
+// service token's headers from the environment, every value masked, none
+// shown in the effective configuration; ledger is reached through its
+// Workers VPC service, billing not.
+func TestCloudflarePrivateExample(t *testing.T) {
 	t.Parallel()
 	env := cloudflareEnv(map[string]string{
 		"BILLING_ACCESS_CLIENT_ID": "id-123.access", "BILLING_ACCESS_CLIENT_SECRET": "access-secret-456", "BILLING_TOKEN": "bill-789",
+		"LEDGER_TOKEN": "ledger-012",
 	})
 	delete(env, "GATEWAY_CLOUDFLARE_URL")
 	delete(env, "GATEWAY_AUTH_DISABLED")
-	cfg, err := load(t, []string{"--config", "../../docs/examples/cloudflare-access.yaml"}, env)
+	cfg, err := load(t, []string{"--config", "../../docs/examples/cloudflare-private.yaml"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +111,11 @@ func TestCloudflareAccessExample(t *testing.T) {
 			t.Errorf("header %s = %q (masked: %v), want %q, masked", h, billing.Headers[h], slices.Contains(billing.Secrets, v), v)
 		}
 	}
+	if ledger := cfg.CapabilitySet()["ledger"]; !ledger.VPC || billing.VPC || cfg.Capabilities["ledger"].Cloudflare.VPCServiceID == "" {
+		t.Errorf("VPC: ledger %v, billing %v; want ledger only reached through its VPC service", ledger.VPC, billing.VPC)
+	}
 	for _, shown := range cfg.Effective {
-		if strings.Contains(shown, "access-secret-456") || strings.Contains(shown, "bill-789") {
+		if strings.Contains(shown, "access-secret-456") || strings.Contains(shown, "bill-789") || strings.Contains(shown, "ledger-012") {
 			t.Errorf("the effective configuration shows a credential: %q", shown)
 		}
 	}

@@ -34,11 +34,30 @@ type CapabilityConfig struct {
 	// MaxAnswerBytes is the longest answer (decoded) one call passes to
 	// the guest, masked; 0: worker.CapabilityRules.MaxAnswerBytes.
 	MaxAnswerBytes int64 `mapstructure:"max_answer_bytes"`
+	// Cloudflare says how the shim reaches the service on Cloudflare.
+	Cloudflare CapabilityCloudflare `mapstructure:"cloudflare"`
 
 	// secrets are the values of the environment variables spliced into
 	// Headers (expand), masked like the header values themselves.
 	secrets []string
 }
+
+// CapabilityCloudflare is how the shim on Cloudflare reaches a
+// capability's service.
+type CapabilityCloudflare struct {
+	// VPCServiceID, if set, is the id of a Workers VPC service (a service
+	// in a private network, reached through a Cloudflare Tunnel): gateway
+	// deploy binds the shim to it, and every call goes through that
+	// binding; the capability's url names the host and path the service
+	// is asked for. The local runtime reaches the url itself.
+	VPCServiceID string `mapstructure:"vpc_service_id"`
+}
+
+// capabilityCloudflareFields are the settings under capabilities.NAME.cloudflare.
+var capabilityCloudflareFields = map[string]bool{"vpc_service_id": true}
+
+// vpcServiceID is a Workers VPC service's id: a UUID.
+var vpcServiceID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Capability defaults: a capability that names none of these.
 const (
@@ -73,6 +92,9 @@ func knownCapabilityKey(k string) bool {
 	if strings.HasPrefix(field, "headers.") {
 		return true
 	}
+	if sub, ok := strings.CutPrefix(field, "cloudflare."); ok {
+		return capabilityCloudflareFields[sub]
+	}
 	return capabilityFields[field]
 }
 
@@ -95,6 +117,13 @@ func capabilitiesFromString(from, to reflect.Type, data any) (any, error) {
 		for _, field := range slices.Sorted(maps.Keys(m[name])) {
 			if !capabilityFields[field] {
 				errs = append(errs, fmt.Errorf("unknown setting %q", "capabilities."+name+"."+field))
+			}
+			if sub, ok := m[name][field].(map[string]any); ok && field == "cloudflare" {
+				for _, k := range slices.Sorted(maps.Keys(sub)) {
+					if !capabilityCloudflareFields[k] {
+						errs = append(errs, fmt.Errorf("unknown setting %q", "capabilities."+name+".cloudflare."+k))
+					}
+				}
 			}
 		}
 	}
@@ -208,6 +237,9 @@ func checkCapabilities(caps map[string]CapabilityConfig) error {
 		if c.MaxAnswerBytes < 0 {
 			bad(".max_answer_bytes", fmt.Errorf("must not be negative (0: %d)", worker.CapabilityRules.MaxAnswerBytes))
 		}
+		if id := c.Cloudflare.VPCServiceID; id != "" && !vpcServiceID.MatchString(id) {
+			bad(".cloudflare.vpc_service_id", fmt.Errorf("%q is not a Workers VPC service id (a UUID, as `wrangler vpc service create` prints it)", id))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -306,6 +338,7 @@ func (c *Config) CapabilitySet() map[string]execution.Capability {
 
 			ForwardHeaders: forwardHeaders(cc.ForwardHeaders),
 			MaxAnswerBytes: cc.MaxAnswerBytes,
+			VPC:            cc.Cloudflare.VPCServiceID != "",
 		}
 		for h, v := range cc.Headers {
 			capability.Headers[h] = v.Value()

@@ -262,3 +262,41 @@ func TestCapabilityBasePathPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestCapabilityVPCService: cloudflare.vpc_service_id, in a file or in the
+// environment's JSON, marks the capability as reached through its VPC
+// binding; an id that is not a UUID and an unknown setting beside it are
+// refused, each named.
+func TestCapabilityVPCService(t *testing.T) {
+	t.Parallel()
+	const id = "0199295b-b3ac-7760-8246-bca40877b3e9"
+	file := writeFile(t, "capabilities:\n  billing:\n    url: \"http://10.0.3.7:9000/api/\"\n    cloudflare:\n      vpc_service_id: "+id+"\n  plain:\n    url: \"http://10.0.0.1/\"\n")
+	cfg, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Capabilities["billing"].Cloudflare.VPCServiceID; got != id {
+		t.Errorf("billing's vpc_service_id = %q, want %q", got, id)
+	}
+	if set := cfg.CapabilitySet(); !set["billing"].VPC || set["plain"].VPC {
+		t.Errorf("VPC: billing %v, plain %v; want true, false", set["billing"].VPC, set["plain"].VPC)
+	}
+	cfg, err = load(t, nil, map[string]string{"GATEWAY_CAPABILITIES": `{"billing": {"url": "http://10.0.3.7/", "cloudflare": {"vpc_service_id": "` + id + `"}}}`})
+	if err != nil || !cfg.CapabilitySet()["billing"].VPC {
+		t.Errorf("from the environment: %v; want billing reached through its VPC binding", err)
+	}
+	if _, err := load(t, nil, map[string]string{"GATEWAY_CAPABILITIES": `{"billing": {"url": "http://10.0.3.7/", "cloudflare": {"vpc_service": "` + id + `"}}}`}); err == nil {
+		t.Error("from the environment, an unknown setting under cloudflare was taken")
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"not a uuid":      {"vpc_service_id: billing-svc", "capabilities.billing.cloudflare.vpc_service_id:"},
+		"a uuid too long": {"vpc_service_id: " + id + "0", "capabilities.billing.cloudflare.vpc_service_id:"},
+		"braces":          {`vpc_service_id: "{` + id + `}"`, "capabilities.billing.cloudflare.vpc_service_id:"},
+		"unknown setting": {"vpc_service: " + id, "capabilities.billing.cloudflare.vpc_service"},
+	} {
+		file := writeFile(t, "capabilities:\n  billing:\n    url: \"http://10.0.3.7/\"\n    cloudflare:\n      "+tc.yaml+"\n")
+		if _, err := load(t, []string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Load = %v, want an error naming %s", name, err, tc.want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -297,7 +299,8 @@ func transpileIfNeeded(job *execution.Job) (*transpile.Output, *execution.Result
 	if !hasTypeScript(job) {
 		return nil, nil, nil
 	}
-	out, err := transpile.Bundle(job.Modules, job.MainModule)
+	// Binary modules pass through as they are; the bundle imports them.
+	out, err := transpile.BundleWith(job.Modules, job.MainModule, slices.Sorted(maps.Keys(job.Binary)))
 	var syntax *transpile.Error
 	if errors.As(err, &syntax) {
 		msg := "SyntaxError: " + syntax.Message

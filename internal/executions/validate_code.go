@@ -55,9 +55,6 @@ func (v *validator) code(members map[string]json.RawMessage, job *execution.Job)
 	if !ok {
 		return
 	}
-	if len(job.Binary) > 0 && language == "typescript" || len(job.Binary) > 0 && slices.ContainsFunc(names, transpile.IsTypeScript) {
-		v.add("modules", fieldConflict, "binary modules go with JavaScript modules only: TypeScript is compiled into one module, which cannot import them")
-	}
 	job.Modules = sources
 	var main string
 	if raw, ok := members["mainModule"]; ok {

@@ -87,32 +87,59 @@ func capabilityJob(id, base string) *execution.Job {
 //     loopback service as Cloudflare's network refuses a private address:
 //     the call fails cleanly, nothing reaches the service, the record says
 //     capability and the header shows nowhere.
+//   - "VPC binding": the capability reached through a Workers VPC service
+//     (vpc in the job), the shim given the binding VPC_inventory (on
+//     Cloudflare the vpc_service binding gateway deploy adds; here a
+//     network reaching the service only) and no capability network: the
+//     Capability entrypoint's call goes through that binding and reaches
+//     the service, as in the first case.
+//   - "VPC, no binding": a shim without it refuses the call, reaching
+//     nothing, rather than fetch the URL another way.
 func TestCloudflareCapability(t *testing.T) {
 	t.Parallel()
-	svc := startEchoService(t)
-	base := svc.URL + "/api/"
+	network := func(base string) func(*local.Config) {
+		return func(c *local.Config) { c.CapabilityURLs = []string{base} }
+	}
+	vpc := func(base string) func(*local.Config) {
+		return func(c *local.Config) { c.VPCCapabilities = map[string]string{"inventory": base} }
+	}
 	for _, tc := range []struct {
 		name    string
-		opts    []func(*local.Config)
+		opt     func(base string) func(*local.Config)
+		vpc     bool
 		reached bool
 	}{
-		{"capability network", []func(*local.Config){func(c *local.Config) { c.CapabilityURLs = []string{base} }}, true},
-		{"as deployed", nil, false},
+		{"capability network", network, false, true},
+		{"as deployed", nil, false, false},
+		{"VPC binding", vpc, true, true},
+		{"VPC, no binding", network, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			deployed := loadertest.StartLocal(t, zerolog.Nop(), append(tc.opts, loadertest.Processes(1))...)
+			svc := startEchoService(t)
+			base := svc.URL + "/api/"
+			opts := []func(*local.Config){loadertest.Processes(1)}
+			if tc.opt != nil {
+				opts = append(opts, tc.opt(base))
+			}
+			deployed := loadertest.StartLocal(t, zerolog.Nop(), opts...)
 			t.Cleanup(func() { deployed.Close() })
 			shimURL, secret := deployed.ShimURL()
 			cf := cloudflareOverTLS(t, startTLSProxy(t, shimURL), secret)
-			before := len(svc.calls())
-			events, err := loadertest.Run(t, cf, capabilityJob("cap-"+strings.ReplaceAll(tc.name, " ", "-"), base))
+			job := capabilityJob("cap-"+strings.NewReplacer(" ", "-", ",", "").Replace(tc.name), base)
+			c := job.Capabilities["inventory"]
+			c.VPC = tc.vpc
+			job.Capabilities["inventory"] = c
+			events, err := loadertest.Run(t, cf, job)
 			if err != nil {
 				t.Fatalf("Execute = %v", err)
 			}
 			res := loadertest.LastResult(t, events)
 			checkCapabilityResult(t, events, res, tc.reached)
-			calls := svc.calls()[before:]
+			if tc.vpc && !tc.reached && !strings.Contains(res.Response.Body, "call failed: the shim has no binding VPC_inventory") {
+				t.Errorf("guest answered %q, want the missing VPC binding named", res.Response.Body)
+			}
+			calls := svc.calls()
 			if tc.reached && (len(calls) != 1 || calls[0] != cfToken) {
 				t.Errorf("the service saw Authorization %q, want exactly one call with the configured header", calls)
 			}

@@ -40,7 +40,7 @@ func BenchmarkBundle(b *testing.B) {
 func BenchmarkBundleInProcess(b *testing.B) {
 	modules := map[string]string{"main.ts": benchSource()}
 	for b.Loop() {
-		if _, err := build(modules, "main.ts").output(); err != nil {
+		if _, err := build(modules, "main.ts", nil).output(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -60,7 +60,7 @@ func BenchmarkBundleHello(b *testing.B) {
 func BenchmarkBundleChildHello(b *testing.B) {
 	modules := map[string]string{"main.ts": helloSource}
 	for b.Loop() {
-		built, err := runChild(context.Background(), modules, "main.ts")
+		built, err := runChild(context.Background(), modules, "main.ts", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -77,6 +77,7 @@ var (
 type childRequest struct {
 	Modules map[string]string `json:"modules"`
 	Main    string            `json:"main"`
+	Binary  []string          `json:"binary,omitempty"` // the binary modules' names
 	// Packages, if set, asks for a bundle of npm packages instead.
 	Packages *packagesRequest `json:"packages,omitempty"`
 }
@@ -107,7 +108,7 @@ func serveChild(in io.Reader, out io.Writer) int {
 	if req.Packages != nil {
 		answer = buildPackages(req.Packages.Dir, req.Packages.Entries)
 	} else {
-		answer = build(req.Modules, req.Main)
+		answer = build(req.Modules, req.Main, req.Binary)
 	}
 	if err := json.NewEncoder(out).Encode(answer); err != nil {
 		return 3
@@ -127,7 +128,7 @@ func fitsInProcess(modules map[string]string) bool {
 
 // buildInChild waits up to childQueueWait for a slot, then compiles in a
 // child process within childTimeout.
-func buildInChild(modules map[string]string, main string) (*built, error) {
+func buildInChild(modules map[string]string, main string, binary []string) (*built, error) {
 	if !childServed.Load() {
 		return nil, errNoChild
 	}
@@ -141,17 +142,17 @@ func buildInChild(modules map[string]string, main string) (*built, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	defer cancel()
-	return runChild(ctx, modules, main)
+	return runChild(ctx, modules, main, binary)
 }
 
 // runChild compiles in a child process, which is killed when ctx ends and
 // always reaped. A child that dies or is killed is an *Error: the source is
 // what drove it there. The caller holds a slot.
-func runChild(ctx context.Context, modules map[string]string, main string) (*built, error) {
+func runChild(ctx context.Context, modules map[string]string, main string, binary []string) (*built, error) {
 	if !childServed.Load() {
 		return nil, errNoChild
 	}
-	req, err := json.Marshal(childRequest{Modules: modules, Main: main})
+	req, err := json.Marshal(childRequest{Modules: modules, Main: main, Binary: binary})
 	if err != nil {
 		return nil, fmt.Errorf("encode the compile request: %w", err)
 	}

@@ -30,8 +30,8 @@ func TestChildMatchesInProcess(t *testing.T) {
 		"main.ts": "import { fail } from \"./lib\";\nexport default { fetch(): Response { return fail(); } };\n",
 		"lib.ts":  "enum E { A = 1 }\nexport function fail(): never {\n  throw new Error(\"bad \" + E.A);\n}\n",
 	}
-	local := build(modules, "main.ts")
-	child, err := runChild(t.Context(), modules, "main.ts")
+	local := build(modules, "main.ts", nil)
+	child, err := runChild(t.Context(), modules, "main.ts", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestChildMatchesInProcess(t *testing.T) {
 	}
 	// A syntax error comes back from the child with its position.
 	modules["lib.ts"] = "export const x = ;\n"
-	child, err = runChild(t.Context(), modules, "main.ts")
+	child, err = runChild(t.Context(), modules, "main.ts", nil)
 	if err != nil || child.Error == nil || child.Error.File != "lib.ts" || child.Error.Line != 1 {
 		t.Errorf("runChild(syntax error) = %+v, %v, want an error at lib.ts:1", child, err)
 	}
@@ -116,7 +116,7 @@ func TestChildTimeout(t *testing.T) {
 	modules := transpiletest.Named(t, "namespaces").Modules(8000)
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	_, err := runChild(ctx, modules, "main.ts")
+	_, err := runChild(ctx, modules, "main.ts", nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Message != msgTooSlow {
 		t.Errorf("runChild = %v, want %q", err, msgTooSlow)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,12 +57,21 @@ const namespace = "dw"
 // (see MaybeServeChild), where a compiler driven too deep cannot take the
 // caller down. A source the child cannot compile is an *Error too.
 func Bundle(modules map[string]string, main string) (*Output, error) {
+	return BundleWith(modules, main, nil)
+}
+
+// BundleWith is Bundle for modules beside binary modules (binary names
+// them: WebAssembly or data, which the runtime loads as they are). A
+// relative import naming one of them exactly, extension and all, stays an
+// import of it, rewritten to reach it from where the bundle is; the bundle
+// is named so as not to take a binary module's name.
+func BundleWith(modules map[string]string, main string, binary []string) (*Output, error) {
 	var b *built
 	var err error
 	if fitsInProcess(modules) {
-		b = build(modules, main)
+		b = build(modules, main, binary)
 	} else {
-		b, err = buildInChild(modules, main)
+		b, err = buildInChild(modules, main, binary)
 	}
 	if err != nil {
 		return nil, err
@@ -81,11 +91,11 @@ type built struct {
 // bundleName names the bundle of main: main with a .js ending, or, if a
 // module already has that name, main.bundle.js, main.bundle-2.js and so on
 // (never a reserved __dw_ name: the shim refuses those).
-func bundleName(modules map[string]string, main string) string {
+func bundleName(modules map[string]string, main string, binary []string) string {
 	stem := strings.TrimSuffix(strings.TrimSuffix(main, path.Ext(main)), ".")
 	out := stem + ".js"
 	for i := 1; ; i++ {
-		if _, clash := modules[out]; !clash {
+		if _, clash := modules[out]; !clash && !slices.Contains(binary, out) {
 			return out
 		}
 		if i == 1 {
@@ -97,8 +107,8 @@ func bundleName(modules map[string]string, main string) string {
 }
 
 // build runs esbuild in this process.
-func build(modules map[string]string, main string) *built {
-	out := bundleName(modules, main)
+func build(modules map[string]string, main string, binary []string) *built {
+	out := bundleName(modules, main, binary)
 	result := api.Build(api.BuildOptions{
 		EntryPoints:    []string{main},
 		Bundle:         true,
@@ -111,7 +121,7 @@ func build(modules map[string]string, main string) *built {
 		SourcesContent: api.SourcesContentExclude,
 		LogLevel:       api.LogLevelSilent,
 		Charset:        api.CharsetUTF8,
-		Plugins:        []api.Plugin{modulesPlugin(modules)},
+		Plugins:        []api.Plugin{modulesPlugin(modules, binary)},
 	})
 	if len(result.Errors) > 0 {
 		return &built{Error: toError(result.Errors[0], main)}
@@ -122,10 +132,20 @@ func build(modules map[string]string, main string) *built {
 		case strings.HasSuffix(f.Path, ".map"):
 			b.Map = f.Contents
 		default:
-			b.Code = stripSourceMapComment(string(f.Contents))
+			b.Code = linkBinary(stripSourceMapComment(string(f.Contents)), out, binary)
 		}
 	}
 	return b
+}
+
+// linkBinary replaces each placeholder import of a binary module in the
+// bundle's code with the path from the bundle to it (esbuild leaves an
+// external import's path as the plugin gave it).
+func linkBinary(code, bundle string, binary []string) string {
+	for _, name := range binary {
+		code = strings.ReplaceAll(code, `"`+wasmToken+name+`"`, strconv.Quote(Relative(bundle, name)))
+	}
+	return code
 }
 
 // output checks what esbuild built and readies its source map.
@@ -168,8 +188,9 @@ var loaders = map[string]api.Loader{
 }
 
 // modulesPlugin serves the execution's modules to esbuild as a virtual
-// file system; nothing is read from disk.
-func modulesPlugin(modules map[string]string) api.Plugin {
+// file system; nothing is read from disk. An import of a binary module
+// (named exactly) stays external, as a placeholder linkBinary rewrites.
+func modulesPlugin(modules map[string]string, binary []string) api.Plugin {
 	return api.Plugin{
 		Name: "modules",
 		Setup: func(b api.PluginBuild) {
@@ -181,6 +202,9 @@ func modulesPlugin(modules map[string]string) api.Plugin {
 					return api.OnResolveResult{Path: args.Path, External: true}, nil
 				}
 				want := path.Join(path.Dir(args.Importer), args.Path)
+				if slices.Contains(binary, want) {
+					return api.OnResolveResult{Path: wasmToken + want, External: true}, nil
+				}
 				for _, candidate := range candidates(want) {
 					if _, ok := modules[candidate]; ok {
 						return api.OnResolveResult{Path: candidate, Namespace: namespace}, nil

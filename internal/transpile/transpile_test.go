@@ -124,8 +124,53 @@ func TestBundleName(t *testing.T) {
 		for _, m := range tt.modules {
 			modules[m] = ""
 		}
-		if got := bundleName(modules, tt.main); got != tt.want {
+		if got := bundleName(modules, tt.main, nil); got != tt.want {
 			t.Errorf("bundleName(%v, %q) = %q, want %q", tt.modules, tt.main, got, tt.want)
 		}
+	}
+}
+
+// TestBundleWithBinaryModules: a relative import naming a binary module
+// exactly stays an import, reaching it from where the bundle is (from a
+// nested module, and in the child process alike); one naming it otherwise,
+// or naming a binary module the execution does not have, is an error.
+func TestBundleWithBinaryModules(t *testing.T) {
+	t.Parallel()
+	modules := map[string]string{
+		"src/main.ts":    "import add from \"./lib/add.wasm\";\nimport { sum } from \"./lib/sum\";\nexport default { fetch(): Response { return new Response(String(sum(add))); } };\n",
+		"src/lib/sum.ts": "import blob from \"../../assets/blob\";\nimport add2 from \"./add.wasm\";\nexport function sum(m: WebAssembly.Module): number { return (blob as ArrayBuffer).byteLength + (m === add2 ? 1 : 0); }\n",
+	}
+	binary := []string{"src/lib/add.wasm", "assets/blob"}
+	out, err := BundleWith(modules, "src/main.ts", binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Module != "src/main.js" {
+		t.Errorf("bundle named %q, want src/main.js", out.Module)
+	}
+	for _, want := range []string{`from "./lib/add.wasm"`, `from "../assets/blob"`} {
+		if !strings.Contains(out.Code, want) {
+			t.Errorf("bundle lacks %s:\n%s", want, out.Code)
+		}
+	}
+	if strings.Contains(out.Code, wasmToken) {
+		t.Errorf("bundle keeps a placeholder:\n%s", out.Code)
+	}
+	child, err := runChild(t.Context(), modules, "src/main.ts", binary)
+	if err != nil || child.Code != build(modules, "src/main.ts", binary).Code {
+		t.Errorf("runChild = %+v, %v; want the same bundle as in this process", child, err)
+	}
+	for name, src := range map[string]string{
+		"without its extension": "import add from \"./lib/add\";\nexport default add;\n",
+		"not one of them":       "import x from \"./lib/mul.wasm\";\nexport default x;\n",
+		"from another folder":   "import x from \"./add.wasm\";\nexport default x;\n",
+	} {
+		if _, err := BundleWith(map[string]string{"src/main.ts": src}, "src/main.ts", binary); err == nil {
+			t.Errorf("%s: BundleWith succeeded, want an error", name)
+		}
+	}
+	// Without binary modules nothing changes: an import of one is an error.
+	if _, err := Bundle(modules, "src/main.ts"); err == nil {
+		t.Error("Bundle without the binary modules succeeded, want an error")
 	}
 }

@@ -23,8 +23,13 @@
 // Every call, allowed or refused, is reported to the ledger like an
 // outbound request (the first one makes the shim tell the gateway the
 // guest may have reached the network) and recorded with the capability's
-// name. Calls leave through env.CAPABILITY_NETWORK where the runtime has it
-// (the local workerd: a network service that reaches only the configured
+// name. A capability reached through a Workers VPC service (props.vpc) is
+// called through the shim's binding to it, env.VPC_<name> (the prefix is
+// contract.json's): gateway deploy adds it on Cloudflare, the local workerd
+// makes it a network reaching that capability's address only; a shim
+// without it refuses the call rather than fetch the url otherwise. Other
+// calls leave through env.CAPABILITY_NETWORK where the runtime has it (the
+// local workerd: a network service that reaches only the configured
 // services' addresses, which no guest can reach), else through the shim's
 // own fetch (on Cloudflare).
 
@@ -34,6 +39,7 @@ import { place } from "./scope.js";
 import { maskHeaders, maskBody, maskBytes, maskText } from "./mask.js";
 import { queryOverride, isForm, formOverride } from "./override.js";
 import RULES from "./capability-rules.json" with { type: "json" };
+import CONTRACT from "./contract.json" with { type: "json" };
 
 // An answer with a Content-Length up to this many bytes is read whole and
 // masked at once, which costs less than a stream.
@@ -86,7 +92,7 @@ export class Capability extends WorkerEntrypoint {
     const span = traced(traceOf(key), headers, record);
     let response;
     try {
-      response = await send(props, this.env.CAPABILITY_NETWORK, request.method, placed.url, headers, body);
+      response = await send(props, networkOf(props, this.env), request.method, placed.url, headers, body);
     } finally {
       if (span !== null) span.ms = Date.now() - span.start;
     }
@@ -158,19 +164,36 @@ async function readUpTo(stream, limit) {
   return out;
 }
 
-// send makes the call through network (the shim's own fetch if none): the
-// headers and body given, no redirect followed (a Location goes back to the
-// guest, the headers stay here), within the per-call timeout.
+// networkOf is what a capability's calls leave through: its VPC binding,
+// the capability network, or the shim's own fetch; for a capability
+// reached through a VPC service whose binding the shim lacks, a string
+// saying so.
+function networkOf(props, env) {
+  if (props.vpc === true) {
+    const binding = CONTRACT.vpcBindingPrefix + props.name;
+    const service = Object.hasOwn(env ?? {}, binding) ? env[binding] : undefined;
+    if (typeof service?.fetch !== "function") return `the shim has no binding ${binding} to the capability's VPC service (deploy the shim again: gateway deploy)`;
+    return service;
+  }
+  return env?.CAPABILITY_NETWORK ?? { fetch: (r) => fetch(r) };
+}
+
+// send makes the call through network: the headers and body given, no
+// redirect followed (a Location goes back to the guest, the headers stay
+// here), within the per-call timeout.
 async function send(props, network, method, url, headers, body) {
   const { name, timeoutMs } = props;
+  if (typeof network === "string") {
+    await body?.cancel?.();
+    throw new Error(`capability ${name}: call failed: ${network}`);
+  }
   const init = { method, headers, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
   if (body !== null) {
     init.body = body;
     init.duplex = "half"; // a stream body, sent as it comes
   }
-  const via = network ?? { fetch: (r) => fetch(r) };
   try {
-    return await via.fetch(new Request(url, init));
+    return await network.fetch(new Request(url, init));
   } catch (err) {
     const message = err?.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : String(err?.message ?? err);
     throw new Error(`capability ${name}: call failed: ${maskText(message, secretsOf(props))}`);

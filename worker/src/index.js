@@ -38,6 +38,7 @@ import { guestModules, RESERVED, RESERVED_PREFIX, WRAPPER_MODULE } from "./modul
 import { checkPackages } from "./packages.js";
 import { recordCap } from "./records.js";
 import { limitOfError } from "./limits.js";
+import { reportsHeld } from "./tail.js";
 import CONTRACT from "./contract.json" with { type: "json" };
 
 export { Outbound } from "./outbound.js";
@@ -69,8 +70,9 @@ export default {
       return new Response(null, { status: 204, headers: version ? { "X-Shim-Version": version } : {} });
     }
     if (route === "/stats") {
-      // For tests: how many executions the Outbound ledger holds.
-      return Response.json({ executions: ledgerSize() });
+      // For tests: how many executions the Outbound ledger holds, and how
+      // many tail reports no execution asked for (tail.js).
+      return Response.json({ executions: ledgerSize(), tailReports: reportsHeld() });
     }
     let job;
     try {
@@ -125,7 +127,8 @@ function checkCapabilities(caps) {
       Array.isArray(c.methods) && Number.isSafeInteger(c.timeoutMs) && c.timeoutMs > 0 &&
       Number.isSafeInteger(c.maxCalls) && c.maxCalls > 0 &&
       (c.forwardHeaders === undefined || (Array.isArray(c.forwardHeaders) && c.forwardHeaders.every((h) => typeof h === "string"))) &&
-      (c.maxAnswerBytes === undefined || (Number.isSafeInteger(c.maxAnswerBytes) && c.maxAnswerBytes > 0));
+      (c.maxAnswerBytes === undefined || (Number.isSafeInteger(c.maxAnswerBytes) && c.maxAnswerBytes > 0)) &&
+      (c.vpc === undefined || typeof c.vpc === "boolean");
     if (!ok) return `capability ${JSON.stringify(name)} is malformed`;
   }
   return null;
@@ -139,7 +142,7 @@ function guestEnv(ctx, job, key) {
     env[name] = ctx.exports.Capability({
       props: {
         key, name, url: c.url, headers: c.headers ?? {}, methods: c.methods, timeoutMs: c.timeoutMs, maxCalls: c.maxCalls, mask: c.mask ?? [],
-        forwardHeaders: c.forwardHeaders, maxAnswerBytes: c.maxAnswerBytes,
+        forwardHeaders: c.forwardHeaders, maxAnswerBytes: c.maxAnswerBytes, vpc: c.vpc === true,
       },
     });
   }
@@ -196,11 +199,12 @@ function workerCode(ctx, job, isolateId) {
     });
   }
   if (job.limits) code.limits = job.limits;
-  if (job.tail && !reuse) {
+  if (job.tail) {
     // On Cloudflare the platform reports through a tail why a guest was
     // stopped (exceededCpu, exceededMemory); the local runtime has no such
     // limits, so the gateway asks for the tail only on the cloudflare backend.
-    code.tails = [ctx.exports.Tail({ props: { id: job.id } })];
+    // A reused isolate's tail reports under its id (tail.js).
+    code.tails = [ctx.exports.Tail({ props: { id: reuse ? isolateId : job.id } })];
   }
   return code;
 }
@@ -214,6 +218,8 @@ async function run(env, ctx, job, signal) {
       return new Response(null, { status: 499 }); // the gateway went away while waiting
     }
   }
+  // The tail's reports count from here for a reused isolate (tail.js).
+  if (job.tail) job.tail = { id: warm ? warm.id : job.id, since: warm ? Date.now() : 0 };
   const ledger = begin(warm ? warm.id : job.id, job.trace);
   const done = () => {
     ledger.take();

@@ -184,8 +184,10 @@ export async function endedWithout(failure, job) {
     return result({ code: "timeout", message: "the guest waits for something that can never complete (a promise nothing will resolve); the runtime ended it" });
   }
   // The exception says which limit, if any; the tail is asked only when it
-  // is silent (on Cloudflare; the local runtime has no tail).
-  const limit = await limitOf(why, job.tail ? () => awaitOutcome(job.id) : undefined);
+  // is silent (on Cloudflare; the local runtime has no tail). job.tail names
+  // the isolate whose tail reports and since when (index.js).
+  const tail = job.tail === true ? { id: job.id, since: 0 } : job.tail;
+  const limit = await limitOf(why, tail ? () => awaitOutcome(tail.id, tail.since) : undefined);
   if (limit !== null) return result(limit);
   return result({ code: "exception", message: `the guest isolate ended without a result${why ? ": " + cleanStack(why) : ""}` });
 }

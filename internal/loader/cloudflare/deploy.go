@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
 	"github.com/cloudflare/cloudflare-go/v4/option"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/redact"
 )
 
@@ -50,6 +53,10 @@ type DeployConfig struct {
 	// RollbackTo, if set, deploys that version (an id from an earlier
 	// deploy) to 100% instead of uploading.
 	RollbackTo string
+	// VPCServices are the capabilities reached through a Workers VPC
+	// service, by name, with the service's id: each becomes a vpc_service
+	// binding of the shim, VPCBinding(name).
+	VPCServices map[string]string
 }
 
 // Deploy uploads the shim as a Worker with the Cloudflare API, makes it
@@ -66,7 +73,7 @@ func Deploy(ctx context.Context, cfg DeployConfig, dryRun bool, out io.Writer) e
 	if cfg.VerifyTimeout <= 0 {
 		cfg.VerifyTimeout = time.Minute
 	}
-	up, err := buildUpload(cfg.ShimSecret, cfg.PreviousSecret)
+	up, err := buildUpload(cfg.ShimSecret, cfg.PreviousSecret, cfg.VPCServices)
 	if err != nil {
 		return err
 	}
@@ -218,6 +225,11 @@ func (cfg DeployConfig) validate(dryRun bool) error {
 	if cfg.PreviousSecret != "" && (len(cfg.PreviousSecret) < 32 || cfg.PreviousSecret == cfg.ShimSecret) {
 		errs = append(errs, errors.New("the previous shim secret must be at least 32 characters and differ from the new one"))
 	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.VPCServices)) {
+		if !execution.ValidCapabilityName(name) || cfg.VPCServices[name] == "" {
+			errs = append(errs, fmt.Errorf("capability %q: a VPC service binding needs a capability's name and the service's id", name))
+		}
+	}
 	if cfg.Route != "" && cfg.ZoneID == "" {
 		errs = append(errs, errors.New("cloudflare.route needs cloudflare.zone_id"))
 	}
@@ -250,7 +262,7 @@ func printPlan(cfg DeployConfig, up *upload, pl plan, read bool, out io.Writer) 
 	if cfg.PreviousSecret != "" {
 		previous = redact.Text
 	}
-	masked.Bindings = cf.F(bindings(redact.Text, previous))
+	masked.Bindings = cf.F(bindings(redact.Text, previous, cfg.VPCServices))
 	meta, err := masked.MarshalJSON()
 	if err != nil {
 		return err

@@ -2,9 +2,12 @@ package cloudflare
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/textproto"
+	"slices"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
 	"github.com/cloudflare/cloudflare-go/v4/workers"
@@ -36,13 +39,15 @@ type uploadPart struct {
 
 // buildUpload assembles the shim's upload: a metadata part (main module,
 // compatibility date and flags, global_fetch_strictly_public among them
-// (wrangler.jsonc says why), the LOADER and SHIM_SECRET bindings, and
-// SHIM_SECRET_PREVIOUS if previous is set) and one part per module. The
+// (wrangler.jsonc says why), the LOADER and SHIM_SECRET bindings,
+// SHIM_SECRET_PREVIOUS if previous is set, and a binding per capability
+// reached through a Workers VPC service (vpc: capability name to service
+// id)) and one part per module. The
 // upload replaces the script's bindings, so a deploy without previous drops
 // a SHIM_SECRET_PREVIOUS left from a rotation. cloudflare-go v4.6.0's
 // Scripts.Update sends JSON only, so the multipart body is built here and
 // passed with option.WithRequestBody.
-func buildUpload(secret, previous string) (*upload, error) {
+func buildUpload(secret, previous string, vpc map[string]string) (*upload, error) {
 	date, err := worker.CompatibilityDate()
 	if err != nil {
 		return nil, err
@@ -55,7 +60,7 @@ func buildUpload(secret, previous string) (*upload, error) {
 		MainModule:         cf.F(worker.Modules[0].Name),
 		CompatibilityDate:  cf.F(date),
 		CompatibilityFlags: cf.F(flags),
-		Bindings:           cf.F(bindings(secret, previous)),
+		Bindings:           cf.F(bindings(secret, previous, vpc)),
 	}}
 	meta, err := u.metadata.MarshalJSON()
 	if err != nil {
@@ -123,9 +128,10 @@ func writePart(mw *multipart.Writer, name, filename, contentType string, data []
 	return err
 }
 
-// bindings are the shim's: env.LOADER, env.CF_VERSION_METADATA and its
-// signing secrets.
-func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindingUnion {
+// bindings are the shim's: env.LOADER, env.CF_VERSION_METADATA, its
+// signing secrets, and env.VPC_<name> for each capability reached through
+// a Workers VPC service (vpc: capability name to service id), in name order.
+func bindings(secret, previous string, vpc map[string]string) []workers.ScriptUpdateParamsMetadataBindingUnion {
 	secretText := func(name, text string) workers.ScriptUpdateParamsMetadataBinding {
 		return workers.ScriptUpdateParamsMetadataBinding{
 			Name: cf.F(name),
@@ -141,5 +147,27 @@ func bindings(secret, previous string) []workers.ScriptUpdateParamsMetadataBindi
 	if previous != "" {
 		b = append(b, secretText("SHIM_SECRET_PREVIOUS", previous))
 	}
+	for _, name := range slices.Sorted(maps.Keys(vpc)) {
+		b = append(b, vpcServiceBinding{name: VPCBinding(name), serviceID: vpc[name]})
+	}
 	return b
+}
+
+// VPCBinding is the name of the shim's binding to capability's Workers VPC
+// service: worker.Contract.VPCBindingPrefix, then the capability's name.
+func VPCBinding(capability string) string {
+	return worker.Contract.VPCBindingPrefix + capability
+}
+
+// vpcServiceBinding is a binding to a Workers VPC service, {"type":
+// "vpc_service", "service_id": …}, which cloudflare-go v4.6.0 has no
+// field for: it takes its place among the metadata's bindings by
+// embedding their type, and marshals itself.
+type vpcServiceBinding struct {
+	workers.ScriptUpdateParamsMetadataBinding
+	name, serviceID string
+}
+
+func (b vpcServiceBinding) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"name": b.name, "type": "vpc_service", "service_id": b.serviceID})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	cf "github.com/cloudflare/cloudflare-go/v4"
@@ -142,6 +144,9 @@ func bindingNames(cfg DeployConfig) string {
 	names := []string{"LOADER", "CF_VERSION_METADATA", "SHIM_SECRET"}
 	if cfg.PreviousSecret != "" {
 		names = append(names, "SHIM_SECRET_PREVIOUS")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.VPCServices)) {
+		names = append(names, VPCBinding(name))
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

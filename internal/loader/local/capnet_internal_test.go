@@ -37,7 +37,7 @@ func TestCapabilityNetwork(t *testing.T) {
 			if tt.allow == nil && allow != nil {
 				t.Errorf("capabilityAllow(nil) = %q, want none", allow)
 			}
-			path, err := writeConfig(t.TempDir(), 0, nil, tt.urls)
+			path, err := writeConfig(t.TempDir(), 0, nil, tt.urls, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,5 +64,35 @@ func TestCapabilityNetwork(t *testing.T) {
 	}
 	if _, err := capabilityAllow([]string{"http://no-such-host.invalid/"}); err == nil {
 		t.Error("capabilityAllow of a name that does not resolve succeeded, want an error")
+	}
+}
+
+// TestVPCNetworks: each capability reached through a Workers VPC service
+// gets a binding of the name it has on Cloudflare, VPC_<name>, to a network
+// of its own reaching its address only; a name no capability may have is
+// refused.
+func TestVPCNetworks(t *testing.T) {
+	t.Parallel()
+	path, err := writeConfig(t.TempDir(), 0, nil, []string{"http://10.0.3.9/"}, map[string]string{"billing": "http://10.0.3.7:9000/api/", "ledger": "https://[fd00::8]/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	config := string(data)
+	for _, want := range []string{
+		`(name = "VPC_billing", service = "vpc-billing")`,
+		`(name = "VPC_ledger", service = "vpc-ledger")`,
+		"(name = \"vpc-billing\", network = (\n      allow = [\"10.0.3.7/32\"],",
+		"(name = \"vpc-ledger\", network = (\n      allow = [\"fd00::8/128\"],",
+		`(name = "CAPABILITY_NETWORK", service = "capabilities")`,
+	} {
+		if !strings.Contains(config, want) {
+			t.Errorf("config lacks %s:\n%s", want, config)
+		}
+	}
+	for _, name := range []string{"Billing", "a\"b", "x)", ""} {
+		if _, err := writeConfig(t.TempDir(), 0, nil, nil, map[string]string{name: "http://10.0.3.7/"}); err == nil {
+			t.Errorf("writeConfig with VPC capability %q succeeded, want it refused", name)
+		}
 	}
 }

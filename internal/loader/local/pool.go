@@ -69,6 +69,10 @@ type Config struct {
 	// CapabilityURLs are the configured capabilities' base URLs: only the
 	// shim's Capability entrypoint reaches their hosts (workerd.go).
 	CapabilityURLs []string
+	// VPCCapabilities are the capabilities reached through a Workers VPC
+	// service on Cloudflare, by name, with their base URLs: each is reached
+	// through a binding of its own, as there (workerd.go).
+	VPCCapabilities map[string]string
 	// OnReplace, if set, is told each time a process is replaced: event
 	// "restart" (reason "exited" or "killed") or "recycle" (reason
 	// "executions" or "memory").
@@ -203,7 +207,7 @@ func newPool(cfg Config, log zerolog.Logger, fs cgroupFS) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses), cfg.CapabilityURLs)
+	config, err := writeConfig(dir, cfg.V8HeapMB, hostPrefixes(cfg.DenyAddresses), cfg.CapabilityURLs, cfg.VPCCapabilities)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("write workerd config: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/egress"
 	"github.com/dynamic-workers/gateway/worker"
 )
@@ -81,6 +83,12 @@ const config :Workerd.Config = (
       tlsOptions = (trustBrowserCas = true),
     )),
 {{- end}}
+{{- range .VPC}}
+    (name = "{{.Service}}", network = (
+      allow = [{{range $i, $n := .Allow}}{{if $i}}, {{end}}"{{$n}}"{{end}}],
+      tlsOptions = (trustBrowserCas = true),
+    )),
+{{- end}}
   ],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "shim")],
 );
@@ -99,6 +107,9 @@ const shim :Workerd.Worker = (
 {{- if .CapabilityAllow}}
     (name = "CAPABILITY_NETWORK", service = "capabilities"),
 {{- end}}
+{{- range .VPC}}
+    (name = "{{.Binding}}", service = "{{.Service}}"),
+{{- end}}
   ],
   globalOutbound = "internet",
 );
@@ -116,10 +127,30 @@ const secretEnv = "GATEWAY_SHIM_SECRET"
 // CAPABILITY_NETWORK) that reaches their addresses and nothing else. No
 // guest can reach it: a guest's requests go only through the Outbound
 // entrypoint and the "internet" network, which refuse private addresses.
-func writeConfig(dir string, heapMB int, denied, capabilityURLs []string) (string, error) {
+//
+// vpc are the capabilities reached through a Workers VPC service on
+// Cloudflare, by name, with their base URLs: each gets a binding of the
+// name it has there (VPC_<name>) to a network reaching its address only,
+// so the shim's calls take the same path on both backends.
+func writeConfig(dir string, heapMB int, denied, capabilityURLs []string, vpc map[string]string) (string, error) {
 	allow, err := capabilityAllow(capabilityURLs)
 	if err != nil {
 		return "", err
+	}
+	type vpcNetwork struct {
+		Binding, Service string
+		Allow            []string
+	}
+	var vpcs []vpcNetwork
+	for _, name := range slices.Sorted(maps.Keys(vpc)) {
+		if !execution.ValidCapabilityName(name) {
+			return "", fmt.Errorf("capability name %q", name)
+		}
+		addrs, err := capabilityAllow([]string{vpc[name]})
+		if err != nil {
+			return "", err
+		}
+		vpcs = append(vpcs, vpcNetwork{Binding: worker.Contract.VPCBindingPrefix + name, Service: "vpc-" + name, Allow: addrs})
 	}
 	var v8Flags []string
 	if heapMB > 0 {
@@ -155,6 +186,7 @@ func writeConfig(dir string, heapMB int, denied, capabilityURLs []string) (strin
 		"CompatibilityDate":  date,
 		"CompatibilityFlags": flags,
 		"CapabilityAllow":    allow,
+		"VPC":                vpcs,
 	})
 	if err != nil {
 		return "", err

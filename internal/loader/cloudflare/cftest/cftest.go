@@ -84,6 +84,9 @@ type Script struct {
 	DevEnabled bool // served on workers.dev
 	Secret     string
 	Previous   string // SHIM_SECRET_PREVIOUS, accepted too
+	// VPCServices are the upload's vpc_service bindings: binding name to
+	// the Workers VPC service's id.
+	VPCServices map[string]string
 	// Observability is the script's setting; a script upload sets it from
 	// its metadata (off when the metadata has none), a version leaves it.
 	Observability bool
@@ -95,6 +98,7 @@ type Script struct {
 type Version struct {
 	ID               string
 	Secret, Previous string
+	VPCServices      map[string]string // as Script's
 }
 
 // Deployment is a script's deployment: versions and their percentages.
@@ -551,7 +555,7 @@ func (f *Fake) uploadVersion(r *http.Request, name string) (any, *Answer) {
 
 func (f *Fake) addVersion(s *Script) Version {
 	f.nextID++
-	v := Version{ID: fmt.Sprintf("ver-%d", f.nextID), Secret: s.Secret, Previous: s.Previous}
+	v := Version{ID: fmt.Sprintf("ver-%d", f.nextID), Secret: s.Secret, Previous: s.Previous, VPCServices: s.VPCServices}
 	s.Versions = append(s.Versions, v)
 	return v
 }
@@ -612,6 +616,18 @@ func (f *Fake) readScript(r *http.Request) (*Script, *Answer) {
 			s.Secret, _ = b["text"].(string)
 		case b["type"] == "secret_text" && b["name"] == "SHIM_SECRET_PREVIOUS":
 			s.Previous, _ = b["text"].(string)
+		case b["type"] == "vpc_service":
+			// Cloudflare refuses a binding without the service's id (as it
+			// refuses one naming a service the account does not have).
+			name, _ := b["name"].(string)
+			id, _ := b["service_id"].(string)
+			if name == "" || id == "" || len(b) != 3 {
+				return nil, &Answer{Status: 400, Code: 10021, Message: fmt.Sprintf("binding %v of type vpc_service is invalid: it needs a name and a service_id", b["name"])}
+			}
+			if s.VPCServices == nil {
+				s.VPCServices = map[string]string{}
+			}
+			s.VPCServices[name] = id
 		}
 	}
 	return s, nil
