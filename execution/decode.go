@@ -13,8 +13,15 @@ import (
 // members and names each one at fault). Anything else is a
 // ProblemMalformedJSON saying what is wrong.
 func DecodeRequest(body []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var members map[string]json.RawMessage
+	// One object and nothing after it but white space: what the decoder
+	// below accepts, without its copy of the body. Anything else goes
+	// the decoder's way, for its account of what is wrong.
+	if err := json.Unmarshal(body, &members); err == nil && members != nil {
+		return members, nil
+	}
+	members = nil
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&members); err != nil {
 		var notObject *json.UnmarshalTypeError
 		if errors.As(err, &notObject) {

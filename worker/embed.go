@@ -44,6 +44,8 @@ type CapsFile struct {
 	MaxErrorText       int   `json:"maxErrorText"`       // longest error message or stack, in UTF-16 units
 	LogLineCost        int   `json:"logLineCost"`        // a console line's cost against the log budget besides its bytes
 	MaxWarmIsolates    int   `json:"maxWarmIsolates"`    // warm isolates per reuse key (per gateway on Cloudflare)
+	ChannelWindow      int   `json:"channelWindowBytes"` // bytes of one execution's answer the shim sends on the channel before the gateway's credit
+	ChannelPiece       int   `json:"channelPieceBytes"`  // the largest piece of a job or an answer in one channel message
 }
 
 func mustParseCaps(data []byte) CapsFile {
@@ -56,7 +58,7 @@ func mustParseCaps(data []byte) CapsFile {
 
 // capNames are the members of the caps file, spelled exactly: the shim reads
 // them by name, while encoding/json matches names in any case.
-var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText", "logLineCost", "maxWarmIsolates"}
+var capNames = []string{"maxJobBytes", "maxOutboundRecords", "maxErrorName", "maxErrorText", "logLineCost", "maxWarmIsolates", "channelWindowBytes", "channelPieceBytes"}
 
 // parseCaps reads the caps file: every cap present and positive, no member
 // but them and the comment.
@@ -65,7 +67,7 @@ func parseCaps(data []byte) (CapsFile, error) {
 	if err != nil {
 		return CapsFile{}, err
 	}
-	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost), int64(c.MaxWarmIsolates)} {
+	for i, value := range []int64{c.MaxJobBytes, int64(c.MaxOutboundRecords), int64(c.MaxErrorName), int64(c.MaxErrorText), int64(c.LogLineCost), int64(c.MaxWarmIsolates), int64(c.ChannelWindow), int64(c.ChannelPiece)} {
 		if value <= 0 {
 			return CapsFile{}, fmt.Errorf("%s must be present and positive", capNames[i])
 		}
@@ -234,6 +236,7 @@ var Modules = []Module{
 	{Name: "egress.js", Path: "src/egress.js", Kind: ModuleES},
 	{Name: "outbound.js", Path: "src/outbound.js", Kind: ModuleES},
 	{Name: "capability.js", Path: "src/capability.js", Kind: ModuleES},
+	{Name: "channel.js", Path: "src/channel.js", Kind: ModuleES},
 	{Name: "scope.js", Path: "src/scope.js", Kind: ModuleES},
 	{Name: "mask.js", Path: "src/mask.js", Kind: ModuleES},
 	{Name: "override.js", Path: "src/override.js", Kind: ModuleES},

@@ -10,7 +10,7 @@ import (
 // with a zero the shim does not have.
 func TestParseCapsRefusesMalformedFiles(t *testing.T) {
 	t.Parallel()
-	good := `"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8, "maxWarmIsolates": 4`
+	good := `"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8, "maxWarmIsolates": 4, "channelWindowBytes": 64, "channelPieceBytes": 16`
 	bad := map[string]string{
 		"maxJobBytes missing":   `{"maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8}`,
 		"logLineCost missing":   `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
@@ -21,6 +21,7 @@ func TestParseCapsRefusesMalformedFiles(t *testing.T) {
 		"maxErrorText fraction": `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50.5}`,
 		"unknown member":        `{` + good + `, "maxWarm": 4}`,
 		"maxWarmIsolates 0":     `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8, "maxWarmIsolates": 0}`,
+		"channelPieceBytes 0":   `{"maxJobBytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50, "logLineCost": 8, "maxWarmIsolates": 4, "channelWindowBytes": 64, "channelPieceBytes": 0}`,
 		"misspelled member":     `{"maxJobbytes": 100, "maxOutboundRecords": 10, "maxErrorName": 5, "maxErrorText": 50}`,
 		"not an object":         `[100, 10, 5, 50]`,
 		"empty":                 ``,
@@ -31,8 +32,8 @@ func TestParseCapsRefusesMalformedFiles(t *testing.T) {
 		}
 	}
 	caps, err := parseCaps([]byte(`{"comment": "c", ` + good + `}`))
-	if err != nil || caps != (CapsFile{MaxJobBytes: 100, MaxOutboundRecords: 10, MaxErrorName: 5, MaxErrorText: 50, LogLineCost: 8, MaxWarmIsolates: 4}) {
-		t.Errorf("parseCaps = %+v, %v; want the six caps", caps, err)
+	if err != nil || caps != (CapsFile{MaxJobBytes: 100, MaxOutboundRecords: 10, MaxErrorName: 5, MaxErrorText: 50, LogLineCost: 8, MaxWarmIsolates: 4, ChannelWindow: 64, ChannelPiece: 16}) {
+		t.Errorf("parseCaps = %+v, %v; want the eight caps", caps, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -14,6 +15,7 @@ type comparison struct {
 	gateway, bare         []string // URLs, round-robin
 	gatewayBody, bareBody []byte
 	gatewayPIDs, barePIDs func() []int // each side's workerd processes
+	levels                []int        // concurrencies; nil: 1, 2, 4 and 8
 }
 
 // measureConcurrency compares the gateway (fresh isolates) with as many bare
@@ -45,10 +47,34 @@ func measureWarm(ctx context.Context, e *benchEnv, o options, r *Report) error {
 		gatewayPIDs: e.gateways[runtime.NumCPU()].backend.PIDs,
 		barePIDs:    e.barePIDs,
 	}
-	return profile(warmProfile(o.cpuprofile), func() error {
+	r.warmProfile = warmProfile(o.cpuprofile)
+	r.warmExecutions = 32*len(c.bare) + 4*o.repeats*o.n // the warm-up and the runs at 1, 2, 4 and 8
+	return profile(r.warmProfile, func() error {
 		r.Warm = e.compare(ctx, o, c, r)
 		return nil
 	})
+}
+
+// noNodeFlags turn Node compatibility off at a date where it is on by
+// default (2026-08-04 on): what a guest that needs no node:* module can
+// ask for to start its isolates in about 60% of the CPU.
+var noNodeFlags = []string{"no_nodejs_compat", "no_nodejs_compat_v2"}
+
+// measureNoNode compares the gateway with the bare loader, fresh isolates,
+// for guests with noNodeFlags on both sides, at concurrency 1 and 4.
+func measureNoNode(ctx context.Context, e *benchEnv, o options, r *Report) error {
+	body, _ := json.Marshal(map[string]any{"code": helloCode, "compatibilityDate": o.date, "isolate": "fresh", "compatibilityFlags": noNodeFlags})
+	c := comparison{
+		gateway:     []string{e.gateways[runtime.NumCPU()].srv.URL + "/execute"},
+		bare:        e.bareURLs("/"),
+		gatewayBody: body,
+		bareBody:    bareBody(o.date, noNodeFlags),
+		gatewayPIDs: e.gateways[runtime.NumCPU()].backend.PIDs,
+		barePIDs:    e.barePIDs,
+		levels:      []int{1, 4},
+	}
+	r.NoNode = e.compare(ctx, o, c, r)
+	return nil
 }
 
 // warmProfile is where the warm runs' CPU profile goes: beside the
@@ -71,7 +97,11 @@ func (e *benchEnv) compare(ctx context.Context, o options, c comparison, r *Repo
 	r.Failures += e.load(ctx, c.gateway, c.gatewayBody, warmup, 8, `"success":true`).failures
 	r.Failures += e.load(ctx, c.bare, c.bareBody, warmup, 8, "ok").failures
 	var rows []ConcurrencyRow
-	for _, conc := range []int{1, 2, 4, 8} {
+	levels := c.levels
+	if levels == nil {
+		levels = []int{1, 2, 4, 8}
+	}
+	for _, conc := range levels {
 		var g, b sideSamples
 		var p50Ratio, tpRatio []float64
 		for i := range o.repeats {
@@ -128,27 +158,29 @@ func (s *sideSamples) side() Side {
 // under it the targets that compare the gateway with the bare loader and
 // the floor.
 func (r *Report) printComparison(w io.Writer) {
-	if len(r.Concurrency)+len(r.Warm) == 0 {
+	if len(r.Concurrency)+len(r.Warm)+len(r.NoNode) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\nGateway vs bare loader Worker, same run, guest compatibility date %s, %d workerd processes a side\n", r.CompatibilityDate, runtime.NumCPU())
-	fmt.Fprintln(w, "  fresh: gateway isolate \"fresh\" vs LOADER.load; warm: gateway isolate \"reuse\" vs LOADER.get(id, …) with a fixed id")
+	fmt.Fprintln(w, "  fresh: gateway isolate \"fresh\" vs LOADER.load; warm: gateway isolate \"reuse\" vs LOADER.get(id, …) with a fixed id;")
+	fmt.Fprintln(w, "  no-node: fresh, the guest's compatibilityFlags no_nodejs_compat,no_nodejs_compat_v2 on both sides")
 	fmt.Fprintln(w, "  medians of repeats (min–max); ratios gateway/bare, taken per repeat between back-to-back runs")
 	const cell = "%-18s"
-	fmt.Fprintf(w, "  %-5s %-4s | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n",
+	fmt.Fprintf(w, "  %-7s %-4s | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n",
 		"", "conc", "gateway p50 ms", "p99 ms", "exec/s", "bare p50 ms", "p99 ms", "exec/s", "p50 ratio", "exec/s ratio")
 	for _, block := range []struct {
 		name string
 		rows []ConcurrencyRow
-	}{{"fresh", r.Concurrency}, {"warm", r.Warm}} {
+	}{{"fresh", r.Concurrency}, {"warm", r.Warm}, {"no-node", r.NoNode}} {
 		for _, c := range block.rows {
-			fmt.Fprintf(w, "  %-5s %-4d | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n", block.name, c.Concurrency,
+			fmt.Fprintf(w, "  %-7s %-4d | "+cell+cell+cell+"| "+cell+cell+cell+"| %-18s %s\n", block.name, c.Concurrency,
 				c.Gateway.P50.short(), c.Gateway.P99.short(), c.Gateway.Throughput.short(),
 				c.Bare.P50.short(), c.Bare.P99.short(), c.Bare.Throughput.short(),
 				c.P50Ratio.short(), c.ThroughputRatio.short())
 		}
 	}
 	r.printCPU(w)
+	r.printProfileParts(w, r.warmProfile, r.warmExecutions)
 	r.printTargets(w, "Targets against the bare loader and the floor", true)
 }
 
@@ -158,11 +190,11 @@ func (r *Report) printComparison(w io.Writer) {
 // side, which sends the same requests).
 func (r *Report) printCPU(w io.Writer) {
 	fmt.Fprintln(w, "\nCPU per execution, µs (medians of repeats): the gateway process (load generator taken off), its workerd; the bare workerd")
-	fmt.Fprintf(w, "  %-5s %-4s | %-9s %-9s %-9s | %-9s | %s\n", "", "conc", "gateway", "its wd", "total", "bare wd", "ratio")
+	fmt.Fprintf(w, "  %-7s %-4s | %-9s %-9s %-9s | %-9s | %s\n", "", "conc", "gateway", "its wd", "total", "bare wd", "ratio")
 	for _, block := range []struct {
 		name string
 		rows []ConcurrencyRow
-	}{{"fresh", r.Concurrency}, {"warm", r.Warm}} {
+	}{{"fresh", r.Concurrency}, {"warm", r.Warm}, {"no-node", r.NoNode}} {
 		for _, c := range block.rows {
 			gw := c.Gateway.ProcessCPU.Median - c.Bare.ProcessCPU.Median
 			total := gw + c.Gateway.RuntimeCPU.Median
@@ -171,7 +203,7 @@ func (r *Report) printCPU(w io.Writer) {
 			if bare > 0 {
 				ratio = total / bare
 			}
-			fmt.Fprintf(w, "  %-5s %-4d | %-9.0f %-9.0f %-9.0f | %-9.0f | %.2f\n", block.name, c.Concurrency,
+			fmt.Fprintf(w, "  %-7s %-4d | %-9.0f %-9.0f %-9.0f | %-9.0f | %.2f\n", block.name, c.Concurrency,
 				gw, c.Gateway.RuntimeCPU.Median, total, bare, ratio)
 		}
 	}

@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.inflightBare, "inflight-bare", 2000, "the largest in-flight size also sent to bare workerd processes (unbounded there: each isolate stays in memory)")
 	inflight := fs.String("inflight", "100,1000,2000,5000", "sizes of the in-flight run: executions awaiting 3 s sent at once to a gateway with its defaults (empty skips it)")
 	logFile := fs.String("log", "", "write the gateways' logs to this file")
-	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, pool, reuse, node, streaming, hostile, inflight, soak); empty: all")
+	only := fs.String("only", "", "comma-separated steps to run (floor, concurrency, warm, no-node, pool, reuse, node, streaming, hostile, inflight, soak); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"floor", measureFloor},
 		{"concurrency", measureConcurrency},
 		{"warm", measureWarm},
+		{"no-node", measureNoNode},
 		{"pool", measurePool},
 		{"reuse", measureReuse},
 		{"node", measureNode},

@@ -37,12 +37,12 @@ func bareBody(date string, flags []string) []byte {
 
 // measureFloor creates isolates in a loop inside one workerd request, with
 // the guest's flags (guestFlags: the date's defaults, nodejs_compat on from
-// 2026-08-04) and without nodejs_compat.
+// 2026-08-04) and without Node compatibility (noNodeFlags).
 func measureFloor(ctx context.Context, e *benchEnv, o options, r *Report) error {
 	for _, side := range []struct {
 		name  string
 		flags []string
-	}{{"default flags", guestFlags}, {"no_nodejs_compat", []string{"no_nodejs_compat"}}} {
+	}{{"default flags", guestFlags}, {"no_nodejs_compat,no_nodejs_compat_v2", noNodeFlags}} {
 		var samples []float64
 		for range o.repeats {
 			body, _ := json.Marshal(map[string]any{"code": helloCode, "compatibilityDate": o.date, "compatibilityFlags": side.flags, "loops": 100})

@@ -83,6 +83,7 @@ type Report struct {
 	Floor             []Figure         `json:"floor"`
 	Concurrency       []ConcurrencyRow `json:"concurrency"` // fresh isolates
 	Warm              []ConcurrencyRow `json:"warm"`        // gateway "reuse" vs LOADER.get
+	NoNode            []ConcurrencyRow `json:"noNode"`      // fresh, guests without Node compatibility
 	Pool              []Figure         `json:"pool"`
 	Reuse             []Figure         `json:"reuse"`
 	Node              []Figure         `json:"node"`
@@ -94,6 +95,10 @@ type Report struct {
 	SoakFailures      int64            `json:"soakFailures"`
 	Failures          int64            `json:"failures"`
 	Targets           []Target         `json:"targets"`
+	// warmProfile is the warm runs' CPU profile ("" if none), of
+	// warmExecutions gateway executions.
+	warmProfile    string
+	warmExecutions int
 }
 
 func row(rows []ConcurrencyRow, conc int) *ConcurrencyRow {

@@ -35,11 +35,17 @@ func marshal[T any](v T) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// isJSON reports whether content type ct is application/json, with
+// parameters or in any case.
+func isJSON(ct string) bool {
+	mediaType, _, err := mime.ParseMediaType(ct)
+	return err == nil && mediaType == "application/json"
+}
+
 // readJSONObject checks the Content-Type, reads at most limit bytes of body
 // and returns the members of the single JSON object it holds.
 func readJSONObject(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mediaType != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSON(ct) {
 		return nil, execution.NewProblem(execution.ProblemUnsupportedMediaType,
 			fmt.Sprintf("Content-Type must be application/json, not %q", r.Header.Get("Content-Type")))
 	}

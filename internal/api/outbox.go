@@ -48,7 +48,10 @@ type outbox struct {
 	err     error         // why delivery stopped early
 	failed  chan struct{} // closed when err is set
 	wake    chan struct{} // the writer has something to do
-	done    chan struct{} // closed when the writer returns; nil until start
+	done    chan struct{} // closed when the writer returns; nil until start (or hold)
+	// held is a whole response that close writes on the caller's
+	// goroutine (hold), with no writer goroutine.
+	held []byte
 }
 
 func newOutbox(w http.ResponseWriter, r *http.Request, opts Options) *outbox {
@@ -74,6 +77,21 @@ func (o *outbox) start() {
 	if o.done == nil {
 		o.done = make(chan struct{})
 		go o.run()
+	}
+}
+
+// hold takes b as the whole response, for close to write on the
+// caller's goroutine once the execution is over: an answer of one piece
+// needs no writer goroutine of its own (whose stack grows through
+// net/http's writes, every time). The caller has set the response's
+// headers and status.
+func (o *outbox) hold(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done == nil {
+		o.done = make(chan struct{})
+		o.held = b
+		o.waiting += len(b)
 	}
 }
 
@@ -234,9 +252,21 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.signal()
-	done := o.done
+	done, held := o.done, o.held
+	o.held = nil
+	failed := o.err != nil
 	o.mu.Unlock()
 	if done == nil {
+		return
+	}
+	if held != nil {
+		// Written here, each piece under the write timeout cut at the
+		// request's lifetime, as the writer would. Delivery that failed,
+		// or an abort before it, leaves the response cut short.
+		if !failed {
+			o.write([][]byte{held})
+		}
+		close(done)
 		return
 	}
 	var lifetime <-chan time.Time
@@ -256,7 +286,7 @@ func (o *outbox) close() {
 		}
 	}
 	o.mu.Lock()
-	failed := o.err != nil
+	failed = o.err != nil
 	o.mu.Unlock()
 	if failed {
 		_ = o.rc.SetWriteDeadline(time.Now())

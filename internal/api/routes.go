@@ -121,6 +121,10 @@ func handleCapabilities(svc execution.Service) handlerFunc {
 func query(allowed ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return handle(func(w http.ResponseWriter, r *http.Request) error {
+			if r.URL.RawQuery == "" { // most requests: nothing to parse
+				next.ServeHTTP(w, r)
+				return nil
+			}
 			var unknown []FieldProblem
 			for _, name := range slices.Sorted(maps.Keys(r.URL.Query())) {
 				if !slices.Contains(allowed, name) {

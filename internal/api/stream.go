@@ -77,8 +77,8 @@ func (s *aggregateSink) event(ev execution.Event) error {
 		h.Set("Content-Type", mediaJSON)
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		s.o.w.WriteHeader(http.StatusOK)
-		s.o.start()
-		return s.o.push(body, true)
+		s.o.hold(body) // written by close, once the execution is over
+		return nil
 	}
 	return nil
 }

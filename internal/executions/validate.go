@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dynamic-workers/gateway/execution"
 	"github.com/dynamic-workers/gateway/internal/egress"
@@ -73,13 +74,48 @@ func (v *validator) decode(field string, raw json.RawMessage, dst any, want stri
 		v.add(field, fieldWrongType, "%s must be %s, not null", field, want)
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(dst); err != nil {
+	var err error
+	switch d := dst.(type) {
+	case *string:
+		if s, ok := plainString(raw); ok {
+			*d = s
+			return true
+		}
+		err = json.Unmarshal(raw, d)
+	case *map[string]any:
+		// Numbers in env stay as they were written (json.Number), not
+		// rounded through float64.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		err = dec.Decode(dst)
+	default:
+		err = json.Unmarshal(raw, dst)
+	}
+	if err != nil {
 		v.add(field, fieldWrongType, "%s must be %s", field, want)
 		return false
 	}
 	return true
+}
+
+// plainString is the JSON string raw (a valid JSON value) as Go text
+// when it needs no decoding: quoted, with no escapes or control
+// characters, valid UTF-8 (json.Unmarshal would replace invalid bytes).
+func plainString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // validateExecute checks an execute request's members and turns them into a

@@ -14,16 +14,27 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if !s.postgres {
+		// SQLite's driver starts a goroutine per statement to interrupt it
+		// when a cancellable ctx ends: for these short inserts into a local
+		// file that costs more than they do. Their bound is busy_timeout
+		// (a stalled disk is beyond an interrupt anyway), and ctx still
+		// ends the transaction (database/sql rolls it back).
+		ctx = context.WithoutCancel(ctx)
+	}
 	errs := make([]error, len(writes))
 	for i, w := range writes {
 		var err error
 		switch {
 		case w.Create != nil && w.Finish != nil:
+			// The events' bytes are counted with the record's, in its
+			// insert: two statements fewer than insertEvents.
+			rows := eventRows(w.Events)
 			var created bool
-			if created, err = s.createEndedIn(ctx, tx, w.Create, w.Finish); !created {
+			if created, err = s.createEndedIn(ctx, tx, w.Create, w.Finish, rowBytes(rows)); !created {
 				errs[i] = ErrExists
 			} else if err == nil {
-				err = s.insertEvents(ctx, tx, w.Create.ID, w.Events)
+				err = s.insertEventRows(ctx, tx, w.Create.ID, rows)
 			}
 		case w.Create != nil:
 			var created bool
@@ -49,13 +60,14 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 
 // createIn inserts e unless its id exists (then created is false).
 func (s *sqlStore) createIn(ctx context.Context, tx execer, e *Execution) (created bool, err error) {
-	return s.insertRecord(ctx, tx, e, e.Status, nullString(e.Request), nil, nil, "")
+	return s.insertRecord(ctx, tx, e, e.Status, nullString(e.Request), nil, nil, "", 0)
 }
 
 // createEndedIn inserts e as it ended, in one statement: what createIn and
 // then finishIn would leave, for an execution whose record is written only
-// once it has ended (a short synchronous one).
-func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending) (created bool, err error) {
+// once it has ended (a short synchronous one); eventBytes are the bytes of
+// its events, inserted next, counted with its result's.
+func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, end *Ending, eventBytes int) (created bool, err error) {
 	result, err := endingResult(end)
 	if err != nil {
 		return false, err
@@ -64,16 +76,16 @@ func (s *sqlStore) createEndedIn(ctx context.Context, tx execer, e *Execution, e
 	if e.CallbackURL != "" {
 		callback = string(CallbackPending)
 	}
-	return s.insertRecord(ctx, tx, e, end.Status, nil, result, end.At.UnixMicro(), callback)
+	return s.insertRecord(ctx, tx, e, end.Status, nil, result, end.At.UnixMicro(), callback, eventBytes)
 }
 
 // insertRecord inserts e with the given status, request, result, end time
 // and callback state, unless its id exists (then created is false); its
-// result's bytes count for its caller.
-func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string) (created bool, err error) {
-	size := 0
+// result's bytes and extra bytes (of its events) count for its caller.
+func (s *sqlStore) insertRecord(ctx context.Context, tx execer, e *Execution, status Status, request, result, finishedAt any, callback string, extra int) (created bool, err error) {
+	size := extra
 	if r, ok := result.(string); ok {
-		size = len(r)
+		size += len(r)
 	}
 	r, err := s.execKept(ctx, tx, s.q(`INSERT INTO executions (`+columns+`, bytes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?, '[]', '', NULL, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),

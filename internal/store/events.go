@@ -82,9 +82,26 @@ func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, event
 		return nil
 	}
 	rows := eventRows(events)
+	if err := s.insertEventRows(ctx, db, id, rows); err != nil {
+		return err
+	}
+	return s.addBytes(ctx, db, id, rowBytes(rows))
+}
+
+// rowBytes is the bytes rows take, as they count against a key's bound.
+func rowBytes(rows []Event) int {
 	size := 0
 	for _, ev := range rows {
 		size += len(ev.Data)
+	}
+	return size
+}
+
+// insertEventRows inserts rows (eventRows) of record id; their bytes are
+// the caller's to count.
+func (s *sqlStore) insertEventRows(ctx context.Context, db execer, id string, rows []Event) error {
+	if len(rows) == 0 {
+		return nil
 	}
 	if !s.postgres {
 		// SQLite: one kept statement run per row costs less than parsing
@@ -94,7 +111,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, event
 				return err
 			}
 		}
-		return s.addBytes(ctx, db, id, size)
+		return nil
 	}
 	var b strings.Builder
 	args := make([]any, 0, 4*len(rows))
@@ -106,10 +123,8 @@ func (s *sqlStore) insertEvents(ctx context.Context, db execer, id string, event
 		b.WriteString("(?, ?, ?, ?)")
 		args = append(args, id, ev.Seq, ev.Type, string(ev.Data))
 	}
-	if _, err := db.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-		return err
-	}
-	return s.addBytes(ctx, db, id, size)
+	_, err := db.ExecContext(ctx, s.q(b.String()), args...)
+	return err
 }
 
 // insertEvent stores one row of events (SQLite).

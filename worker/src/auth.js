@@ -154,7 +154,7 @@ export async function admit(request, secrets, cap, nowMs = Date.now()) {
 // gateway signs the whole path, prefix included, so a call can be moved to
 // no other prefix than the one it was signed for.
 
-const ROUTES = new Set(["/run", "/verify", "/stats", "/health"]);
+const ROUTES = new Set(["/run", "/channel", "/verify", "/stats", "/health"]);
 
 // routeOf returns the route of a request's path ("/run" for "/gw/run"), or
 // null when it names none.

@@ -1,4 +1,5 @@
-// The shim Worker. The gateway POSTs one execution to /run; the shim loads the
+// The shim Worker. The gateway POSTs one execution to /run (or, to a local
+// process, sends it on the process's channel: channel.js); the shim loads the
 // guest's modules into a fresh isolate with env.LOADER.load, runs them behind
 // the capture wrapper (guest/__dw_wrapper.js), and streams what happens back as
 // NDJSON events, one per line, as they occur:
@@ -30,7 +31,8 @@
 // /stats (how many executions the Outbound ledger holds, for tests); /health
 // is open.
 
-import { admit, MAX_JOB_BYTES, routeOf } from "./auth.js";
+import { admit, verify, MAX_JOB_BYTES, routeOf } from "./auth.js";
+import { open } from "./channel.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
@@ -53,7 +55,10 @@ export default {
     if (route === "/health") {
       return new Response("ok");
     }
-    if (route === null || request.method !== "POST") {
+    if (route === "/channel" && env.CHANNEL === true) {
+      return channel(request, env, ctx);
+    }
+    if (route === null || route === "/channel" || request.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     // The previous secret too, while the gateways move to a new one.
@@ -74,23 +79,42 @@ export default {
       // many tail reports no execution asked for (tail.js).
       return Response.json({ executions: ledgerSize(), tailReports: reportsHeld() });
     }
-    let job;
-    try {
-      job = JSON.parse(new TextDecoder().decode(admitted.body));
-    } catch (err) {
-      return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
-    }
-    const reserved = Object.keys(job?.modules ?? {}).find((name) => RESERVED.test(name));
-    if (reserved !== undefined) {
-      return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with ${RESERVED_PREFIX})` }, { status: 400 });
-    }
-    const malformed = checkJob(job);
-    if (malformed !== null) {
-      return Response.json({ message: `invalid job: ${malformed}` }, { status: 400 });
-    }
-    return run(env, ctx, job, request.signal);
+    return handle(env, ctx, admitted.body, request.signal);
   },
 };
+
+// channel opens the local runtime's channel (channel.js) for a signed
+// upgrade: the signature covers GET /channel and an empty body, checked once
+// for every execution the channel then carries.
+async function channel(request, env, ctx) {
+  if (request.method !== "GET" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return Response.json({ message: "the channel is a WebSocket" }, { status: 426 });
+  }
+  const bad = await verify(request, new Uint8Array(0), [env.SHIM_SECRET, env.SHIM_SECRET_PREVIOUS]);
+  if (bad !== null) return Response.json({ message: `unauthorized: ${bad}` }, { status: 401 });
+  return open((body, signal) => handle(env, ctx, body, signal));
+}
+
+// handle runs one job, its JSON as bytes, whether it came as /run's body
+// or on the channel, and answers as /run does. signal aborts when the
+// gateway goes away.
+function handle(env, ctx, body, signal) {
+  let job;
+  try {
+    job = JSON.parse(decoder.decode(body));
+  } catch (err) {
+    return Response.json({ message: `invalid job: ${err.message}` }, { status: 400 });
+  }
+  const reserved = Object.keys(job?.modules ?? {}).find((name) => RESERVED.test(name));
+  if (reserved !== undefined) {
+    return Response.json({ field: "modules", message: `module name ${JSON.stringify(reserved)} is reserved (names starting with ${RESERVED_PREFIX})` }, { status: 400 });
+  }
+  const malformed = checkJob(job);
+  if (malformed !== null) {
+    return Response.json({ message: `invalid job: ${malformed}` }, { status: 400 });
+  }
+  return run(env, ctx, job, signal);
+}
 
 // TRACEPARENT is a W3C traceparent of version 00, as the gateway sends it.
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;

@@ -107,7 +107,7 @@ func (l *Pool) runOnce(ctx context.Context, job *execution.Job, st *runState, a 
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, shim.ErrTimeout)
 	defer cancel()
-	call := &shim.Call{Client: l.client, Base: p.url, Secret: l.secret, MaxEvent: l.cfg.MaxEventBytes, Heard: &p.heard,
+	call := &shim.Call{Client: l.client, Base: p.url, Secret: l.secret, Channels: p.channels, MaxEvent: l.cfg.MaxEventBytes, Heard: &p.heard,
 		Answered: func() { l.answered(p, a) }}
 	err = call.Run(ctx, job, st.send)
 	var lost *shim.LostError

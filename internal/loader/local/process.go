@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dynamic-workers/gateway/internal/loader/shim"
 )
 
 // process is one running workerd serving the shim.
@@ -30,6 +32,8 @@ type process struct {
 	oom     atomic.Bool   // it reported a V8 heap out-of-memory
 	group   *cgroup       // the memory cgroup it runs in; nil without one
 	heard   atomic.Int64  // unix nanoseconds of the last line any execution got from it
+	// channels carry its executions (shim.Channels); closed when it exits.
+	channels *shim.Channels
 	// statm is /proc/PID/statm, opened on the first rss read.
 	statm     *os.File
 	statmOnce sync.Once
@@ -84,6 +88,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
 	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true, group: group}
+	p.channels = &shim.Channels{Client: client, Base: p.url, Secret: secret}
 	out := &lineLogger{log: log, mask: rl.mask, dropped: rl.dropped, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {
 			p.oom.Store(true)
@@ -112,6 +117,7 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 			p.peak = group.peak()
 			group.removeOrLog(log)
 		}
+		p.channels.Close()
 		p.statmOnce.Do(func() {}) // no rss read opens it from now on
 		if p.statm != nil {
 			p.statm.Close()

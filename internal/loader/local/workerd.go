@@ -104,6 +104,7 @@ const shim :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "SHIM_SECRET", fromEnvironment = "{{.SecretEnv}}"),
+    (name = "CHANNEL", json = "true"),
 {{- if .CapabilityAllow}}
     (name = "CAPABILITY_NETWORK", service = "capabilities"),
 {{- end}}

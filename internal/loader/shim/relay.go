@@ -48,8 +48,11 @@ func typeLine(typ string) []byte {
 
 // Call is one execution sent to a shim, local or on Cloudflare.
 type Call struct {
-	Client   *http.Client
-	Base     string // the shim's URL, without a trailing slash
+	Client *http.Client
+	Base   string // the shim's URL, without a trailing slash
+	// Channels, if set, are the local process's channels: the execution
+	// goes on one of them rather than as a /run call.
+	Channels *Channels
 	Secret   string
 	MaxEvent int // bound of one line of the stream
 	// Heard, if set, is also given the time of every line: the process's
@@ -85,36 +88,32 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/run", bytes.NewReader(body))
-	if err != nil {
+	status, answer, err := c.exchange(ctx, job, body)
+	if errors.Is(err, ErrSecretMismatch) {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	Sign(req, body, c.Secret, time.Now())
-	resp, err := c.Client.Do(req)
-	if err != nil {
+	} else if err != nil {
 		return &LostError{Err: err}
 	}
-	defer resp.Body.Close()
+	defer answer.Close()
 	if c.Answered != nil {
 		c.Answered()
 	}
 
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusOK:
 	case http.StatusBadRequest:
 		var rejected execution.RejectedError
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		data, _ := io.ReadAll(io.LimitReader(answer, 64<<10))
 		if err := json.Unmarshal(data, &rejected); err != nil || rejected.Message == "" {
 			return fmt.Errorf("runtime answered 400: %s", bytes.TrimSpace(data))
 		}
 		return &rejected
 	case http.StatusUnauthorized:
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		data, _ := io.ReadAll(io.LimitReader(answer, 4<<10))
 		return fmt.Errorf("%w: %s", ErrSecretMismatch, bytes.TrimSpace(data))
 	default:
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return &LostError{Err: fmt.Errorf("runtime answered %s: %s", resp.Status, bytes.TrimSpace(data))}
+		data, _ := io.ReadAll(io.LimitReader(answer, 4<<10))
+		return &LostError{Err: fmt.Errorf("runtime answered %d %s: %s", status, http.StatusText(status), bytes.TrimSpace(data))}
 	}
 
 	if err := emit(execution.Event{Type: execution.EventStart, ID: job.ID}); err != nil {
@@ -122,7 +121,7 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 	}
 	buf := scanBuffers.Get().(*[]byte)
 	defer scanBuffers.Put(buf) // no event holds on to it: each is decoded into its own values
-	scanner := bufio.NewScanner(resp.Body)
+	scanner := bufio.NewScanner(answer)
 	scanner.Buffer((*buf)[:0], c.MaxEvent)
 	for scanner.Scan() {
 		now := time.Now().UnixNano()
@@ -162,6 +161,41 @@ func (c *Call) Run(ctx context.Context, job *execution.Job, emit func(execution.
 		err = io.ErrUnexpectedEOF
 	}
 	return &LostError{Err: err, Answered: true}
+}
+
+// exchange sends the job and returns the shim's answer: its status and its
+// body. With Channels it goes on the process's channel; else, or when no
+// channel takes it, as a signed POST of /run.
+func (c *Call) exchange(ctx context.Context, job *execution.Job, body []byte) (int, io.ReadCloser, error) {
+	if c.Channels != nil {
+		ch, err := c.Channels.take(ctx, job.ReuseKey == "")
+		if err == nil {
+			s, err := ch.start(ctx, body)
+			if err != nil {
+				return 0, nil, err
+			}
+			status, err := s.head()
+			if err != nil {
+				s.Close()
+				return 0, nil, err
+			}
+			return status, s, nil
+		}
+		if errors.Is(err, ErrSecretMismatch) {
+			return 0, nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/run", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	Sign(req, body, c.Secret, time.Now())
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, resp.Body, nil
 }
 
 // scanBuffers holds the buffers that Run reads the shim's lines into (a new

@@ -1,6 +1,7 @@
 // Package shim speaks the gateway's side of the wire protocol to the shim
 // Worker (worker/), wherever it runs: the job posted as one signed call
-// (Sign, checked by worker/src/auth.js), the NDJSON stream of events the
+// (Sign, checked by worker/src/auth.js) or, to a local process, sent on its
+// channel (channel.go, a WebSocket signed once), the NDJSON stream of events the
 // shim answers with, relayed by Call, and the checks every line from the
 // shim passes before it reaches a caller (check.go). The backends in
 // internal/loader/local and internal/loader/cloudflare both use it.
