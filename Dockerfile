@@ -8,7 +8,10 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/gateway ./cmd/gateway
+# The guest modules, minified from worker/src/guest/ (committed too, so this
+# rebuilds them byte for byte).
+RUN go run ./worker/guestbuild \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/gateway ./cmd/gateway
 
 # workerd, exactly as worker/package-lock.json pins it.
 FROM node:20-bookworm-slim AS workerd

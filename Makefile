@@ -10,12 +10,24 @@ WORKERD := worker/node_modules/.bin/workerd
 MCP_SDK := cmd/gateway/testdata/mcp-sdk/node_modules/@modelcontextprotocol/sdk/package.json
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_SRC  := $(shell find . -name '*.go' -not -path '*/node_modules/*') go.mod go.sum
-SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json worker/src/guest/*.js)
+GUEST_SRC := $(wildcard worker/src/guest/*.js)
+GUEST_MIN := $(patsubst worker/src/guest/%,worker/src/guest/min/%,$(wildcard worker/src/guest/__dw_*.js))
+SHIM    := worker/wrangler.jsonc $(wildcard worker/src/*.js worker/src/*.json) $(GUEST_SRC) $(GUEST_MIN)
 PLAYGROUND := internal/playground
 
-.PHONY: build run test test-go test-worker test-postgres system-deps fixtures lint bench clean playground screenshot
+.PHONY: build run test test-go test-worker test-postgres system-deps fixtures lint bench clean playground screenshot guest
 
-build: bin/gateway $(WORKERD)
+build: guest bin/gateway $(WORKERD)
+
+# The guest modules every isolate loads (the capture wrapper and its
+# formatter, with the helpers they import bundled in), built minified from
+# worker/src/guest/ into worker/src/guest/min/ by esbuild's Go API. The output is committed, so a checkout builds without
+# this step; a test fails if a source changed and this was not run.
+guest: $(GUEST_MIN)
+
+$(GUEST_MIN) &: $(GUEST_SRC) $(wildcard worker/guestbuild/*.go) go.mod
+	$(GO) run ./worker/guestbuild
+	@touch $(GUEST_MIN)
 
 # npm ci installs exactly what worker/package-lock.json pins (workerd).
 $(WORKERD): worker/package.json worker/package-lock.json

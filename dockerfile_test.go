@@ -26,6 +26,7 @@ func TestDockerfileMatchesTheBuild(t *testing.T) {
 	}
 	for _, cmd := range []string{
 		`go build -trimpath -ldflags "-X main.version=`,
+		"go run ./worker/guestbuild",
 		"npm ci --no-audit --no-fund",
 	} {
 		if !strings.Contains(dockerfile, cmd) || !strings.Contains(makefile, cmd) {

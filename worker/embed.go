@@ -2,6 +2,9 @@
 // takes from this folder, so the gateway binary is self-contained.
 package worker
 
+// src/guest/min/ holds the guest modules minified from src/guest/.
+//go:generate go run ./guestbuild -dir src/guest
+
 import (
 	"bytes"
 	"embed"
@@ -16,7 +19,7 @@ import (
 
 // Files holds wrangler.jsonc and the shim's modules under src/.
 //
-//go:embed wrangler.jsonc src/*.js src/*.json src/guest/*.js
+//go:embed wrangler.jsonc src/*.js src/*.json src/guest/*.js src/guest/min/*.js
 var Files embed.FS
 
 // DenyRanges is src/deny-ranges.json, the address ranges guest code never
@@ -251,8 +254,10 @@ var Modules = []Module{
 	{Name: "caps.json", Path: "src/caps.json", Kind: ModuleJSON},
 	{Name: "capability-rules.json", Path: "src/capability-rules.json", Kind: ModuleJSON},
 	{Name: "contract.json", Path: "src/contract.json", Kind: ModuleJSON},
-	{Name: "guest/__dw_wrapper.js", Path: "src/guest/__dw_wrapper.js", Kind: ModuleText},
-	{Name: "guest/__dw_format.js", Path: "src/guest/__dw_format.js", Kind: ModuleText},
+	// The guest modules as the shim loads them: minified from src/guest/ by
+	// guestbuild (go generate, make build).
+	{Name: "guest/min/__dw_wrapper.js", Path: "src/guest/min/__dw_wrapper.js", Kind: ModuleText},
+	{Name: "guest/min/__dw_format.js", Path: "src/guest/min/__dw_format.js", Kind: ModuleText},
 }
 
 // Module is one file of the shim.

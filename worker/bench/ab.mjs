@@ -10,7 +10,8 @@
 //
 //   node worker/bench/ab.mjs [refA=HEAD] [refB=.] [rounds=10] [loops=50] [logArgs='"hi"']
 //
-// The guest logs console.log(logArgs) and answers "ok".
+// The guest logs console.log(logArgs) and answers "ok"; with logArgs ""
+// it logs nothing (a silent guest).
 //
 // Run from the repository's root. A wrapped isolate's figure includes the
 // guest's console.log and the buffered answer, read by the caller, as the
@@ -58,7 +59,7 @@ function moduleEntry(path) {
 const HARNESS = `
 import { guestModules as a } from "./a/modules.js";
 import { guestModules as b } from "./b/modules.js";
-const code = ${JSON.stringify(`export default { fetch() { console.log(${logArgs}); return new Response("ok"); } }`)};
+const code = ${JSON.stringify(`export default { fetch() { ${logArgs === "" ? "" : `console.log(${logArgs});`} return new Response("ok"); } }`)};
 const job = () => ({ id: "x", mainModule: "main.js", modules: { "main.js": code }, maxResponseBytes: 1 << 20,
   maxLogLineBytes: 16384, maxLogBytes: 1 << 20 });
 const sides = {

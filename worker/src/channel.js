@@ -16,6 +16,9 @@
 //   H  the answer's status (2 bytes), as /run's HTTP status
 //   D  a piece of the answer's body: /run's NDJSON events, the same framing
 //   F  the answer ended
+//   W  the whole answer at once: its status (2 bytes) and its body, for an
+//      answer complete when it is made (most: a buffered execution that ended
+//      within a ping interval) and small enough for one piece
 //
 // Flow control is per execution: the shim sends at most WINDOW bytes the
 // gateway has not acknowledged with credit, so a slow caller stalls only its
@@ -39,6 +42,11 @@ const K_CANCEL = 0x58; // X
 const K_HEAD = 0x48; // H
 const K_DATA = 0x44; // D
 const K_FIN = 0x46; // F
+const K_WHOLE = 0x57; // W
+
+// WHOLE holds the answers that are complete when made (index.js adds them):
+// the channel reads such a body at once and sends it in one message.
+export const WHOLE = new WeakSet();
 
 // open answers a signed upgrade with the channel's end; handle(bytes, signal)
 // runs one job (its JSON as bytes) as /run would and resolves to the Response
@@ -155,11 +163,27 @@ function execution(id, send, forget) {
       await response.body?.cancel().catch(() => {});
       return;
     }
-    send(K_HEAD, id, new Uint8Array([response.status >> 8, response.status & 0xff]));
+    const status = new Uint8Array([response.status >> 8, response.status & 0xff]);
     if (response.body === null) {
+      send(K_HEAD, id, status);
       finish();
       return;
     }
+    if (WHOLE.has(response)) {
+      const body = new Uint8Array(await response.arrayBuffer());
+      if (stopped) return;
+      if (body.length <= Math.min(PIECE, credit)) {
+        const whole = new Uint8Array(2 + body.length);
+        whole.set(status);
+        whole.set(body, 2);
+        stopped = true;
+        forget();
+        send(K_WHOLE, id, whole);
+        return;
+      }
+      response = new Response(body, { status: response.status });
+    }
+    send(K_HEAD, id, status);
     reader = response.body.getReader();
     try {
       for (;;) {

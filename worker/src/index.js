@@ -32,7 +32,7 @@
 // is open.
 
 import { admit, verify, MAX_JOB_BYTES, routeOf } from "./auth.js";
-import { open } from "./channel.js";
+import { open, WHOLE } from "./channel.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
@@ -260,7 +260,10 @@ async function run(env, ctx, job, signal) {
     done();
     throw err;
   }
-  if (!answer.stream) done();
+  if (!answer.stream) {
+    done();
+    WHOLE.add(answer.response);
+  }
   return answer.response;
 }
 

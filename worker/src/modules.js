@@ -2,8 +2,10 @@
 // job's own modules, and what the wrapper needs beside it. The shim hands it
 // to env.LOADER.load or LOADER.get (index.js).
 
-import WRAPPER from "./guest/__dw_wrapper.js";
-import FORMAT from "./guest/__dw_format.js";
+// The guest modules are the minified builds of guest/ (worker/guestbuild,
+// run by `make build`).
+import WRAPPER from "./guest/min/__dw_wrapper.js";
+import FORMAT from "./guest/min/__dw_format.js";
 import { LOG_LINE_COST, MAX_ERROR_NAME, MAX_ERROR_TEXT } from "./records.js";
 import { PING_INTERVAL_MS } from "./relay.js";
 import { ORIGIN as CAPABILITY_ORIGIN } from "./scope.js";

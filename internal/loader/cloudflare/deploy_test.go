@@ -331,7 +331,7 @@ func TestDeployDryRun(t *testing.T) {
 			if cfg.APIToken == "" && len(f.Calls()) != 0 {
 				t.Errorf("dry run without credentials called %v", f.Calls())
 			}
-			want := append([]string{"worker_loader", "LOADER", "SHIM_SECRET", "[REDACTED]", "index.js", "guest/__dw_wrapper.js", "text/plain"}, tt.want...)
+			want := append([]string{"worker_loader", "LOADER", "SHIM_SECRET", "[REDACTED]", "index.js", "guest/min/__dw_wrapper.js", "text/plain"}, tt.want...)
 			for _, w := range want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("dry run output lacks %q:\n%s", w, out.String())

@@ -43,6 +43,7 @@ const (
 	kindHead   = 'H'
 	kindData   = 'D'
 	kindFin    = 'F'
+	kindWhole  = 'W'
 )
 
 var (
@@ -107,6 +108,12 @@ func (ch *Channel) read() {
 			s.put(0, data[5:], false)
 		case kindFin:
 			s.put(0, nil, true)
+		case kindWhole:
+			if len(data) < 7 {
+				ch.fail(errors.New("the runtime sent a malformed answer"))
+				return
+			}
+			s.put(int(binary.BigEndian.Uint16(data[5:7])), data[7:], true)
 		default:
 			ch.fail(fmt.Errorf("the runtime sent a channel message of unknown kind %q", data[0]))
 			return
@@ -234,16 +241,19 @@ type Stream struct {
 // put takes what the shim sent: a status, a piece of the body, or its end.
 func (s *Stream) put(status int, piece []byte, fin bool) {
 	s.mu.Lock()
-	switch {
-	case status != 0:
+	if status != 0 {
 		s.status = status
-	case fin:
-		s.fin = true
+	}
+	switch {
+	case len(piece) == 0:
 	case s.held+len(piece) > channelWindow+channelPiece:
 		s.err = errors.New("the runtime sent past its credit")
 	default:
 		s.pieces = append(s.pieces, piece)
 		s.held += len(piece)
+	}
+	if fin {
+		s.fin = true
 	}
 	s.mu.Unlock()
 	s.signal()

@@ -173,8 +173,9 @@ func TestChannelCancelReleases(t *testing.T) {
 	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret}
 	defer cs.Close()
 	guests := map[string]string{
-		"logs forever":  `export default { async fetch() { for (;;) { console.log("tick"); await new Promise((r) => setTimeout(r, 5)); } } }`,
-		"never answers": `export default { fetch() { console.log("tick"); return new Promise(() => {}); } }`,
+		"logs forever": `export default { async fetch() { for (;;) { console.log("tick"); await new Promise((r) => setTimeout(r, 5)); } } }`,
+		// A timer keeps workerd from seeing it as hung (which would end it).
+		"never answers": `export default { fetch() { console.log("tick"); return new Promise(() => { setInterval(() => {}, 1000); }); } }`,
 		"streams forever": `export default { fetch() { console.log("tick"); let i = 0; return new Response(new ReadableStream({ async pull(c) {
 			await new Promise((r) => setTimeout(r, 5)); c.enqueue(new TextEncoder().encode("x" + i++)); } })); } }`,
 	}

@@ -32,6 +32,7 @@
 
 import requireModule from "./__dw_require.js";
 import options from "./__dw_options.json";
+import { quick } from "./quick.js"; // bundled in (worker/guestbuild)
 
 const OPTIONS = { __proto__: null, maxResponseBytes: options.maxResponseBytes, maxLogLineBytes: options.maxLogLineBytes,
   maxLogBytes: options.maxLogBytes, logLineCost: options.logLineCost, maxErrorText: options.maxErrorText, maxErrorName: options.maxErrorName, reuse: options.reuse === true,
@@ -83,8 +84,13 @@ const stringIndexOf = uncurry(String.prototype.indexOf);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const encode = uncurry(TextEncoder.prototype.encode);
 const decode = uncurry(TextDecoder.prototype.decode);
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { __proto__: null, fatal: true });
+// The encoder and the strict decoder are made the first time they are
+// needed (a buffered execution never encodes), from the constructors
+// captured here.
+const TextEncoderCtor = TextEncoder;
+const TextDecoderCtor = TextDecoder;
+let encoder = null;
+let strictDecoder = null;
 const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
 const typedArrayTag = getter(TypedArrayProto, Symbol.toStringTag);
 const typedArrayByteLength = getter(TypedArrayProto, "byteLength");
@@ -222,9 +228,14 @@ const CAPABILITIES = { __proto__: null, n: 0 };
 for (const name of Object.keys(options.capabilities ?? {})) {
   CAPABILITIES[CAPABILITIES.n++] = { __proto__: null, name, base: CAPABILITY_ORIGIN + String(options.capabilities[name]) };
 }
-const URLCtor = URL;
-const RequestCtor = Request;
-const urlHref = getter(URL.prototype, "href");
+// What the bindings call is captured only where there are capabilities
+// (options say so before any guest module runs): the runtime makes a class
+// such as URL or Request the first time it is touched, which costs an
+// isolate that never uses it.
+const HAS_CAPABILITIES = CAPABILITIES.n > 0;
+const URLCtor = HAS_CAPABILITIES ? URL : null;
+const RequestCtor = HAS_CAPABILITIES ? Request : null;
+const urlHref = HAS_CAPABILITIES ? getter(URL.prototype, "href") : null;
 const freeze = Object.freeze;
 const bindings = new WeakSet();
 const isBinding = uncurry(WeakSet.prototype.has);
@@ -291,9 +302,19 @@ function append(l, value) {
   l.n++;
 }
 
-const als = OPTIONS.reuse ? new (await import("node:async_hooks")).AsyncLocalStorage() : null;
-const alsGetStore = als === null ? null : uncurry(getPrototypeOf(als).getStore);
-const alsRun = als === null ? null : uncurry(getPrototypeOf(als).run);
+// A reused isolate's AsyncLocalStorage, imported when its first execution
+// starts (a top-level await would make every isolate's wrapper an async
+// module); no guest module has run before that.
+let als = null;
+let alsGetStore = null;
+let alsRun = null;
+
+async function loadAls() {
+  const storage = new (await import("node:async_hooks")).AsyncLocalStorage();
+  alsGetStore = uncurry(getPrototypeOf(storage).getStore);
+  alsRun = uncurry(getPrototypeOf(storage).run);
+  als = storage;
+}
 
 // Each execution's output state. A fresh isolate runs one execution, whose
 // state exists from the start so that top-level console calls are kept
@@ -314,7 +335,8 @@ const BUFFER = { __proto__: null };
 const freshState = OPTIONS.reuse ? null : newState();
 
 function current() {
-  return als === null ? freshState : alsGetStore(als) ?? null;
+  if (!OPTIONS.reuse) return freshState;
+  return als === null ? null : alsGetStore(als) ?? null;
 }
 
 function q(s) {
@@ -344,6 +366,7 @@ function flush(state) {
   if (state.queued === "") return;
   const chunk = state.queued;
   state.queued = "";
+  encoder ??= new TextEncoderCtor();
   settle(writerWrite(state.writer, encode(encoder, chunk)));
 }
 
@@ -360,36 +383,20 @@ function loadFormat() {
   return typeof mod.format === "function" ? mod.format : mod.default.format;
 }
 
-// plain renders console arguments that need no formatter as it would:
-// strings, numbers, booleans, null and undefined, with no "%" in a leading
-// string (the only one format reads specifiers from), joined by spaces;
-// strings as they are, -0 as "-0". It returns null for anything else. Loading
-// the formatter costs an isolate about 0.8 ms.
-function plain(args) {
-  let out = "";
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    let piece;
-    if (typeof arg === "string") {
-      if (i === 0 && stringIncludes(arg, "%")) return null;
-      piece = arg;
-    } else if (typeof arg === "number") {
-      piece = arg === 0 && 1 / arg < 0 ? "-0" : `${arg}`;
-    } else if (typeof arg === "boolean" || arg === null || arg === undefined) {
-      piece = `${arg}`;
-    } else {
-      return null;
-    }
-    out += i === 0 ? piece : " " + piece;
-  }
-  return out;
-}
-
 function formatted(args) {
   // The commonest console calls need no formatter. One string is its own
   // message, "%" or not.
   if (args.length === 1 && typeof args[0] === "string") return args[0];
-  const simple = plain(args);
+  // quick (quick.js) formats primitives, flat plain objects and short arrays
+  // of them, and errors, as the formatter would; loading the formatter costs
+  // an isolate about 0.8 ms. A guest's getter or Proxy trap that throws in
+  // quick leaves the call to the formatter.
+  let simple = null;
+  try {
+    simple = quick(args);
+  } catch {
+    // the formatter tries
+  }
   if (simple !== null) return simple;
   try {
     if (format === null) format = loadFormat();
@@ -424,8 +431,10 @@ function capture(level) {
 }
 
 let indent = "";
-const counts = new Map();
-const timers = new Map();
+// console.count's and console.time's labels, made at their first use.
+let counts = null;
+let timers = null;
+const MapCtor = Map;
 const log = capture("log");
 const warn = capture("warn");
 const error = capture("error");
@@ -453,11 +462,14 @@ const methods = {
     warn(args.length === 0 ? "Assertion failed" : `Assertion failed: ${formatted(args)}`);
   },
   count: (label = "default") => {
+    counts ??= new MapCtor();
     const n = (counts.get(`${label}`) ?? 0) + 1;
     counts.set(`${label}`, n);
     log(`${label}: ${n}`);
   },
-  countReset: (label = "default") => counts.delete(`${label}`),
+  countReset: (label = "default") => {
+    counts?.delete(`${label}`);
+  },
   group: (...args) => {
     if (args.length > 0) reflectApply(log, undefined, args);
     indent += "  ";
@@ -466,14 +478,17 @@ const methods = {
   groupEnd: () => {
     indent = stringSlice(indent, 0, -2);
   },
-  time: (label = "default") => timers.set(`${label}`, performance.now()),
+  time: (label = "default") => {
+    timers ??= new MapCtor();
+    timers.set(`${label}`, performance.now());
+  },
   timeLog: (label = "default", ...args) => {
-    const start = timers.get(`${label}`);
+    const start = timers?.get(`${label}`);
     if (start === undefined) return warn(`Warning: No such label '${label}' for console.timeLog()`);
     log(`${label}: ${elapsed(start)}${args.length ? " " + formatted(args) : ""}`);
   },
   timeEnd: (label = "default") => {
-    const start = timers.get(`${label}`);
+    const start = timers?.get(`${label}`);
     if (start === undefined) return warn(`Warning: No such label '${label}' for console.timeEnd()`);
     timers.delete(`${label}`);
     log(`${label}: ${elapsed(start)}`);
@@ -638,6 +653,7 @@ async function describeResponse(parts) {
   let body;
   let bodyEncoding = "utf8";
   try {
+    strictDecoder ??= new TextDecoderCtor("utf-8", { __proto__: null, fatal: true });
     body = decode(strictDecoder, bytes);
   } catch {
     body = bytesToBase64(bytes);
@@ -862,8 +878,24 @@ function begin(buffered) {
 // reused isolate, and returns serve's promise.
 function start(state, request, env, ctx) {
   const warm = served++ > 0;
+  if (!OPTIONS.reuse) return serve(state, warm, request, env, ctx);
   if (als !== null) return alsRun(als, state, serve, state, warm, request, env, ctx);
-  return serve(state, warm, request, env, ctx);
+  return own(startReused(state, warm, request, env, ctx));
+}
+
+async function startReused(state, warm, request, env, ctx) {
+  try {
+    await own(loadAls());
+  } catch (err) {
+    emit(state, encodeOutcome(describeError(err, "exception"), false, warm));
+    state.ended = true;
+    if (state.writer !== BUFFER) {
+      flush(state);
+      await settle(writerClose(state.writer));
+    }
+    return;
+  }
+  await own(alsRun(als, state, serve, state, warm, request, env, ctx));
 }
 
 const noThen = { __proto__: null, value: undefined };
