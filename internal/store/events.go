@@ -13,7 +13,8 @@ import (
 )
 
 // The events of an execution, as the SQL store keeps them: appended as they
-// happen, runs of log events packed into one row, read back one by one.
+// happen, runs of log events packed into one row, read back one by one; a
+// record written as it ended holds a few in its own row (inline.go).
 
 func (s *sqlStore) AppendEvents(ctx context.Context, id string, events []Event) error {
 	tx, err := s.db.BeginTx(ctx, nil)
