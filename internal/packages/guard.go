@@ -257,9 +257,20 @@ func (g *guard) serveTarball(w http.ResponseWriter, r *http.Request, key string)
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
+	// Tarballs are fetched side by side, each inspected against what was
+	// left when it started: the one whose bytes pass the bound once counted
+	// with the others is refused, named.
 	g.mu.Lock()
-	g.unpacked += n
+	over := g.unpacked+n > g.maxBytes
+	if !over {
+		g.unpacked += n
+	}
 	g.mu.Unlock()
+	if over {
+		err := g.fail(&Error{Kind: TooLarge, Package: tb.pkg, Message: fmt.Sprintf("it unpacks to %d bytes, more than the packages fetched beside it left of packages.max_bytes, %d bytes", n, g.maxBytes)})
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	http.ServeContent(w, r, filepath.Base(tb.url), zeroTime, f)
 }
 
