@@ -28,7 +28,9 @@
 // Everything the execution holds is released when it ends, when the gateway
 // cancels it, and when the channel closes (the gateway went away). Isolates
 // made by LOADER.load on a channel live until the channel closes, so the
-// gateway moves to a new channel after a few fresh isolates (shim.Channels).
+// local gateway sends only warm executions (LOADER.get) on it, and moves to
+// a new channel after a few fresh ones when asked to carry them
+// (shim.Channels).
 
 import CAPS from "./caps.json" with { type: "json" };
 

@@ -88,6 +88,9 @@ func startProcess(ctx context.Context, workerd, configPath, secret string, clien
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), secretEnv + "=" + secret}
 	cmd.SysProcAttr = processAttrs()
 	p := &process{url: "http://" + addr, exited: make(chan struct{}), suspect: make(chan struct{}, 1), responsive: true, group: group}
+	// Warm executions take the channel; fresh ones go as /run calls, since
+	// workerd keeps a fresh isolate made on a channel until it closes, which
+	// the memory bound's estimate of a process does not see (shim.Channels).
 	p.channels = &shim.Channels{Client: client, Base: p.url, Secret: secret}
 	out := &lineLogger{log: log, mask: rl.mask, dropped: rl.dropped, onLine: func(line []byte) {
 		if bytes.Contains(line, heapOOM) {

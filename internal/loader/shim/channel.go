@@ -356,16 +356,21 @@ func (s *Stream) Close() error {
 
 // Channels keeps the channels to one shim process. Isolates made by
 // LOADER.load on a channel live as long as the channel does (workerd ties
-// them to the request that opened it), so a channel carries a bounded share
-// of fresh executions and then retires: it takes no new ones and closes when
-// its last ends. Warm executions (LOADER.get) leave nothing behind and cost
-// it little. While too many retired channels still carry executions (long
-// ones), fresh executions go as /run calls instead, so that the isolates a
-// process holds stay bounded.
+// them to the request that opened it: 1,000 fresh executions on one channel
+// held 2.3 GB), so fresh executions take a channel only with Fresh set, and
+// then a channel carries a bounded share of them and retires: it takes no
+// new ones and closes when its last ends. While too many retired channels
+// still carry executions (long ones), fresh executions go as /run calls. The
+// local pool leaves Fresh unset: an isolate held past its execution is
+// memory its process's bound does not count. Warm executions (LOADER.get)
+// leave nothing behind; a channel carries 4,096 of them before it retires.
 type Channels struct {
 	Client *http.Client
 	Base   string
 	Secret string
+	// Fresh sends fresh executions on the channels too; without it they go
+	// as /run calls and only warm ones (isolate "reuse") take a channel.
+	Fresh bool
 
 	mu      sync.Mutex
 	cur     *Channel
@@ -397,6 +402,9 @@ var errNoChannel = errors.New("no channel")
 
 // take returns the channel an execution goes on, opening one if need be.
 func (cs *Channels) take(ctx context.Context, fresh bool) (*Channel, error) {
+	if fresh && !cs.Fresh {
+		return nil, errNoChannel
+	}
 	cost := 1
 	if fresh {
 		cost = freshCost

@@ -25,7 +25,7 @@ func channelTo(t *testing.T) (*shim.Channels, func(context.Context, *execution.J
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	t.Cleanup(func() { l.Close() })
 	base, secret := l.ShimURL()
-	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret}
+	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret, Fresh: true}
 	t.Cleanup(cs.Close)
 	run := func(ctx context.Context, j *execution.Job, emit func(execution.Event) error) error {
 		call := &shim.Call{Client: http.DefaultClient, Base: base, Secret: secret, Channels: cs, MaxEvent: 16 << 20}
@@ -170,7 +170,7 @@ func TestChannelCancelReleases(t *testing.T) {
 	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
 	defer l.Close()
 	base, secret := l.ShimURL()
-	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret}
+	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret, Fresh: true}
 	defer cs.Close()
 	guests := map[string]string{
 		"logs forever": `export default { async fetch() { for (;;) { console.log("tick"); await new Promise((r) => setTimeout(r, 5)); } } }`,
@@ -276,5 +276,43 @@ func TestChannelRotates(t *testing.T) {
 	}
 	if n := cs.Opened() - before; n > 1 {
 		t.Errorf("100 warm executions opened %d channels, want at most 1", n)
+	}
+}
+
+// TestChannelFreshGoAsRunCalls: without Fresh (as the local pool keeps its
+// channels), fresh executions go as /run calls and open no channel; warm
+// ones take it.
+func TestChannelFreshGoAsRunCalls(t *testing.T) {
+	t.Parallel()
+	l := loadertest.StartLocal(t, zerolog.Nop(), loadertest.Processes(1))
+	defer l.Close()
+	base, secret := l.ShimURL()
+	cs := &shim.Channels{Client: http.DefaultClient, Base: base, Secret: secret}
+	defer cs.Close()
+	run := func(j *execution.Job) {
+		t.Helper()
+		var res *execution.Result
+		err := (&shim.Call{Client: http.DefaultClient, Base: base, Secret: secret, Channels: cs, MaxEvent: 1 << 20}).Run(t.Context(), j, func(ev execution.Event) error {
+			if ev.Type == execution.EventResult {
+				res = ev.Result
+			}
+			return nil
+		})
+		if err != nil || res == nil || !res.Success {
+			t.Fatalf("%s: %v %+v", j.ID, err, res)
+		}
+	}
+	for i := range 3 {
+		run(loadertest.Job(fmt.Sprintf("fresh-%d", i), loadertest.Hello, 30*time.Second))
+	}
+	if n := cs.Opened(); n != 0 {
+		t.Errorf("fresh executions opened %d channels, want none", n)
+	}
+	warm := loadertest.Job("warm", loadertest.Hello, 30*time.Second)
+	warm.ReuseKey = "warm"
+	run(warm)
+	run(warm)
+	if n := cs.Opened(); n != 1 {
+		t.Errorf("warm executions opened %d channels, want 1", n)
 	}
 }
