@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamic-workers/gateway/internal/loader/loadertest"
 	"github.com/dynamic-workers/gateway/internal/loader/local"
+	"github.com/dynamic-workers/gateway/internal/testwait"
 )
 
 // TestCloudflareTailsReusedIsolates: on the cloudflare backend every guest
@@ -38,15 +39,13 @@ func TestCloudflareTailsReusedIsolates(t *testing.T) {
 			t.Fatalf("execution %d: %+v", i, res)
 		}
 	}
-	// The tail reports after the invocation ends; the reports are kept 5 s.
-	deadline := time.Now().Add(4 * time.Second)
+	// The tail reports after the invocation ends, to the shim and to
+	// nothing the test can wait on: poll its count (the reports are kept 5 s).
 	n, timed := 0, 0
-	for time.Now().Before(deadline) {
-		if n, timed = tailReports(t, deployed); n >= runs {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Until(4*time.Second, func() bool {
+		n, timed = tailReports(t, deployed)
+		return n >= runs
+	})
 	if n < runs || timed != n {
 		t.Errorf("the shim's Tail has %d reports (%d with a time) after %d executions in a reused isolate, want one each, all timed", n, timed, runs)
 	}

@@ -245,14 +245,16 @@ func (s *Stream) put(status int, piece []byte, fin bool) {
 		s.status = status
 	}
 	switch {
-	case len(piece) == 0:
+	case len(piece) == 0, s.err != nil:
 	case s.held+len(piece) > channelWindow+channelPiece:
+		// Nothing more of it is kept or read: the error comes next.
 		s.err = errors.New("the runtime sent past its credit")
+		s.pieces, s.held = nil, 0
 	default:
 		s.pieces = append(s.pieces, piece)
 		s.held += len(piece)
 	}
-	if fin {
+	if fin && s.err == nil {
 		s.fin = true
 	}
 	s.mu.Unlock()
