@@ -10,18 +10,24 @@
 // each side's channel as the gateway does (a signed GET of /channel) and
 // sends jobs as the gateway sends them (one E message each, the job's JSON:
 // a buffered execution with a reuse key), `conc` at a time; per round it
-// runs `n` executions on each side, the order alternating from round to
-// round, and takes each process's CPU (the sum over its threads of
-// /proc/PID/task/*/schedstat) per execution. It prints the medians.
+// runs `n` executions on each side, the three sides at the same time (so
+// that whatever else the machine does weighs on each alike), and takes each
+// process's CPU (the sum over its threads of /proc/PID/task/*/schedstat) per
+// execution. It prints the medians.
 //
-//   node worker/bench/warm.mjs [refA=HEAD] [refB=.] [rounds=5] [n=2000] [conc=4] [logArgs=""]
+//   node worker/bench/warm.mjs [refA=HEAD] [refB=.] [rounds=11] [n=600] [conc=4] [logArgs=""]
+//
+// On a machine busy with other work a round's figures move by half; rounds
+// next to each other move together, so the median of the per-round
+// differences (B-A, and each side less bare) is the figure to read.
 //
 // The guest answers "ok"; with logArgs (e.g. '"hi"') it logs
 // console.log(logArgs) first. Run from the repository's root. With
 // PROFILE=file.cpuprofile set, B's workerd runs with its inspector on, and
 // one extra run of n executions on B is profiled with V8's sampling profiler
-// (Chrome's .cpuprofile format; `node worker/bench/warm.mjs --top file`
-// prints its self time by function).
+// (Chrome's .cpuprofile format; `node worker/bench/warm.mjs --top file n`
+// prints its self time by function, per execution when given n);
+// PROFILE_SIDE=a or bare profiles that side instead.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -30,11 +36,11 @@ import { join, relative } from "node:path";
 import net from "node:net";
 
 if (process.argv[2] === "--top") {
-  top(JSON.parse(readFileSync(process.argv[3], "utf8")));
+  top(JSON.parse(readFileSync(process.argv[3], "utf8")), Number(process.argv[4] ?? 0));
   process.exit(0);
 }
 
-const [refA = "HEAD", refB = ".", rounds = "5", n = "2000", conc = "4", logArgs = ""] = process.argv.slice(2);
+const [refA = "HEAD", refB = ".", rounds = "11", n = "600", conc = "4", logArgs = ""] = process.argv.slice(2);
 const SECRET = randomBytes(24).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "dw-warm-"));
 const code = `export default { fetch() { ${logArgs === "" ? "" : `console.log(${logArgs}); `}return new Response("ok"); } }`;
@@ -321,7 +327,7 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 // profile records a CPU profile of B's workerd while it runs count executions.
 async function profile(port, side, count, out) {
   const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const target = list.find((t) => t.title?.includes("shim")) ?? list[0];
+  const target = list.find((t) => t.title?.includes(side.worker)) ?? list[0];
   const path = new URL(target.webSocketDebuggerUrl).pathname;
   const ws = await connect(port, path, {});
   let id = 0;
@@ -338,14 +344,14 @@ async function profile(port, side, count, out) {
   await call("Profiler.enable");
   await call("Profiler.setSamplingInterval", { interval: 50 });
   await call("Profiler.start");
-  await side.run(count);
+  await side.ch.run(count);
   const { result } = await call("Profiler.stop");
   writeFileSync(out, JSON.stringify(result.profile));
   ws.close();
 }
 
 // top prints a .cpuprofile's self time by function, largest first.
-function top(p) {
+function top(p, count) {
   const self = new Map();
   const total = p.samples.length;
   const byId = new Map(p.nodes.map((node) => [node.id, node]));
@@ -357,7 +363,8 @@ function top(p) {
     self.set(key, (self.get(key) ?? 0) + c);
   }
   for (const [k, c] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-    console.log(`${(100 * c / total).toFixed(1).padStart(5)}%  ${k}`);
+    const us = count > 0 ? `${(((p.endTime - p.startTime) * c) / total / count).toFixed(1).padStart(7)} µs  ` : "";
+    console.log(`${(100 * c / total).toFixed(1).padStart(5)}%  ${us}${k}`);
   }
 }
 
@@ -368,41 +375,48 @@ try {
   writeFileSync(join(dir, "bare.js"), BARE);
   const sides = {};
   const inspector = process.env.PROFILE ? await freePort() : undefined;
+  const profiled = process.env.PROFILE_SIDE ?? "b";
   for (const name of ["a", "b", "bare"]) {
     const port = await freePort();
     const config = join(dir, `${name}.capnp`);
     writeFileSync(config, name === "bare" ? bareConfig("bare.js", port) : shimConfig(join(dir, name), port));
-    const proc = start(config, name === "b" ? inspector : undefined);
+    const proc = start(config, name === profiled ? inspector : undefined);
     procs.push(proc);
     const ws = await connect(port, "/channel", name === "bare" ? {} : signedHeaders("/channel"));
-    sides[name] = { pid: proc.pid, ch: channel(ws, name) };
+    sides[name] = { pid: proc.pid, ch: channel(ws, name), worker: name === "bare" ? "bare" : "shim" };
   }
   const cpu = { a: [], b: [], bare: [] };
   const wall = { a: [], b: [], bare: [] };
   for (const name of ["a", "b", "bare"]) await sides[name].ch.run(200); // warm up
+  // The three sides run at the same time, so that they share whatever else
+  // the machine is doing; with TOGETHER=0 one after another instead, the
+  // order alternating.
+  const together = process.env.TOGETHER !== "0";
+  const measure = async (name) => {
+    const { pid, ch } = sides[name];
+    const before = cpuMs(pid);
+    const t = performance.now();
+    await ch.run(Number(n));
+    wall[name].push((1000 * Number(n)) / (performance.now() - t));
+    cpu[name].push((1000 * (cpuMs(pid) - before)) / Number(n));
+  };
   for (let i = 0; i < Number(rounds); i++) {
     const order = i % 2 === 0 ? ["a", "b", "bare"] : ["bare", "b", "a"];
-    const line = [];
-    for (const name of order) {
-      const { pid, ch } = sides[name];
-      const before = cpuMs(pid);
-      const t = performance.now();
-      await ch.run(Number(n));
-      wall[name].push((1000 * Number(n)) / (performance.now() - t));
-      cpu[name].push((1000 * (cpuMs(pid) - before)) / Number(n));
-      line.push(`${name} ${cpu[name].at(-1).toFixed(0)} µs`);
-    }
-    console.log(`round ${i + 1}: ${line.join("   ")}`);
+    if (together) await Promise.all(order.map(measure));
+    else for (const name of order) await measure(name);
+    console.log(`round ${i + 1}: ${order.map((name) => `${name} ${cpu[name].at(-1).toFixed(0)} µs`).join("   ")}`);
   }
   const m = (name) => median(cpu[name]);
   console.log(`workerd CPU per warm execution (medians of ${rounds} rounds, ${n} executions each, concurrency ${conc}):`);
   console.log(`  A ${refA}: ${m("a").toFixed(0)} µs   B ${refB}: ${m("b").toFixed(0)} µs   bare: ${m("bare").toFixed(0)} µs`);
   console.log(`  B-A ${(m("b") - m("a")).toFixed(0)} µs   A-bare ${(m("a") - m("bare")).toFixed(0)} µs   B-bare ${(m("b") - m("bare")).toFixed(0)} µs`);
-  console.log(`  per-round B-A: ${cpu.a.map((x, i) => (cpu.b[i] - x).toFixed(0)).join(" ")}`);
-  console.log(`  executions/s: A ${median(wall.a).toFixed(0)}   B ${median(wall.b).toFixed(0)}   bare ${median(wall.bare).toFixed(0)}`);
+  const diff = (x, y) => cpu[x].map((v, i) => v - cpu[y][i]);
+  console.log(`  per-round B-A: ${diff("b", "a").map((d) => d.toFixed(0)).join(" ")}`);
+  console.log(`  medians of the per-round differences: B-A ${median(diff("b", "a")).toFixed(0)} µs   A-bare ${median(diff("a", "bare")).toFixed(0)} µs   B-bare ${median(diff("b", "bare")).toFixed(0)} µs`);
+  console.log(`  executions/s${together ? " (the three sides at once)" : ""}: A ${median(wall.a).toFixed(0)}   B ${median(wall.b).toFixed(0)}   bare ${median(wall.bare).toFixed(0)}`);
   if (process.env.PROFILE) {
-    await profile(inspector, sides.b.ch, Number(n), process.env.PROFILE);
-    console.log(`profile of B: ${process.env.PROFILE}`);
+    await profile(inspector, sides[profiled], Number(n), process.env.PROFILE);
+    console.log(`profile of ${profiled}: ${process.env.PROFILE}`);
   }
 } finally {
   for (const p of procs) p.kill();

@@ -46,9 +46,19 @@ const K_DATA = 0x44; // D
 const K_FIN = 0x46; // F
 const K_WHOLE = 0x57; // W
 
-// WHOLE holds the answers that are complete when made (index.js adds them):
+// WHOLE holds the Responses that are complete when made (index.js adds them):
 // the channel reads such a body at once and sends it in one message.
 export const WHOLE = new WeakSet();
+
+// Whole is an answer of status 200 complete when made, its body as bytes
+// (most answers: a buffered execution that ended within a ping interval).
+// The channel sends it without a stream or a Response between (index.js
+// makes /run's Response of it).
+export class Whole {
+  constructor(bytes) {
+    this.bytes = bytes;
+  }
+}
 
 // open answers a signed upgrade with the channel's end; handle(bytes, signal)
 // runs one job (its JSON as bytes) as /run would and resolves to the Response
@@ -67,6 +77,21 @@ export function open(handle) {
     frame[0] = kind;
     new DataView(frame.buffer).setUint32(1, id);
     if (payload) frame.set(payload, 5);
+    try {
+      server.send(frame);
+    } catch {
+      shut();
+    }
+  };
+  // sendWhole sends a W message: the status and the body in one frame.
+  const sendWhole = (id, status, body) => {
+    if (closed) return;
+    const frame = new Uint8Array(7 + body.length);
+    frame[0] = K_WHOLE;
+    new DataView(frame.buffer).setUint32(1, id);
+    frame[5] = status >> 8;
+    frame[6] = status & 0xff;
+    frame.set(body, 7);
     try {
       server.send(frame);
     } catch {
@@ -104,7 +129,7 @@ export function open(handle) {
     let x = executions.get(id);
     if (kind === K_PIECE || kind === K_END) {
       if (x === undefined) {
-        x = execution(id, send, () => executions.delete(id));
+        x = execution(id, send, sendWhole, () => executions.delete(id));
         executions.set(id, x);
       }
       x.piece(frame.subarray(5), kind === K_END, handle);
@@ -123,7 +148,7 @@ const encoder = new TextEncoder();
 
 // execution is one job on the channel: its pieces gathered, then run, its
 // answer pumped back within its credit.
-function execution(id, send, forget) {
+function execution(id, send, sendWhole, forget) {
   const controller = new AbortController();
   const pieces = [];
   let size = 0;
@@ -161,6 +186,17 @@ function execution(id, send, forget) {
     },
   };
   async function answer(response) {
+    if (response instanceof Whole) {
+      if (stopped) return;
+      const body = response.bytes;
+      if (body.length <= Math.min(PIECE, credit)) {
+        stopped = true;
+        forget();
+        sendWhole(id, 200, body);
+        return;
+      }
+      response = new Response(body);
+    }
     if (stopped) {
       await response.body?.cancel().catch(() => {});
       return;
@@ -175,12 +211,9 @@ function execution(id, send, forget) {
       const body = new Uint8Array(await response.arrayBuffer());
       if (stopped) return;
       if (body.length <= Math.min(PIECE, credit)) {
-        const whole = new Uint8Array(2 + body.length);
-        whole.set(status);
-        whole.set(body, 2);
         stopped = true;
         forget();
-        send(K_WHOLE, id, whole);
+        sendWhole(id, response.status, body);
         return;
       }
       response = new Response(body, { status: response.status });

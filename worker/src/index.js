@@ -32,7 +32,7 @@
 // is open.
 
 import { admit, verify, MAX_JOB_BYTES, routeOf } from "./auth.js";
-import { open, WHOLE } from "./channel.js";
+import { open, Whole, WHOLE } from "./channel.js";
 import { begin, size as ledgerSize } from "./ledger.js";
 import { acquire } from "./warm.js";
 import { ndjson, relay, collect, endedWithout, result, hasLocation, PING_INTERVAL_MS } from "./relay.js";
@@ -79,9 +79,12 @@ export default {
       // many tail reports no execution asked for (tail.js).
       return Response.json({ executions: ledgerSize(), tailReports: reportsHeld() });
     }
-    return handle(env, ctx, admitted.body, request.signal);
+    const answer = await handle(env, ctx, admitted.body, request.signal);
+    return answer instanceof Whole ? new Response(answer.bytes, NDJSON) : answer;
   },
 };
+
+const NDJSON = { headers: { "content-type": "application/x-ndjson" } };
 
 // channel opens the local runtime's channel (channel.js) for a signed
 // upgrade: the signature covers GET /channel and an empty body, checked once
@@ -96,7 +99,9 @@ async function channel(request, env, ctx) {
 }
 
 // handle runs one job, its JSON as bytes, whether it came as /run's body
-// or on the channel, and answers as /run does. signal aborts when the
+// or on the channel, and answers as /run does: with a Response, or with a
+// Whole (a 200 whose NDJSON body was complete when made), which the channel
+// sends as it is and /run as a Response's body. signal aborts when the
 // gateway goes away.
 function handle(env, ctx, body, signal) {
   let job;
@@ -262,7 +267,7 @@ async function run(env, ctx, job, signal) {
   }
   if (!answer.stream) {
     done();
-    WHOLE.add(answer.response);
+    if (!(answer.response instanceof Whole)) WHOLE.add(answer.response);
   }
   return answer.response;
 }
@@ -369,8 +374,7 @@ async function startBuffered(worker, exec, warm, ledger) {
   }
   const read = await readUpTo(first.guest.body, bufferCap(exec.job));
   if (read.rest) return streamed({ reader: read.rest }, exec, warm, ledger);
-  const text = await collect(read.text, exec);
-  return { response: new Response(text, { headers: { "content-type": "application/x-ndjson" } }) };
+  return { response: new Whole(encoder.encode(await collect(read.text, exec))) };
 }
 
 // bufferCap is the most of a buffered answer the shim reads at once: room
@@ -383,16 +387,20 @@ function bufferCap(job) {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 const CHUNK = 64 << 10;
+const FIRST = 4 << 10;
 
 // readUpTo reads body to its end if that comes within cap bytes: {text};
 // else {rest}, a reader that gives what was read and then the rest. An
-// answer under CHUNK bytes (most are) takes one readAtLeast: fewer bytes
-// back than asked means it ended.
+// answer under FIRST bytes (most are) takes one readAtLeast: fewer bytes
+// back than asked means it ended. (A first buffer of CHUNK bytes, zeroed
+// and then garbage for every execution, cost a warm one more in V8's
+// collector than everything else the shim does.)
 async function readUpTo(body, cap) {
   const bytes = body.getReader({ mode: "byob" });
   const reader = { read: () => bytes.read(new Uint8Array(CHUNK)), cancel: (why) => bytes.cancel(why) };
-  const first = Math.min(cap + 1, CHUNK);
+  const first = Math.min(cap + 1, FIRST);
   const { done, value } = await bytes.readAtLeast(first, new Uint8Array(first));
   if (done || value.length < first) return { text: value ? decoder.decode(value) : "" };
   const chunks = [value];
