@@ -7,80 +7,145 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
 // The cache directory:
 //
-//	sets/<set key>/node_modules   a resolved set as npm installed it
-//	sets/<set key>/set.json       its packages
-//	specs/<spec key>.json         what a request's dependencies resolved to
-//	bundles/<bundle key>.json     modules bundled from a set
-//	work/                         resolutions under way
+//	sets/<set key>/node_modules            a resolved set as npm installed it
+//	sets/<set key>/set.json                its packages
+//	sets/<set key>/specs/<spec key>.json   what a request's dependencies resolved to
+//	sets/<set key>/bundles/<key>.json      modules bundled from the set
+//	work/                                  resolutions under way, sets being deleted
+//
+// Everything of a set lives under its directory, so that evicting the set
+// (bound.go) takes its resolutions and bundles with it.
 
-// cached returns the set of spec key, if it is kept and may be reused:
-// always for exact versions and offline, else within Refresh.
+// spec is what a spec key resolved to: the set, and the version of each
+// package asked for.
+type spec struct {
+	Set      string            `json:"set"`
+	Versions map[string]string `json:"versions"`
+	Resolved time.Time         `json:"resolved"`
+}
+
+// cached returns the set of spec key, if it is kept and may be reused
+// (always for exact versions and offline, else within Refresh), pinned
+// until unpinned.
 func (m *Manager) cached(key string, deps map[string]string) *Set {
 	m.mu.Lock()
-	set := m.specs[key]
+	setKey, ok := m.specOf[key]
 	m.mu.Unlock()
-	if set == nil {
-		var s Set
-		if readJSON(filepath.Join(m.o.Dir, "specs", key+".json"), &s) != nil {
-			return nil
-		}
-		set = &s
-	}
-	if !m.installed(set) {
+	if !ok {
 		return nil
 	}
-	if !m.o.Offline && !exact(deps) && time.Since(set.Resolved) > m.o.Refresh {
+	var s spec
+	if readJSON(filepath.Join(m.o.Dir, "sets", setKey, "specs", key+".json"), &s) != nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.specs[key] = set
-	m.mu.Unlock()
-	return set
-}
-
-// installed reports whether set's packages are on disk, and sets its dir.
-func (m *Manager) installed(set *Set) bool {
-	dir := filepath.Join(m.o.Dir, "sets", set.Key)
-	m.mu.Lock()
-	_, known := m.sets[set.Key]
-	m.mu.Unlock()
-	if !known {
-		if _, err := os.Stat(filepath.Join(dir, "set.json")); err != nil {
-			return false
-		}
-		m.mu.Lock()
-		m.sets[set.Key] = struct{}{}
-		m.mu.Unlock()
+	if !m.o.Offline && !exact(deps) && time.Since(s.Resolved) > m.o.Refresh {
+		return nil
 	}
-	set.dir = dir
-	return true
+	if !m.pin(setKey) {
+		return nil
+	}
+	var set Set
+	if err := readJSON(filepath.Join(m.o.Dir, "sets", setKey, "set.json"), &set); err != nil || set.Key != setKey {
+		m.unpin(setKey)
+		return nil
+	}
+	set.Versions, set.Resolved, set.dir = s.Versions, s.Resolved, filepath.Join(m.o.Dir, "sets", setKey)
+	return &set
 }
 
-// remember records that spec key resolved to set.
+// remember records that spec key resolved to set, if the cache has room
+// for the record; a set keeps at most maxSpecs, the oldest dropped.
 func (m *Manager) remember(key string, set *Set) {
+	data, err := json.Marshal(spec{Set: set.Key, Versions: set.Versions, Resolved: set.Resolved})
+	if err != nil {
+		return
+	}
+	dir := filepath.Join(m.o.Dir, "sets", set.Key, "specs")
+	size := blocks(int64(len(data)))
+	if !m.grow(set.Key, size) {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil || writeFile(filepath.Join(dir, key+".json"), data) != nil {
+		m.shrink(set.Key, size)
+		return
+	}
 	m.mu.Lock()
-	m.specs[key] = set
+	defer m.mu.Unlock()
+	e := m.entries[set.Key]
+	if e == nil {
+		return // evicted meanwhile; its files went with it
+	}
+	if old, ok := m.specOf[key]; ok && old != set.Key {
+		m.dropSpecLocked(old, key)
+	}
+	m.specOf[key] = set.Key
+	e.specs = append(slices.DeleteFunc(e.specs, func(k string) bool { return k == key }), key)
+	for len(e.specs) > maxSpecs {
+		m.dropSpecLocked(set.Key, e.specs[0])
+	}
+}
+
+// maxSpecs is how many spellings of dependencies one set keeps resolved:
+// "^1.2.0", "1.x", "latest", … of the same packages are each a spec, and
+// a tenant can write many.
+const maxSpecs = 64
+
+// dropSpecLocked forgets spec key of set setKey and deletes its file.
+func (m *Manager) dropSpecLocked(setKey, key string) {
+	delete(m.specOf, key)
+	e := m.entries[setKey]
+	if e == nil {
+		return
+	}
+	e.specs = slices.DeleteFunc(e.specs, func(k string) bool { return k == key })
+	file := filepath.Join(m.o.Dir, "sets", setKey, "specs", key+".json")
+	if info, err := os.Stat(file); err == nil {
+		e.bytes -= blocks(info.Size())
+		m.total -= blocks(info.Size())
+	}
+	_ = os.Remove(file)
+}
+
+// installed reports whether set's packages are in the cache, and sets its
+// dir.
+func (m *Manager) installed(set *Set) bool {
+	m.mu.Lock()
+	e := m.entries[set.Key]
 	m.mu.Unlock()
-	_ = writeJSON(filepath.Join(m.o.Dir, "specs", key+".json"), set)
+	if e == nil || !e.ready {
+		return false
+	}
+	set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
+	return true
 }
 
 // keep moves the packages npm installed in work into the cache as set,
 // unless the cache has that set already, after checking what npm left:
-// files and directories only, within the byte bound.
+// files and directories only, within the byte bound. The set is admitted
+// against the cache's bound (admit); the caller pins it to use it.
 func (m *Manager) keep(set *Set, work string) error {
 	if err := m.checkTree(filepath.Join(work, "node_modules")); err != nil {
 		return err
 	}
-	if m.installed(set) {
-		return nil
-	}
-	dest := filepath.Join(m.o.Dir, "sets", set.Key)
-	tmp, err := os.MkdirTemp(filepath.Join(m.o.Dir, "sets"), ".new-")
+	_, err, _ := m.flights.Do("set:"+set.Key, func() (any, error) {
+		if m.installed(set) {
+			return nil, nil
+		}
+		return nil, m.move(set, work)
+	})
+	set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
+	return err
+}
+
+// move makes work's packages the cache's set, counted against the bound.
+func (m *Manager) move(set *Set, work string) error {
+	tmp, err := os.MkdirTemp(filepath.Join(m.o.Dir, "work"), "new-")
 	if err != nil {
 		return err
 	}
@@ -93,16 +158,24 @@ func (m *Manager) keep(set *Set, work string) error {
 			return err // a set of no packages
 		}
 	}
-	if err := writeJSON(filepath.Join(tmp, "set.json"), set); err != nil {
+	if err := writeJSON(filepath.Join(tmp, "set.json"), Set{Key: set.Key, Packages: set.Packages}); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dest); err != nil && !m.installed(set) {
+	size, err := treeUsage(tmp)
+	if err != nil {
 		return err
 	}
-	set.dir = dest
+	if err := m.admit(set.Key, size); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(m.o.Dir, "sets", set.Key)); err != nil {
+		m.withdraw(set.Key)
+		return err
+	}
 	m.mu.Lock()
-	m.sets[set.Key] = struct{}{}
+	m.entries[set.Key].ready = true
 	m.mu.Unlock()
+	m.unpin(set.Key) // admit's
 	return nil
 }
 
@@ -137,6 +210,11 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeFile(path, data)
+}
+
+// writeFile writes data to path whole or not at all.
+func writeFile(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err

@@ -76,6 +76,10 @@ type Options struct {
 	// what they unpack to, headers included (default 100 MiB).
 	MaxPackages int
 	MaxBytes    int64
+	// CacheMaxBytes bounds what the cache takes on disk, every set with
+	// its resolutions and bundles (default 2 GiB): past it the sets least
+	// recently used and not in use are evicted.
+	CacheMaxBytes int64
 	// ResolveTimeout bounds one resolution (default 60s).
 	ResolveTimeout time.Duration
 	// Refresh is how long a resolution of ranges and dist-tags is reused
@@ -118,10 +122,14 @@ type Manager struct {
 	slots   chan struct{}
 	flights singleflight.Group
 	mu      sync.Mutex
-	specs   map[string]*Set     // by the key of what was asked
-	bundles map[string]*Bundle  // by set and entries
-	order   []string            // bundles, oldest first
-	sets    map[string]struct{} // set keys known installed
+	bundles map[string]*Bundle // by set and entries, in memory
+	order   []string           // bundles, oldest first
+	// The cache on disk (bound.go): its sets by key, the set of each spec
+	// key, the bytes they take and how many sets were evicted.
+	entries   map[string]*entry
+	specOf    map[string]string
+	total     int64
+	evictions int64
 
 	registryOnce sync.Once
 	registry     string // Options.Registry, or npm's default
@@ -166,6 +174,9 @@ func New(o Options) (*Manager, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 100 << 20
 	}
+	if o.CacheMaxBytes <= 0 {
+		o.CacheMaxBytes = 2 << 30
+	}
 	if o.ResolveTimeout <= 0 {
 		o.ResolveTimeout = time.Minute
 	}
@@ -175,7 +186,7 @@ func New(o Options) (*Manager, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{}
 	}
-	for _, sub := range []string{"sets", "specs", "bundles", "work"} {
+	for _, sub := range []string{"sets", "work"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, sub), 0o700); err != nil {
 			return nil, err
 		}
@@ -183,8 +194,12 @@ func New(o Options) (*Manager, error) {
 	// What a previous process left half done.
 	_ = os.RemoveAll(filepath.Join(o.Dir, "work"))
 	_ = os.MkdirAll(filepath.Join(o.Dir, "work"), 0o700)
-	return &Manager{o: o, slots: make(chan struct{}, o.Concurrency), specs: map[string]*Set{},
-		bundles: map[string]*Bundle{}, sets: map[string]struct{}{}}, nil
+	m := &Manager{o: o, slots: make(chan struct{}, o.Concurrency), bundles: map[string]*Bundle{},
+		entries: map[string]*entry{}, specOf: map[string]string{}}
+	if err := m.load(); err != nil {
+		return nil, fmt.Errorf("reading the dependency cache: %w", err)
+	}
+	return m, nil
 }
 
 // Check says what is wrong with deps before anything is resolved: a name
@@ -213,16 +228,38 @@ func (m *Manager) Check(deps map[string]string) []*Error {
 
 // Resolve returns the set deps (name → range, version or dist-tag)
 // resolve to, and whether it came from the cache. Concurrent calls for
-// the same deps share one resolution. Its error is an *Error, or ctx's.
+// the same deps share one resolution. The set stays in the cache (no
+// eviction takes it) until ctx ends. Its error is an *Error, or ctx's.
 func (m *Manager) Resolve(ctx context.Context, deps map[string]string) (*Set, bool, error) {
 	if errs := m.Check(deps); len(errs) > 0 {
 		return nil, false, errs[0]
 	}
 	key := m.specKey(deps)
-	if set := m.cached(key, deps); set != nil {
+	for attempt := 0; ; attempt++ {
+		set, cached, err := m.resolveOnce(ctx, key, deps)
+		if err != nil {
+			return nil, false, err
+		}
+		if !cached && !m.pin(set.Key) {
+			// Evicted between its resolution and now, by sets
+			// admitted since: resolved again, or refused.
+			if attempt < 2 {
+				continue
+			}
+			return nil, false, &Error{Kind: Unavailable, Message: fmt.Sprintf("the dependency cache (packages.cache_max_bytes, %d bytes) is too busy to keep the set", m.o.CacheMaxBytes)}
+		}
+		context.AfterFunc(ctx, func() { m.unpin(set.Key) })
 		if err := m.allowed(set); err != nil {
 			return nil, false, err
 		}
+		return set, cached, nil
+	}
+}
+
+// resolveOnce is the set of deps from the cache, pinned, or resolved (not
+// pinned: its callers pin it each).
+func (m *Manager) resolveOnce(ctx context.Context, key string, deps map[string]string) (*Set, bool, error) {
+	if set := m.cached(key, deps); set != nil {
 		return set, true, nil
 	}
 	if m.o.Offline {
@@ -239,11 +276,7 @@ func (m *Manager) Resolve(ctx context.Context, deps map[string]string) (*Set, bo
 		if r.Err != nil {
 			return nil, false, r.Err
 		}
-		set := r.Val.(*Set)
-		if err := m.allowed(set); err != nil {
-			return nil, false, err
-		}
-		return set, false, nil
+		return r.Val.(*Set), false, nil
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
