@@ -132,6 +132,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if opts.Packages, err = packageManager(cfg); err != nil {
 		return err
 	}
+	if opts.Packages != nil {
+		m.WatchDependencyCache(func() metrics.DependencyCacheStats {
+			s := opts.Packages.Stats()
+			return metrics.DependencyCacheStats{Bytes: s.Bytes, Sets: s.Sets, Evictions: s.Evictions}
+		})
+	}
 	if opts.Packages != nil && !cfg.Packages.Offline {
 		if err := opts.Packages.NPMPresent(); err != nil {
 			log.Warn().Msg(err.Error() + ": requests with dependencies get 503 dependency_unavailable (install npm, or set packages.enabled=false to refuse them with 422)")
@@ -412,7 +418,7 @@ func packageManager(cfg *config.Config) (*packages.Manager, error) {
 	return packages.New(packages.Options{
 		NPM: p.NPM, Registry: p.Registry, Token: p.Token.Value(), Dir: cfg.PackagesDir(),
 		Policy:      packages.Policy{Allow: p.Allow, Deny: p.Deny},
-		MaxPackages: p.MaxPackages, MaxBytes: p.MaxBytes, ResolveTimeout: p.ResolveTimeout, Refresh: p.Refresh, Offline: p.Offline,
+		MaxPackages: p.MaxPackages, MaxBytes: p.MaxBytes, CacheMaxBytes: p.CacheMaxBytes, ResolveTimeout: p.ResolveTimeout, Refresh: p.Refresh, Offline: p.Offline,
 	})
 }
 
