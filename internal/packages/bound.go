@@ -215,7 +215,7 @@ func (m *Manager) load() error {
 		if err != nil {
 			return err
 		}
-		e := &entry{bytes: size, used: info.ModTime(), touched: info.ModTime(), ready: true}
+		e := &entry{bytes: size, used: info.ModTime(), ready: true} // touched when first used
 		specs, _ := filepath.Glob(filepath.Join(path, "specs", "*.json"))
 		for _, s := range specs {
 			key := strings.TrimSuffix(filepath.Base(s), ".json")

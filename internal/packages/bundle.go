@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -112,13 +111,7 @@ func (m *Manager) keepBundle(set, file string, b *Bundle) {
 	if err != nil {
 		return
 	}
-	size := blocks(int64(len(data)))
-	if !m.grow(set, size) {
-		return
-	}
-	if os.MkdirAll(filepath.Dir(file), 0o700) != nil || writeFile(file, data) != nil {
-		m.shrink(set, size)
-	}
+	m.writeCounted(set, file, data)
 }
 
 // packageOf names the package a bundled file belongs to.

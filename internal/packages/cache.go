@@ -66,13 +66,7 @@ func (m *Manager) remember(key string, set *Set) {
 	if err != nil {
 		return
 	}
-	dir := filepath.Join(m.o.Dir, "sets", set.Key, "specs")
-	size := blocks(int64(len(data)))
-	if !m.grow(set.Key, size) {
-		return
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil || writeFile(filepath.Join(dir, key+".json"), data) != nil {
-		m.shrink(set.Key, size)
+	if !m.writeCounted(set.Key, filepath.Join(m.o.Dir, "sets", set.Key, "specs", key+".json"), data) {
 		return
 	}
 	m.mu.Lock()
@@ -112,38 +106,35 @@ func (m *Manager) dropSpecLocked(setKey, key string) {
 	_ = os.Remove(file)
 }
 
-// installed reports whether set's packages are in the cache, and sets its
-// dir.
-func (m *Manager) installed(set *Set) bool {
-	m.mu.Lock()
-	e := m.entries[set.Key]
-	m.mu.Unlock()
-	if e == nil || !e.ready {
-		return false
-	}
-	set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
-	return true
-}
-
 // keep moves the packages npm installed in work into the cache as set,
 // unless the cache has that set already, after checking what npm left:
 // files and directories only, within the byte bound. The set is admitted
-// against the cache's bound (admit); the caller pins it to use it.
+// against the cache's bound (admit) and comes back pinned once.
 func (m *Manager) keep(set *Set, work string) error {
 	if err := m.checkTree(filepath.Join(work, "node_modules")); err != nil {
 		return err
 	}
-	_, err, _ := m.flights.Do("set:"+set.Key, func() (any, error) {
-		if m.installed(set) {
-			return nil, nil
-		}
-		return nil, m.move(set, work)
-	})
 	set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
-	return err
+	for range 3 {
+		// Resolutions of other specs may end in the same set at once:
+		// one moves it in, pinned; the others pin it after.
+		led := false
+		_, err, _ := m.flights.Do("set:"+set.Key, func() (any, error) {
+			led = true
+			if m.pin(set.Key) {
+				return nil, nil
+			}
+			return nil, m.move(set, work)
+		})
+		if err != nil || led || m.pin(set.Key) {
+			return err
+		}
+	}
+	return &Error{Kind: Unavailable, Message: fmt.Sprintf("the dependency cache (packages.cache_max_bytes, %d bytes) is too busy to keep the set", m.o.CacheMaxBytes)}
 }
 
-// move makes work's packages the cache's set, counted against the bound.
+// move makes work's packages the cache's set, counted against the bound
+// and pinned.
 func (m *Manager) move(set *Set, work string) error {
 	tmp, err := os.MkdirTemp(filepath.Join(m.o.Dir, "work"), "new-")
 	if err != nil {
@@ -161,6 +152,11 @@ func (m *Manager) move(set *Set, work string) error {
 	if err := writeJSON(filepath.Join(tmp, "set.json"), Set{Key: set.Key, Packages: set.Packages}); err != nil {
 		return err
 	}
+	for _, sub := range []string{"specs", "bundles"} { // made now, to be counted
+		if err := os.Mkdir(filepath.Join(tmp, sub), 0o700); err != nil {
+			return err
+		}
+	}
 	size, err := treeUsage(tmp)
 	if err != nil {
 		return err
@@ -175,7 +171,6 @@ func (m *Manager) move(set *Set, work string) error {
 	m.mu.Lock()
 	m.entries[set.Key].ready = true
 	m.mu.Unlock()
-	m.unpin(set.Key) // admit's
 	return nil
 }
 
@@ -211,6 +206,27 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return writeFile(path, data)
+}
+
+// writeCounted writes data to file, under the directory of set, if the
+// cache has room for it, and counts it (with what its directory grew).
+func (m *Manager) writeCounted(set, file string, data []byte) bool {
+	size := blocks(int64(len(data)))
+	if !m.grow(set, size) {
+		return false
+	}
+	var before int64
+	if info, err := os.Stat(filepath.Dir(file)); err == nil {
+		before = usage(info)
+	}
+	if writeFile(file, data) != nil {
+		m.shrink(set, size)
+		return false
+	}
+	if info, err := os.Stat(filepath.Dir(file)); err == nil && usage(info) > before {
+		m.shrink(set, before-usage(info)) // a directory grows, and never shrinks
+	}
+	return true
 }
 
 // writeFile writes data to path whole or not at all.

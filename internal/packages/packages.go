@@ -236,11 +236,15 @@ func (m *Manager) Resolve(ctx context.Context, deps map[string]string) (*Set, bo
 	}
 	key := m.specKey(deps)
 	for attempt := 0; ; attempt++ {
-		set, cached, err := m.resolveOnce(ctx, key, deps)
+		set, release, cached, err := m.resolveOnce(ctx, key, deps)
 		if err != nil {
 			return nil, false, err
 		}
-		if !cached && !m.pin(set.Key) {
+		kept := cached || m.pin(set.Key)
+		if release != nil {
+			release() // the resolution's pin, now that this caller has its own
+		}
+		if !kept {
 			// Evicted between its resolution and now, by sets
 			// admitted since: resolved again, or refused.
 			if attempt < 2 {
@@ -256,29 +260,43 @@ func (m *Manager) Resolve(ctx context.Context, deps map[string]string) (*Set, bo
 	}
 }
 
-// resolveOnce is the set of deps from the cache, pinned, or resolved (not
-// pinned: its callers pin it each).
-func (m *Manager) resolveOnce(ctx context.Context, key string, deps map[string]string) (*Set, bool, error) {
+// resolved is a set a resolution kept, pinned until release.
+type resolved struct {
+	set     *Set
+	release func()
+}
+
+// resolveOnce is the set of deps: from the cache, pinned for the caller,
+// or resolved, pinned until release (which its callers call once each has
+// its own pin, or a minute passes: a caller may have left).
+func (m *Manager) resolveOnce(ctx context.Context, key string, deps map[string]string) (*Set, func(), bool, error) {
 	if set := m.cached(key, deps); set != nil {
-		return set, true, nil
+		return set, nil, true, nil
 	}
 	if m.o.Offline {
-		return nil, false, &Error{Kind: Unavailable, Message: "this gateway resolves no new dependencies (packages.offline), and these are not in its cache"}
+		return nil, nil, false, &Error{Kind: Unavailable, Message: "this gateway resolves no new dependencies (packages.offline), and these are not in its cache"}
 	}
 	ch := m.flights.DoChan(key, func() (any, error) {
 		// Not the caller's context: another caller may be waiting for it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.ResolveTimeout)
 		defer cancel()
-		return m.resolve(ctx, key, deps)
+		set, err := m.resolve(ctx, key, deps)
+		if err != nil {
+			return nil, err
+		}
+		release := sync.OnceFunc(func() { m.unpin(set.Key) })
+		time.AfterFunc(time.Minute, release)
+		return &resolved{set: set, release: release}, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, false, r.Err
+			return nil, nil, false, r.Err
 		}
-		return r.Val.(*Set), false, nil
+		res := r.Val.(*resolved)
+		return res.set, res.release, false, nil
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		return nil, nil, false, ctx.Err()
 	}
 }
 
