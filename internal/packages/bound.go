@@ -31,6 +31,9 @@ type entry struct {
 	pins    int
 	ready   bool     // moved in; until then only counted
 	specs   []string // spec keys that name the set, oldest first
+	// What its files say, read once: set.json's packages and the specs.
+	packages []Package
+	resolved map[string]*spec
 }
 
 // CacheStats is what the cache holds now.
@@ -57,7 +60,7 @@ func (m *Manager) admit(key string, size int64) error {
 	m.mu.Lock()
 	victims, ok := m.roomLocked(size)
 	if ok {
-		m.entries[key] = &entry{bytes: size, used: time.Now(), pins: 1}
+		m.entries[key] = &entry{bytes: size, used: time.Now(), pins: 1, resolved: map[string]*spec{}}
 		m.total += size
 	}
 	m.mu.Unlock()
@@ -215,7 +218,7 @@ func (m *Manager) load() error {
 		if err != nil {
 			return err
 		}
-		e := &entry{bytes: size, used: info.ModTime(), ready: true} // touched when first used
+		e := &entry{bytes: size, used: info.ModTime(), ready: true, resolved: map[string]*spec{}} // touched when first used
 		specs, _ := filepath.Glob(filepath.Join(path, "specs", "*.json"))
 		for _, s := range specs {
 			key := strings.TrimSuffix(filepath.Base(s), ".json")

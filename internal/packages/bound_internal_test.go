@@ -46,3 +46,34 @@ func TestSpecsPerSet(t *testing.T) {
 		t.Errorf("Stats().Bytes = %d, want %d (what the set's directory takes)", s.Bytes, walked)
 	}
 }
+
+// TestSpecRefreshed: a resolution written again (its refresh passed) is
+// counted once.
+func TestSpecRefreshed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := strings.Repeat("cd", 32)
+	for _, sub := range []string{"node_modules", "specs", "bundles"} {
+		if err := os.MkdirAll(filepath.Join(dir, "sets", key, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeJSON(filepath.Join(dir, "sets", key, "set.json"), Set{Key: key}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &Set{Key: key, Versions: map[string]string{"a": "1.0.0"}}
+	for range 10 {
+		m.remember(strings.Repeat("0", 64), set)
+	}
+	walked, err := treeUsage(filepath.Join(dir, "sets", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Stats(); s.Bytes != walked {
+		t.Errorf("Stats().Bytes = %d, want %d (what the set's directory takes)", s.Bytes, walked)
+	}
+}

@@ -36,13 +36,26 @@ type spec struct {
 func (m *Manager) cached(key string, deps map[string]string) *Set {
 	m.mu.Lock()
 	setKey, ok := m.specOf[key]
+	var s *spec
+	var pkgs []Package
+	if e := m.entries[setKey]; ok && e != nil {
+		s, pkgs = e.resolved[key], e.packages
+	}
 	m.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	var s spec
-	if readJSON(filepath.Join(m.o.Dir, "sets", setKey, "specs", key+".json"), &s) != nil {
-		return nil
+	dir := filepath.Join(m.o.Dir, "sets", setKey)
+	if s == nil {
+		s = new(spec)
+		if readJSON(filepath.Join(dir, "specs", key+".json"), s) != nil {
+			return nil
+		}
+		m.mu.Lock()
+		if e := m.entries[setKey]; e != nil && m.specOf[key] == setKey {
+			e.resolved[key] = s
+		}
+		m.mu.Unlock()
 	}
 	if !m.o.Offline && !exact(deps) && time.Since(s.Resolved) > m.o.Refresh {
 		return nil
@@ -50,19 +63,25 @@ func (m *Manager) cached(key string, deps map[string]string) *Set {
 	if !m.pin(setKey) {
 		return nil
 	}
-	var set Set
-	if err := readJSON(filepath.Join(m.o.Dir, "sets", setKey, "set.json"), &set); err != nil || set.Key != setKey {
-		m.unpin(setKey)
-		return nil
+	if pkgs == nil {
+		var set Set
+		if err := readJSON(filepath.Join(dir, "set.json"), &set); err != nil || set.Key != setKey {
+			m.unpin(setKey)
+			return nil
+		}
+		pkgs = set.Packages
+		m.mu.Lock()
+		m.entries[setKey].packages = pkgs // pinned: still there
+		m.mu.Unlock()
 	}
-	set.Versions, set.Resolved, set.dir = s.Versions, s.Resolved, filepath.Join(m.o.Dir, "sets", setKey)
-	return &set
+	return &Set{Key: setKey, Versions: s.Versions, Packages: pkgs, Resolved: s.Resolved, dir: dir}
 }
 
 // remember records that spec key resolved to set, if the cache has room
 // for the record; a set keeps at most maxSpecs, the oldest dropped.
 func (m *Manager) remember(key string, set *Set) {
-	data, err := json.Marshal(spec{Set: set.Key, Versions: set.Versions, Resolved: set.Resolved})
+	s := &spec{Set: set.Key, Versions: set.Versions, Resolved: set.Resolved}
+	data, err := json.Marshal(s)
 	if err != nil {
 		return
 	}
@@ -79,6 +98,7 @@ func (m *Manager) remember(key string, set *Set) {
 		m.dropSpecLocked(old, key)
 	}
 	m.specOf[key] = set.Key
+	e.resolved[key] = s
 	e.specs = append(slices.DeleteFunc(e.specs, func(k string) bool { return k == key }), key)
 	for len(e.specs) > maxSpecs {
 		m.dropSpecLocked(set.Key, e.specs[0])
@@ -98,6 +118,7 @@ func (m *Manager) dropSpecLocked(setKey, key string) {
 		return
 	}
 	e.specs = slices.DeleteFunc(e.specs, func(k string) bool { return k == key })
+	delete(e.resolved, key)
 	file := filepath.Join(m.o.Dir, "sets", setKey, "specs", key+".json")
 	if info, err := os.Stat(file); err == nil {
 		e.bytes -= blocks(info.Size())
@@ -169,7 +190,8 @@ func (m *Manager) move(set *Set, work string) error {
 		return err
 	}
 	m.mu.Lock()
-	m.entries[set.Key].ready = true
+	e := m.entries[set.Key]
+	e.ready, e.packages = true, set.Packages
 	m.mu.Unlock()
 	return nil
 }
@@ -215,14 +237,18 @@ func (m *Manager) writeCounted(set, file string, data []byte) bool {
 	if !m.grow(set, size) {
 		return false
 	}
-	var before int64
+	var before, replaced int64
 	if info, err := os.Stat(filepath.Dir(file)); err == nil {
 		before = usage(info)
+	}
+	if info, err := os.Stat(file); err == nil {
+		replaced = blocks(info.Size()) // a resolution refreshed, say
 	}
 	if writeFile(file, data) != nil {
 		m.shrink(set, size)
 		return false
 	}
+	m.shrink(set, replaced)
 	if info, err := os.Stat(filepath.Dir(file)); err == nil && usage(info) > before {
 		m.shrink(set, before-usage(info)) // a directory grows, and never shrinks
 	}
