@@ -214,6 +214,11 @@ func (m *Manager) load() error {
 			_ = os.RemoveAll(path)
 			continue
 		}
+		for _, sub := range []string{"specs", "bundles"} { // a set kept before they were
+			if err := os.MkdirAll(filepath.Join(path, sub), 0o700); err != nil {
+				return err
+			}
+		}
 		size, err := treeUsage(path)
 		if err != nil {
 			return err

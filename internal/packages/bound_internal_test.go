@@ -48,12 +48,12 @@ func TestSpecsPerSet(t *testing.T) {
 }
 
 // TestSpecRefreshed: a resolution written again (its refresh passed) is
-// counted once.
+// counted once, in a set an earlier layout kept (no specs/ of its own).
 func TestSpecRefreshed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	key := strings.Repeat("cd", 32)
-	for _, sub := range []string{"node_modules", "specs", "bundles"} {
+	for _, sub := range []string{"node_modules"} { // as sets were kept before they had specs/ and bundles/
 		if err := os.MkdirAll(filepath.Join(dir, "sets", key, sub), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -68,6 +68,9 @@ func TestSpecRefreshed(t *testing.T) {
 	set := &Set{Key: key, Versions: map[string]string{"a": "1.0.0"}}
 	for range 10 {
 		m.remember(strings.Repeat("0", 64), set)
+	}
+	if m.specOf[strings.Repeat("0", 64)] != key {
+		t.Fatalf("the resolution of a set kept by an earlier layout was not remembered")
 	}
 	walked, err := treeUsage(filepath.Join(dir, "sets", key))
 	if err != nil {
