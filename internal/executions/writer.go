@@ -59,11 +59,14 @@ type writer struct {
 	stop    chan struct{}          // closed by close: the writer drains and ends
 	written chan struct{}          // closed when the writer has ended
 	health  health                 // whether the store takes writes (health.go)
+	// usage is each caller's stored bytes as last read (bound, health.go);
+	// the writer's goroutine only.
+	usage map[string]usageSeen
 }
 
 func newWriter(st store.Store, log zerolog.Logger, m *metrics.Metrics, b *broker, opts RecordOptions, ended func(*store.Execution)) *writer {
 	return &writer{store: st, log: log, m: m, broker: b, opts: opts, ended: ended,
-		writes: make(chan write, 8192), stop: make(chan struct{}), written: make(chan struct{})}
+		writes: make(chan write, 8192), stop: make(chan struct{}), written: make(chan struct{}), usage: map[string]usageSeen{}}
 }
 
 // enqueue hands w to the writer; it waits only when the writer is far
@@ -171,7 +174,7 @@ func (h *writer) apply(ws []write) {
 		h.log.Error().Err(err).Int("writes", len(batch)).Msg("storage: a batch of writes failed; writing them one by one")
 	}
 	i, failed := 0, false
-	grew := map[string]bool{}
+	grew := map[string]int64{}
 	for _, w := range ws {
 		if w.done != nil {
 			close(w.done)
@@ -185,7 +188,7 @@ func (h *writer) apply(ws []write) {
 			continue
 		}
 		if w.caller != "" {
-			grew[w.caller] = true
+			grew[w.caller] += int64(w.size())
 		}
 	}
 	if !failed {
