@@ -122,17 +122,23 @@ func (h *writer) run() {
 func (h *writer) batch(w write) []write {
 	out := []write{w}
 	urgent := w.stored != nil
-	linger := time.NewTimer(batchLinger)
-	defer linger.Stop()
+	var linger *time.Timer // made only if the batch lingers: most are urgent
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for len(out) < 256 {
 		var next write
-		if urgent {
-			select {
-			case next = <-h.writes:
-			default:
+		select {
+		case next = <-h.writes:
+		default:
+			if urgent {
 				return out
 			}
-		} else {
+			if linger == nil {
+				linger = time.NewTimer(batchLinger)
+			}
 			select {
 			case next = <-h.writes:
 			case <-linger.C:
