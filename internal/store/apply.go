@@ -9,19 +9,19 @@ import (
 )
 
 func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
+	if !s.postgres {
+		// SQLite's driver starts a goroutine per statement (BEGIN and
+		// COMMIT too) to interrupt it when a cancellable ctx ends: for
+		// these short inserts into a local file that costs more than they
+		// do. Their bound is busy_timeout (a stalled disk is beyond an
+		// interrupt anyway).
+		ctx = context.WithoutCancel(ctx)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if !s.postgres {
-		// SQLite's driver starts a goroutine per statement to interrupt it
-		// when a cancellable ctx ends: for these short inserts into a local
-		// file that costs more than they do. Their bound is busy_timeout
-		// (a stalled disk is beyond an interrupt anyway), and ctx still
-		// ends the transaction (database/sql rolls it back).
-		ctx = context.WithoutCancel(ctx)
-	}
 	errs := make([]error, len(writes))
 	for i, w := range writes {
 		var err error
