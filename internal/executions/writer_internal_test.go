@@ -86,3 +86,44 @@ func TestBoundReadsUsageWhenItCouldBePast(t *testing.T) {
 		t.Errorf("alice's oldest record kept past her bound, want evicted")
 	}
 }
+
+// TestStoreNowAppliesInQueueOrder: a write its sender waits for (a
+// synchronous execution's end) is applied on the sender's goroutine when
+// no one else applies writes, after every write queued before it (here a
+// running record's creation and events: its end before them would find no
+// record to end); the writes queued after it are still the writer's.
+func TestStoreNowAppliesInQueueOrder(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	h := newWriter(st, zerolog.Nop(), metrics.New(), newBroker(), RecordOptions{}, func(*store.Execution) {})
+	now := time.Now()
+	rec := &store.Execution{ID: "ex_order", Caller: "alice", Status: store.Running, Owner: "gw", CreatedAt: now, StartedAt: now}
+	event := func(seq int64, typ string) []store.Event {
+		return []store.Event{{Seq: seq, Type: typ, Data: []byte(`{"type":"` + typ + `"}`)}}
+	}
+	h.enqueue(write{create: rec, id: rec.ID, caller: "alice", events: event(1, "start")})
+	h.enqueue(write{id: rec.ID, caller: "alice", events: event(2, "log")})
+	end := write{id: rec.ID, caller: "alice", stored: make(chan error, 1), end: &ending{
+		owner: "gw", status: store.Finished, resultJSON: []byte(`{"success":true}`), last: event(3, "result"), record: rec, at: now}}
+	// The writer's goroutine is not running: storeNow applies them itself.
+	if err := h.storeNow(end); err != nil {
+		t.Fatalf("storeNow = %v", err)
+	}
+	got, err := st.Get(t.Context(), "alice", rec.ID)
+	if err != nil || got.Status != store.Finished {
+		t.Fatalf("record after storeNow = %+v, %v; want finished", got, err)
+	}
+	evs, err := st.Events(t.Context(), rec.ID, 0, 10)
+	if err != nil || len(evs) != 3 || evs[0].Type != "start" || evs[1].Type != "log" || evs[2].Type != "result" {
+		t.Errorf("events after storeNow = %v, %v; want start, log, result", evs, err)
+	}
+
+	go h.run()
+	later := &store.Execution{ID: "ex_later", Caller: "alice", Status: store.Running, Owner: "gw", CreatedAt: now, StartedAt: now}
+	h.enqueue(write{create: later, id: later.ID, caller: "alice", events: event(1, "start")})
+	h.flush()
+	if _, err := st.Get(t.Context(), "alice", later.ID); err != nil {
+		t.Errorf("a write queued after storeNow: %v, want it stored by the writer", err)
+	}
+	h.close()
+}
