@@ -63,6 +63,50 @@ EDITS.features = ["timer, require, unhandled, prepare and proxies together",
   ["timer", "require", "unhandled", "prepare", "proxies"].flatMap((k) => EDITS[k][1])];
 EDITS.handler = ["body, waituntil and react together", ["body", "waituntil", "react"].flatMap((k) => EDITS[k][1])];
 
+// cold: the wrapper without the code the hello path never runs (the
+// console methods but log, info, debug, warn and error; quick.js; the
+// bodies of the functions below): the most that moving cold code out of
+// the wrapper, into a module loaded on demand, could save.
+const COLD_FUNCTIONS = ["describeReturn", "loadAls", "startReused", "bindCapabilities", "capabilityBinding", "ownFrame",
+  "errorHeader", "learnCallSites", "prepare", "describeError", "bytesToBase64", "readChunks", "goLive", "elapsed"];
+
+// closing returns the index of the brace that closes the one at open,
+// skipping strings, template literals and line comments.
+function closing(s, open) {
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    const c = s[i];
+    if (c === '"' || c === "'") {
+      for (i++; s[i] !== c; i++) if (s[i] === "\\") i++;
+    } else if (c === "`") {
+      for (i++; s[i] !== "`"; i++) {
+        if (s[i] === "\\") i++;
+        else if (s[i] === "$" && s[i + 1] === "{") i = closing(s, i + 1);
+      }
+    } else if (c === "/" && s[i + 1] === "/") {
+      while (s[i] !== "\n") i++;
+    } else if (c === "{") depth++;
+    else if (c === "}" && --depth === 0) return i;
+  }
+  throw new Error("unbalanced braces");
+}
+
+function coldEdits(src) {
+  let s = src.replace('import { quick } from "./quick.js"; // bundled in (worker/guestbuild)', "const quick = () => null;");
+  const from = s.indexOf("  trace: (...args) => {");
+  const to = s.indexOf("};\n\n// Each console method");
+  if (from < 0 || to < 0 || s === src) throw new Error("cold: the wrapper no longer has its console methods or quick import as expected");
+  s = s.slice(0, from) + s.slice(to);
+  for (const name of COLD_FUNCTIONS) {
+    const m = new RegExp(`(async )?function ${name}\\([^)]*\\) \\{`).exec(s);
+    if (m === null) throw new Error(`cold: no function ${name}`);
+    const open = m.index + m[0].length - 1;
+    s = s.slice(0, open + 1) + s.slice(closing(s, open));
+  }
+  return [[src, s]];
+}
+EDITS.cold = ["the code the hello path never runs (see COLD_FUNCTIONS)", null];
+
 // The references: the floor wrapper (bench/floor-wrapper.js), the same with
 // the built wrapper's code as a function never called (its parse alone), and
 // with the built wrapper's top level run (its top level without its handler).
@@ -107,6 +151,7 @@ function reference(name) {
 const wrappers = { wrapper: readFileSync("worker/src/guest/min/__dw_wrapper.js", "utf8") };
 for (const name of chosen) {
   if (REFS.includes(name)) wrappers[name] = reference(name);
+  else if (name === "cold") wrappers[name] = build(name, coldEdits(WRAPPER));
   else if (EDITS[name]) wrappers[name] = build(name, EDITS[name][1]);
   else throw new Error(`unknown variant ${name}`);
 }
