@@ -11,7 +11,9 @@
 // named by its packages (name@version and integrity) and kept under the
 // cache directory; every later execution with the same dependencies finds
 // it there without asking the registry (ranges again after Refresh), and
-// concurrent executions needing the same set wait for one resolution.
+// concurrent executions needing the same set wait for one resolution. The
+// cache is bounded on disk (CacheMaxBytes, bound.go): past it the sets
+// least recently used that no caller is using are evicted.
 package packages
 
 import (
