@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	front.Tracing = tr
 	opts := serviceOptions(cfg, own, m, log, backend, st, front.Keys)
 	opts.Tracer = tr.Tracer()
-	if opts.Packages, err = packageManager(cfg); err != nil {
+	if opts.Packages, err = packageManager(cfg, m); err != nil {
 		return err
 	}
 	if opts.Packages != nil && !cfg.Packages.Offline {
@@ -243,56 +243,6 @@ Clients send: Authorization: Bearer <key>
 	return nil
 }
 
-// resolveTimeout bounds the lookup of a listen address given as a name.
-const resolveTimeout = 5 * time.Second
-
-// ownAddresses returns the addresses the gateway listens on, which guest
-// code must never reach: every interface address for a wildcard listen
-// address, the one it names for an IP, and every address a name resolves
-// to (net.Listen picks one of them; guests are kept from all).
-func ownAddresses(ctx context.Context, listen string) ([]string, error) {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
-		return []string{ip.String()}, nil
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		return resolveOwn(ctx, host)
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, a := range addrs {
-		if ipnet, ok := a.(*net.IPNet); ok {
-			out = append(out, ipnet.IP.String())
-		}
-	}
-	return out, nil
-}
-
-// resolveOwn returns every address host resolves to, once each.
-func resolveOwn(ctx context.Context, host string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-	if err != nil {
-		return nil, fmt.Errorf("resolve listen host %s: %w", host, err)
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, a := range addrs {
-		if s := a.IP.String(); !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
 // newBackend starts the configured backend and describes it for the log.
 func newBackend(ctx context.Context, cfg *config.Config, own []string, log zerolog.Logger, m *metrics.Metrics) (execution.Backend, string, error) {
 	if cfg.Backend == "cloudflare" {
@@ -402,18 +352,25 @@ func runtimeInfo(cfg *config.Config) *api.RuntimeInfo {
 	return &api.RuntimeInfo{Backend: cfg.Backend, Limits: api.RuntimeLimits{MemoryMB: memoryMB, CPUMs: cpuMs}}
 }
 
-// packageManager resolves executions' dependencies as cfg says; nil when
-// packages.enabled is false.
-func packageManager(cfg *config.Config) (*packages.Manager, error) {
+// packageManager resolves executions' dependencies as cfg says, its
+// cache's size watched by m; nil when packages.enabled is false.
+func packageManager(cfg *config.Config, m *metrics.Metrics) (*packages.Manager, error) {
 	p := cfg.Packages
 	if !p.Enabled {
 		return nil, nil
 	}
-	return packages.New(packages.Options{
+	pm, err := packages.New(packages.Options{
 		NPM: p.NPM, Registry: p.Registry, Token: p.Token.Value(), Dir: cfg.PackagesDir(),
 		Policy:      packages.Policy{Allow: p.Allow, Deny: p.Deny},
-		MaxPackages: p.MaxPackages, MaxBytes: p.MaxBytes, ResolveTimeout: p.ResolveTimeout, Refresh: p.Refresh, Offline: p.Offline,
+		MaxPackages: p.MaxPackages, MaxBytes: p.MaxBytes, CacheMaxBytes: p.CacheMaxBytes, ResolveTimeout: p.ResolveTimeout, Refresh: p.Refresh, Offline: p.Offline,
 	})
+	if err == nil {
+		m.WatchDependencyCache(func() metrics.DependencyCacheStats {
+			s := pm.Stats()
+			return metrics.DependencyCacheStats{Bytes: s.Bytes, Sets: s.Sets, Evictions: s.Evictions}
+		})
+	}
+	return pm, err
 }
 
 // serviceOptions are the execution service's settings: the limits of a

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +22,8 @@ Stored scripts of the gateway ($GATEWAY_URL, key $GATEWAY_API_KEY):
   push NAME DIR   store DIR as a new version of NAME: its package.json (whose
                   dependencies the gateway resolves and bundles now) and its
                   .js/.mjs/.ts/.mts/.json/.txt sources, leaving out
-                  node_modules, dot files and what DIR's .gitignore names;
+                  node_modules, dot files and what DIR's .gitignore ignores
+                  (by git's rules, ! re-including);
                   the main module is package.json's "main", else index.*
   list            the scripts, each at its latest version
   show NAME       NAME's latest version, and its versions
@@ -159,46 +159,4 @@ func readScriptDir(dir string) (*client.ScriptSource, error) {
 		return nil, fmt.Errorf("%s has no main module: set \"main\" in its package.json, or add index.js", dir)
 	}
 	return src, nil
-}
-
-// gitignore reads the patterns of a .gitignore (none if it is missing):
-// the common forms, a name or glob matched against each path part, a
-// trailing / for directories only, a leading / anchored at DIR. Negations
-// are not followed.
-func gitignore(file string) (func(rel string, dir bool) bool, error) {
-	f, err := os.Open(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return func(string, bool) bool { return false }, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var patterns []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "!") {
-			patterns = append(patterns, line)
-		}
-	}
-	return func(rel string, dir bool) bool {
-		for _, p := range patterns {
-			dirOnly := strings.HasSuffix(p, "/")
-			p = strings.TrimSuffix(p, "/")
-			if dirOnly && !dir {
-				continue
-			}
-			if anchored := strings.TrimPrefix(p, "/"); anchored != p || strings.Contains(p, "/") {
-				if ok, _ := path.Match(anchored, rel); ok {
-					return true
-				}
-				continue
-			}
-			if ok, _ := path.Match(p, path.Base(rel)); ok {
-				return true
-			}
-		}
-		return false
-	}, sc.Err()
 }

@@ -19,6 +19,7 @@ type PackagesConfig struct {
 	Refresh        time.Duration `mapstructure:"refresh"`
 	Offline        bool          `mapstructure:"offline"`
 	CacheDir       string        `mapstructure:"cache_dir"`
+	CacheMaxBytes  int64         `mapstructure:"cache_max_bytes"`
 }
 
 // PackagesDir is where resolved dependencies are kept: packages.cache_dir,

@@ -69,6 +69,9 @@ func (c *Config) crossChecks() []error {
 	if c.Execution.MaxLogBytes < c.Execution.MaxLogLineBytes {
 		bad("execution.max_log_bytes", "must be at least execution.max_log_line_bytes")
 	}
+	if c.Packages.CacheMaxBytes > 0 && c.Packages.CacheMaxBytes < c.Packages.MaxBytes {
+		bad("packages.cache_max_bytes", "%d is less than packages.max_bytes %d: a set that may be resolved could never be kept", c.Packages.CacheMaxBytes, c.Packages.MaxBytes)
+	}
 	return errs
 }
 

@@ -167,18 +167,37 @@ func storageProblem() *execution.Problem {
 		WithRetryAfter(int(retryEvery/time.Second) * 5)
 }
 
-// bound keeps each caller in grew under its storage bound: past it, its
-// oldest ended records are deleted until it is back to nine tenths of it.
-func (h *writer) bound(ctx context.Context, grew map[string]bool) {
-	for caller := range grew {
+// bound keeps each caller in grew (with about how many bytes its records
+// grew by: an upper bound, write.size) under its storage bound: past it,
+// its oldest ended records are deleted until it is back to nine tenths of
+// it. The store's count is read only when the caller could be past its
+// bound (what it read last, plus what was written since, is past it) or
+// what it read last is older than usageRecheck: other writers (another
+// gateway on the same database, Recover) add to it too, so it is read at
+// least that often while the caller writes, and a caller is at most that
+// much past its bound before its oldest records go.
+func (h *writer) bound(ctx context.Context, grew map[string]int64) {
+	now := time.Now()
+	for caller, n := range grew {
 		limit := h.storedBytesFor(caller)
 		if limit <= 0 {
 			continue
 		}
-		used, err := h.store.Usage(ctx, caller)
-		if err != nil || used <= limit {
+		if u, ok := h.usage[caller]; ok && now.Sub(u.at) < usageRecheck && u.used+n <= limit {
+			u.used += n
+			h.usage[caller] = u
 			continue
 		}
+		used, err := h.store.Usage(ctx, caller)
+		if err != nil {
+			delete(h.usage, caller)
+			continue
+		}
+		h.seen(caller, usageSeen{used: used, at: now})
+		if used <= limit {
+			continue
+		}
+		delete(h.usage, caller) // read again after the eviction
 		n, err := h.store.Evict(ctx, caller, limit-limit/10)
 		if err != nil {
 			h.log.Error().Err(err).Str("key", caller).Msg("storage: evicting old records failed")
@@ -190,6 +209,36 @@ func (h *writer) bound(ctx context.Context, grew map[string]bool) {
 		}
 	}
 }
+
+// usageRecheck is how old the writer's last reading of a caller's stored
+// bytes may be before it reads them again.
+const usageRecheck = time.Second
+
+// usageSeen is a caller's stored bytes as the writer last read them, plus
+// (an upper bound of) what it has written for the caller since.
+type usageSeen struct {
+	used int64
+	at   time.Time // when read
+}
+
+// seen keeps u as caller's reading; the readings kept are bounded (those
+// past usageRecheck are dropped first, then all, when there are too many).
+func (h *writer) seen(caller string, u usageSeen) {
+	if len(h.usage) >= maxUsageSeen {
+		for c, old := range h.usage {
+			if u.at.Sub(old.at) >= usageRecheck {
+				delete(h.usage, c)
+			}
+		}
+		if len(h.usage) >= maxUsageSeen {
+			clear(h.usage)
+		}
+	}
+	h.usage[caller] = u
+}
+
+// maxUsageSeen bounds the callers whose reading the writer keeps.
+const maxUsageSeen = 4096
 
 // storedBytesFor is caller's storage bound: its own, or the default; 0 for
 // none.

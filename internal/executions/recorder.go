@@ -96,17 +96,7 @@ func (r *recorder) endNow() error {
 		return nil
 	}
 	w.stored = make(chan error, 1)
-	select {
-	case r.h.writes <- w:
-	case <-r.h.stop:
-		return errShutdown
-	}
-	select {
-	case err := <-w.stored:
-		return err
-	case <-r.h.written:
-		return errShutdown
-	}
+	return r.h.storeNow(w)
 }
 
 // release ends the hold: an execution that has events and is still running

@@ -3,6 +3,7 @@ package executions
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,6 +49,13 @@ type ending struct {
 // record's events before its end), and applies them in batches, one
 // transaction each. It keeps the writes the store refused and tries them
 // again (health.go), and keeps each key under its storage bound.
+//
+// Only the holder of applying takes writes from the queue, so they are
+// applied in the order they were queued, whoever applies them. A write its
+// sender waits for (a synchronous execution's end: storeNow) is applied on
+// the sender's goroutine when no one else is applying: two goroutine
+// hand-offs fewer per execution than waking the writer and being woken by
+// it. Otherwise the sender queues it and waits, as every other write does.
 type writer struct {
 	store   store.Store
 	log     zerolog.Logger
@@ -59,11 +67,19 @@ type writer struct {
 	stop    chan struct{}          // closed by close: the writer drains and ends
 	written chan struct{}          // closed when the writer has ended
 	health  health                 // whether the store takes writes (health.go)
+	// applying is held while writes are taken from the queue and applied.
+	applying sync.Mutex
+	// kick wakes the writer's goroutine: a write was queued for it.
+	kick chan struct{}
+	// usage is each caller's stored bytes as last read (bound, health.go);
+	// applying is held.
+	usage map[string]usageSeen
 }
 
 func newWriter(st store.Store, log zerolog.Logger, m *metrics.Metrics, b *broker, opts RecordOptions, ended func(*store.Execution)) *writer {
 	return &writer{store: st, log: log, m: m, broker: b, opts: opts, ended: ended,
-		writes: make(chan write, 8192), stop: make(chan struct{}), written: make(chan struct{})}
+		writes: make(chan write, 8192), stop: make(chan struct{}), written: make(chan struct{}),
+		kick: make(chan struct{}, 1), usage: map[string]usageSeen{}}
 }
 
 // enqueue hands w to the writer; it waits only when the writer is far
@@ -72,6 +88,48 @@ func (h *writer) enqueue(w write) {
 	select {
 	case h.writes <- w:
 	case <-h.stop:
+		return
+	}
+	select {
+	case h.kick <- struct{}{}:
+	default: // the writer is woken already
+	}
+}
+
+// storeNow stores w, a write its sender waits for (w.stored is set), and
+// returns its outcome: on this goroutine, after what was queued before it,
+// if no one is applying writes; else through the queue.
+func (h *writer) storeNow(w write) error {
+	select {
+	case <-h.stop:
+		return errShutdown
+	default:
+	}
+	if h.applying.TryLock() {
+		select {
+		case h.writes <- w:
+			// Applied in order: what was queued before w, then w (the
+			// writes queued after it are the writer's, woken by them).
+			for len(w.stored) == 0 {
+				next, ok := h.next()
+				if !ok {
+					break
+				}
+				h.apply(h.batch(next))
+			}
+			h.applying.Unlock()
+		default: // the queue is full: the writer is far behind
+			h.applying.Unlock()
+			h.enqueue(w)
+		}
+	} else {
+		h.enqueue(w)
+	}
+	select {
+	case err := <-w.stored:
+		return err
+	case <-h.written:
+		return errShutdown
 	}
 }
 
@@ -90,24 +148,43 @@ func (h *writer) run() {
 	defer tick.Stop()
 	for {
 		select {
-		case w := <-h.writes:
-			h.apply(h.batch(w))
+		case <-h.kick:
+			h.drain()
 		case <-tick.C:
 			if h.Ready() != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				h.applying.Lock()
 				h.retry(ctx)
+				h.applying.Unlock()
 				cancel()
 			}
 		case <-h.stop:
-			for {
-				select {
-				case w := <-h.writes:
-					h.apply(h.batch(w))
-				default:
-					return
-				}
-			}
+			h.drain()
+			return
 		}
+	}
+}
+
+// drain applies what is queued, in batches, until the queue is empty.
+func (h *writer) drain() {
+	h.applying.Lock()
+	defer h.applying.Unlock()
+	for {
+		w, ok := h.next()
+		if !ok {
+			return
+		}
+		h.apply(h.batch(w))
+	}
+}
+
+// next takes the first queued write, if there is one; applying is held.
+func (h *writer) next() (write, bool) {
+	select {
+	case w := <-h.writes:
+		return w, true
+	default:
+		return write{}, false
 	}
 }
 
@@ -119,17 +196,23 @@ func (h *writer) run() {
 func (h *writer) batch(w write) []write {
 	out := []write{w}
 	urgent := w.stored != nil
-	linger := time.NewTimer(batchLinger)
-	defer linger.Stop()
+	var linger *time.Timer // made only if the batch lingers: most are urgent
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for len(out) < 256 {
 		var next write
-		if urgent {
-			select {
-			case next = <-h.writes:
-			default:
+		select {
+		case next = <-h.writes:
+		default:
+			if urgent {
 				return out
 			}
-		} else {
+			if linger == nil {
+				linger = time.NewTimer(batchLinger)
+			}
 			select {
 			case next = <-h.writes:
 			case <-linger.C:
@@ -171,7 +254,7 @@ func (h *writer) apply(ws []write) {
 		h.log.Error().Err(err).Int("writes", len(batch)).Msg("storage: a batch of writes failed; writing them one by one")
 	}
 	i, failed := 0, false
-	grew := map[string]bool{}
+	grew := map[string]int64{}
 	for _, w := range ws {
 		if w.done != nil {
 			close(w.done)
@@ -185,7 +268,7 @@ func (h *writer) apply(ws []write) {
 			continue
 		}
 		if w.caller != "" {
-			grew[w.caller] = true
+			grew[w.caller] += int64(w.size())
 		}
 	}
 	if !failed {

@@ -220,6 +220,30 @@ func (m *Metrics) WatchRuntime(stats func() RuntimeStats) {
 	}
 }
 
+// DependencyCacheStats is what the dependency cache holds.
+type DependencyCacheStats struct {
+	Bytes     int64 // on disk
+	Sets      int
+	Evictions int64 // sets evicted since the start
+}
+
+// WatchDependencyCache registers the dependency cache's gauges and its
+// evictions counter, read from stats at each scrape.
+func (m *Metrics) WatchDependencyCache(stats func() DependencyCacheStats) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_dependency_cache_bytes",
+		Help: "Bytes the dependency cache takes on disk (resolved sets with their resolutions and bundles); bounded by packages.cache_max_bytes.",
+	}, func() float64 { return float64(stats().Bytes) }))
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_dependency_cache_sets",
+		Help: "Resolved sets of dependencies in the dependency cache.",
+	}, func() float64 { return float64(stats().Sets) }))
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gateway_dependency_cache_evictions_total",
+		Help: "Sets of dependencies evicted from the dependency cache to keep it within packages.cache_max_bytes.",
+	}, func() float64 { return float64(stats().Evictions) }))
+}
+
 // RuntimeEvent counts a replaced runtime process.
 func (m *Metrics) RuntimeEvent(event, reason string) {
 	m.RuntimeEvents.WithLabelValues(event, reason).Inc()

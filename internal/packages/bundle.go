@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -33,7 +34,8 @@ type Bundle struct {
 // made before are not reused.
 const bundleFormat = "1"
 
-// maxBundles is how many bundles are kept in memory (on disk, all are).
+// maxBundles is how many bundles are kept in memory (on disk, each is kept
+// with its set, within the cache's bound).
 const maxBundles = 128
 
 // Bundle returns the modules of set that entries (from Entries) need,
@@ -50,14 +52,16 @@ func (m *Manager) Bundle(ctx context.Context, set *Set, entries []string) (*Bund
 		return b, nil
 	}
 	v, err, _ := m.flights.Do("bundle:"+key, func() (any, error) {
+		if !m.pin(set.Key) {
+			return nil, &Error{Kind: Unavailable, Message: "the set's packages are no longer in the cache"}
+		}
+		defer m.unpin(set.Key)
 		var kept Bundle
-		file := filepath.Join(m.o.Dir, "bundles", key+".json")
+		file := filepath.Join(m.o.Dir, "sets", set.Key, "bundles", key+".json")
 		if readJSON(file, &kept) == nil {
 			return &kept, nil
 		}
-		if !m.installed(set) {
-			return nil, &Error{Kind: Unavailable, Message: "the set's packages are no longer in the cache"}
-		}
+		set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
 		p, err := transpile.BundlePackages(ctx, set.dir, entries)
 		var te *transpile.Error
 		switch {
@@ -80,7 +84,7 @@ func (m *Manager) Bundle(ctx context.Context, set *Set, entries []string) (*Bund
 		for _, w := range b.Wasm {
 			b.Bytes += int64(len(w))
 		}
-		_ = writeJSON(file, b)
+		m.keepBundle(set.Key, file, b)
 		return b, nil
 	})
 	if err != nil {
@@ -98,6 +102,16 @@ func (m *Manager) Bundle(ctx context.Context, set *Set, entries []string) (*Bund
 	}
 	m.mu.Unlock()
 	return b, nil
+}
+
+// keepBundle writes b to file beside its set's packages, if the cache has
+// room for it.
+func (m *Manager) keepBundle(set, file string, b *Bundle) {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return
+	}
+	m.writeCounted(set, file, data)
 }
 
 // packageOf names the package a bundled file belongs to.

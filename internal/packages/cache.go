@@ -7,80 +7,157 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
 // The cache directory:
 //
-//	sets/<set key>/node_modules   a resolved set as npm installed it
-//	sets/<set key>/set.json       its packages
-//	specs/<spec key>.json         what a request's dependencies resolved to
-//	bundles/<bundle key>.json     modules bundled from a set
-//	work/                         resolutions under way
+//	sets/<set key>/node_modules            a resolved set as npm installed it
+//	sets/<set key>/set.json                its packages
+//	sets/<set key>/specs/<spec key>.json   what a request's dependencies resolved to
+//	sets/<set key>/bundles/<key>.json      modules bundled from the set
+//	work/                                  resolutions under way, sets being deleted
+//
+// Everything of a set lives under its directory, so that evicting the set
+// (bound.go) takes its resolutions and bundles with it.
 
-// cached returns the set of spec key, if it is kept and may be reused:
-// always for exact versions and offline, else within Refresh.
+// spec is what a spec key resolved to: the set, and the version of each
+// package asked for.
+type spec struct {
+	Set      string            `json:"set"`
+	Versions map[string]string `json:"versions"`
+	Resolved time.Time         `json:"resolved"`
+}
+
+// cached returns the set of spec key, if it is kept and may be reused
+// (always for exact versions and offline, else within Refresh), pinned
+// until unpinned.
 func (m *Manager) cached(key string, deps map[string]string) *Set {
 	m.mu.Lock()
-	set := m.specs[key]
+	setKey, ok := m.specOf[key]
+	var s *spec
+	var pkgs []Package
+	if e := m.entries[setKey]; ok && e != nil {
+		s, pkgs = e.resolved[key], e.packages
+	}
 	m.mu.Unlock()
-	if set == nil {
-		var s Set
-		if readJSON(filepath.Join(m.o.Dir, "specs", key+".json"), &s) != nil {
+	if !ok {
+		return nil
+	}
+	dir := filepath.Join(m.o.Dir, "sets", setKey)
+	if s == nil {
+		s = new(spec)
+		if readJSON(filepath.Join(dir, "specs", key+".json"), s) != nil {
 			return nil
 		}
-		set = &s
-	}
-	if !m.installed(set) {
-		return nil
-	}
-	if !m.o.Offline && !exact(deps) && time.Since(set.Resolved) > m.o.Refresh {
-		return nil
-	}
-	m.mu.Lock()
-	m.specs[key] = set
-	m.mu.Unlock()
-	return set
-}
-
-// installed reports whether set's packages are on disk, and sets its dir.
-func (m *Manager) installed(set *Set) bool {
-	dir := filepath.Join(m.o.Dir, "sets", set.Key)
-	m.mu.Lock()
-	_, known := m.sets[set.Key]
-	m.mu.Unlock()
-	if !known {
-		if _, err := os.Stat(filepath.Join(dir, "set.json")); err != nil {
-			return false
-		}
 		m.mu.Lock()
-		m.sets[set.Key] = struct{}{}
+		if e := m.entries[setKey]; e != nil && m.specOf[key] == setKey {
+			e.resolved[key] = s
+		}
 		m.mu.Unlock()
 	}
-	set.dir = dir
-	return true
+	if !m.o.Offline && !exact(deps) && time.Since(s.Resolved) > m.o.Refresh {
+		return nil
+	}
+	if !m.pin(setKey) {
+		return nil
+	}
+	if pkgs == nil {
+		var set Set
+		if err := readJSON(filepath.Join(dir, "set.json"), &set); err != nil || set.Key != setKey {
+			m.unpin(setKey)
+			return nil
+		}
+		pkgs = set.Packages
+		m.mu.Lock()
+		m.entries[setKey].packages = pkgs // pinned: still there
+		m.mu.Unlock()
+	}
+	return &Set{Key: setKey, Versions: s.Versions, Packages: pkgs, Resolved: s.Resolved, dir: dir}
 }
 
-// remember records that spec key resolved to set.
+// remember records that spec key resolved to set, if the cache has room
+// for the record; a set keeps at most maxSpecs, the oldest dropped.
 func (m *Manager) remember(key string, set *Set) {
+	s := &spec{Set: set.Key, Versions: set.Versions, Resolved: set.Resolved}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return
+	}
+	if !m.writeCounted(set.Key, filepath.Join(m.o.Dir, "sets", set.Key, "specs", key+".json"), data) {
+		return
+	}
 	m.mu.Lock()
-	m.specs[key] = set
-	m.mu.Unlock()
-	_ = writeJSON(filepath.Join(m.o.Dir, "specs", key+".json"), set)
+	defer m.mu.Unlock()
+	e := m.entries[set.Key]
+	if e == nil {
+		return // evicted meanwhile; its files went with it
+	}
+	if old, ok := m.specOf[key]; ok && old != set.Key {
+		m.dropSpecLocked(old, key)
+	}
+	m.specOf[key] = set.Key
+	e.resolved[key] = s
+	e.specs = append(slices.DeleteFunc(e.specs, func(k string) bool { return k == key }), key)
+	for len(e.specs) > maxSpecs {
+		m.dropSpecLocked(set.Key, e.specs[0])
+	}
+}
+
+// maxSpecs is how many spellings of dependencies one set keeps resolved:
+// "^1.2.0", "1.x", "latest", … of the same packages are each a spec, and
+// a tenant can write many.
+const maxSpecs = 64
+
+// dropSpecLocked forgets spec key of set setKey and deletes its file.
+func (m *Manager) dropSpecLocked(setKey, key string) {
+	delete(m.specOf, key)
+	e := m.entries[setKey]
+	if e == nil {
+		return
+	}
+	e.specs = slices.DeleteFunc(e.specs, func(k string) bool { return k == key })
+	delete(e.resolved, key)
+	file := filepath.Join(m.o.Dir, "sets", setKey, "specs", key+".json")
+	if info, err := os.Stat(file); err == nil {
+		e.bytes -= blocks(info.Size())
+		m.total -= blocks(info.Size())
+	}
+	_ = os.Remove(file)
 }
 
 // keep moves the packages npm installed in work into the cache as set,
 // unless the cache has that set already, after checking what npm left:
-// files and directories only, within the byte bound.
+// files and directories only, within the byte bound. The set is admitted
+// against the cache's bound (admit) and comes back pinned once.
 func (m *Manager) keep(set *Set, work string) error {
 	if err := m.checkTree(filepath.Join(work, "node_modules")); err != nil {
 		return err
 	}
-	if m.installed(set) {
-		return nil
+	set.dir = filepath.Join(m.o.Dir, "sets", set.Key)
+	for range 3 {
+		// Resolutions of other specs may end in the same set at once:
+		// one moves it in, pinned; the others pin it after.
+		led := false
+		_, err, _ := m.flights.Do("set:"+set.Key, func() (any, error) {
+			led = true
+			if m.pin(set.Key) {
+				return nil, nil
+			}
+			return nil, m.move(set, work)
+		})
+		if err != nil || led || m.pin(set.Key) {
+			return err
+		}
 	}
-	dest := filepath.Join(m.o.Dir, "sets", set.Key)
-	tmp, err := os.MkdirTemp(filepath.Join(m.o.Dir, "sets"), ".new-")
+	return &Error{Kind: Unavailable, Message: fmt.Sprintf("the dependency cache (packages.cache_max_bytes, %d bytes) is too busy to keep the set", m.o.CacheMaxBytes)}
+}
+
+// move makes work's packages the cache's set, counted against the bound
+// and pinned.
+func (m *Manager) move(set *Set, work string) error {
+	tmp, err := os.MkdirTemp(filepath.Join(m.o.Dir, "work"), "new-")
 	if err != nil {
 		return err
 	}
@@ -93,15 +170,28 @@ func (m *Manager) keep(set *Set, work string) error {
 			return err // a set of no packages
 		}
 	}
-	if err := writeJSON(filepath.Join(tmp, "set.json"), set); err != nil {
+	if err := writeJSON(filepath.Join(tmp, "set.json"), Set{Key: set.Key, Packages: set.Packages}); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dest); err != nil && !m.installed(set) {
+	for _, sub := range []string{"specs", "bundles"} { // made now, to be counted
+		if err := os.Mkdir(filepath.Join(tmp, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	size, err := treeUsage(tmp)
+	if err != nil {
 		return err
 	}
-	set.dir = dest
+	if err := m.admit(set.Key, size); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(m.o.Dir, "sets", set.Key)); err != nil {
+		m.withdraw(set.Key)
+		return err
+	}
 	m.mu.Lock()
-	m.sets[set.Key] = struct{}{}
+	e := m.entries[set.Key]
+	e.ready, e.packages = true, set.Packages
 	m.mu.Unlock()
 	return nil
 }
@@ -137,6 +227,36 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeFile(path, data)
+}
+
+// writeCounted writes data to file, under the directory of set, if the
+// cache has room for it, and counts it (with what its directory grew).
+func (m *Manager) writeCounted(set, file string, data []byte) bool {
+	size := blocks(int64(len(data)))
+	if !m.grow(set, size) {
+		return false
+	}
+	var before, replaced int64
+	if info, err := os.Stat(filepath.Dir(file)); err == nil {
+		before = usage(info)
+	}
+	if info, err := os.Stat(file); err == nil {
+		replaced = blocks(info.Size()) // a resolution refreshed, say
+	}
+	if writeFile(file, data) != nil {
+		m.shrink(set, size)
+		return false
+	}
+	m.shrink(set, replaced)
+	if info, err := os.Stat(filepath.Dir(file)); err == nil && usage(info) > before {
+		m.shrink(set, before-usage(info)) // a directory grows, and never shrinks
+	}
+	return true
+}
+
+// writeFile writes data to path whole or not at all.
+func writeFile(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err

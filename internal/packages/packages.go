@@ -11,7 +11,9 @@
 // named by its packages (name@version and integrity) and kept under the
 // cache directory; every later execution with the same dependencies finds
 // it there without asking the registry (ranges again after Refresh), and
-// concurrent executions needing the same set wait for one resolution.
+// concurrent executions needing the same set wait for one resolution. The
+// cache is bounded on disk (CacheMaxBytes, bound.go): past it the sets
+// least recently used that no caller is using are evicted.
 package packages
 
 import (
@@ -76,6 +78,10 @@ type Options struct {
 	// what they unpack to, headers included (default 100 MiB).
 	MaxPackages int
 	MaxBytes    int64
+	// CacheMaxBytes bounds what the cache takes on disk, every set with
+	// its resolutions and bundles (default 2 GiB): past it the sets least
+	// recently used and not in use are evicted.
+	CacheMaxBytes int64
 	// ResolveTimeout bounds one resolution (default 60s).
 	ResolveTimeout time.Duration
 	// Refresh is how long a resolution of ranges and dist-tags is reused
@@ -118,10 +124,14 @@ type Manager struct {
 	slots   chan struct{}
 	flights singleflight.Group
 	mu      sync.Mutex
-	specs   map[string]*Set     // by the key of what was asked
-	bundles map[string]*Bundle  // by set and entries
-	order   []string            // bundles, oldest first
-	sets    map[string]struct{} // set keys known installed
+	bundles map[string]*Bundle // by set and entries, in memory
+	order   []string           // bundles, oldest first
+	// The cache on disk (bound.go): its sets by key, the set of each spec
+	// key, the bytes they take and how many sets were evicted.
+	entries   map[string]*entry
+	specOf    map[string]string
+	total     int64
+	evictions int64
 
 	registryOnce sync.Once
 	registry     string // Options.Registry, or npm's default
@@ -166,6 +176,9 @@ func New(o Options) (*Manager, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 100 << 20
 	}
+	if o.CacheMaxBytes <= 0 {
+		o.CacheMaxBytes = 2 << 30
+	}
 	if o.ResolveTimeout <= 0 {
 		o.ResolveTimeout = time.Minute
 	}
@@ -175,7 +188,7 @@ func New(o Options) (*Manager, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{}
 	}
-	for _, sub := range []string{"sets", "specs", "bundles", "work"} {
+	for _, sub := range []string{"sets", "work"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, sub), 0o700); err != nil {
 			return nil, err
 		}
@@ -183,8 +196,12 @@ func New(o Options) (*Manager, error) {
 	// What a previous process left half done.
 	_ = os.RemoveAll(filepath.Join(o.Dir, "work"))
 	_ = os.MkdirAll(filepath.Join(o.Dir, "work"), 0o700)
-	return &Manager{o: o, slots: make(chan struct{}, o.Concurrency), specs: map[string]*Set{},
-		bundles: map[string]*Bundle{}, sets: map[string]struct{}{}}, nil
+	m := &Manager{o: o, slots: make(chan struct{}, o.Concurrency), bundles: map[string]*Bundle{},
+		entries: map[string]*entry{}, specOf: map[string]string{}}
+	if err := m.load(); err != nil {
+		return nil, fmt.Errorf("reading the dependency cache: %w", err)
+	}
+	return m, nil
 }
 
 // Check says what is wrong with deps before anything is resolved: a name
@@ -213,39 +230,75 @@ func (m *Manager) Check(deps map[string]string) []*Error {
 
 // Resolve returns the set deps (name → range, version or dist-tag)
 // resolve to, and whether it came from the cache. Concurrent calls for
-// the same deps share one resolution. Its error is an *Error, or ctx's.
+// the same deps share one resolution. The set stays in the cache (no
+// eviction takes it) until ctx ends. Its error is an *Error, or ctx's.
 func (m *Manager) Resolve(ctx context.Context, deps map[string]string) (*Set, bool, error) {
 	if errs := m.Check(deps); len(errs) > 0 {
 		return nil, false, errs[0]
 	}
 	key := m.specKey(deps)
-	if set := m.cached(key, deps); set != nil {
+	for attempt := 0; ; attempt++ {
+		set, release, cached, err := m.resolveOnce(ctx, key, deps)
+		if err != nil {
+			return nil, false, err
+		}
+		kept := cached || m.pin(set.Key)
+		if release != nil {
+			release() // the resolution's pin, now that this caller has its own
+		}
+		if !kept {
+			// Evicted between its resolution and now, by sets
+			// admitted since: resolved again, or refused.
+			if attempt < 2 {
+				continue
+			}
+			return nil, false, &Error{Kind: Unavailable, Message: fmt.Sprintf("the dependency cache (packages.cache_max_bytes, %d bytes) is too busy to keep the set", m.o.CacheMaxBytes)}
+		}
+		context.AfterFunc(ctx, func() { m.unpin(set.Key) })
 		if err := m.allowed(set); err != nil {
 			return nil, false, err
 		}
-		return set, true, nil
+		return set, cached, nil
+	}
+}
+
+// resolved is a set a resolution kept, pinned until release.
+type resolved struct {
+	set     *Set
+	release func()
+}
+
+// resolveOnce is the set of deps: from the cache, pinned for the caller,
+// or resolved, pinned until release (which its callers call once each has
+// its own pin, or a minute passes: a caller may have left).
+func (m *Manager) resolveOnce(ctx context.Context, key string, deps map[string]string) (*Set, func(), bool, error) {
+	if set := m.cached(key, deps); set != nil {
+		return set, nil, true, nil
 	}
 	if m.o.Offline {
-		return nil, false, &Error{Kind: Unavailable, Message: "this gateway resolves no new dependencies (packages.offline), and these are not in its cache"}
+		return nil, nil, false, &Error{Kind: Unavailable, Message: "this gateway resolves no new dependencies (packages.offline), and these are not in its cache"}
 	}
 	ch := m.flights.DoChan(key, func() (any, error) {
 		// Not the caller's context: another caller may be waiting for it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.ResolveTimeout)
 		defer cancel()
-		return m.resolve(ctx, key, deps)
+		set, err := m.resolve(ctx, key, deps)
+		if err != nil {
+			return nil, err
+		}
+		release := sync.OnceFunc(func() { m.unpin(set.Key) })
+		time.AfterFunc(time.Minute, release)
+		return &resolved{set: set, release: release}, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, false, r.Err
+			return nil, nil, false, r.Err
 		}
-		set := r.Val.(*Set)
-		if err := m.allowed(set); err != nil {
-			return nil, false, err
-		}
-		return set, false, nil
+		res := r.Val.(*resolved)
+		return res.set, res.release, false, nil
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		return nil, nil, false, ctx.Err()
 	}
 }
 

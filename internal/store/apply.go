@@ -9,19 +9,25 @@ import (
 )
 
 func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
+	if !s.postgres {
+		return s.applySQLite(ctx, writes)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if !s.postgres {
-		// SQLite's driver starts a goroutine per statement to interrupt it
-		// when a cancellable ctx ends: for these short inserts into a local
-		// file that costs more than they do. Their bound is busy_timeout
-		// (a stalled disk is beyond an interrupt anyway), and ctx still
-		// ends the transaction (database/sql rolls it back).
-		ctx = context.WithoutCancel(ctx)
+	errs, err := s.applyIn(ctx, tx, writes)
+	if err != nil {
+		return nil, err
 	}
+	return errs, tx.Commit()
+}
+
+// applyIn applies writes in the transaction that tx runs; a write refused
+// for its content (an existing record, another's execution) is its error,
+// any other error is returned and the transaction is to be rolled back.
+func (s *sqlStore) applyIn(ctx context.Context, tx execer, writes []Write) ([]error, error) {
 	errs := make([]error, len(writes))
 	for i, w := range writes {
 		var err error
@@ -57,7 +63,7 @@ func (s *sqlStore) Apply(ctx context.Context, writes []Write) ([]error, error) {
 			return nil, err
 		}
 	}
-	return errs, tx.Commit()
+	return errs, nil
 }
 
 // createIn inserts e unless its id exists (then created is false).

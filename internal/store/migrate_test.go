@@ -159,3 +159,74 @@ func TestMigrateFrom00006(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrate00008: executions.seq loses AUTOINCREMENT (no sqlite_sequence
+// page per record); the records and their order are kept, a new record's
+// seq is above every record's, and going down restores AUTOINCREMENT
+// counting on from the largest seq.
+func TestMigrate00008(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "executions.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(t.Context(), 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO executions (seq, id, caller, status, async, outbound, result, created_at, finished_at, bytes, events)
+		 VALUES (1, 'ex_a', 'alice', 'finished', FALSE, FALSE, '{}', 1, 2, 2, '1,start,2:{}'),
+		        (5, 'ex_b', 'alice', 'finished', FALSE, FALSE, '{}', 3, 4, 2, NULL),
+		        (7, 'ex_gone', 'alice', 'finished', FALSE, FALSE, '{}', 5, 6, 2, NULL)`,
+		`DELETE FROM executions WHERE id = 'ex_gone'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := p.UpTo(t.Context(), 8); err != nil {
+		t.Fatal(err)
+	}
+	schema := func() (table string, counted int) {
+		t.Helper()
+		if err := db.QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'executions'`).Scan(&table); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'executions'`).Scan(&counted); err != nil {
+			t.Fatal(err)
+		}
+		return table, counted
+	}
+	if table, counted := schema(); strings.Contains(table, "AUTOINCREMENT") || counted != 0 {
+		t.Errorf("after 00008: executions %q, %d sqlite_sequence rows; want no AUTOINCREMENT, none", table, counted)
+	}
+	var records string
+	if err := db.QueryRow(`SELECT group_concat(seq || ':' || id || ':' || COALESCE(events, ''), ' ') FROM (SELECT * FROM executions ORDER BY seq)`).Scan(&records); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1:ex_a:1,start,2:{} 5:ex_b:"; records != want {
+		t.Errorf("records after 00008 = %q, want %q", records, want)
+	}
+	var seq int64
+	if err := db.QueryRow(`INSERT INTO executions (id, caller, status, async, outbound, created_at) VALUES ('ex_new', 'alice', 'queued', TRUE, FALSE, 9) RETURNING seq`).Scan(&seq); err != nil || seq <= 5 {
+		t.Errorf("a new record's seq = %d, %v; want above every record's (5)", seq, err)
+	}
+	if _, err := p.DownTo(t.Context(), 7); err != nil {
+		t.Fatal(err)
+	}
+	if table, counted := schema(); !strings.Contains(table, "AUTOINCREMENT") || counted != 1 {
+		t.Errorf("after going down: executions %q, %d sqlite_sequence rows; want AUTOINCREMENT counting", table, counted)
+	}
+	if err := db.QueryRow(`INSERT INTO executions (id, caller, status, async, outbound, created_at) VALUES ('ex_down', 'alice', 'queued', TRUE, FALSE, 10) RETURNING seq`).Scan(&seq); err != nil || seq != 7 {
+		t.Errorf("after going down, a new record's seq = %d, %v; want 7", seq, err)
+	}
+}

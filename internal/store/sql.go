@@ -33,14 +33,24 @@ type sqlStore struct {
 	// execution, prepared once, by query text: SQLite would otherwise parse
 	// each anew, a large share of the writer's CPU.
 	stmts sync.Map // string → *sql.Stmt
+	// wc is SQLite's write connection (writeconn.go), guarded by wmu.
+	wmu sync.Mutex
+	wc  *writeConn
 	// cursors seals list cursors (cursor.go): its key is in the database,
 	// shared by every gateway on it.
 	cursors cipher.Block
 }
 
-// execKept runs query (already through q) on db, a *sql.DB or a *sql.Tx,
-// as a statement prepared once and kept.
+// execKept runs query (already through q) on db, a *sql.DB, a *sql.Tx or
+// the write connection, as a statement prepared once and kept.
 func (s *sqlStore) execKept(ctx context.Context, db execer, query string, args ...any) (sql.Result, error) {
+	if w, ok := db.(*writeConn); ok {
+		stmt, err := w.prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return stmt.ExecContext(ctx, args...)
+	}
 	stmt, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -344,11 +354,12 @@ func (s *sqlStore) Release(ctx context.Context, owner string) error {
 }
 
 func (s *sqlStore) Close() error {
+	werr := s.closeWriteConn()
 	s.stmts.Range(func(_, stmt any) bool {
 		stmt.(*sql.Stmt).Close()
 		return true
 	})
-	err := s.db.Close()
+	err := errors.Join(werr, s.db.Close())
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
 	}

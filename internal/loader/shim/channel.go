@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +31,19 @@ type Channel struct {
 	open    int   // executions on it
 	retired bool  // it takes no new executions, and closes once it has none
 	onIdle  func()
+	done    chan struct{} // closed when it fails: ends watch
+
+	// Writes in progress, for watch: a write that makes no progress for
+	// stall fails the channel (a runtime that stops reading would otherwise
+	// hold every sender, past its execution's deadline).
+	wmu     sync.Mutex
+	writing int       // writes started and not ended
+	since   time.Time // when the last write ended, or the first began
+	stall   time.Duration
 }
+
+// writeStall is how long the channel's writes may make no progress.
+const writeStall = 10 * time.Second
 
 // Frame kinds (channel.js).
 const (
@@ -56,6 +67,10 @@ var errChannelClosed = errors.New("the channel to the runtime was closed")
 
 // DialChannel opens a channel to the shim at base (http://host:port).
 func DialChannel(ctx context.Context, client *http.Client, base, secret string) (*Channel, error) {
+	return dialChannel(ctx, client, base, secret, writeStall)
+}
+
+func dialChannel(ctx context.Context, client *http.Client, base, secret string, stall time.Duration) (*Channel, error) {
 	signed, err := http.NewRequest(http.MethodGet, base+"/channel", nil)
 	if err != nil {
 		return nil, err
@@ -73,9 +88,33 @@ func DialChannel(ctx context.Context, client *http.Client, base, secret string) 
 		return nil, fmt.Errorf("open the channel to the runtime: %w", err)
 	}
 	conn.SetReadLimit(int64(channelPiece) + 5)
-	ch := &Channel{conn: conn, streams: map[uint32]*Stream{}}
+	ch := &Channel{conn: conn, streams: map[uint32]*Stream{}, done: make(chan struct{}), stall: stall}
 	go ch.read()
+	go ch.watch()
 	return ch, nil
+}
+
+// watch fails the channel when its writes make no progress for ch.stall.
+// One ticker per channel instead of a timer per write: a write's own
+// deadline (a context with a timeout) cost a timer and a context callback
+// per message.
+func (ch *Channel) watch() {
+	tick := time.NewTicker(ch.stall / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ch.done:
+			return
+		case now := <-tick.C:
+			ch.wmu.Lock()
+			stalled := ch.writing > 0 && now.Sub(ch.since) > ch.stall
+			ch.wmu.Unlock()
+			if stalled {
+				ch.fail(errors.New("a write to the runtime made no progress"))
+				return
+			}
+		}
+	}
 }
 
 // read hands each message to its execution until the channel fails.
@@ -126,6 +165,9 @@ func (ch *Channel) fail(err error) {
 	ch.mu.Lock()
 	if ch.err == nil {
 		ch.err = err
+		if ch.done != nil {
+			close(ch.done)
+		}
 	}
 	streams := ch.streams
 	ch.streams = map[uint32]*Stream{}
@@ -159,16 +201,26 @@ func (ch *Channel) broken() bool {
 	return ch.err != nil
 }
 
-// send writes one message. Writes use no execution's context: coder's
-// websocket closes the connection when a write's context ends.
+// send writes one message. Writes use no execution's context (coder's
+// websocket closes the connection when a write's context ends); watch
+// bounds them.
 func (ch *Channel) send(kind byte, id uint32, payload []byte) error {
 	frame := make([]byte, 5+len(payload))
 	frame[0] = kind
 	binary.BigEndian.PutUint32(frame[1:5], id)
 	copy(frame[5:], payload)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return ch.conn.Write(ctx, websocket.MessageBinary, frame)
+	ch.wmu.Lock()
+	if ch.writing == 0 {
+		ch.since = time.Now()
+	}
+	ch.writing++
+	ch.wmu.Unlock()
+	err := ch.conn.Write(context.Background(), websocket.MessageBinary, frame)
+	ch.wmu.Lock()
+	ch.writing--
+	ch.since = time.Now()
+	ch.wmu.Unlock()
+	return err
 }
 
 // start sends body as a new execution and returns its stream.
@@ -354,126 +406,4 @@ func (s *Stream) Close() error {
 	s.mu.Unlock()
 	s.ch.remove(s, cancel)
 	return nil
-}
-
-// Channels keeps the channels to one shim process. Isolates made by
-// LOADER.load on a channel live as long as the channel does (workerd ties
-// them to the request that opened it: 1,000 fresh executions on one channel
-// held 2.3 GB), so fresh executions take a channel only with Fresh set, and
-// then a channel carries a bounded share of them and retires: it takes no
-// new ones and closes when its last ends. While too many retired channels
-// still carry executions (long ones), fresh executions go as /run calls. The
-// local pool leaves Fresh unset: an isolate held past its execution is
-// memory its process's bound does not count. Warm executions (LOADER.get)
-// leave nothing behind; a channel carries 4,096 of them before it retires.
-type Channels struct {
-	Client *http.Client
-	Base   string
-	Secret string
-	// Fresh sends fresh executions on the channels too; without it they go
-	// as /run calls and only warm ones (isolate "reuse") take a channel.
-	Fresh bool
-
-	mu      sync.Mutex
-	cur     *Channel
-	retired int // retired channels still carrying executions
-	closed  bool
-	opened  int
-}
-
-// Opened says how many channels it has opened.
-func (cs *Channels) Opened() int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.opened
-}
-
-const (
-	channelBudget = 4096
-	// freshCost is what a fresh execution costs its channel's budget: a
-	// channel carries 16 of them (about 2.3 MB of isolate each, held until
-	// it closes) or 4,096 warm ones.
-	freshCost = channelBudget / 16
-	// maxRetired bounds the retired channels still open per process.
-	maxRetired  = 4
-	dialTimeout = 5 * time.Second
-)
-
-// errNoChannel means the execution goes as a /run call.
-var errNoChannel = errors.New("no channel")
-
-// take returns the channel an execution goes on, opening one if need be.
-func (cs *Channels) take(ctx context.Context, fresh bool) (*Channel, error) {
-	if fresh && !cs.Fresh {
-		return nil, errNoChannel
-	}
-	cost := 1
-	if fresh {
-		cost = freshCost
-	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed {
-		return nil, errNoChannel
-	}
-	if cs.cur != nil && cs.cur.broken() {
-		cs.cur = nil
-	}
-	if cs.cur != nil {
-		ch := cs.cur
-		ch.mu.Lock()
-		full := ch.spent+cost > channelBudget
-		if full && !(fresh && cs.retired >= maxRetired) {
-			ch.retired = true
-			if ch.open > 0 {
-				cs.retired++
-				ch.onIdle = cs.released
-			}
-			cs.cur = nil
-		}
-		ch.mu.Unlock()
-		if cs.cur == nil && !ch.broken() {
-			ch.mu.Lock()
-			idle := ch.open == 0
-			ch.mu.Unlock()
-			if idle {
-				go ch.conn.CloseNow() // it may wait for the read loop, which may be this goroutine
-			}
-		}
-		if full && cs.cur != nil {
-			return nil, errNoChannel
-		}
-	}
-	if cs.cur == nil {
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		ch, err := DialChannel(dctx, cs.Client, strings.TrimSuffix(cs.Base, "/"), cs.Secret)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		cs.cur = ch
-		cs.opened++
-	}
-	cs.cur.mu.Lock()
-	cs.cur.spent += cost
-	cs.cur.mu.Unlock()
-	return cs.cur, nil
-}
-
-func (cs *Channels) released() {
-	cs.mu.Lock()
-	cs.retired--
-	cs.mu.Unlock()
-}
-
-// Close closes the current channel; executions on it end as lost.
-func (cs *Channels) Close() {
-	cs.mu.Lock()
-	cs.closed = true
-	ch := cs.cur
-	cs.cur = nil
-	cs.mu.Unlock()
-	if ch != nil {
-		ch.fail(errChannelClosed)
-	}
 }

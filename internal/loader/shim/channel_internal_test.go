@@ -125,3 +125,43 @@ func TestStreamBoundsWhatARuntimeSendsPastItsCredit(t *testing.T) {
 		t.Fatalf("Read after the end = %v, want the credit error still", err)
 	}
 }
+
+// TestChannelFailsWhenARuntimeStopsReading: a runtime that takes the
+// channel and then reads nothing fills the connection's buffers; the
+// writes that wait behind them end, with the channel, once none has made
+// progress for its stall bound, instead of holding their senders for ever.
+func TestChannelFailsWhenARuntimeStopsReading(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-r.Context().Done() // reads nothing
+	}))
+	t.Cleanup(srv.Close)
+	ch, err := dialChannel(t.Context(), http.DefaultClient, srv.URL, strings.Repeat("s", 40), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.fail(errChannelClosed)
+	ended := make(chan error, 1)
+	go func() {
+		piece := make([]byte, 1<<20)
+		for {
+			if err := ch.send(kindPiece, 1, piece); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-ended:
+		if !ch.broken() {
+			t.Errorf("send ended with %v and the channel open, want it failed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the writes to a runtime that reads nothing still wait after 30 s")
+	}
+}
