@@ -296,8 +296,10 @@ function channel(ws, side) {
   let next = 1;
   const one = () => new Promise((resolve, reject) => {
     const id = next++;
+    const stuck = setTimeout(() => reject(new Error(`${side}: execution ${id} got no answer in 30 s`)), 30000);
     waiting.set(id, (body) => {
       waiting.delete(id);
+      clearTimeout(stuck);
       if (side === "bare" ? body !== "ok" : !body.includes('"success":true')) reject(new Error(`${side}: ${body}`));
       else resolve();
     });
