@@ -20,41 +20,14 @@
 // Besides wall time it prints the workerd process's CPU time per isolate
 // (the sum over its threads of /proc/PID/task/*/schedstat, on Linux), which
 // a machine busy with other work inflates much less than wall time.
-import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import net from "node:net";
+import { join } from "node:path";
+import { freePort, cpuMs, extract, files, moduleEntry } from "./lib.mjs";
 
 const [refA = "HEAD", refB = ".", rounds = "10", loops = "50", logArgs = '"hi"'] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), "dw-ab-"));
-
-function extract(ref, into) {
-  if (ref === "." || existsSync(ref)) {
-    cpSync(ref === "." ? "worker/src" : ref, join(dir, into), { recursive: true });
-    return;
-  }
-  const tar = execFileSync("git", ["archive", ref, "worker/src"], { maxBuffer: 1 << 28 });
-  mkdirSync(join(dir, into));
-  execFileSync("tar", ["-x", "--strip-components=2", "-C", join(dir, into)], { input: tar });
-}
-
-function files(root) {
-  const out = [];
-  for (const name of readdirSync(root)) {
-    const path = join(root, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else out.push(path);
-  }
-  return out;
-}
-
-function moduleEntry(path) {
-  const name = relative(dir, path);
-  if (name.endsWith(".json")) return `(name = "${name}", json = embed "${name}")`;
-  if (name.includes("/guest/")) return `(name = "${name}", text = embed "${name}")`;
-  return `(name = "${name}", esModule = embed "${name}")`;
-}
 
 const HARNESS = `
 import { guestModules as a } from "./a/modules.js";
@@ -84,23 +57,14 @@ export default {
 };
 `;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-extract(refA, "a");
-extract(refB, "b");
+extract(refA, join(dir, "a"));
+extract(refB, join(dir, "b"));
 writeFileSync(join(dir, "harness.js"), HARNESS);
 const port = await freePort();
 const mods = ["harness.js", ...files(join(dir, "a")), ...files(join(dir, "b"))]
-  .map((p) => (p === "harness.js" ? `(name = "harness.js", esModule = embed "harness.js")` : moduleEntry(p)));
+  .map((p) => (p === "harness.js" ? `(name = "harness.js", esModule = embed "harness.js")` : moduleEntry(dir, p)));
 writeFileSync(join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "h", worker = .h)],
@@ -115,28 +79,14 @@ const h :Workerd.Worker = (
 const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")],
   { stdio: ["ignore", "ignore", "inherit"] });
 
-// cpuMs is the CPU time workerd's threads have used, in ms (NaN where
-// /proc has no schedstat).
-function cpuMs() {
-  let ns = 0;
-  try {
-    for (const t of readdirSync(`/proc/${workerd.pid}/task`)) {
-      ns += Number(readFileSync(`/proc/${workerd.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    }
-  } catch {
-    return NaN;
-  }
-  return ns / 1e6;
-}
-
 async function measure(side, n) {
   for (let tries = 0; ; tries++) {
     try {
-      const before = cpuMs();
+      const before = cpuMs(workerd.pid);
       const r = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: JSON.stringify({ side, loops: n }) });
       if (!r.ok) throw new Error(`${side}: ${r.status} ${await r.text()}`);
       const { ms } = await r.json();
-      cpu[side].push((cpuMs() - before) / n);
+      cpu[side].push((cpuMs(workerd.pid) - before) / n);
       return ms;
     } catch (err) {
       if (tries > 100 || !(err.cause?.code === "ECONNREFUSED")) throw err;

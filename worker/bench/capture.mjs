@@ -19,11 +19,11 @@
 // that logs a string, one that logs a string, an object and an error, and
 // one that logs what only the full formatter prints (a nested object, a
 // Map).
-import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import net from "node:net";
+import { join } from "node:path";
+import { cpuMs, extract, files, freePort, moduleEntry } from "./lib.mjs";
 
 const [rounds = "12", loops = "20", ...refs] = process.argv.slice(2);
 if (refs.length === 0) refs.push("main", ".");
@@ -36,36 +36,13 @@ const GUESTS = {
   nested: '"hi", {a:{b:[1,2]}}, new Map([[1,2]])',
 };
 
-function extract(ref, into) {
+function extractSide(ref, into) {
   if (ref === "floor") {
     cpSync("worker/src", join(dir, into), { recursive: true });
     cpSync("worker/bench/floor-wrapper.js", join(dir, into, "guest", "min", "__dw_wrapper.js"));
     return;
   }
-  if (ref === "." || existsSync(ref)) {
-    cpSync(ref === "." ? "worker/src" : ref, join(dir, into), { recursive: true });
-    return;
-  }
-  const tar = execFileSync("git", ["archive", ref, "worker/src"], { maxBuffer: 1 << 28 });
-  mkdirSync(join(dir, into));
-  execFileSync("tar", ["-x", "--strip-components=2", "-C", join(dir, into)], { input: tar });
-}
-
-function files(root) {
-  const out = [];
-  for (const name of readdirSync(root)) {
-    const path = join(root, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else out.push(path);
-  }
-  return out;
-}
-
-function moduleEntry(path) {
-  const name = relative(dir, path);
-  if (name.endsWith(".json")) return `(name = "${name}", json = embed "${name}")`;
-  if (name.includes("/guest/")) return `(name = "${name}", text = embed "${name}")`;
-  return `(name = "${name}", esModule = embed "${name}")`;
+  extract(ref, join(dir, into));
 }
 
 const sides = refs.map((_, i) => `v${i}`);
@@ -93,22 +70,13 @@ export default {
 };
 `;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-refs.forEach((ref, i) => extract(ref, sides[i]));
+refs.forEach((ref, i) => extractSide(ref, sides[i]));
 writeFileSync(join(dir, "harness.js"), HARNESS);
 const port = await freePort();
 const mods = ["harness.js", ...sides.flatMap((s) => files(join(dir, s)))]
-  .map((p) => (p === "harness.js" ? `(name = "harness.js", esModule = embed "harness.js")` : moduleEntry(p)));
+  .map((p) => (p === "harness.js" ? `(name = "harness.js", esModule = embed "harness.js")` : moduleEntry(dir, p)));
 writeFileSync(join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "h", worker = .h)],
@@ -127,22 +95,14 @@ process.on("SIGINT", () => {
   process.exit(130);
 });
 
-function cpuMs() {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${workerd.pid}/task`)) {
-    ns += Number(readFileSync(`/proc/${workerd.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-  }
-  return ns / 1e6;
-}
-
 async function measure(side, guest, n) {
   for (let tries = 0; ; tries++) {
     try {
-      const before = cpuMs();
+      const before = cpuMs(workerd.pid);
       const r = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: JSON.stringify({ side, guest, loops: n }) });
       if (!r.ok) throw new Error(`${side}: ${r.status} ${await r.text()}`);
       await r.text();
-      return (cpuMs() - before) / n;
+      return (cpuMs(workerd.pid) - before) / n;
     } catch (err) {
       if (tries > 100 || !(err.cause?.code === "ECONNREFUSED")) throw err;
       await new Promise((r) => setTimeout(r, 100));

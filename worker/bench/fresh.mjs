@@ -28,12 +28,12 @@
 // Run from the repository's root. The guest is cmd/bench's helloCode
 // (console.log("hi"), answers "ok"), compatibility date 2026-11-17 and no
 // flags on every side, as cmd/bench gives both.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import net from "node:net";
+import { join } from "node:path";
+import { freePort, cpuMs, extract, files, moduleEntry, shuffled } from "./lib.mjs";
 
 const [rounds = "12", loops = "40", ...refArgs] = process.argv.slice(2);
 const refs = refArgs.length > 0 ? refArgs : ["."];
@@ -49,33 +49,6 @@ const job = (id) => ({
   compatibilityFlags: [], outbound: null, request: { method: "GET", url: "http://localhost/", headers: {} },
   maxResponseBytes: 10 << 20, maxLogLineBytes: 16 << 10, maxLogBytes: 1 << 20, buffered: true,
 });
-
-function extract(ref, into) {
-  if (ref === "." || existsSync(ref)) {
-    cpSync(ref === "." ? "worker/src" : ref, join(dir, into), { recursive: true });
-    return;
-  }
-  const tar = execFileSync("git", ["archive", ref, "worker/src"], { maxBuffer: 1 << 28 });
-  mkdirSync(join(dir, into));
-  execFileSync("tar", ["-x", "--strip-components=2", "-C", join(dir, into)], { input: tar });
-}
-
-function files(root) {
-  const out = [];
-  for (const name of readdirSync(root)) {
-    const path = join(root, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else out.push(path);
-  }
-  return out;
-}
-
-function moduleEntry(root, path) {
-  const name = relative(root, path);
-  if (name.endsWith(".json")) return `(name = "${name}", json = embed "${relative(dir, path)}")`;
-  if (name.includes("guest/")) return `(name = "${name}", text = embed "${relative(dir, path)}")`;
-  return `(name = "${name}", esModule = embed "${relative(dir, path)}")`;
-}
 
 // The harness Worker of a version: its shim's sources beside it, the
 // wrapper step and the admit step.
@@ -100,27 +73,6 @@ export default {
 };
 `;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// shuffled is steps in a random order: a step follows a different one each
-// round, so what one leaves behind (isolates torn down on another thread) is
-// charged to no step in particular.
-function shuffled(names) {
-  const out = [...names];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
-
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 const services = [];
@@ -144,10 +96,10 @@ await addService("bare", `modules = [(name = "bare.js", esModule = embed "bare.j
 const steps = ["noop", "bare"];
 for (const [i, ref] of refs.entries()) {
   const root = join(dir, "v" + i);
-  extract(ref, "v" + i);
+  extract(ref, join(dir, "v" + i));
   writeFileSync(join(root, "__harness.js"), HARNESS);
   // The first module is a Worker's main one.
-  const mods = files(root).filter((p) => !p.endsWith("__harness.js")).map((p) => moduleEntry(root, p))
+  const mods = files(root).filter((p) => !p.endsWith("__harness.js")).map((p) => moduleEntry(dir, p, root))
     .sort((x, y) => Number(y.includes('"index.js"')) - Number(x.includes('"index.js"')));
   const harnessMods = [`(name = "__harness.js", esModule = embed "v${i}/__harness.js")`, ...mods];
   await addService(`shim${i}`, `modules = [${mods.join(", ")}],
@@ -162,14 +114,6 @@ ${workers.join("\n")}
 `);
 const workerd = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")],
   { stdio: ["ignore", "ignore", "inherit"] });
-
-function cpuMs() {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${workerd.pid}/task`)) {
-    ns += Number(readFileSync(`/proc/${workerd.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-  }
-  return ns / 1e6;
-}
 
 let seq = 0;
 function signed(path, body) {
@@ -211,9 +155,9 @@ async function request(step) {
 }
 
 async function measure(step, n) {
-  const before = cpuMs();
+  const before = cpuMs(workerd.pid);
   for (let i = 0; i < n; i++) await request(step);
-  return (cpuMs() - before) / n;
+  return (cpuMs(workerd.pid) - before) / n;
 }
 
 const cpu = Object.fromEntries(steps.map((s) => [s, []]));

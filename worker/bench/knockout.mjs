@@ -22,10 +22,10 @@
 //
 // Run from the repository's root (it needs go, for worker/guestbuild).
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import net from "node:net";
+import { join } from "node:path";
+import { cpuMs, files, freePort, moduleEntry, shuffled } from "./lib.mjs";
 
 const WRAPPER = readFileSync("worker/src/guest/__dw_wrapper.js", "utf8");
 
@@ -189,28 +189,8 @@ export default {
 };
 `);
 
-function files(root) {
-  const out = [];
-  for (const name of readdirSync(root)) {
-    const path = join(root, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else out.push(path);
-  }
-  return out;
-}
-function moduleEntry(path) {
-  const name = relative(dir, path);
-  if (name.endsWith(".json")) return `(name = "${name}", json = embed "${name}")`;
-  if (name.includes("/guest/")) return `(name = "${name}", text = embed "${name}")`;
-  return `(name = "${name}", esModule = embed "${name}")`;
-}
-const port = await new Promise((resolve) => {
-  const s = net.createServer().listen(0, "127.0.0.1", () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-const mods = [`(name = "harness.js", esModule = embed "harness.js")`, ...files(src).map(moduleEntry)];
+const port = await freePort();
+const mods = [`(name = "harness.js", esModule = embed "harness.js")`, ...files(src).map((p) => moduleEntry(dir, p))];
 writeFileSync(join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "h", worker = .h)],
@@ -228,41 +208,19 @@ const workerd = perfFile
   ? spawn("perf", ["record", "-k", "mono", "-F", "2000", "-g", "-o", perfFile, "--", "worker/node_modules/.bin/workerd", ...args], { stdio: ["ignore", "ignore", "inherit"] })
   : spawn("worker/node_modules/.bin/workerd", args, { stdio: ["ignore", "ignore", "inherit"] });
 
-// cpuMs is the CPU time workerd's threads have used (under perf, perf's
-// own: the figures then mean little; the profile is what counts).
-function cpuMs() {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${workerd.pid}/task`)) {
-    ns += Number(readFileSync(`/proc/${workerd.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-  }
-  return ns / 1e6;
-}
-
 async function measure(side, n) {
   for (let tries = 0; ; tries++) {
     try {
-      const before = cpuMs();
+      const before = cpuMs(workerd.pid);
       const r = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: JSON.stringify({ side, loops: n }) });
       if (!r.ok) throw new Error(`${side}: ${r.status} ${await r.text()}`);
       await r.text();
-      return (cpuMs() - before) / n;
+      return (cpuMs(workerd.pid) - before) / n;
     } catch (err) {
       if (tries > 100 || err.cause?.code !== "ECONNREFUSED") throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-}
-
-// shuffled is names in a random order: a variant follows a different one
-// each round, so what one leaves behind (isolates torn down on another
-// thread, the harness's garbage) is charged to no variant in particular.
-function shuffled(names) {
-  const out = [...names];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];

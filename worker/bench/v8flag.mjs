@@ -9,10 +9,10 @@
 //
 // Run from the repository's root.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
+import { freePort, cpuMs } from "./lib.mjs";
 
 const [rounds = "12", loops = "30", flag = "--max-old-space-size=512"] = process.argv.slice(2);
 const CODE = `export default { fetch() { console.log("hi"); return new Response("ok"); } }`;
@@ -27,15 +27,6 @@ const HARNESS = `export default {
     return new Response("ok");
   },
 };`;
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const dirs = [];
 const sides = {};
@@ -59,14 +50,6 @@ const h :Workerd.Worker = (
   const proc = spawn("worker/node_modules/.bin/workerd", ["serve", "--experimental", join(dir, "config.capnp")],
     { stdio: ["ignore", "ignore", "inherit"] });
   sides[name] = { port, proc, cpu: [] };
-}
-
-function cpuMs(pid) {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-  }
-  return ns / 1e6;
 }
 
 async function measure(name, n) {

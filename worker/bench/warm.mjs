@@ -28,12 +28,13 @@
 // (Chrome's .cpuprofile format; `node worker/bench/warm.mjs --top file n`
 // prints its self time by function, per execution when given n);
 // PROFILE_SIDE=a or bare profiles that side instead.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import net from "node:net";
+import { cpuMs, extract, files, freePort, moduleEntry } from "./lib.mjs";
 
 if (process.argv[2] === "--top") {
   top(JSON.parse(readFileSync(process.argv[3], "utf8")), Number(process.argv[4] ?? 0));
@@ -45,36 +46,10 @@ const SECRET = randomBytes(24).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "dw-warm-"));
 const code = `export default { fetch() { ${logArgs === "" ? "" : `console.log(${logArgs}); `}return new Response("ok"); } }`;
 
-function extract(ref, into) {
-  if (ref === "." || existsSync(ref)) {
-    cpSync(ref === "." ? "worker/src" : ref, into, { recursive: true });
-    return;
-  }
-  const tar = execFileSync("git", ["archive", ref, "worker/src"], { maxBuffer: 1 << 28 });
-  mkdirSync(into, { recursive: true });
-  execFileSync("tar", ["-x", "--strip-components=2", "-C", into], { input: tar });
-}
-
-function files(root) {
-  const out = [];
-  for (const name of readdirSync(root)) {
-    const path = join(root, name);
-    if (statSync(path).isDirectory()) out.push(...files(path));
-    else out.push(path);
-  }
-  return out;
-}
-
 // shimConfig is the gateway's config for the shim in src (its modules named
 // as worker/embed.go names them: their path under src).
 function shimConfig(src, port) {
-  const mods = files(src).map((path) => {
-    const name = relative(src, path);
-    const file = relative(dir, path); // embed takes a path relative to the config
-    if (name.endsWith(".json")) return `(name = "${name}", json = embed "${file}")`;
-    if (name.startsWith("guest/")) return `(name = "${name}", text = embed "${file}")`;
-    return `(name = "${name}", esModule = embed "${file}")`;
-  });
+  const mods = files(src).map((path) => moduleEntry(dir, path, src));
   const index = mods.findIndex((m) => m.startsWith('(name = "index.js"'));
   mods.unshift(...mods.splice(index, 1)); // the main module first
   return `using Workerd = import "/workerd/workerd.capnp";
@@ -138,15 +113,6 @@ const bare :Workerd.Worker = (
 `;
 }
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // start runs workerd with config; inspector, if given, is its inspector's port.
 function start(config, inspector) {
   const args = ["serve", "--experimental", config];
@@ -155,18 +121,6 @@ function start(config, inspector) {
     stdio: ["ignore", "ignore", "inherit"],
     env: { ...process.env, GATEWAY_SHIM_SECRET: SECRET },
   });
-}
-
-function cpuMs(pid) {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e6;
 }
 
 // A WebSocket client, just what the harness needs: one connection, masked
