@@ -78,8 +78,7 @@ func TestGitignore(t *testing.T) {
 // rule: the walk never enters the directory).
 func TestReadScriptDirNegation(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	for name, body := range map[string]string{
+	dir := writeFiles(t, map[string]string{
 		"index.js":          "export default {}",
 		".gitignore":        "*.js\n!index.js\n!src/**/*.js\nsrc/gen/\n!src/gen/kept.js\ndist/*\n!dist/kept.js\n",
 		"a.js":              "not sent",
@@ -88,15 +87,7 @@ func TestReadScriptDirNegation(t *testing.T) {
 		"dist/out.js":       "not sent",
 		"dist/kept.js":      "sent",
 		"data/greeting.txt": "sent",
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	src, err := readScriptDir(dir)
 	if err != nil {
 		t.Fatal(err)

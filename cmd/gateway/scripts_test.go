@@ -2,8 +2,6 @@ package main
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +12,7 @@ import (
 // module.
 func TestReadScriptDir(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	for name, body := range map[string]string{
+	dir := writeFiles(t, map[string]string{
 		"package.json":                 `{"name":"app","main":"./src/app.ts","dependencies":{"hono":"^4.6.0"}}`,
 		"src/app.ts":                   "export default {}",
 		"src/lib/util.js":              "export const x = 1",
@@ -31,15 +28,7 @@ func TestReadScriptDir(t *testing.T) {
 		"README.md":                    "not a module",
 		"src/.hidden/secret.js":        "not sent",
 		"test/fixtures/main.bundle.js": "sent",
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	src, err := readScriptDir(dir)
 	if err != nil {
 		t.Fatal(err)
